@@ -1,0 +1,242 @@
+"""The command line: parse arguments, call one library function, print.
+
+This is the one error boundary: every LayerSyncError becomes one line on stderr and its exit
+code; anything else becomes one line too (with `--traceback` for the details).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from . import __version__
+from .errors import ConfigError, ExitCode, LayerSyncError
+
+log = logging.getLogger("layer_sync")
+
+EPILOG = """exit codes:
+  0  every row is in sync (or would be, in a dry run) and none is invalid
+  1  the run finished, but some rows are invalid or failed (see the report)
+  2  the run could not be done in full: bad arguments, unreadable input, no header,
+     key refused, API unreachable, or another run holding the lock
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.RUN_INCOMPLETE), f"layer-sync: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def _add_logging(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-file", metavar="PATH", help="append timestamped log lines to PATH")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="log warnings and errors only; no progress bar")
+    p.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+
+
+def _add_api(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api-url", metavar="URL",
+                   help="API root (default: $ATOMSCALE_API_URL, else $AS_API_ENDPOINT, "
+                        "else https://api.atomscale.ai/)")
+    p.add_argument("--api-key-file", metavar="PATH",
+                   help="read the API key from PATH (default: $ATOMSCALE_API_KEY, else $AS_API_KEY)")
+    p.add_argument("--timeout", type=_positive_float, default=30.0, metavar="S",
+                   help="seconds per request (default 30)")
+    p.add_argument("--max-attempts", type=_positive_int, default=6, metavar="N",
+                   help="attempts per request, the first included (default 6)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="layer-sync", epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     description="Keep a lab's target layer stacks (CSV / Excel) in step with "
+                                 "the Atomscale platform.")
+    parser.add_argument("--version", action="version", version=f"layer-sync {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("sync", help="read the sheet, plan against the server, write, report",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
+    _add_api(p)
+    p.add_argument("--sheet", metavar="NAME", help="worksheet to read (default: the first "
+                                                    "with a recognisable header)")
+    p.add_argument("--dry-run", action="store_true", help="plan only: no POST or PATCH")
+    p.add_argument("--report", metavar="PATH", help="where the report workbook goes (default: "
+                   "reports/layer-sync_<input>_<timestamp>.xlsx)")
+    p.add_argument("--concurrency", type=_positive_int, default=8, metavar="N",
+                   help="writes in flight at once (default 8)")
+    p.add_argument("--max-consecutive-failures", type=_positive_int, default=20, metavar="N",
+                   help="failed attempts in a row before the run stops as 'API down' (default 20)")
+    p.add_argument("--create-samples", action="store_true",
+                   help="create target materials that the server does not know (by name)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    _add_logging(p)
+
+    p = sub.add_parser("sandbox", help="run a local stand-in of the Atomscale API")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--db", metavar="PATH", help="SQLite file for the records (default: in memory)")
+    p.add_argument("--seed", metavar="PATH", help="JSON list shaped like GET /target-materials/, "
+                                                   "loaded when the records are empty")
+    p.add_argument("--api-key", default=None, metavar="KEY",
+                   help="the key clients must send as X-API-KEY (default 'sandbox')")
+    p.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
+                   help="added to every request")
+    p.add_argument("--fault-rate", type=_rate, default=0.0, metavar="P",
+                   help="share of requests that fail (0-1)")
+    p.add_argument("--faults", default=None, metavar="KINDS",
+                   help="429,500,502,503,reset,commit500,commitreset,slow (default: all)")
+    p.add_argument("--fault-seed", type=int, default=None, metavar="N", help="repeatable faults")
+    p.add_argument("--slow-ms", type=float, default=35000.0, metavar="N",
+                   help="how late a 'slow' answer comes (default 35000, past a 30 s timeout)")
+    p.add_argument("--retry-after", default="1", metavar="S",
+                   help="the Retry-After of a 429 (seconds or an HTTP date; default 1)")
+    _add_logging(p)
+
+    p = sub.add_parser("demo", help="sync the sample workbook into a sandbox; no key, no network")
+    p.add_argument("--report", metavar="PATH", help="where the report workbook goes")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    _add_logging(p)
+
+    p = sub.add_parser("template", help="write a blank input workbook (.xlsx) or CSV")
+    p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
+    p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    _add_logging(p)
+
+    p = sub.add_parser("export", help="write the server's layer stacks to a sheet (.xlsx / .csv)")
+    p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
+    _add_api(p)
+    p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    _add_logging(p)
+    return parser
+
+
+def setup_logging(args: argparse.Namespace, stderr: IO[str]) -> None:
+    root = logging.getLogger("layer_sync")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    root.setLevel(logging.DEBUG if args.log_file else level)
+    root.propagate = False
+    console = logging.StreamHandler(stderr)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(console)
+    if args.log_file:
+        try:
+            file_handler = logging.FileHandler(args.log_file, mode="a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot open the log file {args.log_file}: {exc.strerror}") from None
+        file_handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root.addHandler(file_handler)
+
+
+def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = None,
+         stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    """Run the command line; returns the exit code. Streams and environment are injectable."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    environ = dict(os.environ) if environ is None else environ
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help(stdout)
+        return int(ExitCode.RUN_INCOMPLETE)
+    try:
+        setup_logging(args, stderr)
+        handler = _COMMANDS[args.command]
+        return int(handler(args, environ, stdout, stderr))
+    except LayerSyncError as exc:
+        print(f"layer-sync: error: {exc}", file=stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("layer-sync: interrupted", file=stderr)
+        return 130
+    except Exception as exc:  # the one place a bug becomes a line, not a traceback
+        if getattr(args, "traceback", False):
+            raise
+        print(f"layer-sync: internal error: {type(exc).__name__}: {exc} "
+              "(run again with --traceback and report it)", file=stderr)
+        return int(ExitCode.RUN_INCOMPLETE)
+
+
+# ---------------------------------------------------------------------------- commands
+
+def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+                 stderr: IO[str]) -> int:
+    from .sandbox import DEFAULT_API_KEY, FAULT_KINDS, Faults, SandboxServer, parse_kinds
+
+    logging.getLogger("layer_sync.sandbox").setLevel(logging.INFO)
+    try:
+        kinds = parse_kinds(args.faults) if args.faults else FAULT_KINDS
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.seed and not Path(args.seed).is_file():
+        raise ConfigError(f"the seed file {args.seed} does not exist")
+    faults = Faults(rate=args.fault_rate, kinds=kinds, seed=args.fault_seed,
+                    slow_seconds=args.slow_ms / 1000, retry_after=args.retry_after)
+    try:
+        server = SandboxServer(host=args.host, port=args.port, db=args.db, seed=args.seed,
+                               api_key=args.api_key or DEFAULT_API_KEY,
+                               latency_ms=args.latency_ms, faults=faults)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot load the seed {args.seed}: {exc}") from None
+    key_note = "the key given with --api-key" if args.api_key else f"'{DEFAULT_API_KEY}'"
+    print(f"layer-sync sandbox listening on {server.url} (X-API-KEY: {key_note}; "
+          f"records: {args.db or 'in memory'}). Ctrl-C stops it.", file=stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+_COMMANDS: dict[str, Any] = {
+    "sandbox": _cmd_sandbox,
+}

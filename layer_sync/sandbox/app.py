@@ -1,0 +1,319 @@
+"""A local stand-in of the Atomscale target-materials API, on the standard library's server.
+
+Why `http.server` and not a framework: fault injection needs the raw connection (to drop it
+before or after a write), and the endpoints are four. Two details make it fast: the answer
+goes out in one `sendall` with TCP_NODELAY set (with Nagle's algorithm on, a keep-alive answer
+written in two parts waits ~40 ms for the peer's delayed ACK), and requests run in threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .faults import BEFORE_HANDLING, Faults
+from .store import NotFound, Store
+
+log = logging.getLogger("layer_sync.sandbox")
+
+DEFAULT_API_KEY = "sandbox"
+_LAYER_TEXT_FIELDS = ("composition_string", "orientation", "space_group", "mp_id")
+
+
+class Unprocessable(ValueError):
+    """A malformed body: the server answers 422 naming the field."""
+
+
+class Stats:
+    """Request counters, safe across threads: tests prove concurrency with `max_in_flight`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.by_method: dict[str, int] = {}
+            self.by_status: dict[int, int] = {}
+            self.faults: dict[str, int] = {}
+            self.log: list[tuple[str, str, int | None, str | None]] = []
+            self.in_flight = 0
+            self.max_in_flight = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_method.values())
+
+    def begin(self, method: str) -> None:
+        with self._lock:
+            self.by_method[method] = self.by_method.get(method, 0) + 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def note_fault(self, fault: str) -> None:
+        with self._lock:
+            self.faults[fault] = self.faults.get(fault, 0) + 1
+
+    def end(self, method: str, path: str, status: int | None, fault: str | None) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            if status is not None:
+                self.by_status[status] = self.by_status.get(status, 0) + 1
+            self.log.append((method, path, status, fault))
+
+
+def _require_int(body: dict[str, Any], name: str, required: bool = True) -> None:
+    if name not in body or body[name] is None:
+        if required:
+            raise Unprocessable(f"{name}: field required")
+        return
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unprocessable(f"{name}: value is not a valid integer ({value!r})")
+
+
+def _validate_layer(body: Any, need_sample: bool = True) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Unprocessable("body: a JSON object is required")
+    _require_int(body, "layer_id")
+    _require_int(body, "sample_id", required=need_sample)
+    _require_int(body, "id", required=False)
+    for name in _LAYER_TEXT_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise Unprocessable(f"{name}: value is not a valid string ({body[name]!r})")
+    elements = body.get("element_dict")
+    if elements is not None:
+        if not isinstance(elements, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in elements.values()):
+            raise Unprocessable("element_dict: must be an object of element: number")
+    return {k: body[k] for k in ("id", "layer_id", "sample_id", "element_dict", *_LAYER_TEXT_FIELDS)
+            if k in body}
+
+
+class SandboxServer:
+    """The sandbox, runnable in a thread (tests, demo) or in the foreground (`layer-sync sandbox`)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None,
+                 seed: str | Path | list | None = None, api_key: str = DEFAULT_API_KEY,
+                 latency_ms: float = 0.0, faults: Faults | None = None) -> None:
+        self.store = Store(db)
+        if seed is not None:
+            entries = seed if isinstance(seed, list) else json.loads(Path(seed).read_text("utf-8"))
+            if not self.store.layers() and not self.store.target_materials():
+                self.store.seed(entries)
+        self.api_key = api_key
+        self.latency_ms = latency_ms
+        self.faults = faults or Faults()
+        self.stats = Stats()
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+        self._httpd = _Server((host, port), _make_handler(self))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> "SandboxServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+        with self._conn_lock:
+            for conn in list(self._connections):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.store.close()
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ routing
+    def route(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        path = urlsplit(path).path.rstrip("/")
+        if path not in ("/target-materials", "/target-materials/layers"):
+            return 404, {"detail": "Not Found"}
+        allowed = {"/target-materials": ("GET", "POST"),
+                   "/target-materials/layers": ("POST", "PATCH")}[path]
+        if method not in allowed:
+            return 405, {"detail": "Method Not Allowed"}
+        if method == "GET":
+            return 200, self.store.list_entries()
+        try:
+            data = json.loads(body.decode("utf-8")) if body else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return 422, {"detail": f"body: invalid JSON ({exc})"}
+        try:
+            if path == "/target-materials":
+                return 200, self._create_target_material(data)
+            layer = _validate_layer(data)
+            if method == "POST":
+                return 200, self.store.create_layer(layer)
+            changes = {k: v for k, v in layer.items() if k not in ("sample_id", "layer_id", "id")}
+            return 200, self.store.update_layer(layer["sample_id"], layer["layer_id"], changes)
+        except Unprocessable as exc:
+            return 422, {"detail": str(exc)}
+        except NotFound as exc:
+            return 404, {"detail": str(exc)}
+
+    def _create_target_material(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict) or not isinstance(data.get("sample"), dict):
+            raise Unprocessable("sample: field required (an object with sample_name)")
+        sample = data["sample"]
+        if not isinstance(sample.get("sample_name"), str) or not sample["sample_name"].strip():
+            raise Unprocessable("sample.sample_name: field required")
+        if sample.get("substrate") is not None and not isinstance(sample["substrate"], str):
+            raise Unprocessable("sample.substrate: value is not a valid string")
+        layers = data.get("layers") or []
+        if not isinstance(layers, list):
+            raise Unprocessable("layers: must be an array of layers")
+        checked = [_validate_layer(layer, need_sample=False) for layer in layers]
+        return self.store.create_target_material(
+            {k: sample.get(k) for k in ("sample_name", "substrate", "sample_metadata")}, checked)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "layer-sync-sandbox/1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with sandbox._conn_lock:
+                sandbox._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with sandbox._conn_lock:
+                sandbox._connections.discard(self.connection)
+            try:
+                super().finish()
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            pass  # one line per request is written by _handle, without the key
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+        def _handle(self, method: str) -> None:
+            started = time.perf_counter()
+            sandbox.stats.begin(method)
+            status: int | None = None
+            fault: str | None = None
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length > 0 else b""
+                if sandbox.latency_ms > 0:
+                    time.sleep(sandbox.latency_ms / 1000)
+                fault = sandbox.faults.decide(method)
+                if fault:
+                    sandbox.stats.note_fault(fault)
+                if fault in BEFORE_HANDLING:
+                    if fault == "reset":
+                        self._drop()
+                        return
+                    status = int(fault)
+                    headers = {"Retry-After": sandbox.faults.retry_after} if status == 429 else {}
+                    self._send(status, {"detail": _REASONS[status]}, headers)
+                    return
+                if self.headers.get("X-API-KEY") != sandbox.api_key:
+                    status = 401
+                    self._send(401, {"detail": "Invalid or missing API key (X-API-KEY)"})
+                    return
+                status, payload = sandbox.route(method, self.path, body)
+                if fault == "commit500" and status < 400:
+                    status = 500
+                    self._send(500, {"detail": "Internal Server Error"})
+                elif fault == "commitreset":
+                    status = None
+                    self._drop()
+                else:
+                    if fault == "slow":
+                        time.sleep(sandbox.faults.slow_seconds)
+                    self._send(status, payload)
+            except (ConnectionError, BrokenPipeError, socket.timeout):
+                self.close_connection = True
+            except Exception:  # a sandbox bug must answer 500, not hang the client
+                log.exception("sandbox error on %s %s", method, self.path)
+                status = 500
+                try:
+                    self._send(500, {"detail": "Internal Server Error"})
+                except OSError:
+                    self.close_connection = True
+            finally:
+                sandbox.stats.end(method, self.path, status, fault)
+                ms = (time.perf_counter() - started) * 1000
+                log.info("%s %s %s %.1f ms%s", method, self.path,
+                         status if status is not None else "dropped", ms,
+                         f" (fault {fault})" if fault else "")
+
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode("utf-8")
+            lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+                     "Content-Type: application/json",
+                     f"Content-Length: {len(data)}",
+                     f"Server: {self.server_version}"]
+            lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+            if self.close_connection:
+                lines.append("Connection: close")
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
+
+        def _drop(self) -> None:
+            # SO_LINGER 0: closing sends a reset, as a crashed proxy would.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            try:
+                self.connection.close()
+            except OSError:
+                pass
+
+    return Handler
+
+
+_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable"}

@@ -1,0 +1,79 @@
+"""Which requests the sandbox fails, and how.
+
+Kinds:
+  429          answered 429 with Retry-After; nothing stored
+  500/502/503  answered with that status; nothing stored
+  reset        the connection is dropped before the request is handled; nothing stored
+  commit500    the request is handled (a write is stored), then answered 500
+  commitreset  the request is handled (a write is stored), then the connection is dropped
+  slow         the request is handled, then answered after `slow_seconds` (past the
+               client's timeout)
+
+Faults come from a script first (tests queue exact faults) and then at random with
+`rate`, from a seeded generator so that a run is repeatable.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+FAULT_KINDS = ("429", "500", "502", "503", "reset", "commit500", "commitreset", "slow")
+BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset"})
+
+
+def parse_kinds(text: str) -> tuple[str, ...]:
+    """`"429, 500,reset"` -> `("429", "500", "reset")`; raises ValueError for unknown kinds."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown:
+        raise ValueError(f"unknown fault kind(s) {', '.join(unknown)}; "
+                         f"choose from {','.join(FAULT_KINDS)}")
+    return kinds
+
+
+@dataclass
+class Faults:
+    """Decides, per request, which fault (if any) the sandbox injects."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int | None = None
+    slow_seconds: float = 35.0
+    retry_after: str = "1"
+    #: Apply random faults only to these methods (None: every method).
+    methods: frozenset[str] | None = None
+    _script: deque = field(default_factory=deque, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def inject(self, kind: str, count: int = 1, method: str | None = None) -> None:
+        """Fail the next `count` requests (of `method`, if given) with `kind`."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        with self._lock:
+            for _ in range(count):
+                self._script.append((kind, method))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.rate = 0.0
+
+    def decide(self, method: str) -> str | None:
+        with self._lock:
+            for i, (kind, only) in enumerate(self._script):
+                if only is None or only == method:
+                    del self._script[i]
+                    return kind
+            if self.rate <= 0 or not self.kinds:
+                return None
+            if self.methods is not None and method not in self.methods:
+                return None
+            if self._random.random() < self.rate:
+                return self._random.choice(self.kinds)
+            return None

@@ -1,0 +1,42 @@
+"""Shared fixtures: the sandbox over loopback, and a clock whose sleep does not wait."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from layer_sync.sandbox import Faults, SandboxServer
+
+API_KEY = "test-key-7f3a9c"
+
+
+class FakeClock:
+    """A monotonic clock and a sleep that records waits and advances the clock instead."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox():
+    """A sandbox on 127.0.0.1, port 0, in a thread: `.url`, `.store`, `.stats`, `.faults`."""
+    logging.getLogger("layer_sync.sandbox").setLevel(logging.WARNING)
+    server = SandboxServer(api_key=API_KEY, faults=Faults(seed=1, slow_seconds=1.0)).start()
+    try:
+        yield server
+    finally:
+        server.stop()

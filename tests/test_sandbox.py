@@ -1,0 +1,252 @@
+"""The sandbox API over loopback, with a real HTTP client."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from layer_sync.sandbox import Faults, SandboxServer
+
+from .conftest import API_KEY
+
+H = {"X-API-KEY": API_KEY}
+LIST_FIELDS = {"id", "sample_id", "sample_name", "substrate", "layer_id", "composition_string",
+               "element_dict", "orientation", "space_group", "mp_id", "detail_notes_id",
+               "detail_note_content", "sample_metadata", "user_id", "user_name", "version",
+               "last_updated"}
+LAYER_FIELDS = {"id", "layer_id", "sample_id", "composition_string", "element_dict",
+                "orientation", "space_group", "mp_id"}
+SAMPLE_FIELDS = {"sample_id", "sample_name", "substrate", "sample_metadata", "detail_notes_id",
+                 "user_id", "version", "last_updated"}
+
+
+def _sample(url: str, name: str = "BTO on STO", substrate: str = "SrTiO3", layers=None) -> dict:
+    body: dict = {"sample": {"sample_name": name, "substrate": substrate}}
+    if layers is not None:
+        body["layers"] = layers
+    r = requests.post(url + "target-materials/", json=body, headers=H, timeout=5)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_reference_examples_and_answer_shapes(sandbox):
+    tm = _sample(sandbox.url)
+    assert set(tm) == SAMPLE_FIELDS and tm["sample_name"] == "BTO on STO"
+    sid = tm["sample_id"]
+    # An empty target material is listed once, with null layer fields.
+    listed = requests.get(sandbox.url + "target-materials/", headers=H, timeout=5).json()
+    assert len(listed) == 1 and set(listed[0]) == LIST_FIELDS
+    assert listed[0]["layer_id"] is None and listed[0]["id"] is None
+
+    r = requests.post(sandbox.url + "target-materials/layers/", headers=H, timeout=5,
+                      json={"layer_id": 1, "sample_id": sid, "composition_string": "BaTiO3",
+                            "orientation": "001"})
+    assert r.status_code == 200
+    layer = r.json()
+    assert set(layer) == LAYER_FIELDS
+    assert layer["element_dict"] == {"Ba": 1, "Ti": 1, "O": 3}  # enrichment
+    assert (layer["space_group"], layer["mp_id"]) == ("P4mm", "mp-5020")
+
+    r = requests.patch(sandbox.url + "target-materials/layers/", headers=H, timeout=5,
+                       json={"sample_id": sid, "layer_id": 1, "orientation": "111"})
+    assert r.status_code == 200
+    assert r.json() == {**layer, "orientation": "111"}  # only the field sent changed
+
+    listed = requests.get(sandbox.url + "target-materials/", headers=H, timeout=5).json()
+    assert [(e["sample_id"], e["layer_id"], e["orientation"]) for e in listed] == [(sid, 1, "111")]
+    assert listed[0]["sample_name"] == "BTO on STO" and listed[0]["substrate"] == "SrTiO3"
+
+
+def test_create_target_material_with_layers(sandbox):
+    tm = _sample(sandbox.url, layers=[{"layer_id": 1, "composition_string": "SrTiO3"},
+                                      {"layer_id": 2, "composition_string": "(Ba0.5Sr0.5)TiO3"}])
+    layers = sandbox.store.layers()
+    assert [(l["sample_id"], l["layer_id"]) for l in layers] == [(tm["sample_id"], 1), (tm["sample_id"], 2)]
+    assert layers[1]["element_dict"] == {"Ba": 0.5, "Sr": 0.5, "Ti": 1, "O": 3}
+    assert layers[1]["space_group"] is None  # only well-known compositions are filled
+
+
+def test_sent_fields_are_not_overwritten_by_enrichment(sandbox):
+    sid = _sample(sandbox.url)["sample_id"]
+    r = requests.post(sandbox.url + "target-materials/layers/", headers=H, timeout=5,
+                      json={"layer_id": 1, "sample_id": sid, "composition_string": "BaTiO3",
+                            "space_group": "P 4 m m", "element_dict": {"Ba": 1, "Ti": 1, "O": 3}})
+    assert r.json()["space_group"] == "P 4 m m" and r.json()["mp_id"] == "mp-5020"
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-KEY": "wrong"}])
+def test_key_is_checked_on_every_request(sandbox, headers):
+    for method, path in [("GET", "target-materials/"), ("POST", "target-materials/"),
+                         ("POST", "target-materials/layers/"), ("PATCH", "target-materials/layers/")]:
+        r = requests.request(method, sandbox.url + path, headers=headers, json={}, timeout=5)
+        assert r.status_code == 401
+        assert "detail" in r.json()
+    assert sandbox.store.layers() == []
+
+
+@pytest.mark.parametrize("body,field", [
+    ("{not json", "body"),
+    (json.dumps({"sample_id": 1}), "layer_id"),
+    (json.dumps({"sample_id": 1, "layer_id": "one"}), "layer_id"),
+    (json.dumps({"sample_id": "x", "layer_id": 1}), "sample_id"),
+    (json.dumps({"sample_id": 1, "layer_id": 1, "orientation": 1}), "orientation"),
+    (json.dumps({"sample_id": 1, "layer_id": 1, "element_dict": "Ba:1"}), "element_dict"),
+    (json.dumps([1, 2]), "body"),
+])
+def test_malformed_body_is_422_naming_the_field(sandbox, body, field):
+    sid = _sample(sandbox.url)["sample_id"]
+    body = body.replace('"sample_id": 1', f'"sample_id": {sid}')
+    for method in ("POST", "PATCH"):
+        r = requests.request(method, sandbox.url + "target-materials/layers/", data=body,
+                             headers={**H, "Content-Type": "application/json"}, timeout=5)
+        assert r.status_code == 422
+        assert field in r.json()["detail"]
+    r = requests.post(sandbox.url + "target-materials/", json={"sample": {}}, headers=H, timeout=5)
+    assert r.status_code == 422 and "sample_name" in r.json()["detail"]
+
+
+def test_unknown_target_material_or_layer_is_404(sandbox):
+    sid = _sample(sandbox.url)["sample_id"]
+    r = requests.post(sandbox.url + "target-materials/layers/", headers=H, timeout=5,
+                      json={"layer_id": 1, "sample_id": 999})
+    assert r.status_code == 404 and "999" in r.json()["detail"]
+    r = requests.patch(sandbox.url + "target-materials/layers/", headers=H, timeout=5,
+                       json={"layer_id": 7, "sample_id": sid, "orientation": "001"})
+    assert r.status_code == 404 and "layer 7" in r.json()["detail"]
+    assert requests.get(sandbox.url + "nothing/", headers=H, timeout=5).status_code == 404
+
+
+def test_second_post_of_same_key_stores_a_duplicate(sandbox):
+    sid = _sample(sandbox.url)["sample_id"]
+    body = {"layer_id": 1, "sample_id": sid, "composition_string": "BaTiO3"}
+    a = requests.post(sandbox.url + "target-materials/layers/", json=body, headers=H, timeout=5).json()
+    b = requests.post(sandbox.url + "target-materials/layers/", json=body, headers=H, timeout=5).json()
+    assert a["id"] != b["id"]
+    listed = requests.get(sandbox.url + "target-materials/", headers=H, timeout=5).json()
+    assert sorted(e["id"] for e in listed) == sorted([a["id"], b["id"]])
+
+
+def test_records_survive_a_restart(tmp_path):
+    db = tmp_path / "sandbox.db"
+    with SandboxServer(api_key=API_KEY, db=db) as first:
+        sid = _sample(first.url)["sample_id"]
+        requests.post(first.url + "target-materials/layers/", headers=H, timeout=5,
+                      json={"layer_id": 1, "sample_id": sid, "composition_string": "SrTiO3"})
+    with SandboxServer(api_key=API_KEY, db=db) as second:
+        listed = requests.get(second.url + "target-materials/", headers=H, timeout=5).json()
+    assert [(e["sample_id"], e["layer_id"], e["composition_string"]) for e in listed] == [(sid, 1, "SrTiO3")]
+
+
+def test_seed_loads_a_list_shaped_file(tmp_path):
+    seed = [
+        {"id": 10, "sample_id": 42, "sample_name": "A", "substrate": "Si", "layer_id": 1,
+         "composition_string": "BaTiO3", "element_dict": {"Ba": 1, "Ti": 1, "O": 3},
+         "orientation": "001", "space_group": "P4mm", "mp_id": "mp-5020"},
+        {"id": None, "sample_id": 43, "sample_name": "B", "substrate": "MgO", "layer_id": None},
+    ]
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(seed))
+    with SandboxServer(api_key=API_KEY, seed=path) as server:
+        listed = requests.get(server.url + "target-materials/", headers=H, timeout=5).json()
+    assert [(e["id"], e["sample_id"], e["layer_id"]) for e in listed] == [(10, 42, 1), (None, 43, None)]
+
+
+def test_fifty_concurrent_posts_give_fifty_records(sandbox):
+    sid = _sample(sandbox.url)["sample_id"]
+    sandbox.latency_ms = 20  # keep them in flight together
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=50))
+
+    def post(i: int) -> int:
+        return session.post(sandbox.url + "target-materials/layers/", headers=H, timeout=10,
+                            json={"layer_id": i, "sample_id": sid, "composition_string": "Si"}).status_code
+
+    with ThreadPoolExecutor(50) as pool:
+        statuses = list(pool.map(post, range(1, 51)))
+    assert statuses == [200] * 50
+    layers = sandbox.store.layers()
+    assert sorted(l["layer_id"] for l in layers) == list(range(1, 51))
+    assert len({l["id"] for l in layers}) == 50
+    assert sandbox.stats.max_in_flight >= 10
+
+
+@pytest.mark.parametrize("kind,stored,status", [
+    ("429", False, 429), ("500", False, 500), ("502", False, 502), ("503", False, 503),
+    ("reset", False, None), ("commit500", True, 500), ("commitreset", True, None),
+])
+def test_each_fault_kind_as_the_client_sees_it(sandbox, kind, stored, status):
+    sid = _sample(sandbox.url)["sample_id"]
+    sandbox.faults.inject(kind)
+    body = {"layer_id": 1, "sample_id": sid}
+    if status is None:
+        with pytest.raises(requests.ConnectionError):
+            requests.post(sandbox.url + "target-materials/layers/", json=body, headers=H, timeout=5)
+    else:
+        r = requests.post(sandbox.url + "target-materials/layers/", json=body, headers=H, timeout=5)
+        assert r.status_code == status
+        if kind == "429":
+            assert r.headers["Retry-After"] == "1"
+    assert len(sandbox.store.layers()) == (1 if stored else 0)
+    assert sandbox.stats.faults == {kind: 1}
+
+
+def test_slow_fault_stores_then_answers_after_the_timeout(sandbox):
+    sid = _sample(sandbox.url)["sample_id"]
+    sandbox.faults.slow_seconds = 0.5
+    sandbox.faults.inject("slow")
+    with pytest.raises(requests.Timeout):
+        requests.post(sandbox.url + "target-materials/layers/", headers=H, timeout=0.2,
+                      json={"layer_id": 1, "sample_id": sid})
+    assert len(sandbox.store.layers()) == 1
+
+
+def test_random_faults_are_repeatable_with_a_seed():
+    def pattern() -> list:
+        faults = Faults(rate=0.3, seed=7)
+        return [faults.decide("POST") for _ in range(50)]
+    assert pattern() == pattern()
+    assert any(pattern()) and None in pattern()
+
+
+def test_latency_is_added_and_overhead_is_small(sandbox):
+    session = requests.Session()
+    session.get(sandbox.url + "target-materials/", headers=H, timeout=5)  # connect first
+    start = time.perf_counter()
+    for _ in range(30):
+        session.get(sandbox.url + "target-materials/", headers=H, timeout=5)
+    bare = (time.perf_counter() - start) / 30
+    assert bare < 0.015, f"{bare * 1000:.1f} ms per keep-alive request: Nagle's algorithm?"
+    sandbox.latency_ms = 30
+    start = time.perf_counter()
+    session.get(sandbox.url + "target-materials/", headers=H, timeout=5)
+    assert time.perf_counter() - start >= 0.03
+
+
+def test_command_line_sandbox_serves_and_logs_without_the_key(tmp_path):
+    db = tmp_path / "cli.db"
+    proc = subprocess.Popen([sys.executable, "-m", "layer_sync", "sandbox", "--port", "0",
+                             "--api-key", "secret-k", "--db", str(db)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+/)", line).group(1)
+        h = {"X-API-KEY": "secret-k"}
+        tm = requests.post(url + "target-materials/", json={"sample": {"sample_name": "X"}},
+                           headers=h, timeout=5).json()
+        r = requests.post(url + "target-materials/layers/", headers=h, timeout=5,
+                          json={"layer_id": 1, "sample_id": tm["sample_id"], "composition_string": "MgO"})
+        assert r.json()["mp_id"] == "mp-1265"
+        log_line = proc.stderr.readline()
+        assert re.match(r"POST /target-materials/ 200 \d+\.\d ms", log_line)
+    finally:
+        proc.terminate()
+        rest = proc.communicate(timeout=10)[1]
+    assert "secret-k" not in line + log_line + rest
+    assert db.exists()
