@@ -180,7 +180,12 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
-        return int(exc.code or 0)
+        code = int(exc.code or 0)
+        if code and "--json" in (argv if argv is not None else sys.argv[1:]):
+            from .sync import empty_json
+
+            print(empty_json(exit_code=code), file=stdout)
+        return code
     if not args.command:
         parser.print_help(stdout)
         return int(ExitCode.RUN_INCOMPLETE)
@@ -190,6 +195,10 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
         return int(handler(args, environ, stdout, stderr))
     except LayerSyncError as exc:
         print(f"layer-sync: error: {exc}", file=stderr)
+        if getattr(args, "json", False):
+            from .sync import empty_json
+
+            print(empty_json(getattr(args, "dry_run", False), int(exc.exit_code)), file=stdout)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("layer-sync: interrupted", file=stderr)
@@ -237,6 +246,115 @@ def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[s
     return 0
 
 
+def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+              stderr: IO[str]) -> int:
+    from .sync import resolve_api_key, resolve_api_url, sync_file
+
+    api_url = resolve_api_url(args.api_url, environ)
+    api_key = resolve_api_key(environ, args.api_key_file)
+    with _progress_bar(stdout, stderr, args.quiet) as progress:
+        outcome = sync_file(args.path, api_key=api_key, api_url=api_url, sheet=args.sheet,
+                            dry_run=args.dry_run, report=args.report,
+                            concurrency=args.concurrency, max_attempts=args.max_attempts,
+                            timeout=args.timeout,
+                            max_consecutive_failures=args.max_consecutive_failures,
+                            create_samples=args.create_samples, progress=progress)
+    return _finish(outcome, args, stdout, stderr)
+
+
+def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    print_summary(outcome, stdout)
+    if outcome.fatal:
+        print(f"layer-sync: error: {outcome.message}", file=stderr)
+    log.info("exit code %d: %s", int(outcome.exit_code), outcome.headline)
+    if getattr(args, "json", False):
+        print(outcome.json_line(), file=stdout)
+    return int(outcome.exit_code)
+
+
+def print_summary(outcome: Any, out: IO[str], max_issues: int = 10) -> None:
+    """The short human summary, printed on every run."""
+    c = outcome.counts
+    verb = "would be " if outcome.dry_run else ""
+    title = "layer-sync (dry run: nothing written)" if outcome.dry_run else "layer-sync"
+    print(f"{title}: {outcome.path.name}" + (f", sheet {outcome.sheet!r}" if outcome.sheet else "")
+          + f" -> {outcome.api_url}", file=out)
+    print(f"  {c['rows']} rows: {c['created']} {verb}created, {c['updated']} {verb}updated, "
+          f"{c['unchanged']} unchanged, {c['invalid']} invalid, {c['failed']} failed, "
+          f"{c['skipped']} skipped", file=out)
+    if c["remote_only"]:
+        print(f"  {c['remote_only']} layer(s) on the server are not in the sheet "
+              "(listed in the report; nothing is deleted)", file=out)
+    requests_text = ", ".join(f"{m} {n}" for m, n in outcome.requests.items()) or "none"
+    print(f"  requests: {requests_text}; retries: {outcome.retries}; "
+          f"{outcome.duration_s:.2f} s", file=out)
+    problems = [i for i in outcome.issues if i.severity == "error"] + \
+               [i for i in outcome.issues if i.severity != "error"]
+    failed = [r for r in outcome.results if r.result == "failed"]
+    if problems or failed:
+        print("  To fix:", file=out)
+        shown = 0
+        for issue in problems[:max_issues]:
+            print(f"    {issue.location} [{issue.severity}] {issue.message}", file=out)
+            shown += 1
+        for result in failed[:max(0, max_issues - shown)]:
+            row = result.action.row
+            print(f"    {row.sheet} row {row.row} [failed] {result.message}", file=out)
+            shown += 1
+        rest = len(problems) + len(failed) - shown
+        if rest > 0:
+            print(f"    ... and {rest} more in the report", file=out)
+    if outcome.report:
+        print(f"  Report: {outcome.report}", file=out)
+    elif outcome.report_error:
+        print(f"  Report not written: {outcome.report_error}", file=out)
+
+
+class _progress_bar:
+    """A progress bar on a terminal (rows done of total, rate, retries); nothing otherwise."""
+
+    def __init__(self, stdout: IO[str], stderr: IO[str], quiet: bool) -> None:
+        self.enabled = (not quiet and _isatty(stdout) and _isatty(stderr)
+                        and os.environ.get("TERM") != "dumb")
+        self._stderr = stderr
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn)
+
+        self._progress = Progress(TextColumn("writing"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[rate]} rows/s"),
+                                  TextColumn("retries {task.fields[retries]}"),
+                                  TimeElapsedColumn(), console=Console(file=self._stderr),
+                                  transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task("writing", total=None, rate="-", retries=0)
+        return self.update
+
+    def update(self, done: int, total: int, retries: int) -> None:
+        task = self._progress.tasks[0]
+        elapsed = task.elapsed or 0
+        rate = f"{done / elapsed:.0f}" if elapsed > 0 else "-"
+        self._progress.update(self._task, completed=done, total=total, rate=rate, retries=retries)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 _COMMANDS: dict[str, Any] = {
+    "sync": _cmd_sync,
     "sandbox": _cmd_sandbox,
 }

@@ -1,0 +1,214 @@
+"""Run a Plan: writes go out concurrently under one shared back-off; unknown outcomes are
+settled by reading the server's records again (one GET for all the rows in doubt at that
+moment), so that nothing is ever created twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from .api import ApiClient, Answer
+from .errors import ApiDownError, ApiError, AuthError
+from .plan import CREATE, INVALID, UNCHANGED, UPDATE, Action, NewSample, Plan, ServerIndex
+
+log = logging.getLogger("layer_sync.apply")
+
+CREATED = "created"
+UPDATED = "updated"
+FAILED = "failed"
+SKIPPED = "skipped"
+WOULD_CREATE = "would create"
+WOULD_UPDATE = "would update"
+
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class RowResult:
+    """What happened to one sheet row."""
+
+    action: Action
+    result: str
+    status: int | None = None
+    attempts: int = 0
+    record_id: int | None = None
+    message: str = ""
+
+
+class Reconciler:
+    """Reads the server's records again for the writes whose outcome is unknown.
+
+    Every caller waits for a GET that *started after* it came into doubt, and all callers
+    in doubt at that moment share one GET: one request for the lot, not one per row.
+    """
+
+    def __init__(self, fetch: Callable[[], list[dict[str, Any]]]) -> None:
+        self._fetch = fetch
+        self._cond = threading.Condition()
+        self._fetching = False
+        self._generation = 0
+        self._results: dict[int, tuple[list[dict[str, Any]] | None, BaseException | None]] = {}
+        self.fetches = 0
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Fresh records: from a GET that starts after this call."""
+        with self._cond:
+            # A GET already under way may have read before our write: wait for the next one.
+            wanted = self._generation + (2 if self._fetching else 1)
+            while self._generation < wanted:
+                if not self._fetching:
+                    self._fetching = True
+                    leader = True
+                    break
+                self._cond.wait()
+            else:
+                leader = False
+        if leader:
+            records: list[dict[str, Any]] | None = None
+            error: BaseException | None = None
+            try:
+                self.fetches += 1
+                records = self._fetch()
+            except BaseException as exc:  # handed to every waiter, raised there
+                error = exc
+            with self._cond:
+                self._generation += 1
+                self._results = {self._generation: (records, error)}
+                self._fetching = False
+                self._cond.notify_all()
+        with self._cond:
+            records, error = self._results.get(self._generation, (None, None))
+        if error is not None:
+            raise error
+        return records or []
+
+    def layer(self, key: tuple[int, int]) -> dict[str, Any] | None:
+        return ServerIndex.build(self.entries()).find(key)
+
+    def sample(self, group: NewSample, known: set[int]) -> dict[str, Any] | None:
+        """The target material a lost POST created: named like the group, and new."""
+        index = ServerIndex.build(self.entries())
+        fresh = [i for i in index.named(group.sample_name, group.substrate) if i not in known]
+        if not fresh:
+            return None
+        sample_id = min(fresh)
+        return {"sample_id": sample_id, "layers": {k[1] for k in index.layers if k[0] == sample_id}}
+
+
+def dry_run_results(plan: Plan) -> list[RowResult]:
+    kinds = {CREATE: WOULD_CREATE, UPDATE: WOULD_UPDATE, UNCHANGED: UNCHANGED, INVALID: INVALID}
+    return [RowResult(a, kinds[a.kind], message=a.message) for a in plan.actions]
+
+
+def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concurrency: int = 8,
+               progress: Progress | None = None) -> tuple[list[RowResult], str | None]:
+    """Send the plan's writes. Returns a result per row (plan order) and, when the run had to
+    stop (key refused, API down), the reason."""
+    results: dict[int, RowResult] = {}
+    for action in plan.actions:
+        if action.kind in (INVALID, UNCHANGED):
+            results[id(action)] = RowResult(action, action.kind, message=action.message)
+    tasks: list[tuple[Callable[[], list[RowResult]], list[Action]]] = []
+    reconciler = Reconciler(client.list_target_materials)
+    for group in plan.new_samples:
+        tasks.append((lambda g=group: _create_sample(client, reconciler, g, known_samples), group.actions))
+    for action in plan.actions:
+        if action.kind == CREATE and action.new_sample is None:
+            tasks.append((lambda a=action: [_create_layer(client, reconciler, a)], [action]))
+        elif action.kind == UPDATE:
+            tasks.append((lambda a=action: [_update_layer(client, a)], [action]))
+
+    total = sum(len(actions) for _, actions in tasks)
+    done = 0
+    fatal: str | None = None
+    if tasks:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="write") as pool:
+            futures = {pool.submit(_guarded, client, task, actions): actions for task, actions in tasks}
+            for future in as_completed(futures):
+                for result in future.result():
+                    results[id(result.action)] = result
+                    done += 1
+                if progress is not None:
+                    progress(done, total, client.counters.retries)
+    if client.policy.abort.is_set():
+        fatal = next((r.message for r in results.values()
+                      if r.status in (401, 403) and r.result == FAILED), None) or _KEY_REFUSED
+    elif client.policy.breaker.tripped:
+        fatal = (f"the API looks down: {client.policy.breaker.limit} failed attempts in a row; "
+                 "the rows left were not sent (skipped)")
+    return [results[id(a)] for a in plan.actions], fatal
+
+
+_KEY_REFUSED = ("the API key was refused; check ATOMSCALE_API_KEY (or AS_API_KEY); "
+                "nothing more was sent")
+
+
+def _guarded(client: ApiClient, task: Callable[[], list[RowResult]], actions: list[Action]) -> list[RowResult]:
+    """Run one write; turn every outcome into row results, never an exception."""
+    policy = client.policy
+    if policy.abort.is_set() or policy.breaker.tripped:
+        why = "the API key was refused" if policy.abort.is_set() else "the API looks down"
+        return [RowResult(a, SKIPPED, message=f"not sent: {why}") for a in actions]
+    try:
+        return task()
+    except (AuthError, ApiDownError) as exc:
+        if exc.attempts == 0:
+            return [RowResult(a, SKIPPED, message=f"not sent: {exc}") for a in actions]
+        return [RowResult(a, FAILED, exc.status, exc.attempts, message=str(exc)) for a in actions]
+    except ApiError as exc:
+        return [RowResult(a, FAILED, exc.status, exc.attempts, message=str(exc)) for a in actions]
+    except Exception as exc:  # a bug must fail its row, not the run
+        log.exception("unexpected error while writing")
+        return [RowResult(a, FAILED, None, 0, message=f"unexpected error: {exc}") for a in actions]
+
+
+def _record_id(answer: Answer) -> int | None:
+    data = answer.data
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def _create_layer(client: ApiClient, reconciler: Reconciler, action: Action) -> RowResult:
+    key = action.key
+    assert key is not None
+    answer = client.create_layer(action.body, in_doubt=lambda: reconciler.layer(key))
+    message = ("the server stored it although its answer was lost; not sent again"
+               if answer.recovered else "")
+    return RowResult(action, CREATED, answer.status, answer.attempts, _record_id(answer), message)
+
+
+def _update_layer(client: ApiClient, action: Action) -> RowResult:
+    answer = client.update_layer(action.body)
+    return RowResult(action, UPDATED, answer.status, answer.attempts, _record_id(answer),
+                     "; ".join(str(c) for c in action.changes))
+
+
+def _create_sample(client: ApiClient, reconciler: Reconciler, group: NewSample,
+                   known: set[int]) -> list[RowResult]:
+    body = {"sample": {"sample_name": group.sample_name, "substrate": group.substrate},
+            "layers": [dict(a.body) for a in group.actions]}
+    answer = client.create_target_material(body, in_doubt=lambda: reconciler.sample(group, known))
+    data = answer.data if isinstance(answer.data, dict) else {}
+    sample_id = data.get("sample_id")
+    if not isinstance(sample_id, int):
+        raise ApiError("the server created the target material but did not give its sample_id",
+                       answer.status, answer.attempts)
+    results = []
+    present = data.get("layers", set()) if answer.recovered else None
+    for action in group.actions:
+        action.sample_id = sample_id
+        if present is not None and action.layer_id not in present:
+            # The lost POST created the target material without this layer: add it alone.
+            action.body = {"sample_id": sample_id, **action.body}
+            results.append(_create_layer(client, reconciler, action))
+            continue
+        note = f"created target material {sample_id} ({group.sample_name})"
+        if answer.recovered:
+            note += "; the server stored it although its answer was lost"
+        results.append(RowResult(action, CREATED, answer.status, answer.attempts, None, note))
+    return results

@@ -1,0 +1,148 @@
+"""The one retry policy, built from tenacity's small parts and three shared pieces of state.
+
+- `BackoffGate`: a server's Retry-After holds back every worker, not just the one that got it.
+- `Breaker`: failed attempts in a row, across all workers; past the limit the API is "down".
+- `RetryPolicy`: capped exponential backoff with jitter (or the server's Retry-After), a stop
+  after N attempts or about a minute of retrying, whichever comes first, and the injectable
+  clock and sleep that let tests assert every wait without waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import tenacity
+from tenacity import stop_after_attempt, wait_exponential_jitter
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+class BackoffGate:
+    """A shared "not before" time: every worker waits for it before each attempt."""
+
+    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._not_before = 0.0
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + max(0.0, seconds))
+
+    def remaining(self) -> float:
+        with self._lock:
+            return max(0.0, self._not_before - self._clock())
+
+    def wait(self) -> float:
+        """Sleep until the gate opens; returns the time slept (0 when open)."""
+        remaining = self.remaining()
+        if remaining > 0:
+            self._sleep(remaining)
+        return remaining
+
+
+class Breaker:
+    """Counts failed attempts in a row across all workers; trips at `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+        self.tripped = False
+
+    def failure(self) -> bool:
+        with self._lock:
+            self._in_a_row += 1
+            if self._in_a_row >= self.limit:
+                self.tripped = True
+            return self.tripped
+
+    def success(self) -> None:
+        with self._lock:
+            if not self.tripped:
+                self._in_a_row = 0
+
+    @property
+    def in_a_row(self) -> int:
+        return self._in_a_row
+
+
+class _StopAfterDelay(tenacity.stop.stop_base):
+    """tenacity's stop_after_delay, but on the injected clock."""
+
+    def __init__(self, seconds: float, clock: Clock, started: float) -> None:
+        self.seconds, self.clock, self.started = seconds, clock, started
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.clock() - self.started >= self.seconds
+
+
+class _StopWhen(tenacity.stop.stop_base):
+    def __init__(self, predicate: Callable[[], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.predicate()
+
+
+class _WaitForServer(tenacity.wait.wait_base):
+    """The server's Retry-After when it gave one, else the fallback backoff."""
+
+    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after)
+        return float(self.fallback(retry_state))
+
+
+@dataclass
+class RetryPolicy:
+    """Everything that decides when to try again, shared by all workers of a run."""
+
+    max_attempts: int = 6
+    timeout: float = 30.0
+    max_consecutive_failures: int = 20
+    initial_backoff: float = 0.5
+    max_backoff: float = 10.0
+    jitter: float = 0.5
+    #: The longest Retry-After honoured; a server asking for more fails the request.
+    max_retry_after: float = 300.0
+    clock: Clock = time.monotonic
+    sleep: Sleep = time.sleep
+    gate: BackoffGate = field(init=False)
+    breaker: Breaker = field(init=False)
+    abort: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.gate = BackoffGate(self.clock, self.sleep)
+        self.breaker = Breaker(self.max_consecutive_failures)
+
+    @property
+    def retry_budget(self) -> float:
+        """How long one request keeps retrying: about a minute, at least two timeouts."""
+        return max(60.0, 2 * self.timeout)
+
+    def retrying(self, retry_on: type[BaseException] | tuple[type[BaseException], ...],
+                 before_sleep: Callable[[tenacity.RetryCallState], None] | None = None) -> tenacity.Retrying:
+        """A fresh tenacity loop for one request."""
+        return tenacity.Retrying(
+            stop=(stop_after_attempt(self.max_attempts)
+                  | _StopAfterDelay(self.retry_budget, self.clock, self.clock())
+                  | _StopWhen(lambda: self.abort.is_set() or self.breaker.tripped)),
+            wait=_WaitForServer(wait_exponential_jitter(initial=self.initial_backoff,
+                                                        max=self.max_backoff, jitter=self.jitter)),
+            retry=tenacity.retry_if_exception_type(retry_on),
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
