@@ -219,7 +219,7 @@ class ApiClient:
                            state["attempts"]) from None
 
     def _last_look(self, in_doubt: Callable[[], Any]) -> Any:
-        if self.policy.abort.is_set() or self.policy.breaker.tripped:
+        if self.policy.stopped:
             return None
         try:
             return in_doubt()
@@ -232,6 +232,8 @@ class ApiClient:
 
     def _once(self, method: str, path: str, body: Any) -> tuple[Any, int]:
         policy = self.policy
+        if policy.cancel.is_set():
+            raise ApiError("cancelled: the run no longer needs this request")
         if policy.abort.is_set():
             raise AuthError(_KEY_REFUSED, 401)
         if policy.breaker.tripped:

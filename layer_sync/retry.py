@@ -2,7 +2,7 @@
 
 - `BackoffGate`: a server's Retry-After holds back every worker, not just the one that got it.
 - `Breaker`: failed attempts in a row, across all workers; past the limit the API is "down".
-- `RetryPolicy`: capped exponential backoff with jitter (or the server's Retry-After), a stop
+- `RetryPolicy`: capped exponential backoff plus random jitter (`wait + wait`) (or the server's Retry-After), a stop
   after N attempts or about a minute of retrying, whichever comes first, and the injectable
   clock and sleep that let tests assert every wait without waiting.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tenacity
-from tenacity import stop_after_attempt, wait_exponential_jitter
+from tenacity import stop_after_attempt, wait_exponential, wait_random
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -118,14 +118,27 @@ class RetryPolicy:
     #: The longest Retry-After honoured; a server asking for more fails the request.
     max_retry_after: float = 300.0
     clock: Clock = time.monotonic
-    sleep: Sleep = time.sleep
+    #: None: a real sleep that `cancel` interrupts.
+    sleep: Sleep | None = None
     gate: BackoffGate = field(init=False)
     breaker: Breaker = field(init=False)
+    #: Set on 401/403: every worker stops at once.
     abort: threading.Event = field(default_factory=threading.Event)
+    #: Set when the run no longer needs an answer (e.g. the sheet could not be read).
+    cancel: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
+        if self.sleep is None:
+            self.sleep = self._interruptible_sleep
         self.gate = BackoffGate(self.clock, self.sleep)
         self.breaker = Breaker(self.max_consecutive_failures)
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self.cancel.wait(max(0.0, seconds))
+
+    @property
+    def stopped(self) -> bool:
+        return self.abort.is_set() or self.cancel.is_set() or self.breaker.tripped
 
     @property
     def retry_budget(self) -> float:
@@ -138,9 +151,9 @@ class RetryPolicy:
         return tenacity.Retrying(
             stop=(stop_after_attempt(self.max_attempts)
                   | _StopAfterDelay(self.retry_budget, self.clock, self.clock())
-                  | _StopWhen(lambda: self.abort.is_set() or self.breaker.tripped)),
-            wait=_WaitForServer(wait_exponential_jitter(initial=self.initial_backoff,
-                                                        max=self.max_backoff, jitter=self.jitter)),
+                  | _StopWhen(lambda: self.stopped)),
+            wait=_WaitForServer(wait_exponential(multiplier=self.initial_backoff, max=self.max_backoff)
+                                + wait_random(0, self.jitter)),
             retry=tenacity.retry_if_exception_type(retry_on),
             sleep=self.sleep,
             before_sleep=before_sleep,

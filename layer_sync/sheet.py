@@ -154,7 +154,7 @@ def read_stacks(path: str | Path, sheet: str | None = None) -> SheetData:
     Raises InputFileError (exit code 2) for a file that cannot be used at all.
     """
     path = Path(path)
-    suffix = _check_file(path)
+    suffix = check_input_file(path)
     file_issues: list[Issue] = []
     encoding = delimiter = None
     if suffix in TEXT_SUFFIXES:
@@ -199,7 +199,8 @@ def column_letter(index: int) -> str:
 
 # ============================================================================= files
 
-def _check_file(path: Path) -> str:
+def check_input_file(path: Path) -> str:
+    """Fail early for a file that is missing, a folder, empty, protected or of the wrong kind."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise InputFileError(f"{path} does not exist")

@@ -152,7 +152,7 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
               sheet: str | None = None, dry_run: bool = False,
               report: str | os.PathLike | None | bool = None, concurrency: int = 8,
               max_attempts: int = 6, timeout: float = 30.0, max_consecutive_failures: int = 20,
-              create_samples: bool = False, sleep: Callable[[float], None] = time.sleep,
+              create_samples: bool = False, sleep: Callable[[float], None] | None = None,
               clock: Callable[[], float] = time.monotonic,
               progress: Callable[[int, int, int], None] | None = None,
               now: Callable[[], _dt.datetime] = _dt.datetime.now) -> SyncOutcome:
@@ -217,15 +217,16 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
          create_samples: bool, progress: Any, started_at: _dt.datetime) -> SyncOutcome:
     from .apply import SKIPPED, RowResult, apply_plan, dry_run_results
     from .plan import build_plan
-    from .sheet import read_stacks
+    from .sheet import check_input_file, read_stacks
 
+    check_input_file(path)  # a missing or wrong file fails before any request
     # The GET goes out while the sheet is read: network waiting overlaps the parsing.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as pool:
         fetching = pool.submit(client.list_target_materials)
         try:
             data = read_stacks(path, sheet)
         except LayerSyncError:
-            fetching.cancel()
+            client.policy.cancel.set()  # stop the GET's retries: nobody needs the answer
             raise
         outcome = SyncOutcome(path=path, api_url=client.base_url, dry_run=dry_run,
                               started=started_at, finished=started_at, sheet=data.sheet,

@@ -340,12 +340,16 @@ class SpaceGroup:
 @cache
 def _space_group_table() -> tuple[dict[str, set[int]], dict[int, str]]:
     """Every symbol spglib knows for the 230 groups (all 530 settings), squeezed."""
+    import warnings
+
     import spglib  # only when a space group is met
 
     by_symbol: dict[str, set[int]] = {}
     short: dict[int, str] = {}
-    for hall in range(1, 531):
-        sg = spglib.get_spacegroup_type(hall)
+    with warnings.catch_warnings():  # spglib 2.x warns about its own error-handling switch
+        warnings.simplefilter("ignore", DeprecationWarning)
+        types = [spglib.get_spacegroup_type(hall) for hall in range(1, 531)]
+    for sg in types:
         short.setdefault(sg.number, sg.international_short)
         names = {sg.international_short, sg.international_full,
                  *(part for part in sg.international.split("="))}

@@ -1,0 +1,88 @@
+"""Reading CSV / TSV / TXT: delimiters, encodings, exact text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from layer_sync.sheet import read_stacks
+
+ROWS = [("sample_id", "layer_id", "composition_string", "element_dict", "orientation"),
+        ("42", "1", "BaTiO3", "Ba:1, Ti:1, O:3", "001"),
+        ("42", "2.0", "SrTiO3", "", "(1 -1 0)")]
+
+
+def _write(path: Path, delimiter: str, encoding: str = "utf-8", bom: bool = False,
+           rows=ROWS) -> Path:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    data = buffer.getvalue().encode(encoding)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
+    return path
+
+
+@pytest.mark.parametrize("suffix,delimiter", [(".csv", ","), (".csv", ";"), (".csv", "\t"),
+                                              (".tsv", "\t"), (".txt", ";"), (".txt", ",")])
+def test_delimiters_are_sniffed(tmp_path, suffix, delimiter):
+    data = read_stacks(_write(tmp_path / f"s{suffix}", delimiter))
+    assert data.delimiter == delimiter
+    assert [r.values["layer_id"] for r in data.rows] == [1, 2]
+    assert data.rows[0].values["element_dict"] == {"Ba": 1, "Ti": 1, "O": 3}
+    assert data.rows[1].values["orientation"] == "1-10"
+    assert data.issues == []
+
+
+def test_bom_and_semicolons_european_excel(tmp_path):
+    data = read_stacks(_write(tmp_path / "eu.csv", ";", bom=True))
+    assert data.encoding == "utf-8-sig"
+    assert data.columns["sample_id"] == "sample_id"  # the BOM is not part of the first header
+    assert data.rows[0].values["sample_id"] == 42
+
+
+def test_cp1252_falls_back_with_a_warning(tmp_path):
+    rows = [("Sample", "Layer", "Formula"), ("Probe Müller", "1", "BaTiO3")]
+    data = read_stacks(_write(tmp_path / "win.csv", ",", encoding="cp1252", rows=rows))
+    assert data.encoding == "cp1252"
+    assert data.rows[0].values["sample_name"] == "Probe Müller"
+    (issue,) = data.issues
+    assert issue.severity == "warning" and "cp1252" in issue.message
+
+
+def test_text_stays_exactly_as_typed(tmp_path):
+    rows = [("sample_id", "layer_id", "orientation", "mp_id", "Notes"),
+            ("1", "1", "001", "mp-0149", "nan"), ("1", "2", "0001", "mp-1", "=1+2")]
+    data = read_stacks(_write(tmp_path / "t.csv", ",", rows=rows))
+    assert [r.values["orientation"] for r in data.rows] == ["001", "0001"]
+    assert data.rows[0].values["mp_id"] == "mp-0149"
+    assert [r.extra["Notes"] for r in data.rows] == ["nan", "=1+2"]
+
+
+def test_lost_zeros_in_a_csv_are_still_caught(tmp_path):
+    # A CSV saved from a sheet where 001 had become 1.
+    rows = [("sample_id", "layer_id", "orientation"), ("1", "1", "1"), ("1", "2", "-1")]
+    data = read_stacks(_write(tmp_path / "z.csv", ",", rows=rows))
+    messages = [i.message for i in data.issues]
+    assert "leading zeros" in messages[0] and "type 001" in messages[0]
+    assert data.issues[0].cell == "C2"
+    assert not any(r.valid for r in data.rows)
+
+
+def test_quoted_fields_with_delimiters_inside(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('sample_id;layer_id;element_dict\n1;1;"Ba:1; Ti:1; O:3"\n', encoding="utf-8")
+    data = read_stacks(path)
+    assert data.rows[0].values["element_dict"] == {"Ba": 1, "Ti": 1, "O": 3}
+
+
+def test_title_rows_and_blank_separators_in_csv(tmp_path):
+    path = tmp_path / "title.csv"
+    path.write_text("Target stacks 2026\n\nSample,Layer,Formula\nA,1,Si\n,2,SrTiO3\n\n"
+                    ",1,Si\nB,1,MgO\n", encoding="utf-8")
+    data = read_stacks(path)
+    assert data.header_row == 3
+    assert [(r.row, r.values.get("sample_name")) for r in data.rows] == [
+        (4, "A"), (5, "A"), (7, None), (8, "B")]

@@ -1,0 +1,138 @@
+"""Unusable files end in one clear line and exit code 2, never a traceback; and no input makes
+the reader raise anything but the project's own error (property-based)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from layer_sync.cli import main
+from layer_sync.errors import InputFileError
+from layer_sync.sheet import read_stacks
+
+
+def _encrypted_xlsx(path: Path) -> Path:
+    # An encrypted OOXML workbook is an OLE compound file, whatever its extension says.
+    path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 1024)
+    return path
+
+
+def _mk(path: Path, data: bytes | str | None = None) -> Path:
+    if data is None:
+        path.mkdir()
+    elif isinstance(data, str):
+        path.write_text(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+CASES = {
+    "missing": (lambda p: p / "nope.xlsx", "does not exist"),
+    "folder": (lambda p: _mk(p / "dir.csv"), "folder"),
+    "empty csv": (lambda p: _mk(p / "e.csv", b""), "empty"),
+    "blank csv": (lambda p: _mk(p / "b.csv", "\n \n"), "empty"),
+    "empty xlsx": (lambda p: _mk(p / "e.xlsx", b""), "empty"),
+    "not a spreadsheet": (lambda p: _mk(p / "n.pdf", b"%PDF"), "not a spreadsheet"),
+    "corrupt xlsx": (lambda p: _mk(p / "c.xlsx", b"PK\x03\x04 broken"), "cannot be read"),
+    "text named xlsx": (lambda p: _mk(p / "t.xlsx", "a,b\n1,2"), "not a .xlsx workbook"),
+    "password": (lambda p: _encrypted_xlsx(p / "locked.xlsx"), "password-protected"),
+    "workbook named csv": (lambda p: _mk(p / "w.csv", b"PK\x03\x04xx"), "rename it"),
+    "utf16 csv": (lambda p: _mk(p / "u.csv", "a,b\n".encode("utf-16")), "UTF-16"),
+    "no header csv": (lambda p: _mk(p / "h.csv", "x,y\n1,2\n"), "no recognisable header"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_unusable_file_is_one_line_and_exit_2(tmp_path, name, capsys):
+    make, words = CASES[name]
+    path = make(tmp_path)
+    with pytest.raises(InputFileError, match=words):
+        read_stacks(path)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["sync", str(path), "--api-url", "http://127.0.0.1:9/", "--report", str(tmp_path / "r.xlsx")],
+                environ={"ATOMSCALE_API_KEY": "k"}, stdout=out, stderr=err)
+    assert code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("layer-sync: error:") and words in lines[0]
+    assert "Traceback" not in err.getvalue()
+    assert not (tmp_path / "r.xlsx").exists()
+
+
+def test_empty_workbook_has_no_header(tmp_path):
+    path = tmp_path / "blank.xlsx"
+    openpyxl.Workbook().save(path)
+    with pytest.raises(InputFileError, match="no recognisable header"):
+        read_stacks(path)
+
+
+def test_input_file_is_never_written(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("sample_id,layer_id\n1,1\n")
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    read_stacks(path)
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+cells = st.one_of(st.none(), st.text(max_size=12), st.integers(-10**6, 10**6),
+                  st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                  st.dates(), st.datetimes())
+headers = st.lists(st.sampled_from(["sample_id", "Sample", "Layer #", "Formula", "Miller Index",
+                                    "SG", "MP ID", "Elements", "Substrate", "junk", ""]),
+                   min_size=1, max_size=9)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=headers, rows=st.lists(st.lists(cells, max_size=9), max_size=8))
+def test_any_workbook_reads_or_fails_with_our_error(tmp_path, header, rows):
+    book = openpyxl.Workbook()
+    ws = book.active
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    ws.append(header)
+    for row in rows:  # control characters cannot be stored in a workbook at all
+        ws.append([ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in row])
+    path = tmp_path / "p.xlsx"
+    book.save(path)
+    try:
+        data = read_stacks(path)
+    except InputFileError:
+        return
+    for row in data.rows:
+        assert row.valid or row.errors
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".txt", ".tsv", ".xlsx", ".ods", ".xls"]))
+def test_any_bytes_read_or_fail_with_our_error(tmp_path, data, suffix):
+    path = tmp_path / f"b{suffix}"
+    path.write_bytes(data)
+    try:
+        read_stacks(path)
+    except InputFileError:
+        pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.sampled_from(list("sample_id,layer_id;\t\n\"01-(). Ba Ti O3 mp-éß")), max_size=300))
+def test_any_text_reads_or_fails_with_our_error(tmp_path, text):
+    path = tmp_path / "t.csv"
+    path.write_text("sample_id,layer_id,orientation\n" + text, encoding="utf-8")
+    try:
+        read_stacks(path)
+    except InputFileError:
+        pass
+
+
+def test_zip_that_is_not_a_workbook(tmp_path):
+    path = tmp_path / "z.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    with pytest.raises(InputFileError, match="cannot be read"):
+        read_stacks(path)

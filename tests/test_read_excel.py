@@ -1,0 +1,219 @@
+"""Reading workbooks as technicians write them: layout, merged cells, what Excel does to values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from layer_sync.sheet import read_stacks
+
+DATA = Path(__file__).parent / "data"
+HEADER = ["sample_id", "layer_id", "composition_string", "orientation"]
+
+
+def _book(path: Path, rows: list[list], title: str = "Layers", extra_sheets: int = 0, edit=None) -> Path:
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = title
+    for row in rows:
+        ws.append(row)
+    if edit:
+        edit(ws)
+    for i in range(extra_sheets):
+        book.create_sheet(f"Other{i}")
+    book.save(path)
+    return path
+
+
+def _key(data):
+    return [(r.row, r.values.get("sample_id"), r.values.get("sample_name"), r.values.get("layer_id"),
+             r.values.get("composition_string"), r.values.get("orientation"),
+             r.values.get("space_group"), r.values.get("mp_id")) for r in data.rows]
+
+
+def test_clean_workbook_rows_keep_their_source(tmp_path):
+    data = read_stacks(_book(tmp_path / "a.xlsx", [HEADER, [42, 1, "BaTiO3", "001"], [42, 2, "SrTiO3", "111"]]))
+    assert data.sheet == "Layers" and data.header_row == 1
+    assert [(r.sheet, r.row, r.values["layer_id"]) for r in data.rows] == [("Layers", 2, 1), ("Layers", 3, 2)]
+    assert data.rows[0].cells["orientation"] == "D2"
+    assert data.issues == []
+
+
+def test_same_stacks_in_every_format_read_to_the_same_rows():
+    """The issue's 'done when': clean CSV, technician's workbook, European CSV, LibreOffice files."""
+    expected = _key(read_stacks(DATA / "technician.xlsx"))
+    assert len(expected) == 5
+    for name in ("technician.ods", "technician.xls", "technician_libreoffice.xlsx",
+                 "technician_european.csv"):
+        assert _key(read_stacks(DATA / name)) == expected, name
+    clean = read_stacks(DATA / "technician_clean.csv")
+    assert [k[1:] for k in _key(clean)] == [k[1:] for k in expected]
+
+
+def test_title_rows_aliases_and_unknown_columns(tmp_path):
+    rows = [["Target stacks, growth lab"], ["updated by hand"], [],
+            ["Sample ID", "Layer #", "Chemical Formula", "Miller Index", "SG", "MP ID", "Notes", "Elements"],
+            [7, 1, "BaTiO3", "001", "P4mm", "mp-5020", "first", "Ba:1, Ti:1, O:3"]]
+    data = read_stacks(_book(tmp_path / "t.xlsx", rows))
+    assert data.header_row == 4
+    assert data.columns == {"sample_id": "Sample ID", "layer_id": "Layer #",
+                            "composition_string": "Chemical Formula", "orientation": "Miller Index",
+                            "space_group": "SG", "mp_id": "MP ID", "element_dict": "Elements"}
+    assert data.ignored_columns == ["Notes"]
+    assert data.rows[0].row == 5 and data.rows[0].extra == {"Notes": "first"}
+
+
+@pytest.mark.parametrize("header,name", [
+    ("Sample ID", "sample_id"), ("sample_id", "sample_id"), ("Sample", "sample_name"),
+    ("Sample Name", "sample_name"), ("Target Material", "sample_name"), ("Substrate", "substrate"),
+    ("Layer", "layer_id"), ("Layer #", "layer_id"), ("Layer ID", "layer_id"), ("Layer No", "layer_id"),
+    ("Layer No.", "layer_id"), ("Position", "layer_id"), ("Composition", "composition_string"),
+    ("Formula", "composition_string"), ("Chemical Formula", "composition_string"),
+    ("Element Dict", "element_dict"), ("Elements", "element_dict"), ("Orientation", "orientation"),
+    ("Miller Index", "orientation"), ("Space Group", "space_group"), ("SG", "space_group"),
+    ("MP ID", "mp_id"), ("Materials Project ID", "mp_id"), ("  LAYER_ID ", "layer_id"),
+])
+def test_header_aliases(header, name):
+    from layer_sync.sheet import field_for_header
+
+    assert field_for_header(header) == name
+
+
+def test_header_not_in_first_20_rows_is_an_input_error(tmp_path):
+    from layer_sync.errors import InputFileError
+
+    rows = [["title"]] * 20 + [HEADER, [1, 1, "Si", "001"]]
+    with pytest.raises(InputFileError, match="no recognisable header"):
+        read_stacks(_book(tmp_path / "late.xlsx", rows))
+
+
+def test_header_without_required_columns_names_what_it_found(tmp_path):
+    from layer_sync.errors import InputFileError
+
+    with pytest.raises(InputFileError, match=r"'Formula' \(composition_string\)"):
+        read_stacks(_book(tmp_path / "nolayer.xlsx", [["Sample ID", "Formula"], [1, "Si"]]))
+
+
+def test_merged_cells_and_blank_rows_fill_down_within_a_stack(tmp_path):
+    rows = [["Sample", "Substrate", "Sample ID", "Layer", "Formula", "Orientation"],
+            ["BTO/STO", "SrTiO3", 42, 1, "SrTiO3", "001"],
+            [None, None, None, 2, "BaTiO3", "001"],
+            [None, None, None, 3, "SrRuO3", "001"],
+            [],
+            [None, None, None, 1, "Si", "001"],  # a new stack without sample: not filled
+            ["LSMO", "LaAlO3", 43, 1, "La0.7Sr0.3MnO3", "110"],
+            [None, None, None, 2, "LaAlO3", "001"]]
+
+    def merge(ws):
+        ws.merge_cells("A2:A4")
+        ws.merge_cells("E7:E8")  # a merged non-sample cell fills down too
+
+    data = read_stacks(_book(tmp_path / "m.xlsx", rows, edit=merge))
+    got = [(r.row, r.values.get("sample_id"), r.values.get("sample_name"), r.values.get("substrate"),
+            r.values.get("composition_string")) for r in data.rows]
+    assert got == [(2, 42, "BTO/STO", "SrTiO3", "SrTiO3"), (3, 42, "BTO/STO", "SrTiO3", "BaTiO3"),
+                   (4, 42, "BTO/STO", "SrTiO3", "SrRuO3"), (6, None, None, None, "Si"),
+                   (7, 43, "LSMO", "LaAlO3", "La0.7Sr0.3MnO3"), (8, 43, "LSMO", "LaAlO3", "La0.7Sr0.3MnO3")]
+    lonely = data.rows[3]
+    assert not lonely.valid and "sample_id or sample_name" in lonely.errors[0].message
+    assert [r.stack for r in data.rows] == [0, 0, 0, 1, 1, 1]
+
+
+def test_values_arrive_as_the_cell_stores_them(tmp_path):
+    def edit(ws):
+        ws["D3"] = -1
+        ws["D3"].number_format = "#,##0_);(#,##0)"
+        ws["D4"] = dt.datetime(2026, 1, 10)
+        ws["D4"].number_format = "d-mmm"
+        ws["D5"].number_format = "@"
+
+    rows = [HEADER, [1, 1.0, "BaTiO3", 1], [1, 2, "BaTiO3", None], [1, 3, "BaTiO3", None],
+            [1, 4, "BaTiO3", "001"]]
+    data = read_stacks(_book(tmp_path / "v.xlsx", rows, edit=edit))
+    by_row = {i.cell: i for i in data.issues}
+    assert data.rows[0].values["layer_id"] == 1  # 1.0 is 1
+    assert "leading zeros" in by_row["D2"].message and by_row["D2"].value == "1"
+    assert "accounting negative" in by_row["D3"].message and by_row["D3"].value == "-1"
+    assert "date" in by_row["D4"].message
+    assert data.rows[3].values["orientation"] == "001"
+    assert all(i.severity == "error" and i.sheet == "Layers" and i.column == "orientation"
+               for i in by_row.values())
+    assert [r.valid for r in data.rows] == [False, False, False, True]
+
+
+def test_formula_results_are_read_and_formulas_without_results_are_issues(tmp_path):
+    path = DATA / "technician_libreoffice.xlsx"  # LibreOffice stores results: nothing to flag
+    assert read_stacks(path).issues == []
+    rows = [HEADER, [1, 1, "BaTiO3", "001"], [1, "=B2+1", "SrTiO3", "001"]]
+    data = read_stacks(_book(tmp_path / "f.xlsx", rows))  # openpyxl stores no result
+    issue = data.rows[1].errors[0]
+    assert issue.cell == "B3" and "formula with no stored result" in issue.message
+
+
+def test_formulas_with_stored_results_read_as_their_value():
+    # Saved by LibreOffice: layer numbers typed as =D5+1 read as their results.
+    data = read_stacks(DATA / "formulas_libreoffice.xlsx")
+    assert [r.values["layer_id"] for r in data.rows] == [1, 2, 3]
+    assert data.issues == []
+
+
+def test_text_that_looks_like_a_formula_stays_text(tmp_path):
+    def edit(ws):
+        ws["E2"] = '=HYPERLINK("http://lab/wiki")'
+        ws["E2"].data_type = "s"
+
+    data = read_stacks(_book(tmp_path / "h.xlsx", [[*HEADER, "Link"], [1, 1, "Si", "001"]], edit=edit))
+    assert data.rows[0].extra == {"Link": '=HYPERLINK("http://lab/wiki")'}
+    assert data.issues == []
+
+
+def test_sheet_option_and_default_first_sheet_with_a_header(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.title = "Cover"
+    book.active.append(["Read me first"])
+    ws = book.create_sheet("Stacks")
+    ws.append(HEADER)
+    ws.append([1, 1, "Si", "001"])
+    other = book.create_sheet("Old")
+    other.append(HEADER)
+    other.append([2, 1, "Si", "001"])
+    path = tmp_path / "s.xlsx"
+    book.save(path)
+    assert read_stacks(path).sheet == "Stacks"
+    assert read_stacks(path, sheet="Old").rows[0].values["sample_id"] == 2
+    from layer_sync.errors import InputFileError
+
+    with pytest.raises(InputFileError, match="no sheet 'Nope'.*'Cover', 'Stacks', 'Old'"):
+        read_stacks(path, sheet="Nope")
+
+
+def test_duplicate_keys_make_every_such_row_invalid(tmp_path):
+    rows = [["Sample", "Layer", "Formula"], ["A", 1, "Si"], ["A", 2, "Si"], ["A", 1.0, "SrTiO3"]]
+    data = read_stacks(_book(tmp_path / "d.xlsx", rows))
+    assert [r.valid for r in data.rows] == [False, True, False]
+    assert "rows 2, 4" in data.rows[0].errors[0].message
+
+
+def test_gap_in_layer_ids_is_a_warning(tmp_path):
+    rows = [HEADER, [1, 1, "Si", "001"], [1, 2, "Si", "001"], [1, 4, "Si", "001"]]
+    data = read_stacks(_book(tmp_path / "g.xlsx", rows))
+    assert all(r.valid for r in data.rows)
+    (issue,) = data.issues
+    assert issue.severity == "warning" and issue.cell == "B4" and "layer 3 missing" in issue.message
+
+
+def test_composition_contradicting_element_dict_is_a_warning(tmp_path):
+    rows = [["Sample ID", "Layer", "Formula", "Elements"], [1, 1, "BaTiO3", "Sr:1, Ti:1, O:3"]]
+    data = read_stacks(_book(tmp_path / "c.xlsx", rows))
+    assert data.rows[0].valid
+    assert data.issues[0].severity == "warning" and data.issues[0].cell == "D2"
+
+
+def test_xlsm_and_hidden_columns(tmp_path):
+    path = _book(tmp_path / "m.xlsx", [HEADER, [1, 1, "Si", "001"]])
+    xlsm = path.with_suffix(".xlsm")
+    path.rename(xlsm)
+    assert read_stacks(xlsm).rows[0].values["composition_string"] == "Si"
