@@ -280,10 +280,12 @@ class ApiClient:
         if status in RETRYABLE_STATUS:
             self._failed()
             raise Transient(f"server error {status}: {_detail(response)}", status, unknown=True)
+        if method != "GET":
+            # The server answered a write: its write path is up. A GET that works proves
+            # nothing about writes (a re-read between failed POSTs must not reset the count).
+            policy.breaker.success()
         if status >= 400:
-            policy.breaker.success()  # the server is up and answered; the request was refused
             raise ApiError(f"{status}: {_detail(response)}", status)
-        policy.breaker.success()
         try:
             data = response.json() if response.content else {}
         except ValueError:

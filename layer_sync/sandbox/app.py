@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .faults import BEFORE_HANDLING, Faults
+from .faults import Faults, before_handling
 from .store import NotFound, Store
 
 log = logging.getLogger("layer_sync.sandbox")
@@ -113,6 +113,9 @@ class SandboxServer:
         self.latency_ms = latency_ms
         self.faults = faults or Faults()
         self.stats = Stats()
+        #: Tests: accept the key for this many more requests, then refuse it (a revoked key).
+        self.revoke_key_after: int | None = None
+        self._key_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         self._httpd = _Server((host, port), _make_handler(self))
@@ -151,6 +154,15 @@ class SandboxServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def key_accepted(self, key: str | None) -> bool:
+        if key != self.api_key:
+            return False
+        with self._key_lock:
+            if self.revoke_key_after is None:
+                return True
+            self.revoke_key_after -= 1
+            return self.revoke_key_after >= 0
 
     # ------------------------------------------------------------------ routing
     def route(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
@@ -252,15 +264,15 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 fault = sandbox.faults.decide(method)
                 if fault:
                     sandbox.stats.note_fault(fault)
-                if fault in BEFORE_HANDLING:
+                if before_handling(fault):
                     if fault == "reset":
                         self._drop()
                         return
                     status = int(fault)
                     headers = {"Retry-After": sandbox.faults.retry_after} if status == 429 else {}
-                    self._send(status, {"detail": _REASONS[status]}, headers)
+                    self._send(status, {"detail": _REASONS.get(status, f"injected {status}")}, headers)
                     return
-                if self.headers.get("X-API-KEY") != sandbox.api_key:
+                if not sandbox.key_accepted(self.headers.get("X-API-KEY")):
                     status = 401
                     self._send(401, {"detail": "Invalid or missing API key (X-API-KEY)"})
                     return
@@ -314,6 +326,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 409: "Conflict", 405: "Method Not Allowed",
             422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable"}

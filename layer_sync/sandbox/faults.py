@@ -24,6 +24,11 @@ FAULT_KINDS = ("429", "500", "502", "503", "reset", "commit500", "commitreset", 
 BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset"})
 
 
+def before_handling(kind: str | None) -> bool:
+    """Faults answered (or dropped) before the request is handled: nothing is stored."""
+    return kind is not None and (kind in BEFORE_HANDLING or kind.isdigit())
+
+
 def parse_kinds(text: str) -> tuple[str, ...]:
     """`"429, 500,reset"` -> `("429", "500", "reset")`; raises ValueError for unknown kinds."""
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
@@ -52,8 +57,9 @@ class Faults:
         self._random = random.Random(self.seed)
 
     def inject(self, kind: str, count: int = 1, method: str | None = None) -> None:
-        """Fail the next `count` requests (of `method`, if given) with `kind`."""
-        if kind not in FAULT_KINDS:
+        """Fail the next `count` requests (of `method`, if given) with `kind`, or with any
+        HTTP status given as digits ("404", "422", "403"), answered without handling."""
+        if kind not in FAULT_KINDS and not (kind.isdigit() and 400 <= int(kind) <= 599):
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
             for _ in range(count):

@@ -1,0 +1,139 @@
+"""The plan, on its own: sheet rows + server records -> create / update / unchanged / invalid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from layer_sync.plan import CREATE, INVALID, UNCHANGED, UPDATE, build_plan
+from layer_sync.sheet import read_stacks
+
+
+def _sheet(tmp_path: Path, text: str):
+    path = tmp_path / "s.csv"
+    path.write_text(text, encoding="utf-8")
+    return read_stacks(path)
+
+
+def _entry(sample_id, layer_id, record_id=None, name="S", substrate="SrTiO3", **fields):
+    return {"id": record_id, "sample_id": sample_id, "sample_name": name, "substrate": substrate,
+            "layer_id": layer_id, "composition_string": None, "element_dict": None,
+            "orientation": None, "space_group": None, "mp_id": None, **fields}
+
+
+SERVER = [
+    _entry(1, 1, 10, composition_string="SrTiO3", element_dict={"Sr": 1, "Ti": 1, "O": 3},
+           orientation="001", space_group="Pm-3m", mp_id="mp-5229"),
+    _entry(1, 2, 11, composition_string="BaTiO3", orientation="001"),
+    _entry(1, 3, 12, composition_string="SrRuO3"),
+    _entry(2, None, None, name="Empty", substrate="MgO"),
+    _entry(3, 1, 30, name="Other", composition_string="Si"),
+]
+
+
+def test_each_row_becomes_create_update_unchanged_or_invalid(tmp_path):
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string,orientation\n"
+                            "1,1,SrTiO3,001\n"      # unchanged
+                            "1,2,BaTiO3,111\n"      # orientation changed
+                            "1,4,LaAlO3,(0 0 1)\n"  # new
+                            "2,1,MgO,\n"            # new layer in an empty target material
+                            "1,5,batio3,001\n")     # invalid
+    plan = build_plan(data, SERVER)
+    assert [a.kind for a in plan.actions] == [UNCHANGED, UPDATE, CREATE, CREATE, INVALID]
+    update = plan.actions[1]
+    assert update.body == {"sample_id": 1, "layer_id": 2, "orientation": "111"}
+    assert [str(c) for c in update.changes] == ["orientation: 001 \u2192 111"]
+    assert plan.actions[2].body == {"sample_id": 1, "layer_id": 4, "composition_string": "LaAlO3",
+                                    "orientation": "001"}
+    assert plan.actions[3].body == {"sample_id": 2, "layer_id": 1, "composition_string": "MgO"}
+    assert "capital" in plan.actions[4].message
+    # Layer 3 of sample 1 is on the server but not in the sheet: remote-only, never deleted.
+    assert [(r["sample_id"], r["layer_id"]) for r in plan.remote_only] == [(1, 3)]
+
+
+def test_blank_cells_are_not_managed_and_server_enrichment_causes_no_patch(tmp_path):
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string,element_dict,space_group,mp_id\n"
+                            "1,1,SrTiO3,,,\n")
+    (action,) = build_plan(data, SERVER).actions
+    assert action.kind == UNCHANGED
+
+
+def test_comparison_is_by_meaning(tmp_path):
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string,element_dict,orientation,space_group,mp_id\n"
+                            '1,1,Sr1Ti1O3,"O:3, Ti:1, Sr:1",(0 0 1),221,MP-5229\n')
+    (action,) = build_plan(data, SERVER).actions
+    assert action.kind == UNCHANGED, action.changes
+
+
+def test_only_differing_fields_are_patched(tmp_path):
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string,space_group,mp_id\n"
+                            "1,1,SrTiO3,P4mm,mp-5229\n")
+    (action,) = build_plan(data, SERVER).actions
+    assert action.kind == UPDATE
+    assert action.body == {"sample_id": 1, "layer_id": 1, "space_group": "P4mm"}
+
+
+def test_samples_named_by_name_resolve_or_become_row_issues(tmp_path):
+    server = SERVER + [_entry(4, 1, 40, name="Twin", substrate="Si", composition_string="Si"),
+                       _entry(5, 1, 50, name="Twin", substrate="MgO")]
+    data = _sheet(tmp_path, "sample_name,substrate,layer_id,composition_string\n"
+                            "Other,,1,Si\n"        # unique name
+                            "twin,Si,1,Si\n"       # substrate tells the twins apart (case ignored)
+                            "Twin,,2,Si\n"         # ambiguous
+                            "Nobody,Si,1,Si\n")    # unknown
+    plan = build_plan(data, server)
+    kinds = [(a.kind, a.sample_id) for a in plan.actions]
+    assert kinds == [(UNCHANGED, 3), (UNCHANGED, 4), (INVALID, None), (INVALID, None)]
+    assert "2 target materials are named 'Twin'" in plan.actions[2].message
+    assert "--create-samples" in plan.actions[3].message
+    issue = plan.actions[3].row.errors[0]
+    assert issue.cell == "A5"
+
+
+def test_unknown_sample_id_is_a_row_issue(tmp_path):
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string\n99,1,Si\n")
+    (action,) = build_plan(data, SERVER).actions
+    assert action.kind == INVALID and "99 is not on the server" in action.message
+
+
+def test_create_samples_groups_the_layers_of_a_new_target_material(tmp_path):
+    data = _sheet(tmp_path, "sample_name,substrate,layer_id,composition_string\n"
+                            "New stack,SrTiO3,1,SrTiO3\n,,2,BaTiO3\n\nAnother,Si,1,Si\n")
+    plan = build_plan(data, SERVER, create_samples=True)
+    assert [a.kind for a in plan.actions] == [CREATE, CREATE, CREATE]
+    assert [(g.sample_name, g.substrate, [a.layer_id for a in g.actions]) for g in plan.new_samples] == [
+        ("New stack", "SrTiO3", [1, 2]), ("Another", "Si", [1])]
+
+
+def test_server_duplicates_warn_and_compare_with_the_lowest_id(tmp_path):
+    server = [_entry(1, 1, 21, composition_string="BaTiO3"), _entry(1, 1, 20, composition_string="SrTiO3")]
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string\n1,1,SrTiO3\n")
+    (action,) = build_plan(data, server).actions
+    assert action.kind == UNCHANGED and action.record["id"] == 20
+    (warning,) = action.row.issues
+    assert warning.severity == "warning" and "2 times" in warning.message
+
+
+def test_the_same_layer_named_by_id_and_by_name_is_a_duplicate(tmp_path):
+    data = _sheet(tmp_path, "sample_id,sample_name,layer_id,composition_string\n"
+                            "3,,1,Si\n\n,Other,1,Si\n")
+    plan = build_plan(data, SERVER)
+    assert [a.kind for a in plan.actions] == [INVALID, INVALID]
+
+
+def test_remote_only_covers_samples_named_by_invalid_rows_too(tmp_path):
+    data = _sheet(tmp_path, "sample_id,layer_id,orientation\n3,2,1\n")  # invalid orientation
+    plan = build_plan(data, SERVER)
+    assert plan.actions[0].kind == INVALID
+    assert [(r["sample_id"], r["layer_id"]) for r in plan.remote_only] == [(3, 1)]
+
+
+@pytest.mark.parametrize("entries", [
+    [{"sample_id": None}, {"layer_id": 1}, {"sample_id": "x", "layer_id": 1}],
+    [{**_entry(1, 1, 10), "brand_new_field": {"x": 1}, "layer_id": "1"}],
+])
+def test_odd_server_entries_are_handled(tmp_path, entries):
+    data = _sheet(tmp_path, "sample_id,layer_id\n1,1\n")
+    plan = build_plan(data, entries)
+    assert plan.actions[0].kind in (UNCHANGED, INVALID)

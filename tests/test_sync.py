@@ -1,0 +1,326 @@
+"""The sync against the sandbox over loopback: exact writes, convergence, faults, no duplicates."""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from layer_sync.errors import LockedError
+from layer_sync.sync import lock_path, sync_file
+
+from .conftest import API_KEY
+
+
+def _entry(sample_id, layer_id, record_id, name=None, substrate="SrTiO3", **fields):
+    return {"id": record_id, "sample_id": sample_id, "sample_name": name or f"Stack {sample_id}",
+            "substrate": substrate, "layer_id": layer_id, **fields}
+
+
+def _csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _run(sandbox, path, clock=None, **kw):
+    kw.setdefault("report", False)
+    if clock is not None:
+        kw.setdefault("sleep", clock.sleep)
+        kw.setdefault("clock", clock.monotonic)
+    return sync_file(path, api_key=API_KEY, api_url=sandbox.url, **kw)
+
+
+def _keys(sandbox) -> list[tuple[int, int]]:
+    return [(l["sample_id"], l["layer_id"]) for l in sandbox.store.layers()]
+
+
+def _writes(sandbox) -> list[tuple[str, int | None]]:
+    return [(m, s) for m, _, s, _ in sandbox.stats.log if m in ("POST", "PATCH")]
+
+
+@pytest.fixture
+def seeded(sandbox):
+    sandbox.store.seed([
+        _entry(1, 1, 10, composition_string="SrTiO3", orientation="001", space_group="Pm-3m",
+               element_dict={"Sr": 1, "Ti": 1, "O": 3}, mp_id="mp-5229"),
+        _entry(1, 2, 11, composition_string="BaTiO3", orientation="001"),
+        _entry(1, 3, 12, composition_string="SrRuO3"),
+        {"id": None, "sample_id": 2, "sample_name": "Empty", "substrate": "MgO", "layer_id": None},
+    ])
+    sandbox.stats.reset()
+    return sandbox
+
+
+def test_clean_sync_makes_exactly_the_planned_writes_then_converges(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "composition_string", "orientation"],
+                [[1, 1, "SrTiO3", "001"], [1, 2, "BaTiO3", "111"], [1, 4, "LaAlO3", "(0 0 1)"],
+                 [2, 1, "MgO", "001"]])
+    outcome = _run(seeded, path, clock)
+    assert outcome.to_json() | {"duration_s": 0} == {
+        "rows": 4, "created": 2, "updated": 1, "unchanged": 1, "invalid": 0, "failed": 0,
+        "skipped": 0, "remote_only": 1, "requests": {"GET": 1, "POST": 2, "PATCH": 1},
+        "retries": 0, "duration_s": 0, "dry_run": False, "report": None, "exit_code": 0}
+    assert Counter(m for m, _ in _writes(seeded)) == {"POST": 2, "PATCH": 1}
+    layers = {(l["sample_id"], l["layer_id"]): l for l in seeded.store.layers()}
+    assert layers[(1, 2)]["orientation"] == "111" and layers[(1, 2)]["composition_string"] == "BaTiO3"
+    assert layers[(1, 4)]["orientation"] == "001" and layers[(2, 1)]["mp_id"] == "mp-1265"
+    seeded.stats.reset()
+    again = _run(seeded, path, clock)
+    assert again.to_json()["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
+    assert again.counts["unchanged"] == 4 and again.exit_code == 0
+    assert seeded.stats.by_method == {"GET": 1}
+
+
+def test_dry_run_writes_nothing_and_counts_what_would_be_done(seeded, tmp_path):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, 2, "111"], [1, 5, "001"]])
+    outcome = _run(seeded, path, dry_run=True)
+    assert [r.result for r in outcome.results] == ["would update", "would create"]
+    assert outcome.to_json()["created"] == 1 and outcome.to_json()["updated"] == 1
+    assert outcome.to_json()["dry_run"] is True and outcome.exit_code == 0
+    assert seeded.stats.by_method == {"GET": 1}
+
+
+def test_invalid_rows_are_not_sent_and_exit_1(seeded, tmp_path):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, 2, "1"], [1, 5, "001"]])
+    outcome = _run(seeded, path)
+    assert [r.result for r in outcome.results] == ["invalid", "created"]
+    assert outcome.exit_code == 1
+    assert seeded.store.layers()[1]["orientation"] == "001"  # the good value was not overwritten
+
+
+def test_create_samples_posts_a_target_material_with_its_layers(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_name", "substrate", "layer_id", "composition_string"],
+                [["New stack", "SrTiO3", 1, "SrTiO3"], ["", "", 2, "BaTiO3"]])
+    refused = _run(seeded, path, clock)
+    assert refused.counts["invalid"] == 2 and refused.exit_code == 1
+    outcome = _run(seeded, path, clock, create_samples=True)
+    assert outcome.counts["created"] == 2 and outcome.exit_code == 0
+    assert outcome.requests["POST"] == 1
+    new = [t for t in seeded.store.target_materials() if t["sample_name"] == "New stack"]
+    assert len(new) == 1
+    assert sorted(l["layer_id"] for l in seeded.store.layers() if l["sample_id"] == new[0]["sample_id"]) == [1, 2]
+    again = _run(seeded, path, clock, create_samples=True)
+    assert again.counts["unchanged"] == 2 and again.requests.get("POST", 0) == 0
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "502", "503", "reset", "commit500", "commitreset", "slow"])
+def test_every_fault_kind_is_survived_without_duplicates(seeded, tmp_path, clock, kind):
+    seeded.faults.slow_seconds = 0.4
+    rows = [[1, 2, "111"]] + [[1, n, "001"] for n in range(4, 10)]
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], rows)
+    seeded.faults.inject(kind, count=3, method="POST")
+    seeded.faults.inject(kind, count=1, method="PATCH")
+    outcome = _run(seeded, path, clock, timeout=0.2, concurrency=4)
+    assert outcome.exit_code == 0, [r.message for r in outcome.results]
+    assert outcome.counts["created"] == 6 and outcome.counts["updated"] == 1
+    keys = _keys(seeded)
+    assert len(keys) == len(set(keys)) == 9
+    assert outcome.retries >= 1
+    assert seeded.stats.faults[kind] == 4
+    if kind in ("commit500", "commitreset", "slow"):
+        # The stored-but-unanswered POSTs were found by re-reading, not sent again.
+        assert outcome.requests["POST"] == 6
+        assert any("answer was lost" in r.message for r in outcome.results)
+
+
+def test_unknown_outcomes_are_settled_with_one_get_for_all_rows_in_doubt(seeded, tmp_path, clock):
+    seeded.latency_ms = 40  # all eight POSTs in flight together
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 12)])
+    seeded.faults.inject("commit500", count=8, method="POST")
+    outcome = _run(seeded, path, clock, concurrency=8)
+    assert outcome.counts["created"] == 8
+    assert outcome.requests["POST"] == 8
+    assert outcome.requests["GET"] <= 3, outcome.requests  # the plan's GET + shared re-reads
+    assert len(set(_keys(seeded))) == len(_keys(seeded))
+
+
+def test_writes_really_overlap(seeded, tmp_path, clock):
+    seeded.latency_ms = 30
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 36)])
+    outcome = _run(seeded, path, clock, concurrency=8)
+    assert outcome.counts["created"] == 32
+    assert seeded.stats.max_in_flight == 8
+
+
+def test_retry_after_is_honoured_in_seconds_and_as_a_date(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
+    seeded.faults.retry_after = "7"
+    seeded.faults.inject("429", method="POST")
+    outcome = _run(seeded, path, clock)
+    assert outcome.exit_code == 0 and 7 in clock.sleeps
+    from email.utils import formatdate
+
+    seeded.faults.retry_after = formatdate(time.time() + 30, usegmt=True)
+    seeded.faults.inject("429", method="PATCH")
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "111"]])
+    clock.sleeps.clear()
+    outcome = _run(seeded, path, clock)
+    assert outcome.exit_code == 0
+    assert any(25 <= s <= 31 for s in clock.sleeps), clock.sleeps
+
+
+def test_retry_after_holds_back_every_worker(seeded, tmp_path):
+    # A real clock and a sleep that only records: every request sent after the 429 must
+    # first wait for the gate, whichever worker sends it.
+    sleeps: list[tuple[str, float]] = []
+    seeded.latency_ms = 10
+    seeded.faults.retry_after = "5"
+    seeded.faults.inject("429", method="POST")
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 24)])
+    outcome = _run(seeded, path, concurrency=4,
+                   sleep=lambda s: sleeps.append((threading.current_thread().name, s)))
+    assert outcome.counts["created"] == 20
+    held = [(name, s) for name, s in sleeps if 4 <= s <= 5]
+    assert len({name for name, _ in held}) >= 3, sleeps  # several workers waited, not just one
+
+
+def test_refused_key_makes_no_writes_and_exits_2(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
+    outcome = sync_file(path, api_key="revoked", api_url=seeded.url, report=False,
+                        sleep=clock.sleep, clock=clock.monotonic)
+    assert outcome.exit_code == 2 and "ATOMSCALE_API_KEY" in outcome.message
+    assert seeded.stats.by_method == {"GET": 1}
+    assert [r.result for r in outcome.results] == ["skipped"]
+
+
+def test_key_revoked_mid_run_stops_every_worker_at_once(seeded, tmp_path, clock):
+    seeded.latency_ms = 10
+    seeded.revoke_key_after = 6  # the GET and five writes, then 401
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 64)])
+    outcome = _run(seeded, path, clock, concurrency=4)
+    assert outcome.exit_code == 2 and "ATOMSCALE_API_KEY" in outcome.message
+    sent = seeded.stats.by_method.get("POST", 0)
+    assert sent <= 5 + 4  # what was in flight when the key was refused, nothing after
+    counts = outcome.counts
+    assert counts["created"] == 5 and counts["skipped"] >= 60 - sent
+    assert not any(r.result == "failed" and r.status not in (401,) for r in outcome.results)
+
+
+def test_api_down_stops_in_bounded_time_with_exit_2(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 104)])
+    seeded.faults.methods = frozenset({"POST"})
+    seeded.faults.kinds = ("503",)
+    seeded.faults.rate = 1.0
+    started = time.perf_counter()
+    outcome = _run(seeded, path, clock, concurrency=8)
+    assert time.perf_counter() - started < 10
+    assert outcome.exit_code == 2 and "API looks down" in outcome.message
+    assert outcome.counts["skipped"] >= 80
+    assert seeded.stats.by_method["POST"] <= 20 + 8
+    assert _keys(seeded) == [(1, 1), (1, 2), (1, 3)]  # 503 stores nothing
+
+
+def test_unreachable_api_ends_with_exit_2(tmp_path, clock):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
+    outcome = sync_file(path, api_key="k", api_url=f"http://127.0.0.1:{port}/", report=False,
+                        sleep=clock.sleep, clock=clock.monotonic)
+    assert outcome.exit_code == 2 and "could not connect" in outcome.message
+    assert outcome.requests["GET"] == 6  # --max-attempts, the first included
+
+
+def test_four_faults_in_a_row_do_not_stop_the_run_twenty_do(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 8)])
+    seeded.faults.inject("503", count=4, method="POST")
+    outcome = _run(seeded, path, clock, concurrency=1)
+    assert outcome.exit_code == 0 and outcome.counts["created"] == 4
+    path = _csv(tmp_path / "lab2.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(8, 20)])
+    seeded.faults.inject("503", count=20, method="POST")
+    outcome = _run(seeded, path, clock, concurrency=1)
+    assert outcome.exit_code == 2 and "20 failed attempts in a row" in outcome.message
+
+
+def test_other_4xx_fail_their_row_with_the_servers_message_and_are_not_retried(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, 4, "001"], [1, 2, "111"], [1, 5, "001"]])
+    seeded.faults.inject("422", method="POST")
+    seeded.faults.inject("404", method="PATCH")
+    outcome = _run(seeded, path, clock, concurrency=1)
+    by_row = {r.action.row.row: r for r in outcome.results}
+    assert (by_row[2].result, by_row[2].status, by_row[2].attempts) == ("failed", 422, 1)
+    assert "Unprocessable Entity" in by_row[2].message
+    assert (by_row[3].result, by_row[3].status) == ("failed", 404)
+    assert by_row[4].result == "created"
+    assert outcome.exit_code == 1 and outcome.retries == 0
+    assert outcome.requests == {"GET": 1, "POST": 2, "PATCH": 1}
+
+
+def test_forbidden_key_stops_the_run_and_names_the_variable(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 10)])
+    seeded.faults.inject("403", method="POST")
+    outcome = _run(seeded, path, clock, concurrency=1)
+    assert outcome.exit_code == 2 and "write" in outcome.message and "ATOMSCALE_API_KEY" in outcome.message
+    assert seeded.stats.by_method["POST"] == 1
+    assert outcome.counts["skipped"] == 5
+
+
+def test_lock_second_run_on_the_same_input_exits_2(seeded, tmp_path):
+    from filelock import FileLock
+
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
+    lock = lock_path(path)
+    assert lock.parent != path.parent  # works even when the input's folder is read-only
+    with FileLock(lock, timeout=0):
+        with pytest.raises(LockedError, match="another layer-sync run"):
+            _run(seeded, path)
+    assert _run(seeded, path).exit_code == 0  # released afterwards
+
+
+def test_input_file_is_only_read(seeded, tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    _run(seeded, path, clock, report=tmp_path / "r.xlsx")
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.csv", "r.xlsx"]
+
+
+def test_done_when_300_rows_under_20_percent_faults_of_every_kind(sandbox, tmp_path, clock):
+    seed, rid = [], 1
+    for s in range(1, 11):
+        for layer in range(1, 21):
+            seed.append(_entry(s, layer, rid, composition_string="BaTiO3", orientation="001"))
+            rid += 1
+    sandbox.store.seed(seed)
+    rows = []
+    for s in range(1, 11):
+        rows += [[s, n, "BaTiO3", "001"] for n in range(1, 11)]        # 100 unchanged
+        rows += [[s, n, "SrTiO3", "111"] for n in range(11, 21)]       # 100 changed
+        rows += [[s, n, "LaAlO3", "(0 0 1)"] for n in range(21, 31)]   # 100 new
+    path = _csv(tmp_path / "s300.csv", ["sample_id", "layer_id", "composition_string", "orientation"], rows)
+    sandbox.faults.slow_seconds = 0.5
+    sandbox.faults.rate = 0.2
+    outcome = _run(sandbox, path, clock, timeout=0.25)
+    assert outcome.exit_code == 0, [r.message for r in outcome.results if r.result == "failed"]
+    assert (outcome.counts["created"], outcome.counts["updated"], outcome.counts["unchanged"]) == (100, 100, 100)
+    assert set(sandbox.stats.faults) == {"429", "500", "502", "503", "reset", "commit500",
+                                         "commitreset", "slow"}
+    keys = _keys(sandbox)
+    assert len(keys) == len(set(keys)) == 300
+    layers = {(l["sample_id"], l["layer_id"]): l for l in sandbox.store.layers()}
+    for s, n, formula, orientation in rows:
+        assert layers[(s, n)]["composition_string"] == formula
+        assert layers[(s, n)]["orientation"] == ("001" if orientation.startswith("(") else orientation)
+    sandbox.faults.clear()
+    again = _run(sandbox, path, clock)
+    assert again.requests == {"GET": 1} and again.counts["unchanged"] == 300
