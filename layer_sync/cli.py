@@ -7,6 +7,8 @@ code; anything else becomes one line too (with `--traceback` for the details).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import logging
 import os
 import sys
@@ -84,12 +86,13 @@ def _add_api(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="layer-sync", epilog=EPILOG,
+    parser = _Parser(prog="layer-sync", epilog=EPILOG, allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Keep a lab's target layer stacks (CSV / Excel) in step with "
                                  "the Atomscale platform.")
     parser.add_argument("--version", action="version", version=f"layer-sync {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser = functools.partial(sub.add_parser, allow_abbrev=False)  # type: ignore[method-assign]
 
     p = sub.add_parser("sync", help="read the sheet, plan against the server, write, report",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _key_given_as_flag(argv: list[str]) -> bool:
+    if not argv or argv[0] == "sandbox":  # the sandbox's own --api-key is a made-up key
+        return False
+    return any(a in ("--api-key", "--key", "--token") or a.startswith(("--api-key=", "--key=", "--token="))
+               for a in argv)
+
+
 def setup_logging(args: argparse.Namespace, stderr: IO[str]) -> None:
     root = logging.getLogger("layer_sync")
     for handler in list(root.handlers):
@@ -177,11 +187,24 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     stderr = stderr or sys.stderr
     environ = dict(os.environ) if environ is None else environ
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _key_given_as_flag(argv):
+        # Never echo what follows: it is a secret, and it would end up in logs.
+        print("layer-sync: error: the API key is never given as a command-line flag (it would "
+              "show in ps and shell history); set ATOMSCALE_API_KEY (or AS_API_KEY) or use "
+              "--api-key-file PATH", file=stderr)
+        if "--json" in argv:
+            from .sync import empty_json
+
+            print(empty_json(), file=stdout)
+        return int(ExitCode.RUN_INCOMPLETE)
     try:
-        args = parser.parse_args(argv)
+        # argparse writes usage, help and errors to sys.stdout / sys.stderr: point them here.
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         code = int(exc.code or 0)
-        if code and "--json" in (argv if argv is not None else sys.argv[1:]):
+        if code and "--json" in argv:
             from .sync import empty_json
 
             print(empty_json(exit_code=code), file=stdout)

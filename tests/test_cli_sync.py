@@ -1,0 +1,202 @@
+"""`layer-sync sync` from the command line: options, environment, JSON line, exit codes, secrecy."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from layer_sync.cli import main
+
+from .conftest import API_KEY
+
+
+def _csv(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _cli(args, env=None, **kw):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(args, environ=env if env is not None else {"ATOMSCALE_API_KEY": API_KEY},
+                stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def stack(sandbox):
+    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si", "layer_id": 1,
+                         "composition_string": "SrTiO3", "orientation": "001"}])
+    sandbox.stats.reset()
+    return sandbox
+
+
+def test_sync_prints_summary_and_json_as_last_line(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,001\n")
+    report = tmp_path / "out" / "r.xlsx"
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json", "--report", str(report)])
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    payload = json.loads(lines[-1])
+    assert set(payload) == {"rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
+                            "remote_only", "requests", "retries", "duration_s", "dry_run", "report",
+                            "exit_code"}
+    assert (payload["created"], payload["updated"], payload["exit_code"]) == (1, 1, 0)
+    assert payload["requests"] == {"GET": 1, "POST": 1, "PATCH": 1}
+    assert payload["report"] == str(report) and report.exists()
+    assert "1 created, 1 updated" in out and f"Report: {report}" in out
+
+
+def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,1\n")
+    code, out, _ = _cli(["sync", str(path), "--api-url", stack.url, "--report", str(tmp_path / "r.xlsx")])
+    assert code == 1
+    assert "lab.csv!C2 [error]" in out and "type 001" in out
+
+
+@pytest.mark.parametrize("args,words", [
+    (["sync"], "required"),
+    (["sync", "x.csv", "--concurrency", "0"], "must be 1 or more"),
+    (["sync", "x.csv", "--timeout", "-1"], "must be more than 0"),
+    (["sync", "x.csv", "--api-key", "s3cret"], "never given as a command-line flag"),
+    (["sync", "x.csv", "--api-key=s3cret"], "never given as a command-line flag"),
+    (["sync", "x.csv", "--api-key-f", "x"], "unrecognized"),  # no abbreviations
+    (["sync", "x.csv", "--nope"], "unrecognized"),
+])
+def test_bad_arguments_exit_2_with_json_zeros(args, words, tmp_path):
+    code, out, err = _cli([*args, "--json"])
+    assert code == 2 and words in err and "s3cret" not in err
+    payload = json.loads(out.strip().splitlines()[-1])
+    assert payload["exit_code"] == 2 and payload["rows"] == 0 and payload["requests"]["GET"] == 0
+
+
+def test_missing_key_names_the_variables(tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    code, out, err = _cli(["sync", str(path), "--json"], env={})
+    assert code == 2
+    assert "ATOMSCALE_API_KEY" in err and "AS_API_KEY" in err and "--api-key-file" in err
+    assert json.loads(out.strip().splitlines()[-1])["exit_code"] == 2
+
+
+def test_environment_variables_in_order(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    env = {"AS_API_KEY": API_KEY, "AS_API_ENDPOINT": stack.url, "ATOMSCALE_API_URL": stack.url}
+    code, out, _ = _cli(["sync", str(path), "--report", str(tmp_path / "r.xlsx")], env=env)
+    assert code == 0 and stack.url in out
+    env = {"ATOMSCALE_API_KEY": "wrong", "AS_API_KEY": API_KEY, "ATOMSCALE_API_URL": stack.url}
+    code, _, err = _cli(["sync", str(path), "--report", str(tmp_path / "r.xlsx")], env=env)
+    assert code == 2 and "refused" in err  # ATOMSCALE_API_KEY comes first
+
+
+def test_key_file_and_its_permissions_warning(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    key_file = tmp_path / "key"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
+    args = ["sync", str(path), "--api-url", stack.url, "--api-key-file", str(key_file),
+            "--report", str(tmp_path / "r.xlsx")]
+    code, _, err = _cli(args, env={})
+    assert code == 0 and "can be read by other users" not in err
+    key_file.chmod(0o644)
+    code, _, err = _cli(args, env={})
+    assert code == 0 and "can be read by other users" in err and "chmod 600" in err
+    code, _, err = _cli([*args[:-4], "--api-key-file", str(tmp_path / "none")], env={})
+    assert code == 2 and "does not exist" in err
+
+
+def test_the_key_never_appears_in_output_logs_or_report(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,1\n")
+    log_file = tmp_path / "sync.log"
+    report = tmp_path / "r.xlsx"
+    stack.faults.inject("503", method="PATCH")
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "-v", "--json",
+                           "--log-file", str(log_file), "--report", str(report)])
+    assert code == 1
+    code2, out2, err2 = _cli(["sync", str(path), "--api-url", stack.url, "--report", str(report)],
+                             env={"ATOMSCALE_API_KEY": "bad-" + API_KEY})
+    assert code2 == 2
+    with zipfile.ZipFile(report) as archive:
+        report_text = "".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist())
+    for text in (out, err, log_file.read_text(), report_text, out2, err2):
+        assert API_KEY not in text
+    assert "PATCH target-materials/layers/ 503" in log_file.read_text()  # -v logged requests
+
+
+def test_log_file_lines_are_timestamped_and_appended(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    log_file = tmp_path / "sync.log"
+    for _ in range(2):
+        _cli(["sync", str(path), "--api-url", stack.url, "-q", "--log-file", str(log_file),
+              "--report", str(tmp_path / "r.xlsx")])
+    lines = log_file.read_text().splitlines()
+    assert sum("exit code 0" in line for line in lines) == 2
+    assert all(line[:4].isdigit() and line[10] == " " for line in lines)
+
+
+def test_quiet_prints_no_log_lines_but_the_summary(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "-q", "--report",
+                           str(tmp_path / "r.xlsx")])
+    assert code == 0 and err == "" and "1 rows" in out
+
+
+def test_no_progress_bar_when_not_on_a_terminal(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n" +
+                "".join(f"1,{n},001\n" for n in range(2, 40)))
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--report", str(tmp_path / "r.xlsx")])
+    assert code == 0
+    assert "\x1b[" not in out + err and "writing" not in err
+
+
+def test_report_that_cannot_be_written_still_prints_the_summary(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json",
+                           "--report", str(blocker / "r.xlsx")])
+    assert code == 0
+    assert "Report not written" in out and "cannot" in err
+    assert json.loads(out.strip().splitlines()[-1])["report"] is None
+
+
+def test_second_run_while_one_holds_the_lock_exits_2_at_once(stack, tmp_path):
+    from filelock import FileLock
+
+    from layer_sync.sync import lock_path
+
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    with FileLock(lock_path(path)):
+        code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
+    assert code == 2 and "another layer-sync run" in err
+    assert stack.stats.by_method == {}
+
+
+def test_default_report_name_under_reports(stack, tmp_path, monkeypatch):
+    path = _csv(tmp_path / "lab stacks.csv", "sample_id,layer_id\n1,1\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
+    report = Path(json.loads(out.strip().splitlines()[-1])["report"])
+    assert report.parent == Path("reports") and report.name.startswith("layer-sync_lab stacks_")
+    assert (tmp_path / report).exists()
+
+
+def test_python_dash_m_and_cron_like_bare_environment(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    env = {"PATH": "/usr/bin:/bin", "ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": stack.url}
+    proc = subprocess.run([sys.executable, "-m", "layer_sync", "sync", str(path), "--json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["exit_code"] == 0
+    assert "Traceback" not in proc.stderr and "\x1b[" not in proc.stdout + proc.stderr
+
+
+def test_help_documents_exit_codes():
+    code, out, _ = _cli(["sync", "--help"])
+    assert code == 0 and "exit codes" in out and "another run holding the lock" in out
