@@ -1,5 +1,5 @@
 """`python -m layer_sync` does what `layer-sync` does."""
 
-from .cli import main
+from .cli import run
 
-raise SystemExit(main())
+run()

@@ -134,6 +134,15 @@ class ApiClient:
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1) + 2, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        # Proxies and CA bundle from the environment (HTTPS_PROXY, REQUESTS_CA_BUNDLE, ...)
+        # are read once here, not on every request: that scan cost more than the request.
+        settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self._session.trust_env = False
+        self._send_settings = {"proxies": settings["proxies"], "verify": settings["verify"],
+                               "cert": settings["cert"]}
+        # --concurrency bounds the requests on the wire. Preparing a request and parsing its
+        # answer happen outside the slot, so a slot is never idle while Python works.
+        self.in_flight = threading.BoundedSemaphore(max(pool_size, 1))
         self._headers = {"X-API-KEY": api_key, "Content-Type": "application/json",
                          "Accept": "application/json", "User-Agent": f"layer-sync/{__version__}"}
 
@@ -183,9 +192,8 @@ class ApiClient:
                 if found is not None:
                     return Answer(found, None, state["attempts"], recovered=True)
                 state["doubt"] = False
-            state["attempts"] += 1
             try:
-                data, status = self._once(method, path, body)
+                data, status = self._once(method, path, body, state)
             except Transient as exc:
                 state["doubt"] = bool(in_doubt) and exc.unknown
                 raise
@@ -230,7 +238,8 @@ class ApiClient:
         return (f"the API looks down: {self.policy.breaker.limit} failed attempts in a row; "
                 "nothing more was sent")
 
-    def _once(self, method: str, path: str, body: Any) -> tuple[Any, int]:
+    def _once(self, method: str, path: str, body: Any, state: dict[str, Any]) -> tuple[Any, int]:
+        """One attempt; `state["attempts"]` counts it only once it is really sent."""
         policy = self.policy
         if policy.cancel.is_set():
             raise ApiError("cancelled: the run no longer needs this request")
@@ -242,11 +251,21 @@ class ApiClient:
         if policy.abort.is_set():
             raise AuthError(_KEY_REFUSED, 401)
         url = urljoin(self.base_url, path)
-        self.counters.sent(method)
         started = time.perf_counter()
         try:
-            response = self._session.request(method, url, json=body, headers=self._headers,
-                                             timeout=policy.timeout)
+            prepared = self._session.prepare_request(
+                requests.Request(method, url, json=body, headers=self._headers))
+            with self.in_flight:
+                # Checked again once a slot is free: the key may have been refused, or the
+                # API declared down, while this request waited for it.
+                if policy.abort.is_set():
+                    raise AuthError(_KEY_REFUSED, 401)
+                if policy.breaker.tripped:
+                    raise ApiDownError(self._down_message())
+                self.counters.sent(method)
+                state["attempts"] += 1
+                response = self._session.send(prepared, timeout=policy.timeout,
+                                              **self._send_settings)
         except requests.exceptions.ConnectTimeout:
             self._failed()
             raise Transient(f"could not connect to {self.base_url} (timed out)") from None

@@ -106,13 +106,23 @@ def dry_run_results(plan: Plan) -> list[RowResult]:
 
 
 def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concurrency: int = 8,
-               progress: Progress | None = None) -> tuple[list[RowResult], str | None]:
+               progress: Progress | None = None,
+               on_result: Callable[[int, RowResult], None] | None = None,
+               ) -> tuple[list[RowResult], str | None]:
     """Send the plan's writes. Returns a result per row (plan order) and, when the run had to
-    stop (key refused, API down), the reason."""
+    stop (key refused, API down), the reason. `on_result(index, result)` is called from the
+    calling thread as each row's result is known (the report streams them)."""
+    position = {id(a): i for i, a in enumerate(plan.actions)}
     results: dict[int, RowResult] = {}
+
+    def record(result: RowResult) -> None:
+        results[id(result.action)] = result
+        if on_result is not None:
+            on_result(position[id(result.action)], result)
+
     for action in plan.actions:
         if action.kind in (INVALID, UNCHANGED):
-            results[id(action)] = RowResult(action, action.kind, message=action.message)
+            record(RowResult(action, action.kind, message=action.message))
     tasks: list[tuple[Callable[[], list[RowResult]], list[Action]]] = []
     reconciler = Reconciler(client.list_target_materials)
     for group in plan.new_samples:
@@ -127,11 +137,14 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concur
     done = 0
     fatal: str | None = None
     if tasks:
-        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="write") as pool:
+        # More threads than slots: while `concurrency` requests are on the wire (the client's
+        # semaphore), the other threads prepare the next ones and read finished answers.
+        workers = max(1, concurrency) + max(1, concurrency // 2)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="write") as pool:
             futures = {pool.submit(_guarded, client, task, actions): actions for task, actions in tasks}
             for future in as_completed(futures):
                 for result in future.result():
-                    results[id(result.action)] = result
+                    record(result)
                     done += 1
                 if progress is not None:
                     progress(done, total, client.counters.retries)

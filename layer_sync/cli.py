@@ -234,6 +234,22 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
         return int(ExitCode.RUN_INCOMPLETE)
 
 
+def run() -> None:
+    """The `layer-sync` console script: main(), then a fast exit.
+
+    Everything is flushed and closed first (streams, log files; the report and the lock are
+    closed by then), so the interpreter's teardown, ~0.1 s of freeing module state, is
+    skipped: it is a tenth of a run that has nothing to change.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
 # ---------------------------------------------------------------------------- commands
 
 def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],

@@ -25,6 +25,8 @@ from .errors import (ApiDownError, ApiError, AuthError, ConfigError, ExitCode, L
 
 log = logging.getLogger("layer_sync")
 
+_T0 = time.perf_counter()  # the process's start, near enough: for -v timings
+
 COUNT_NAMES = ("rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
                "remote_only")
 
@@ -189,21 +191,26 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
                              max_consecutive_failures=max_consecutive_failures,
                              clock=clock, sleep=sleep)
         client = ApiClient(api_url, api_key, policy, pool_size=concurrency)
+        target = None if report is False else (
+            Path(report) if report else default_report_path(path, started_at))
         try:
-            outcome = _run(path, client, sheet, dry_run, concurrency, create_samples, progress,
-                           started_at)
+            outcome, writer = _run(path, client, sheet, dry_run, concurrency, create_samples,
+                                   progress, started_at, target)
         finally:
             client.close()
         outcome.requests = dict(client.counters.requests)
         outcome.retries = client.counters.retries
         outcome.finished = now()
         outcome.duration_s = clock() - started
-        if report is not False:
-            target = Path(report) if report else default_report_path(path, started_at)
+        if target is not None and outcome.report_error is None:
             try:
-                from .report import write_report
+                if writer is not None:
+                    outcome.report = writer.finish(outcome)
+                else:
+                    from .report import write_report
 
-                outcome.report = write_report(outcome, target)
+                    outcome.report = write_report(outcome, target)
+                log.debug("report written at %.3f s", time.perf_counter() - _T0)
             except ReportError as exc:
                 outcome.report_error = str(exc)
                 log.error("%s", exc)
@@ -214,7 +221,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
 
 
 def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency: int,
-         create_samples: bool, progress: Any, started_at: _dt.datetime) -> SyncOutcome:
+         create_samples: bool, progress: Any, started_at: _dt.datetime,
+         report: Path | None) -> tuple[SyncOutcome, Any]:
     from .apply import SKIPPED, RowResult, apply_plan, dry_run_results
     from .plan import build_plan
     from .sheet import check_input_file, read_stacks
@@ -225,6 +233,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
         fetching = pool.submit(client.list_target_materials)
         try:
             data = read_stacks(path, sheet)
+            log.debug("sheet read in %.3f s", time.perf_counter() - _T0)
         except LayerSyncError:
             client.policy.cancel.set()  # stop the GET's retries: nobody needs the answer
             raise
@@ -238,6 +247,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
             log.info("columns not used: %s", ", ".join(data.ignored_columns))
         try:
             entries = fetching.result()
+            log.debug("server records read: %d entries, at %.3f s", len(entries), time.perf_counter() - _T0)
         except (AuthError, ApiDownError, ApiError) as exc:
             entries = None
             failure = exc
@@ -248,22 +258,36 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
         outcome.issues = data.issues
         outcome.results = [RowResult(_blank_action(row), SKIPPED, message=f"not sent: {outcome.message}")
                            for row in data.rows]
-        return outcome
+        return outcome, None
     plan = build_plan(data, entries, create_samples=create_samples)
     outcome.remote_only = plan.remote_only
     outcome.issues = data.issues
     if dry_run:
         outcome.results = dry_run_results(plan)
-        return outcome
+        return outcome, None
     from .plan import ServerIndex
 
     known = set(ServerIndex.build(entries).samples)
+    writer = None
+    if report is not None:
+        # The report is written while the writes wait on the network, row by row in sheet
+        # order, instead of after them.
+        from .report import ReportWriter
+
+        try:
+            writer = ReportWriter(report, outcome.headers, plan.actions)
+        except ReportError as exc:
+            outcome.report_error = str(exc)
+            log.error("%s", exc)
+    log.debug("plan ready at %.3f s", time.perf_counter() - _T0)
     outcome.results, fatal = apply_plan(plan, client, known, concurrency=concurrency,
-                                        progress=progress)
+                                        progress=progress,
+                                        on_result=writer.add if writer is not None else None)
+    log.debug("writes done at %.3f s", time.perf_counter() - _T0)
     if fatal:
         outcome.fatal = True
         outcome.message = fatal
-    return outcome
+    return outcome, writer
 
 
 def _blank_action(row: Any) -> Any:

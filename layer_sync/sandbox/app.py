@@ -233,6 +233,11 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 pass
 
+        def parse_request(self) -> bool:
+            # The request line has just arrived: the latency window starts here.
+            self._arrived = time.perf_counter()
+            return super().parse_request()
+
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             pass  # one line per request is written by _handle, without the key
 
@@ -259,8 +264,10 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length > 0 else b""
-                if sandbox.latency_ms > 0:
-                    time.sleep(sandbox.latency_ms / 1000)
+                # --latency-ms is the time from receiving a request to answering it, as a
+                # remote API's response time would be; the sandbox's own work happens inside
+                # that window (see _send), so it adds only parsing and I/O on top.
+                self._answer_at = self._arrived + sandbox.latency_ms / 1000
                 fault = sandbox.faults.decide(method)
                 if fault:
                     sandbox.stats.note_fault(fault)
@@ -305,6 +312,9 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode("utf-8")
+            wait = self._answer_at - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
             lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
                      "Content-Type: application/json",
                      f"Content-Length: {len(data)}",
@@ -313,6 +323,9 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             if self.close_connection:
                 lines.append("Connection: close")
             self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
+
+        _answer_at = 0.0
+        _arrived = 0.0
 
         def _drop(self) -> None:
             # SO_LINGER 0: closing sends a reset, as a crashed proxy would.
