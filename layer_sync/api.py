@@ -134,6 +134,10 @@ class ApiClient:
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1) + 2, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        # Requests go straight to the adapter: an API client needs neither cookies nor
+        # redirects (requests would turn a redirected POST into a GET), and skipping the
+        # session's per-response cookie and redirect handling is a fifth of its cost.
+        self._adapter = self._session.get_adapter(self.base_url)
         # Proxies and CA bundle from the environment (HTTPS_PROXY, REQUESTS_CA_BUNDLE, ...)
         # are read once here, not on every request: that scan cost more than the request.
         settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
@@ -253,8 +257,8 @@ class ApiClient:
         url = urljoin(self.base_url, path)
         started = time.perf_counter()
         try:
-            prepared = self._session.prepare_request(
-                requests.Request(method, url, json=body, headers=self._headers))
+            prepared = requests.PreparedRequest()
+            prepared.prepare(method=method, url=url, headers=self._headers, json=body)
             with self.in_flight:
                 # Checked again once a slot is free: the key may have been refused, or the
                 # API declared down, while this request waited for it.
@@ -264,8 +268,9 @@ class ApiClient:
                     raise ApiDownError(self._down_message())
                 self.counters.sent(method)
                 state["attempts"] += 1
-                response = self._session.send(prepared, timeout=policy.timeout,
+                response = self._adapter.send(prepared, timeout=policy.timeout,
                                               **self._send_settings)
+                response.content  # read the body while holding the slot  # noqa: B018
         except requests.exceptions.ConnectTimeout:
             self._failed()
             raise Transient(f"could not connect to {self.base_url} (timed out)") from None
@@ -284,6 +289,10 @@ class ApiClient:
         except requests.exceptions.RequestException as exc:
             raise ApiError(f"{method} {path} could not be sent: {type(exc).__name__}") from None
         status = response.status_code
+        if 300 <= status < 400:
+            raise ApiError(f"the API answered {method} {path} with a redirect ({status}) to "
+                           f"{response.headers.get('Location', '?')}; set --api-url to the "
+                           "final address", status)
         log.debug("%s %s %d %.0f ms", method, path, status, (time.perf_counter() - started) * 1000)
         if status in (401, 403):
             policy.abort.set()
