@@ -393,7 +393,67 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
+def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+              stderr: IO[str]) -> int:
+    from .demo import run_demo
+
+    def announce(url: str) -> None:
+        print(f"Demo: a sandbox Atomscale API is running on {url} with 3 target materials "
+              "(5 layers).\nSyncing the sample lab workbook (sample_data/lab_stacks.xlsx) "
+              "into it...\n", file=stdout, flush=True)
+
+    with _progress_bar(stdout, stderr, args.quiet) as progress:
+        outcome = run_demo(report=args.report, progress=progress, announce=announce)
+    code = _finish(outcome, args, stdout, stderr)
+    if code == ExitCode.ROWS_NEED_ATTENTION:
+        # The sample sheet has an invalid row on purpose: the demo itself went as designed.
+        code = int(ExitCode.OK)
+        if not getattr(args, "json", False):
+            print("\n(The sample sheet has one invalid row on purpose: a real run would exit "
+                  "with code 1 and the report would show the cell to fix.)", file=stdout)
+    if not getattr(args, "json", False):
+        print("\nOpen the report to see what happened to every row. Start your own sheet with "
+              "'layer-sync template my_stacks.xlsx', or export what the server holds with "
+              "'layer-sync export my_stacks.xlsx'.", file=stdout)
+    return code
+
+
+def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+                  stderr: IO[str]) -> int:
+    from .templates import write_template
+
+    path = write_template(args.path, force=args.force)
+    print(f"Wrote {path}: fill in the Layers sheet (the Instructions sheet explains each column)"
+          f", then check it with: layer-sync sync {path} --dry-run" if path.suffix == ".xlsx" else
+          f"Wrote {path}: one example stack under the canonical headers; check it with: "
+          f"layer-sync sync {path} --dry-run", file=stdout)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+                stderr: IO[str]) -> int:
+    from .export import export_stacks
+    from .sync import resolve_api_key, resolve_api_url
+
+    api_url = resolve_api_url(args.api_url, environ)
+    api_key = resolve_api_key(environ, args.api_key_file)
+    result = export_stacks(args.path, api_key=api_key, api_url=api_url, force=args.force,
+                           timeout=args.timeout, max_attempts=args.max_attempts)
+    print(f"Exported {result.layers} layers of {result.target_materials} target materials from "
+          f"{api_url} to {result.path}", file=stdout)
+    if result.without_layers:
+        print(f"  {result.without_layers} target material(s) without layers are not listed "
+              "(a row needs a layer_id)", file=stdout)
+    if result.duplicates:
+        print(f"  {result.duplicates} duplicate layer record(s) on the server were left out",
+              file=stdout)
+    return 0
+
+
 _COMMANDS: dict[str, Any] = {
     "sync": _cmd_sync,
     "sandbox": _cmd_sandbox,
+    "demo": _cmd_demo,
+    "template": _cmd_template,
+    "export": _cmd_export,
 }

@@ -81,7 +81,7 @@ class SyncOutcome:
         verb = "would be " if self.dry_run else ""
         text = (f"{c['rows']} rows: {c['created']} {verb}created, {c['updated']} {verb}updated, "
                 f"{c['unchanged']} unchanged, {c['invalid']} invalid, {c['failed']} failed, "
-                f"{c['skipped']} skipped; {c['remote_only']} layers on the server are not in the sheet")
+                f"{c['skipped']} skipped; {c['remote_only']} layer(s) on the server not in the sheet")
         return text
 
     def to_json(self) -> dict[str, Any]:

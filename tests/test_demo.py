@@ -1,0 +1,65 @@
+"""`layer-sync demo` and the sample data it uses."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+
+from layer_sync import samples
+from layer_sync.cli import main
+from layer_sync.sheet import read_stacks
+
+SAMPLE_DATA = Path(__file__).parent.parent / "sample_data"
+
+
+def test_demo_shows_every_outcome_with_no_key_and_no_network(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    code = main(["demo"], environ={}, stdout=out, stderr=io.StringIO())
+    text = out.getvalue()
+    assert code == 0, text
+    assert "7 rows: 3 created, 1 updated, 2 unchanged, 1 invalid, 0 failed, 0 skipped" in text
+    assert "1 layer(s) on the server are not in the sheet" in text
+    assert "Stacks!F10 [error]" in text and "type 001" in text
+    report = next((tmp_path / "reports").glob("layer-sync_lab_stacks_*.xlsx"))
+    assert f"Report: reports/{report.name}" in text
+    book = openpyxl.load_workbook(report)
+    assert book.sheetnames == ["Summary", "Rows", "Issues", "Not in sheet"]
+
+
+def test_demo_as_a_new_user_runs_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATOMSCALE", "AS_"))}
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
+    proc = subprocess.run([sys.executable, "-m", "layer_sync", "demo", "--json"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (payload["created"], payload["updated"], payload["unchanged"], payload["invalid"],
+            payload["remote_only"]) == (3, 1, 2, 1, 1)
+
+
+def test_committed_sample_data_is_what_the_code_writes(tmp_path):
+    samples.write_all(tmp_path)
+    assert json.loads((tmp_path / "sandbox_seed.json").read_text()) == \
+        json.loads((SAMPLE_DATA / "sandbox_seed.json").read_text())
+    assert (tmp_path / "lab_stacks.csv").read_bytes() == (SAMPLE_DATA / "lab_stacks.csv").read_bytes()
+    for name in ("lab_stacks.xlsx",):
+        ours = openpyxl.load_workbook(tmp_path / name)["Stacks"]
+        committed = openpyxl.load_workbook(SAMPLE_DATA / name)["Stacks"]
+        assert [[c.value for c in r] for r in ours.iter_rows()] == \
+            [[c.value for c in r] for r in committed.iter_rows()]
+        assert sorted(map(str, ours.merged_cells.ranges)) == sorted(map(str, committed.merged_cells.ranges))
+
+
+def test_sample_workbook_and_csv_read_to_the_same_stacks():
+    def key(path):
+        return [(r.values.get("sample_id"), r.values.get("layer_id"), r.values.get("orientation"),
+                 r.valid) for r in read_stacks(path).rows]
+
+    assert key(SAMPLE_DATA / "lab_stacks.xlsx") == key(SAMPLE_DATA / "lab_stacks.csv")

@@ -1,0 +1,84 @@
+"""Templates: the committed files are what `layer-sync template` writes, and they sync cleanly."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from layer_sync.cli import main
+from layer_sync.sheet import read_stacks
+from layer_sync.sync import sync_file
+from layer_sync.values import ALL_FIELDS
+
+from .conftest import API_KEY
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+
+
+def _cells(path: Path) -> dict:
+    """What matters in a workbook: every sheet's values, formats of key cells, validations."""
+    book = openpyxl.load_workbook(path)
+    result = {}
+    for ws in book.worksheets:
+        result[ws.title] = {
+            "values": [[c.value for c in row] for row in ws.iter_rows()],
+            "formats": {c.coordinate: c.number_format for row in ws.iter_rows(max_row=50) for c in row},
+            "validations": sorted((dv.type, dv.operator, dv.formula1, str(dv.sqref))
+                                  for dv in ws.data_validations.dataValidation),
+            "freeze": ws.freeze_panes,
+        }
+    return result
+
+
+def test_committed_xlsx_template_matches_what_the_command_writes(tmp_path):
+    out = io.StringIO()
+    assert main(["template", str(tmp_path / "t.xlsx")], stdout=out, stderr=io.StringIO()) == 0
+    assert "--dry-run" in out.getvalue()
+    assert _cells(tmp_path / "t.xlsx") == _cells(TEMPLATES / "layer_stacks_template.xlsx")
+
+
+def test_committed_csv_template_matches_what_the_command_writes(tmp_path):
+    assert main(["template", str(tmp_path / "t.csv")], stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    assert (tmp_path / "t.csv").read_bytes() == (TEMPLATES / "layer_stacks_template.csv").read_bytes()
+
+
+def test_xlsx_template_layout():
+    book = openpyxl.load_workbook(TEMPLATES / "layer_stacks_template.xlsx")
+    assert book.sheetnames == ["Layers", "Instructions"]
+    ws = book["Layers"]
+    assert [c.value for c in ws[1]] == list(ALL_FIELDS)
+    assert ws.freeze_panes == "A2" and ws["A1"].font.bold
+    # Text-like columns are text, in the example rows and in the empty rows below them.
+    for letter in "GHI":  # orientation, space_group, mp_id
+        assert ws[f"{letter}2"].number_format == "@" and ws[f"{letter}40"].number_format == "@"
+    assert ws["G2"].value == "001" and ws["G2"].data_type == "s"
+    (layer_rule,) = [dv for dv in ws.data_validations.dataValidation if "D2" in str(dv.sqref)]
+    assert (layer_rule.type, layer_rule.operator, layer_rule.formula1) == ("whole", "greaterThanOrEqual", "1")
+    text = " ".join(str(c.value) for row in book["Instructions"].iter_rows() for c in row if c.value)
+    assert "blank cell leaves the server's value alone" in text
+    for name in ALL_FIELDS:
+        assert name in text
+
+
+@pytest.mark.parametrize("name", ["layer_stacks_template.xlsx", "layer_stacks_template.csv"])
+def test_templates_read_cleanly_and_sync_then_converge(sandbox, name):
+    data = read_stacks(TEMPLATES / name)
+    assert [r.values["layer_id"] for r in data.rows] == [1, 2, 3] and data.issues == []
+    first = sync_file(TEMPLATES / name, api_key=API_KEY, api_url=sandbox.url, report=False,
+                      create_samples=True)
+    assert first.exit_code == 0 and first.counts["created"] == 3
+    again = sync_file(TEMPLATES / name, api_key=API_KEY, api_url=sandbox.url, report=False,
+                      create_samples=True)
+    assert again.counts["unchanged"] == 3 and again.requests == {"GET": 1}
+
+
+def test_template_refuses_to_overwrite_without_force(tmp_path):
+    path = tmp_path / "mine.xlsx"
+    path.write_text("precious")
+    err = io.StringIO()
+    assert main(["template", str(path)], stdout=io.StringIO(), stderr=err) == 2
+    assert "--force" in err.getvalue() and path.read_text() == "precious"
+    assert main(["template", str(tmp_path / "x.pdf")], stdout=io.StringIO(), stderr=err) == 2
