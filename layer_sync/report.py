@@ -120,7 +120,7 @@ class _Styles:
         self.bold = Font(bold=True)
         self.title = Font(bold=True, size=14)
         self.header_fill = PatternFill("solid", fgColor="DDEBF7")
-        self.wrap = Alignment(vertical="top", wrap_text=False)
+        self.left = Alignment(horizontal="left")
         self.fills = {k: PatternFill("solid", fgColor=v)
                       for k, v in {**RESULT_COLOURS, **SEVERITY_COLOURS}.items()}
 
@@ -164,7 +164,7 @@ def _fill_summary(ws: Any, styles: _Styles, outcome: "SyncOutcome") -> None:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.chart import BarChart, Reference
 
-    ws.column_dimensions["A"].width = 26
+    ws.column_dimensions["A"].width = 32
     ws.column_dimensions["B"].width = 70
     ws.column_dimensions["D"].width = 12
     ws.column_dimensions["E"].width = 8
@@ -197,7 +197,11 @@ def _fill_summary(ws: Any, styles: _Styles, outcome: "SyncOutcome") -> None:
     for i, (label, value) in enumerate(lines):
         label_cell = WriteOnlyCell(ws, value=label)
         label_cell.font = styles.bold
-        value_cell = _number(ws, value) if isinstance(value, (int, float)) else _text(ws, value)
+        value_cell = WriteOnlyCell(ws, value=value if isinstance(value, (int, float))
+                                   else values.describe(value))
+        if isinstance(value_cell.value, str) and value_cell.value.startswith("="):
+            value_cell.data_type = "s"
+        value_cell.alignment = styles.left
         extra: list[Any] = []
         if i < len(chart_rows):
             name, number = chart_rows[i]
@@ -214,7 +218,7 @@ def _fill_summary(ws: Any, styles: _Styles, outcome: "SyncOutcome") -> None:
     chart.title = "Rows by outcome"
     chart.legend = None
     chart.height, chart.width = 7, 12
-    data = Reference(ws, min_col=5, min_row=2, max_row=1 + len(OUTCOMES))
+    data = Reference(ws, min_col=5, min_row=2, max_row=2 + len(OUTCOMES))  # title + 6 outcomes
     cats = Reference(ws, min_col=4, min_row=3, max_row=2 + len(OUTCOMES))
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(cats)

@@ -98,7 +98,8 @@ def test_summary_counts_chart_and_exit_code(run):
     assert labels["Exit code"] == 1 and labels["Dry run"] == "no"
     assert labels["Unrecognised columns (ignored)"] == "Notes"
     assert "GET 1" in labels["Requests"] and labels["layer-sync version"]
-    assert len(ws._charts) == 1
+    (chart,) = ws._charts
+    assert chart.series[0].val.numRef.f == "'Summary'!$E$3:$E$8"  # all six outcomes
 
 
 def test_dry_run_report_shows_what_would_be_done(run, sandbox):
