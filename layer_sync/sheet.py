@@ -82,6 +82,7 @@ class SheetRow:
     values: dict[str, Any] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     filled_from: int | None = None  # the row the sample columns were taken from
+    _ref: tuple | None = field(default=None, repr=False)  # sample_ref, once the row is checked
 
     @property
     def errors(self) -> list[Issue]:
@@ -94,6 +95,8 @@ class SheetRow:
     @property
     def sample_ref(self) -> tuple | None:
         """("id", 42) or ("name", "bto on sto", "srtio3"), or None when not usable."""
+        if self._ref is not None:
+            return self._ref or None
         if self.values.get("sample_id") is not None:
             return ("id", self.values["sample_id"])
         name = self.values.get("sample_name")
@@ -463,12 +466,16 @@ def _rows(grid: _Grid, header_index: int, colmap: dict[str, int], headers: list[
     rows: list[SheetRow] = []
     stack = 0
     previous: SheetRow | None = None
+    columns = list(colmap.items())
+    blank = _blank
     for index in range(header_index + 1, len(grid.cells)):
         cells = grid.cells[index]
         number = index + 1
-        raw = {f: (cells[c] if c < len(cells) else None) for f, c in colmap.items()}
-        no_value = {f for f, c in colmap.items() if (index, c) in grid.no_value}
-        if not no_value and all(values.is_blank(v) for v in raw.values()):
+        width = len(cells)
+        raw = {f: (cells[c] if c < width else None) for f, c in columns}
+        no_value = ({f for f, c in columns if (index, c) in grid.no_value}
+                    if grid.no_value else set())
+        if not no_value and all(blank(v) for v in raw.values()):
             if previous is not None:
                 stack += 1
             previous = None
@@ -479,16 +486,24 @@ def _rows(grid: _Grid, header_index: int, colmap: dict[str, int], headers: list[
         # Within a stack, sample columns left blank (or repeated by a merged cell) are the
         # stack's: take them from the row above.
         if previous is not None and all(
-                values.is_blank(raw.get(f)) or raw.get(f) == previous.raw.get(f)
+                blank(raw.get(f)) or raw.get(f) == previous.raw.get(f)
                 for f in values.SAMPLE_FIELDS if f in raw):
             for f in values.SAMPLE_FIELDS:
-                if f in raw and values.is_blank(raw[f]):
+                if f in raw and blank(raw[f]):
                     row.raw[f] = previous.raw[f]
             row.filled_from = previous.row
         _check_row(row, no_value, headers, colmap)
+        row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
     return rows
+
+
+def _blank(value: Any) -> bool:
+    """values.is_blank for the hot loop: calamine gives '' for an empty cell."""
+    if value is None or value == "":
+        return True
+    return values.is_blank(value)
 
 
 def _check_row(row: SheetRow, no_value: set[str], headers: list[str], colmap: dict[str, int]) -> None:
