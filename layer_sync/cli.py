@@ -301,11 +301,13 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
     return _finish(outcome, args, stdout, stderr)
 
 
-def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[str],
+            log_exit: bool = True) -> int:
     print_summary(outcome, stdout)
     if outcome.fatal:
         print(f"layer-sync: error: {outcome.message}", file=stderr)
-    log.info("exit code %d: %s", int(outcome.exit_code), outcome.headline)
+    if log_exit:
+        log.info("exit code %d: %s", int(outcome.exit_code), outcome.headline)
     if getattr(args, "json", False):
         print(outcome.json_line(), file=stdout)
     return int(outcome.exit_code)
@@ -404,7 +406,7 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
 
     with _progress_bar(stdout, stderr, args.quiet) as progress:
         outcome = run_demo(report=args.report, progress=progress, announce=announce)
-    code = _finish(outcome, args, stdout, stderr)
+    code = _finish(outcome, args, stdout, stderr, log_exit=False)
     if code == ExitCode.ROWS_NEED_ATTENTION:
         # The sample sheet has an invalid row on purpose: the demo itself went as designed.
         code = int(ExitCode.OK)
