@@ -314,6 +314,8 @@ def _load_sheet(book, path: Path, name: str) -> _Grid:
     grid = _Grid(name, cells, merged)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         grid.no_value = _formulas_without_value(path, name)
+    elif path.suffix.lower() == ".ods" and not merged:
+        grid.merged = _ods_merged_ranges(path, name)
     return grid
 
 
@@ -356,6 +358,50 @@ def _formulas_without_value(path: Path, sheet_name: str) -> set[tuple[int, int]]
             return found
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError):
         return set()
+
+
+_ODS = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0"}
+
+
+def _ods_attr(element: ElementTree.Element, name: str, default: int = 1) -> int:
+    try:
+        return int(element.get(f"{{{_ODS['table']}}}{name}", default))
+    except ValueError:
+        return default
+
+
+def _ods_merged_ranges(path: Path, sheet_name: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Merged cells of an .ods sheet (calamine gives them for Excel files only): the cells
+    that span rows or columns in content.xml, with repeated rows and cells counted."""
+    table_tag, row_tag = f"{{{_ODS['table']}}}table", f"{{{_ODS['table']}}}table-row"
+    cell_tags = {f"{{{_ODS['table']}}}table-cell", f"{{{_ODS['table']}}}covered-table-cell"}
+    ranges: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = archive.read("content.xml")
+        if b"number-rows-spanned" not in data and b"number-columns-spanned" not in data:
+            return ranges
+        for _, table in ElementTree.iterparse(io.BytesIO(data)):
+            if table.tag != table_tag:
+                continue
+            if table.get(f"{{{_ODS['table']}}}name") == sheet_name:
+                row = 0
+                for row_el in table.iter(row_tag):
+                    col = 0
+                    for cell in row_el:
+                        if cell.tag not in cell_tags:
+                            continue
+                        rows_spanned = _ods_attr(cell, "number-rows-spanned")
+                        cols_spanned = _ods_attr(cell, "number-columns-spanned")
+                        if rows_spanned > 1 or cols_spanned > 1:
+                            ranges.append(((row, col), (row + rows_spanned - 1, col + cols_spanned - 1)))
+                        col += _ods_attr(cell, "number-columns-repeated")
+                    row += _ods_attr(row_el, "number-rows-repeated")
+                return ranges
+            table.clear()
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError):
+        pass
+    return ranges
 
 
 def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:

@@ -217,3 +217,10 @@ def test_xlsm_and_hidden_columns(tmp_path):
     xlsm = path.with_suffix(".xlsm")
     path.rename(xlsm)
     assert read_stacks(xlsm).rows[0].values["composition_string"] == "Si"
+
+
+def test_merged_cells_in_an_ods_saved_by_libreoffice_fill_down():
+    data = read_stacks(DATA / "merged_libreoffice.ods")
+    assert [(r.values.get("sample_id"), r.values["layer_id"], r.values.get("composition_string"))
+            for r in data.rows] == [(7, 1, "SrTiO3"), (7, 2, "BaTiO3"), (7, 3, "BaTiO3")]
+    assert data.issues == []

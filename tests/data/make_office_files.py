@@ -54,3 +54,6 @@ if __name__ == "__main__":
 # with openpyxl (no stored results) and saved again by LibreOffice, which stores the results:
 #     soffice --headless --convert-to xlsx --outdir lo formulas_src.xlsx
 # technician_clean.csv: the same stacks as technician.xlsx, typed as a clean CSV.
+# merged_libreoffice.ods: sample_id merged over A2:A4 and a formula merged over C3:C4, written
+# with openpyxl and saved as .ods by LibreOffice (calamine reports no merged ranges for .ods;
+# layer-sync reads them from content.xml).
