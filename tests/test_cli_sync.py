@@ -200,3 +200,23 @@ def test_python_dash_m_and_cron_like_bare_environment(stack, tmp_path):
 def test_help_documents_exit_codes():
     code, out, _ = _cli(["sync", "--help"])
     assert code == 0 and "exit codes" in out and "another run holding the lock" in out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal(stack, tmp_path, monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n" +
+                "".join(f"1,{n},001\n" for n in range(2, 30)))
+    out, err = _Terminal(), _Terminal()
+    code = main(["sync", str(path), "--api-url", stack.url, "--report", str(tmp_path / "r.xlsx")],
+                environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
+    assert code == 0
+    assert "writing" in err.getvalue() and "28/28" in err.getvalue() and "retries" in err.getvalue()
+    quiet_err = _Terminal()
+    main(["sync", str(path), "--api-url", stack.url, "-q", "--report", str(tmp_path / "r.xlsx")],
+         environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=_Terminal(), stderr=quiet_err)
+    assert "writing" not in quiet_err.getvalue()
