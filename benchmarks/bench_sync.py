@@ -14,7 +14,6 @@ Each run gets a fresh sandbox process with the same seed.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re

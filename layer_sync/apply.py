@@ -55,7 +55,6 @@ class Reconciler:
         self._fetching = False
         self._generation = 0
         self._results: dict[int, tuple[list[dict[str, Any]] | None, BaseException | None]] = {}
-        self.fetches = 0
 
     def entries(self) -> list[dict[str, Any]]:
         """Fresh records: from a GET that starts after this call."""
@@ -74,7 +73,6 @@ class Reconciler:
             records: list[dict[str, Any]] | None = None
             error: BaseException | None = None
             try:
-                self.fetches += 1
                 records = self._fetch()
             except BaseException as exc:  # handed to every waiter, raised there
                 error = exc

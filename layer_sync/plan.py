@@ -72,9 +72,6 @@ class Plan:
     new_samples: list[NewSample]
     remote_only: list[dict[str, Any]]
 
-    def count(self, kind: str) -> int:
-        return sum(1 for a in self.actions if a.kind == kind)
-
 
 @dataclass
 class ServerIndex:

@@ -294,7 +294,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                     if fault == "slow":
                         time.sleep(sandbox.faults.slow_seconds)
                     self._send(status, payload)
-            except (ConnectionError, BrokenPipeError, socket.timeout):
+            except (TimeoutError, ConnectionError, BrokenPipeError):
                 self.close_connection = True
             except Exception:  # a sandbox bug must answer 500, not hang the client
                 log.exception("sandbox error on %s %s", method, self.path)
