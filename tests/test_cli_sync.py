@@ -219,3 +219,15 @@ def test_progress_bar_on_a_terminal(stack, tmp_path, monkeypatch):
     main(["sync", str(path), "--api-url", stack.url, "-q", "--report", str(tmp_path / "r.xlsx")],
          environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=_Terminal(), stderr=quiet_err)
     assert "writing" not in quiet_err.getvalue()
+
+
+def test_max_consecutive_failures_option(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n" +
+                "".join(f"1,{n},001\n" for n in range(2, 12)))
+    stack.faults.kinds, stack.faults.methods, stack.faults.rate = ("502",), frozenset({"POST"}), 1.0
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json", "--concurrency", "1",
+                           "--max-consecutive-failures", "3", "--report", str(tmp_path / "r.xlsx")])
+    payload = json.loads(out.strip().splitlines()[-1])
+    assert code == 2 and "3 failed attempts in a row" in err
+    assert stack.stats.by_method["POST"] == 3 and payload["skipped"] == 10 - payload["failed"]
+    assert (tmp_path / "r.xlsx").exists()  # the report is still written

@@ -132,3 +132,11 @@ def test_per_request_retrying_stops_after_its_time_budget(sandbox, clock):
     with pytest.raises(ApiError):
         client.list_target_materials()
     assert sandbox.stats.by_method["GET"] == 3
+
+
+def test_504_and_every_retryable_status_is_retried(sandbox, clock):
+    client = _client(sandbox, clock)
+    for status in ("504", "502", "500", "503", "429"):
+        sandbox.faults.inject(status)
+    assert client.list_target_materials() == []
+    assert client.counters.requests == {"GET": 6} and client.counters.retries == 5

@@ -256,11 +256,12 @@ def test_other_4xx_fail_their_row_with_the_servers_message_and_are_not_retried(s
     seeded.faults.inject("422", method="POST")
     seeded.faults.inject("404", method="PATCH")
     outcome = _run(seeded, path, clock, concurrency=1)
-    by_row = {r.action.row.row: r for r in outcome.results}
-    assert (by_row[2].result, by_row[2].status, by_row[2].attempts) == ("failed", 422, 1)
-    assert "Unprocessable Entity" in by_row[2].message
-    assert (by_row[3].result, by_row[3].status) == ("failed", 404)
-    assert by_row[4].result == "created"
+    posts = sorted((r.result, r.status, r.attempts) for r in outcome.results if r.action.kind == "create")
+    assert posts == [("created", 200, 1), ("failed", 422, 1)]  # which POST got it: thread order
+    failed = next(r for r in outcome.results if r.result == "failed" and r.status == 422)
+    assert "Unprocessable Entity" in failed.message
+    patch = next(r for r in outcome.results if r.action.kind == "update")
+    assert (patch.result, patch.status) == ("failed", 404)
     assert outcome.exit_code == 1 and outcome.retries == 0
     assert outcome.requests == {"GET": 1, "POST": 2, "PATCH": 1}
 
@@ -324,3 +325,18 @@ def test_done_when_300_rows_under_20_percent_faults_of_every_kind(sandbox, tmp_p
     sandbox.faults.clear()
     again = _run(sandbox, path, clock)
     assert again.requests == {"GET": 1} and again.counts["unchanged"] == 300
+
+
+@pytest.mark.parametrize("kind", ["commit500", "commitreset", "slow"])
+def test_create_samples_post_in_doubt_makes_no_duplicate_target_material(seeded, tmp_path, clock, kind):
+    seeded.faults.slow_seconds = 0.4
+    path = _csv(tmp_path / "lab.csv", ["sample_name", "substrate", "layer_id", "composition_string"],
+                [["Fresh", "Si", 1, "Si"], ["", "", 2, "SiO2"]])
+    seeded.faults.inject(kind, method="POST")
+    outcome = _run(seeded, path, clock, create_samples=True, timeout=0.2)
+    assert outcome.exit_code == 0, [r.message for r in outcome.results]
+    assert outcome.counts["created"] == 2 and outcome.requests["POST"] == 1
+    fresh = [t for t in seeded.store.target_materials() if t["sample_name"] == "Fresh"]
+    assert len(fresh) == 1
+    assert sorted(l["layer_id"] for l in seeded.store.layers() if l["sample_id"] == fresh[0]["sample_id"]) == [1, 2]
+    assert all("answer was lost" in r.message for r in outcome.results)

@@ -64,13 +64,15 @@ def test_xlsx_template_layout():
 
 
 @pytest.mark.parametrize("name", ["layer_stacks_template.xlsx", "layer_stacks_template.csv"])
-def test_templates_read_cleanly_and_sync_then_converge(sandbox, name):
+def test_templates_read_cleanly_and_sync_then_converge(sandbox, name, tmp_path):
     data = read_stacks(TEMPLATES / name)
     assert [r.values["layer_id"] for r in data.rows] == [1, 2, 3] and data.issues == []
-    first = sync_file(TEMPLATES / name, api_key=API_KEY, api_url=sandbox.url, report=False,
+    copy = tmp_path / name  # a copy: another run syncing the committed file holds its lock
+    copy.write_bytes((TEMPLATES / name).read_bytes())
+    first = sync_file(copy, api_key=API_KEY, api_url=sandbox.url, report=False,
                       create_samples=True)
     assert first.exit_code == 0 and first.counts["created"] == 3
-    again = sync_file(TEMPLATES / name, api_key=API_KEY, api_url=sandbox.url, report=False,
+    again = sync_file(copy, api_key=API_KEY, api_url=sandbox.url, report=False,
                       create_samples=True)
     assert again.counts["unchanged"] == 3 and again.requests == {"GET": 1}
 
