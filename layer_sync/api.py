@@ -260,8 +260,10 @@ class ApiClient:
             prepared = requests.PreparedRequest()
             prepared.prepare(method=method, url=url, headers=self._headers, json=body)
             with self.in_flight:
-                # Checked again once a slot is free: the key may have been refused, or the
-                # API declared down, while this request waited for it.
+                # Checked again once a slot is free: the key may have been refused, the API
+                # declared down, or the run interrupted, while this request waited for it.
+                if policy.cancel.is_set():
+                    raise ApiError("cancelled: the run was interrupted")
                 if policy.abort.is_set():
                     raise AuthError(_KEY_REFUSED, 401)
                 if policy.breaker.tripped:

@@ -174,7 +174,8 @@ def _run_tasks(client: ApiClient, tasks: list, concurrency: int, total: int,
     # semaphore), the other threads prepare the next ones and read finished answers.
     done = 0
     workers = max(1, concurrency) + max(1, concurrency // 4)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="write") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="write")
+    try:
         futures = {pool.submit(_guarded, client, task, actions): actions for task, actions in tasks}
         for future in as_completed(futures):
             for result in future.result():
@@ -182,6 +183,13 @@ def _run_tasks(client: ApiClient, tasks: list, concurrency: int, total: int,
                 done += 1
             if progress is not None:
                 progress(done, total, client.counters.retries)
+    except BaseException:
+        # Ctrl-C (or a bug here): send nothing more. Queued writes are dropped, and those
+        # waiting for a slot see `cancel` before they are sent.
+        client.policy.cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _guarded(client: ApiClient, task: Callable[[], list[RowResult]], actions: list[Action]) -> list[RowResult]:

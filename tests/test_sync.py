@@ -340,3 +340,19 @@ def test_create_samples_post_in_doubt_makes_no_duplicate_target_material(seeded,
     assert len(fresh) == 1
     assert sorted(l["layer_id"] for l in seeded.store.layers() if l["sample_id"] == fresh[0]["sample_id"]) == [1, 2]
     assert all("answer was lost" in r.message for r in outcome.results)
+
+
+def test_interrupted_run_sends_nothing_more(seeded, tmp_path, clock):
+    seeded.latency_ms = 20
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 84)])
+
+    def interrupt(done, total, retries):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(seeded, path, clock, concurrency=4, progress=interrupt)
+    sent = seeded.stats.by_method.get("POST", 0)
+    time.sleep(0.3)  # nothing is still trickling out
+    assert seeded.stats.by_method.get("POST", 0) == sent
+    assert sent <= 4 + 1 + 4  # the first write, and at most what was on the wire or in a slot
