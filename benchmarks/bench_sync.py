@@ -129,6 +129,9 @@ def main() -> None:
           f"(target <= 1.20)")
     print(f"  plain sequential requests loop:   {loop:6.2f} s = {loop / elapsed:.1f} x slower "
           f"(target >= 7)")
+    per_request = loop / (len(rows) + 1) * 1000 - args.latency_ms
+    print(f"  sandbox + client time per request beyond --latency-ms (sequential loop): "
+          f"{per_request:.2f} ms")
     print(f"  second run, nothing to change:    {again_elapsed:6.2f} s, requests {again['requests']}")
     ok = (elapsed <= 1.2 * ideal and loop >= 7 * elapsed and again["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
           and first["created"] + first["updated"] == args.writes)
