@@ -238,6 +238,15 @@ class ApiClient:
         except ApiError:
             return None
 
+    def _raise_if_stopped(self) -> None:
+        """Nothing is sent once the run is cancelled, the key refused or the API down."""
+        if self.policy.cancel.is_set():
+            raise ApiError("cancelled: the run no longer needs this request")
+        if self.policy.abort.is_set():
+            raise AuthError(_KEY_REFUSED, 401)
+        if self.policy.breaker.tripped:
+            raise ApiDownError(self._down_message())
+
     def _down_message(self) -> str:
         return (f"the API looks down: {self.policy.breaker.limit} failed attempts in a row; "
                 "nothing more was sent")
@@ -245,15 +254,9 @@ class ApiClient:
     def _once(self, method: str, path: str, body: Any, state: dict[str, Any]) -> tuple[Any, int]:
         """One attempt; `state["attempts"]` counts it only once it is really sent."""
         policy = self.policy
-        if policy.cancel.is_set():
-            raise ApiError("cancelled: the run no longer needs this request")
-        if policy.abort.is_set():
-            raise AuthError(_KEY_REFUSED, 401)
-        if policy.breaker.tripped:
-            raise ApiDownError(self._down_message())
+        self._raise_if_stopped()
         policy.gate.wait()
-        if policy.abort.is_set():
-            raise AuthError(_KEY_REFUSED, 401)
+        self._raise_if_stopped()
         url = urljoin(self.base_url, path)
         started = time.perf_counter()
         try:
@@ -262,12 +265,7 @@ class ApiClient:
             with self.in_flight:
                 # Checked again once a slot is free: the key may have been refused, the API
                 # declared down, or the run interrupted, while this request waited for it.
-                if policy.cancel.is_set():
-                    raise ApiError("cancelled: the run was interrupted")
-                if policy.abort.is_set():
-                    raise AuthError(_KEY_REFUSED, 401)
-                if policy.breaker.tripped:
-                    raise ApiDownError(self._down_message())
+                self._raise_if_stopped()
                 self.counters.sent(method)
                 state["attempts"] += 1
                 response = self._adapter.send(prepared, timeout=policy.timeout,

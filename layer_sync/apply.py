@@ -55,6 +55,16 @@ class Reconciler:
         self._fetching = False
         self._generation = 0
         self._results: dict[int, tuple[list[dict[str, Any]] | None, BaseException | None]] = {}
+        self._index: tuple[list[dict[str, Any]], ServerIndex] | None = None
+
+    def index(self) -> ServerIndex:
+        """Fresh records, indexed once per GET however many rows look them up."""
+        entries = self.entries()
+        with self._cond:
+            cached = self._index
+            if cached is None or cached[0] is not entries:
+                cached = self._index = (entries, ServerIndex.build(entries))
+        return cached[1]
 
     def entries(self) -> list[dict[str, Any]]:
         """Fresh records: from a GET that starts after this call."""
@@ -88,11 +98,11 @@ class Reconciler:
         return records or []
 
     def layer(self, key: tuple[int, int]) -> dict[str, Any] | None:
-        return ServerIndex.build(self.entries()).find(key)
+        return self.index().find(key)
 
     def sample(self, group: NewSample, known: set[int]) -> dict[str, Any] | None:
         """The target material a lost POST created: named like the group, and new."""
-        index = ServerIndex.build(self.entries())
+        index = self.index()
         fresh = [i for i in index.named(group.sample_name, group.substrate) if i not in known]
         if not fresh:
             return None

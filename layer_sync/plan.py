@@ -71,6 +71,8 @@ class Plan:
     actions: list[Action]
     new_samples: list[NewSample]
     remote_only: list[dict[str, Any]]
+    #: The target materials the server held when the plan was made.
+    known_samples: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -181,7 +183,7 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
 
     remote_only = [record for key, records in sorted(index.layers.items())
                    if key[0] in covered and key not in named_keys for record in records]
-    return Plan(actions, list(new_samples.values()), remote_only)
+    return Plan(actions, list(new_samples.values()), remote_only, set(index.samples))
 
 
 def _resolve_sample(row: SheetRow, index: ServerIndex, create_samples: bool,

@@ -265,9 +265,6 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
     if dry_run:
         outcome.results = dry_run_results(plan)
         return outcome, None
-    from .plan import ServerIndex
-
-    known = set(ServerIndex.build(entries).samples)
     writer = None
     if report is not None:
         # The report is written while the writes wait on the network, row by row in sheet
@@ -280,7 +277,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
             outcome.report_error = str(exc)
             log.error("%s", exc)
     log.debug("plan ready at %.3f s", time.perf_counter() - _T0)
-    outcome.results, fatal = apply_plan(plan, client, known, concurrency=concurrency,
+    outcome.results, fatal = apply_plan(plan, client, plan.known_samples, concurrency=concurrency,
                                         progress=progress,
                                         on_result=writer.add if writer is not None else None)
     log.debug("writes done at %.3f s", time.perf_counter() - _T0)

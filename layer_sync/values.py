@@ -335,6 +335,7 @@ def compact_orientation(indices: list[int]) -> str:
 class SpaceGroup:
     number: int
     short: str  # international short symbol, e.g. "P2_1/c"
+    given_as_number: bool = False
 
 
 @cache
@@ -379,7 +380,7 @@ def parse_space_group(raw: Any) -> SpaceGroup:
         number = int(float(source))
         if not 1 <= number <= 230:
             raise ValueProblem(f"space group number {number} does not exist; numbers run 1-230")
-        return SpaceGroup(number, short[number])
+        return SpaceGroup(number, short[number], given_as_number=True)
     source = str(raw).strip()
     squeezed = _squeeze(source)
     numbers = by_symbol.get(squeezed)
@@ -445,9 +446,7 @@ def check(field_name: str, raw: Any) -> Checked:
         return parse_orientation(raw)
     if field_name == "space_group":
         group = parse_space_group(raw)
-        if isinstance(raw, (int, float)) or str(raw).strip().lstrip("#").strip().replace(".", "").isdigit():
-            return Checked(group.short)
-        return Checked(str(raw).strip())
+        return Checked(group.short if group.given_as_number else str(raw).strip())
     if field_name == "mp_id":
         return Checked(parse_mp_id(raw))
     raise KeyError(field_name)

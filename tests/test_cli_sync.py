@@ -231,3 +231,13 @@ def test_max_consecutive_failures_option(stack, tmp_path):
     assert code == 2 and "3 failed attempts in a row" in err
     assert stack.stats.by_method["POST"] == 3 and payload["skipped"] == 10 - payload["failed"]
     assert (tmp_path / "r.xlsx").exists()  # the report is still written
+
+
+def test_api_url_comes_from_the_option_then_the_variables_in_order():
+    from layer_sync.sync import resolve_api_url
+
+    env = {"ATOMSCALE_API_URL": "https://a.example/", "AS_API_ENDPOINT": "https://b.example"}
+    assert resolve_api_url("https://flag.example", env) == "https://flag.example/"
+    assert resolve_api_url(None, env) == "https://a.example/"
+    assert resolve_api_url(None, {"AS_API_ENDPOINT": "https://b.example"}) == "https://b.example/"
+    assert resolve_api_url(None, {}) == "https://api.atomscale.ai/"

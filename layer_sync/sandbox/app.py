@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,8 @@ class Stats:
             self.by_method: dict[str, int] = {}
             self.by_status: dict[int, int] = {}
             self.faults: dict[str, int] = {}
-            self.log: list[tuple[str, str, int | None, str | None]] = []
+            # The latest requests only: a sandbox may run for days.
+            self.log: deque[tuple[str, str, int | None, str | None]] = deque(maxlen=100_000)
             self.in_flight = 0
             self.max_in_flight = 0
 
