@@ -8,9 +8,17 @@ The workbook is written to a temporary file and renamed into place.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import pickle
+import queue
+import subprocess
+import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +27,8 @@ from .errors import ReportError
 
 if TYPE_CHECKING:
     from .sync import SyncOutcome
+
+log = logging.getLogger("layer_sync.report")
 
 RESULT_COLOURS = {
     "created": "C6EFCE", "updated": "C6EFCE", "would create": "E2F5E6", "would update": "E2F5E6",
@@ -33,9 +43,15 @@ REMOTE_COLUMNS = ("sample_id", "sample_name", "substrate", "layer_id", "Record i
                   "composition_string", "element_dict", "orientation", "space_group", "mp_id")
 
 
+#: From this many rows to write, the report is written by a helper process (see ReportWriter).
+HELPER_MIN_ROWS = 200
+#: Column widths are measured on the first rows (the sheet's columns are set before its rows).
+_WIDTH_SAMPLE = 500
+
+
 def write_report(outcome: "SyncOutcome", path: str | Path) -> Path:
     """Write the report for a finished run; returns its path. Raises ReportError."""
-    writer = ReportWriter(path, outcome.headers, [r.action for r in outcome.results])
+    writer = ReportWriter(path, outcome.headers, len(outcome.results))
     for index, result in enumerate(outcome.results):
         writer.add(index, result)
     return writer.finish(outcome)
@@ -44,60 +60,118 @@ def write_report(outcome: "SyncOutcome", path: str | Path) -> Path:
 class ReportWriter:
     """Streams the report while the writes run.
 
-    Rows go into the Rows sheet in sheet order as their results arrive (openpyxl's write-only
-    mode streams each sheet to a temporary file), so that when the last write returns only
-    the tail, the small sheets and the zip are left to do.
+    Rows are handed over in sheet order as their results arrive, so that when the last
+    write returns only the tail, the small sheets and the zip are left to do.
+
+    `helper=True`: the workbook is built by a helper process. openpyxl's work is pure
+    Python, about 0.4 ms a row plus 0.1-0.2 s to import it; in this process it would take
+    the interpreter's lock from the threads waiting on the network. The helper does it on
+    another core. If the helper cannot start or stops, the report is written here instead.
     """
 
-    def __init__(self, path: str | Path, headers: list[str], actions: list[Any]) -> None:
+    def __init__(self, path: str | Path, headers: list[str], rows: int, *,
+                 helper: bool = False) -> None:
         self.path = Path(path)
         self.headers = headers
-        self._actions = actions
         self._pending: dict[int, Any] = {}
         self._next = 0
-        self._book: Any = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReportError(f"cannot create the folder {self.path.parent} for the report: "
                               f"{exc.strerror}") from None
+        header = _row_header(headers)
+        self._sink: _Local | _Helper = (_Helper.start(self.path, header, rows) if helper
+                                        else None) or _Local(self.path, header, rows)
 
-    def _start(self) -> None:
-        from openpyxl import Workbook  # only when a report is written
-
-        self._book = Workbook(write_only=True)
-        self._styles = _Styles()
-        self._summary = self._book.create_sheet("Summary")  # first sheet; filled at the end
-        header = _row_header(self.headers)
-        widths = _widths(header, (_row_values(a, None, self.headers) for a in self._actions[:500]))
-        self._rows = _table_start(self._book, self._styles, "Rows", header, widths,
-                                  len(self._actions))
+    @property
+    def in_helper(self) -> bool:
+        return isinstance(self._sink, _Helper)
 
     def add(self, index: int, result: Any) -> None:
         """Record the result of row `index`; rows are written in order as they complete."""
-        if self._book is None:
-            self._start()
         self._pending[index] = result
+        ready = []
         while self._next in self._pending:
             result = self._pending.pop(self._next)
-            _append(self._rows, self._styles, _row_values(result.action, result, self.headers), 7)
+            ready.append(_row_values(result.action, result, self.headers))
             self._next += 1
+        if ready:
+            self._sink.add(ready)
 
     def finish(self, outcome: "SyncOutcome") -> Path:
         """Write the rest and move the workbook into place (temporary file, then rename)."""
-        if self._book is None:
-            self._start()
+        rest = _Rest(_summary_lines(outcome), [(name, outcome.counts[name]) for name in OUTCOMES],
+                     [_issue_values(i) for i in outcome.issues],
+                     [_remote_values(r) for r in outcome.remote_only])
+        return self._sink.finish(rest)
+
+    def close(self) -> None:
+        """Give up on the report (the run ended without one); ends the helper."""
+        self._sink.close()
+
+
+@dataclass
+class _Rest:
+    """What the report needs once the run is over, as plain values (it may cross processes)."""
+
+    summary: list[tuple[str, Any]]
+    chart: list[tuple[str, int]]
+    issues: list[list[Any]]
+    remote: list[list[Any]]
+
+
+class _Book:
+    """The workbook itself: every openpyxl call is here, in whichever process writes it."""
+
+    def __init__(self, path: Path, header: list[str], rows: int) -> None:
+        from openpyxl import Workbook  # only when a report is written
+
+        self.path = path
+        self._header = header
+        self._total = rows
+        self._book = Workbook(write_only=True)
+        self._styles = _Styles()
+        self._summary = self._book.create_sheet("Summary")  # first sheet; filled at the end
+        self._rows: Any = None
+        self._early: list[list[Any]] = []
+
+    def add(self, rows: list[list[Any]]) -> None:
+        if self._rows is None:
+            self._early.extend(rows)
+            if len(self._early) >= _WIDTH_SAMPLE:
+                self._open_rows()
+            return
+        for row in rows:
+            _append(self._rows, self._styles, row, 7)
+
+    def _open_rows(self) -> None:
+        early, self._early = self._early, []
+        widths = _widths(self._header, early[:_WIDTH_SAMPLE])
+        self._rows = _table_start(self._book, self._styles, "Rows", self._header, widths,
+                                  self._total)
+        self.add(early)
+
+    def discard(self) -> None:
+        """No report after all: openpyxl's temporary files are removed and closed cleanly
+        (it removes them when a workbook is saved, so it is saved into memory and dropped)."""
+        try:
+            self._book.save(io.BytesIO())
+        except Exception:  # nothing to keep; only the cleanup was wanted
+            pass
+
+    def finish(self, rest: _Rest) -> Path:
+        if self._rows is None:
+            self._open_rows()
         book, styles = self._book, self._styles
-        _fill_summary(self._summary, styles, outcome)
-        issues = [_issue_values(i) for i in outcome.issues]
-        sheet = _table_start(book, styles, "Issues", ISSUE_COLUMNS, _widths(ISSUE_COLUMNS, issues[:500]),
-                             len(issues))
-        for row in issues:
+        _fill_summary(self._summary, styles, rest.summary, rest.chart)
+        sheet = _table_start(book, styles, "Issues", ISSUE_COLUMNS,
+                             _widths(ISSUE_COLUMNS, rest.issues[:_WIDTH_SAMPLE]), len(rest.issues))
+        for row in rest.issues:
             _append(sheet, styles, row, 6)
-        remote = [_remote_values(r) for r in outcome.remote_only]
         sheet = _table_start(book, styles, "Not in sheet", REMOTE_COLUMNS,
-                             _widths(REMOTE_COLUMNS, remote[:500]), len(remote))
-        for row in remote:
+                             _widths(REMOTE_COLUMNS, rest.remote[:_WIDTH_SAMPLE]), len(rest.remote))
+        for row in rest.remote:
             _append(sheet, styles, row, None)
         tmp_name = None
         try:
@@ -111,6 +185,191 @@ class ReportWriter:
                 os.unlink(tmp_name)
             raise ReportError(f"cannot write the report {self.path}: {exc.strerror or exc}") from None
         return self.path
+
+
+class _Local:
+    """The report written in this process (openpyxl imported on the first row)."""
+
+    def __init__(self, path: Path, header: list[str], rows: int) -> None:
+        self._args = (path, header, rows)
+        self._book: _Book | None = None
+
+    def add(self, rows: list[list[Any]]) -> None:
+        if self._book is None:
+            self._book = _Book(*self._args)
+        self._book.add(rows)
+
+    def finish(self, rest: _Rest) -> Path:
+        if self._book is None:
+            self._book = _Book(*self._args)
+        return self._book.finish(rest)
+
+    def close(self) -> None:
+        if self._book is not None:
+            self._book.discard()
+            self._book = None
+
+
+class _Helper:
+    """The report written by a helper process (`python -c`, this package), fed through a pipe.
+
+    A plain child interpreter, not multiprocessing: multiprocessing's spawn runs the
+    caller's main script again in the child, which a script calling `sync_file` without a
+    `__main__` guard does not expect. Messages are pickled both ways (both ends are this
+    package). A thread here feeds the pipe, so that `add` never blocks on it, and another
+    reads the answers, so that `finish` can give up on a helper that hangs. Every row is also
+    kept here: if the helper fails, the report is written in this process instead.
+    """
+
+    BATCH = 20
+
+    def __init__(self, process: subprocess.Popen, fallback: _Local, rows: int) -> None:
+        self._process = process
+        self._fallback = fallback
+        self._rows: list[list[Any]] = []
+        self._sent = 0
+        self._failed: str | None = None
+        self._closed = False
+        self._path = fallback._args[0]
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue = queue.SimpleQueue()
+        # The helper writes as the rows come; at the end it has the tail and the zip to do.
+        self._finish_timeout = 60.0 + rows / 1000
+        threading.Thread(target=self._feed, name="report-feed", daemon=True).start()
+        threading.Thread(target=self._listen, name="report-listen", daemon=True).start()
+
+    @classmethod
+    def start(cls, path: Path, header: list[str], rows: int) -> "_Helper | None":
+        executable = sys.executable
+        if not executable or not os.path.basename(executable).lower().startswith("python"):
+            return None  # an embedding program, not a Python interpreter
+        package_root = str(Path(__file__).resolve().parent.parent)
+        try:
+            process = subprocess.Popen(
+                [executable, "-c", _HELPER_CODE, package_root], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=helper_environment())
+        except OSError as exc:
+            log.debug("report helper not started (%s); writing the report in this process", exc)
+            return None
+        helper = cls(process, _Local(path, header, rows), rows)
+        helper._outbox.put(("start", (str(path), header, rows)))
+        return helper
+
+    def _feed(self) -> None:
+        pipe = self._process.stdin
+        assert pipe is not None
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                break
+            try:
+                pickle.dump(message, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                pipe.flush()
+            except (OSError, ValueError):
+                break  # the helper is gone; `finish` finds out from the listener
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+    def _listen(self) -> None:
+        pipe = self._process.stdout
+        assert pipe is not None
+        try:
+            while True:
+                self._answers.put(pickle.load(pipe))
+        except Exception as exc:  # EOF (the helper ended) or a broken pipe
+            code = self._process.poll()
+            self._answers.put(("failed", "the helper process ended" + (
+                f" (exit code {code})" if code else "") if isinstance(exc, EOFError)
+                else f"the helper's answer could not be read ({type(exc).__name__})"))
+
+    def add(self, rows: list[list[Any]]) -> None:
+        self._rows.extend(rows)
+        if self._failed is None and len(self._rows) - self._sent >= self.BATCH:
+            self._outbox.put(("rows", self._rows[self._sent:]))
+            self._sent = len(self._rows)
+
+    def finish(self, rest: _Rest) -> Path:
+        if self._failed is None and not self._closed:
+            if self._sent < len(self._rows):
+                self._outbox.put(("rows", self._rows[self._sent:]))
+            self._outbox.put(("finish", rest))
+            self._outbox.put(None)
+            try:
+                kind, payload = self._answers.get(timeout=self._finish_timeout)
+            except queue.Empty:
+                kind, payload = "failed", f"no answer within {self._finish_timeout:.0f} s"
+            self._end()
+            if kind == "done":
+                return self._path
+            if kind == "error":  # the helper's own ReportError: the same would fail here
+                raise ReportError(payload)
+            self._failed = str(payload)
+            log.warning("report helper: %s; writing the report in this process", payload)
+        self._fallback.add(self._rows)
+        return self._fallback.finish(rest)
+
+    def close(self) -> None:
+        """No report after all: the helper stops without writing."""
+        if not self._closed:
+            self._outbox.put(None)
+            self._end(wait=2.0)
+
+    def _end(self, wait: float = 10.0) -> None:
+        self._closed = True
+        try:
+            self._process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def helper_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The helper's environment: this one without the API key (it never talks to the API)."""
+    environ = dict(os.environ if environ is None else environ)
+    for name in ("ATOMSCALE_API_KEY", "AS_API_KEY"):
+        environ.pop(name, None)
+    return environ
+
+
+_HELPER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from layer_sync.report import _serve; _serve()")
+
+
+def _serve() -> None:
+    """The report helper's main: build the workbook from what stdin brings, answer on stdout."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every process: the parent decides
+    source, answers = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing stray may reach the answer pipe
+
+    def answer(message: tuple[str, Any]) -> None:
+        try:
+            pickle.dump(message, answers, protocol=pickle.HIGHEST_PROTOCOL)
+            answers.flush()
+        except (OSError, ValueError):
+            pass
+
+    book: _Book | None = None
+    try:
+        kind, (path, header, rows) = pickle.load(source)
+        book = _Book(Path(path), header, rows)
+        while True:
+            kind, payload = pickle.load(source)
+            if kind == "rows":
+                book.add(payload)
+            elif kind == "finish":
+                answer(("done", str(book.finish(payload))))
+                os._exit(0)  # the workbook is saved: skip the interpreter's teardown
+    except EOFError:  # the parent gave up on the report (or is gone)
+        if book is not None:
+            book.discard()
+    except ReportError as exc:
+        answer(("error", str(exc)))
+    except BaseException as exc:  # any other failure: the parent writes the report itself
+        answer(("failed", f"{type(exc).__name__}: {exc}"))
 
 
 class _Styles:
@@ -160,17 +419,8 @@ def _number(ws: Any, value: Any) -> Any:
     return WriteOnlyCell(ws, value=value)
 
 
-def _fill_summary(ws: Any, styles: _Styles, outcome: "SyncOutcome") -> None:
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.chart import BarChart, Reference
-
-    ws.column_dimensions["A"].width = 32
-    ws.column_dimensions["B"].width = 70
-    ws.column_dimensions["D"].width = 12
-    ws.column_dimensions["E"].width = 8
-    title = WriteOnlyCell(ws, value="layer-sync report")
-    title.font = styles.title
-    ws.append([title])
+def _summary_lines(outcome: "SyncOutcome") -> list[tuple[str, Any]]:
+    """The Summary sheet's label/value lines."""
     counts = outcome.counts
     lines: list[tuple[str, Any]] = [
         ("Result", outcome.headline),
@@ -192,8 +442,23 @@ def _fill_summary(ws: Any, styles: _Styles, outcome: "SyncOutcome") -> None:
     ]
     if outcome.message:
         lines.insert(1, ("Stopped because", outcome.message))
+    return lines
+
+
+def _fill_summary(ws: Any, styles: _Styles, lines: list[tuple[str, Any]],
+                  chart_counts: list[tuple[str, int]]) -> None:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.chart import BarChart, Reference
+
+    ws.column_dimensions["A"].width = 32
+    ws.column_dimensions["B"].width = 70
+    ws.column_dimensions["D"].width = 12
+    ws.column_dimensions["E"].width = 8
+    title = WriteOnlyCell(ws, value="layer-sync report")
+    title.font = styles.title
+    ws.append([title])
     # The chart's data sits in columns D:E, beside the summary.
-    chart_rows = [("Outcome", "Rows")] + [(name, counts[name]) for name in OUTCOMES]
+    chart_rows = [("Outcome", "Rows"), *chart_counts]
     for i, (label, value) in enumerate(lines):
         label_cell = WriteOnlyCell(ws, value=label)
         label_cell.font = styles.bold

@@ -146,11 +146,14 @@ class RetryPolicy:
         return max(60.0, 2 * self.timeout)
 
     def retrying(self, retry_on: type[BaseException] | tuple[type[BaseException], ...],
-                 before_sleep: Callable[[tenacity.RetryCallState], None] | None = None) -> tenacity.Retrying:
-        """A fresh tenacity loop for one request."""
+                 before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
+                 started: float | None = None) -> tenacity.Retrying:
+        """A fresh tenacity loop for one request (`started`: when its first attempt began,
+        on `clock`, if before now)."""
         return tenacity.Retrying(
             stop=(stop_after_attempt(self.max_attempts)
-                  | _StopAfterDelay(self.retry_budget, self.clock, self.clock())
+                  | _StopAfterDelay(self.retry_budget, self.clock,
+                                    self.clock() if started is None else started)
                   | _StopWhen(lambda: self.stopped)),
             wait=_WaitForServer(wait_exponential(multiplier=self.initial_backoff, max=self.max_backoff)
                                 + wait_random(0, self.jitter)),

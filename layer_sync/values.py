@@ -465,6 +465,12 @@ def composition_conflict(formula: str, elements: dict[str, int | float]) -> str 
             f"{formula!r} ({describe(element_counts(formula))})")
 
 
+@lru_cache(maxsize=4096)
+def _orientation_value(server_text: str) -> Any:
+    """A server's orientation, read once however many layers share it."""
+    return parse_orientation(server_text).value
+
+
 def same(field_name: str, sheet_value: Any, server_value: Any) -> bool:
     """Do a sheet's (already checked) value and a server's value mean the same thing?"""
     if server_value is None or (isinstance(server_value, str) and not server_value.strip()):
@@ -477,7 +483,7 @@ def same(field_name: str, sheet_value: Any, server_value: Any) -> bool:
             return _same_amounts({k: float(v) for k, v in sheet_value.items()},
                                  {k: float(v) for k, v in theirs.items()})
         if field_name == "orientation":
-            return parse_orientation(str(server_value)).value == sheet_value
+            return _orientation_value(str(server_value)) == sheet_value
         if field_name == "space_group":
             return parse_space_group(server_value).number == parse_space_group(sheet_value).number
         if field_name == "mp_id":

@@ -241,3 +241,21 @@ def test_api_url_comes_from_the_option_then_the_variables_in_order():
     assert resolve_api_url(None, env) == "https://a.example/"
     assert resolve_api_url(None, {"AS_API_ENDPOINT": "https://b.example"}) == "https://b.example/"
     assert resolve_api_url(None, {}) == "https://api.atomscale.ai/"
+
+
+@pytest.mark.parametrize("url,words", [
+    ("http://exa mple.com/", "cannot be used"),
+    ("http://[::1/", "not an http(s) address"),
+    ("ftp://example.com/", "not an http(s) address"),
+])
+def test_an_unusable_api_url_is_a_clear_error_before_any_request(url, words, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    code, out, err = _cli(["sync", str(path), "--api-url", url, "--json"])
+    assert code == 2 and words in err and "Traceback" not in err and "internal error" not in err
+
+
+def test_a_key_with_a_line_break_is_a_clear_error_that_does_not_show_it(tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    code, out, err = _cli(["sync", str(path), "--api-url", "http://127.0.0.1:9/", "--json"],
+                          env={"ATOMSCALE_API_KEY": "s3cret\npart"})
+    assert code == 2 and "ATOMSCALE_API_KEY" in err and "s3cret" not in err + out

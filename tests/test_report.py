@@ -19,8 +19,9 @@ SHEET = ("Sample ID,Sample,Layer,Composition,Orientation,Notes\n"
          "1,S,5,LaAlO3,001,\n")             # created
 
 
-@pytest.fixture
-def run(sandbox, tmp_path):
+@pytest.fixture(params=[False, True], ids=["in-process", "helper-process"])
+def run(sandbox, tmp_path, request):
+    """Every report test runs twice: written here, and by the helper process."""
     sandbox.store.seed([
         {"id": 10, "sample_id": 1, "sample_name": "S", "substrate": "Si", "layer_id": 1,
          "composition_string": "SrTiO3", "orientation": "001"},
@@ -34,7 +35,8 @@ def run(sandbox, tmp_path):
 
     def go(**kw):
         report = tmp_path / "out" / "report.xlsx"
-        outcome = sync_file(path, api_key=API_KEY, api_url=sandbox.url, report=report, **kw)
+        outcome = sync_file(path, api_key=API_KEY, api_url=sandbox.url, report=report,
+                            report_helper=request.param, **kw)
         return outcome, openpyxl.load_workbook(report)
 
     return go

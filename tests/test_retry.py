@@ -140,3 +140,36 @@ def test_504_and_every_retryable_status_is_retried(sandbox, clock):
         sandbox.faults.inject(status)
     assert client.list_target_materials() == []
     assert client.counters.requests == {"GET": 6} and client.counters.retries == 5
+
+
+def test_the_first_attempts_own_time_counts_in_the_budget(sandbox, clock):
+    # The first attempt is made before tenacity's loop is set up; its time still counts: an
+    # answer that took 61 s of the 60 s budget leaves no time for a retry.
+    client = _client(sandbox, clock, max_attempts=6, timeout=30)
+    original = client._once
+
+    def slow_first(*args, **kwargs):
+        if client.counters.requests == {}:
+            clock.now += 61
+        return original(*args, **kwargs)
+
+    client._once = slow_first
+    sandbox.faults.inject("503", count=1)
+    with pytest.raises(ApiError, match="gave up after 1 attempt"):
+        client.list_target_materials()
+    assert sandbox.stats.by_method == {"GET": 1} and clock.sleeps == []
+
+
+def test_a_request_that_succeeds_at_once_never_waits(sandbox, clock):
+    client = _client(sandbox, clock)
+    assert client.list_target_materials() == []
+    assert client.counters.requests == {"GET": 1} and client.counters.retries == 0
+    assert clock.sleeps == []
+
+
+def test_the_connection_pool_is_found_again_after_it_was_closed(sandbox, clock):
+    client = _client(sandbox, clock)
+    assert client.list_target_materials() == []
+    client._adapter.poolmanager.clear()  # requests' pool manager closes and drops its pools
+    assert client.list_target_materials() == []
+    assert client.counters.requests == {"GET": 2} and client.counters.retries == 0

@@ -314,9 +314,6 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode("utf-8")
-            wait = self._answer_at - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
             lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
                      "Content-Type: application/json",
                      f"Content-Length: {len(data)}",
@@ -324,7 +321,12 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
             if self.close_connection:
                 lines.append("Connection: close")
-            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
+            answer = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+            # The answer is ready before the wait: it leaves as the latency window closes.
+            wait = self._answer_at - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            self.wfile.write(answer)
 
         _answer_at = 0.0
         _arrived = 0.0
