@@ -151,3 +151,33 @@ def test_a_sync_with_many_writes_uses_the_helper_and_a_small_one_does_not(sandbo
 def test_running_the_package_main_as_a_module_of_another_name_does_nothing():
     # A helper process that imports the parent's main module must not start a second run.
     runpy.run_module("layer_sync.__main__", run_name="__mp_main__")
+
+
+def test_an_interrupted_run_ends_its_helper_and_leaves_no_report(sandbox, tmp_path, monkeypatch):
+    helpers = []
+    real_start = report_module._Helper.start
+
+    def spy(*args, **kwargs):
+        helpers.append(real_start(*args, **kwargs))
+        return helpers[-1]
+
+    monkeypatch.setattr(report_module._Helper, "start", spy)
+    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "layer_id": 1}])
+    sandbox.latency_ms = 5
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,composition_string\n" + "".join(
+        f"1,{n},SrTiO3\n" for n in range(2, 252)), encoding="utf-8")
+    before = _temp_files()
+
+    def interrupt(done, total, retries):
+        if done >= 30:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sync_file(path, api_key=API_KEY, api_url=sandbox.url, report=tmp_path / "r.xlsx",
+                  progress=interrupt)
+    (helper,) = helpers
+    assert helper is not None and helper._process.poll() is not None
+    assert not (tmp_path / "r.xlsx").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["lab.csv"]
+    assert _temp_files() <= before
