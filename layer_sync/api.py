@@ -80,8 +80,8 @@ def check_api_url(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an unclosed [ of an IPv6 address
-        parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"the API URL {url!r} is not an http(s) address; set --api-url or "
                           "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
     return url if url.endswith("/") else url + "/"
@@ -179,13 +179,13 @@ class ApiClient:
         self._session.trust_env = False
         self._send_settings = {"proxies": settings["proxies"], "verify": settings["verify"],
                                "cert": settings["cert"]}
-        self._headers = {"X-API-KEY": api_key, "Content-Type": "application/json",
-                         "Accept": "application/json", "User-Agent": f"layer-sync/{__version__}"}
+        headers = {"X-API-KEY": api_key, "Content-Type": "application/json",
+                   "Accept": "application/json", "User-Agent": f"layer-sync/{__version__}"}
         # The URL and headers are the same for every request: requests checks them once
         # here (a bad URL or header fails now), and each request only prepares its body.
         checked = requests.PreparedRequest()
         try:
-            checked.prepare(method="GET", url=self.base_url, headers=self._headers)
+            checked.prepare(method="GET", url=self.base_url, headers=headers)
         except requests.exceptions.InvalidHeader:
             raise ConfigError("the API key holds characters an HTTP header cannot carry (a line "
                               "break or a control character?); check ATOMSCALE_API_KEY (or "
