@@ -191,18 +191,20 @@ class _Local:
     """The report written in this process (openpyxl imported on the first row)."""
 
     def __init__(self, path: Path, header: list[str], rows: int) -> None:
+        self.path = path
         self._args = (path, header, rows)
         self._book: _Book | None = None
 
-    def add(self, rows: list[list[Any]]) -> None:
+    def _opened(self) -> _Book:
         if self._book is None:
             self._book = _Book(*self._args)
-        self._book.add(rows)
+        return self._book
+
+    def add(self, rows: list[list[Any]]) -> None:
+        self._opened().add(rows)
 
     def finish(self, rest: _Rest) -> Path:
-        if self._book is None:
-            self._book = _Book(*self._args)
-        return self._book.finish(rest)
+        return self._opened().finish(rest)
 
     def close(self) -> None:
         if self._book is not None:
@@ -230,7 +232,6 @@ class _Helper:
         self._sent = 0
         self._failed: str | None = None
         self._closed = False
-        self._path = fallback._args[0]
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._answers: queue.SimpleQueue = queue.SimpleQueue()
         # The helper writes as the rows come; at the end it has the tail and the zip to do.
@@ -302,7 +303,7 @@ class _Helper:
                 kind, payload = "failed", f"no answer within {self._finish_timeout:.0f} s"
             self._end()
             if kind == "done":
-                return self._path
+                return self._fallback.path
             if kind == "error":  # the helper's own ReportError: the same would fail here
                 raise ReportError(payload)
             self._failed = str(payload)
