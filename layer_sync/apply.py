@@ -16,30 +16,15 @@ from typing import Any
 
 from .api import ApiClient, Answer
 from .errors import ApiDownError, ApiError, AuthError
+from .outcome import Result, RowResult
 from .plan import CREATE, INVALID, UNCHANGED, UPDATE, Action, NewSample, Plan, ServerIndex
 
 log = logging.getLogger("layer_sync.apply")
 
-CREATED = "created"
-UPDATED = "updated"
-FAILED = "failed"
-SKIPPED = "skipped"
-WOULD_CREATE = "would create"
-WOULD_UPDATE = "would update"
+CREATED, UPDATED, FAILED, SKIPPED = Result.CREATED, Result.UPDATED, Result.FAILED, Result.SKIPPED
+WOULD_CREATE, WOULD_UPDATE = Result.WOULD_CREATE, Result.WOULD_UPDATE
 
 Progress = Callable[[int, int, int], None]
-
-
-@dataclass
-class RowResult:
-    """What happened to one sheet row."""
-
-    action: Action
-    result: str
-    status: int | None = None
-    attempts: int = 0
-    record_id: int | None = None
-    message: str = ""
 
 
 class Reconciler:
@@ -111,7 +96,8 @@ class Reconciler:
 
 
 def dry_run_results(plan: Plan) -> list[RowResult]:
-    kinds = {CREATE: WOULD_CREATE, UPDATE: WOULD_UPDATE, UNCHANGED: UNCHANGED, INVALID: INVALID}
+    kinds = {CREATE: WOULD_CREATE, UPDATE: WOULD_UPDATE, UNCHANGED: Result.UNCHANGED,
+             INVALID: Result.INVALID}
     return [RowResult(a, kinds[a.kind], message=a.message) for a in plan.actions]
 
 
@@ -132,7 +118,7 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concur
 
     for action in plan.actions:
         if action.kind in (INVALID, UNCHANGED):
-            record(RowResult(action, action.kind, message=action.message))
+            record(RowResult(action, Result(action.kind.value), message=action.message))
     tasks: list[tuple[Callable[[], list[RowResult]], list[Action]]] = []
     reconciler = Reconciler(client.list_target_materials)
     for group in plan.new_samples:

@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
               "show in ps and shell history); set ATOMSCALE_API_KEY (or AS_API_KEY) or use "
               "--api-key-file PATH", file=stderr)
         if "--json" in argv:
-            from .sync import empty_json
+            from .outcome import empty_json
 
             print(empty_json(), file=stdout)
         return int(ExitCode.RUN_INCOMPLETE)
@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     except SystemExit as exc:
         code = int(exc.code or 0)
         if code and "--json" in argv:
-            from .sync import empty_json
+            from .outcome import empty_json
 
             print(empty_json(exit_code=code), file=stdout)
         return code
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     except LayerSyncError as exc:
         print(f"layer-sync: error: {exc}", file=stderr)
         if getattr(args, "json", False):
-            from .sync import empty_json
+            from .outcome import empty_json
 
             print(empty_json(getattr(args, "dry_run", False), int(exc.exit_code)), file=stdout)
         return int(exc.exit_code)

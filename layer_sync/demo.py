@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from . import samples
-from .sync import SyncOutcome, sync_file
+from .outcome import SyncOutcome
+from .sync import sync_file
 
 
 def run_demo(report: str | Path | None = None, progress: Any = None,

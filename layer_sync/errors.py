@@ -11,12 +11,16 @@ class ExitCode(IntEnum):
     0: every row is in sync (or would be, in a dry run) and none is invalid.
     1: the run finished, but some rows are invalid or failed.
     2: the run could not be done in full (bad arguments, unreadable input, no header,
-       key refused, API unreachable, another run holding the lock).
+       key refused, API unreachable, another run holding the lock, an unusable output path,
+       the report could not be written).
+    130 / 143: interrupted by Ctrl-C / SIGTERM (128 + the signal): nothing more was sent.
     """
 
     OK = 0
     ROWS_NEED_ATTENTION = 1
     RUN_INCOMPLETE = 2
+    INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class LayerSyncError(Exception):

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import values
-from .sheet import ERROR, WARNING, SheetData, SheetRow
+from .outcome import ActionKind, Severity
+from .sheet import SheetData, SheetRow
 
-CREATE = "create"
-UPDATE = "update"
-UNCHANGED = "unchanged"
-INVALID = "invalid"
+CREATE, UPDATE = ActionKind.CREATE, ActionKind.UPDATE
+UNCHANGED, INVALID = ActionKind.UNCHANGED, ActionKind.INVALID
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Action:
     """What to do with one sheet row."""
 
     row: SheetRow
-    kind: str
+    kind: ActionKind
     sample_id: int | None = None
     layer_id: int | None = None
     body: dict[str, Any] = field(default_factory=dict)

@@ -26,7 +26,7 @@ from . import __version__, values
 from .errors import ReportError
 
 if TYPE_CHECKING:
-    from .sync import SyncOutcome
+    from .outcome import SyncOutcome
 
 log = logging.getLogger("layer_sync.report")
 

@@ -21,14 +21,14 @@ from xml.etree import ElementTree
 
 from . import values
 from .errors import InputFileError
+from .outcome import Issue, Severity
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods", ".xls")
 SUFFIXES = TEXT_SUFFIXES + WORKBOOK_SUFFIXES
 HEADER_SEARCH_ROWS = 20
 
-ERROR = "error"
-WARNING = "warning"
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 #: Header names technicians use, squeezed (lower case, letters and digits only).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -47,25 +47,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 _ALIAS_TO_FIELD = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
-
-
-@dataclass
-class Issue:
-    """One problem, tied to where the technician can fix it."""
-
-    sheet: str
-    row: int | None
-    column: str | None
-    cell: str | None
-    value: str
-    severity: str
-    message: str
-
-    @property
-    def location(self) -> str:
-        where = f"{self.sheet}!{self.cell}" if self.cell else (
-            f"{self.sheet} row {self.row}" if self.row else self.sheet)
-        return where
 
 
 @dataclass

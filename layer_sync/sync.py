@@ -20,89 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import (ApiDownError, ApiError, AuthError, ConfigError, ExitCode, LayerSyncError,
-                     LockedError, ReportError)
+from .errors import (ApiDownError, ApiError, AuthError, ConfigError, LayerSyncError, LockedError,
+                     ReportError)
+from .outcome import COUNT_NAMES, ActionKind, Result, RowResult, SyncOutcome, empty_json  # noqa: F401
 
 log = logging.getLogger("layer_sync")
 
 _T0 = time.perf_counter()  # the process's start, near enough: for -v timings
-
-COUNT_NAMES = ("rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
-               "remote_only")
-
-
-@dataclass
-class SyncOutcome:
-    """Everything a run did: per-row results, counts, requests, the report, the exit code."""
-
-    path: Path
-    api_url: str
-    dry_run: bool
-    started: _dt.datetime
-    finished: _dt.datetime
-    duration_s: float = 0.0
-    sheet: str | None = None
-    headers: list[str] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-    results: list[Any] = field(default_factory=list)
-    issues: list[Any] = field(default_factory=list)
-    remote_only: list[dict[str, Any]] = field(default_factory=list)
-    requests: dict[str, int] = field(default_factory=dict)
-    retries: int = 0
-    report: Path | None = None
-    report_error: str | None = None
-    message: str | None = None  # why the run stopped early (exit code 2)
-    fatal: bool = False
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(COUNT_NAMES, 0)
-        counts["rows"] = len(self.results)
-        for result in self.results:
-            name = {"would create": "created", "would update": "updated"}.get(result.result, result.result)
-            counts[name] = counts.get(name, 0) + 1
-        counts["remote_only"] = len(self.remote_only)
-        return counts
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.fatal:
-            return ExitCode.RUN_INCOMPLETE
-        counts = self.counts
-        if counts["invalid"] or counts["failed"] or counts["skipped"]:
-            return ExitCode.ROWS_NEED_ATTENTION
-        return ExitCode.OK
-
-    @property
-    def headline(self) -> str:
-        c = self.counts
-        if self.fatal:
-            return f"Stopped: {self.message}"
-        verb = "would be " if self.dry_run else ""
-        text = (f"{c['rows']} rows: {c['created']} {verb}created, {c['updated']} {verb}updated, "
-                f"{c['unchanged']} unchanged, {c['invalid']} invalid, {c['failed']} failed, "
-                f"{c['skipped']} skipped; {c['remote_only']} layer(s) on the server not in the sheet")
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        counts = self.counts
-        return {**counts,
-                "requests": {m: self.requests.get(m, 0) for m in ("GET", "POST", "PATCH")},
-                "retries": self.retries, "duration_s": round(self.duration_s, 2),
-                "dry_run": self.dry_run, "report": str(self.report) if self.report else None,
-                "exit_code": int(self.exit_code)}
-
-    def json_line(self) -> str:
-        return json.dumps(self.to_json())
-
-
-def empty_json(dry_run: bool = False, exit_code: int = int(ExitCode.RUN_INCOMPLETE)) -> str:
-    """The JSON line for a run that never started (zeros), e.g. bad arguments."""
-    payload: dict[str, Any] = dict.fromkeys(COUNT_NAMES, 0)
-    payload.update({"requests": {"GET": 0, "POST": 0, "PATCH": 0}, "retries": 0,
-                    "duration_s": 0.0, "dry_run": dry_run, "report": None, "exit_code": exit_code})
-    return json.dumps(payload)
-
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -226,7 +150,7 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
 def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency: int,
          create_samples: bool, progress: Any, started_at: _dt.datetime,
          report: Path | None, report_helper: bool | None) -> tuple[SyncOutcome, Any]:
-    from .apply import SKIPPED, RowResult, apply_plan, dry_run_results
+    from .apply import apply_plan, dry_run_results
     from .plan import CREATE, UPDATE, build_plan
     from .sheet import check_input_file, read_stacks
 
@@ -259,7 +183,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
         outcome.message = (str(failure) if isinstance(failure, AuthError)
                            else f"could not read the server's records: {failure}")
         outcome.issues = data.issues
-        outcome.results = [RowResult(_blank_action(row), SKIPPED, message=f"not sent: {outcome.message}")
+        outcome.results = [RowResult(_blank_action(row), Result.SKIPPED, message=f"not sent: {outcome.message}")
                            for row in data.rows]
         return outcome, None
     plan = build_plan(data, entries, create_samples=create_samples)
@@ -301,4 +225,4 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
 def _blank_action(row: Any) -> Any:
     from .plan import Action
 
-    return Action(row, "skipped", layer_id=row.values.get("layer_id"))
+    return Action(row, ActionKind.SKIPPED, layer_id=row.values.get("layer_id"))

@@ -1,0 +1,160 @@
+"""What a run produces, shared by the modules that make it and the ones that show it.
+
+The row states and severities are enums here, so that `plan`, `apply`, `sync`, `report` and
+the command line all speak of one set of names (their values are the words users read).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .errors import ExitCode
+
+
+class Severity(StrEnum):
+    """How bad a problem is: an error makes its row invalid, a warning does not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class ActionKind(StrEnum):
+    """What the plan decided for a row."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    INVALID = "invalid"
+    SKIPPED = "skipped"  # nothing could be decided (the server's records could not be read)
+
+
+class Result(StrEnum):
+    """What happened to a row (in a dry run: what would happen)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    INVALID = "invalid"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WOULD_CREATE = "would create"
+    WOULD_UPDATE = "would update"
+
+    @property
+    def counted_as(self) -> str:
+        """The JSON line's count this result adds to (a dry run counts what it would do)."""
+        return {Result.WOULD_CREATE: "created", Result.WOULD_UPDATE: "updated"}.get(self, self.value)
+
+
+#: The counts of the JSON line, in its order.
+COUNT_NAMES = ("rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
+               "remote_only")
+
+
+@dataclass
+class Issue:
+    """One problem, tied to where the technician can fix it."""
+
+    sheet: str
+    row: int | None
+    column: str | None
+    cell: str | None
+    value: str
+    severity: Severity
+    message: str
+
+    @property
+    def location(self) -> str:
+        where = f"{self.sheet}!{self.cell}" if self.cell else (
+            f"{self.sheet} row {self.row}" if self.row else self.sheet)
+        return where
+
+
+@dataclass
+class RowResult:
+    """What happened to one sheet row. `action` is the plan's `Action` for the row."""
+
+    action: Any
+    result: Result
+    status: int | None = None
+    attempts: int = 0
+    record_id: int | None = None
+    message: str = ""
+
+
+@dataclass
+class SyncOutcome:
+    """Everything a run did: per-row results, counts, requests, the report, the exit code."""
+
+    path: Path
+    api_url: str
+    dry_run: bool
+    started: _dt.datetime
+    finished: _dt.datetime
+    duration_s: float = 0.0
+    sheet: str | None = None
+    headers: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    results: list[RowResult] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    remote_only: list[dict[str, Any]] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    report: Path | None = None
+    report_error: str | None = None
+    message: str | None = None  # why the run stopped early (exit code 2)
+    fatal: bool = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(COUNT_NAMES, 0)
+        counts["rows"] = len(self.results)
+        for result in self.results:
+            name = Result(result.result).counted_as
+            counts[name] = counts.get(name, 0) + 1
+        counts["remote_only"] = len(self.remote_only)
+        return counts
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.fatal:
+            return ExitCode.RUN_INCOMPLETE
+        counts = self.counts
+        if counts["invalid"] or counts["failed"] or counts["skipped"]:
+            return ExitCode.ROWS_NEED_ATTENTION
+        return ExitCode.OK
+
+    @property
+    def headline(self) -> str:
+        c = self.counts
+        if self.fatal:
+            return f"Stopped: {self.message}"
+        verb = "would be " if self.dry_run else ""
+        text = (f"{c['rows']} rows: {c['created']} {verb}created, {c['updated']} {verb}updated, "
+                f"{c['unchanged']} unchanged, {c['invalid']} invalid, {c['failed']} failed, "
+                f"{c['skipped']} skipped; {c['remote_only']} layer(s) on the server not in the sheet")
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        counts = self.counts
+        return {**counts,
+                "requests": {m: self.requests.get(m, 0) for m in ("GET", "POST", "PATCH")},
+                "retries": self.retries, "duration_s": round(self.duration_s, 2),
+                "dry_run": self.dry_run, "report": str(self.report) if self.report else None,
+                "exit_code": int(self.exit_code)}
+
+    def json_line(self) -> str:
+        return json.dumps(self.to_json())
+
+
+def empty_json(dry_run: bool = False, exit_code: int = int(ExitCode.RUN_INCOMPLETE)) -> str:
+    """The JSON line for a run that never started (zeros), e.g. bad arguments."""
+    payload: dict[str, Any] = dict.fromkeys(COUNT_NAMES, 0)
+    payload.update({"requests": {"GET": 0, "POST": 0, "PATCH": 0}, "retries": 0,
+                    "duration_s": 0.0, "dry_run": dry_run, "report": None, "exit_code": exit_code})
+    return json.dumps(payload)
