@@ -1,52 +1,34 @@
-"""Read layer stacks from CSV and Excel as technicians write them.
+"""Read layer stacks from CSV and Excel as technicians write them: a grid becomes rows.
 
 `read_stacks(path, sheet=None)` returns every data row with its source (sheet, row number as
 the spreadsheet shows it, cell references) and every problem found, each tied to its cell.
-No HTTP here. Workbooks are read with python-calamine, which gives each cell as the sheet
-stores it (text as text, numbers as numbers, dates as dates), never as a dtype guess.
+No HTTP here. The file becomes grids in `textfile` (CSV, TSV, TXT) or `workbook` (.xlsx,
+.xlsm, .ods, .xls), within the bounds of `inputfile`; `headers` finds the header row; this
+module fills merged and blank cells down, checks every value and the rules across rows.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-import zipfile
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 from . import values
 from .errors import InputFileError
+from .headers import (ALIASES, HEADER_SEARCH_ROWS, Header, field_for_header, find_header,
+                      no_header_message, squeeze_header)
+from .inputfile import (MAX_CELL_CHARS, SUFFIXES, TEXT_SUFFIXES, WORKBOOK_SUFFIXES, Grid,
+                        check_input_file, column_letter)
 from .outcome import Issue, Severity
 
-TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods", ".xls")
-SUFFIXES = TEXT_SUFFIXES + WORKBOOK_SUFFIXES
-HEADER_SEARCH_ROWS = 20
+__all__ = ["ALIASES", "HEADER_SEARCH_ROWS", "SUFFIXES", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES",
+           "SheetData", "SheetRow", "check_input_file", "column_letter", "field_for_header",
+           "read_stacks", "squeeze_header"]
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
-
-#: Header names technicians use, squeezed (lower case, letters and digits only).
-ALIASES: dict[str, tuple[str, ...]] = {
-    "sample_id": ("sampleid", "targetmaterialid", "tmid", "sampleno", "samplenumber"),
-    "sample_name": ("samplename", "sample", "targetmaterial", "targetmaterialname",
-                    "materialname", "stack", "stackname"),
-    "substrate": ("substrate", "substratematerial"),
-    "layer_id": ("layerid", "layer", "layerno", "layernumber", "layernum", "position",
-                 "layerposition", "pos"),
-    "composition_string": ("compositionstring", "composition", "formula", "chemicalformula",
-                           "compound", "material"),
-    "element_dict": ("elementdict", "elements", "elementcounts", "elementalcomposition"),
-    "orientation": ("orientation", "millerindex", "millerindices", "hkl", "orient"),
-    "space_group": ("spacegroup", "sg", "spacegroupsymbol", "spacegroupnumber", "spgr"),
-    "mp_id": ("mpid", "materialsprojectid", "mp", "materialsproject", "mpnumber"),
-}
-_ALIAS_TO_FIELD = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
-_OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 
 
 @dataclass
@@ -102,7 +84,7 @@ class SheetData:
     """What `read_stacks` returns."""
 
     path: Path
-    sheet: str
+    sheet: str                          # the sheets read, for display: "Layers, Old"
     header_row: int
     columns: dict[str, str]             # field -> header as written
     headers: list[str]                  # every header, in sheet order
@@ -111,6 +93,8 @@ class SheetData:
     file_issues: list[Issue]            # about the file, not one row (encoding, headers)
     encoding: str | None = None
     delimiter: str | None = None
+    sheets: list[str] = field(default_factory=list)  # every sheet read, in order
+    near_misses: list[tuple[str, str]] = field(default_factory=list)  # (unused header, field it resembles)
 
     @property
     def issues(self) -> list[Issue]:
@@ -122,331 +106,120 @@ class SheetData:
         return [i for i in self.issues if i.severity == ERROR]
 
 
-@dataclass
-class _Grid:
-    name: str
-    cells: list[list[Any]]
-    merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
-    no_value: set[tuple[int, int]] = field(default_factory=set)
-
-
 # ============================================================================= public
 
-def read_stacks(path: str | Path, sheet: str | None = None) -> SheetData:
+def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
+                all_sheets: bool = False) -> SheetData:
     """Read the layer stacks of a CSV or workbook, check every value, report every problem.
+
+    `sheet` names one sheet or several (case ignored); `all_sheets` reads every sheet with a
+    recognisable header. By default the first sheet with a header is read, and any other
+    sheet with one is named in a file-level warning. A key repeated across the sheets read is
+    a duplicate like any other.
 
     Raises InputFileError (exit code 2) for a file that cannot be used at all.
     """
     path = Path(path)
     suffix = check_input_file(path)
+    wanted = [sheet] if isinstance(sheet, str) else list(sheet or [])
     file_issues: list[Issue] = []
     encoding = delimiter = None
     if suffix in TEXT_SUFFIXES:
-        grid, encoding, delimiter = _load_text(path, suffix, file_issues)
-        if sheet is not None and sheet != grid.name:
+        from .textfile import load_text
+
+        grid, encoding, delimiter = load_text(path, suffix, file_issues)
+        if any(name.casefold() != grid.name.casefold() for name in wanted):
             raise InputFileError(f"{path.name} is a text file with no sheets; drop --sheet")
-        found = _find_header(grid)
-        if found is None:
-            raise InputFileError(_no_header_message(path, [grid]))
-        grids = [(grid, found)]
+        header = find_header(grid, path)
+        if header is None:
+            raise InputFileError(no_header_message(path, [grid]))
+        found = [(grid, header)]
     else:
-        grids = [_first_sheet_with_header(path, sheet)]
-    grid, (header_index, colmap, headers, ignored, dup_issues) = grids[0]
-    file_issues.extend(dup_issues)
-    rows = _rows(grid, header_index, colmap, headers)
+        found = _read_workbook(path, suffix, wanted, all_sheets, file_issues)
+    rows: list[SheetRow] = []
+    columns: dict[str, str] = {}
+    headers: list[str] = []
+    ignored: list[str] = []
+    near: list[tuple[str, str]] = []
+    for grid, header in found:
+        file_issues.extend(header.issues)
+        stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
+        for row in _rows(grid, header.index, header.colmap, header.headers):
+            row.stack += stack
+            rows.append(row)
+        for name, col in header.colmap.items():
+            columns.setdefault(name, header.headers[col])
+        headers.extend(h for h in header.headers if h not in headers or not h)
+        ignored.extend(h for h in header.ignored if h not in ignored)
+        near.extend(n for n in header.near_misses if n not in near)
     _check_duplicates(rows)
     _check_gaps(rows)
-    return SheetData(path=path, sheet=grid.name, header_row=header_index + 1,
-                     columns={f: headers[c] for f, c in colmap.items()}, headers=headers,
-                     ignored_columns=ignored, rows=rows, file_issues=file_issues, encoding=encoding,
-                     delimiter=delimiter)
+    names = [grid.name for grid, _ in found]
+    return SheetData(path=path, sheet=", ".join(names), header_row=found[0][1].index + 1,
+                     columns=columns, headers=headers if len(found) > 1 else found[0][1].headers,
+                     ignored_columns=ignored, rows=rows, file_issues=file_issues,
+                     encoding=encoding, delimiter=delimiter, sheets=names, near_misses=near)
 
 
-def squeeze_header(text: Any) -> str:
-    """`"Layer #"` -> `"layer"`, `"Materials Project ID"` -> `"materialsprojectid"`."""
-    return re.sub(r"[^0-9a-z]", "", values.describe(text).casefold())
+def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
+                   file_issues: list[Issue]) -> list[tuple[Grid, Header]]:
+    """The sheets to read, each with its header (see `read_stacks`)."""
+    from .workbook import Workbook
 
-
-def field_for_header(text: Any) -> str | None:
-    return _ALIAS_TO_FIELD.get(squeeze_header(text))
-
-
-def column_letter(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
-# ============================================================================= files
-
-def check_input_file(path: Path) -> str:
-    """Fail early for a file that is missing, a folder, empty, protected or of the wrong kind."""
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise InputFileError(f"{path} does not exist")
-    if path.is_dir():
-        raise InputFileError(f"{path} is a folder, not a spreadsheet")
-    if suffix not in SUFFIXES:
-        raise InputFileError(f"{path.name} is not a spreadsheet layer-sync reads; use "
-                             f"{', '.join(SUFFIXES)}")
+    book = Workbook(path, suffix)
     try:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
-    if not head:
-        raise InputFileError(f"{path.name} is empty")
-    if suffix in (".xlsx", ".xlsm") and head.startswith(_OLE_MAGIC):
-        raise InputFileError(f"{path.name} is password-protected (encrypted); open it, remove "
-                             "the password (File > Info > Protect Workbook) and save it again")
-    if suffix in (".xlsx", ".xlsm", ".ods") and not head.startswith(b"PK"):
-        raise InputFileError(f"{path.name} is not a {suffix} workbook (corrupt, or another kind "
-                             "of file renamed); open it in a spreadsheet program and save it again")
-    return suffix
-
-
-def _load_text(path: Path, suffix: str, issues: list[Issue]) -> tuple[_Grid, str, str]:
-    data = path.read_bytes()
-    if data.startswith(b"PK") or data.startswith(_OLE_MAGIC):
-        raise InputFileError(f"{path.name} is a workbook saved with a {suffix} name; "
-                             "rename it to .xlsx (or .xls) and run again")
-    if b"\x00" in data[:4096]:
-        raise InputFileError(f"{path.name} is not a text file (UTF-16 or binary); save it as "
-                             "'CSV UTF-8' and run again")
-    try:
-        text_ = data.decode("utf-8-sig")
-        encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
-    except UnicodeDecodeError:
-        text_ = data.decode("cp1252", errors="replace")
-        encoding = "cp1252"
-        issues.append(Issue(path.name, None, None, None, "", WARNING,
-                            "the file is not UTF-8; it was read as Windows-1252 (cp1252). "
-                            "Check names with accents, or save as 'CSV UTF-8'"))
-    if not text_.strip():
-        raise InputFileError(f"{path.name} is empty")
-    delimiter = _sniff_delimiter(text_, suffix)
-    rows = list(csv.reader(io.StringIO(text_, newline=""), delimiter=delimiter))
-    return _Grid(path.name, rows), encoding, delimiter
-
-
-def _sniff_delimiter(text_: str, suffix: str) -> str:
-    """Comma, semicolon or tab: the stdlib sniffer on the lines that have any, then counts."""
-    lines = [line for line in text_.splitlines()[:60] if line.strip()]
-    sample = "\n".join(line for line in lines if any(d in line for d in ",;\t"))
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        pass
-    if suffix == ".tsv":
-        return "\t"
-    counts = {d: sum(line.count(d) for line in lines) for d in ("\t", ";", ",")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _open_workbook(path: Path):
-    from python_calamine import CalamineWorkbook, PasswordError
-
-    try:
-        return CalamineWorkbook.from_path(str(path))
-    except PasswordError:
-        raise InputFileError(f"{path.name} is password-protected; remove the password and "
-                             "save it again") from None
-    except Exception as exc:
-        raise InputFileError(f"{path.name} cannot be read as a workbook ({_short(exc)}); open it "
-                             "in a spreadsheet program and save it again") from None
-
-
-def _first_sheet_with_header(path: Path, wanted: str | None):
-    book = _open_workbook(path)
-    try:
-        metadata = book.sheets_metadata
-        names = [m.name for m in metadata if str(m.typ).endswith("WorkSheet")] or list(book.sheet_names)
-        if wanted is not None:
-            if wanted not in book.sheet_names:
-                raise InputFileError(f"{path.name} has no sheet {wanted!r}; its sheets are "
-                                     f"{', '.join(map(repr, book.sheet_names))}")
-            names = [wanted]
+        report_of = book.report_input()
+        if report_of is not None:
+            raise InputFileError(f"{path.name} is a layer-sync report, not a layer sheet; sync "
+                                 f"the original sheet ({report_of})")
+        if wanted:
+            by_name = {n.casefold(): n for n in book.all_names}
+            missing = [n for n in wanted if n.casefold() not in by_name]
+            if missing:
+                raise InputFileError(f"{path.name} has no sheet {missing[0]!r}; its sheets are "
+                                     f"{', '.join(map(repr, book.all_names))}")
+            names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
+        else:
+            names = book.names
         if not names:
             raise InputFileError(f"{path.name} has no worksheets")
-        tried: list[_Grid] = []
+        found: list[tuple[Grid, Header]] = []
+        tried: list[Grid] = []
+        others: list[str] = []
         for name in names:
-            grid = _load_sheet(book, path, name)
-            found = _find_header(grid)
-            if found is not None:
-                return grid, found
-            tried.append(grid)
-        raise InputFileError(_no_header_message(path, tried))
+            if found and not wanted and not all_sheets:
+                # Only to say that it is there: a sheet never goes unread without a word.
+                if _has_header(book, name, path):
+                    others.append(name)
+                continue
+            grid = book.load(name)
+            header = find_header(grid, path)
+            if header is not None:
+                found.append((grid, header))
+            elif wanted:
+                raise InputFileError(no_header_message(path, [grid]))
+            else:
+                tried.append(grid)
+        if not found:
+            raise InputFileError(no_header_message(path, tried))
+        if others:
+            listed = ", ".join(map(repr, others))
+            file_issues.append(Issue(
+                found[0][0].name, None, None, None, "", WARNING,
+                f"only sheet {found[0][0].name!r} was read; {listed} "
+                f"{'has' if len(others) == 1 else 'have'} a layer header too: read "
+                f"{'it' if len(others) == 1 else 'them'} with --sheet NAME (once per sheet), "
+                "or every such sheet with --all-sheets"))
+        return found
     finally:
         book.close()
 
 
-def _load_sheet(book, path: Path, name: str) -> _Grid:
+def _has_header(book: Any, name: str, path: Path) -> bool:
     try:
-        sheet = book.get_sheet_by_name(name)
-        cells = sheet.to_python(skip_empty_area=False)
-        merged = list(getattr(sheet, "merged_cell_ranges", None) or [])
-    except Exception as exc:
-        raise InputFileError(f"sheet {name!r} of {path.name} cannot be read ({_short(exc)})") from None
-    grid = _Grid(name, cells, merged)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        grid.no_value = _formulas_without_value(path, name)
-    elif path.suffix.lower() == ".ods" and not merged:
-        grid.merged = _ods_merged_ranges(path, name)
-    return grid
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-
-
-_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-       "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
-_REF = re.compile(r"([A-Z]+)(\d+)")
-
-
-def _formulas_without_value(path: Path, sheet_name: str) -> set[tuple[int, int]]:
-    """Cells holding a formula but no stored result (calamine shows them blank).
-
-    Excel and LibreOffice always store results; files written by scripts may not. Only the
-    sheet's own XML is scanned, and only when it holds a formula at all.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            part = _sheet_part(archive, sheet_name)
-            if part is None:
-                return set()
-            data = archive.read(part)
-            if b"<f" not in data and b":f" not in data:
-                return set()
-            found: set[tuple[int, int]] = set()
-            for _, element in ElementTree.iterparse(io.BytesIO(data)):
-                if element.tag != f"{{{_NS['m']}}}c":
-                    continue
-                formula = element.find("m:f", _NS)
-                if formula is not None:
-                    value = element.find("m:v", _NS)
-                    if (value is None or not (value.text or "")) and element.get("t") != "str":
-                        match = _REF.fullmatch(element.get("r", ""))
-                        if match:
-                            found.add((int(match.group(2)) - 1, _column_index(match.group(1))))
-                element.clear()
-            return found
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError):
-        return set()
-
-
-_ODS = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0"}
-
-
-def _ods_attr(element: ElementTree.Element, name: str, default: int = 1) -> int:
-    try:
-        return int(element.get(f"{{{_ODS['table']}}}{name}", default))
-    except ValueError:
-        return default
-
-
-def _ods_merged_ranges(path: Path, sheet_name: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """Merged cells of an .ods sheet (calamine gives them for Excel files only): the cells
-    that span rows or columns in content.xml, with repeated rows and cells counted."""
-    table_tag, row_tag = f"{{{_ODS['table']}}}table", f"{{{_ODS['table']}}}table-row"
-    cell_tags = {f"{{{_ODS['table']}}}table-cell", f"{{{_ODS['table']}}}covered-table-cell"}
-    ranges: list[tuple[tuple[int, int], tuple[int, int]]] = []
-    try:
-        with zipfile.ZipFile(path) as archive:
-            data = archive.read("content.xml")
-        if b"number-rows-spanned" not in data and b"number-columns-spanned" not in data:
-            return ranges
-        for _, table in ElementTree.iterparse(io.BytesIO(data)):
-            if table.tag != table_tag:
-                continue
-            if table.get(f"{{{_ODS['table']}}}name") == sheet_name:
-                row = 0
-                for row_el in table.iter(row_tag):
-                    col = 0
-                    for cell in row_el:
-                        if cell.tag not in cell_tags:
-                            continue
-                        rows_spanned = _ods_attr(cell, "number-rows-spanned")
-                        cols_spanned = _ods_attr(cell, "number-columns-spanned")
-                        if rows_spanned > 1 or cols_spanned > 1:
-                            ranges.append(((row, col), (row + rows_spanned - 1, col + cols_spanned - 1)))
-                        col += _ods_attr(cell, "number-columns-repeated")
-                    row += _ods_attr(row_el, "number-rows-repeated")
-                return ranges
-            table.clear()
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError):
-        pass
-    return ranges
-
-
-def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
-    book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target") for r in rels.findall("rel:Relationship", _NS)}
-    for sheet in book.iterfind("m:sheets/m:sheet", _NS):
-        if sheet.get("name") == sheet_name:
-            target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "")
-            return target.lstrip("/") if target.startswith("/") else "xl/" + target
-    return None
-
-
-def _column_index(letters: str) -> int:
-    index = 0
-    for char in letters:
-        index = index * 26 + ord(char) - 64
-    return index - 1
-
-
-# ============================================================================= header
-
-def _find_header(grid: _Grid):
-    """The first of the first 20 rows naming layer_id and sample_id or sample_name."""
-    for index, cells in enumerate(grid.cells[:HEADER_SEARCH_ROWS]):
-        colmap: dict[str, int] = {}
-        duplicates: list[int] = []
-        for col, cell in enumerate(cells):
-            if values.is_blank(cell):
-                continue
-            name = field_for_header(cell)
-            if name is None:
-                continue
-            if name in colmap:
-                duplicates.append(col)
-            else:
-                colmap[name] = col
-        if "layer_id" in colmap and ("sample_id" in colmap or "sample_name" in colmap):
-            headers = [values.describe(c).strip() for c in cells]
-            ignored = [headers[c] or f"column {column_letter(c)}" for c in range(len(cells))
-                       if c not in colmap.values() and not values.is_blank(cells[c])]
-            issues = [Issue(grid.name, index + 1, headers[c], f"{column_letter(c)}{index + 1}",
-                            headers[c], WARNING,
-                            f"a second {field_for_header(cells[c])} column; only column "
-                            f"{column_letter(colmap[field_for_header(cells[c])])} is read")
-                      for c in duplicates]
-            return index, colmap, headers, ignored, issues
-    return None
-
-
-def _no_header_message(path: Path, grids: list[_Grid]) -> str:
-    best: tuple[int, list[str], str] = (0, [], "")
-    for grid in grids:
-        for cells in grid.cells[:HEADER_SEARCH_ROWS]:
-            known = [f"{values.describe(c).strip()!r} ({field_for_header(c)})" for c in cells
-                     if not values.is_blank(c) and field_for_header(c)]
-            if len(known) > best[0]:
-                best = (len(known), known, grid.name)
-    where = f" (sheets: {', '.join(g.name for g in grids)})" if len(grids) > 1 else ""
-    found = (f"; the best row, in {best[2]!r}, has {', '.join(best[1])}" if best[1]
-             else "; no column name was recognised")
-    return (f"{path.name} has no recognisable header in its first {HEADER_SEARCH_ROWS} rows"
-            f"{where}: a header needs a layer_id column (Layer, Layer #, Position) and a "
-            f"sample_id or sample_name column (Sample ID, Sample){found}")
+        return find_header(book.load(name), path) is not None
+    except InputFileError:
+        return False  # unreadable as a layer sheet: nothing to point the technician to
 
 
 # ============================================================================= rows
@@ -469,11 +242,15 @@ def _check(field_name: str, raw: Any) -> values.Checked | str:
             return str(exc)
 
 
-def _fill_merged(grid: _Grid, header_index: int) -> None:
+def _fill_merged(grid: Grid, header_index: int, width: int) -> None:
+    """A merged range's value fills its cells below the header, within the sheet's rows and
+    the header's `width` (a range can claim a billion columns; the cells past them are not
+    read anyway)."""
     cells = grid.cells
     for (r0, c0), (r1, c1) in grid.merged:
-        if r1 <= header_index or r0 >= len(cells) or c0 >= len(cells[r0]):
+        if r1 <= header_index or r0 >= len(cells) or c0 >= len(cells[r0]) or c0 >= width:
             continue
+        c1 = min(c1, width - 1)
         value = cells[r0][c0]
         for r in range(max(r0, header_index + 1), min(r1, len(cells) - 1) + 1):
             row = cells[r]
@@ -484,8 +261,8 @@ def _fill_merged(grid: _Grid, header_index: int) -> None:
                     row[c] = value
 
 
-def _rows(grid: _Grid, header_index: int, colmap: dict[str, int], headers: list[str]) -> list[SheetRow]:
-    _fill_merged(grid, header_index)
+def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[str]) -> list[SheetRow]:
+    _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
     letters = {f: column_letter(c) for f, c in colmap.items()}
@@ -510,6 +287,11 @@ def _rows(grid: _Grid, header_index: int, colmap: dict[str, int], headers: list[
         extra = {name: (cells[c] if c < len(cells) else None) for c, name in extra_cols}
         row = SheetRow(grid.name, number, stack, raw, {f: f"{letters[f]}{number}" for f in colmap},
                        extra, names)
+        for name, value in extra.items():
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                row.add(WARNING, None, f"this cell holds {len(value):,} characters, more than a "
+                        f"spreadsheet cell can ({MAX_CELL_CHARS:,}); it is not used, but check "
+                        "the file", name, value[:40] + "…")
         # Within a stack, sample columns left blank (or repeated by a merged cell) are the
         # stack's: take them from the row above.
         if previous is not None and all(

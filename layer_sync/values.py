@@ -69,8 +69,18 @@ def describe(raw: Any) -> str:
 
 # --------------------------------------------------------------------------- integers
 
-def whole_number(raw: Any, what: str, minimum: int = 1) -> int:
-    """`1`, `"1"`, `1.0` -> 1; `1.5`, `"two"`, dates and booleans are refused."""
+#: The largest id the API stores: its ids are signed 32-bit integers.
+MAX_ID = 2_147_483_647
+#: A spreadsheet cell holds at most 32,767 characters (Excel and LibreOffice alike).
+MAX_CELL_CHARS = 32_767
+#: No formula, element list, Miller index, space group or mp-id is longer; the bound keeps a
+#: pathological cell from costing seconds in the chemistry parsers.
+MAX_VALUE_CHARS = 1_000
+
+
+def whole_number(raw: Any, what: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """`1`, `"1"`, `1.0` -> 1; `1.5`, `"two"`, dates and booleans are refused, and so is a
+    number past `maximum` (the API's ids stop at `MAX_ID`)."""
     if isinstance(raw, bool) or isinstance(raw, (_dt.date, _dt.time, _dt.timedelta)):
         raise ValueProblem(f"{what} must be a whole number, not {describe(raw)!r}")
     number: float | int
@@ -93,6 +103,10 @@ def whole_number(raw: Any, what: str, minimum: int = 1) -> int:
         number = int(number)
     if number < minimum:
         raise ValueProblem(f"{what} must be {minimum} or more, not {number}")
+    if maximum is not None and number > maximum:
+        shown = str(number) if number < 10**30 else f"{describe(raw)[:30]}…"
+        raise ValueProblem(f"{what} {shown} is too large: the API stores ids up to {maximum:,} "
+                           "(check the cell)")
     return number
 
 
@@ -429,10 +443,16 @@ def check(field_name: str, raw: Any) -> Checked:
     """
     if is_blank(raw):
         return Checked(None)
+    if isinstance(raw, str) and len(raw) > MAX_VALUE_CHARS:
+        limit = MAX_CELL_CHARS if field_name in ("sample_name", "substrate") else MAX_VALUE_CHARS
+        if len(raw) > limit:
+            raise ValueProblem(f"this cell holds {len(raw):,} characters; a {field_name} is "
+                               f"never longer than {limit:,}" + (
+                                   " (a spreadsheet cell's limit)" if limit == MAX_CELL_CHARS else ""))
     if field_name == "layer_id":
-        return Checked(whole_number(raw, "layer_id"))
+        return Checked(whole_number(raw, "layer_id", maximum=MAX_ID))
     if field_name == "sample_id":
-        return Checked(whole_number(raw, "sample_id"))
+        return Checked(whole_number(raw, "sample_id", maximum=MAX_ID))
     if field_name in ("sample_name", "substrate"):
         return Checked(text(raw))
     if field_name == "composition_string":

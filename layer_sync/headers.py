@@ -1,0 +1,155 @@
+"""Finding the header row and naming its columns, as technicians write them.
+
+Matching ignores case, spaces, underscores and punctuation, and the hints people add: a part
+in brackets or after a colon (`Composition (formula)`, `Layer # (from substrate)`,
+`Orientation: hkl`), and a trailing `#`, `No.`, `Nr`, `Number`. A column nobody claimed that
+closely resembles a known name is reported as a near miss, so a typo never drops a column
+silently.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import values
+from .errors import InputFileError
+from .inputfile import Grid, column_letter
+from .outcome import Issue, Severity
+
+HEADER_SEARCH_ROWS = 20
+
+#: Header names technicians use, squeezed (lower case, letters and digits only).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "sample_id": ("sampleid", "targetmaterialid", "tmid", "sampleno", "samplenumber"),
+    "sample_name": ("samplename", "sample", "targetmaterial", "targetmaterialname",
+                    "materialname", "stack", "stackname"),
+    "substrate": ("substrate", "substratematerial"),
+    "layer_id": ("layerid", "layer", "layerno", "layernumber", "layernum", "position",
+                 "layerposition", "pos"),
+    "composition_string": ("compositionstring", "composition", "formula", "chemicalformula",
+                           "compound", "material"),
+    "element_dict": ("elementdict", "elements", "elementcounts", "elementalcomposition"),
+    "orientation": ("orientation", "millerindex", "millerindices", "hkl", "orient"),
+    "space_group": ("spacegroup", "sg", "spacegroupsymbol", "spacegroupnumber", "spgr"),
+    "mp_id": ("mpid", "materialsprojectid", "mp", "materialsproject", "mpnumber"),
+}
+_ALIAS_TO_FIELD = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
+_HINT = re.compile(r"\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?|<[^>]*>?|:.*", re.DOTALL)
+_COUNTER = re.compile(r"(?:no|nr|num|number)$")
+#: How alike (difflib's ratio) an unused header and a known name must be to be a near miss.
+NEAR_MISS_CUTOFF = 0.8
+
+
+@dataclass
+class Header:
+    """The header row of a grid: which column holds which field."""
+
+    index: int                       # 0-based row of the grid
+    colmap: dict[str, int]           # field -> column
+    headers: list[str]               # every header as written, in sheet order
+    ignored: list[str]               # the headers of the columns not used
+    near_misses: list[tuple[str, str]] = field(default_factory=list)  # (header, field)
+    issues: list[Issue] = field(default_factory=list)
+
+
+def squeeze_header(text: Any) -> str:
+    """`"Layer #"` -> `"layer"`, `"Materials Project ID"` -> `"materialsprojectid"`."""
+    return re.sub(r"[^0-9a-z]", "", values.describe(text).casefold())
+
+
+@lru_cache(maxsize=4096)
+def _field_for_text(text: str) -> str | None:
+    squeezed = squeeze_header(text)
+    if squeezed in _ALIAS_TO_FIELD:
+        return _ALIAS_TO_FIELD[squeezed]
+    plain = squeeze_header(_HINT.sub(" ", text))  # the hints in brackets or after a colon
+    if plain in _ALIAS_TO_FIELD:
+        return _ALIAS_TO_FIELD[plain]
+    stripped = _COUNTER.sub("", plain)  # "Layer Nr.", "Position No."
+    return _ALIAS_TO_FIELD.get(stripped) if stripped else None
+
+
+def field_for_header(text: Any) -> str | None:
+    """The field a header names, or None: `"Composition (formula)"` -> `"composition_string"`."""
+    if values.is_blank(text):
+        return None
+    return _field_for_text(values.describe(text)[:200])
+
+
+def near_miss(text: Any) -> str | None:
+    """The field an unrecognised header closely resembles (`"Orientaton"` -> orientation)."""
+    plain = squeeze_header(_HINT.sub(" ", values.describe(text)[:200]))
+    if len(plain) < 4:  # "pot" is not "pos"
+        return None
+    close = difflib.get_close_matches(plain, _ALIAS_TO_FIELD, n=1, cutoff=NEAR_MISS_CUTOFF)
+    return _ALIAS_TO_FIELD[close[0]] if close else None
+
+
+def find_header(grid: Grid, path: Path) -> Header | None:
+    """The first of the first 20 rows naming layer_id and sample_id or sample_name.
+
+    Two columns naming one field are refused (InputFileError): which one is meant?
+    """
+    for index, cells in enumerate(grid.cells[:HEADER_SEARCH_ROWS]):
+        colmap: dict[str, int] = {}
+        duplicates: list[tuple[str, int]] = []
+        for col, cell in enumerate(cells):
+            name = field_for_header(cell)
+            if name is None:
+                continue
+            if name in colmap:
+                duplicates.append((name, col))
+            else:
+                colmap[name] = col
+        if not ("layer_id" in colmap and ("sample_id" in colmap or "sample_name" in colmap)):
+            continue
+        headers = [values.describe(c).strip() for c in cells]
+        if duplicates:
+            name, col = duplicates[0]
+            first = colmap[name]
+            raise InputFileError(
+                f"sheet {grid.name!r} of {path.name} has two {name} columns: "
+                f"{headers[first]!r} (column {column_letter(first)}) and {headers[col]!r} "
+                f"(column {column_letter(col)}); keep one (rename or delete the other) and run again")
+        used = set(colmap.values())
+        header = Header(index, colmap, headers,
+                        [headers[c] or f"column {column_letter(c)}" for c in range(len(cells))
+                         if c not in used and not values.is_blank(cells[c])])
+        for c in range(len(cells)):
+            if c in used or values.is_blank(cells[c]):
+                continue
+            resembles = near_miss(cells[c])
+            if resembles is None:
+                continue
+            header.near_misses.append((headers[c], resembles))
+            taken = (f"; that field is read from {headers[colmap[resembles]]!r}"
+                     if resembles in colmap else "")
+            header.issues.append(Issue(
+                grid.name, index + 1, headers[c], f"{column_letter(c)}{index + 1}", headers[c],
+                Severity.WARNING,
+                f"column {headers[c]!r} is not used, but looks like {resembles}{taken}; "
+                f"if it holds {resembles}, name it {resembles!r}"))
+        return header
+    return None
+
+
+def no_header_message(path: Path, grids: list[Grid]) -> str:
+    """Why no header was found, with the best candidate row."""
+    best: tuple[int, list[str], str] = (0, [], "")
+    for grid in grids:
+        for cells in grid.cells[:HEADER_SEARCH_ROWS]:
+            known = [f"{values.describe(c).strip()!r} ({field_for_header(c)})" for c in cells
+                     if field_for_header(c)]
+            if len(known) > best[0]:
+                best = (len(known), known, grid.name)
+    where = f" (sheets: {', '.join(g.name for g in grids)})" if len(grids) > 1 else ""
+    found = (f"; the best row, in {best[2]!r}, has {', '.join(best[1])}" if best[1]
+             else "; no column name was recognised")
+    return (f"{path.name} has no recognisable header in its first {HEADER_SEARCH_ROWS} rows"
+            f"{where}: a header needs a layer_id column (Layer, Layer #, Position) and a "
+            f"sample_id or sample_name column (Sample ID, Sample){found}")

@@ -1,0 +1,369 @@
+"""Workbooks (.xlsx, .xlsm, .ods, .xls) into grids, without trusting the file.
+
+Cells are read by python-calamine, which gives each cell as the sheet stores it (text as text,
+numbers as numbers, dates as dates). calamine holds whole parts and allocates a sheet's used
+area at once, and a malformed file can make it panic; so before a part reaches it, the part
+is streamed here and bounded (`inputfile.MAX_*`): its inflated size is counted as it is read
+(a zip header can lie), and the sheet's used area is measured from its cell addresses. The
+same pass finds what calamine does not report: formulas without a stored result (.xlsx) and
+merged cells (.ods).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from .errors import InputFileError
+from .inputfile import (MAX_PART_BYTES, MAX_SHARED_STRINGS_BYTES, MAX_SHEET_CELLS,
+                        MAX_WORKBOOK_BYTES, Grid, column_index, column_letter, read_bytes, short)
+
+_M = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_T = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_REF = re.compile(r"([A-Z]{1,3})(\d{1,7})")
+_CHUNK = 1 << 20
+
+#: The marker a layer-sync report carries in cell A1 of its Summary sheet.
+REPORT_MARKER = "layer-sync report"
+
+
+@dataclass
+class _Shape:
+    """A sheet's used area and what calamine does not say about it."""
+
+    rows: int = 0
+    columns: int = 0
+    no_value: set[tuple[int, int]] = field(default_factory=set)
+    merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+
+
+class Workbook:
+    """An open workbook: its worksheet names, and each sheet as a grid on demand."""
+
+    def __init__(self, path: Path, suffix: str) -> None:
+        self.path, self.suffix = path, suffix
+        data = read_bytes(path, MAX_WORKBOOK_BYTES, "a workbook")
+        self._archive: zipfile.ZipFile | None = None
+        self._parts: dict[str, str] = {}  # sheet name -> part (.xlsx)
+        self._ods: dict[str, _Shape] = {}
+        if suffix != ".xls":
+            self._archive = self._open_archive(data)
+            if suffix == ".ods":
+                self._ods = self._scan_ods()
+            else:
+                self._parts = self._check_xlsx_parts()
+        self._book = self._guard(lambda: _calamine_open(data), "cannot be read as a workbook")
+        try:
+            metadata = self._book.sheets_metadata
+            self.names: list[str] = ([m.name for m in metadata if str(m.typ).endswith("WorkSheet")]
+                                     or list(self._book.sheet_names))
+            self.all_names: list[str] = list(self._book.sheet_names)
+        except BaseException as exc:  # noqa: BLE001 (a Rust panic is a BaseException)
+            self.close()
+            _reraise_interrupt(exc)
+            raise self._unreadable(exc, "cannot be read as a workbook") from None
+
+    # ------------------------------------------------------------------------------ public
+
+    def load(self, name: str) -> Grid:
+        """One sheet as a grid; refused when its used area is beyond `MAX_SHEET_CELLS`."""
+        shape = self._shape(name)
+        if shape is not None:
+            self._check_area(name, shape)
+
+        def read() -> tuple[list[list[Any]], list]:
+            sheet = self._book.get_sheet_by_name(name)
+            return (sheet.to_python(skip_empty_area=False),
+                    list(getattr(sheet, "merged_cell_ranges", None) or []))
+
+        cells, merged = self._guard(read, f"sheet {name!r} cannot be read")
+        grid = Grid(name, cells, merged)
+        if shape is not None:
+            grid.no_value = shape.no_value
+            if not merged:
+                grid.merged = shape.merged
+        return grid
+
+    def report_input(self) -> str | None:
+        """When this workbook is a layer-sync report: the input file its Summary names."""
+        lowered = {n.casefold(): n for n in self.all_names}
+        if not {"summary", "rows"} <= lowered.keys():
+            return None
+        try:
+            cells = self.load(lowered["summary"]).cells
+        except InputFileError:
+            return None
+        if not cells or not cells[0] or REPORT_MARKER not in str(cells[0][0]).casefold():
+            return None
+        for row in cells:
+            if len(row) > 1 and str(row[0]).strip().casefold() == "input file":
+                return str(row[1])
+        return "?"
+
+    def close(self) -> None:
+        if getattr(self, "_book", None) is not None:
+            try:
+                self._book.close()
+            except Exception:  # noqa: BLE001 (closing what could not be read is no news)
+                pass
+        if self._archive is not None:
+            self._archive.close()
+
+    # ------------------------------------------------------------------------------ checks
+
+    def _unreadable(self, exc: BaseException, what: str) -> InputFileError:
+        if type(exc).__name__ == "PasswordError":
+            return InputFileError(f"{self.path.name} is password-protected; remove the "
+                                  "password and save it again")
+        return InputFileError(f"{self.path.name} {what} ({short(exc)}); open it in a spreadsheet "
+                              "program and save it again")
+
+    def _guard(self, call, what: str):
+        # calamine raises its own errors, and a Rust panic as PanicException, which derives
+        # from BaseException: every one of them means "this file cannot be read".
+        try:
+            return call()
+        except InputFileError:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            _reraise_interrupt(exc)
+            raise self._unreadable(exc, what) from None
+
+    def _open_archive(self, data: bytes) -> zipfile.ZipFile:
+        try:
+            return zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+            raise self._unreadable(exc, "cannot be read as a workbook") from None
+
+    def _stream(self, part: str, limit: int) -> Iterator[bytes]:
+        """The part's bytes in chunks, refused past `limit` whatever its header says."""
+        assert self._archive is not None
+        try:
+            info = self._archive.getinfo(part)
+            if info.file_size > limit:
+                raise self._too_big(part, info.file_size, limit)
+            read = 0
+            with self._archive.open(info) as handle:
+                while chunk := handle.read(_CHUNK):
+                    read += len(chunk)
+                    if read > limit:
+                        raise self._too_big(part, read, limit)
+                    yield chunk
+        except InputFileError:
+            raise
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError,
+                NotImplementedError, RuntimeError) as exc:
+            raise self._unreadable(exc, f"cannot be read as a workbook (part {part})") from None
+
+    def _too_big(self, part: str, size: int, limit: int) -> InputFileError:
+        return InputFileError(f"{self.path.name} is not a sheet layer-sync can read safely: its "
+                              f"part {part} inflates to over {limit >> 20} MB ({size >> 20} MB "
+                              "read), far beyond any layer sheet; open it in a spreadsheet "
+                              "program and save it again, or check it is the right file")
+
+    def _check_xlsx_parts(self) -> dict[str, str]:
+        """Every part calamine reads whole at opening, streamed and bounded; sheet -> part."""
+        assert self._archive is not None
+        names = set(self._archive.namelist())
+        for part in sorted(names):
+            if part.startswith("xl/worksheets/") or not part.endswith((".xml", ".rels")):
+                continue  # sheets are checked when read; pictures and the like are never read
+            limit = MAX_SHARED_STRINGS_BYTES if "sharedstrings" in part.casefold() else MAX_PART_BYTES
+            for _ in self._stream(part, limit):
+                pass
+        if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
+            return {}
+        try:
+            book = ElementTree.fromstring(self._archive.read("xl/workbook.xml"))
+            rels = ElementTree.fromstring(self._archive.read("xl/_rels/workbook.xml.rels"))
+        except (ElementTree.ParseError, zipfile.BadZipFile, OSError) as exc:
+            raise self._unreadable(exc, "cannot be read as a workbook") from None
+        targets = {r.get("Id"): r.get("Target") or "" for r in rels.iter(f"{_REL}Relationship")}
+        parts = {}
+        for sheet in book.iter(f"{_M}sheet"):
+            target = targets.get(sheet.get(f"{_R}id"), "")
+            parts[sheet.get("name") or ""] = (target.lstrip("/") if target.startswith("/")
+                                              else "xl/" + target)
+        return parts
+
+    def _shape(self, name: str) -> _Shape | None:
+        if self.suffix == ".ods":
+            return self._ods.get(name)
+        part = self._parts.get(name)
+        if part is None or self._archive is None or part not in self._archive.namelist():
+            return None
+        return self._scan_xlsx_sheet(part)
+
+    def _check_area(self, name: str, shape: _Shape) -> None:
+        if shape.rows * shape.columns > MAX_SHEET_CELLS:
+            raise InputFileError(
+                f"sheet {name!r} of {self.path.name} reaches cell "
+                f"{column_letter(shape.columns - 1)}{shape.rows}, far beyond a layer sheet (over "
+                f"{MAX_SHEET_CELLS:,} cells to read); delete the rows and columns past your "
+                "data (or the stray cell out there) and save it again")
+
+    # ------------------------------------------------------------------------------ .xlsx
+
+    def _scan_xlsx_sheet(self, part: str) -> _Shape:
+        """The sheet's used area and its formulas without a result.
+
+        A first pass of byte searches bounds the area from the widest address (letters) and
+        the longest row number (digits); when that proves the area small and the sheet has no
+        formula, nothing more is needed. Otherwise a second, streaming XML pass measures it.
+        """
+        digits = letters = 0
+        simple = True  # every cell and row carries an address, written the usual way
+        formulas = False
+        tail = b""
+        for chunk in self._stream(part, MAX_PART_BYTES):
+            data = tail + chunk
+            cut = data.rfind(b"<")
+            data, tail = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
+            formulas = formulas or b"<f" in data or b":f" in data
+            if simple and (b":c " in data or b":row " in data or b"<c>" in data
+                           or data.count(b"<c ") + data.count(b"<row ") != data.count(b' r="')):
+                simple = False
+            if simple:
+                for d in range(7, digits, -1):
+                    if re.search(rb' r="[A-Z]{0,3}\d{%d}' % d, data):
+                        digits = d
+                        break
+                for n in range(3, letters, -1):
+                    if re.search(rb' r="[A-Z]{%d}\d' % n, data):
+                        letters = n
+                        break
+        if simple and not formulas:
+            bound = (10 ** digits - 1) * {0: 1, 1: 26, 2: 702, 3: 16384}[letters]
+            if bound <= MAX_SHEET_CELLS:
+                return _Shape()
+        return self._measure_xlsx_sheet(part)
+
+    def _measure_xlsx_sheet(self, part: str) -> _Shape:
+        shape = _Shape()
+        row = col = -1
+        cell_tag, row_tag = f"{_M}c", f"{_M}row"
+        value_tags = (f"{_M}v", f"{_M}is")
+        stack: list[ElementTree.Element] = []
+        try:
+            for event, element in ElementTree.iterparse(
+                    _ChunkReader(self._stream(part, MAX_PART_BYTES)), events=("start", "end")):
+                tag = element.tag
+                if event == "start":
+                    stack.append(element)
+                    if tag == row_tag:
+                        r = element.get("r")
+                        row = int(r) - 1 if r and r.isdigit() else row + 1
+                        col = -1
+                    continue
+                stack.pop()
+                if tag == cell_tag:
+                    match = _REF.fullmatch(element.get("r") or "")
+                    if match:
+                        row, col = int(match.group(2)) - 1, column_index(match.group(1))
+                    else:
+                        col += 1
+                    value = next((c for c in element if c.tag in value_tags), None)
+                    if value is not None and (value.tag != f"{_M}v" or value.text):
+                        shape.rows = max(shape.rows, row + 1)
+                        shape.columns = max(shape.columns, col + 1)
+                    elif (element.find(f"{_M}f") is not None and element.get("t") != "str"
+                          and row >= 0 and col >= 0):
+                        shape.no_value.add((row, col))
+                if tag in (cell_tag, row_tag) and stack:
+                    stack[-1].remove(element)  # what is read is done with: keep nothing
+        except ElementTree.ParseError as exc:
+            raise self._unreadable(exc, "cannot be read as a workbook") from None
+        return shape
+
+    # ------------------------------------------------------------------------------ .ods
+
+    def _scan_ods(self) -> dict[str, _Shape]:
+        """Each table's used area and merged cells, counting repeated rows and cells."""
+        shapes: dict[str, _Shape] = {}
+        table_tag, row_tag = f"{_T}table", f"{_T}table-row"
+        cell_tags = {f"{_T}table-cell", f"{_T}covered-table-cell"}
+        stack: list[ElementTree.Element] = []
+        shape = _Shape()
+        row = col = 0
+        try:
+            for event, element in ElementTree.iterparse(
+                    _ChunkReader(self._stream("content.xml", MAX_PART_BYTES)), events=("start", "end")):
+                tag = element.tag
+                if event == "start":
+                    stack.append(element)
+                    if tag == table_tag:
+                        shape, row = _Shape(), 0
+                        shapes[element.get(f"{_T}name") or ""] = shape
+                    elif tag == row_tag:
+                        col = 0
+                    continue
+                stack.pop()
+                if tag in cell_tags:
+                    rows_repeated = _repeat(stack[-1], "number-rows-repeated") if stack else 1
+                    cols_repeated = _repeat(element, "number-columns-repeated")
+                    if len(element) or element.get(f"{_OFFICE}value-type"):
+                        shape.rows = max(shape.rows, row + rows_repeated)
+                        shape.columns = max(shape.columns, col + cols_repeated)
+                    spans = (_repeat(element, "number-rows-spanned"),
+                             _repeat(element, "number-columns-spanned"))
+                    if spans != (1, 1):
+                        shape.merged.append(((row, col), (row + spans[0] - 1, col + spans[1] - 1)))
+                    col += cols_repeated
+                elif tag == row_tag:
+                    row += _repeat(element, "number-rows-repeated")
+                else:
+                    continue
+                if stack:
+                    stack[-1].remove(element)  # what is read is done with: keep nothing
+        except ElementTree.ParseError as exc:
+            raise self._unreadable(exc, "cannot be read as a workbook") from None
+        return shapes
+
+
+def _repeat(element: ElementTree.Element, name: str) -> int:
+    try:
+        return max(1, int(element.get(f"{_T}{name}", 1)))
+    except ValueError:
+        return 1
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file-like view of an iterator of byte chunks, for iterparse."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buffer = memoryview(chunk)
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def _calamine_open(data: bytes) -> Any:
+    from python_calamine import CalamineWorkbook
+
+    return CalamineWorkbook.from_filelike(io.BytesIO(data))
+
+
+def _reraise_interrupt(exc: BaseException) -> None:
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise exc

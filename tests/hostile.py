@@ -1,0 +1,253 @@
+"""Hostile inputs, made at test time (nothing is downloaded): files built to hang, crash or
+exhaust a spreadsheet reader. Each maker takes a folder and returns the path it made.
+
+Used by tests/test_hostile_inputs.py; handy by hand too:
+
+    python -m tests.hostile /tmp/hostile      # writes every kind into that folder
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+HEADER = ["sample_id", "layer_id", "composition_string", "orientation"]
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/sharedStrings.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+    '</Types>')
+_ROOT_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+_WORKBOOK = (
+    f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{_MAIN}" xmlns:r="{_REL}">'
+    '<sheets><sheet name="Layers" sheetId="1" r:id="rId1"/></sheets></workbook>')
+_WORKBOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
+
+
+def _column(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _cell(ref: str, value: object) -> str:
+    if isinstance(value, (int, float)):
+        return f'<c r="{ref}"><v>{value}</v></c>'
+    return f'<c r="{ref}" t="inlineStr"><is><t>{escape(str(value))}</t></is></c>'
+
+
+def _rows_xml(rows: list[list[object]]) -> str:
+    out = []
+    for r, row in enumerate(rows, start=1):
+        cells = "".join(_cell(f"{_column(c)}{r}", v) for c, v in enumerate(row) if v is not None)
+        out.append(f'<row r="{r}">{cells}</row>')
+    return "".join(out)
+
+
+def write_xlsx(path: Path, sheet_head: str, sheet_body: str = "", *, padding: int = 0,
+               pad_byte: bytes = b" ", shared_strings: str | None = None,
+               shared_padding: int = 0, dimension: str | None = None) -> Path:
+    """A minimal .xlsx written by hand, so that its parts can be anything.
+
+    `padding` bytes of `pad_byte` go inside <sheetData> (XML whitespace by default), streamed
+    into the archive so that a part inflating to gigabytes costs no memory to make.
+    """
+    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _ROOT_RELS)
+        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part:
+            part.write(f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{_MAIN}">'
+                       f'{dim}<sheetData>{sheet_head}'.encode())
+            _pad(part, padding, pad_byte)
+            part.write(f"{sheet_body}</sheetData></worksheet>".encode())
+        if shared_strings is not None or shared_padding:
+            with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as part:
+                part.write(f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{_MAIN}"><si><t>'
+                           .encode())
+                part.write((shared_strings or "").encode())
+                _pad(part, shared_padding, b"a")
+                part.write(b"</t></si></sst>")
+    return path
+
+
+def _pad(part, size: int, byte: bytes) -> None:
+    chunk = byte * (1 << 20)
+    while size > 0:
+        part.write(chunk[:size])
+        size -= len(chunk)
+
+
+# ------------------------------------------------------------------------------- the makers
+
+def fifo(folder: Path) -> Path:
+    """A named pipe with a .csv name: opening it for reading blocks until a writer comes."""
+    path = folder / "pipe.csv"
+    os.mkfifo(path)
+    return path
+
+
+def dev_zero(folder: Path) -> Path:
+    """A .csv symlink to /dev/zero: reads forever."""
+    path = folder / "zero.csv"
+    path.symlink_to("/dev/zero")
+    return path
+
+
+def dev_null(folder: Path) -> Path:
+    """A .xlsx symlink to /dev/null: a device, not a file."""
+    path = folder / "null.xlsx"
+    path.symlink_to("/dev/null")
+    return path
+
+
+def inflating_sheet(folder: Path, size: int = 300 << 20) -> Path:
+    """A sheet part that inflates to `size` bytes of whitespace from a small file."""
+    head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
+    return write_xlsx(folder / "bomb.xlsx", head, padding=size)
+
+
+def inflating_shared_strings(folder: Path, size: int = 300 << 20) -> Path:
+    """A shared-strings part holding one string of `size` bytes."""
+    head = _rows_xml([HEADER]) + '<row r="2"><c r="A2"><v>1</v></c><c r="B2"><v>1</v></c>' \
+        '<c r="C2" t="s"><v>0</v></c></row>'
+    return write_xlsx(folder / "strings.xlsx", head, shared_padding=size)
+
+
+def far_cell(folder: Path) -> Path:
+    """A header, one row, and one cell at XFD1048576, the last cell a sheet can have."""
+    head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
+    return write_xlsx(folder / "far.xlsx", head, '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')
+
+
+def lying_dimension(folder: Path) -> Path:
+    """A small sheet whose <dimension> claims every cell of the sheet."""
+    head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
+    return write_xlsx(folder / "dimension.xlsx", head, dimension="A1:XFD1048576")
+
+
+def far_ods(folder: Path) -> Path:
+    """An .ods whose one cell spans and repeats over a billion rows and columns."""
+    table = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+    office = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+    text = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+
+    def cell(value: object, extra: str = "") -> str:
+        if isinstance(value, int):
+            return (f'<table:table-cell office:value-type="float" office:value="{value}"{extra}>'
+                    f"<text:p>{value}</text:p></table:table-cell>")
+        return (f'<table:table-cell office:value-type="string"{extra}><text:p>{value}</text:p>'
+                "</table:table-cell>")
+
+    rows = "".join(f"<table:table-row>{''.join(cell(v) for v in row)}</table:table-row>"
+                   for row in [HEADER, [1, 1, "Si", "001"]])
+    big = ' table:number-columns-spanned="1000000000" table:number-rows-spanned="1000000000"'
+    rows += f"<table:table-row>{cell(1, big)}{cell(2)}</table:table-row>"
+    repeated = cell(3, ' table:number-columns-repeated="100000"')
+    rows += f'<table:table-row table:number-rows-repeated="1000000000">{repeated}</table:table-row>'
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="{office}" '
+               f'xmlns:table="{table}" xmlns:text="{text}" office:version="1.2"><office:body>'
+               f'<office:spreadsheet><table:table table:name="Layers">{rows}</table:table>'
+               "</office:spreadsheet></office:body></office:document-content>")
+    path = folder / "span.ods"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("META-INF/manifest.xml",
+                         '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+                         '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                         '<manifest:file-entry manifest:full-path="/" manifest:media-type='
+                         '"application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry '
+                         'manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                         "</manifest:manifest>")
+        archive.writestr("content.xml", content)
+    return path
+
+
+def huge_csv_cell(folder: Path, size: int = 10 << 20) -> Path:
+    """A CSV whose one cell holds `size` characters."""
+    path = folder / "hugecell.csv"
+    with path.open("w") as handle:
+        handle.write(",".join(HEADER) + "\n1,1,Si,")
+        handle.write("1" * size)
+        handle.write("\n1,2,Si,001\n")
+    return path
+
+
+def long_formula(folder: Path, size: int = 40_000) -> Path:
+    """A composition of `size` characters (a formula far past a spreadsheet cell's limit)."""
+    path = folder / "formula.csv"
+    path.write_text(",".join(HEADER) + "\n1,1," + "SrTiO3" * (size // 6) + ",001\n")
+    return path
+
+
+def control_characters(folder: Path) -> Path:
+    """Control characters in a header and in cells."""
+    path = folder / "control.csv"
+    path.write_text("sample_id,layer_id,\x01bad\x1b[31m,composition_string\r\n"
+                    "1,1,\x00x\x07,Si\x0b\n1,2,\x1f,\x7fSi\n")
+    return path
+
+
+def wide_sheet(folder: Path, columns: int = 17_000, suffix: str = ".csv") -> Path:
+    """A sheet of `columns` columns (past the 16,384 an .xlsx can hold)."""
+    header = HEADER + [f"extra {i}" for i in range(columns - len(HEADER))]
+    row = ["1", "1", "Si", "001"] + ["x"] * (columns - len(HEADER))
+    if suffix == ".csv":
+        path = folder / "wide.csv"
+        path.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
+        return path
+    return write_xlsx(folder / "wide.xlsx", _rows_xml([header, row]))
+
+
+def huge_numbers(folder: Path) -> Path:
+    """Ids beyond what the API can store (its ids are signed 32-bit integers)."""
+    path = folder / "numbers.csv"
+    path.write_text(",".join(HEADER) + "\n99999999999999999999,1,Si,001\n1,2147483648,Si,001\n"
+                    "1,1e308,Si,001\n")
+    return path
+
+
+MAKERS: dict[str, Callable[[Path], Path]] = {
+    "fifo": fifo, "dev_zero": dev_zero, "dev_null": dev_null,
+    "inflating_sheet": inflating_sheet, "inflating_shared_strings": inflating_shared_strings,
+    "far_cell": far_cell, "lying_dimension": lying_dimension, "far_ods": far_ods,
+    "huge_csv_cell": huge_csv_cell, "long_formula": long_formula,
+    "control_characters": control_characters, "wide_sheet": wide_sheet,
+    "wide_xlsx": lambda folder: wide_sheet(folder, suffix=".xlsx"), "huge_numbers": huge_numbers,
+}
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "hostile")
+    target.mkdir(parents=True, exist_ok=True)
+    for name, make in MAKERS.items():
+        print(name, make(target))
