@@ -30,6 +30,11 @@ _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _T = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 _REF = re.compile(r"([A-Z]{1,3})(\d{1,7})")
+# The fast shape check (see Workbook._scan_xlsx_sheet): each search starts with a literal,
+# which the regex engine finds at memory-search speed.
+_FAR = re.compile(rb"r=[\"'](?:[A-Z]{2}|[A-Z]?\d{6})")  # a column past Z, a row past 99,999
+_PREFIXED = re.compile(rb":[cf]")  # <x:c>, <x:f>: a namespace prefix on a cell or formula
+_NO_ADDRESS = re.compile(rb"<c(?:>|/|\s+(?!r=\"))")  # a cell whose address is not first
 _CHUNK = 1 << 20
 
 #: The marker a layer-sync report carries in cell A1 of its Summary sheet.
@@ -216,35 +221,21 @@ class Workbook:
     def _scan_xlsx_sheet(self, part: str) -> _Shape:
         """The sheet's used area and its formulas without a result.
 
-        A first pass of byte searches bounds the area from the widest address (letters) and
-        the longest row number (digits); when that proves the area small and the sheet has no
-        formula, nothing more is needed. Otherwise a second, streaming XML pass measures it.
+        A first pass of byte searches proves the area small when every cell address has one
+        letter and at most five digits (26 x 99,999 cells) and every cell carries its address
+        first, as every spreadsheet program writes them; when it has no formula either,
+        nothing more is needed. Otherwise a second, streaming XML pass measures the area.
         """
-        digits = letters = 0
-        simple = True  # every cell and row carries an address, written the usual way
-        formulas = False
         tail = b""
         for chunk in self._stream(part, MAX_PART_BYTES):
             data = tail + chunk
             cut = data.rfind(b"<")
             data, tail = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
-            formulas = formulas or b"<f" in data or b":f" in data
-            if simple and (b":c " in data or b":row " in data or b"<c>" in data
-                           or data.count(b"<c ") + data.count(b"<row ") != data.count(b' r="')):
-                simple = False
-            if simple:
-                for d in range(7, digits, -1):
-                    if re.search(rb' r="[A-Z]{0,3}\d{%d}' % d, data):
-                        digits = d
-                        break
-                for n in range(3, letters, -1):
-                    if re.search(rb' r="[A-Z]{%d}\d' % n, data):
-                        letters = n
-                        break
-        if simple and not formulas:
-            bound = (10 ** digits - 1) * {0: 1, 1: 26, 2: 702, 3: 16384}[letters]
-            if bound <= MAX_SHEET_CELLS:
-                return _Shape()
+            if (b"<f" in data or _FAR.search(data) or _NO_ADDRESS.search(data)
+                    or _PREFIXED.search(data)):
+                break  # a formula, a cell past Z99999 or without its address, a prefix
+        else:
+            return _Shape()
         return self._measure_xlsx_sheet(part)
 
     def _measure_xlsx_sheet(self, part: str) -> _Shape:
