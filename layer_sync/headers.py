@@ -43,6 +43,11 @@ _HINT = re.compile(r"\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?|<[^>]*>?|:.*", re.DOTALL)
 _COUNTER = re.compile(r"(?:no|nr|num|number)$")
 #: How alike (difflib's ratio) an unused header and a known name must be to be a near miss.
 NEAR_MISS_CUTOFF = 0.8
+# A name longer than this cannot reach the cutoff against the longest alias (20 letters).
+_NEAR_MISS_LONGEST = 30
+#: Unused columns compared for near misses: a lab sheet has tens; a sheet of 17,000 columns
+#: is compared on its first ones only, so it costs no more than a lab sheet.
+NEAR_MISS_COLUMNS = 200
 
 
 @dataclass
@@ -84,7 +89,7 @@ def field_for_header(text: Any) -> str | None:
 def near_miss(text: Any) -> str | None:
     """The field an unrecognised header closely resembles (`"Orientaton"` -> orientation)."""
     plain = squeeze_header(_HINT.sub(" ", values.describe(text)[:200]))
-    if len(plain) < 4:  # "pot" is not "pos"
+    if not 4 <= len(plain) <= _NEAR_MISS_LONGEST:  # "pot" is not "pos"
         return None
     close = difflib.get_close_matches(plain, _ALIAS_TO_FIELD, n=1, cutoff=NEAR_MISS_CUTOFF)
     return _ALIAS_TO_FIELD[close[0]] if close else None
@@ -120,9 +125,8 @@ def find_header(grid: Grid, path: Path) -> Header | None:
         header = Header(index, colmap, headers,
                         [headers[c] or f"column {column_letter(c)}" for c in range(len(cells))
                          if c not in used and not values.is_blank(cells[c])])
-        for c in range(len(cells)):
-            if c in used or values.is_blank(cells[c]):
-                continue
+        unused = [c for c in range(len(cells)) if c not in used and not values.is_blank(cells[c])]
+        for c in unused[:NEAR_MISS_COLUMNS]:
             resembles = near_miss(cells[c])
             if resembles is None:
                 continue

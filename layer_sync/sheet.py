@@ -141,6 +141,8 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
     headers: list[str] = []
     ignored: list[str] = []
     near: list[tuple[str, str]] = []
+    seen_headers: set[str] = set()
+    seen_ignored: set[str] = set()
     for grid, header in found:
         file_issues.extend(header.issues)
         stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
@@ -149,9 +151,11 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
             rows.append(row)
         for name, col in header.colmap.items():
             columns.setdefault(name, header.headers[col])
-        headers.extend(h for h in header.headers if h not in headers or not h)
-        ignored.extend(h for h in header.ignored if h not in ignored)
+        headers.extend(h for h in header.headers if not h or h not in seen_headers)
+        ignored.extend(h for h in header.ignored if h not in seen_ignored)
         near.extend(n for n in header.near_misses if n not in near)
+        seen_headers.update(header.headers)
+        seen_ignored.update(header.ignored)
     _check_duplicates(rows)
     _check_gaps(rows)
     names = [grid.name for grid, _ in found]

@@ -64,6 +64,8 @@ class Workbook:
             self._archive = self._open_archive(data)
             if suffix == ".ods":
                 self._ods = self._scan_ods()
+                for name, shape in self._ods.items():  # calamine reads every table at opening
+                    self._check_area(name, shape)
             else:
                 self._parts = self._check_xlsx_parts()
         self._book = self._guard(lambda: _calamine_open(data), "cannot be read as a workbook")
@@ -171,9 +173,9 @@ class Workbook:
 
     def _too_big(self, part: str, size: int, limit: int) -> InputFileError:
         return InputFileError(f"{self.path.name} is not a sheet layer-sync can read safely: its "
-                              f"part {part} inflates to over {limit >> 20} MB ({size >> 20} MB "
-                              "read), far beyond any layer sheet; open it in a spreadsheet "
-                              "program and save it again, or check it is the right file")
+                              f"part {part} inflates to {size >> 20} MB or more, over the "
+                              f"{limit >> 20} MB no layer sheet comes near; open it in a "
+                              "spreadsheet program and save it again, or check it is the right file")
 
     def _check_xlsx_parts(self) -> dict[str, str]:
         """Every part calamine reads whole at opening, streamed and bounded; sheet -> part."""

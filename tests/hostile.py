@@ -213,7 +213,7 @@ def control_characters(folder: Path) -> Path:
     """Control characters in a header and in cells."""
     path = folder / "control.csv"
     path.write_text("sample_id,layer_id,\x01bad\x1b[31m,composition_string\r\n"
-                    "1,1,\x00x\x07,Si\x0b\n1,2,\x1f,\x7fSi\n")
+                    "1,1,x\x07,Si\x0b\n1,2,\x1f,\x7fSi\n")
     return path
 
 
