@@ -86,3 +86,28 @@ def test_title_rows_and_blank_separators_in_csv(tmp_path):
     assert data.header_row == 3
     assert [(r.row, r.values.get("sample_name")) for r in data.rows] == [
         (4, "A"), (5, "A"), (7, None), (8, "B")]
+
+
+def test_the_apostrophe_guarding_a_formula_like_cell_is_removed(tmp_path):
+    """A CSV export guards cells a spreadsheet would run (=, +, -, @, tab, CR) with a leading
+    apostrophe; reading removes it again, so export then sync writes nothing."""
+    path = tmp_path / "export.csv"
+    path.write_text("sample_id,layer_id,composition_string,orientation,notes,more\n"
+                    "1,1,'+SrTiO3,'-110,'=HYPERLINK(\"x\"),'@sum\n"
+                    "1,2,Si,001,'plain,''=kept\n", encoding="utf-8")
+    data = read_stacks(path)
+    first, second = data.rows
+    assert first.raw["composition_string"] == "+SrTiO3"
+    assert first.values["orientation"] == "-110"
+    assert first.extra == {"notes": '=HYPERLINK("x")', "more": "@sum"}
+    # Apostrophes that guard nothing are the technician's own, and stay.
+    assert second.extra == {"notes": "'plain", "more": "''=kept"}
+
+
+def test_a_ten_megabyte_cell_is_one_clear_error(tmp_path):
+    from layer_sync.errors import InputFileError
+
+    path = tmp_path / "big.csv"
+    path.write_text("sample_id,layer_id,notes\n1,1," + "x" * (10 << 20) + "\n")
+    with pytest.raises(InputFileError, match="line 2.*32,767 characters"):
+        read_stacks(path)

@@ -205,6 +205,62 @@ def test_gap_in_layer_ids_is_a_warning(tmp_path):
     assert issue.severity == "warning" and issue.cell == "B4" and "layer 3 missing" in issue.message
 
 
+def _two_sheets(path: Path, names=("Stacks", "Old"), ids=(1, 1)) -> Path:
+    book = openpyxl.Workbook()
+    book.active.title = "Cover"
+    book.active.append(["Read me first"])
+    for name, sample in zip(names, ids):
+        ws = book.create_sheet(name)
+        ws.append(HEADER)
+        ws.append([sample, 1, "Si", "001"])
+    book.save(path)
+    return path
+
+
+def test_other_sheets_with_a_header_are_named_in_a_warning(tmp_path):
+    data = read_stacks(_two_sheets(tmp_path / "w.xlsx"))
+    assert data.sheet == "Stacks" and data.sheets == ["Stacks"]
+    (issue,) = data.file_issues
+    assert issue.severity == "warning" and "'Old'" in issue.message
+    assert "--sheet NAME" in issue.message and "--all-sheets" in issue.message
+
+
+def test_sheets_are_named_ignoring_case_one_or_several(tmp_path):
+    path = _two_sheets(tmp_path / "n.xlsx", ids=(1, 2))
+    assert read_stacks(path, sheet="stacks").sheets == ["Stacks"]
+    data = read_stacks(path, sheet=["OLD", "stacks"])
+    assert data.sheets == ["Old", "Stacks"] and data.sheet == "Old, Stacks"
+    assert [(r.sheet, r.values["sample_id"]) for r in data.rows] == [("Old", 2), ("Stacks", 1)]
+    assert data.file_issues == []
+
+
+def test_all_sheets_reads_every_sheet_with_a_header_and_finds_duplicates_across_them(tmp_path):
+    data = read_stacks(_two_sheets(tmp_path / "a.xlsx"), all_sheets=True)
+    assert data.sheets == ["Stacks", "Old"]  # Cover has no header: not read
+    assert [r.sheet for r in data.rows] == ["Stacks", "Old"]
+    assert [r.stack for r in data.rows] == [0, 1]
+    assert all(not r.valid and "appears on rows" in r.errors[0].message for r in data.rows)
+
+
+def test_a_layer_sync_report_is_refused_as_input(tmp_path):
+    from layer_sync.errors import InputFileError
+
+    book = openpyxl.Workbook()
+    summary = book.active
+    summary.title = "Summary"
+    summary.append(["layer-sync report"])
+    summary.append(["Input file", "/lab/stacks.xlsx"])
+    rows = book.create_sheet("Rows")
+    rows.append(["sheet", "row", "sample_id", "layer_id"])
+    rows.append(["Layers", 2, 1, 1])
+    book.create_sheet("Issues")
+    path = tmp_path / "layer-sync_stacks_20261125-101010.xlsx"
+    book.save(path)
+    with pytest.raises(InputFileError, match=r"a layer-sync report, not a layer sheet; sync the "
+                       r"original sheet \(/lab/stacks.xlsx\)"):
+        read_stacks(path)
+
+
 def test_composition_contradicting_element_dict_is_a_warning(tmp_path):
     rows = [["Sample ID", "Layer", "Formula", "Elements"], [1, 1, "BaTiO3", "Sr:1, Ti:1, O:3"]]
     data = read_stacks(_book(tmp_path / "c.xlsx", rows))
@@ -213,10 +269,62 @@ def test_composition_contradicting_element_dict_is_a_warning(tmp_path):
 
 
 def test_xlsm_and_hidden_columns(tmp_path):
-    path = _book(tmp_path / "m.xlsx", [HEADER, [1, 1, "Si", "001"]])
+    """A hidden column is read like any other: hiding is how a sheet looks, not what it says."""
+    def hide(ws):
+        ws.column_dimensions["C"].hidden = True  # composition_string
+        ws.column_dimensions["E"].hidden = True  # an unrecognised column
+
+    path = _book(tmp_path / "m.xlsx", [[*HEADER, "Notes"], [1, 1, "Si", "001", "kept"]], edit=hide)
     xlsm = path.with_suffix(".xlsm")
     path.rename(xlsm)
-    assert read_stacks(xlsm).rows[0].values["composition_string"] == "Si"
+    book = openpyxl.load_workbook(xlsm)
+    assert book.active.column_dimensions["C"].hidden  # the file really has a hidden column
+    data = read_stacks(xlsm)
+    assert data.rows[0].values["composition_string"] == "Si"
+    assert data.columns["composition_string"] == "composition_string"
+    assert data.ignored_columns == ["Notes"] and data.rows[0].extra == {"Notes": "kept"}
+
+
+@pytest.mark.parametrize("header,name", [
+    ("Composition (formula)", "composition_string"), ("Orientation (hkl)", "orientation"),
+    ("Layer # (from substrate)", "layer_id"), ("Space group (H-M)", "space_group"),
+    ("Orientation: hkl", "orientation"), ("Layer Nr.", "layer_id"), ("Position No.", "layer_id"),
+    ("Formula [as grown]", "composition_string"), ("MP ID (Materials Project)", "mp_id"),
+    ("Sample (ID)", "sample_id"), ("Substrate {material}", "substrate"),
+])
+def test_header_hints_in_brackets_or_after_a_colon_are_ignored(header, name):
+    from layer_sync.sheet import field_for_header
+
+    assert field_for_header(header) == name
+
+
+def test_headers_with_hints_are_read(tmp_path):
+    rows = [["Sample ID", "Layer # (from substrate)", "Composition (formula)", "Orientation (hkl)",
+             "Space group (H-M)", "Thickness (nm)"], [7, 1, "SrTiO3", "001", "Pm-3m", 20]]
+    data = read_stacks(_book(tmp_path / "hints.xlsx", rows))
+    assert set(data.columns) == {"sample_id", "layer_id", "composition_string", "orientation",
+                                 "space_group"}
+    assert data.ignored_columns == ["Thickness (nm)"]
+    assert data.rows[0].values["composition_string"] == "SrTiO3"
+
+
+def test_two_columns_for_one_field_are_refused_naming_both(tmp_path):
+    from layer_sync.errors import InputFileError
+
+    rows = [["Sample ID", "Layer", "Formula", "Notes", "Composition"], [1, 1, "Si", "", "Ge"]]
+    with pytest.raises(InputFileError, match=r"two composition_string columns: 'Formula' \(column C\) "
+                       r"and 'Composition' \(column E\)"):
+        read_stacks(_book(tmp_path / "two.xlsx", rows))
+
+
+def test_a_column_like_a_known_one_is_a_near_miss_warning(tmp_path):
+    rows = [["Sample ID", "Layer", "Orientaton", "Notes"], [1, 1, "001", "x"]]
+    data = read_stacks(_book(tmp_path / "typo.xlsx", rows))
+    assert data.near_misses == [("Orientaton", "orientation")]
+    assert data.ignored_columns == ["Orientaton", "Notes"]
+    (issue,) = data.file_issues
+    assert issue.severity == "warning" and issue.cell == "C1"
+    assert "'Orientaton'" in issue.message and "orientation" in issue.message
 
 
 def test_merged_cells_in_an_ods_saved_by_libreoffice_fill_down():

@@ -170,3 +170,27 @@ def test_mp_id_refusals(raw):
 def test_names_keep_their_text():
     assert check("sample_name", 2024.0).value == "2024"
     assert check("sample_name", " BTO/STO ").value == "BTO/STO"
+
+
+@pytest.mark.parametrize("field", ["layer_id", "sample_id"])
+@pytest.mark.parametrize("raw", [2_147_483_648, "99999999999999999999", 1e308, "2147483648.0"])
+def test_ids_past_what_the_api_stores_are_refused(field, raw):
+    with pytest.raises(values.ValueProblem, match="too large: the API stores ids up to 2,147,483,647"):
+        values.check(field, raw)
+
+
+def test_the_largest_id_the_api_stores_is_accepted():
+    assert values.check("sample_id", 2_147_483_647).value == 2_147_483_647
+    assert values.check("layer_id", "2147483647").value == 2_147_483_647
+
+
+@pytest.mark.parametrize("field,size", [("composition_string", 1_001), ("orientation", 1_001),
+                                        ("space_group", 1_001), ("mp_id", 1_001),
+                                        ("element_dict", 1_001), ("sample_name", 32_768)])
+def test_cells_longer_than_any_value_of_their_field_are_refused_at_once(field, size):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(values.ValueProblem, match=f"{size:,} characters"):
+        values.check(field, "SrTiO3" * (size // 6) + "O" * (size % 6))
+    assert time.perf_counter() - start < 0.1
