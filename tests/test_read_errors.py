@@ -173,3 +173,46 @@ def test_zip_that_is_not_a_workbook(tmp_path):
         archive.writestr("hello.txt", "hi")
     with pytest.raises(InputFileError, match="cannot be read"):
         read_stacks(path)
+
+
+def test_a_panic_in_the_workbook_reader_is_our_error(tmp_path, monkeypatch):
+    """calamine raises a Rust panic as PanicException, a BaseException: it must still end as
+    one line and exit 2, never a traceback."""
+    from layer_sync import workbook
+
+    class PanicException(BaseException):  # what pyo3 raises, by name and base
+        pass
+
+    def panic(data):
+        raise PanicException("chunk size must be non-zero")
+
+    monkeypatch.setattr(workbook, "_calamine_open", panic)
+    path = tmp_path / "p.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["sample_id", "layer_id"])
+    book.save(path)
+    with pytest.raises(InputFileError, match="cannot be read as a workbook .chunk size must be non-zero"):
+        read_stacks(path)
+
+
+def test_a_zip_member_larger_than_its_header_says_is_refused(tmp_path):
+    """A zip header can lie about a part's size: what is read is counted, and a part that does
+    not match its header is corrupt."""
+    path = tmp_path / "lie.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["sample_id", "layer_id"])
+    book.active.append([1, 1])
+    book.save(path)
+    data = bytearray(path.read_bytes())
+    # Shrink the sheet's declared size in the central directory (and its local header).
+    name = b"xl/worksheets/sheet1.xml"
+    for signature, size_at in ((b"PK\x01\x02", 24), (b"PK\x03\x04", 22)):
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            name_at = start + (46 if signature == b"PK\x01\x02" else 30)
+            if data[name_at:name_at + len(name)] == name:
+                data[start + size_at:start + size_at + 4] = (10).to_bytes(4, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputFileError, match="cannot be read"):
+        read_stacks(path)
