@@ -228,11 +228,7 @@ class Workbook:
         first, as every spreadsheet program writes them; when it has no formula either,
         nothing more is needed. Otherwise a second, streaming XML pass measures the area.
         """
-        tail = b""
-        for chunk in self._stream(part, MAX_PART_BYTES):
-            data = tail + chunk
-            cut = data.rfind(b"<")
-            data, tail = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
+        for data in _whole_tags(self._stream(part, MAX_PART_BYTES)):
             if (b"<f" in data or _FAR.search(data) or _NO_ADDRESS.search(data)
                     or _PREFIXED.search(data)):
                 break  # a formula, a cell past Z99999 or without its address, a prefix
@@ -320,6 +316,21 @@ class Workbook:
         except ElementTree.ParseError as exc:
             raise self._unreadable(exc, "cannot be read as a workbook") from None
         return shapes
+
+
+def _whole_tags(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks cut before their last "<", so that no tag is split between two of them."""
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk
+        cut = data.rfind(b"<")
+        if cut > 0:
+            data, tail = data[:cut], data[cut:]
+        else:
+            tail = b""
+        yield data
+    if tail:
+        yield tail
 
 
 def _repeat(element: ElementTree.Element, name: str) -> int:
