@@ -33,6 +33,11 @@ _REF = re.compile(r"([A-Z]{1,3})(\d{1,7})")
 # The fast shape check (see Workbook._scan_xlsx_sheet): each search starts with a literal,
 # which the regex engine finds at memory-search speed.
 _FAR = re.compile(rb"r=[\"'](?:[A-Z]{2}|[A-Z]?\d{6})")  # a column past Z, a row past 99,999
+# The cells holding something (a value, an inline string, a formula), and the formulas with
+# their stored result, if any, as spreadsheet programs write them.
+_FILLED_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*(?<!/)>\s*<(?:v|is|f)\b')
+_FORMULA_CELL = re.compile(
+    rb'<c r="([A-Z]{1,3})(\d{1,7})"([^>]*)>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(<v>[^<]+</v>)?')
 _PREFIXED = re.compile(rb":[cf]")  # <x:c>, <x:f>: a namespace prefix on a cell or formula
 _NO_ADDRESS = re.compile(rb"<c(?:>|/|\s+(?!r=\"))")  # a cell whose address is not first
 _CHUNK = 1 << 20
@@ -226,15 +231,40 @@ class Workbook:
         A first pass of byte searches proves the area small when every cell address has one
         letter and at most five digits (26 x 99,999 cells) and every cell carries its address
         first, as every spreadsheet program writes them; when it has no formula either,
-        nothing more is needed. Otherwise a second, streaming XML pass measures the area.
+        nothing more is needed. Otherwise a second pass measures it: by regular expressions
+        over the cells as programs write them, or, for a sheet written some other way (cells
+        without addresses, namespace prefixes), by a streaming XML parse.
         """
+        usual = True
         for data in _whole_tags(self._stream(part, MAX_PART_BYTES)):
-            if (b"<f" in data or _FAR.search(data) or _NO_ADDRESS.search(data)
-                    or _PREFIXED.search(data)):
-                break  # a formula, a cell past Z99999 or without its address, a prefix
+            if _NO_ADDRESS.search(data) or _PREFIXED.search(data):
+                usual = False
+                break
+            if b"<f" in data or _FAR.search(data):
+                break  # a formula, a cell past Z99999: measure
         else:
             return _Shape()
-        return self._measure_xlsx_sheet(part)
+        return self._measure_usual_sheet(part) if usual else self._measure_xlsx_sheet(part)
+
+    def _measure_usual_sheet(self, part: str) -> _Shape:
+        """The used area from the addresses of the cells holding something, and the formulas
+        without a stored result, for a sheet whose cells all start `<c r="A1"`."""
+        shape = _Shape()
+        rows = columns = 0
+        for data in _whole_cells(self._stream(part, MAX_PART_BYTES)):
+            if _NO_ADDRESS.search(data) or _PREFIXED.search(data):
+                return self._measure_xlsx_sheet(part)
+            refs = _FILLED_CELL.findall(data)
+            if refs:
+                rows = max(rows, max(int(number) for _, number in refs))
+                widest = max({letters for letters, _ in refs}, key=lambda l: (len(l), l))
+                columns = max(columns, column_index(widest.decode()) + 1)
+            if b"<f" in data:
+                for letters, number, attributes, value in _FORMULA_CELL.findall(data):
+                    if not value and b't="str"' not in attributes:
+                        shape.no_value.add((int(number) - 1, column_index(letters.decode())))
+        shape.rows, shape.columns = rows, columns
+        return shape
 
     def _measure_xlsx_sheet(self, part: str) -> _Shape:
         shape = _Shape()
@@ -324,6 +354,23 @@ def _whole_tags(chunks: Iterator[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
         data = tail + chunk
         cut = data.rfind(b"<")
+        if cut > 0:
+            data, tail = data[:cut], data[cut:]
+        else:
+            tail = b""
+        yield data
+    if tail:
+        yield tail
+
+
+def _whole_cells(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks cut after their last closed cell (else before their last tag), so that no
+    cell is split between two of them."""
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk
+        cut = data.rfind(b"</c>")
+        cut = cut + 4 if cut >= 0 else data.rfind(b"<")
         if cut > 0:
             data, tail = data[:cut], data[cut:]
         else:

@@ -332,3 +332,29 @@ def test_merged_cells_in_an_ods_saved_by_libreoffice_fill_down():
     assert [(r.values.get("sample_id"), r.values["layer_id"], r.values.get("composition_string"))
             for r in data.rows] == [(7, 1, "SrTiO3"), (7, 2, "BaTiO3"), (7, 3, "BaTiO3")]
     assert data.issues == []
+
+
+def test_formulas_without_results_past_column_z_are_found(tmp_path):
+    header = ["sample_id", "layer_id", *[f"note {i}" for i in range(26)], "orientation"]
+    rows = [header, [1, 1, *["x"] * 26, "001"], [1, "=B2+1", *["x"] * 26, "=AC2"]]
+    data = read_stacks(_book(tmp_path / "wide.xlsx", rows))
+    assert sorted(e.cell for e in data.rows[1].errors) == ["AC3", "B3"]
+    assert data.rows[0].valid
+
+
+def _unaddressed(values: list) -> str:
+    # Cells without their r="A1" address: allowed by the format, placed one after another.
+    return "".join(f"<c><v>{v}</v></c>" if isinstance(v, int) else
+                   f'<c t="inlineStr"><is><t>{v}</t></is></c>' for v in values)
+
+
+def test_cells_without_addresses_are_read_and_bounded(tmp_path):
+    from layer_sync.errors import InputFileError
+    from tests import hostile
+
+    head = f'<row r="1">{_unaddressed(HEADER)}</row><row r="2">{_unaddressed([7, 1, "Si", "001"])}</row>'
+    data = read_stacks(hostile.write_xlsx(tmp_path / "plain.xlsx", head))
+    assert [(r.row, r.values["sample_id"], r.values["orientation"]) for r in data.rows] == [(2, 7, "001")]
+    far = f'<row r="1048576">{_unaddressed([1] * 10)}</row>'
+    with pytest.raises(InputFileError, match=r"reaches cell J1048576"):
+        read_stacks(hostile.write_xlsx(tmp_path / "far.xlsx", head, far))
