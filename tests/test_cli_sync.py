@@ -49,7 +49,8 @@ def test_sync_prints_summary_and_json_as_last_line(stack, tmp_path):
     assert (payload["created"], payload["updated"], payload["exit_code"]) == (1, 1, 0)
     assert payload["requests"] == {"GET": 1, "POST": 1, "PATCH": 1}
     assert payload["report"] == str(report) and report.exists()
-    assert "1 created, 1 updated" in out and f"Report: {report}" in out
+    assert len(lines) == 1  # with --json, stdout is the JSON object alone
+    assert "1 created, 1 updated" in err and f"Report: {report}" in err
 
 
 def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
@@ -65,7 +66,8 @@ def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
     (["sync", "x.csv", "--timeout", "-1"], "must be more than 0"),
     (["sync", "x.csv", "--api-key", "s3cret"], "never given as a command-line flag"),
     (["sync", "x.csv", "--api-key=s3cret"], "never given as a command-line flag"),
-    (["sync", "x.csv", "--api-key-f", "x"], "unrecognized"),  # no abbreviations
+    (["sync", "x.csv", "--dry", "x"], "unrecognized option: --dry;"),  # no abbreviations
+    (["sync", "x.csv", "--api-key-f", "x"], "never given as a command-line flag"),
     (["sync", "x.csv", "--nope"], "unrecognized"),
 ])
 def test_bad_arguments_exit_2_with_json_zeros(args, words, tmp_path):
@@ -142,7 +144,7 @@ def test_quiet_prints_no_log_lines_but_the_summary(stack, tmp_path):
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "-q", "--report",
                            str(tmp_path / "r.xlsx")])
-    assert code == 0 and err == "" and "1 rows" in out
+    assert code == 0 and err == "" and "  1 row: " in out
 
 
 def test_no_progress_bar_when_not_on_a_terminal(stack, tmp_path):
@@ -160,7 +162,7 @@ def test_report_that_cannot_be_written_still_prints_the_summary(stack, tmp_path)
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json",
                            "--report", str(blocker / "r.xlsx")])
     assert code == 0
-    assert "Report not written" in out and "cannot" in err
+    assert "Report not written" in err and "cannot" in err
     assert json.loads(out.strip().splitlines()[-1])["report"] is None
 
 

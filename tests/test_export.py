@@ -37,7 +37,7 @@ def test_export_then_sync_back_makes_no_writes(stocked, tmp_path, suffix):
                 stderr=io.StringIO())
     assert code == 0
     assert "Exported 6 layers of 3 target materials" in out.getvalue()
-    assert "1 target material(s) without layers" in out.getvalue()
+    assert "1 target material without layers is not listed" in out.getvalue()
     assert "1 duplicate layer record" in out.getvalue()
     stocked.stats.reset()
     outcome = sync_file(path, api_key=API_KEY, api_url=stocked.url, report=False)
