@@ -441,6 +441,7 @@ def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[s
 
 def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
               stderr: IO[str]) -> int:
+    from .lock import lock_folder
     from .sync import resolve_api_key, resolve_api_url, sync_file
 
     api_url = resolve_api_url(args.api_url, environ)
@@ -452,7 +453,7 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
                             timeout=args.timeout,
                             max_consecutive_failures=args.max_consecutive_failures,
                             create_samples=args.create_samples, progress=progress,
-                            force=args.force)
+                            force=args.force, lock_dir=lock_folder(environ))
     return _finish(outcome, args, stdout, stderr)
 
 

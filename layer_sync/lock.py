@@ -37,13 +37,15 @@ def lock_folder(environ: Mapping[str, str] | None = None) -> Path:
                 return Path(runtime) / "layer-sync"
         except OSError:
             pass
-    return Path(os.path.expanduser("~")) / ".cache" / "layer-sync" / "locks"
+    home = environ.get("HOME") or os.path.expanduser("~")  # cron may give no HOME: passwd's
+    return Path(home) / ".cache" / "layer-sync" / "locks"
 
 
-def lock_path(input_path: str | os.PathLike, environ: Mapping[str, str] | None = None) -> Path:
-    """The lock file for an input: named after the file's device and inode."""
+def lock_path(input_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
+    """The lock file for an input: named after the file's device and inode, in `folder`
+    (default: `lock_folder()`)."""
     info = os.stat(input_path)
-    return lock_folder(environ) / f"sheet-{info.st_dev:x}-{info.st_ino:x}.lock"
+    return Path(folder or lock_folder()) / f"sheet-{info.st_dev:x}-{info.st_ino:x}.lock"
 
 
 class RunLock:
@@ -55,10 +57,11 @@ class RunLock:
 
     @classmethod
     def acquire(cls, input_path: str | os.PathLike,
-                environ: Mapping[str, str] | None = None) -> "RunLock":
-        """Take the lock or raise LockedError (another run holds it) / ConfigError."""
+                folder: str | os.PathLike | None = None) -> "RunLock":
+        """Take the lock (in `folder`, default `lock_folder()`) or raise LockedError
+        (another run holds it) / ConfigError."""
         try:
-            path = lock_path(input_path, environ)
+            path = lock_path(input_path, folder)
         except OSError as exc:
             raise ConfigError(f"cannot read {input_path}: {exc.strerror or exc}") from None
         try:

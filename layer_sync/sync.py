@@ -76,12 +76,15 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
               clock: Callable[[], float] = time.monotonic,
               progress: Callable[[int, int, int], None] | None = None,
               now: Callable[[], _dt.datetime] = _dt.datetime.now,
-              report_helper: bool | None = None, force: bool = False) -> SyncOutcome:
+              report_helper: bool | None = None, force: bool = False,
+              lock_dir: str | os.PathLike | None = None) -> SyncOutcome:
     """Sync one sheet with the server and write the report.
 
     `report`: a path, None for a new `reports/…` name of its own, or False for no report.
     An existing `report` is replaced only when it is a layer-sync report, or with `force`;
     never when it is the input (by identity) or not a regular file.
+    `lock_dir`: where the lock that keeps two runs off one sheet lives (default: the user's
+    `lock.lock_folder()`).
     `report_helper`: build the report in a helper process (None: when there are at least
     `report.HELPER_MIN_ROWS` rows to write, so that its CPU work runs beside the writes).
     Raises LayerSyncError (exit code 2) when the run cannot start: bad input file, no
@@ -106,7 +109,7 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
     check_input_file(path)  # a missing or wrong file fails before any request
     if report:
         check_report_path(report, inputs=[path], force=force)
-    lock = RunLock.acquire(path)
+    lock = RunLock.acquire(path, lock_dir)
     reserved: ReservedName | None = None
     outcome: SyncOutcome | None = None
     try:
