@@ -48,6 +48,22 @@ def lock_path(input_path: str | os.PathLike, folder: str | os.PathLike | None = 
     return Path(folder or lock_folder()) / f"sheet-{info.st_dev:x}-{info.st_ino:x}.lock"
 
 
+def _lock_if_current(fd: int, path: Path) -> bool:
+    """Lock `fd` (BlockingIOError when another process holds it); True when `path` still
+    names the file locked, False when that file was removed meanwhile (then the lock is
+    worthless: a new file may already be locked under the same name)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise BlockingIOError(exc.errno, exc.strerror) from None
+        raise
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
 class RunLock:
     """An exclusive, non-blocking lock on one input file; `release()` removes its file."""
 
@@ -76,18 +92,15 @@ class RunLock:
             except OSError as exc:
                 raise ConfigError(f"cannot take the lock {path}: {exc.strerror or exc}") from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _lock_if_current(fd, path):
+                    return cls(path, fd)
+            except BlockingIOError:
+                os.close(fd)
+                raise LockedError(f"another layer-sync run is syncing {Path(input_path).name} "
+                                  f"right now; wait for it to finish (lock: {path})") from None
             except OSError as exc:
                 os.close(fd)
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise LockedError(f"another layer-sync run is syncing {Path(input_path).name} "
-                                      f"right now; wait for it to finish (lock: {path})") from None
                 raise ConfigError(f"cannot take the lock {path}: {exc.strerror or exc}") from None
-            try:
-                if os.path.samestat(os.fstat(fd), os.stat(path)):
-                    return cls(path, fd)
-            except FileNotFoundError:
-                pass
             os.close(fd)  # the holder removed this file before we locked it: take the new one
         raise LockedError(f"could not take the lock {path}: other runs keep replacing it")
 

@@ -39,7 +39,8 @@ def test_demo_as_a_new_user_runs_it(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "layer_sync", "demo", "--json"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    payload = json.loads(proc.stdout.strip().splitlines()[-1])
+    payload = json.loads(proc.stdout)  # with --json, stdout is the JSON object alone
+    assert "Report: reports/" in proc.stderr and "Traceback" not in proc.stderr
     assert (payload["created"], payload["updated"], payload["unchanged"], payload["invalid"],
             payload["remote_only"]) == (3, 1, 2, 1, 1)
 
