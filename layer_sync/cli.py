@@ -254,6 +254,11 @@ class _StopSignals:
     Later signals are noted and ignored, so that the report gets written. A signal the
     caller ignores (nohup's SIGHUP, SIGINT in a background job) stays ignored. Installed
     only here, for the length of main(), and put back afterwards.
+
+    Python drops an exception raised while the main thread runs a finaliser or a weakref
+    callback (it prints "Exception ignored in …"): such a lost stop is raised again by
+    `check()`, which the run calls after every row written (see `_stop_check`), and the
+    "Exception ignored" text is not printed.
     """
 
     SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
@@ -263,6 +268,8 @@ class _StopSignals:
         self.received: int | None = None
         self._stderr = stderr
         self._previous: dict[int, Any] = {}
+        self._unraisable: Any = None
+        self._raised_again = False
 
     def __enter__(self) -> "_StopSignals":
         if threading.current_thread() is not threading.main_thread():
@@ -274,7 +281,24 @@ class _StopSignals:
                 self._previous[signum] = signal.signal(signum, self._handle)
             except (ValueError, OSError):
                 pass
+        if self._previous:
+            self._unraisable = sys.unraisablehook
+            sys.unraisablehook = self._quiet_when_lost
         return self
+
+    def _quiet_when_lost(self, info: Any) -> None:
+        from .errors import Interrupted
+
+        if not isinstance(info.exc_value, Interrupted):
+            self._unraisable(info)
+
+    def check(self) -> None:
+        """Raise the stop again if a signal came and its exception was lost (once)."""
+        from .errors import Interrupted
+
+        if self.received is not None and not self._raised_again:
+            self._raised_again = True
+            raise Interrupted(self.received)
 
     def _handle(self, signum: int, frame: Any) -> None:
         from .errors import Interrupted
@@ -293,6 +317,23 @@ class _StopSignals:
             with contextlib.suppress(ValueError, OSError, TypeError):
                 signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._previous = {}
+        if self._unraisable is not None:
+            sys.unraisablehook = self._unraisable
+            self._unraisable = None
+
+
+def _stop_check(progress: Any, signals: "_StopSignals | None") -> Any:
+    """The progress callback, with the lost-stop check of `_StopSignals` in front of it.
+    Called after each row written: once a stop is delivered the writes end and it is not
+    called again, so a call that sees a signal means the stop was lost on the way."""
+    if signals is None:
+        return progress
+
+    def report(done: int, total: int, retries: int) -> None:
+        signals.check()
+        if progress is not None:
+            progress(done, total, retries)
+    return report
 
 
 def _json_zeros(args: Any, argv: list[str], code: int, stdout: IO[str]) -> None:
@@ -316,14 +357,14 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     argv = list(sys.argv[1:] if argv is None else argv)
     logging_setup = _LoggingSetup()
     try:
-        with _StopSignals(stderr):
-            return _main(argv, environ, stdout, stderr, logging_setup)
+        with _StopSignals(stderr) as signals:
+            return _main(argv, environ, stdout, stderr, logging_setup, signals)
     finally:
         logging_setup.restore()
 
 
 def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[str],
-          logging_setup: _LoggingSetup) -> int:
+          logging_setup: _LoggingSetup, signals: _StopSignals) -> int:
     parser = build_parser()
     args: argparse.Namespace | None = None
     if _looks_like_key_flag(argv):
@@ -354,6 +395,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
             return int(ExitCode.RUN_INCOMPLETE)
         _check_log_file(args)
         logging_setup.configure(args, stderr)
+        args.signals = signals  # for the commands that run long: see _stop_check
         handler = _COMMANDS[args.command]
         return int(handler(args, environ, stdout, stderr))
     except LayerSyncError as exc:
@@ -447,6 +489,7 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)
     with _progress_bar(stdout, stderr, args.quiet) as progress:
+        progress = _stop_check(progress, getattr(args, "signals", None))
         outcome = sync_file(args.path, api_key=api_key, api_url=api_url, sheet=args.sheet,
                             dry_run=args.dry_run, report=args.report,
                             concurrency=args.concurrency, max_attempts=args.max_attempts,
@@ -567,6 +610,7 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
               "into it...\n", file=human, flush=True)
 
     with _progress_bar(stdout, stderr, args.quiet) as progress:
+        progress = _stop_check(progress, getattr(args, "signals", None))
         outcome = run_demo(report=args.report, progress=progress, announce=announce)
     code = _finish(outcome, args, stdout, stderr, log_exit=False)
     if code == ExitCode.ROWS_NEED_ATTENTION:
