@@ -17,11 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .errors import (ApiDownError, ApiError, AuthError, ConfigError, LayerSyncError, LockedError,  # noqa: F401
-                     ReportError, signal_name)
+from .errors import ApiDownError, ApiError, AuthError, ConfigError, ReportError, signal_name
 from .lock import RunLock, lock_path  # noqa: F401  (lock_path: where a run's lock lives)
 from .outcome import COUNT_NAMES, ActionKind, Result, RowResult, SyncOutcome, empty_json, plural  # noqa: F401
-from .paths import ReservedName, check_report_path, report_stem, reserve_report_name
+from .paths import ReservedName, check_report_path, reserve_report_name
 
 log = logging.getLogger("layer_sync")
 
@@ -59,11 +58,6 @@ def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | No
             return environ[name].strip()
     raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY) in the environment, "
                       "or give --api-key-file PATH")
-
-
-def default_report_path(input_path: Path, now: _dt.datetime, folder: Path = Path("reports")) -> Path:
-    """The name a report gets when none is given (before `-2`, `-3`... for a taken name)."""
-    return folder / f"{report_stem(input_path, now)}.xlsx"
 
 
 # ----------------------------------------------------------------------------- the run
@@ -149,8 +143,9 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
             raise
         # Stopped after the writes, while the report was written: say so, keep the counts.
         _stopped_by(exc, outcome)
-        outcome.report = None
-        outcome.report_error = outcome.report_error or "the run was stopped while its report was written"
+        if outcome.report is None:
+            outcome.report_error = (outcome.report_error
+                                    or "the run was stopped while its report was written")
         outcome.finished, outcome.duration_s = now(), clock() - started
         return outcome
     finally:
