@@ -393,7 +393,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
         if not args.command:
             parser.print_help(stdout)
             return int(ExitCode.RUN_INCOMPLETE)
-        _check_log_file(args)
+        _check_outputs(args)
         logging_setup.configure(args, stderr)
         args.signals = signals  # for the commands that run long: see _stop_check
         handler = _COMMANDS[args.command]
@@ -418,17 +418,23 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
         return int(ExitCode.RUN_INCOMPLETE)
 
 
-def _check_log_file(args: argparse.Namespace) -> None:
-    """--log-file is appended to: it must not be the input or the report, and must be a
-    regular file if it exists (checked before anything is sent)."""
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before anything is sent: --log-file (appended to) must not be an input (the sheet, the
+    key file) or the report, and must be a regular file if it exists; --report must not be
+    the key file. The library checks --report against the sheet itself."""
     from .paths import check_output, same_file
 
+    sheet = [args.path] if args.command in ("sync", "check") and getattr(args, "path", None) else []
+    key_file = [args.api_key_file] if getattr(args, "api_key_file", None) else []
+    report = getattr(args, "report", None)
+    if report:
+        for source in key_file:
+            if same_file(report, source):
+                raise ConfigError(f"--report {report} is the key file {source}; choose another name")
     log_file = getattr(args, "log_file", None)
     if not log_file:
         return
-    inputs = [args.path] if args.command in ("sync", "check") and getattr(args, "path", None) else []
-    check_output(log_file, "--log-file", inputs=inputs)
-    report = getattr(args, "report", None)
+    check_output(log_file, "--log-file", inputs=sheet + key_file)
     if report and (same_file(report, log_file)
                    or os.path.abspath(report) == os.path.abspath(log_file)):
         raise ConfigError(f"--log-file and --report name the same file {log_file}; "

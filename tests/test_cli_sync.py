@@ -315,16 +315,26 @@ def test_json_makes_stdout_the_json_object_alone(stack, tmp_path):
     assert "2 rows:" in out and "{" not in out  # without --json the summary is on stdout
 
 
-def test_the_readme_cron_line_appends_json_lines(stack, tmp_path):
-    # The README's line, run by a shell twice: every line of the log is one JSON object.
+@pytest.mark.parametrize("options", [
+    "",  # the short form
+    # the README's crontab line: a key file, a log file, the same report replaced each night
+    "--api-key-file {d}/.atomscale-key --log-file {d}/layer-sync.log --report {d}/reports/nightly.xlsx",
+])
+def test_the_readme_cron_line_appends_json_lines(stack, tmp_path, options):
+    # Run by a shell twice: every line of the log is one JSON object.
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,1\n")
+    key_file = tmp_path / ".atomscale-key"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
     bin_dir = Path(sys.executable).parent
     command = "layer-sync" if (bin_dir / "layer-sync").exists() else f"{sys.executable} -m layer_sync"
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
-           "ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": stack.url,
-           "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+           "ATOMSCALE_API_URL": stack.url, "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    if not options:
+        env["ATOMSCALE_API_KEY"] = API_KEY
     for _ in range(2):
-        subprocess.run(f"cd {tmp_path} && {command} sync lab.csv -q --json >> log.jsonl",
+        subprocess.run(f"cd {tmp_path} && {command} sync lab.csv -q "
+                       f"{options.format(d=tmp_path)} --json >> {tmp_path}/log.jsonl",
                        shell=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=False)
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
@@ -332,6 +342,9 @@ def test_the_readme_cron_line_appends_json_lines(stack, tmp_path):
     first, second = (json.loads(line) for line in lines)
     assert (first["updated"], first["invalid"], first["exit_code"]) == (1, 1, 1)
     assert (second["updated"], second["unchanged"], second["exit_code"]) == (0, 1, 1)
+    if options:
+        assert second["report"] == f"{tmp_path}/reports/nightly.xlsx"
+        assert (tmp_path / "layer-sync.log").read_text().count("exit code 1") == 2
 
 
 def test_rows_and_layers_are_counted_in_words_that_agree(stack, tmp_path):

@@ -260,3 +260,16 @@ def test_an_interrupted_write_leaves_nothing_behind(tmp_path):
         write_atomically(tmp_path / "keep.csv", stop)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.csv"]
     assert (tmp_path / "keep.csv").read_text() == "before"
+
+
+def test_the_key_file_and_the_log_file_are_never_written_over(stack, sheet, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
+    args = ["sync", str(sheet), "--api-key-file", str(key_file)]
+    _refused(stack, [*args, "--log-file", str(key_file)], "is the input file")
+    _refused(stack, [*args, "--report", str(key_file), "--force"], "is the key file")
+    log_file = tmp_path / "sync.log"
+    _refused(stack, ["sync", str(sheet), "--log-file", str(log_file), "--report", str(log_file)],
+             "name the same file")
+    assert key_file.read_text() == API_KEY + "\n"
