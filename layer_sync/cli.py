@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +21,7 @@ from typing import IO, Any
 from . import __version__
 from .errors import ConfigError, ExitCode, LayerSyncError, signal_name
 from .outcome import plural
+from .process import LoggingSetup, StopSignals, stop_check
 
 log = logging.getLogger("layer_sync")
 
@@ -195,147 +195,6 @@ def _unknown_names(extras: list[str]) -> list[str]:
     return names
 
 
-class _LoggingSetup:
-    """Configures only the `layer_sync` logger (never the root logger) and puts it back as
-    it was afterwards, so that main() leaves the interpreter as it found it."""
-
-    def __init__(self) -> None:
-        self._saved: list[tuple[logging.Logger, int, list[logging.Handler], bool]] = []
-        self._added: list[logging.Handler] = []
-
-    def _save(self, logger: logging.Logger) -> None:
-        self._saved.append((logger, logger.level, list(logger.handlers), logger.propagate))
-
-    def configure(self, args: argparse.Namespace, stderr: IO[str]) -> None:
-        root = logging.getLogger("layer_sync")
-        self._save(root)
-        self._save(logging.getLogger("layer_sync.sandbox"))
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-        root.setLevel(logging.DEBUG if args.log_file else level)
-        root.propagate = False
-        console = logging.StreamHandler(stderr)
-        console.setLevel(level)
-        console.setFormatter(logging.Formatter("%(message)s"))
-        root.addHandler(console)
-        self._added.append(console)
-        if args.log_file:
-            try:
-                file_handler = logging.FileHandler(args.log_file, mode="a", encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"cannot open the log file {args.log_file}: {exc.strerror}") from None
-            file_handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-            file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-            root.addHandler(file_handler)
-            self._added.append(file_handler)
-
-    def restore(self) -> None:
-        for handler in self._added:
-            with contextlib.suppress(Exception):
-                handler.flush()
-                handler.close()
-        for logger, level, handlers, propagate in reversed(self._saved):
-            for handler in list(logger.handlers):
-                logger.removeHandler(handler)
-            for handler in handlers:
-                logger.addHandler(handler)
-            logger.setLevel(level)
-            logger.propagate = propagate
-        self._saved, self._added = [], []
-
-
-class _StopSignals:
-    """SIGTERM and SIGHUP stop a run the way Ctrl-C does (cron's and systemd's time limits and
-    timeout(1) send SIGTERM; a closed terminal sends SIGHUP).
-
-    The first signal raises `errors.Interrupted` in the main thread: the library sends
-    nothing more, waits for the answers in flight and writes the report of what was done.
-    Later signals are noted and ignored, so that the report gets written. A signal the
-    caller ignores (nohup's SIGHUP, SIGINT in a background job) stays ignored. Installed
-    only here, for the length of main(), and put back afterwards.
-
-    Python drops an exception raised while the main thread runs a finaliser or a weakref
-    callback (it prints "Exception ignored in …"): such a lost stop is raised again by
-    `check()`, which the run calls after every row written (see `_stop_check`), and the
-    "Exception ignored" text is not printed.
-    """
-
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                    if hasattr(signal, name))
-
-    def __init__(self, stderr: IO[str]) -> None:
-        self.received: int | None = None
-        self._stderr = stderr
-        self._previous: dict[int, Any] = {}
-        self._unraisable: Any = None
-        self._raised_again = False
-
-    def __enter__(self) -> "_StopSignals":
-        if threading.current_thread() is not threading.main_thread():
-            return self  # signals reach the main thread only; a caller's thread keeps its own
-        for signum in self.SIGNALS:
-            try:
-                if signal.getsignal(signum) is signal.SIG_IGN:
-                    continue
-                self._previous[signum] = signal.signal(signum, self._handle)
-            except (ValueError, OSError):
-                pass
-        if self._previous:
-            self._unraisable = sys.unraisablehook
-            sys.unraisablehook = self._quiet_when_lost
-        return self
-
-    def _quiet_when_lost(self, info: Any) -> None:
-        from .errors import Interrupted
-
-        if not isinstance(info.exc_value, Interrupted):
-            self._unraisable(info)
-
-    def check(self) -> None:
-        """Raise the stop again if a signal came and its exception was lost (once)."""
-        from .errors import Interrupted
-
-        if self.received is not None and not self._raised_again:
-            self._raised_again = True
-            raise Interrupted(self.received)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        from .errors import Interrupted
-
-        if self.received is not None:
-            with contextlib.suppress(Exception):  # never fail inside a handler
-                self._stderr.write(f"layer-sync: still stopping ({signal_name(signum)} "
-                                   "ignored): waiting for the answers in flight, then writing "
-                                   "the report\n")
-            return
-        self.received = signum
-        raise Interrupted(signum)
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, previous in self._previous.items():
-            with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-        self._previous = {}
-        if self._unraisable is not None:
-            sys.unraisablehook = self._unraisable
-            self._unraisable = None
-
-
-def _stop_check(progress: Any, signals: "_StopSignals | None") -> Any:
-    """The progress callback, with the lost-stop check of `_StopSignals` in front of it.
-    Called after each row written: once a stop is delivered the writes end and it is not
-    called again, so a call that sees a signal means the stop was lost on the way."""
-    if signals is None:
-        return progress
-
-    def report(done: int, total: int, retries: int) -> None:
-        signals.check()
-        if progress is not None:
-            progress(done, total, retries)
-    return report
-
-
 def _json_zeros(args: Any, argv: list[str], code: int, stdout: IO[str]) -> None:
     """The JSON line of a run that never started, when --json was asked for."""
     if getattr(args, "json", False) if args is not None else "--json" in argv:
@@ -355,16 +214,16 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     stderr = stderr or sys.stderr
     environ = dict(os.environ) if environ is None else environ
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging_setup = _LoggingSetup()
+    logging_setup = LoggingSetup()
     try:
-        with _StopSignals(stderr) as signals:
+        with StopSignals(stderr) as signals:
             return _main(argv, environ, stdout, stderr, logging_setup, signals)
     finally:
         logging_setup.restore()
 
 
 def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[str],
-          logging_setup: _LoggingSetup, signals: _StopSignals) -> int:
+          logging_setup: LoggingSetup, signals: StopSignals) -> int:
     parser = build_parser()
     args: argparse.Namespace | None = None
     if _looks_like_key_flag(argv):
@@ -495,7 +354,7 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)
     with _progress_bar(stdout, stderr, args.quiet) as progress:
-        progress = _stop_check(progress, getattr(args, "signals", None))
+        progress = stop_check(progress, getattr(args, "signals", None))
         outcome = sync_file(args.path, api_key=api_key, api_url=api_url, sheet=args.sheet,
                             dry_run=args.dry_run, report=args.report,
                             concurrency=args.concurrency, max_attempts=args.max_attempts,
@@ -616,7 +475,7 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
               "into it...\n", file=human, flush=True)
 
     with _progress_bar(stdout, stderr, args.quiet) as progress:
-        progress = _stop_check(progress, getattr(args, "signals", None))
+        progress = stop_check(progress, getattr(args, "signals", None))
         outcome = run_demo(report=args.report, progress=progress, announce=announce)
     code = _finish(outcome, args, stdout, stderr, log_exit=False)
     if code == ExitCode.ROWS_NEED_ATTENTION:

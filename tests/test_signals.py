@@ -171,18 +171,18 @@ def test_a_stop_lost_in_a_finaliser_is_raised_again_after_the_next_row(capsys):
     # arriving just then would be lost. The next row's progress call raises it again.
     import weakref
 
-    from layer_sync.cli import _stop_check, _StopSignals
+    from layer_sync.process import StopSignals, stop_check
     from layer_sync.errors import Interrupted
 
     class Thing:
         pass
 
-    with _StopSignals(io.StringIO()) as signals:
+    with StopSignals(io.StringIO()) as signals:
         thing = Thing()
         ref = weakref.ref(thing, lambda r: signals._handle(signal.SIGTERM, None))  # noqa: F841
         del thing  # the callback runs; its Interrupted is dropped
         assert signals.received == signal.SIGTERM
-        progress = _stop_check(None, signals)
+        progress = stop_check(None, signals)
         with pytest.raises(Interrupted) as raised:
             progress(1, 10, 0)
         assert raised.value.signum == signal.SIGTERM
