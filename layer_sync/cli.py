@@ -242,8 +242,8 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
                     names = _unknown_names(extras)
                     parser.error((f"unrecognized option{'s' if len(names) > 1 else ''}: "
                                   f"{', '.join(names)}" if names else
-                                  f"unrecognized {plural(len(extras), 'extra argument')} (not "
-                                  "shown, in case it is a secret)") + "; see layer-sync --help")
+                                  f"unrecognized arguments: {plural(len(extras), 'extra value')} "
+                                  "(not shown, in case one is a secret)") + "; see layer-sync --help")
         except SystemExit as exc:
             code = int(exc.code or 0)
             if code:
