@@ -11,13 +11,17 @@ import contextlib
 import functools
 import logging
 import os
+import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .errors import ConfigError, ExitCode, LayerSyncError
+from .errors import ConfigError, ExitCode, LayerSyncError, signal_name
+from .outcome import plural
+from .process import LoggingSetup, StopSignals, stop_check
 
 log = logging.getLogger("layer_sync")
 
@@ -25,8 +29,16 @@ EPILOG = """exit codes:
   0  every row is in sync (or would be, in a dry run) and none is invalid
   1  the run finished, but some rows are invalid or failed (see the report)
   2  the run could not be done in full: bad arguments, unreadable input, no header,
-     key refused, API unreachable, or another run holding the lock
+     key refused, API unreachable, another run holding the lock, an output path that
+     names the input or is not a regular file, or the report could not be written
+  129 / 130 / 143  stopped by SIGHUP / Ctrl-C / SIGTERM: nothing more was sent; the report
+     of what was done and the JSON line are still written
 """
+
+#: Said instead of echoing anything that may be an API key typed as a flag.
+KEY_FLAG_MESSAGE = ("the API key is never given as a command-line flag (it would show in ps and "
+                    "shell history); set ATOMSCALE_API_KEY (or AS_API_KEY) or use "
+                    "--api-key-file PATH")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="failed attempts in a row before the run stops as 'API down' (default 20)")
     p.add_argument("--create-samples", action="store_true",
                    help="create target materials that the server does not know (by name)")
-    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --report file even if it is not a layer-sync report")
+    p.add_argument("--json", action="store_true",
+                   help="print only a JSON summary on stdout (the human summary goes to stderr)")
     _add_logging(p)
 
     p = sub.add_parser("sandbox", help="run a local stand-in of the Atomscale API")
@@ -135,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="sync the sample workbook into a sandbox; no key, no network")
     p.add_argument("--report", metavar="PATH", help="where the report workbook goes")
-    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--json", action="store_true",
+                   help="print only a JSON summary on stdout (the human summary goes to stderr)")
     _add_logging(p)
 
     p = sub.add_parser("template", help="write a blank input workbook (.xlsx) or CSV")
@@ -151,103 +167,148 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _key_given_as_flag(argv: list[str]) -> bool:
+def _looks_like_key_flag(argv: list[str]) -> bool:
+    """An option meant to carry the key (`--api-key`, `--apikey`, `--api-ke`, `--key=…`,
+    `--token`, `--secret`…): refused without showing what follows it."""
     if not argv or argv[0] == "sandbox":  # the sandbox's own --api-key is a made-up key
         return False
-    return any(a in ("--api-key", "--key", "--token") or a.startswith(("--api-key=", "--key=", "--token="))
-               for a in argv)
+    for arg in argv:
+        if arg == "--":
+            break
+        if not arg.startswith("-") or arg.startswith("---"):
+            continue
+        name = re.sub(r"[-_]", "", arg.split("=", 1)[0].lower())
+        if name in ("apikeyfile", "sheet"):  # real options
+            continue
+        if name.startswith("apik") or any(w in name for w in ("key", "token", "secret", "passw")):
+            return True
+    return False
 
 
-def setup_logging(args: argparse.Namespace, stderr: IO[str]) -> None:
-    root = logging.getLogger("layer_sync")
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    root.setLevel(logging.DEBUG if args.log_file else level)
-    root.propagate = False
-    console = logging.StreamHandler(stderr)
-    console.setLevel(level)
-    console.setFormatter(logging.Formatter("%(message)s"))
-    root.addHandler(console)
-    if args.log_file:
-        try:
-            file_handler = logging.FileHandler(args.log_file, mode="a", encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot open the log file {args.log_file}: {exc.strerror}") from None
-        file_handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        root.addHandler(file_handler)
+def _unknown_names(extras: list[str]) -> list[str]:
+    """The names of unrecognised options, never their values (a value may be a secret)."""
+    names = []
+    for arg in extras:
+        name = arg.split("=", 1)[0]
+        if re.fullmatch(r"--?[A-Za-z][A-Za-z0-9_-]{0,40}", name) and name not in names:
+            names.append(name)
+    return names
+
+
+def _json_zeros(args: Any, argv: list[str], code: int, stdout: IO[str]) -> None:
+    """The JSON line of a run that never started, when --json was asked for."""
+    if getattr(args, "json", False) if args is not None else "--json" in argv:
+        from .outcome import empty_json
+
+        print(empty_json(getattr(args, "dry_run", False), int(code)), file=stdout)
 
 
 def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = None,
          stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
-    """Run the command line; returns the exit code. Streams and environment are injectable."""
+    """Run the command line; returns the exit code. Streams and environment are injectable.
+
+    Leaves the process as it found it: the `layer_sync` logger and the signal handlers it
+    sets for the run are put back before it returns, so it can be called again.
+    """
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     environ = dict(os.environ) if environ is None else environ
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if _key_given_as_flag(argv):
+    logging_setup = LoggingSetup()
+    try:
+        with StopSignals(stderr) as signals:
+            return _main(argv, environ, stdout, stderr, logging_setup, signals)
+    finally:
+        logging_setup.restore()
+
+
+def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[str],
+          logging_setup: LoggingSetup, signals: StopSignals) -> int:
+    parser = build_parser()
+    args: argparse.Namespace | None = None
+    if _looks_like_key_flag(argv):
         # Never echo what follows: it is a secret, and it would end up in logs.
-        print("layer-sync: error: the API key is never given as a command-line flag (it would "
-              "show in ps and shell history); set ATOMSCALE_API_KEY (or AS_API_KEY) or use "
-              "--api-key-file PATH", file=stderr)
-        if "--json" in argv:
-            from .outcome import empty_json
-
-            print(empty_json(), file=stdout)
+        print(f"layer-sync: error: {KEY_FLAG_MESSAGE}", file=stderr)
+        _json_zeros(None, argv, ExitCode.RUN_INCOMPLETE, stdout)
         return int(ExitCode.RUN_INCOMPLETE)
     try:
-        # argparse writes usage, help and errors to sys.stdout / sys.stderr: point them here.
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            args = parser.parse_args(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-        if code and "--json" in argv:
-            from .outcome import empty_json
-
-            print(empty_json(exit_code=code), file=stdout)
-        return code
-    if not args.command:
-        parser.print_help(stdout)
-        return int(ExitCode.RUN_INCOMPLETE)
-    try:
-        setup_logging(args, stderr)
+        try:
+            # argparse writes usage, help and errors to sys.stdout / sys.stderr: point them here.
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                args, extras = parser.parse_known_args(argv)
+                if extras:
+                    # argparse would print every unrecognised word, values included (a key
+                    # typed after a misspelt flag): name the options only.
+                    names = _unknown_names(extras)
+                    parser.error((f"unrecognized option{'s' if len(names) > 1 else ''}: "
+                                  f"{', '.join(names)}" if names else
+                                  f"unrecognized arguments: {plural(len(extras), 'extra value')} "
+                                  "(not shown, in case one is a secret)") + "; see layer-sync --help")
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+            if code:
+                _json_zeros(None, argv, code, stdout)
+            return code
+        if not args.command:
+            parser.print_help(stdout)
+            return int(ExitCode.RUN_INCOMPLETE)
+        _check_outputs(args)
+        logging_setup.configure(args, stderr)
+        args.signals = signals  # for the commands that run long: see _stop_check
         handler = _COMMANDS[args.command]
         return int(handler(args, environ, stdout, stderr))
     except LayerSyncError as exc:
         print(f"layer-sync: error: {exc}", file=stderr)
-        if getattr(args, "json", False):
-            from .outcome import empty_json
-
-            print(empty_json(getattr(args, "dry_run", False), int(exc.exit_code)), file=stdout)
+        _json_zeros(args, argv, int(exc.exit_code), stdout)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        print("layer-sync: interrupted", file=stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (errors.Interrupted)
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        code = int(ExitCode.for_signal(signum))
+        print(f"layer-sync: interrupted by {signal_name(signum)} before anything was written",
+              file=stderr)
+        _json_zeros(args, argv, code, stdout)
+        return code
     except Exception as exc:  # the one place a bug becomes a line, not a traceback
         if getattr(args, "traceback", False):
             raise
         print(f"layer-sync: internal error: {type(exc).__name__}: {exc} "
               "(run again with --traceback and report it)", file=stderr)
+        _json_zeros(args, argv, ExitCode.RUN_INCOMPLETE, stdout)
         return int(ExitCode.RUN_INCOMPLETE)
 
 
-def run() -> None:
-    """The `layer-sync` console script: main(), then a fast exit.
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before anything is sent: --log-file (appended to) must not be an input (the sheet, the
+    key file) or the report, and must be a regular file if it exists; --report must not be
+    the key file. The library checks --report against the sheet itself."""
+    from .paths import check_output, same_file
 
-    Everything is flushed and closed first (streams, log files; the report and the lock are
-    closed by then), so the interpreter's teardown, ~0.1 s of freeing module state, is
-    skipped: it is a tenth of a run that has nothing to change.
-    """
+    sheet = [args.path] if args.command in ("sync", "check") and getattr(args, "path", None) else []
+    key_file = [args.api_key_file] if getattr(args, "api_key_file", None) else []
+    report = getattr(args, "report", None)
+    if report:
+        for source in key_file:
+            if same_file(report, source):
+                raise ConfigError(f"--report {report} is the key file {source}; choose another name")
+    log_file = getattr(args, "log_file", None)
+    if not log_file:
+        return
+    check_output(log_file, "--log-file", inputs=sheet + key_file)
+    if report and (same_file(report, log_file)
+                   or os.path.abspath(report) == os.path.abspath(log_file)):
+        raise ConfigError(f"--log-file and --report name the same file {log_file}; "
+                          "give them different names")
+
+
+def run() -> None:
+    """The `layer-sync` console script."""
     code = main()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    finally:
-        logging.shutdown()
-        os._exit(code)
+    except (BrokenPipeError, OSError):  # a reader that went away (| head): nothing to say
+        pass
+    raise SystemExit(code)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -287,23 +348,27 @@ def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[s
 
 def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
               stderr: IO[str]) -> int:
+    from .lock import lock_folder
     from .sync import resolve_api_key, resolve_api_url, sync_file
 
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)
     with _progress_bar(stdout, stderr, args.quiet) as progress:
+        progress = stop_check(progress, getattr(args, "signals", None))
         outcome = sync_file(args.path, api_key=api_key, api_url=api_url, sheet=args.sheet,
                             dry_run=args.dry_run, report=args.report,
                             concurrency=args.concurrency, max_attempts=args.max_attempts,
                             timeout=args.timeout,
                             max_consecutive_failures=args.max_consecutive_failures,
-                            create_samples=args.create_samples, progress=progress)
+                            create_samples=args.create_samples, progress=progress,
+                            force=args.force, lock_dir=lock_folder(environ))
     return _finish(outcome, args, stdout, stderr)
 
 
 def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[str],
             log_exit: bool = True) -> int:
-    print_summary(outcome, stdout)
+    # With --json, stdout carries the JSON object alone (cron appends it to a .jsonl file).
+    print_summary(outcome, stderr if getattr(args, "json", False) else stdout)
     if outcome.fatal:
         print(f"layer-sync: error: {outcome.message}", file=stderr)
     if log_exit:
@@ -320,11 +385,12 @@ def print_summary(outcome: Any, out: IO[str], max_issues: int = 10) -> None:
     title = "layer-sync (dry run: nothing written)" if outcome.dry_run else "layer-sync"
     print(f"{title}: {outcome.path.name}" + (f", sheet {outcome.sheet!r}" if outcome.sheet else "")
           + f" -> {outcome.api_url}", file=out)
-    print(f"  {c['rows']} rows: {c['created']} {verb}created, {c['updated']} {verb}updated, "
+    print(f"  {plural(c['rows'], 'row')}: {c['created']} {verb}created, {c['updated']} {verb}updated, "
           f"{c['unchanged']} unchanged, {c['invalid']} invalid, {c['failed']} failed, "
           f"{c['skipped']} skipped", file=out)
     if c["remote_only"]:
-        print(f"  {c['remote_only']} layer(s) on the server are not in the sheet "
+        print(f"  {plural(c['remote_only'], 'layer')} on the server "
+              f"{'is' if c['remote_only'] == 1 else 'are'} not in the sheet "
               "(listed in the report; nothing is deleted)", file=out)
     requests_text = ", ".join(f"{m} {n}" for m, n in outcome.requests.items()) or "none"
     print(f"  requests: {requests_text}; retries: {outcome.retries}; "
@@ -399,12 +465,17 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
               stderr: IO[str]) -> int:
     from .demo import run_demo
 
+    # The human text goes to stderr with --json, so that stdout is the JSON object alone.
+    human = stderr if getattr(args, "json", False) else stdout
+    logging.getLogger("layer_sync.sandbox").setLevel(logging.WARNING)  # put back by main()
+
     def announce(url: str) -> None:
         print(f"Demo: a sandbox Atomscale API is running on {url} with 3 target materials "
               "(5 layers).\nSyncing the sample lab workbook (sample_data/lab_stacks.xlsx) "
-              "into it...\n", file=stdout, flush=True)
+              "into it...\n", file=human, flush=True)
 
     with _progress_bar(stdout, stderr, args.quiet) as progress:
+        progress = stop_check(progress, getattr(args, "signals", None))
         outcome = run_demo(report=args.report, progress=progress, announce=announce)
     code = _finish(outcome, args, stdout, stderr, log_exit=False)
     if code == ExitCode.ROWS_NEED_ATTENTION:
@@ -412,11 +483,11 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
         code = int(ExitCode.OK)
         if not getattr(args, "json", False):
             print("\n(The sample sheet has one invalid row on purpose: a real run would exit "
-                  "with code 1 and the report would show the cell to fix.)", file=stdout)
+                  "with code 1 and the report would show the cell to fix.)", file=human)
     if not getattr(args, "json", False):
         print("\nOpen the report to see what happened to every row. Start your own sheet with "
               "'layer-sync template my_stacks.xlsx', or export what the server holds with "
-              "'layer-sync export my_stacks.xlsx'.", file=stdout)
+              "'layer-sync export my_stacks.xlsx'.", file=human)
     return code
 
 
@@ -441,14 +512,16 @@ def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[st
     api_key = resolve_api_key(environ, args.api_key_file)
     result = export_stacks(args.path, api_key=api_key, api_url=api_url, force=args.force,
                            timeout=args.timeout, max_attempts=args.max_attempts)
-    print(f"Exported {result.layers} layers of {result.target_materials} target materials from "
-          f"{api_url} to {result.path}", file=stdout)
+    print(f"Exported {plural(result.layers, 'layer')} of "
+          f"{plural(result.target_materials, 'target material')} from {api_url} to {result.path}",
+          file=stdout)
     if result.without_layers:
-        print(f"  {result.without_layers} target material(s) without layers are not listed "
-              "(a row needs a layer_id)", file=stdout)
-    if result.duplicates:
-        print(f"  {result.duplicates} duplicate layer record(s) on the server were left out",
+        print(f"  {plural(result.without_layers, 'target material')} without layers "
+              f"{'is' if result.without_layers == 1 else 'are'} not listed (a row needs a layer_id)",
               file=stdout)
+    if result.duplicates:
+        print(f"  {plural(result.duplicates, 'duplicate layer record')} on the server "
+              f"{'was' if result.duplicates == 1 else 'were'} left out", file=stdout)
     return 0
 
 

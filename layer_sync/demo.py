@@ -3,7 +3,6 @@ the sample workbook synced into it. No key, no network, a few seconds."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 import tempfile
 from pathlib import Path
@@ -19,7 +18,6 @@ def run_demo(report: str | Path | None = None, progress: Any = None,
     """Run the demo; `announce(url)` is called once the sandbox is listening."""
     from .sandbox import SandboxServer
 
-    logging.getLogger("layer_sync.sandbox").setLevel(logging.WARNING)
     key = secrets.token_urlsafe(16)  # the sandbox's own, made up for this run
     with tempfile.TemporaryDirectory(prefix="layer-sync-demo-") as folder:
         sheet = samples.write_workbook(Path(folder) / "lab_stacks.xlsx")

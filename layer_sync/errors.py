@@ -13,14 +13,24 @@ class ExitCode(IntEnum):
     2: the run could not be done in full (bad arguments, unreadable input, no header,
        key refused, API unreachable, another run holding the lock, an unusable output path,
        the report could not be written).
-    130 / 143: interrupted by Ctrl-C / SIGTERM (128 + the signal): nothing more was sent.
+    129 / 130 / 143: stopped by SIGHUP / Ctrl-C / SIGTERM (128 + the signal): nothing more
+       was sent; the report of what was done and the JSON line were still written.
     """
 
     OK = 0
     ROWS_NEED_ATTENTION = 1
     RUN_INCOMPLETE = 2
+    HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
+
+    @classmethod
+    def for_signal(cls, signum: int) -> "ExitCode":
+        """128 + the signal, for the signals a run handles (others count as SIGTERM)."""
+        try:
+            return cls(128 + int(signum))
+        except ValueError:
+            return cls.TERMINATED
 
 
 class LayerSyncError(Exception):
@@ -60,3 +70,32 @@ class ApiDownError(ApiError):
 
 class ReportError(LayerSyncError):
     """The report workbook could not be written."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was asked to stop by a signal (SIGTERM, SIGHUP, or Ctrl-C's SIGINT).
+
+    Raised in the main thread by the command line's signal handler, never by the library.
+    It is a KeyboardInterrupt, so everything that stops cleanly on Ctrl-C stops cleanly on
+    it too; `sync_file` turns it into an outcome whose exit code is 128 + `signum`.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.for_signal(self.signum)
+
+
+def signal_name(signum: int) -> str:
+    """`SIGTERM` for 15; Ctrl-C for SIGINT, as a technician knows it."""
+    import signal
+
+    if signum == signal.SIGINT:
+        return "Ctrl-C"
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

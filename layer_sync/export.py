@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .plan import ServerIndex
-from .templates import write_rows
+from .templates import check_target, write_rows
 
 log = logging.getLogger("layer_sync")
 
@@ -30,12 +30,15 @@ def export_stacks(path: str | os.PathLike, *, api_key: str, api_url: str, force:
     """Write every layer on the server to `path` (.xlsx or .csv), one row per layer.
 
     A key the server holds twice is written once, from the record of the lowest id (the one
-    `sync` compares with), so the file syncs back without duplicate-key errors.
+    `sync` compares with), so the file syncs back without duplicate-key errors. An existing
+    `path` is replaced only with `force`, and never when it is not a regular file (a device,
+    a FIFO, a folder); a CSV's cells that a spreadsheet would run as formulas are guarded.
     """
     from .api import ApiClient
     from .retry import RetryPolicy
 
     path = Path(path)
+    check_target(path, force)  # before anything is sent: a file we must not replace is refused
     client = ApiClient(api_url, api_key, RetryPolicy(max_attempts=max_attempts, timeout=timeout))
     try:
         entries = client.list_target_materials()

@@ -109,6 +109,8 @@ class SyncOutcome:
     report_error: str | None = None
     message: str | None = None  # why the run stopped early (exit code 2)
     fatal: bool = False
+    #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
+    stop_signal: int | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -122,6 +124,8 @@ class SyncOutcome:
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.stop_signal is not None:
+            return ExitCode.for_signal(self.stop_signal)
         if self.fatal:
             return ExitCode.RUN_INCOMPLETE
         counts = self.counts
@@ -135,9 +139,10 @@ class SyncOutcome:
         if self.fatal:
             return f"Stopped: {self.message}"
         verb = "would be " if self.dry_run else ""
-        text = (f"{c['rows']} rows: {c['created']} {verb}created, {c['updated']} {verb}updated, "
-                f"{c['unchanged']} unchanged, {c['invalid']} invalid, {c['failed']} failed, "
-                f"{c['skipped']} skipped; {c['remote_only']} layer(s) on the server not in the sheet")
+        text = (f"{plural(c['rows'], 'row')}: {c['created']} {verb}created, {c['updated']} "
+                f"{verb}updated, {c['unchanged']} unchanged, {c['invalid']} invalid, "
+                f"{c['failed']} failed, {c['skipped']} skipped; "
+                f"{plural(c['remote_only'], 'layer')} on the server not in the sheet")
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -150,6 +155,11 @@ class SyncOutcome:
 
     def json_line(self) -> str:
         return json.dumps(self.to_json())
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 row`, `2 rows`, `0 rows` (`nouns`: an irregular plural)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def empty_json(dry_run: bool = False, exit_code: int = int(ExitCode.RUN_INCOMPLETE)) -> str:

@@ -7,22 +7,20 @@ Nothing here prints or exits; the outcome says what happened and which exit code
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
 import logging
 import os
+import signal
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import (ApiDownError, ApiError, AuthError, ConfigError, LayerSyncError, LockedError,
-                     ReportError)
-from .outcome import COUNT_NAMES, ActionKind, Result, RowResult, SyncOutcome, empty_json  # noqa: F401
+from .errors import ApiDownError, ApiError, AuthError, ConfigError, ReportError, signal_name
+from .lock import RunLock, lock_path  # noqa: F401  (lock_path: where a run's lock lives)
+from .outcome import COUNT_NAMES, ActionKind, Result, RowResult, SyncOutcome, empty_json, plural  # noqa: F401
+from .paths import ReservedName, check_report_path, reserve_report_name
 
 log = logging.getLogger("layer_sync")
 
@@ -62,16 +60,6 @@ def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | No
                       "or give --api-key-file PATH")
 
 
-def default_report_path(input_path: Path, now: _dt.datetime, folder: Path = Path("reports")) -> Path:
-    return folder / f"layer-sync_{input_path.stem}_{now.strftime('%Y%m%d-%H%M%S')}.xlsx"
-
-
-def lock_path(input_path: Path) -> Path:
-    """A lock per input file, outside its folder (which may be read-only)."""
-    digest = hashlib.sha256(str(input_path.resolve()).encode("utf-8")).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"layer-sync-{digest}.lock"
-
-
 # ----------------------------------------------------------------------------- the run
 
 def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://api.atomscale.ai/",
@@ -82,20 +70,27 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
               clock: Callable[[], float] = time.monotonic,
               progress: Callable[[int, int, int], None] | None = None,
               now: Callable[[], _dt.datetime] = _dt.datetime.now,
-              report_helper: bool | None = None) -> SyncOutcome:
+              report_helper: bool | None = None, force: bool = False,
+              lock_dir: str | os.PathLike | None = None) -> SyncOutcome:
     """Sync one sheet with the server and write the report.
 
-    `report`: a path, None for the default `reports/…` name, or False for no report.
+    `report`: a path, None for a new `reports/…` name of its own, or False for no report.
+    An existing `report` is replaced only when it is a layer-sync report, or with `force`;
+    never when it is the input (by identity) or not a regular file.
+    `lock_dir`: where the lock that keeps two runs off one sheet lives (default: the user's
+    `lock.lock_folder()`).
     `report_helper`: build the report in a helper process (None: when there are at least
     `report.HELPER_MIN_ROWS` rows to write, so that its CPU work runs beside the writes).
     Raises LayerSyncError (exit code 2) when the run cannot start: bad input file, no
-    header, another run holding the lock, bad configuration. Everything after the sheet is
-    read ends in a SyncOutcome, whose `exit_code` says how it went.
+    header, an unusable report path, another run holding the lock, bad configuration.
+    Everything after the sheet is read ends in a SyncOutcome, whose `exit_code` says how it
+    went; a KeyboardInterrupt (Ctrl-C, or `errors.Interrupted` for a signal) after that point
+    ends it too: nothing more is sent, the rows not done are skipped, the report is written
+    and the exit code is 128 + the signal.
     """
-    from filelock import FileLock, Timeout
-
     from .api import ApiClient
     from .retry import RetryPolicy
+    from .sheet import check_input_file
 
     for name, value in (("concurrency", concurrency), ("max_attempts", max_attempts),
                         ("max_consecutive_failures", max_consecutive_failures)):
@@ -105,21 +100,21 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
         raise ConfigError("timeout must be more than 0 seconds")
     path = Path(path)
     started_at, started = now(), clock()
-    lock = FileLock(lock_path(path), timeout=0)
+    check_input_file(path)  # a missing or wrong file fails before any request
+    if report:
+        check_report_path(report, inputs=[path], force=force)
+    lock = RunLock.acquire(path, lock_dir)
+    reserved: ReservedName | None = None
+    outcome: SyncOutcome | None = None
     try:
-        lock.acquire()
-    except Timeout:
-        raise LockedError(f"another layer-sync run is syncing {path.name} right now; "
-                          f"wait for it to finish (lock: {lock.lock_file})") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot take the lock {lock.lock_file}: {exc.strerror}") from None
-    try:
+        if report is None:
+            reserved = reserve_report_name(path, started_at)
         policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout,
                              max_consecutive_failures=max_consecutive_failures,
                              clock=clock, sleep=sleep)
         client = ApiClient(api_url, api_key, policy, pool_size=concurrency)
         target = None if report is False else (
-            Path(report) if report else default_report_path(path, started_at))
+            Path(report) if report else reserved.path if reserved else None)
         try:
             outcome, writer = _run(path, client, sheet, dry_run, concurrency, create_samples,
                                    progress, started_at, target, report_helper)
@@ -143,7 +138,19 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
                 log.error("%s", exc)
         outcome.duration_s = clock() - started
         return outcome
+    except KeyboardInterrupt as exc:
+        if outcome is None:  # stopped before the sheet was read: nothing to report
+            raise
+        # Stopped after the writes, while the report was written: say so, keep the counts.
+        _stopped_by(exc, outcome)
+        if outcome.report is None:
+            outcome.report_error = (outcome.report_error
+                                    or "the run was stopped while its report was written")
+        outcome.finished, outcome.duration_s = now(), clock() - started
+        return outcome
     finally:
+        if reserved is not None:
+            reserved.release()  # the placeholder, when no report replaced it
         lock.release()
 
 
@@ -152,24 +159,24 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
          report: Path | None, report_helper: bool | None) -> tuple[SyncOutcome, Any]:
     from .apply import apply_plan, dry_run_results
     from .plan import CREATE, UPDATE, build_plan
-    from .sheet import check_input_file, read_stacks
+    from .sheet import read_stacks
 
-    check_input_file(path)  # a missing or wrong file fails before any request
     # The GET goes out while the sheet is read: network waiting overlaps the parsing.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as pool:
         fetching = pool.submit(client.list_target_materials)
         try:
             data = read_stacks(path, sheet)
             log.debug("sheet read in %.3f s", time.perf_counter() - _T0)
-        except LayerSyncError:
+        except BaseException:  # unreadable, or stopped (Ctrl-C, SIGTERM) while reading
             client.policy.cancel.set()  # stop the GET's retries: nobody needs the answer
             raise
         outcome = SyncOutcome(path=path, api_url=client.base_url, dry_run=dry_run,
                               started=started_at, finished=started_at, sheet=data.sheet,
                               headers=[h for h in data.headers if h],
                               ignored_columns=data.ignored_columns)
-        log.info("read %d rows from %s, sheet %r (header on row %d)", len(data.rows), path.name,
-                 data.sheet, data.header_row)
+        outcome.issues = data.issues
+        log.info("read %s from %s, sheet %r (header on row %d)", plural(len(data.rows), "row"),
+                 path.name, data.sheet, data.header_row)
         if data.ignored_columns:
             log.info("columns not used: %s", ", ".join(data.ignored_columns))
         try:
@@ -178,48 +185,82 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
         except (AuthError, ApiDownError, ApiError) as exc:
             entries = None
             failure = exc
+        except KeyboardInterrupt as exc:
+            client.policy.cancel.set()
+            _stopped_by(exc, outcome, [_blank_action(row) for row in data.rows])
+            return outcome, None
     if entries is None:
         outcome.fatal = True
         outcome.message = (str(failure) if isinstance(failure, AuthError)
                            else f"could not read the server's records: {failure}")
-        outcome.issues = data.issues
         outcome.results = [RowResult(_blank_action(row), Result.SKIPPED, message=f"not sent: {outcome.message}")
                            for row in data.rows]
         return outcome, None
-    plan = build_plan(data, entries, create_samples=create_samples)
-    outcome.remote_only = plan.remote_only
-    outcome.issues = data.issues
-    if dry_run:
-        outcome.results = dry_run_results(plan)
-        return outcome, None
+    plan = None
     writer = None
-    if report is not None:
-        # The report is written while the writes wait on the network, row by row in sheet
-        # order, instead of after them; by a helper process when there are many rows to send.
-        from .report import HELPER_MIN_ROWS, ReportWriter
+    done: dict[int, RowResult] = {}  # the rows finished so far, for a run that is stopped
 
-        writes = sum(1 for a in plan.actions if a.kind in (CREATE, UPDATE))
-        try:
-            writer = ReportWriter(report, outcome.headers, len(plan.actions),
-                                  helper=writes >= HELPER_MIN_ROWS if report_helper is None
-                                  else report_helper)
-        except ReportError as exc:
-            outcome.report_error = str(exc)
-            log.error("%s", exc)
-    log.debug("plan ready at %.3f s", time.perf_counter() - _T0)
+    def on_result(index: int, result: RowResult) -> None:
+        done[index] = result
+        if writer is not None:
+            writer.add(index, result)
+
     try:
+        plan = build_plan(data, entries, create_samples=create_samples)
+        outcome.remote_only = plan.remote_only
+        if dry_run:
+            outcome.results = dry_run_results(plan)
+            return outcome, None
+        if report is not None:
+            # The report is written while the writes wait on the network, row by row in sheet
+            # order, instead of after them; by a helper process when there are many rows to send.
+            from .report import HELPER_MIN_ROWS, ReportWriter
+
+            writes = sum(1 for a in plan.actions if a.kind in (CREATE, UPDATE))
+            try:
+                writer = ReportWriter(report, outcome.headers, len(plan.actions),
+                                      helper=writes >= HELPER_MIN_ROWS if report_helper is None
+                                      else report_helper)
+            except ReportError as exc:
+                outcome.report_error = str(exc)
+                log.error("%s", exc)
+        log.debug("plan ready at %.3f s", time.perf_counter() - _T0)
         outcome.results, fatal = apply_plan(plan, client, plan.known_samples,
                                             concurrency=concurrency, progress=progress,
-                                            on_result=writer.add if writer is not None else None)
-    except BaseException:
+                                            on_result=on_result)
+    except BaseException as exc:
         if writer is not None:
             writer.close()
-        raise
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        # Stopped (Ctrl-C, SIGTERM, SIGHUP): apply_plan sent nothing more and waited for the
+        # answers in flight; the report is then written in one go from what was done.
+        client.policy.cancel.set()
+        actions = plan.actions if plan is not None else [_blank_action(row) for row in data.rows]
+        _stopped_by(exc, outcome, actions, done)
+        return outcome, None
     log.debug("writes done at %.3f s", time.perf_counter() - _T0)
     if fatal:
         outcome.fatal = True
         outcome.message = fatal
     return outcome, writer
+
+
+def _stopped_by(exc: BaseException, outcome: SyncOutcome, actions: list[Any] | None = None,
+                done: Mapping[int, RowResult] | None = None) -> None:
+    """Mark a run stopped by a signal: exit code 128 + the signal; with `actions`, every row
+    not in `done` (by position) is skipped."""
+    signum = int(getattr(exc, "signum", signal.SIGINT))
+    name = signal_name(signum)
+    outcome.stop_signal = signum
+    outcome.fatal = True
+    outcome.message = f"interrupted by {name}: nothing more was sent"
+    if actions is not None:
+        done = done or {}
+        note = (f"not done: the run was interrupted by {name} (a write already on its way may "
+                "have reached the server; the next run will see it)")
+        outcome.results = [done.get(i) or RowResult(a, Result.SKIPPED, message=note)
+                           for i, a in enumerate(actions)]
 
 
 def _blank_action(row: Any) -> Any:

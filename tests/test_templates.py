@@ -84,3 +84,18 @@ def test_template_refuses_to_overwrite_without_force(tmp_path):
     assert main(["template", str(path)], stdout=io.StringIO(), stderr=err) == 2
     assert "--force" in err.getvalue() and path.read_text() == "precious"
     assert main(["template", str(tmp_path / "x.pdf")], stdout=io.StringIO(), stderr=err) == 2
+
+
+def test_templates_have_the_users_umask(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o002)  # this test's process setting, put back below
+    try:
+        for name in ("t.csv", "t.xlsx"):
+            assert main(["template", str(tmp_path / name)], stdout=io.StringIO(),
+                        stderr=io.StringIO()) == 0
+    finally:
+        os.umask(previous)
+    assert {stat.S_IMODE((tmp_path / n).stat().st_mode) for n in ("t.csv", "t.xlsx")} == {0o664}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.xlsx"]  # no temporary file

@@ -1,0 +1,247 @@
+"""Where layer-sync may write: the rules for output paths, the names it picks itself, and
+writing a file so that it appears whole, with the user's umask.
+
+The rules, the same for `sync`'s report and log file and for `export` / `template`:
+
+- an output never names an input: compared by identity (device and inode), so a hard link or
+  a symbolic link to the sheet counts as the sheet;
+- an output that exists must be a regular file (not a device, FIFO, folder, or a link to one,
+  nor a broken link): writing "through" `/dev/sda` or a FIFO is never what was meant;
+- an existing report is replaced only when it is a layer-sync report, or with `--force`;
+- a name the tool picks itself never replaces anything: it is created exclusively.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import secrets
+import stat
+import xml.etree.ElementTree as ElementTree
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO
+
+from .errors import ConfigError
+
+#: The title cell (Summary!A1) every layer-sync report carries.
+REPORT_TITLE = "layer-sync report"
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when both paths exist and are one file (symbolic and hard links followed)."""
+    try:
+        return os.path.samestat(os.stat(a), os.stat(b))
+    except (OSError, ValueError):
+        return False
+
+
+def check_output(path: str | os.PathLike, what: str, *, inputs: Iterable[str | os.PathLike] = (),
+                 exists_ok: bool | Callable[[Path], bool] = True,
+                 exists_hint: str = "choose another name or add --force to replace it") -> Path:
+    """Refuse (ConfigError, exit 2) an output path that must not be written.
+
+    `what` names the path in the message (`--report`, `the export file`). `inputs`: files the
+    run reads, which the output must not be. `exists_ok`: whether an existing regular file
+    may be replaced (or appended to): True, False, or a test of the file.
+    """
+    path = Path(path)
+    for source in inputs:
+        if same_file(path, source):
+            raise ConfigError(f"{what} {path} is the input file {source} (the same file"
+                              f"{' under another name' if Path(source) != path else ''}); "
+                              "layer-sync only reads its input: choose another name")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise ConfigError(f"{what} {path} is a broken symbolic link; remove it or choose "
+                              "another name") from None
+        return path
+    except OSError:
+        return path  # a folder that cannot be searched, or not a folder: writing will say so
+    for test, kind in _KINDS:
+        if test(mode):
+            raise ConfigError(f"{what} {path} is {kind}, not a regular file; give the name of "
+                              "a file to write")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{what} {path} is not a regular file; give the name of a file to write")
+    allowed = exists_ok(path) if callable(exists_ok) else exists_ok
+    if not allowed:
+        raise ConfigError(f"{what} {path} exists; {exists_hint}")
+    return path
+
+
+def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
+                      force: bool = False) -> Path:
+    """The rules for `--report`: an existing file is replaced only when it is a layer-sync
+    report, or with `force` (never when it is an input or not a regular file)."""
+    return check_output(path, "--report", inputs=inputs,
+                        exists_ok=True if force else is_layer_sync_report,
+                        exists_hint="it is not a layer-sync report, so it is left alone; choose "
+                                    "another --report name or add --force to replace it")
+
+
+def is_layer_sync_report(path: str | os.PathLike) -> bool:
+    """True for an .xlsx whose workbook has the sheets Summary and Rows and whose Summary!A1
+    says "layer-sync report". Reads only the workbook's small parts and the first cell, so
+    a large old report costs nothing to recognise; anything unreadable is not a report."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            sheets = _sheet_parts(book)
+            if "Summary" not in sheets or "Rows" not in sheets:
+                return False
+            return _first_cell_text(book, sheets["Summary"]) == REPORT_TITLE
+    except Exception:  # a corrupt or hostile file is simply not one of our reports
+        return False
+
+
+_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+#: The workbook's parts read here are small; a bigger one is not a layer-sync report's.
+_MAX_PART = 4 * 1024 * 1024
+
+
+def _read_part(book: zipfile.ZipFile, name: str) -> bytes:
+    if book.getinfo(name).file_size > _MAX_PART:
+        raise ValueError(f"{name} is too large")
+    return book.read(name)
+
+
+def _sheet_parts(book: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> its part's name in the zip."""
+    workbook = ElementTree.fromstring(_read_part(book, "xl/workbook.xml"))
+    rels = ElementTree.fromstring(_read_part(book, "xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_NS_PKG_REL}Relationship")}
+    parts = {}
+    for sheet in workbook.iter(f"{_NS_MAIN}sheet"):
+        target = targets.get(sheet.get(f"{_NS_REL}id"), "")
+        parts[sheet.get("name", "")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return parts
+
+
+def _first_cell_text(book: zipfile.ZipFile, part: str) -> str | None:
+    """The text of A1 in the sheet `part` (inline, formula-result or shared string)."""
+    with book.open(part) as stream:
+        for _, element in ElementTree.iterparse(stream):
+            if element.tag == f"{_NS_MAIN}c":
+                if element.get("r", "A1") != "A1":
+                    return None
+                kind = element.get("t")
+                if kind == "inlineStr":
+                    return "".join(t.text or "" for t in element.iter(f"{_NS_MAIN}t"))
+                value = element.findtext(f"{_NS_MAIN}v")
+                if kind == "s" and value is not None:
+                    return _shared_string(book, int(value))
+                return value
+            if element.tag == f"{_NS_MAIN}row":  # the first row ended without A1
+                return None
+    return None
+
+
+def _shared_string(book: zipfile.ZipFile, index: int) -> str | None:
+    with book.open("xl/sharedStrings.xml") as stream:
+        seen = 0
+        for _, element in ElementTree.iterparse(stream):
+            if element.tag == f"{_NS_MAIN}si":
+                if seen == index:
+                    return "".join(t.text or "" for t in element.iter(f"{_NS_MAIN}t"))
+                seen += 1
+                element.clear()
+    return None
+
+
+# ----------------------------------------------------------------------------- picked names
+
+class ReservedName:
+    """A file name the tool picked, held by an empty file created exclusively, so that no
+    other run picks it; the report later replaces the empty file. `release()` removes the
+    empty file if nothing replaced it (the run ended without a report)."""
+
+    def __init__(self, path: Path, identity: os.stat_result | None) -> None:
+        self.path = path
+        self._identity = identity
+
+    def release(self) -> None:
+        """Remove the placeholder, only if it is still the empty file created here."""
+        if self._identity is None:
+            return
+        try:
+            current = os.lstat(self.path)
+            if os.path.samestat(current, self._identity) and current.st_size == 0:
+                os.unlink(self.path)
+        except OSError:
+            pass
+        self._identity = None
+
+
+def report_stem(input_path: Path, now: _dt.datetime) -> str:
+    """`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>`: the input's suffix tells apart the
+    reports of lab.csv and lab.xlsx, milliseconds those of two quick runs."""
+    suffix = input_path.suffix.lstrip(".").lower() or "file"
+    return (f"layer-sync_{input_path.stem}_{suffix}_{now.strftime('%Y%m%d-%H%M%S')}"
+            f"-{now.microsecond // 1000:03d}")
+
+
+def reserve_report_name(input_path: Path, now: _dt.datetime,
+                        folder: Path = Path("reports")) -> ReservedName:
+    """A report name in `folder` that no file has, held until the report replaces it
+    (`-2`, `-3`... are added while a name is taken). When the folder cannot be created or
+    written, the name is returned unreserved: writing the report will say why it failed."""
+    stem = report_stem(input_path, now)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return ReservedName(folder / f"{stem}.xlsx", None)
+    for n in range(1, 1000):
+        candidate = folder / (f"{stem}.xlsx" if n == 1 else f"{stem}-{n}.xlsx")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError:
+            return ReservedName(candidate, None)
+        try:
+            return ReservedName(candidate, os.fstat(fd))
+        finally:
+            os.close(fd)
+    raise ConfigError(f"no free report name in {folder} for {stem}; give one with --report")
+
+
+# ----------------------------------------------------------------------------- writing
+
+def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> Path:
+    """Write `path` through a temporary file beside it, renamed into place when complete.
+
+    The temporary file is created with mode 0666 less the user's umask, as any new file of
+    theirs would be (tempfile's would be 0600: colleagues could not open it on a shared
+    drive). Nothing is left behind if writing fails or is interrupted. Raises OSError.
+    """
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    name = re.sub(r"[^\w.-]", "_", path.stem)[:40]
+    while True:
+        tmp = path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

@@ -1,0 +1,159 @@
+"""What the command line sets up in its own process for a run, and puts back afterwards:
+the `layer_sync` logger's handlers and level, and the handlers of SIGTERM, SIGHUP and SIGINT.
+
+Used by `cli.main()` only: library code never changes process-wide state, and main() leaves
+the interpreter as it found it (it can be called twice in one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from typing import IO, Any
+
+from .errors import ConfigError, signal_name
+
+
+class LoggingSetup:
+    """Configures only the `layer_sync` logger (never the root logger) and puts it back as
+    it was afterwards, so that main() leaves the interpreter as it found it."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[logging.Logger, int, list[logging.Handler], bool]] = []
+        self._added: list[logging.Handler] = []
+
+    def _save(self, logger: logging.Logger) -> None:
+        self._saved.append((logger, logger.level, list(logger.handlers), logger.propagate))
+
+    def configure(self, args: argparse.Namespace, stderr: IO[str]) -> None:
+        root = logging.getLogger("layer_sync")
+        self._save(root)
+        self._save(logging.getLogger("layer_sync.sandbox"))
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+        root.setLevel(logging.DEBUG if args.log_file else level)
+        root.propagate = False
+        console = logging.StreamHandler(stderr)
+        console.setLevel(level)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(console)
+        self._added.append(console)
+        if args.log_file:
+            try:
+                file_handler = logging.FileHandler(args.log_file, mode="a", encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"cannot open the log file {args.log_file}: {exc.strerror}") from None
+            file_handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+            file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            root.addHandler(file_handler)
+            self._added.append(file_handler)
+
+    def restore(self) -> None:
+        for handler in self._added:
+            with contextlib.suppress(Exception):
+                handler.flush()
+                handler.close()
+        for logger, level, handlers, propagate in reversed(self._saved):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            for handler in handlers:
+                logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        self._saved, self._added = [], []
+
+
+class StopSignals:
+    """SIGTERM and SIGHUP stop a run the way Ctrl-C does (cron's and systemd's time limits and
+    timeout(1) send SIGTERM; a closed terminal sends SIGHUP).
+
+    The first signal raises `errors.Interrupted` in the main thread: the library sends
+    nothing more, waits for the answers in flight and writes the report of what was done.
+    Later signals are noted and ignored, so that the report gets written. A signal the
+    caller ignores (nohup's SIGHUP, SIGINT in a background job) stays ignored. Installed
+    only here, for the length of main(), and put back afterwards.
+
+    Python drops an exception raised while the main thread runs a finaliser or a weakref
+    callback (it prints "Exception ignored in …"): such a lost stop is raised again by
+    `check()`, which the run calls after every row written (see `stop_check`), and the
+    "Exception ignored" text is not printed.
+    """
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                    if hasattr(signal, name))
+
+    def __init__(self, stderr: IO[str]) -> None:
+        self.received: int | None = None
+        self._stderr = stderr
+        self._previous: dict[int, Any] = {}
+        self._unraisable: Any = None
+        self._raised_again = False
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signals reach the main thread only; a caller's thread keeps its own
+        for signum in self.SIGNALS:
+            try:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except (ValueError, OSError):
+                pass
+        if self._previous:
+            self._unraisable = sys.unraisablehook
+            sys.unraisablehook = self._quiet_when_lost
+        return self
+
+    def _quiet_when_lost(self, info: Any) -> None:
+        from .errors import Interrupted
+
+        if not isinstance(info.exc_value, Interrupted):
+            self._unraisable(info)
+
+    def check(self) -> None:
+        """Raise the stop again if a signal came and its exception was lost (once)."""
+        from .errors import Interrupted
+
+        if self.received is not None and not self._raised_again:
+            self._raised_again = True
+            raise Interrupted(self.received)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        from .errors import Interrupted
+
+        if self.received is not None:
+            with contextlib.suppress(Exception):  # never fail inside a handler
+                self._stderr.write(f"layer-sync: still stopping ({signal_name(signum)} "
+                                   "ignored): waiting for the answers in flight, then writing "
+                                   "the report\n")
+            return
+        self.received = signum
+        raise Interrupted(signum)
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous = {}
+        if self._unraisable is not None:
+            sys.unraisablehook = self._unraisable
+            self._unraisable = None
+
+
+def stop_check(progress: Any, signals: "StopSignals | None") -> Any:
+    """The progress callback, with the lost-stop check of `_StopSignals` in front of it.
+    Called after each row written: once a stop is delivered the writes end and it is not
+    called again, so a call that sees a signal means the stop was lost on the way."""
+    if signals is None:
+        return progress
+
+    def report(done: int, total: int, retries: int) -> None:
+        signals.check()
+        if progress is not None:
+            progress(done, total, retries)
+    return report

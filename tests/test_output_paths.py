@@ -1,0 +1,275 @@
+"""Output paths: checked before anything is sent; nothing a user owns is overwritten.
+
+`--report`, `--log-file` and the export / template path are refused (exit 2) when they name
+the input (by identity) or an existing file that is not a regular file; an existing report
+is replaced only when it is a layer-sync report (or with --force); a name the tool picks
+itself never replaces anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from layer_sync.cli import main
+from layer_sync.errors import ConfigError, InputFileError
+from layer_sync.paths import is_layer_sync_report, reserve_report_name, write_atomically
+from layer_sync.sync import sync_file
+
+from .conftest import API_KEY
+
+ENV = {"ATOMSCALE_API_KEY": API_KEY}
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+
+
+@pytest.fixture
+def stack(sandbox):
+    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si",
+                         "layer_id": 1, "composition_string": "SrTiO3", "orientation": "001"}])
+    sandbox.stats.reset()
+    return sandbox
+
+
+@pytest.fixture
+def sheet(tmp_path) -> Path:
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,orientation\n1,1,001\n1,2,111\n", encoding="utf-8")
+    return path
+
+
+def _cli(args):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(args, environ=dict(ENV), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _refused(stack, args, *words):
+    """Exit 2, one line on stderr with `words`, the JSON line, and no request sent."""
+    code, out, err = _cli([*args, "--api-url", stack.url, "--json"])
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and all(w in err for w in words), err
+    assert json.loads(out)["exit_code"] == 2
+    assert stack.stats.by_method == {}
+    return err
+
+
+# --------------------------------------------------------------------------- the input
+
+@pytest.mark.parametrize("option", ["--report", "--log-file"])
+def test_an_output_naming_the_input_is_refused(stack, sheet, option):
+    before = sheet.read_bytes()
+    _refused(stack, ["sync", str(sheet), option, str(sheet)], "is the input file")
+    assert sheet.read_bytes() == before
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+@pytest.mark.parametrize("option", ["--report", "--log-file"])
+def test_a_link_to_the_input_is_the_input(stack, sheet, tmp_path, option, link):
+    other = tmp_path / "other_name.xlsx"
+    (os.link if link == "hard" else os.symlink)(sheet, other)
+    before = sheet.read_bytes()
+    _refused(stack, ["sync", str(sheet), option, str(other)], "is the input file", "another name")
+    assert sheet.read_bytes() == before
+
+
+def test_an_xlsx_input_given_as_its_own_report_is_kept(stack, tmp_path):
+    from layer_sync.samples import write_workbook
+
+    book = write_workbook(tmp_path / "lab.xlsx")
+    before = book.read_bytes()
+    _refused(stack, ["sync", str(book), "--report", str(book), "--force"], "is the input file")
+    assert book.read_bytes() == before  # not even --force replaces the input
+
+
+# --------------------------------------------------------------------------- not regular files
+
+def _special(kind: str, tmp_path: Path, suffix: str = ".xlsx") -> str:
+    """A path of `kind` whose name ends in `suffix` (except /dev/null itself)."""
+    target = tmp_path / f"special{suffix}"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    elif kind == "device":
+        return "/dev/null"
+    elif kind == "link to a device":
+        os.symlink("/dev/null", target)
+    else:
+        os.symlink(tmp_path / "nowhere", target)
+    return str(target)
+
+
+KINDS = ["fifo", "folder", "device", "link to a device", "broken link"]
+OUTPUT_KINDS = ["fifo", "folder", "link to a device", "broken link"]  # named like a .csv
+WORDS = {"fifo": "FIFO", "folder": "a folder", "device": "character device",
+         "link to a device": "character device", "broken link": "broken symbolic link"}
+
+
+@pytest.mark.timeout(20)  # a FIFO must never be opened: that would wait for a reader forever
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("option", ["--report", "--log-file"])
+def test_an_output_that_is_not_a_regular_file_is_refused(stack, sheet, tmp_path, kind, option):
+    target = _special(kind, tmp_path)
+    _refused(stack, ["sync", str(sheet), option, target, "--force"], WORDS[kind])
+    if kind == "device":
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", OUTPUT_KINDS)
+@pytest.mark.parametrize("command", ["export", "template"])
+def test_export_and_template_never_write_through_a_special_file(stack, tmp_path, kind, command):
+    target = _special(kind, tmp_path, ".csv")
+    code, out, err = _cli([command, target, "--force"] +
+                          (["--api-url", stack.url] if command == "export" else []))
+    assert code == 2 and WORDS[kind] in err and len(err.strip().splitlines()) == 1, err
+    assert stack.stats.by_method == {}  # export checks its path before it asks the server
+
+
+# --------------------------------------------------------------------------- existing reports
+
+def test_an_existing_layer_sync_report_is_replaced(stack, sheet, tmp_path):
+    report = tmp_path / "nightly.xlsx"
+    for _ in range(2):
+        code, out, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--report", str(report)])
+        assert code == 0, err
+    assert is_layer_sync_report(report)
+
+
+@pytest.mark.parametrize("content", ["text", "workbook", "look-alike"])
+def test_an_existing_file_that_is_not_a_report_needs_force(stack, sheet, tmp_path, content):
+    report = tmp_path / "mine.xlsx"
+    if content == "text":
+        report.write_text("precious")
+    else:
+        book = openpyxl.Workbook()
+        book.active.title = "Summary"
+        book.active["A1"] = "my own summary" if content == "look-alike" else "layer-sync report"
+        if content == "look-alike":
+            book.create_sheet("Rows")
+        book.save(report)
+    before = report.read_bytes()
+    err = _refused(stack, ["sync", str(sheet), "--report", str(report)], "not a layer-sync report",
+                   "--force")
+    assert report.read_bytes() == before and str(report) in err
+    code, _, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--report", str(report), "--force"])
+    assert code == 0, err
+    assert is_layer_sync_report(report)
+
+
+def test_is_layer_sync_report(tmp_path):
+    from layer_sync.templates import write_template
+
+    assert not is_layer_sync_report(write_template(tmp_path / "t.xlsx"))
+    assert not is_layer_sync_report(tmp_path / "missing.xlsx")
+    (tmp_path / "zip.xlsx").write_bytes(b"PK\x03\x04 not really")
+    assert not is_layer_sync_report(tmp_path / "zip.xlsx")
+    book = openpyxl.Workbook()  # what the report looks like, written by another library
+    book.active.title = "Summary"
+    book.active["A1"] = "layer-sync report"
+    book.create_sheet("Rows")
+    book.save(tmp_path / "r.xlsx")
+    assert is_layer_sync_report(tmp_path / "r.xlsx")
+
+
+# --------------------------------------------------------------------------- names we pick
+
+def _fixed_now():
+    return dt.datetime(2026, 11, 25, 10, 15, 0, 123456)
+
+
+def test_two_runs_in_the_same_instant_never_share_a_report(stack, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lab.csv").write_text("sample_id,layer_id\n1,1\n", encoding="utf-8")
+    from layer_sync.samples import write_workbook
+
+    write_workbook(tmp_path / "lab.xlsx")
+    taken = tmp_path / "reports" / "layer-sync_lab_csv_20261125-101500-123.xlsx"
+    taken.parent.mkdir()
+    taken.write_text("a colleague's file")
+    reports = []
+    for name in ("lab.csv", "lab.csv", "lab.xlsx"):
+        outcome = sync_file(tmp_path / name, api_key=API_KEY, api_url=stack.url, now=_fixed_now)
+        reports.append(outcome.report)
+    assert [p.name for p in reports] == ["layer-sync_lab_csv_20261125-101500-123-2.xlsx",
+                                         "layer-sync_lab_csv_20261125-101500-123-3.xlsx",
+                                         "layer-sync_lab_xlsx_20261125-101500-123.xlsx"]
+    assert all(is_layer_sync_report(p) for p in reports)
+    assert taken.read_text() == "a colleague's file"
+
+
+def test_a_run_that_ends_early_leaves_no_empty_report_behind(stack, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lab.csv").write_text("what,ever\n1,2\n", encoding="utf-8")  # no header
+    with pytest.raises(InputFileError):
+        sync_file(tmp_path / "lab.csv", api_key=API_KEY, api_url=stack.url)
+    assert list((tmp_path / "reports").iterdir()) == []
+
+
+def test_a_reserved_name_is_created_exclusively(tmp_path):
+    first = reserve_report_name(Path("lab.csv"), _fixed_now(), tmp_path)
+    second = reserve_report_name(Path("lab.csv"), _fixed_now(), tmp_path)
+    assert first.path != second.path and first.path.exists() and second.path.exists()
+    second.path.write_text("replaced by the report")
+    first.release()
+    second.release()  # only an empty file of ours is removed
+    assert not first.path.exists() and second.path.read_text() == "replaced by the report"
+
+
+def test_the_library_refuses_too(stack, sheet):
+    with pytest.raises(ConfigError, match="is the input file"):
+        sync_file(sheet, api_key=API_KEY, api_url=stack.url, report=sheet, force=True)
+    assert stack.stats.by_method == {}
+
+
+# --------------------------------------------------------------------------- permissions
+
+def test_files_are_written_with_the_users_umask(tmp_path):
+    # In a child process: the umask is the process's own setting.
+    code = ("import os, sys; os.umask(int(sys.argv[1], 8)); "
+            "from layer_sync.paths import write_atomically; "
+            "write_atomically(sys.argv[2], lambda h: h.write(b'x'))")
+    for umask, mode in (("027", 0o640), ("002", 0o664), ("077", 0o600)):
+        target = tmp_path / f"f{umask}.csv"
+        subprocess.run([sys.executable, "-c", code, umask, str(target)], check=True, timeout=30)
+        assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f002.csv", "f027.csv", "f077.csv"]
+
+
+def test_an_interrupted_write_leaves_nothing_behind(tmp_path):
+    def stop(handle):
+        handle.write(b"half")
+        raise KeyboardInterrupt
+
+    (tmp_path / "keep.csv").write_text("before")
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(tmp_path / "keep.csv", stop)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.csv"]
+    assert (tmp_path / "keep.csv").read_text() == "before"
+
+
+def test_the_key_file_and_the_log_file_are_never_written_over(stack, sheet, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
+    args = ["sync", str(sheet), "--api-key-file", str(key_file)]
+    _refused(stack, [*args, "--log-file", str(key_file)], "is the input file")
+    _refused(stack, [*args, "--report", str(key_file), "--force"], "is the key file")
+    log_file = tmp_path / "sync.log"
+    _refused(stack, ["sync", str(sheet), "--log-file", str(log_file), "--report", str(log_file)],
+             "name the same file")
+    assert key_file.read_text() == API_KEY + "\n"
