@@ -16,6 +16,10 @@ def _sheet(tmp_path: Path, text: str):
     return read_stacks(path)
 
 
+def plan_issues(entries, data):
+    return build_plan(data, entries).issues
+
+
 def _entry(sample_id, layer_id, record_id=None, name="S", substrate="SrTiO3", **fields):
     return {"id": record_id, "sample_id": sample_id, "sample_name": name, "substrate": substrate,
             "layer_id": layer_id, "composition_string": None, "element_dict": None,
@@ -87,8 +91,9 @@ def test_samples_named_by_name_resolve_or_become_row_issues(tmp_path):
     assert kinds == [(UNCHANGED, 3), (UNCHANGED, 4), (INVALID, None), (INVALID, None)]
     assert "2 target materials are named 'Twin'" in plan.actions[2].message
     assert "--create-samples" in plan.actions[3].message
-    issue = plan.actions[3].row.errors[0]
-    assert issue.cell == "A5"
+    issue = plan.actions[3].errors[0]
+    assert issue.cell == "A5" and issue in plan.issues
+    assert plan.actions[3].row.issues == []  # the reader's row is left as read
 
 
 def test_unknown_sample_id_is_a_row_issue(tmp_path):
@@ -111,8 +116,9 @@ def test_server_duplicates_warn_and_compare_with_the_lowest_id(tmp_path):
     data = _sheet(tmp_path, "sample_id,layer_id,composition_string\n1,1,SrTiO3\n")
     (action,) = build_plan(data, server).actions
     assert action.kind == UNCHANGED and action.record["id"] == 20
-    (warning,) = action.row.issues
+    (warning,) = action.issues
     assert warning.severity == "warning" and "2 times" in warning.message
+    assert action.row.issues == [] and plan_issues(server, data) == [warning]
 
 
 def test_the_same_layer_named_by_id_and_by_name_is_a_duplicate(tmp_path):
@@ -129,11 +135,16 @@ def test_remote_only_covers_samples_named_by_invalid_rows_too(tmp_path):
     assert [(r["sample_id"], r["layer_id"]) for r in plan.remote_only] == [(3, 1)]
 
 
-@pytest.mark.parametrize("entries", [
-    [{"sample_id": None}, {"layer_id": 1}, {"sample_id": "x", "layer_id": 1}],
-    [{**_entry(1, 1, 10), "brand_new_field": {"x": 1}, "layer_id": "1"}],
+@pytest.mark.parametrize("entries,kind", [
+    # Entries with no usable sample_id name no target material: sample 1 is not on the server.
+    ([{"sample_id": None}, {"layer_id": 1}, {"sample_id": "x", "layer_id": 1}], INVALID),
+    # A layer_id sent as text and a field this tool does not know: still the same layer.
+    ([{**_entry(1, 1, 10), "brand_new_field": {"x": 1}, "layer_id": "1"}], UNCHANGED),
+    ([{**_entry(1, 1, 10), "sample_id": 1.0, "layer_id": 1.0}], UNCHANGED),
 ])
-def test_odd_server_entries_are_handled(tmp_path, entries):
+def test_odd_server_entries_are_handled(tmp_path, entries, kind):
     data = _sheet(tmp_path, "sample_id,layer_id\n1,1\n")
     plan = build_plan(data, entries)
-    assert plan.actions[0].kind in (UNCHANGED, INVALID)
+    assert plan.actions[0].kind == kind
+    if kind == INVALID:
+        assert "sample_id 1 is not on the server" in plan.actions[0].message
