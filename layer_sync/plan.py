@@ -366,38 +366,39 @@ def _check_identity(actions: list[Action], index: ServerIndex,
     With `update_samples`, a difference is a rename instead (one per target material); rows
     of one target material that disagree with each other are errors.
     """
-    by_sample: dict[int, list[Action]] = defaultdict(list)
+    # Rows of one stack repeat one name and substrate: each pair given is compared once.
+    by_sample: dict[int, dict[tuple, list[Action]]] = defaultdict(lambda: defaultdict(list))
     for action in actions:
-        if action.row.values.get("sample_id") is not None and action.sample_id is not None:
-            by_sample[action.sample_id].append(action)
+        given = action.row.values
+        if given.get("sample_id") is not None and action.sample_id is not None:
+            by_sample[action.sample_id][tuple(given.get(f) for f in IDENTITY)].append(action)
     updates: list[SampleUpdate] = []
-    for sample_id, group in by_sample.items():
+    for sample_id, by_given in by_sample.items():
         server = index.samples[sample_id]
         if not update_samples:
-            for action in group:
-                given = _given_identity(action.row)
+            for pair, group in by_given.items():
+                given = {f: v for f, v in zip(IDENTITY, pair) if v}
                 differing = [f for f, v in given.items() if _folded(v) != _folded(server.get(f))]
                 if differing:
-                    action.add(ERROR, differing[0], _identity_message(sample_id, server, given))
+                    message = _identity_message(sample_id, server, given)
+                    for action in group:
+                        action.add(ERROR, differing[0], message)
             continue
         changes: dict[str, str] = {}
-        for name in IDENTITY:
-            giving = [a for a in group if a.row.values.get(name)]
-            wanted = {_folded(a.row.values[name]) for a in giving}
-            if len(wanted) > 1:
-                said = ", ".join(sorted({repr(a.row.values[name]) for a in giving}))
-                for action in giving:
-                    action.add(ERROR, name, f"the rows of sample_id {sample_id} give different "
-                               f"{name}s ({said}); give one {name} for the target material")
-            elif wanted and wanted != {_folded(server.get(name))}:
-                changes[name] = giving[0].row.values[name]
+        for position, name in enumerate(IDENTITY):
+            said = [pair[position] for pair in by_given if pair[position]]
+            if len({_folded(v) for v in said}) > 1:
+                listed = ", ".join(sorted({repr(v) for v in said}))
+                for pair, group in by_given.items():
+                    for action in group if pair[position] else ():
+                        action.add(ERROR, name, f"the rows of sample_id {sample_id} give "
+                                   f"different {name}s ({listed}); give one {name} for the "
+                                   "target material")
+            elif said and _folded(said[0]) != _folded(server.get(name)):
+                changes[name] = said[0]
         if changes:
             updates.append(SampleUpdate(sample_id, changes, {f: server.get(f) for f in changes}))
     return updates
-
-
-def _given_identity(row: SheetRow) -> dict[str, str]:
-    return {f: row.values[f] for f in IDENTITY if row.values.get(f)}
 
 
 def _identity_message(sample_id: int, server: dict[str, Any], given: dict[str, str]) -> str:

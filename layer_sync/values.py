@@ -103,6 +103,9 @@ def text(raw: Any) -> str:
 
 # --------------------------------------------------------------------------- formulas
 
+# Parsing a formula takes ~0.5 ms (periodictable's grammar); sheets, servers and the sandbox
+# repeat a few formulas many times. Measured: planning 5,000 rows that give element_dict
+# takes 2.6 s without this cache, 0.26 s with it.
 @lru_cache(maxsize=4096)
 def _parse_formula_cached(formula: str) -> tuple[tuple[str, float], ...]:
     import periodictable  # heavy (numpy, pyparsing): only when a formula is met
@@ -484,8 +487,8 @@ def meaning(field_name: str, value: Any) -> Any:
 
 
 # A big sheet holds the same few formulas, orientations and groups again and again, as does
-# the server: each text is read once. Measured on 50,000 unchanged rows, planning takes
-# ~2x as long without this cache.
+# the server: each text is read once. Measured on 50,000 rows: planning takes 1.3-1.9x as
+# long without this cache.
 @lru_cache(maxsize=4096)
 def _meaning_of_text(field_name: str, value: str) -> Any:
     return _meaning(field_name, value)
@@ -509,6 +512,8 @@ def _meaning(field_name: str, value: Any) -> Any:
 
 def same(field_name: str, sheet_value: Any, server_value: Any) -> bool:
     """Do a sheet's (already checked) value and a server's value mean the same thing?"""
+    if sheet_value == server_value:  # a checked value means what it means: nothing to read
+        return True
     if is_blank(server_value):
         return False
     try:
