@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import values
 from .outcome import ActionKind, Issue, Severity
-from .sheet import SheetData, SheetRow
+from .records import ServerIndex, folded
+
+if TYPE_CHECKING:  # the plan reads rows but needs nothing of the reader at run time
+    from .sheet import SheetData, SheetRow
 
 CREATE, UPDATE = ActionKind.CREATE, ActionKind.UPDATE
 UNCHANGED, INVALID = ActionKind.UNCHANGED, ActionKind.INVALID
@@ -141,64 +144,6 @@ def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
     return sorted([*sheet_issues, *plan.issues], key=lambda i: order.get((i.sheet, i.row), -1))
 
 
-@dataclass
-class ServerIndex:
-    """The list endpoint's answer, indexed: layers by (sample_id, layer_id), samples by id and name."""
-
-    layers: dict[tuple[int, int], list[dict[str, Any]]]
-    samples: dict[int, dict[str, Any]]
-    by_name: dict[str, set[int]]
-
-    @classmethod
-    def build(cls, entries: list[dict[str, Any]]) -> "ServerIndex":
-        layers: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
-        samples: dict[int, dict[str, Any]] = {}
-        by_name: dict[str, set[int]] = defaultdict(set)
-        for entry in entries:
-            sample_id = _int_or_none(entry.get("sample_id"))
-            if sample_id is None:
-                continue
-            if sample_id not in samples:
-                samples[sample_id] = {"sample_name": entry.get("sample_name"),
-                                      "substrate": entry.get("substrate")}
-                name = entry.get("sample_name")
-                if isinstance(name, str) and name.strip():
-                    by_name[_folded(name)].add(sample_id)
-            layer_id = _int_or_none(entry.get("layer_id"))
-            if layer_id is not None:
-                layers[(sample_id, layer_id)].append(entry)
-        for records in layers.values():
-            if len(records) > 1:  # the lowest id first: the record a row is compared with
-                records.sort(key=lambda r: (_int_or_none(r.get("id")) is None,
-                                            _int_or_none(r.get("id")) or 0))
-        return cls(dict(layers), samples, dict(by_name))
-
-    def find(self, key: tuple[int, int]) -> dict[str, Any] | None:
-        records = self.layers.get(key)
-        return records[0] if records else None
-
-    def named(self, name: str, substrate: str | None) -> list[int]:
-        ids = sorted(self.by_name.get(_folded(name), ()))
-        if substrate:
-            ids = [i for i in ids if _folded(self.samples[i].get("substrate")) == _folded(substrate)]
-        return ids
-
-
-def _int_or_none(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if number.is_integer() else None
-
-
-def _folded(text: Any) -> str:
-    """Names compare ignoring case and surrounding spaces."""
-    return text.strip().casefold() if isinstance(text, str) else ""
-
-
 # ============================================================================ duplicates
 
 def duplicate_keys(items: Iterable[T], key: Callable[[T], Hashable | None]) -> dict[Hashable, list[T]]:
@@ -291,8 +236,12 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
                 action.message = action.errors[0].message
 
     sample_updates = []
+    valid_by_sample: dict[int, list[Action]] = defaultdict(list)
+    for action in actions:
+        if action.sample_id is not None and action.kind != INVALID:
+            valid_by_sample[action.sample_id].append(action)
     for update in updates:
-        update.actions = [a for a in actions if a.sample_id == update.sample_id and a.valid]
+        update.actions = valid_by_sample.get(update.sample_id, [])
         if update.actions:
             sample_updates.append(update)
             for action in update.actions:
@@ -342,7 +291,7 @@ def _resolve_sample(action: Action, index: ServerIndex, create_samples: bool) ->
         action.add(ERROR, "sample_name", f"no target material named {name!r}{on} is on the "
                    "server; check the name, give its sample_id, or run with --create-samples")
         return None
-    return (_folded(name), _folded(substrate) or None)
+    return (folded(name), folded(substrate) or None)
 
 
 def _target_key(target: int | tuple | None, layer_id: int | None) -> Hashable | None:
@@ -378,7 +327,7 @@ def _check_identity(actions: list[Action], index: ServerIndex,
         if not update_samples:
             for pair, group in by_given.items():
                 given = {f: v for f, v in zip(IDENTITY, pair) if v}
-                differing = [f for f, v in given.items() if _folded(v) != _folded(server.get(f))]
+                differing = [f for f, v in given.items() if folded(v) != folded(server.get(f))]
                 if differing:
                     message = _identity_message(sample_id, server, given)
                     for action in group:
@@ -387,14 +336,14 @@ def _check_identity(actions: list[Action], index: ServerIndex,
         changes: dict[str, str] = {}
         for position, name in enumerate(IDENTITY):
             said = [pair[position] for pair in by_given if pair[position]]
-            if len({_folded(v) for v in said}) > 1:
+            if len({folded(v) for v in said}) > 1:
                 listed = ", ".join(sorted({repr(v) for v in said}))
                 for pair, group in by_given.items():
                     for action in group if pair[position] else ():
                         action.add(ERROR, name, f"the rows of sample_id {sample_id} give "
                                    f"different {name}s ({listed}); give one {name} for the "
                                    "target material")
-            elif said and _folded(said[0]) != _folded(server.get(name)):
+            elif said and folded(said[0]) != folded(server.get(name)):
                 changes[name] = said[0]
         if changes:
             updates.append(SampleUpdate(sample_id, changes, {f: server.get(f) for f in changes}))
