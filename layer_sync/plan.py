@@ -30,7 +30,7 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 #: Fields that describe one chemistry: when one of them is sent, the other (if the sheet
 #: manages it) goes in the same request, because the server re-derives element_dict from
 #: the composition and would otherwise hold a mix of old and new.
-CHEMISTRY = ("composition_string", "element_dict")
+CHEMISTRY = values.CHEMISTRY_FIELDS
 #: The target material's own fields that a row may give beside its sample_id.
 IDENTITY = ("sample_name", "substrate")
 

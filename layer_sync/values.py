@@ -455,6 +455,7 @@ def check(field_name: str, raw: Any) -> Checked:
     raise KeyError(field_name)
 
 
+#: The two fields that describe one chemistry: compared as amounts, sent together.
 CHEMISTRY_FIELDS = ("composition_string", "element_dict")
 
 

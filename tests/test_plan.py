@@ -239,3 +239,15 @@ def test_the_plan_finds_duplicates_by_the_resolved_key_once_per_row(tmp_path):
     assert messages[2:] == ["layer 1 of new target material 'new one' appears on rows 6, 8; "
                             "keep one row per layer (none of them is sent)"] * 2
     assert plan.new_samples == []
+
+
+def test_the_readers_and_the_plans_issues_merge_in_sheet_order(tmp_path):
+    from layer_sync.plan import merge_issues
+
+    data = _sheet(tmp_path, "sample_id,layer_id,orientation\n99,1,001\n1,2,1\n99,2,1120\n")
+    plan = build_plan(data, SERVER)
+    merged = merge_issues(data.issues, plan)
+    # Row 4: the reader's warning (four-index notation), then the plan's error.
+    assert [(i.row, i.column, i.severity) for i in merged] == [
+        (2, "sample_id", "error"), (3, "orientation", "error"), (4, "orientation", "warning"),
+        (4, "sample_id", "error")]
