@@ -1,10 +1,11 @@
 """Planning time (CPU seconds) for a big sheet whose rows are all unchanged (the nightly case).
 
-    python benchmarks/bench_plan.py [--rows 50000] [--repeat 5]
+    python benchmarks/bench_plan.py [--rows 50000] [--repeat 5] [--element-dict]
 
 Reads a generated CSV once (not timed), then times `build_plan` --repeat times in one process
-and prints the CPU seconds of the first (cold) run and the best and median of the rest. Compare two versions of the code by running this script
-with each on PYTHONPATH, alternately, on the same machine.
+and prints the CPU seconds of the first (cold) run and the best and median of the rest.
+Compare two versions of the code by running this script with each on PYTHONPATH,
+alternately, on the same machine.
 """
 
 from __future__ import annotations

@@ -146,7 +146,8 @@ def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
 
 # ============================================================================ duplicates
 
-def duplicate_keys(items: Iterable[T], key: Callable[[T], Hashable | None]) -> dict[Hashable, list[T]]:
+def duplicate_keys(items: Iterable[T],
+                   key: Callable[[T], Hashable | None]) -> dict[Hashable, list[T]]:
     """The one duplicate-key rule: the keys that more than one item holds, with those items
     (in input order). Items whose key is None name no layer and are left out."""
     by_key: dict[Hashable, list[T]] = defaultdict(list)
@@ -204,7 +205,8 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
     # The duplicate rule on the resolved keys: one layer named once by sample_id and once
     # by name is a duplicate too.
     resolved = list(zip(actions, targets))
-    for key, group in duplicate_keys(resolved, lambda pair: _target_key(pair[1], pair[0].layer_id)).items():
+    by_target = duplicate_keys(resolved, lambda pair: _target_key(pair[1], pair[0].layer_id))
+    for key, group in by_target.items():
         message = _duplicate_message(_target_text(key), [action.row for action, _ in group])
         for action, _ in group:
             action.add(ERROR, "layer_id", message)
@@ -355,7 +357,9 @@ def _identity_message(sample_id: int, server: dict[str, Any], given: dict[str, s
     if server.get("substrate"):
         theirs += f" on {server['substrate']}"
     if "sample_name" in given:
-        ours = repr(given["sample_name"]) + (f" on {given['substrate']}" if "substrate" in given else "")
+        ours = repr(given["sample_name"])
+        if "substrate" in given:
+            ours += f" on {given['substrate']}"
     else:
         ours = f"substrate {given['substrate']}"
     return (f"sample_id {sample_id} is {theirs} on the server, but this row says {ours}; check "
