@@ -187,6 +187,14 @@ def sheet_duplicates(rows: Sequence[SheetRow]) -> list[Issue]:
     return [issues[id(row)] for row in rows if id(row) in issues]
 
 
+def sheet_issues(data: SheetData) -> list[Issue]:
+    """Every problem the sheet alone shows, in sheet order: what `layer-sync check` reports
+    (the reader's issues and the duplicate-key rule; no server needed)."""
+    order = {(row.sheet, row.row): i for i, row in enumerate(data.rows)}
+    return sorted([*data.issues, *sheet_duplicates(data.rows)],
+                  key=lambda i: order.get((i.sheet, i.row), -1))
+
+
 # ============================================================================ the plan
 
 def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples: bool = False,

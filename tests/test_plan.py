@@ -251,3 +251,12 @@ def test_the_readers_and_the_plans_issues_merge_in_sheet_order(tmp_path):
     assert [(i.row, i.column, i.severity) for i in merged] == [
         (2, "sample_id", "error"), (3, "orientation", "error"), (4, "orientation", "warning"),
         (4, "sample_id", "error")]
+
+
+def test_the_sheet_alone_lists_its_issues_in_sheet_order(tmp_path):
+    from layer_sync.plan import sheet_issues
+
+    data = _sheet(tmp_path, "sample_id,layer_id,orientation\n3,1,001\n3,2,1\n3,1,001\n")
+    found = [(i.row, i.column) for i in sheet_issues(data)]
+    assert {(2, "layer_id"), (3, "orientation"), (4, "layer_id")} <= set(found)
+    assert [row for row, _ in found] == sorted(row for row, _ in found)
