@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import values
 from .plan import ServerIndex
 from .templates import check_target, write_rows
 
@@ -46,13 +47,21 @@ def export_stacks(path: str | os.PathLike, *, api_key: str, api_url: str, force:
         client.close()
     index = ServerIndex.build(entries)
     rows: list[dict[str, Any]] = []
+    contradictions = 0
     for (sample_id, layer_id), records in sorted(index.layers.items()):
         record = records[0]
         sample = index.samples[sample_id]
+        elements, contradicts = element_dict_cell(record)
+        contradictions += contradicts
         rows.append({"sample_id": sample_id, "sample_name": sample.get("sample_name"),
                      "substrate": sample.get("substrate"), "layer_id": layer_id,
-                     **{f: record.get(f) for f in ("composition_string", "element_dict",
-                                                   "orientation", "space_group", "mp_id")}})
+                     **{f: record.get(f) for f in ("composition_string", "orientation",
+                                                   "space_group", "mp_id")},
+                     "element_dict": elements})
+    if contradictions:
+        log.warning("%d layer(s) on the server hold an element_dict that contradicts their "
+                    "composition_string; they are exported as they are, and a sync reports "
+                    "them as errors until one of the two is corrected", contradictions)
     duplicates = sum(len(r) - 1 for r in index.layers.values())
     if duplicates:
         log.warning("%d layer record(s) are duplicates on the server; each key is exported once "
@@ -61,3 +70,25 @@ def export_stacks(path: str | os.PathLike, *, api_key: str, api_url: str, force:
     write_rows(path, rows, force=force)
     return ExportResult(path, len(rows), len(with_layers), len(set(index.samples) - with_layers),
                         duplicates)
+
+
+def element_dict_cell(record: dict[str, Any]) -> tuple[Any, bool]:
+    """The element_dict cell of an exported layer, and whether it contradicts the formula.
+
+    Blank where it is exactly what the layer's formula gives: the server derives it, and a
+    sheet that leaves it blank lets a technician edit the formula alone (the server then
+    derives the new counts). Written out where it differs (proportions given as fractions,
+    or no formula), so that syncing the file back changes nothing.
+    """
+    elements = record.get("element_dict")
+    formula = record.get("composition_string")
+    if values.is_blank(elements) or not isinstance(formula, str) or values.is_blank(formula):
+        return elements, False
+    try:
+        derived = values.element_counts(formula)
+        given = values.parse_element_dict(elements)
+    except values.ValueProblem:
+        return elements, False  # unreadable on the server: exported as it is
+    if values.same("element_dict", derived, given):
+        return None, False
+    return elements, values.composition_conflict(formula, given) is not None

@@ -156,7 +156,6 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
         near.extend(n for n in header.near_misses if n not in near)
         seen_headers.update(header.headers)
         seen_ignored.update(header.ignored)
-    _check_duplicates(rows)
     _check_gaps(rows)
     names = [grid.name for grid, _ in found]
     return SheetData(path=path, sheet=", ".join(names), header_row=found[0][1].index + 1,
@@ -354,29 +353,7 @@ def _check_row(row: SheetRow, no_value: set[str], headers: list[str], colmap: di
     if formula and elements:
         conflict = values.composition_conflict(formula, elements)
         if conflict:
-            row.add(WARNING, "element_dict", conflict, headers[colmap["element_dict"]])
-
-
-def _key_text(ref: tuple, layer_id: int) -> str:
-    sample = f"sample {ref[1]}" if ref[0] == "id" else f"sample {ref[1]!r}"
-    return f"layer {layer_id} of {sample}"
-
-
-def _check_duplicates(rows: list[SheetRow]) -> None:
-    """A key on more than one row makes all of those rows invalid: which one is right?"""
-    by_key: dict[tuple, list[SheetRow]] = defaultdict(list)
-    for row in rows:
-        ref = row.sample_ref
-        layer_id = row.values.get("layer_id")
-        if ref is not None and layer_id is not None:
-            by_key[(ref, layer_id)].append(row)
-    for (ref, layer_id), group in by_key.items():
-        if len(group) < 2:
-            continue
-        numbers = ", ".join(str(r.row) for r in group)
-        for row in group:
-            row.add(ERROR, "layer_id", f"{_key_text(ref, layer_id)} appears on rows {numbers}; "
-                    "keep one row per layer (none of them is sent)")
+            row.add(ERROR, "element_dict", conflict, headers[colmap["element_dict"]])
 
 
 def _check_gaps(rows: list[SheetRow]) -> None:

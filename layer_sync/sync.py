@@ -158,7 +158,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
          create_samples: bool, progress: Any, started_at: _dt.datetime,
          report: Path | None, report_helper: bool | None) -> tuple[SyncOutcome, Any]:
     from .apply import apply_plan, dry_run_results
-    from .plan import CREATE, UPDATE, build_plan
+    from .plan import CREATE, UPDATE, build_plan, merge_issues
     from .sheet import read_stacks
 
     # The GET goes out while the sheet is read: network waiting overlaps the parsing.
@@ -208,6 +208,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
     try:
         plan = build_plan(data, entries, create_samples=create_samples)
         outcome.remote_only = plan.remote_only
+        outcome.issues = merge_issues(data.issues, plan)
         if dry_run:
             outcome.results = dry_run_results(plan)
             return outcome, None

@@ -117,6 +117,9 @@ def text(raw: Any) -> str:
 
 # --------------------------------------------------------------------------- formulas
 
+# Parsing a formula takes ~0.5 ms (periodictable's grammar); sheets, servers and the sandbox
+# repeat a few formulas many times. Measured: planning 5,000 rows that give element_dict
+# takes 2.6 s without this cache, 0.26 s with it.
 @lru_cache(maxsize=4096)
 def _parse_formula_cached(formula: str) -> tuple[tuple[str, float], ...]:
     import periodictable  # heavy (numpy, pyparsing): only when a formula is met
@@ -472,45 +475,73 @@ def check(field_name: str, raw: Any) -> Checked:
     raise KeyError(field_name)
 
 
+#: The two fields that describe one chemistry: compared as amounts, sent together.
+CHEMISTRY_FIELDS = ("composition_string", "element_dict")
+
+
 def composition_conflict(formula: str, elements: dict[str, int | float]) -> str | None:
-    """A warning when a formula and an element_dict disagree (counts or fractions)."""
+    """The error when a formula and an element_dict contradict each other, else None.
+
+    They agree when they hold the same elements in the same amounts, or in the same
+    proportions (`SrTiO3` and `Sr:0.2, Ti:0.2, O:0.6`).
+    """
     try:
         atoms = parse_formula(formula)
     except ValueProblem:
-        return None
+        return None  # the formula's own rule reports it
     given = {k: float(v) for k, v in elements.items()}
     if _same_amounts(atoms, given) or _same_amounts(_fractions(atoms), _fractions(given)):
         return None
     return (f"element_dict {describe(elements)} does not match composition_string "
-            f"{formula!r} ({describe(element_counts(formula))})")
+            f"{formula!r} ({describe(element_counts(formula))}); correct one of them, or "
+            "leave element_dict blank: the server derives it from the formula")
 
 
+def meaning(field_name: str, value: Any) -> Any:
+    """What a value means, in a form that compares: a formula or an element_dict as its
+    amounts (sorted (symbol, amount) pairs), an orientation in compact form, a space group as
+    its number, an mp_id in lower case. Raises ValueProblem for a value the rules cannot read.
+    """
+    if isinstance(value, str):
+        return _meaning_of_text(field_name, value)
+    return _meaning(field_name, value)
+
+
+# A big sheet holds the same few formulas, orientations and groups again and again, as does
+# the server: each text is read once. Measured on 50,000 rows: planning takes 1.3-1.9x as
+# long without this cache.
 @lru_cache(maxsize=4096)
-def _orientation_value(server_text: str) -> Any:
-    """A server's orientation, read once however many layers share it."""
-    return parse_orientation(server_text).value
+def _meaning_of_text(field_name: str, value: str) -> Any:
+    return _meaning(field_name, value)
+
+
+def _meaning(field_name: str, value: Any) -> Any:
+    if field_name == "composition_string":
+        return tuple(sorted(parse_formula(text(value)).items()))
+    if field_name == "element_dict":
+        return tuple(sorted((k, float(v)) for k, v in parse_element_dict(value).items()))
+    if field_name == "orientation":
+        return parse_orientation(value).value
+    if field_name == "space_group":
+        return parse_space_group(value).number
+    if field_name == "mp_id":
+        return text(value).lower()
+    if field_name in ("layer_id", "sample_id"):
+        return whole_number(value, field_name, minimum=0)
+    return text(value)
 
 
 def same(field_name: str, sheet_value: Any, server_value: Any) -> bool:
     """Do a sheet's (already checked) value and a server's value mean the same thing?"""
-    if server_value is None or (isinstance(server_value, str) and not server_value.strip()):
+    if sheet_value == server_value:  # a checked value means what it means: nothing to read
+        return True
+    if is_blank(server_value):
         return False
     try:
-        if field_name == "composition_string":
-            return _same_amounts(parse_formula(sheet_value), parse_formula(str(server_value)))
-        if field_name == "element_dict":
-            theirs = parse_element_dict(server_value)
-            return _same_amounts({k: float(v) for k, v in sheet_value.items()},
-                                 {k: float(v) for k, v in theirs.items()})
-        if field_name == "orientation":
-            return _orientation_value(str(server_value)) == sheet_value
-        if field_name == "space_group":
-            return parse_space_group(server_value).number == parse_space_group(sheet_value).number
-        if field_name == "mp_id":
-            return str(server_value).strip().lower() == sheet_value
-        if field_name in ("layer_id", "sample_id"):
-            return whole_number(server_value, field_name, minimum=0) == sheet_value
+        mine, theirs = meaning(field_name, sheet_value), meaning(field_name, server_value)
     except ValueProblem:
         # The server holds something the rules cannot read: it differs from a good value.
         return False
-    return text(server_value) == text(sheet_value)
+    if field_name in CHEMISTRY_FIELDS:
+        return _same_amounts(dict(mine), dict(theirs))
+    return mine == theirs

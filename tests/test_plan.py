@@ -16,6 +16,10 @@ def _sheet(tmp_path: Path, text: str):
     return read_stacks(path)
 
 
+def plan_issues(entries, data):
+    return build_plan(data, entries).issues
+
+
 def _entry(sample_id, layer_id, record_id=None, name="S", substrate="SrTiO3", **fields):
     return {"id": record_id, "sample_id": sample_id, "sample_name": name, "substrate": substrate,
             "layer_id": layer_id, "composition_string": None, "element_dict": None,
@@ -87,8 +91,9 @@ def test_samples_named_by_name_resolve_or_become_row_issues(tmp_path):
     assert kinds == [(UNCHANGED, 3), (UNCHANGED, 4), (INVALID, None), (INVALID, None)]
     assert "2 target materials are named 'Twin'" in plan.actions[2].message
     assert "--create-samples" in plan.actions[3].message
-    issue = plan.actions[3].row.errors[0]
-    assert issue.cell == "A5"
+    issue = plan.actions[3].errors[0]
+    assert issue.cell == "A5" and issue in plan.issues
+    assert plan.actions[3].row.issues == []  # the reader's row is left as read
 
 
 def test_unknown_sample_id_is_a_row_issue(tmp_path):
@@ -111,8 +116,9 @@ def test_server_duplicates_warn_and_compare_with_the_lowest_id(tmp_path):
     data = _sheet(tmp_path, "sample_id,layer_id,composition_string\n1,1,SrTiO3\n")
     (action,) = build_plan(data, server).actions
     assert action.kind == UNCHANGED and action.record["id"] == 20
-    (warning,) = action.row.issues
+    (warning,) = action.issues
     assert warning.severity == "warning" and "2 times" in warning.message
+    assert action.row.issues == [] and plan_issues(server, data) == [warning]
 
 
 def test_the_same_layer_named_by_id_and_by_name_is_a_duplicate(tmp_path):
@@ -129,11 +135,128 @@ def test_remote_only_covers_samples_named_by_invalid_rows_too(tmp_path):
     assert [(r["sample_id"], r["layer_id"]) for r in plan.remote_only] == [(3, 1)]
 
 
-@pytest.mark.parametrize("entries", [
-    [{"sample_id": None}, {"layer_id": 1}, {"sample_id": "x", "layer_id": 1}],
-    [{**_entry(1, 1, 10), "brand_new_field": {"x": 1}, "layer_id": "1"}],
+@pytest.mark.parametrize("entries,kind", [
+    # Entries with no usable sample_id name no target material: sample 1 is not on the server.
+    ([{"sample_id": None}, {"layer_id": 1}, {"sample_id": "x", "layer_id": 1}], INVALID),
+    # A layer_id sent as text and a field this tool does not know: still the same layer.
+    ([{**_entry(1, 1, 10), "brand_new_field": {"x": 1}, "layer_id": "1"}], UNCHANGED),
+    ([{**_entry(1, 1, 10), "sample_id": 1.0, "layer_id": 1.0}], UNCHANGED),
 ])
-def test_odd_server_entries_are_handled(tmp_path, entries):
+def test_odd_server_entries_are_handled(tmp_path, entries, kind):
     data = _sheet(tmp_path, "sample_id,layer_id\n1,1\n")
     plan = build_plan(data, entries)
-    assert plan.actions[0].kind in (UNCHANGED, INVALID)
+    assert plan.actions[0].kind == kind
+    if kind == INVALID:
+        assert "sample_id 1 is not on the server" in plan.actions[0].message
+
+
+# ---------------------------------------------------------------- identity cross-check
+
+IDENTITY_SERVER = [_entry(101, 1, 1, name="BTO on STO", substrate="SrTiO3", composition_string="BaTiO3"),
+                   _entry(102, 1, 2, name="LSMO on LAO", substrate="LaAlO3", composition_string="SrTiO3")]
+
+
+def test_a_sample_id_whose_name_is_another_target_materials_is_an_error(tmp_path):
+    data = _sheet(tmp_path, "sample_id,sample_name,substrate,layer_id,composition_string\n"
+                            "101,LSMO on LAO,LaAlO3,1,BaTiO3\n"
+                            "101, bto ON sto ,srtio3,2,SrTiO3\n"  # case and outer spaces ignored
+                            "101,,LaAlO3,3,SrTiO3\n")             # substrate alone differs
+    plan = build_plan(data, IDENTITY_SERVER)
+    wrong, fine, wrong_substrate = plan.actions
+    assert wrong.kind == INVALID and wrong.body == {}
+    assert wrong.message == ("sample_id 101 is 'BTO on STO' on SrTiO3 on the server, but this row "
+                             "says 'LSMO on LAO' on LaAlO3; check the sample_id, or run with "
+                             "--update-samples to rename target material 101")
+    assert wrong.errors[0].cell == "B2"
+    assert fine.kind == CREATE
+    assert wrong_substrate.kind == INVALID and "this row says substrate LaAlO3" in wrong_substrate.message
+    assert wrong_substrate.errors[0].cell == "C4"
+    assert plan.sample_updates == []
+
+
+def test_update_samples_renames_each_target_material_once(tmp_path):
+    data = _sheet(tmp_path, "sample_id,sample_name,substrate,layer_id,composition_string\n"
+                            "101,BTO on STO (2026),SrTiO3,1,BaTiO3\n"
+                            "101,BTO on STO (2026),SrTiO3,2,SrTiO3\n"
+                            "102,LSMO on LAO,LaAlO3,1,SrTiO3\n")
+    plan = build_plan(data, IDENTITY_SERVER, update_samples=True)
+    assert [a.kind for a in plan.actions] == [UNCHANGED, CREATE, UNCHANGED]
+    (update,) = plan.sample_updates
+    assert (update.sample_id, update.changes, update.old) == (
+        101, {"sample_name": "BTO on STO (2026)"}, {"sample_name": "BTO on STO"})
+    assert update.actions == plan.actions[:2]
+    assert plan.actions[0].sample_update is update and plan.actions[2].sample_update is None
+    assert update.describe() == "sample_name: BTO on STO \u2192 BTO on STO (2026)"
+    assert plan.issues == []
+
+
+def test_update_samples_refuses_rows_that_disagree_about_one_target_material(tmp_path):
+    data = _sheet(tmp_path, "sample_id,sample_name,substrate,layer_id,composition_string\n"
+                            "101,First name,MgO,1,BaTiO3\n"
+                            "101,Second name,mgo,2,SrTiO3\n"
+                            "\n101,,,3,SrTiO3\n")  # a new stack: the sample columns are not filled down
+    plan = build_plan(data, IDENTITY_SERVER, update_samples=True)
+    first, second, third = plan.actions
+    assert first.kind == second.kind == INVALID
+    assert "give different sample_names ('First name', 'Second name')" in first.message
+    # The substrate they agree on is still a rename; the third row goes ahead with it.
+    (update,) = plan.sample_updates
+    assert update.changes == {"substrate": "MgO"} and update.actions == [third]
+    assert third.kind == CREATE
+
+
+# ---------------------------------------------------------------- one duplicate rule
+
+def test_duplicate_keys_groups_items_sharing_a_key():
+    from layer_sync.plan import duplicate_keys
+
+    found = duplicate_keys(["a1", "b1", "a2", "a3", "c1", "b2"], lambda s: s[0] if s[0] != "c" else None)
+    assert found == {"a": ["a1", "a2", "a3"], "b": ["b1", "b2"]}
+    assert duplicate_keys(["x", "c"], lambda s: None) == {}
+
+
+def test_the_sheet_alone_finds_duplicates_as_the_sheet_names_them(tmp_path):
+    from layer_sync.plan import sheet_duplicates
+
+    data = _sheet(tmp_path, "sample_id,sample_name,layer_id\n"
+                            "3,,1\n3,,1\n,Other,1\n,other,1\n3,,2\n")
+    issues = sheet_duplicates(data.rows)
+    assert [(i.row, i.cell, i.severity) for i in issues] == [
+        (2, "C2", "error"), (3, "C3", "error"), (4, "C4", "error"), (5, "C5", "error")]
+    assert issues[0].message == ("layer 1 of sample 3 appears on rows 2, 3; keep one row per "
+                                 "layer (none of them is sent)")
+    assert issues[2].message.startswith("layer 1 of sample 'Other' appears on rows 4, 5")
+
+
+def test_the_plan_finds_duplicates_by_the_resolved_key_once_per_row(tmp_path):
+    data = _sheet(tmp_path, "sample_id,sample_name,layer_id,composition_string\n"
+                            "3,,1,Si\n\n,Other,1,Si\n\n,New one,1,Si\n\n,new one,1,Si\n")
+    plan = build_plan(data, SERVER, create_samples=True)
+    assert [a.kind for a in plan.actions] == [INVALID] * 4
+    messages = [i.message for i in plan.issues]
+    assert messages[:2] == ["layer 1 of sample 3 appears on rows 2, 4; keep one row per layer "
+                            "(none of them is sent)"] * 2
+    assert messages[2:] == ["layer 1 of new target material 'new one' appears on rows 6, 8; "
+                            "keep one row per layer (none of them is sent)"] * 2
+    assert plan.new_samples == []
+
+
+def test_the_readers_and_the_plans_issues_merge_in_sheet_order(tmp_path):
+    from layer_sync.plan import merge_issues
+
+    data = _sheet(tmp_path, "sample_id,layer_id,orientation\n99,1,001\n1,2,1\n99,2,1120\n")
+    plan = build_plan(data, SERVER)
+    merged = merge_issues(data.issues, plan)
+    # Row 4: the reader's warning (four-index notation), then the plan's error.
+    assert [(i.row, i.column, i.severity) for i in merged] == [
+        (2, "sample_id", "error"), (3, "orientation", "error"), (4, "orientation", "warning"),
+        (4, "sample_id", "error")]
+
+
+def test_the_sheet_alone_lists_its_issues_in_sheet_order(tmp_path):
+    from layer_sync.plan import sheet_issues
+
+    data = _sheet(tmp_path, "sample_id,layer_id,orientation\n3,1,001\n3,2,1\n3,1,001\n")
+    found = [(i.row, i.column) for i in sheet_issues(data)]
+    assert {(2, "layer_id"), (3, "orientation"), (4, "layer_id")} <= set(found)
+    assert [row for row, _ in found] == sorted(row for row, _ in found)

@@ -8,6 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from layer_sync.plan import build_plan, sheet_duplicates
 from layer_sync.sheet import read_stacks
 
 DATA = Path(__file__).parent / "data"
@@ -193,8 +194,10 @@ def test_sheet_option_and_default_first_sheet_with_a_header(tmp_path):
 def test_duplicate_keys_make_every_such_row_invalid(tmp_path):
     rows = [["Sample", "Layer", "Formula"], ["A", 1, "Si"], ["A", 2, "Si"], ["A", 1.0, "SrTiO3"]]
     data = read_stacks(_book(tmp_path / "d.xlsx", rows))
-    assert [r.valid for r in data.rows] == [False, True, False]
-    assert "rows 2, 4" in data.rows[0].errors[0].message
+    issues = sheet_duplicates(data.rows)  # the plan's one duplicate rule, on the sheet's keys
+    assert [(i.row, i.severity) for i in issues] == [(2, "error"), (4, "error")]
+    assert "rows 2, 4" in issues[0].message
+    assert [a.valid for a in build_plan(data, [], create_samples=True).actions] == [False, True, False]
 
 
 def test_gap_in_layer_ids_is_a_warning(tmp_path):
@@ -239,7 +242,9 @@ def test_all_sheets_reads_every_sheet_with_a_header_and_finds_duplicates_across_
     assert data.sheets == ["Stacks", "Old"]  # Cover has no header: not read
     assert [r.sheet for r in data.rows] == ["Stacks", "Old"]
     assert [r.stack for r in data.rows] == [0, 1]
-    assert all(not r.valid and "appears on rows" in r.errors[0].message for r in data.rows)
+    issues = sheet_duplicates(data.rows)
+    assert [(i.sheet, i.row) for i in issues] == [("Stacks", 2), ("Old", 2)]
+    assert all("Stacks row 2, Old row 2" in i.message for i in issues)
 
 
 def test_a_layer_sync_report_is_refused_as_input(tmp_path):
@@ -261,11 +266,11 @@ def test_a_layer_sync_report_is_refused_as_input(tmp_path):
         read_stacks(path)
 
 
-def test_composition_contradicting_element_dict_is_a_warning(tmp_path):
+def test_composition_contradicting_element_dict_is_an_error(tmp_path):
     rows = [["Sample ID", "Layer", "Formula", "Elements"], [1, 1, "BaTiO3", "Sr:1, Ti:1, O:3"]]
     data = read_stacks(_book(tmp_path / "c.xlsx", rows))
-    assert data.rows[0].valid
-    assert data.issues[0].severity == "warning" and data.issues[0].cell == "D2"
+    assert not data.rows[0].valid  # either half sent alone would leave wrong chemistry
+    assert data.issues[0].severity == "error" and data.issues[0].cell == "D2"
 
 
 def test_xlsm_and_hidden_columns(tmp_path):
