@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from . import values
@@ -79,10 +80,22 @@ def _field_for_text(text: str) -> str | None:
     return _ALIAS_TO_FIELD.get(stripped) if stripped else None
 
 
-def field_for_header(text: Any) -> str | None:
-    """The field a header names, or None: `"Composition (formula)"` -> `"composition_string"`."""
+def lab_names(columns: Mapping[str, str] | None) -> dict[str, str]:
+    """A lab's own header names (`{"Film": "composition_string"}`), squeezed for matching."""
+    return {squeeze_header(header): name for header, name in (columns or {}).items()}
+
+
+def field_for_header(text: Any, names: Mapping[str, str] | None = None) -> str | None:
+    """The field a header names, or None: `"Composition (formula)"` -> `"composition_string"`.
+
+    `names`: a lab's own names (see `lab_names`), matched like the built-in ones and first.
+    """
     if values.is_blank(text):
         return None
+    if names:
+        own = names.get(squeeze_header(values.describe(text)[:200]))
+        if own is not None:
+            return own
     return _field_for_text(values.describe(text)[:200])
 
 
@@ -95,16 +108,17 @@ def near_miss(text: Any) -> str | None:
     return _ALIAS_TO_FIELD[close[0]] if close else None
 
 
-def find_header(grid: Grid, path: Path) -> Header | None:
+def find_header(grid: Grid, path: Path, names: Mapping[str, str] | None = None) -> Header | None:
     """The first of the first 20 rows naming layer_id and sample_id or sample_name.
 
     Two columns naming one field are refused (InputFileError): which one is meant?
+    `names`: a lab's own header names (see `lab_names`).
     """
     for index, cells in enumerate(grid.cells[:HEADER_SEARCH_ROWS]):
         colmap: dict[str, int] = {}
         duplicates: list[tuple[str, int]] = []
         for col, cell in enumerate(cells):
-            name = field_for_header(cell)
+            name = field_for_header(cell, names)
             if name is None:
                 continue
             if name in colmap:
@@ -142,13 +156,14 @@ def find_header(grid: Grid, path: Path) -> Header | None:
     return None
 
 
-def no_header_message(path: Path, grids: list[Grid]) -> str:
+def no_header_message(path: Path, grids: list[Grid],
+                      names: Mapping[str, str] | None = None) -> str:
     """Why no header was found, with the best candidate row."""
     best: tuple[int, list[str], str] = (0, [], "")
     for grid in grids:
         for cells in grid.cells[:HEADER_SEARCH_ROWS]:
-            known = [f"{values.describe(c).strip()!r} ({field_for_header(c)})" for c in cells
-                     if field_for_header(c)]
+            known = [f"{values.describe(c).strip()!r} ({field_for_header(c, names)})"
+                     for c in cells if field_for_header(c, names)]
             if len(known) > best[0]:
                 best = (len(known), known, grid.name)
     where = f" (sheets: {', '.join(g.name for g in grids)})" if len(grids) > 1 else ""

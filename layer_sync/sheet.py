@@ -10,7 +10,7 @@ module fills merged and blank cells down, checks every value and the rules acros
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from . import values
 from .errors import InputFileError
 from .headers import (ALIASES, HEADER_SEARCH_ROWS, Header, field_for_header, find_header,
-                      no_header_message, squeeze_header)
+                      lab_names, no_header_message, squeeze_header)
 from .inputfile import (MAX_CELL_CHARS, SUFFIXES, TEXT_SUFFIXES, WORKBOOK_SUFFIXES, Grid,
                         check_input_file, column_letter)
 from .outcome import Issue, Severity
@@ -109,19 +109,21 @@ class SheetData:
 # ============================================================================= public
 
 def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
-                all_sheets: bool = False) -> SheetData:
+                all_sheets: bool = False, columns: Mapping[str, str] | None = None) -> SheetData:
     """Read the layer stacks of a CSV or workbook, check every value, report every problem.
 
     `sheet` names one sheet or several (case ignored); `all_sheets` reads every sheet with a
     recognisable header. By default the first sheet with a header is read, and any other
     sheet with one is named in a file-level warning. A key repeated across the sheets read is
-    a duplicate like any other.
+    a duplicate like any other. `columns` maps a lab's own header names to fields
+    (`{"Film": "composition_string"}`); they are matched like the built-in names, and first.
 
     Raises InputFileError (exit code 2) for a file that cannot be used at all.
     """
     path = Path(path)
     suffix = check_input_file(path)
     wanted = [sheet] if isinstance(sheet, str) else list(sheet or [])
+    names = lab_names(columns)
     file_issues: list[Issue] = []
     encoding = delimiter = None
     if suffix in TEXT_SUFFIXES:
@@ -130,12 +132,12 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
         grid, encoding, delimiter = load_text(path, suffix, file_issues)
         if any(name.casefold() != grid.name.casefold() for name in wanted):
             raise InputFileError(f"{path.name} is a text file with no sheets; drop --sheet")
-        header = find_header(grid, path)
+        header = find_header(grid, path, names)
         if header is None:
-            raise InputFileError(no_header_message(path, [grid]))
+            raise InputFileError(no_header_message(path, [grid], names))
         found = [(grid, header)]
     else:
-        found = _read_workbook(path, suffix, wanted, all_sheets, file_issues)
+        found = _read_workbook(path, suffix, wanted, all_sheets, file_issues, names)
     rows: list[SheetRow] = []
     columns: dict[str, str] = {}
     headers: list[str] = []
@@ -165,7 +167,7 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
 
 
 def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
-                   file_issues: list[Issue]) -> list[tuple[Grid, Header]]:
+                   file_issues: list[Issue], names: dict[str, str]) -> list[tuple[Grid, Header]]:
     """The sheets to read, each with its header (see `read_stacks`)."""
     from .workbook import Workbook
 
@@ -192,19 +194,19 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
         for name in names:
             if found and not wanted and not all_sheets:
                 # Only to say that it is there: a sheet never goes unread without a word.
-                if _has_header(book, name, path):
+                if _has_header(book, name, path, names):
                     others.append(name)
                 continue
             grid = book.load(name)
-            header = find_header(grid, path)
+            header = find_header(grid, path, names)
             if header is not None:
                 found.append((grid, header))
             elif wanted:
-                raise InputFileError(no_header_message(path, [grid]))
+                raise InputFileError(no_header_message(path, [grid], names))
             else:
                 tried.append(grid)
         if not found:
-            raise InputFileError(no_header_message(path, tried))
+            raise InputFileError(no_header_message(path, tried, names))
         if others:
             listed = ", ".join(map(repr, others))
             file_issues.append(Issue(
@@ -218,9 +220,9 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
         book.close()
 
 
-def _has_header(book: Any, name: str, path: Path) -> bool:
+def _has_header(book: Any, name: str, path: Path, names: dict[str, str]) -> bool:
     try:
-        return find_header(book.load(name), path) is not None
+        return find_header(book.load(name), path, names) is not None
     except InputFileError:
         return False  # unreadable as a layer sheet: nothing to point the technician to
 
