@@ -109,6 +109,8 @@ class SyncOutcome:
     report_error: str | None = None
     message: str | None = None  # why the run stopped early (exit code 2)
     fatal: bool = False
+    #: The exit code of a run interrupted by a signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+    interrupted: int | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -121,7 +123,9 @@ class SyncOutcome:
         return counts
 
     @property
-    def exit_code(self) -> ExitCode:
+    def exit_code(self) -> ExitCode | int:
+        if self.interrupted:
+            return self.interrupted
         if self.fatal:
             return ExitCode.RUN_INCOMPLETE
         counts = self.counts

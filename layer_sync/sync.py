@@ -11,10 +11,9 @@ import hashlib
 import json
 import logging
 import os
-import stat
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,44 +21,15 @@ from typing import Any
 
 from .errors import (ApiDownError, ApiError, AuthError, ConfigError, LayerSyncError, LockedError,
                      ReportError)
+from .control import RunControl
 from .outcome import COUNT_NAMES, ActionKind, Result, RowResult, SyncOutcome, empty_json  # noqa: F401
+from .settings import ApiKey, resolve_api_key, resolve_api_url  # noqa: F401 - the CLI's
 
 log = logging.getLogger("layer_sync")
 
 _T0 = time.perf_counter()  # the process's start, near enough: for -v timings
 
 # ----------------------------------------------------------------------------- configuration
-
-def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
-    from .api import DEFAULT_API_URL, check_api_url
-
-    return check_api_url(explicit or environ.get("ATOMSCALE_API_URL")
-                         or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
-
-
-def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | None = None,
-                    warn: Callable[[str], None] = log.warning) -> str:
-    """The key from --api-key-file, else ATOMSCALE_API_KEY, else AS_API_KEY."""
-    if key_file is not None:
-        path = Path(key_file)
-        try:
-            mode = path.stat().st_mode
-            key = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise ConfigError(f"the key file {path} does not exist") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            warn(f"the key file {path} can be read by other users; restrict it with "
-                 f"chmod 600 {path}")
-        if not key:
-            raise ConfigError(f"the key file {path} is empty")
-        return key.splitlines()[0].strip()
-    for name in ("ATOMSCALE_API_KEY", "AS_API_KEY"):
-        if environ.get(name, "").strip():
-            return environ[name].strip()
-    raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY) in the environment, "
-                      "or give --api-key-file PATH")
 
 
 def default_report_path(input_path: Path, now: _dt.datetime, folder: Path = Path("reports")) -> Path:
@@ -74,7 +44,7 @@ def lock_path(input_path: Path) -> Path:
 
 # ----------------------------------------------------------------------------- the run
 
-def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://api.atomscale.ai/",
+def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey, api_url: str = "https://api.atomscale.ai/",
               sheet: str | None = None, dry_run: bool = False,
               report: str | os.PathLike | None | bool = None, concurrency: int = 8,
               max_attempts: int = 6, timeout: float = 30.0, max_consecutive_failures: int = 20,
@@ -82,7 +52,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
               clock: Callable[[], float] = time.monotonic,
               progress: Callable[[int, int, int], None] | None = None,
               now: Callable[[], _dt.datetime] = _dt.datetime.now,
-              report_helper: bool | None = None) -> SyncOutcome:
+              report_helper: bool | None = None,
+              control: RunControl | None = None) -> SyncOutcome:
     """Sync one sheet with the server and write the report.
 
     `report`: a path, None for the default `reports/…` name, or False for no report.
@@ -91,6 +62,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
     Raises LayerSyncError (exit code 2) when the run cannot start: bad input file, no
     header, another run holding the lock, bad configuration. Everything after the sheet is
     read ends in a SyncOutcome, whose `exit_code` says how it went.
+    `control`: the run's `RunControl`; the command line keeps it to call `interrupt(signum)`
+    on a signal (nothing more is sent, the report of what was done is still written).
     """
     from filelock import FileLock, Timeout
 
@@ -117,7 +90,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
         policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout,
                              max_consecutive_failures=max_consecutive_failures,
                              clock=clock, sleep=sleep)
-        client = ApiClient(api_url, api_key, policy, pool_size=concurrency)
+        client = ApiClient(api_url, api_key, policy, pool_size=concurrency,
+                           control=control or RunControl())
         target = None if report is False else (
             Path(report) if report else default_report_path(path, started_at))
         try:
@@ -125,6 +99,9 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
                                    progress, started_at, target, report_helper)
         finally:
             client.close()
+        if client.control.interrupted:  # by a signal: exit 128 + the signal, report still written
+            outcome.fatal, outcome.message = True, client.control.message
+            outcome.interrupted = client.control.exit_code
         outcome.requests = dict(client.counters.requests)
         outcome.retries = client.counters.retries
         outcome.finished = now()
@@ -162,7 +139,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
             data = read_stacks(path, sheet)
             log.debug("sheet read in %.3f s", time.perf_counter() - _T0)
         except LayerSyncError:
-            client.policy.cancel.set()  # stop the GET's retries: nobody needs the answer
+            client.control.cancel()  # stop the GET's retries: nobody needs the answer
             raise
         outcome = SyncOutcome(path=path, api_url=client.base_url, dry_run=dry_run,
                               started=started_at, finished=started_at, sheet=data.sheet,

@@ -72,12 +72,12 @@ def test_a_post_is_never_sent_without_an_in_doubt_check(sandbox, clock):
 
 
 def test_gate_holds_until_its_time(clock):
-    gate = BackoffGate(clock.monotonic, clock.sleep)
-    assert gate.wait() == 0
+    gate = BackoffGate(clock.monotonic)
+    assert gate.wait(clock.sleep) == 0
     gate.hold(5)
     gate.hold(2)  # a shorter hold never shortens a longer one
-    assert gate.wait() == 5 and clock.sleeps == [5]
-    assert gate.wait() == 0
+    assert gate.wait(clock.sleep) == 5 and clock.sleeps == [5]
+    assert gate.wait(clock.sleep) == 0
 
 
 def test_breaker_trips_after_n_in_a_row_and_a_success_resets():
@@ -143,8 +143,8 @@ def test_504_and_every_retryable_status_is_retried(sandbox, clock):
 
 
 def test_the_first_attempts_own_time_counts_in_the_budget(sandbox, clock):
-    # The first attempt is made before tenacity's loop is set up; its time still counts: an
-    # answer that took 61 s of the 60 s budget leaves no time for a retry.
+    # Every attempt, the first included, runs in tenacity's loop: an answer that took 61 s
+    # of the 60 s budget leaves no time for a retry.
     client = _client(sandbox, clock, max_attempts=6, timeout=30)
     original = client._once
 
@@ -165,11 +165,3 @@ def test_a_request_that_succeeds_at_once_never_waits(sandbox, clock):
     assert client.list_target_materials() == []
     assert client.counters.requests == {"GET": 1} and client.counters.retries == 0
     assert clock.sleeps == []
-
-
-def test_the_connection_pool_is_found_again_after_it_was_closed(sandbox, clock):
-    client = _client(sandbox, clock)
-    assert client.list_target_materials() == []
-    client._adapter.poolmanager.clear()  # requests' pool manager closes and drops its pools
-    assert client.list_target_materials() == []
-    assert client.counters.requests == {"GET": 2} and client.counters.retries == 0

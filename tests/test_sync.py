@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from layer_sync.errors import LockedError
+from layer_sync.settings import ApiKey
 from layer_sync.sync import lock_path, sync_file
 
 from .conftest import API_KEY
@@ -34,7 +35,8 @@ def _run(sandbox, path, clock=None, **kw):
     if clock is not None:
         kw.setdefault("sleep", clock.sleep)
         kw.setdefault("clock", clock.monotonic)
-    return sync_file(path, api_key=API_KEY, api_url=sandbox.url, **kw)
+    kw.setdefault("api_key", ApiKey(API_KEY, "ATOMSCALE_API_KEY"))
+    return sync_file(path, api_url=sandbox.url, **kw)
 
 
 def _keys(sandbox) -> list[tuple[int, int]]:
@@ -133,7 +135,9 @@ def test_every_fault_kind_is_survived_without_duplicates(seeded, tmp_path, clock
 
 
 def test_unknown_outcomes_are_settled_with_one_get_for_all_rows_in_doubt(seeded, tmp_path, clock):
-    seeded.latency_ms = 40  # all eight POSTs in flight together
+    # All eight POSTs in flight together, and their answers come back well within one GET's
+    # time even on a busy machine (the re-reads are shared by the rows in doubt at once).
+    seeded.latency_ms = 100
     path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 12)])
     seeded.faults.inject("commit500", count=8, method="POST")
@@ -188,8 +192,8 @@ def test_retry_after_holds_back_every_worker(seeded, tmp_path):
 
 def test_refused_key_makes_no_writes_and_exits_2(seeded, tmp_path, clock):
     path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
-    outcome = sync_file(path, api_key="revoked", api_url=seeded.url, report=False,
-                        sleep=clock.sleep, clock=clock.monotonic)
+    outcome = sync_file(path, api_key=ApiKey("revoked", "ATOMSCALE_API_KEY"), api_url=seeded.url,
+                        report=False, sleep=clock.sleep, clock=clock.monotonic)
     assert outcome.exit_code == 2 and "ATOMSCALE_API_KEY" in outcome.message
     assert seeded.stats.by_method == {"GET": 1}
     assert [r.result for r in outcome.results] == ["skipped"]
