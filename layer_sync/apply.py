@@ -10,11 +10,12 @@ after an interruption the answers in flight are awaited for its grace period.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .api import Answer, ApiClient
@@ -149,28 +150,42 @@ _POLL_S = 0.25
 
 def _run_tasks(client: ApiClient, tasks: list, concurrency: int,
                record: Callable[[RowResult], None], progress: Progress | None) -> None:
-    """Run the writes on `concurrency` threads: one request on the wire per thread."""
+    """Run the writes on `concurrency` threads: one request on the wire per thread.
+
+    Finished writes come back through a queue, so that the calling thread can also look at
+    the run control while it waits (after an interruption it waits only `grace_s`).
+    """
     control = client.control
     total = sum(len(actions) for _, actions in tasks)
     done = 0
+    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="write")
-    futures = {pool.submit(_guarded, client, task, actions): actions for task, actions in tasks}
-    pending: set[Future] = set(futures)
+    futures: dict[Future, list[Action]] = {}
+    for task, actions in tasks:
+        future = pool.submit(_guarded, client, task, actions)
+        futures[future] = actions
+        future.add_done_callback(finished.put)
+    pending = set(futures)
     try:
         deadline: float | None = None
         while pending:
             if control.interrupted and deadline is None:
                 deadline = time.monotonic() + control.grace_s
             timeout = _POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
-            finished, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in finished:
-                for result in future.result():
-                    record(result)
-                    done += 1
-            if finished and progress is not None:
+            try:
+                future = finished.get(timeout=timeout)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                continue
+            pending.discard(future)
+            if future.cancelled():
+                continue
+            for result in future.result():
+                record(result)
+                done += 1
+            if progress is not None:
                 progress(done, total, client.counters.retries)
-            if deadline is not None and time.monotonic() >= deadline:
-                break
     except BaseException as exc:
         # Ctrl-C without a handler (or a bug here): send nothing more, wait briefly for the
         # answers in flight, and let the exception go on.
@@ -178,15 +193,18 @@ def _run_tasks(client: ApiClient, tasks: list, concurrency: int,
             control.interrupt(signal.SIGINT)
         else:
             control.cancel()
-        wait(pending, timeout=control.grace_s)
         pool.shutdown(wait=False, cancel_futures=True)
+        wait(pending, timeout=control.grace_s)
         raise
     for future in pending:  # still running after the grace period: their answers are lost
-        note = (control.skip_note() if future.cancel() else
-                "interrupted before the server answered: whether it stored this is unknown "
-                "(the next run will see)")
-        for action in futures[future]:
-            record(RowResult(action, SKIPPED if future.cancelled() else FAILED, message=note))
+        if future.cancel():
+            results = [RowResult(a, SKIPPED, message=control.skip_note()) for a in futures[future]]
+        else:
+            results = [RowResult(a, FAILED, message="interrupted before the server answered: "
+                                 "whether it stored this is unknown (the next run will see)")
+                       for a in futures[future]]
+        for result in results:
+            record(result)
     pool.shutdown(wait=False, cancel_futures=True)
 
 
