@@ -18,10 +18,10 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,6 +30,7 @@ from urllib3.exceptions import NewConnectionError
 from . import __version__
 from .control import RunControl, RunStopped, StopReason
 from .errors import ApiDownError, ApiError, AuthError, ConfigError
+from .redaction import REDACTED, KeyRedactingFilter, key_forms, redact, replace_forms
 from .retry import RetryPolicy
 from .settings import DEFAULT_API_URL, KEY_VARIABLES, ApiKey, as_api_key, check_api_key, check_api_url
 
@@ -39,7 +40,6 @@ __all__ = ["DEFAULT_API_URL", "KEY_VARIABLES", "REDACTED", "Answer", "ApiClient"
 
 log = logging.getLogger("layer_sync.api")
 
-REDACTED = "***"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -102,60 +102,6 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     if when is None:
         return None
     return max(0.0, when.timestamp() - now())
-
-
-def key_forms(secret: str) -> tuple[str, ...]:
-    """The key as a server may quote it back: as sent, percent-encoded (in a URL), JSON-escaped;
-    longest first, so that a longer form is replaced whole."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
-    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
-
-
-def _replace_forms(text: str, forms: Iterable[str]) -> str:
-    for form in forms:
-        if form in text:
-            text = text.replace(form, REDACTED)
-    return text
-
-
-def redact(text: str, key: str | ApiKey) -> str:
-    """`text` with every occurrence of the key replaced by `***`."""
-    value = key.value if isinstance(key, ApiKey) else key
-    return _replace_forms(text, key_forms(value)) if value else text
-
-
-class KeyRedactingFilter(logging.Filter):
-    """A logging filter that replaces the API key with `***` in every record it sees.
-
-    Install it on each handler (`handler.addFilter(KeyRedactingFilter(key))`): a handler's
-    filters see every record it writes, also those logged by other libraries, whereas a
-    logger's filters see only the records logged on that very logger. The record is changed
-    in place (message, arguments, traceback text), so every later handler gets it redacted.
-    """
-
-    def __init__(self, key: str | ApiKey) -> None:
-        super().__init__()
-        value = key.value if isinstance(key, ApiKey) else key
-        self._forms = key_forms(value) if value else ()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._forms:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # arguments that do not fit the format: never print them
-            message = f"(a log message that could not be formatted: {record.msg!r})"
-        clean = _replace_forms(message, self._forms)
-        if clean != message or record.args:
-            record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            # Formatted here, once, so that the handler prints this redacted text.
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _replace_forms(record.exc_text, self._forms)
-        if record.stack_info:
-            record.stack_info = _replace_forms(record.stack_info, self._forms)
-        return True
 
 
 def key_refused_message(status: int, source: str) -> str:
@@ -261,7 +207,7 @@ class ApiClient:
 
     def redact(self, text: str) -> str:
         """`text` with the key replaced by `***`: for every text built from a server's answer."""
-        return _replace_forms(text, self._key_forms)
+        return replace_forms(text, self._key_forms)
 
     # ------------------------------------------------------------------ endpoints
     def list_target_materials(self) -> list[dict[str, Any]]:
