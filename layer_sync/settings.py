@@ -64,11 +64,16 @@ def check_api_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:  # e.g. an unclosed [ of an IPv6 address, or a bad port
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
         raise ConfigError(f"the API URL {url!r} is not an http(s) address; set --api-url or "
                           "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
+    if any(ch.isspace() or not ch.isprintable() for ch in host):
+        raise ConfigError(f"the API URL {url!r} cannot be used: its host name holds a space or "
+                          "a control character; set --api-url or ATOMSCALE_API_URL, e.g. "
+                          "https://api.atomscale.ai/")
     return url if url.endswith("/") else url + "/"
 
 
