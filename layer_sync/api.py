@@ -131,20 +131,22 @@ def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bo
     return False
 
 
-def _detail(response: requests.Response) -> str:
+def _detail(response: requests.Response, clean: Callable[[str], str]) -> str:
+    """The server's reason for an error answer, `clean`ed (the key replaced) before it is
+    shortened, so that a cut can never leave part of the key behind."""
     try:
         body = response.json()
     except ValueError:
-        text = response.text.strip()
-        return text[:300] if text else response.reason or f"HTTP {response.status_code}"
+        text = clean(response.text.strip())
+        return text[:300] if text else clean(response.reason or f"HTTP {response.status_code}")
     if isinstance(body, dict) and "detail" in body:
         detail = body["detail"]
         if isinstance(detail, list):  # FastAPI-style validation errors
-            return "; ".join(
+            return clean("; ".join(
                 f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}"
-                if isinstance(d, dict) else str(d) for d in detail)
-        return str(detail)
-    return json.dumps(body)[:300]
+                if isinstance(d, dict) else str(d) for d in detail))
+        return clean(str(detail))
+    return clean(json.dumps(body))[:300]
 
 
 class _Tries:
@@ -358,14 +360,14 @@ class ApiClient:
             raise Transient("rate limited (429)", status, retry_after=wait)
         if status in RETRYABLE_STATUS:
             self._failed()
-            raise Transient(self.redact(f"server error {status}: {_detail(response)}"), status,
+            raise Transient(f"server error {status}: {_detail(response, self.redact)}", status,
                             unknown=True)
         if method != "GET":
             # The server answered a write: its write path is up. A GET that works proves
             # nothing about writes (a re-read between failed POSTs must not reset the count).
             policy.breaker.success()
         if status >= 400:
-            raise ApiError(self.redact(f"{status}: {_detail(response)}"), status)
+            raise ApiError(f"{status}: {_detail(response, self.redact)}", status)
         try:
             data = response.json() if response.content else {}
         except ValueError:

@@ -321,3 +321,15 @@ def test_the_logging_filter_replaces_the_key_in_messages_arguments_and_traceback
     assert key not in text and text.count("***") == 3 and "ValueError" in text
     assert redact(f"x{key}y", key) == "x***y"
 
+
+
+def test_a_long_error_page_is_cut_after_the_key_is_replaced_never_inside_it(clock):
+    key = "".join(chr(ord("a") + i % 26) for i in range(400))  # runs past the 300-character cut
+    with SandboxServer(api_key=key, echo_key=True) as server:
+        server.faults.inject("500", count=2)
+        client = ApiClient(server.url, key, RetryPolicy(clock=clock.monotonic, sleep=clock.sleep,
+                                                        max_attempts=2))
+        with pytest.raises(ApiError) as caught:
+            client.list_target_materials()
+    text = str(caught.value)
+    assert "***" in text and key[:26] not in text and key[-26:] not in text
