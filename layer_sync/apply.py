@@ -196,10 +196,12 @@ def _run_tasks(client: ApiClient, tasks: list, concurrency: int,
         pool.shutdown(wait=False, cancel_futures=True)
         wait(pending, timeout=control.grace_s)
         raise
-    for future in pending:  # still running after the grace period: their answers are lost
-        if future.cancel():
+    for future in pending:  # left when the grace period ended
+        if future.cancel():  # never started
             results = [RowResult(a, SKIPPED, message=control.skip_note()) for a in futures[future]]
-        else:
+        elif future.done():  # finished just now
+            results = future.result()
+        else:  # still waiting for its answer: lost
             results = [RowResult(a, FAILED, message="interrupted before the server answered: "
                                  "whether it stored this is unknown (the next run will see)")
                        for a in futures[future]]
