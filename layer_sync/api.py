@@ -279,11 +279,12 @@ class ApiClient:
                 found = None
             if found is not None:
                 return Answer(found, None, tries.sent, recovered=True)
-            raise ApiError(f"{last}; the server did not confirm whether it stored this, so it "
-                           "was not sent again (the next run will see)", last.status,
-                           tries.sent) from None
-        raise ApiError(f"{last} (gave up after {tries.sent} attempt"
-                       f"{'s' if tries.sent != 1 else ''})", last.status, tries.sent) from None
+            raise ApiError(self.redact(f"{last}; the server did not confirm whether it stored "
+                                       "this, so it was not sent again (the next run will see)"),
+                           last.status, tries.sent) from None
+        raise ApiError(self.redact(f"{last} (gave up after {tries.sent} attempt"
+                                   f"{'s' if tries.sent != 1 else ''})"),
+                       last.status, tries.sent) from None
 
     def _look_again(self, in_doubt: Callable[[], Any]) -> Any:
         """The re-read before a POST in doubt is sent again; a failed re-read stays in doubt."""
