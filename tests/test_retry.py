@@ -333,3 +333,13 @@ def test_a_long_error_page_is_cut_after_the_key_is_replaced_never_inside_it(cloc
             client.list_target_materials()
     text = str(caught.value)
     assert "***" in text and key[:26] not in text and key[-26:] not in text
+
+
+def test_a_number_the_api_cannot_store_fails_its_request_once_with_422(sandbox, clock):
+    sid = sandbox.store.create_target_material({"sample_name": "S"})["sample_id"]
+    client = _client(sandbox, clock)
+    with pytest.raises(ApiError, match="out of range") as caught:
+        client.create_layer({"sample_id": sid, "layer_id": 99999999999999999999},
+                            in_doubt=lambda: None)
+    assert (caught.value.status, caught.value.attempts) == (422, 1)
+    assert sandbox.stats.by_status == {422: 1} and clock.sleeps == []
