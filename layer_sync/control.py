@@ -63,9 +63,10 @@ class RunControl:
     def interrupt(self, signum: int | None = None) -> None:
         """Stop because the user or the system asked (Ctrl-C, SIGTERM, SIGHUP).
 
-        Meant to be called from a signal handler, so it takes no lock the interrupted code
-        might hold: it only sets plain attributes and wakes the waits. Nothing more is sent
-        after it; answers already in flight are awaited for `grace_s` seconds.
+        Meant to be called from a signal handler, so it takes none of this object's locks
+        (the interrupted code may hold one): it sets plain attributes and the stop event,
+        which wakes every wait. Nothing more is sent after it; answers already in flight are
+        awaited for `grace_s` seconds, then reported as unknown.
         """
         if self.reason is None:
             self.signal = signum
