@@ -1,9 +1,13 @@
-"""The HTTP client: one pooled keep-alive session, the key, timeouts, and the retry policy.
+"""The HTTP client: one requests `Session` (pooled keep-alive), the key, timeouts, and the
+retry policy around every attempt.
 
-Only this module knows HTTP. Every request goes through `ApiClient.send`, which runs the one
-retry policy (`retry.RetryPolicy`). A POST is never repeated blindly: when its outcome is
-unknown (timeout, dropped connection, 5xx) the caller's `in_doubt` check runs first (the
-server's records are read again) and only what is still missing is sent again.
+Only this module knows HTTP. Every request goes through `ApiClient.send`, in which every
+attempt, the first included, runs inside tenacity's loop (`retry.RetryPolicy`). A POST is
+never repeated blindly: when its outcome is unknown (timeout, dropped connection, 5xx) the
+caller's `in_doubt` check runs first (the server's records are read again) and only what is
+still missing is sent again. Redirects are not followed: a 3xx is an error, so a POST is
+never turned into a GET. The key never leaves in a message: every text built from a server's
+answer passes through `ApiClient.redact`, and `KeyRedactingFilter` does the same for logs.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -20,16 +25,21 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.utils import select_proxy
+from urllib3.exceptions import NewConnectionError
 
 from . import __version__
+from .control import RunControl, RunStopped, StopReason
 from .errors import ApiDownError, ApiError, AuthError, ConfigError
+from .redaction import REDACTED, KeyRedactingFilter, key_forms, redact, replace_forms
 from .retry import RetryPolicy
+from .settings import DEFAULT_API_URL, KEY_VARIABLES, ApiKey, as_api_key, check_api_key, check_api_url
+
+__all__ = ["DEFAULT_API_URL", "KEY_VARIABLES", "REDACTED", "Answer", "ApiClient", "ApiKey",
+           "KeyRedactingFilter", "Transient", "check_api_url", "key_refused_message",
+           "parse_retry_after", "redact"]
 
 log = logging.getLogger("layer_sync.api")
 
-DEFAULT_API_URL = "https://api.atomscale.ai/"
-KEY_VARIABLES = ("ATOMSCALE_API_KEY", "AS_API_KEY")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -76,17 +86,6 @@ class Counters:
             self.retries += 1
 
 
-def check_api_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unclosed [ of an IPv6 address
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"the API URL {url!r} is not an http(s) address; set --api-url or "
-                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
-    return url if url.endswith("/") else url + "/"
-
-
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
     """Retry-After in seconds or as an HTTP date -> seconds to wait (None if absent/garbled)."""
     if not value:
@@ -105,103 +104,108 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     return max(0.0, when.timestamp() - now())
 
 
-def _detail(response: requests.Response) -> str:
+def key_refused_message(status: int, source: str) -> str:
+    """The one message for a refused key: what happened and where the key came from."""
+    if status == 403:
+        return (f"the API key in {source} may not do this (403): it needs write access; set a "
+                "key with write scope there; nothing more was sent")
+    return (f"the API key in {source} was refused (401); check it, or set a valid key there; "
+            "nothing more was sent")
+
+
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether `exc` or anything it wraps (causes, contexts, urllib3's `reason`) is of `kinds`."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kinds):
+            return True
+        for inner in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                      *current.args):
+            if isinstance(inner, BaseException):
+                todo.append(inner)
+    return False
+
+
+def _detail(response: requests.Response, clean: Callable[[str], str]) -> str:
+    """The server's reason for an error answer, `clean`ed (the key replaced) before it is
+    shortened, so that a cut can never leave part of the key behind."""
     try:
         body = response.json()
     except ValueError:
-        text = response.text.strip()
-        return text[:300] if text else response.reason or f"HTTP {response.status_code}"
+        text = clean(response.text.strip())
+        return text[:300] if text else clean(response.reason or f"HTTP {response.status_code}")
     if isinstance(body, dict) and "detail" in body:
         detail = body["detail"]
         if isinstance(detail, list):  # FastAPI-style validation errors
-            return "; ".join(
+            return clean("; ".join(
                 f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}"
-                if isinstance(d, dict) else str(d) for d in detail)
-        return str(detail)
-    return json.dumps(body)[:300]
+                if isinstance(d, dict) else str(d) for d in detail))
+        return clean(str(detail))
+    return clean(json.dumps(body))[:300]
 
 
-class _ApiAdapter(HTTPAdapter):
-    """requests' adapter, minus the work an API client would repeat on every request.
+class _Tries:
+    """One request's attempts so far, and whether the last one's outcome is unknown."""
 
-    One API host: its connection pool is looked up once per TLS setting, not on every
-    request (requests rebuilds the pool key from the URL each time). A proxy still goes
-    through requests' own lookup. These are the methods requests documents for subclassing.
-    """
+    __slots__ = ("sent", "doubt")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pools: dict[tuple, Any] = {}
-
-    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: Any,
-                                        proxies: dict[str, str] | None = None,
-                                        cert: Any = None) -> Any:
-        if proxies and select_proxy(request.url, proxies):
-            return super().get_connection_with_tls_context(request, verify, proxies, cert)
-        parts = urlsplit(request.url)
-        key = (parts.scheme, parts.netloc, verify, cert if not isinstance(cert, list) else tuple(cert))
-        pool = self._pools.get(key)
-        if pool is None or pool.pool is None:  # new, or closed by the pool manager
-            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
-            self._pools[key] = pool
-        return pool
-
-    def close(self) -> None:
-        self._pools.clear()
-        super().close()
+    def __init__(self) -> None:
+        self.sent = 0
+        self.doubt = False
 
 
 class ApiClient:
-    """The Atomscale target-materials API, with the retry policy around every request."""
+    """The Atomscale target-materials API, with the retry policy around every request.
 
-    def __init__(self, base_url: str, api_key: str, policy: RetryPolicy | None = None, *,
-                 pool_size: int = 8, session: requests.Session | None = None,
+    `control`: the run's `RunControl`; the client asks it before every attempt and wait, and
+    tells it when the key is refused or the API is down. `api_key`: an `ApiKey` (its source
+    is named in messages) or a plain string.
+    """
+
+    def __init__(self, base_url: str, api_key: str | ApiKey, policy: RetryPolicy | None = None, *,
+                 control: RunControl | None = None, pool_size: int = 8,
+                 session: requests.Session | None = None,
                  wall_clock: Callable[[], float] = time.time) -> None:
-        if not api_key:
-            raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY), or use "
-                              "--api-key-file")
+        self.key = check_api_key(as_api_key(api_key))
+        self._key_forms = key_forms(self.key.value)
         self.base_url = check_api_url(base_url)
         self.policy = policy or RetryPolicy()
+        self.control = control or RunControl()
         self.counters = Counters()
         self._wall_clock = wall_clock
-        self._session = session or requests.Session()
-        adapter = _ApiAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1) + 2,
-                              max_retries=0)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        # Requests go straight to the adapter: an API client needs neither cookies nor
-        # redirects (requests would turn a redirected POST into a GET), and skipping the
-        # session's per-response cookie and redirect handling is a fifth of its cost.
-        self._adapter = self._session.get_adapter(self.base_url)
-        # Proxies and CA bundle from the environment (HTTPS_PROXY, REQUESTS_CA_BUNDLE, ...)
-        # are read once here, not on every request: that scan cost more than the request.
-        settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
-        self._session.trust_env = False
-        self._send_settings = {"proxies": settings["proxies"], "verify": settings["verify"],
-                               "cert": settings["cert"]}
-        headers = {"X-API-KEY": api_key, "Content-Type": "application/json",
-                   "Accept": "application/json", "User-Agent": f"layer-sync/{__version__}"}
-        # The URL and headers are the same for every request: requests checks them once
-        # here (a bad URL or header fails now), and each request only prepares its body.
-        checked = requests.PreparedRequest()
-        try:
-            checked.prepare(method="GET", url=self.base_url, headers=headers)
-        except requests.exceptions.InvalidHeader:
-            raise ConfigError("the API key holds characters an HTTP header cannot carry (a line "
-                              "break or a control character?); check ATOMSCALE_API_KEY (or "
-                              "AS_API_KEY, or the key file)") from None
+        # A wait between attempts ends early when the run is stopped (unless tests inject one).
+        self._sleep = self.policy.sleep or self.control.sleep
+        headers = {"X-API-KEY": self.key.value, "Accept": "application/json",
+                   "User-Agent": f"layer-sync/{__version__}"}
+        try:  # a URL requests cannot use fails here, before anything is sent
+            requests.Request("GET", self.base_url, headers=headers).prepare()
         except (requests.exceptions.RequestException, ValueError) as exc:
             raise ConfigError(f"the API URL {self.base_url!r} cannot be used: "
                               f"{type(exc).__name__}; set --api-url or ATOMSCALE_API_URL, e.g. "
                               "https://api.atomscale.ai/") from None
-        self._checked_headers = checked.headers
-        self._urls: dict[str, str] = {}
-        # --concurrency bounds the requests on the wire. Preparing a request and parsing its
-        # answer happen outside the slot, so a slot is never idle while Python works.
-        self.in_flight = threading.BoundedSemaphore(max(pool_size, 1))
+        self.session = session or requests.Session()
+        self.session.headers.update(headers)
+        # requests reads the proxy and CA settings of the environment (HTTPS_PROXY, NO_PROXY,
+        # REQUESTS_CA_BUNDLE) on every request. Reading them once instead saved ~10 % of the
+        # client's CPU but under 5 % of the 1,200-write benchmark's time: not kept.
+        # One connection per writer (and the reads beside them) stays open for reuse;
+        # requests' default keeps 10. No retries inside urllib3: the policy decides them all.
+        adapter = HTTPAdapter(pool_maxsize=max(pool_size, 1) + 2, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._host = urlsplit(self.base_url).hostname or self.base_url
 
     def close(self) -> None:
-        self._session.close()
+        self.session.close()
+
+    def redact(self, text: str) -> str:
+        """`text` with the key replaced by `***`: for every text built from a server's answer."""
+        return replace_forms(text, self._key_forms)
 
     # ------------------------------------------------------------------ endpoints
     def list_target_materials(self) -> list[dict[str, Any]]:
@@ -232,110 +236,86 @@ class ApiClient:
         """
         if method == "POST" and in_doubt is None:
             raise ValueError("a POST needs an in_doubt check: it is never repeated blindly")
-        state = {"attempts": 0, "doubt": False}
+        tries = _Tries()
 
         def attempt() -> Answer:
-            if state["doubt"]:
-                try:
-                    found = in_doubt() if in_doubt else None
-                except (AuthError, ApiDownError):
-                    raise
-                except ApiError as exc:  # still in doubt: try the re-read again, never the POST
-                    raise Transient(f"could not re-read the server's records ({exc})",
-                                    exc.status, unknown=True) from None
+            if tries.doubt:
+                assert in_doubt is not None
+                found = self._look_again(in_doubt)
                 if found is not None:
-                    return Answer(found, None, state["attempts"], recovered=True)
-                state["doubt"] = False
+                    return Answer(found, None, tries.sent, recovered=True)
+                tries.doubt = False
             try:
-                data, status = self._once(method, path, body, state)
+                data, status = self._once(method, path, body, tries)
             except Transient as exc:
-                state["doubt"] = bool(in_doubt) and exc.unknown
+                tries.doubt = in_doubt is not None and exc.unknown
                 raise
             except ApiError as exc:
-                exc.attempts = state["attempts"]
+                exc.attempts = tries.sent
                 raise
-            return Answer(data, status, state["attempts"])
+            return Answer(data, status, tries.sent)
 
         def before_sleep(retry_state: Any) -> None:
             self.counters.retried()
-            exc = retry_state.outcome.exception()
-            log.debug("%s %s: %s; attempt %d of %d, retrying", method, path, exc,
-                      state["attempts"], self.policy.max_attempts)
+            log.debug("%s %s: %s; attempt %d of %d, retrying", method, path,
+                      retry_state.outcome.exception(), tries.sent, self.policy.max_attempts)
 
-        # The first attempt is made directly: most requests need no other, and setting up
-        # tenacity's loop costs more Python work than a fast request's own (measured: 2 % of
-        # a 1,200-write sync). A failure worth retrying enters the loop, which counts it as
-        # attempt 1 and decides every retry and wait from there, as it would have.
-        started = self.policy.clock()
+        retrying = self.policy.retrying(Transient, should_stop=lambda: self.control.stopped,
+                                        sleep=self._sleep, before_sleep=before_sleep)
         try:
-            return attempt()
+            return retrying(attempt)
         except Transient as exc:
-            first: Transient | None = exc
+            last = exc
+        if self.control.stopped:
+            raise self._stopped_error(tries.sent, in_doubt=tries.doubt) from None
+        if tries.doubt and in_doubt is not None:
+            try:  # a last look: the write may have arrived after all
+                found = in_doubt()
+            except ApiError:
+                found = None
+            if found is not None:
+                return Answer(found, None, tries.sent, recovered=True)
+            raise ApiError(self.redact(f"{last}; the server did not confirm whether it stored "
+                                       "this, so it was not sent again (the next run will see)"),
+                           last.status, tries.sent) from None
+        raise ApiError(self.redact(f"{last} (gave up after {tries.sent} attempt"
+                                   f"{'s' if tries.sent != 1 else ''})"),
+                       last.status, tries.sent) from None
 
-        def again() -> Answer:
-            nonlocal first
-            if first is not None:
-                failure, first = first, None
-                raise failure
-            return attempt()
-
-        try:
-            return self.policy.retrying(Transient, before_sleep, started=started)(again)
-        except Transient as exc:
-            if self.policy.abort.is_set():
-                raise AuthError(_KEY_REFUSED, 401, state["attempts"]) from None
-            if self.policy.breaker.tripped:
-                raise ApiDownError(self._down_message(), exc.status, state["attempts"]) from None
-            if state["doubt"] and in_doubt is not None:
-                found = self._last_look(in_doubt)
-                if found is not None:
-                    return Answer(found, None, state["attempts"], recovered=True)
-                raise ApiError(f"{exc}; the server did not confirm whether it stored this, so "
-                               "it was not sent again (the next run will see)", exc.status,
-                               state["attempts"]) from None
-            raise ApiError(f"{exc} (gave up after {state['attempts']} attempt"
-                           f"{'s' if state['attempts'] != 1 else ''})", exc.status,
-                           state["attempts"]) from None
-
-    def _last_look(self, in_doubt: Callable[[], Any]) -> Any:
-        if self.policy.stopped:
-            return None
+    def _look_again(self, in_doubt: Callable[[], Any]) -> Any:
+        """The re-read before a POST in doubt is sent again; a failed re-read stays in doubt."""
         try:
             return in_doubt()
-        except ApiError:
-            return None
+        except (AuthError, ApiDownError, RunStopped):
+            raise
+        except ApiError as exc:  # still in doubt: try the re-read again, never the POST
+            raise Transient(f"could not re-read the server's records ({exc})", exc.status,
+                            unknown=True) from None
 
-    def _raise_if_stopped(self) -> None:
-        """Nothing is sent once the run is cancelled, the key refused or the API down."""
-        if self.policy.cancel.is_set():
-            raise ApiError("cancelled: the run no longer needs this request")
-        if self.policy.abort.is_set():
-            raise AuthError(_KEY_REFUSED, 401)
-        if self.policy.breaker.tripped:
-            raise ApiDownError(self._down_message())
+    def _stopped_error(self, attempts: int = 0, in_doubt: bool = False) -> ApiError:
+        """Why nothing more is sent, as the error the run's reason calls for."""
+        reason = self.control.reason
+        kind = (AuthError if reason is StopReason.KEY_REFUSED
+                else ApiDownError if reason is StopReason.API_DOWN else RunStopped)
+        message = self.control.message
+        if in_doubt:
+            message += "; whether the server stored the last attempt is unknown (the next run will see)"
+        return kind(message, None, attempts)
 
-    def _down_message(self) -> str:
-        return (f"the API looks down: {self.policy.breaker.limit} failed attempts in a row; "
-                "nothing more was sent")
-
-    def _once(self, method: str, path: str, body: Any, state: dict[str, Any]) -> tuple[Any, int]:
-        """One attempt; `state["attempts"]` counts it only once it is really sent."""
+    def _once(self, method: str, path: str, body: Any, tries: _Tries) -> tuple[Any, int]:
+        """One attempt; `tries.sent` counts it only once it is really sent."""
         policy = self.policy
-        self._raise_if_stopped()
-        policy.gate.wait()
-        self._raise_if_stopped()
+        if self.control.stopped:
+            raise self._stopped_error(tries.sent)
+        policy.gate.wait(self._sleep)
+        if self.control.stopped:  # the key refused or the run stopped while we waited
+            raise self._stopped_error(tries.sent)
+        self.counters.sent(method)
+        tries.sent += 1
         started = time.perf_counter()
         try:
-            prepared = self._prepare(method, path, body)
-            with self.in_flight:
-                # Checked again once a slot is free: the key may have been refused, the API
-                # declared down, or the run interrupted, while this request waited for it.
-                self._raise_if_stopped()
-                self.counters.sent(method)
-                state["attempts"] += 1
-                response = self._adapter.send(prepared, timeout=policy.timeout,
-                                              **self._send_settings)
-                response.content  # read the body while holding the slot  # noqa: B018
+            response = self.session.request(method, urljoin(self.base_url, path), json=body,
+                                            timeout=policy.timeout, allow_redirects=False)
         except requests.exceptions.ConnectTimeout:
             self._failed()
             raise Transient(f"could not connect to {self.base_url} (timed out)") from None
@@ -344,24 +324,29 @@ class ApiClient:
             raise Transient(f"no answer within {policy.timeout:g} s", unknown=True) from None
         except requests.exceptions.SSLError as exc:
             raise ApiError(f"the TLS certificate of {self.base_url} could not be verified "
-                           f"({type(exc).__name__})") from None
+                           f"({type(exc).__name__}); check --api-url") from None
         except requests.exceptions.ConnectionError as exc:
             self._failed()
-            refused = "NewConnectionError" in repr(exc) or "NameResolutionError" in repr(exc)
-            what = (f"could not connect to {self.base_url}" if refused
-                    else "the connection was dropped before an answer")
-            raise Transient(what, unknown=not refused) from None
+            if _caused_by(exc, (socket.gaierror,)):
+                # A name that does not resolve now will not resolve in a minute: not retried.
+                raise ApiError(f"the host name {self._host} could not be resolved; check the "
+                               "API URL (--api-url, ATOMSCALE_API_URL or AS_API_ENDPOINT) and "
+                               "the network") from None
+            if _caused_by(exc, (NewConnectionError, ConnectionRefusedError)):
+                raise Transient(f"could not connect to {self.base_url}") from None
+            raise Transient("the connection was dropped before an answer", unknown=True) from None
         except requests.exceptions.RequestException as exc:
             raise ApiError(f"{method} {path} could not be sent: {type(exc).__name__}") from None
         status = response.status_code
-        if 300 <= status < 400:
-            raise ApiError(f"the API answered {method} {path} with a redirect ({status}) to "
-                           f"{response.headers.get('Location', '?')}; set --api-url to the "
-                           "final address", status)
         log.debug("%s %s %d %.0f ms", method, path, status, (time.perf_counter() - started) * 1000)
+        if 300 <= status < 400:
+            location = self.redact(response.headers.get("Location", "?"))
+            raise ApiError(f"the API answered {method} {path} with a redirect ({status}) to "
+                           f"{location}; set --api-url to the final address", status)
         if status in (401, 403):
-            policy.abort.set()
-            raise AuthError(_KEY_REFUSED if status == 401 else _KEY_FORBIDDEN, status)
+            message = key_refused_message(status, self.key.source)
+            self.control.stop(StopReason.KEY_REFUSED, message)
+            raise AuthError(message, status)
         if status == 429:
             wait = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock)
             if wait is not None and wait > policy.max_retry_after:
@@ -372,13 +357,14 @@ class ApiClient:
             raise Transient("rate limited (429)", status, retry_after=wait)
         if status in RETRYABLE_STATUS:
             self._failed()
-            raise Transient(f"server error {status}: {_detail(response)}", status, unknown=True)
+            raise Transient(f"server error {status}: {_detail(response, self.redact)}", status,
+                            unknown=True)
         if method != "GET":
             # The server answered a write: its write path is up. A GET that works proves
             # nothing about writes (a re-read between failed POSTs must not reset the count).
             policy.breaker.success()
         if status >= 400:
-            raise ApiError(f"{status}: {_detail(response)}", status)
+            raise ApiError(f"{status}: {_detail(response, self.redact)}", status)
         try:
             data = response.json() if response.content else {}
         except ValueError:
@@ -386,26 +372,10 @@ class ApiClient:
                             unknown=True) from None
         return data, status
 
-    def _prepare(self, method: str, path: str, body: Any) -> requests.PreparedRequest:
-        """A request with the checked URL and headers; only the body is new."""
-        url = self._urls.get(path)
-        if url is None:
-            checked = requests.PreparedRequest()
-            checked.prepare(method=method, url=urljoin(self.base_url, path))
-            url = self._urls[path] = checked.url
-        prepared = requests.PreparedRequest()
-        prepared.method = method
-        prepared.url = url
-        prepared.headers = self._checked_headers.copy()
-        prepared.prepare_body(data=None, files=None, json=body)
-        return prepared
-
     def _failed(self) -> None:
-        if self.policy.breaker.failure():
-            log.debug("breaker tripped after %d failures in a row", self.policy.breaker.limit)
-
-
-_KEY_REFUSED = ("the API key was refused (401); check ATOMSCALE_API_KEY (or AS_API_KEY, or the "
-                "file given with --api-key-file); nothing more was sent")
-_KEY_FORBIDDEN = ("the API key may not do this (403): it needs write access; set a key with "
-                  "write scope in ATOMSCALE_API_KEY (or AS_API_KEY); nothing more was sent")
+        """A failed attempt: past the limit in a row, the API is down and the run stops."""
+        breaker = self.policy.breaker
+        if breaker.failure():
+            self.control.stop(StopReason.API_DOWN,
+                              f"the API looks down: {breaker.limit} failed attempts in a row; "
+                              "nothing more was sent (the rows left are marked skipped)")

@@ -1,10 +1,14 @@
-"""The one retry policy, built from tenacity's small parts and three shared pieces of state.
+"""The one retry policy, built from tenacity's small parts and two shared pieces of state.
 
 - `BackoffGate`: a server's Retry-After holds back every worker, not just the one that got it.
 - `Breaker`: failed attempts in a row, across all workers; past the limit the API is "down".
-- `RetryPolicy`: capped exponential backoff plus random jitter (`wait + wait`) (or the server's Retry-After), a stop
-  after N attempts or about a minute of retrying, whichever comes first, and the injectable
-  clock and sleep that let tests assert every wait without waiting.
+- `RetryPolicy`: capped exponential backoff plus random jitter (`wait + wait`) (or the
+  server's Retry-After), a stop after N attempts, after about a minute of retrying, or when
+  the run is stopped, whichever comes first; and the injectable clock and sleep that let
+  tests assert every wait without waiting.
+
+Whether the run goes on is not the policy's business: it asks (`should_stop`), and the
+run's `control.RunControl` answers.
 """
 
 from __future__ import annotations
@@ -24,9 +28,8 @@ Sleep = Callable[[float], None]
 class BackoffGate:
     """A shared "not before" time: every worker waits for it before each attempt."""
 
-    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
         self._clock = clock
-        self._sleep = sleep
         self._lock = threading.Lock()
         self._not_before = 0.0
 
@@ -38,11 +41,11 @@ class BackoffGate:
         with self._lock:
             return max(0.0, self._not_before - self._clock())
 
-    def wait(self) -> float:
+    def wait(self, sleep: Sleep) -> float:
         """Sleep until the gate opens; returns the time slept (0 when open)."""
         remaining = self.remaining()
         if remaining > 0:
-            self._sleep(remaining)
+            sleep(remaining)
         return remaining
 
 
@@ -118,47 +121,37 @@ class RetryPolicy:
     #: The longest Retry-After honoured; a server asking for more fails the request.
     max_retry_after: float = 300.0
     clock: Clock = time.monotonic
-    #: None: a real sleep that `cancel` interrupts.
+    #: None: the caller's sleep (the client uses one that a stopped run cuts short).
     sleep: Sleep | None = None
     gate: BackoffGate = field(init=False)
     breaker: Breaker = field(init=False)
-    #: Set on 401/403: every worker stops at once.
-    abort: threading.Event = field(default_factory=threading.Event)
-    #: Set when the run no longer needs an answer (e.g. the sheet could not be read).
-    cancel: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        if self.sleep is None:
-            self.sleep = self._interruptible_sleep
-        self.gate = BackoffGate(self.clock, self.sleep)
+        self.gate = BackoffGate(self.clock)
         self.breaker = Breaker(self.max_consecutive_failures)
-
-    def _interruptible_sleep(self, seconds: float) -> None:
-        self.cancel.wait(max(0.0, seconds))
-
-    @property
-    def stopped(self) -> bool:
-        return self.abort.is_set() or self.cancel.is_set() or self.breaker.tripped
 
     @property
     def retry_budget(self) -> float:
         """How long one request keeps retrying: about a minute, at least two timeouts."""
         return max(60.0, 2 * self.timeout)
 
-    def retrying(self, retry_on: type[BaseException] | tuple[type[BaseException], ...],
+    def retrying(self, retry_on: type[BaseException] | tuple[type[BaseException], ...], *,
+                 should_stop: Callable[[], bool], sleep: Sleep,
                  before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
-                 started: float | None = None) -> tenacity.Retrying:
-        """A fresh tenacity loop for one request (`started`: when its first attempt began,
-        on `clock`, if before now)."""
+                 ) -> tenacity.Retrying:
+        """A fresh tenacity loop for one request, its time budget counted from now.
+
+        `should_stop`: asked after each failed attempt (the run's control); `sleep`: the
+        wait between attempts when the policy has none of its own.
+        """
         return tenacity.Retrying(
             stop=(stop_after_attempt(self.max_attempts)
-                  | _StopAfterDelay(self.retry_budget, self.clock,
-                                    self.clock() if started is None else started)
-                  | _StopWhen(lambda: self.stopped)),
+                  | _StopAfterDelay(self.retry_budget, self.clock, self.clock())
+                  | _StopWhen(should_stop)),
             wait=_WaitForServer(wait_exponential(multiplier=self.initial_backoff, max=self.max_backoff)
                                 + wait_random(0, self.jitter)),
             retry=tenacity.retry_if_exception_type(retry_on),
-            sleep=self.sleep,
+            sleep=self.sleep or sleep,
             before_sleep=before_sleep,
             reraise=True,
         )

@@ -167,7 +167,7 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
 
 
 def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
-                   file_issues: list[Issue], names: dict[str, str]) -> list[tuple[Grid, Header]]:
+                   file_issues: list[Issue], lab: dict[str, str]) -> list[tuple[Grid, Header]]:
     """The sheets to read, each with its header (see `read_stacks`)."""
     from .workbook import Workbook
 
@@ -194,19 +194,19 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
         for name in names:
             if found and not wanted and not all_sheets:
                 # Only to say that it is there: a sheet never goes unread without a word.
-                if _has_header(book, name, path, names):
+                if _has_header(book, name, path, lab):
                     others.append(name)
                 continue
             grid = book.load(name)
-            header = find_header(grid, path, names)
+            header = find_header(grid, path, lab)
             if header is not None:
                 found.append((grid, header))
             elif wanted:
-                raise InputFileError(no_header_message(path, [grid], names))
+                raise InputFileError(no_header_message(path, [grid], lab))
             else:
                 tried.append(grid)
         if not found:
-            raise InputFileError(no_header_message(path, tried, names))
+            raise InputFileError(no_header_message(path, tried, lab))
         if others:
             listed = ", ".join(map(repr, others))
             file_issues.append(Issue(
@@ -220,9 +220,9 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
         book.close()
 
 
-def _has_header(book: Any, name: str, path: Path, names: dict[str, str]) -> bool:
+def _has_header(book: Any, name: str, path: Path, lab: dict[str, str]) -> bool:
     try:
-        return find_header(book.load(name), path, names) is not None
+        return find_header(book.load(name), path, lab) is not None
     except InputFileError:
         return False  # unreadable as a layer sheet: nothing to point the technician to
 

@@ -19,7 +19,9 @@ from typing import Any
 
 from .errors import ApiDownError, ApiError, AuthError, ConfigError, ReportError, signal_name
 from .lock import RunLock, lock_path  # noqa: F401  (lock_path: where a run's lock lives)
+from .control import RunControl
 from .outcome import COUNT_NAMES, ActionKind, Result, RowResult, SyncOutcome, empty_json, plural  # noqa: F401
+from .settings import ApiKey, resolve_api_key, resolve_api_url  # noqa: F401 - the CLI's
 from .paths import ReservedName, check_report_path, reserve_report_name
 
 log = logging.getLogger("layer_sync")
@@ -28,41 +30,10 @@ _T0 = time.perf_counter()  # the process's start, near enough: for -v timings
 
 # ----------------------------------------------------------------------------- configuration
 
-def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
-    from .api import DEFAULT_API_URL, check_api_url
-
-    return check_api_url(explicit or environ.get("ATOMSCALE_API_URL")
-                         or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
-
-
-def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | None = None,
-                    warn: Callable[[str], None] = log.warning) -> str:
-    """The key from --api-key-file, else ATOMSCALE_API_KEY, else AS_API_KEY."""
-    if key_file is not None:
-        path = Path(key_file)
-        try:
-            mode = path.stat().st_mode
-            key = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise ConfigError(f"the key file {path} does not exist") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            warn(f"the key file {path} can be read by other users; restrict it with "
-                 f"chmod 600 {path}")
-        if not key:
-            raise ConfigError(f"the key file {path} is empty")
-        return key.splitlines()[0].strip()
-    for name in ("ATOMSCALE_API_KEY", "AS_API_KEY"):
-        if environ.get(name, "").strip():
-            return environ[name].strip()
-    raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY) in the environment, "
-                      "or give --api-key-file PATH")
-
 
 # ----------------------------------------------------------------------------- the run
 
-def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://api.atomscale.ai/",
+def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey, api_url: str = "https://api.atomscale.ai/",
               sheet: str | None = None, dry_run: bool = False,
               report: str | os.PathLike | None | bool = None, concurrency: int = 8,
               max_attempts: int = 6, timeout: float = 30.0, max_consecutive_failures: int = 20,
@@ -71,7 +42,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
               progress: Callable[[int, int, int], None] | None = None,
               now: Callable[[], _dt.datetime] = _dt.datetime.now,
               report_helper: bool | None = None, force: bool = False,
-              lock_dir: str | os.PathLike | None = None) -> SyncOutcome:
+              lock_dir: str | os.PathLike | None = None,
+              control: RunControl | None = None) -> SyncOutcome:
     """Sync one sheet with the server and write the report.
 
     `report`: a path, None for a new `reports/…` name of its own, or False for no report.
@@ -112,7 +84,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
         policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout,
                              max_consecutive_failures=max_consecutive_failures,
                              clock=clock, sleep=sleep)
-        client = ApiClient(api_url, api_key, policy, pool_size=concurrency)
+        client = ApiClient(api_url, api_key, policy, pool_size=concurrency,
+                           control=control or RunControl())
         target = None if report is False else (
             Path(report) if report else reserved.path if reserved else None)
         try:
@@ -120,6 +93,10 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
                                    progress, started_at, target, report_helper)
         finally:
             client.close()
+        if client.control.interrupted and outcome.stop_signal is None:
+            # A signal handler called control.interrupt(): exit 128 + the signal.
+            outcome.stop_signal = int(client.control.signal or signal.SIGINT)
+            outcome.fatal, outcome.message = True, client.control.message
         outcome.requests = dict(client.counters.requests)
         outcome.retries = client.counters.retries
         outcome.finished = now()
@@ -168,7 +145,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
             data = read_stacks(path, sheet)
             log.debug("sheet read in %.3f s", time.perf_counter() - _T0)
         except BaseException:  # unreadable, or stopped (Ctrl-C, SIGTERM) while reading
-            client.policy.cancel.set()  # stop the GET's retries: nobody needs the answer
+            client.control.cancel()  # stop the GET's retries: nobody needs the answer
             raise
         outcome = SyncOutcome(path=path, api_url=client.base_url, dry_run=dry_run,
                               started=started_at, finished=started_at, sheet=data.sheet,
@@ -186,7 +163,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
             entries = None
             failure = exc
         except KeyboardInterrupt as exc:
-            client.policy.cancel.set()
+            client.control.cancel()
             _stopped_by(exc, outcome, [_blank_action(row) for row in data.rows])
             return outcome, None
     if entries is None:
@@ -236,7 +213,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
             raise
         # Stopped (Ctrl-C, SIGTERM, SIGHUP): apply_plan sent nothing more and waited for the
         # answers in flight; the report is then written in one go from what was done.
-        client.policy.cancel.set()
+        client.control.cancel()
         actions = plan.actions if plan is not None else [_blank_action(row) for row in data.rows]
         _stopped_by(exc, outcome, actions, done)
         return outcome, None

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 import time
 from email.utils import formatdate
 
 import pytest
 
-from layer_sync.api import ApiClient, parse_retry_after
-from layer_sync.errors import ApiDownError, ApiError
+from layer_sync.api import ApiClient, KeyRedactingFilter, parse_retry_after, redact
+from layer_sync.control import RunControl, RunStopped, StopReason
+from layer_sync.errors import ApiDownError, ApiError, AuthError, ConfigError, ExitCode
 from layer_sync.retry import BackoffGate, Breaker, RetryPolicy
+from layer_sync.sandbox import SandboxServer
+from layer_sync.settings import ApiKey
 
 from .conftest import API_KEY
 
@@ -72,12 +78,12 @@ def test_a_post_is_never_sent_without_an_in_doubt_check(sandbox, clock):
 
 
 def test_gate_holds_until_its_time(clock):
-    gate = BackoffGate(clock.monotonic, clock.sleep)
-    assert gate.wait() == 0
+    gate = BackoffGate(clock.monotonic)
+    assert gate.wait(clock.sleep) == 0
     gate.hold(5)
     gate.hold(2)  # a shorter hold never shortens a longer one
-    assert gate.wait() == 5 and clock.sleeps == [5]
-    assert gate.wait() == 0
+    assert gate.wait(clock.sleep) == 5 and clock.sleeps == [5]
+    assert gate.wait(clock.sleep) == 0
 
 
 def test_breaker_trips_after_n_in_a_row_and_a_success_resets():
@@ -143,8 +149,8 @@ def test_504_and_every_retryable_status_is_retried(sandbox, clock):
 
 
 def test_the_first_attempts_own_time_counts_in_the_budget(sandbox, clock):
-    # The first attempt is made before tenacity's loop is set up; its time still counts: an
-    # answer that took 61 s of the 60 s budget leaves no time for a retry.
+    # Every attempt, the first included, runs in tenacity's loop: an answer that took 61 s
+    # of the 60 s budget leaves no time for a retry.
     client = _client(sandbox, clock, max_attempts=6, timeout=30)
     original = client._once
 
@@ -167,9 +173,173 @@ def test_a_request_that_succeeds_at_once_never_waits(sandbox, clock):
     assert clock.sleeps == []
 
 
-def test_the_connection_pool_is_found_again_after_it_was_closed(sandbox, clock):
+# ---------------------------------------------------------------- the plain request path
+
+def test_a_redirect_is_an_error_and_a_post_is_never_turned_into_a_get(sandbox, clock):
+    sid = sandbox.store.create_target_material({"sample_name": "S"})["sample_id"]
     client = _client(sandbox, clock)
-    assert client.list_target_materials() == []
-    client._adapter.poolmanager.clear()  # requests' pool manager closes and drops its pools
-    assert client.list_target_materials() == []
-    assert client.counters.requests == {"GET": 2} and client.counters.retries == 0
+    sandbox.faults.inject("redirect", method="POST")
+    with pytest.raises(ApiError, match=r"redirect \(307\).*set --api-url") as caught:
+        client.create_layer({"sample_id": sid, "layer_id": 1}, in_doubt=lambda: None)
+    assert caught.value.status == 307
+    assert [(m, p) for m, p, _, _ in sandbox.stats.log] == [("POST", "/target-materials/layers/")]
+    assert sandbox.store.layers() == [] and clock.sleeps == []
+
+
+def test_tls_is_verified():
+    client = ApiClient("https://api.example.org/", API_KEY)
+    assert client.session.verify not in (False, None, "")
+
+
+@pytest.mark.timeout(30)  # a slow resolver must not hang the suite
+def test_a_host_name_that_does_not_resolve_is_not_retried(clock):
+    # `.invalid` never resolves (RFC 6761): no network is needed to see it fail.
+    client = ApiClient("http://nonexistent.invalid/", API_KEY,
+                       RetryPolicy(clock=clock.monotonic, sleep=clock.sleep))
+    with pytest.raises(ApiError, match="the host name nonexistent.invalid could not be resolved"):
+        client.list_target_materials()
+    assert client.counters.requests == {"GET": 1} and clock.sleeps == []
+
+
+# ---------------------------------------------------------------- run control
+
+def test_run_control_first_reason_wins_and_names_the_exit_code():
+    control = RunControl()
+    assert not control.stopped and control.exit_code is None
+    assert control.stop(StopReason.API_DOWN, "down")
+    assert not control.stop(StopReason.KEY_REFUSED, "refused")
+    control.interrupt(signal.SIGTERM)
+    assert (control.reason, control.message, control.exit_code) == (StopReason.API_DOWN, "down", None)
+    for signum, code in ((signal.SIGTERM, ExitCode.TERMINATED), (signal.SIGINT, ExitCode.INTERRUPTED),
+                         (signal.SIGHUP, 129)):
+        control = RunControl()
+        control.interrupt(signum)
+        assert control.stopped and control.interrupted and control.exit_code == code
+        assert signal.Signals(signum).name in control.message
+
+
+def test_a_wait_between_attempts_ends_when_the_run_is_stopped(sandbox):
+    # The real sleep: a 20 s Retry-After, cut short by an interruption 0.2 s later.
+    sandbox.faults.retry_after = "20"
+    sandbox.faults.inject("429")
+    control = RunControl()
+    client = ApiClient(sandbox.url, API_KEY, RetryPolicy(), control=control)
+    threading.Timer(0.2, control.interrupt, (signal.SIGTERM,)).start()
+    started = time.perf_counter()
+    with pytest.raises(RunStopped, match="interrupted by SIGTERM"):
+        client.list_target_materials()
+    assert time.perf_counter() - started < 5
+    assert sandbox.stats.by_method == {"GET": 1}
+
+
+def test_nothing_is_sent_once_the_run_is_stopped(sandbox, clock):
+    client = _client(sandbox, clock)
+    client.control.cancel()
+    with pytest.raises(RunStopped) as caught:
+        client.list_target_materials()
+    assert caught.value.attempts == 0 and sandbox.stats.total == 0
+
+
+def test_the_breaker_stops_the_run_as_api_down(sandbox, clock):
+    client = _client(sandbox, clock, max_consecutive_failures=2)
+    sandbox.faults.inject("503", count=5)
+    with pytest.raises(ApiDownError, match="2 failed attempts in a row"):
+        client.list_target_materials()
+    assert client.control.reason is StopReason.API_DOWN
+
+
+# ---------------------------------------------------------------- the key
+
+@pytest.mark.parametrize("source", ["AS_API_KEY", "the key file /home/lab/atomscale.key"])
+def test_a_refused_key_names_where_it_came_from_and_stops_the_run(sandbox, clock, source):
+    client = ApiClient(sandbox.url, ApiKey("not-the-key", source),
+                       RetryPolicy(clock=clock.monotonic, sleep=clock.sleep))
+    with pytest.raises(AuthError) as caught:
+        client.list_target_materials()
+    assert source in str(caught.value) and "not-the-key" not in str(caught.value)
+    assert client.control.reason is StopReason.KEY_REFUSED
+    assert client.control.message == str(caught.value)  # one message, said once
+    with pytest.raises(AuthError):  # nothing more is sent
+        client.update_layer({"sample_id": 1, "layer_id": 1})
+    assert sandbox.stats.total == 1
+
+
+@pytest.mark.parametrize("value", ["abc€def", "abc\ndef", "abc\tdef", "abcédef", "abc\x00def"])
+def test_a_key_a_header_cannot_carry_is_a_config_error_naming_its_source(sandbox, value):
+    with pytest.raises(ConfigError, match="the API key in AS_API_KEY holds a character") as caught:
+        ApiClient(sandbox.url, ApiKey(value, "AS_API_KEY"))
+    assert "abc" not in str(caught.value) and sandbox.stats.total == 0
+
+
+def test_an_api_key_never_shows_in_its_repr():
+    key = ApiKey("s3cret-value", "AS_API_KEY")
+    assert "s3cret" not in repr(key) + str(key) + f"{key}" and "AS_API_KEY" in repr(key)
+
+
+def test_every_text_built_from_a_servers_answer_has_the_key_replaced(clock):
+    key = "k3y/with+odd=chars&more"
+    with SandboxServer(api_key=key, echo_key=True) as server:
+        sid = server.store.create_target_material({"sample_name": "S"})["sample_id"]
+        client = ApiClient(server.url, key, RetryPolicy(clock=clock.monotonic, sleep=clock.sleep,
+                                                        max_attempts=2))
+        failures = []
+        for fault, body in (("500", {"sample_id": sid, "layer_id": 1}),   # an HTML error page
+                            (None, {"sample_id": sid}),                      # 422 detail
+                            (None, {"sample_id": 999, "layer_id": 1}),       # 404 detail
+                            ("redirect", {"sample_id": sid, "layer_id": 1})):  # Location
+            if fault:
+                server.faults.inject(fault, count=2)
+            with pytest.raises(ApiError) as caught:
+                client.update_layer(body)
+            failures.append(str(caught.value))
+    quoted = ("k3y%2Fwith%2Bodd%3Dchars%26more", "k3y%2Fwith%2Bodd%3Dchars%26more")
+    for text in failures:
+        assert key not in text and not any(q in text for q in quoted), text
+        assert "***" in text, text  # the server did quote it: the client replaced it
+
+
+def test_the_logging_filter_replaces_the_key_in_messages_arguments_and_tracebacks():
+    import io
+
+    key = "s3cret-key-123"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(KeyRedactingFilter(ApiKey(key, "AS_API_KEY")))
+    logger = logging.getLogger("test.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("server said %s", f"bad key {key}")
+        logger.warning(f"inline {key}")
+        try:
+            raise ValueError(f"boom {key}")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert key not in text and text.count("***") == 3 and "ValueError" in text
+    assert redact(f"x{key}y", key) == "x***y"
+
+
+
+def test_a_long_error_page_is_cut_after_the_key_is_replaced_never_inside_it(clock):
+    key = "".join(chr(ord("a") + i % 26) for i in range(400))  # runs past the 300-character cut
+    with SandboxServer(api_key=key, echo_key=True) as server:
+        server.faults.inject("500", count=2)
+        client = ApiClient(server.url, key, RetryPolicy(clock=clock.monotonic, sleep=clock.sleep,
+                                                        max_attempts=2))
+        with pytest.raises(ApiError) as caught:
+            client.list_target_materials()
+    text = str(caught.value)
+    assert "***" in text and key[:26] not in text and key[-26:] not in text
+
+
+def test_a_number_the_api_cannot_store_fails_its_request_once_with_422(sandbox, clock):
+    sid = sandbox.store.create_target_material({"sample_name": "S"})["sample_id"]
+    client = _client(sandbox, clock)
+    with pytest.raises(ApiError, match="out of range") as caught:
+        client.create_layer({"sample_id": sid, "layer_id": 99999999999999999999},
+                            in_doubt=lambda: None)
+    assert (caught.value.status, caught.value.attempts) == (422, 1)
+    assert sandbox.stats.by_status == {422: 1} and clock.sleeps == []

@@ -250,3 +250,59 @@ def test_command_line_sandbox_serves_and_logs_without_the_key(tmp_path):
         rest = proc.communicate(timeout=10)[1]
     assert "secret-k" not in line + log_line + rest
     assert db.exists()
+
+
+@pytest.mark.parametrize("field,value", [("layer_id", 99999999999999999999), ("layer_id", 2**31),
+                                         ("sample_id", -(2**31) - 1), ("id", 2**63)])
+def test_integers_the_api_cannot_store_are_422_not_500(sandbox, field, value):
+    sid = _sample(sandbox.url)["sample_id"]
+    body = {"layer_id": 1, "sample_id": sid, field: value}
+    for method in ("POST", "PATCH"):
+        r = requests.request(method, sandbox.url + "target-materials/layers/", json=body,
+                             headers=H, timeout=5)
+        assert r.status_code == 422, r.text
+        assert field in r.json()["detail"] and "32-bit" in r.json()["detail"]
+    r = requests.post(sandbox.url + "target-materials/", headers=H, timeout=5,
+                      json={"sample": {"sample_name": "N"}, "layers": [{"layer_id": 2**40}]})
+    assert r.status_code == 422 and "layer_id" in r.json()["detail"]
+    assert sandbox.store.layers() == [] and sandbox.stats.by_status.get(500) is None
+
+
+def test_the_largest_32_bit_integer_is_accepted(sandbox):
+    sid = _sample(sandbox.url)["sample_id"]
+    r = requests.post(sandbox.url + "target-materials/layers/", headers=H, timeout=5,
+                      json={"layer_id": 2**31 - 1, "sample_id": sid})
+    assert r.status_code == 200 and r.json()["layer_id"] == 2**31 - 1
+
+
+def test_echo_key_mode_quotes_the_key_back_in_error_answers():
+    with SandboxServer(api_key=API_KEY, echo_key=True) as server:
+        sid = _sample(server.url)["sample_id"]
+        url = server.url + "target-materials/layers/"
+        r = requests.post(url, json={"sample_id": sid}, headers=H, timeout=5)
+        assert r.status_code == 422 and API_KEY in r.json()["detail"]
+        r = requests.post(url, json={"sample_id": 999, "layer_id": 1}, headers=H, timeout=5)
+        assert r.status_code == 404 and API_KEY in r.json()["detail"]
+        server.faults.inject("500")
+        r = requests.post(url, json={"sample_id": sid, "layer_id": 1}, headers=H, timeout=5)
+        assert r.status_code == 500 and r.headers["Content-Type"].startswith("text/html")
+        assert API_KEY in r.text
+        server.faults.inject("redirect")
+        r = requests.post(url, json={"sample_id": sid, "layer_id": 1}, headers=H, timeout=5,
+                          allow_redirects=False)
+        assert r.status_code == 307 and API_KEY in r.headers["Location"]
+        r = requests.get(server.url + "target-materials/", headers={"X-API-KEY": "wrong-key"},
+                         timeout=5)
+        assert r.status_code == 401 and "wrong-key" in r.json()["detail"]
+        assert server.store.layers() == []
+
+
+def test_without_echo_key_no_answer_quotes_the_key(sandbox):
+    sid = _sample(sandbox.url)["sample_id"]
+    url = sandbox.url + "target-materials/layers/"
+    sandbox.faults.inject("500")
+    sandbox.faults.inject("redirect")
+    answers = [requests.post(url, json={"sample_id": sid}, headers=H, timeout=5,
+                             allow_redirects=False) for _ in range(3)]
+    assert [a.status_code for a in answers] == [500, 307, 422]
+    assert not any(API_KEY in a.text or API_KEY in a.headers.get("Location", "") for a in answers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import threading
 import time
 from collections import Counter
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from layer_sync.errors import LockedError
+from layer_sync.settings import ApiKey
 from layer_sync.sync import lock_path, sync_file
 
 from .conftest import API_KEY
@@ -34,7 +36,8 @@ def _run(sandbox, path, clock=None, **kw):
     if clock is not None:
         kw.setdefault("sleep", clock.sleep)
         kw.setdefault("clock", clock.monotonic)
-    return sync_file(path, api_key=API_KEY, api_url=sandbox.url, **kw)
+    kw.setdefault("api_key", ApiKey(API_KEY, "ATOMSCALE_API_KEY"))
+    return sync_file(path, api_url=sandbox.url, **kw)
 
 
 def _keys(sandbox) -> list[tuple[int, int]]:
@@ -133,7 +136,9 @@ def test_every_fault_kind_is_survived_without_duplicates(seeded, tmp_path, clock
 
 
 def test_unknown_outcomes_are_settled_with_one_get_for_all_rows_in_doubt(seeded, tmp_path, clock):
-    seeded.latency_ms = 40  # all eight POSTs in flight together
+    # All eight POSTs in flight together, and their answers come back well within one GET's
+    # time even on a busy machine (the re-reads are shared by the rows in doubt at once).
+    seeded.latency_ms = 100
     path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 12)])
     seeded.faults.inject("commit500", count=8, method="POST")
@@ -188,8 +193,8 @@ def test_retry_after_holds_back_every_worker(seeded, tmp_path):
 
 def test_refused_key_makes_no_writes_and_exits_2(seeded, tmp_path, clock):
     path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
-    outcome = sync_file(path, api_key="revoked", api_url=seeded.url, report=False,
-                        sleep=clock.sleep, clock=clock.monotonic)
+    outcome = sync_file(path, api_key=ApiKey("revoked", "ATOMSCALE_API_KEY"), api_url=seeded.url,
+                        report=False, sleep=clock.sleep, clock=clock.monotonic)
     assert outcome.exit_code == 2 and "ATOMSCALE_API_KEY" in outcome.message
     assert seeded.stats.by_method == {"GET": 1}
     assert [r.result for r in outcome.results] == ["skipped"]
@@ -357,3 +362,167 @@ def test_interrupted_run_sends_nothing_more(seeded, tmp_path, clock):
     time.sleep(0.3)  # nothing is still trickling out
     assert seeded.stats.by_method.get("POST", 0) == sent
     assert sent <= 4 + 1 + 4  # the first write, and at most what was on the wire or in a slot
+
+
+# ---------------------------------------------------------------- the key never leaks
+
+def test_the_key_never_leaks_even_when_the_server_quotes_it(tmp_path, clock, caplog):
+    import io
+    import zipfile
+
+    from layer_sync.cli import main
+    from layer_sync.sandbox import SandboxServer
+
+    key = "quoted-back-" + API_KEY
+    rows = [[1, n, "001"] for n in range(2, 8)]
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], rows)
+    with SandboxServer(api_key=key, echo_key=True) as server:
+        server.store.seed([_entry(1, 1, 10, composition_string="SrTiO3")])
+        server.faults.inject("422", method="POST")
+        server.faults.inject("redirect", method="POST")
+        server.faults.inject("500", count=6, method="POST")  # retried, then given up
+        caplog.set_level(logging.DEBUG)
+        outcome = sync_file(path, api_key=key, api_url=server.url, report=tmp_path / "r.xlsx",
+                            sleep=clock.sleep, clock=clock.monotonic, concurrency=1)
+        assert outcome.counts["failed"] == 3 and outcome.counts["created"] == 3
+        # The same through the command line, its terminal output and its log file.
+        server.faults.inject("422", method="POST")
+        server.faults.inject("redirect", method="POST")
+        stdout, stderr = io.StringIO(), io.StringIO()
+        path2 = _csv(tmp_path / "lab2.csv", ["sample_id", "layer_id", "orientation"],
+                     [[1, n, "111"] for n in range(2, 8)] + [[1, 99, "001"], [1, 98, "001"]])
+        code = main(["sync", str(path2), "--report", str(tmp_path / "r2.xlsx"), "--json", "-v",
+                     "--log-file", str(tmp_path / "sync.log"), "--concurrency", "1"],
+                    environ={"ATOMSCALE_API_KEY": key, "ATOMSCALE_API_URL": server.url},
+                    stdout=stdout, stderr=stderr)
+        assert code == 1
+        # A refused key that the server quotes back.
+        server.api_key = "another"
+        refused = sync_file(path, api_key=key, api_url=server.url, report=tmp_path / "r3.xlsx",
+                            sleep=clock.sleep, clock=clock.monotonic)
+        assert refused.exit_code == 2
+    texts = [outcome.json_line(), refused.json_line(), outcome.message or "", refused.message or "",
+             caplog.text, stdout.getvalue(), stderr.getvalue(), (tmp_path / "sync.log").read_text()]
+    texts += [r.message for o in (outcome, refused) for r in o.results]
+    for report in ("r.xlsx", "r2.xlsx", "r3.xlsx"):
+        with zipfile.ZipFile(tmp_path / report) as book:
+            texts += [book.read(name).decode("utf-8", "replace") for name in book.namelist()]
+    leaks = [t for t in texts if key in t]
+    assert not leaks, leaks
+    assert sum("***" in t for t in texts) >= 3  # the server did quote it, and it was replaced
+    assert any("***" in r.message and "422" in r.message for r in outcome.results)
+
+
+# ---------------------------------------------------------------- where the key came from
+
+@pytest.mark.parametrize("use_file", [False, True])
+def test_a_refused_key_names_the_variable_or_file_it_came_from(seeded, tmp_path, clock, use_file):
+    from layer_sync.settings import resolve_api_key
+
+    key_file = tmp_path / "atomscale.key"
+    key_file.write_text("wrong-key\n")
+    key_file.chmod(0o600)
+    key = resolve_api_key({"AS_API_KEY": "wrong-key"}, key_file if use_file else None)
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 4]])
+    outcome = _run(seeded, path, clock, api_key=key)
+    expected = f"the key file {key_file}" if use_file else "AS_API_KEY"
+    assert outcome.exit_code == 2 and expected in outcome.message
+    assert "ATOMSCALE_API_KEY" not in outcome.message and "wrong-key" not in outcome.message
+
+
+@pytest.mark.parametrize("where", ["AS_API_KEY", "file"])
+def test_a_key_a_header_cannot_carry_is_refused_before_any_request(tmp_path, where):
+    from layer_sync.errors import ConfigError
+    from layer_sync.settings import resolve_api_key
+
+    key_file = tmp_path / "k"
+    key_file.write_text("s3cret€part\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        resolve_api_key({"AS_API_KEY": "s3cret€part"}, key_file if where == "file" else None)
+    assert (str(key_file) if where == "file" else "AS_API_KEY") in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.timeout(30)
+def test_a_host_name_that_does_not_resolve_ends_the_run_at_once(tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
+    outcome = sync_file(path, api_key="k", api_url="http://nonexistent.invalid/", report=False,
+                        sleep=clock.sleep, clock=clock.monotonic)
+    assert outcome.exit_code == 2
+    assert "the host name nonexistent.invalid could not be resolved" in outcome.message
+    assert outcome.requests == {"GET": 1} and clock.sleeps == []
+
+
+# ---------------------------------------------------------------- stopping a run
+
+def test_an_interrupted_run_sends_nothing_more_and_still_reports(seeded, tmp_path, clock):
+    import signal
+
+    from layer_sync.control import RunControl
+
+    seeded.latency_ms = 20
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 84)])
+    control = RunControl()
+    sent_at_interrupt = []
+
+    def progress(done, total, retries):
+        if done == 5:
+            sent_at_interrupt.append(seeded.stats.by_method.get("POST", 0))
+            control.interrupt(signal.SIGTERM)  # what the command line's handler calls
+
+    outcome = _run(seeded, path, clock, concurrency=4, progress=progress, control=control,
+                   report=tmp_path / "r.xlsx")
+    sent = seeded.stats.by_method.get("POST", 0)
+    time.sleep(0.3)
+    assert seeded.stats.by_method.get("POST", 0) == sent  # nothing trickles out afterwards
+    assert sent <= sent_at_interrupt[0] + 4  # at most what was already on the wire
+    assert outcome.exit_code == 143 and outcome.to_json()["exit_code"] == 143
+    assert "SIGTERM" in outcome.message
+    assert outcome.counts["created"] == sent and outcome.counts["skipped"] == 80 - sent
+    assert (tmp_path / "r.xlsx").is_file() and outcome.report is not None
+    again = _run(seeded, path, clock, concurrency=4)  # the rerun completes, no duplicates
+    assert again.exit_code == 0 and again.counts["created"] == 80 - sent
+    assert len(_keys(seeded)) == len(set(_keys(seeded))) == 83
+
+
+def test_a_real_signal_handler_can_stop_the_run(seeded, tmp_path, clock):
+    import os
+    import signal
+
+    from layer_sync.control import RunControl
+
+    seeded.latency_ms = 20
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 204)])
+    control = RunControl()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: control.interrupt(signum))
+    try:
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        started = time.perf_counter()
+        outcome = _run(seeded, path, clock, concurrency=2, control=control)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert time.perf_counter() - started < 3
+    assert outcome.exit_code == 143 and outcome.counts["skipped"] > 100
+
+
+def test_answers_in_flight_are_awaited_only_for_the_grace_period(seeded, tmp_path, clock):
+    import signal
+
+    from layer_sync.control import RunControl
+
+    seeded.faults.slow_seconds = 1.5
+    seeded.faults.inject("slow", count=4, method="POST")
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, n, "001"] for n in range(4, 8)])
+    control = RunControl(grace_s=0.2)
+    threading.Timer(0.3, control.interrupt, (signal.SIGTERM,)).start()
+    started = time.perf_counter()
+    outcome = _run(seeded, path, clock, concurrency=4, timeout=10, control=control)
+    assert time.perf_counter() - started < 1.2
+    assert outcome.exit_code == 143 and outcome.counts["failed"] == 4
+    assert all("unknown" in r.message for r in outcome.results)
+    time.sleep(1.6)  # the server stored them meanwhile: the next run sees it and adds nothing
+    again = _run(seeded, path, clock)
+    assert again.counts["unchanged"] == 4 and again.requests.get("POST", 0) == 0

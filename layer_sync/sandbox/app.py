@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import struct
 import threading
@@ -18,7 +19,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .faults import Faults, before_handling
 from .store import NotFound, Store
@@ -26,6 +27,8 @@ from .store import NotFound, Store
 log = logging.getLogger("layer_sync.sandbox")
 
 DEFAULT_API_KEY = "sandbox"
+#: The range of the API's integer columns (layer_id, sample_id, id): 32-bit signed.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _LAYER_TEXT_FIELDS = ("composition_string", "orientation", "space_group", "mp_id")
 
 
@@ -80,6 +83,9 @@ def _require_int(body: dict[str, Any], name: str, required: bool = True) -> None
     value = body[name]
     if isinstance(value, bool) or not isinstance(value, int):
         raise Unprocessable(f"{name}: value is not a valid integer ({value!r})")
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise Unprocessable(f"{name}: {value} is out of range (the API stores 32-bit integers, "
+                            f"{INT32_MIN} to {INT32_MAX})")
 
 
 def _validate_layer(body: Any, need_sample: bool = True) -> dict[str, Any]:
@@ -94,8 +100,10 @@ def _validate_layer(body: Any, need_sample: bool = True) -> dict[str, Any]:
     elements = body.get("element_dict")
     if elements is not None:
         if not isinstance(elements, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in elements.values()):
-            raise Unprocessable("element_dict: must be an object of element: number")
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                and abs(v) <= INT32_MAX for v in elements.values()):
+            raise Unprocessable("element_dict: must be an object of element: number (finite, "
+                                f"at most {INT32_MAX})")
     return {k: body[k] for k in ("id", "layer_id", "sample_id", "element_dict", *_LAYER_TEXT_FIELDS)
             if k in body}
 
@@ -105,13 +113,17 @@ class SandboxServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None,
                  seed: str | Path | list | None = None, api_key: str = DEFAULT_API_KEY,
-                 latency_ms: float = 0.0, faults: Faults | None = None) -> None:
+                 latency_ms: float = 0.0, faults: Faults | None = None,
+                 echo_key: bool = False) -> None:
         self.store = Store(db)
         if seed is not None:
             entries = seed if isinstance(seed, list) else json.loads(Path(seed).read_text("utf-8"))
             if not self.store.layers() and not self.store.target_materials():
                 self.store.seed(entries)
         self.api_key = api_key
+        #: Quote the client's key back in error answers (500 pages, 4xx details, a
+        #: redirect's Location), as a careless server might: tests prove it never leaks.
+        self.echo_key = echo_key
         self.latency_ms = latency_ms
         self.faults = faults or Faults()
         self.stats = Stats()
@@ -261,8 +273,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         def _handle(self, method: str) -> None:
             started = time.perf_counter()
             sandbox.stats.begin(method)
-            status: int | None = None
-            fault: str | None = None
+            self._method, self._status, self._fault, self._recorded = method, None, None, False
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length > 0 else b""
@@ -270,27 +281,22 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 # remote API's response time would be; the sandbox's own work happens inside
                 # that window (see _send), so it adds only parsing and I/O on top.
                 self._answer_at = self._arrived + sandbox.latency_ms / 1000
-                fault = sandbox.faults.decide(method)
+                fault = self._fault = sandbox.faults.decide(method)
                 if fault:
                     sandbox.stats.note_fault(fault)
                 if before_handling(fault):
-                    if fault == "reset":
-                        self._drop()
-                        return
-                    status = int(fault)
-                    headers = {"Retry-After": sandbox.faults.retry_after} if status == 429 else {}
-                    self._send(status, {"detail": _REASONS.get(status, f"injected {status}")}, headers)
+                    self._injected(fault)
                     return
                 if not sandbox.key_accepted(self.headers.get("X-API-KEY")):
-                    status = 401
-                    self._send(401, {"detail": "Invalid or missing API key (X-API-KEY)"})
+                    self._send(401, {"detail": "Invalid or missing API key (X-API-KEY)"
+                                               + self._quoted_key()})
                     return
                 status, payload = sandbox.route(method, self.path, body)
+                if status >= 400 and isinstance(payload, dict):
+                    payload = {**payload, "detail": f"{payload.get('detail')}{self._quoted_key()}"}
                 if fault == "commit500" and status < 400:
-                    status = 500
-                    self._send(500, {"detail": "Internal Server Error"})
+                    self._send_500()
                 elif fault == "commitreset":
-                    status = None
                     self._drop()
                 else:
                     if fault == "slow":
@@ -300,22 +306,63 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             except Exception:  # a sandbox bug must answer 500, not hang the client
                 log.exception("sandbox error on %s %s", method, self.path)
-                status = 500
                 try:
-                    self._send(500, {"detail": "Internal Server Error"})
+                    self._send_500()
                 except OSError:
                     self.close_connection = True
             finally:
-                sandbox.stats.end(method, self.path, status, fault)
+                self._record()
                 ms = (time.perf_counter() - started) * 1000
                 log.info("%s %s %s %.1f ms%s", method, self.path,
-                         status if status is not None else "dropped", ms,
-                         f" (fault {fault})" if fault else "")
+                         self._status if self._status is not None else "dropped", ms,
+                         f" (fault {self._fault})" if self._fault else "")
+
+        def _injected(self, fault: str) -> None:
+            """A fault answered before the request is handled: nothing is stored."""
+            if fault == "reset":
+                self._drop()
+            elif fault == "redirect":
+                # Where a misconfigured proxy might send the client (with the key, if echoing).
+                key = self.headers.get("X-API-KEY") or ""
+                target = f"{sandbox.url.rstrip('/')}/moved{urlsplit(self.path).path}"
+                if sandbox.echo_key:
+                    target += f"?api_key={quote(key, safe='')}"
+                self._send(307, {"detail": "moved"}, {"Location": target})
+            elif fault == "500":
+                self._send_500()
+            else:
+                status = int(fault)
+                headers = {"Retry-After": sandbox.faults.retry_after} if status == 429 else {}
+                self._send(status, {"detail": _REASONS.get(status, f"injected {status}")
+                                              + self._quoted_key()}, headers)
+
+        def _quoted_key(self) -> str:
+            """With `echo_key`, the key the client sent, quoted back as careless servers do."""
+            if not sandbox.echo_key:
+                return ""
+            return f" (request sent with X-API-KEY: {self.headers.get('X-API-KEY')})"
+
+        def _send_500(self) -> None:
+            if sandbox.echo_key:  # a web server's error page, not JSON, quoting the request
+                page = ("<html><head><title>500 Internal Server Error</title></head><body>"
+                        f"<h1>Internal Server Error</h1><p>{self._quoted_key()}</p></body></html>")
+                self._send(500, page)
+            else:
+                self._send(500, {"detail": "Internal Server Error"})
+
+        def _record(self) -> None:
+            """Count the answer once, before it leaves: a client that has it sees it counted."""
+            if not self._recorded:
+                self._recorded = True
+                sandbox.stats.end(self._method, self.path, self._status, self._fault)
 
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode("utf-8")
+            if isinstance(payload, str):
+                data, kind = payload.encode("utf-8"), "text/html; charset=utf-8"
+            else:
+                data, kind = json.dumps(payload).encode("utf-8"), "application/json"
             lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
-                     "Content-Type: application/json",
+                     f"Content-Type: {kind}",
                      f"Content-Length: {len(data)}",
                      f"Server: {self.server_version}"]
             lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -326,13 +373,21 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             wait = self._answer_at - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
+            self._status = status
+            self._record()
             self.wfile.write(answer)
 
         _answer_at = 0.0
         _arrived = 0.0
+        _method = ""
+        _status: int | None = None
+        _fault: str | None = None
+        _recorded = True
 
         def _drop(self) -> None:
             # SO_LINGER 0: closing sends a reset, as a crashed proxy would.
+            self._status = None
+            self._record()
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             try:

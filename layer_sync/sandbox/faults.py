@@ -8,6 +8,7 @@ Kinds:
   commitreset  the request is handled (a write is stored), then the connection is dropped
   slow         the request is handled, then answered after `slow_seconds` (past the
                client's timeout)
+  redirect     answered 307 with a Location elsewhere; nothing stored (only when injected)
 
 Faults come from a script first (tests queue exact faults) and then at random with
 `rate`, from a seeded generator so that a run is repeatable.
@@ -21,7 +22,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 FAULT_KINDS = ("429", "500", "502", "503", "reset", "commit500", "commitreset", "slow")
-BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset"})
+#: Kinds a test injects on purpose, never drawn at random.
+SCRIPTED_KINDS = ("redirect",)
+BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset", "redirect"})
 
 
 def before_handling(kind: str | None) -> bool:
@@ -59,7 +62,7 @@ class Faults:
     def inject(self, kind: str, count: int = 1, method: str | None = None) -> None:
         """Fail the next `count` requests (of `method`, if given) with `kind`, or with any
         HTTP status given as digits ("404", "422", "403"), answered without handling."""
-        if kind not in FAULT_KINDS and not (kind.isdigit() and 400 <= int(kind) <= 599):
+        if kind not in FAULT_KINDS and kind not in SCRIPTED_KINDS and not (kind.isdigit() and 400 <= int(kind) <= 599):
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
             for _ in range(count):

@@ -1,0 +1,70 @@
+"""Keeping the API key out of every text that leaves the process.
+
+A server may quote the key back (in an error page, a validation detail, a redirect's
+Location); the client passes every text built from an answer through `ApiClient.redact`, and
+the command line installs `KeyRedactingFilter` on its log handlers for everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+from .settings import ApiKey
+
+REDACTED = "***"
+
+
+def key_forms(secret: str) -> tuple[str, ...]:
+    """The key as a server may quote it back: as sent, percent-encoded (in a URL), JSON-escaped;
+    longest first, so that a longer form is replaced whole."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+def replace_forms(text: str, forms: Iterable[str]) -> str:
+    """`text` with each of `forms` replaced by `***`."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def redact(text: str, key: str | ApiKey) -> str:
+    """`text` with every occurrence of the key replaced by `***`."""
+    value = key.value if isinstance(key, ApiKey) else key
+    return replace_forms(text, key_forms(value)) if value else text
+
+
+class KeyRedactingFilter(logging.Filter):
+    """A logging filter that replaces the API key with `***` in every record it sees.
+
+    Install it on each handler (`handler.addFilter(KeyRedactingFilter(key))`): a handler's
+    filters see every record it writes, also those logged by other libraries, whereas a
+    logger's filters see only the records logged on that very logger. The record is changed
+    in place (message, arguments, traceback text), so every later handler gets it redacted.
+    """
+
+    def __init__(self, key: str | ApiKey) -> None:
+        super().__init__()
+        value = key.value if isinstance(key, ApiKey) else key
+        self._forms = key_forms(value) if value else ()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._forms:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: never print them
+            message = f"(a log message that could not be formatted: {record.msg!r})"
+        record.msg, record.args = replace_forms(message, self._forms), None
+        if record.exc_info and not record.exc_text:
+            # Formatted here, once, so that the handler prints this redacted text.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = replace_forms(record.exc_text, self._forms)
+        if record.stack_info:
+            record.stack_info = replace_forms(record.stack_info, self._forms)
+        return True

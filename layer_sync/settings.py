@@ -1,0 +1,117 @@
+"""Where the API URL and the API key come from, checked before any request is sent.
+
+The key travels with its source (`ApiKey.source`: the variable or file it was read from),
+so that every message about it can say where to fix it without ever showing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+log = logging.getLogger("layer_sync")
+
+DEFAULT_API_URL = "https://api.atomscale.ai/"
+KEY_VARIABLES = ("ATOMSCALE_API_KEY", "AS_API_KEY")
+#: The source of a key handed to the library as a plain string.
+GIVEN_KEY = "the api_key argument"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key and where it came from ("AS_API_KEY", "the key file /home/me/key").
+
+    The value never shows in `repr` or `str`, so a key logged or printed by mistake is not
+    leaked.
+    """
+
+    value: str = field(repr=False)
+    source: str = GIVEN_KEY
+
+    def __str__(self) -> str:
+        return f"<API key from {self.source}>"
+
+
+def as_api_key(key: str | ApiKey) -> ApiKey:
+    """A plain string key (from a library caller) as an `ApiKey`."""
+    return key if isinstance(key, ApiKey) else ApiKey(key.strip() if key else "", GIVEN_KEY)
+
+
+def check_api_key(key: ApiKey) -> ApiKey:
+    """The key, if an HTTP header can carry it; else a ConfigError naming its source.
+
+    Only printable ASCII goes in a header as written: a line break would end the header and
+    a character like `€` has no single-byte form. The message never shows the key.
+    """
+    if not key.value:
+        raise ConfigError(f"the API key in {key.source} is empty")
+    if not all(" " <= ch <= "~" for ch in key.value):
+        raise ConfigError(f"the API key in {key.source} holds a character that cannot be sent "
+                          "in an HTTP header (a line break, a tab, or a letter such as é or €); "
+                          "copy the key again from Atomscale")
+    return key
+
+
+def check_api_url(url: str) -> str:
+    """The API root, ending in `/`; a ConfigError if it is not an http(s) address."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address, or a bad port
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"the API URL {url!r} is not an http(s) address; set --api-url or "
+                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
+    if any(ch.isspace() or not ch.isprintable() for ch in host):
+        raise ConfigError(f"the API URL {url!r} cannot be used: its host name holds a space or "
+                          "a control character; set --api-url or ATOMSCALE_API_URL, e.g. "
+                          "https://api.atomscale.ai/")
+    return url if url.endswith("/") else url + "/"
+
+
+def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
+    """--api-url, else ATOMSCALE_API_URL, else AS_API_ENDPOINT, else the public API."""
+    return check_api_url(explicit or environ.get("ATOMSCALE_API_URL")
+                         or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
+
+
+def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | None = None,
+                    warn: Callable[[str], None] = log.warning) -> ApiKey:
+    """The key from --api-key-file, else ATOMSCALE_API_KEY, else AS_API_KEY, with its source.
+
+    Raises ConfigError when there is none, or when it cannot be sent in a header.
+    """
+    if key_file is not None:
+        path = Path(key_file)
+        source = f"the key file {path}"
+        try:
+            mode = path.stat().st_mode
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"the key file {path} does not exist") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"the key file {path} is not text (UTF-8); it should hold the "
+                              "key alone") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warn(f"the key file {path} can be read by other users; restrict it with "
+                 f"chmod 600 {path}")
+        lines = text.strip().splitlines()
+        if not lines:
+            raise ConfigError(f"the key file {path} is empty")
+        return check_api_key(ApiKey(lines[0].strip(), source))
+    for name in KEY_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return check_api_key(ApiKey(value, name))
+    raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY) in the environment, "
+                      "or give --api-key-file PATH")
