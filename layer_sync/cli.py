@@ -73,6 +73,12 @@ def _add_logging(p: argparse.ArgumentParser) -> None:
     p.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
 
 
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH",
+                   help="a TOML file of options and [columns] (default: layer-sync.toml in "
+                        "the current folder, if any); flags win")
+
+
 def _add_api(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", metavar="URL",
                    help="API root (default: $ATOMSCALE_API_URL, else $AS_API_ENDPOINT, "
@@ -110,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--create-samples", action="store_true",
                    help="create target materials that the server does not know (by name)")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    _add_config(p)
+    _add_logging(p)
+
+    p = sub.add_parser("check", help="check a sheet against every rule, offline: no key, "
+                                     "no network; problems with their cells")
+    p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
+    p.add_argument("--sheet", metavar="NAME", help="worksheet to read (default: the first "
+                                                    "with a recognisable header)")
+    p.add_argument("--report", metavar="PATH", help="also write the Rows and Issues sheets "
+                                                     "to PATH (.xlsx)")
+    _add_config(p)
     _add_logging(p)
 
     p = sub.add_parser("sandbox", help="run a local stand-in of the Atomscale API")
@@ -147,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
     _add_api(p)
     p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    _add_config(p)
     _add_logging(p)
+    parser.commands = sub.choices  # type: ignore[attr-defined]  # for the config's defaults
     return parser
 
 
@@ -213,6 +232,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
         parser.print_help(stdout)
         return int(ExitCode.RUN_INCOMPLETE)
     try:
+        args = _with_config(parser, argv, args, environ)
         setup_logging(args, stderr)
         handler = _COMMANDS[args.command]
         return int(handler(args, environ, stdout, stderr))
@@ -232,6 +252,25 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
         print(f"layer-sync: internal error: {type(exc).__name__}: {exc} "
               "(run again with --traceback and report it)", file=stderr)
         return int(ExitCode.RUN_INCOMPLETE)
+
+
+def _with_config(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace,
+                 environ: dict[str, str]) -> argparse.Namespace:
+    """The arguments again, with the config file's options as defaults (flags win)."""
+    from .config import COMMAND_OPTIONS, apply_config, find_config, load_config
+
+    args.columns = {}
+    if args.command not in COMMAND_OPTIONS:
+        return args
+    path = find_config(getattr(args, "config", None))
+    if path is None:
+        return args
+    config = load_config(path)
+    apply_config(config, parser.commands[args.command], args.command,  # type: ignore[attr-defined]
+                 environ=environ)
+    args = parser.parse_args(argv)
+    args.columns = config.columns
+    return args
 
 
 def run() -> None:
@@ -297,7 +336,8 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
                             concurrency=args.concurrency, max_attempts=args.max_attempts,
                             timeout=args.timeout,
                             max_consecutive_failures=args.max_consecutive_failures,
-                            create_samples=args.create_samples, progress=progress)
+                            create_samples=args.create_samples, columns=args.columns,
+                            progress=progress)
     return _finish(outcome, args, stdout, stderr)
 
 
@@ -313,42 +353,11 @@ def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[
     return int(outcome.exit_code)
 
 
-def print_summary(outcome: Any, out: IO[str], max_issues: int = 10) -> None:
-    """The short human summary, printed on every run."""
-    c = outcome.counts
-    verb = "would be " if outcome.dry_run else ""
-    title = "layer-sync (dry run: nothing written)" if outcome.dry_run else "layer-sync"
-    print(f"{title}: {outcome.path.name}" + (f", sheet {outcome.sheet!r}" if outcome.sheet else "")
-          + f" -> {outcome.api_url}", file=out)
-    print(f"  {c['rows']} rows: {c['created']} {verb}created, {c['updated']} {verb}updated, "
-          f"{c['unchanged']} unchanged, {c['invalid']} invalid, {c['failed']} failed, "
-          f"{c['skipped']} skipped", file=out)
-    if c["remote_only"]:
-        print(f"  {c['remote_only']} layer(s) on the server are not in the sheet "
-              "(listed in the report; nothing is deleted)", file=out)
-    requests_text = ", ".join(f"{m} {n}" for m, n in outcome.requests.items()) or "none"
-    print(f"  requests: {requests_text}; retries: {outcome.retries}; "
-          f"{outcome.duration_s:.2f} s", file=out)
-    problems = [i for i in outcome.issues if i.severity == "error"] + \
-               [i for i in outcome.issues if i.severity != "error"]
-    failed = [r for r in outcome.results if r.result == "failed"]
-    if problems or failed:
-        print("  To fix:", file=out)
-        shown = 0
-        for issue in problems[:max_issues]:
-            print(f"    {issue.location} [{issue.severity}] {issue.message}", file=out)
-            shown += 1
-        for result in failed[:max(0, max_issues - shown)]:
-            row = result.action.row
-            print(f"    {row.sheet} row {row.row} [failed] {result.message}", file=out)
-            shown += 1
-        rest = len(problems) + len(failed) - shown
-        if rest > 0:
-            print(f"    ... and {rest} more in the report", file=out)
-    if outcome.report:
-        print(f"  Report: {outcome.report}", file=out)
-    elif outcome.report_error:
-        print(f"  Report not written: {outcome.report_error}", file=out)
+def print_summary(outcome: Any, out: IO[str]) -> None:
+    """The human summary, printed on every run: counts, then the changes (layer_sync.summary)."""
+    from .summary import print_summary as print_changes
+
+    print_changes(outcome, out)
 
 
 class _progress_bar:
@@ -416,8 +425,22 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
     if not getattr(args, "json", False):
         print("\nOpen the report to see what happened to every row. Start your own sheet with "
               "'layer-sync template my_stacks.xlsx', or export what the server holds with "
-              "'layer-sync export my_stacks.xlsx'.", file=stdout)
+              "'layer-sync export my_stacks.xlsx'; check it at the bench, with no key and no "
+              "network, with 'layer-sync check my_stacks.xlsx'.", file=stdout)
     return code
+
+
+def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+               stderr: IO[str]) -> int:
+    from .check import check_file
+    from .summary import print_check
+
+    outcome = check_file(args.path, args.sheet, columns=args.columns, report=args.report)
+    print_check(outcome, stdout)
+    if outcome.report_error:
+        print(f"layer-sync: error: {outcome.report_error}", file=stderr)
+        return int(ExitCode.RUN_INCOMPLETE)
+    return int(outcome.exit_code)
 
 
 def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
@@ -426,9 +449,11 @@ def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[
 
     path = write_template(args.path, force=args.force)
     print(f"Wrote {path}: fill in the Layers sheet (the Instructions sheet explains each column)"
-          f", then check it with: layer-sync sync {path} --dry-run" if path.suffix == ".xlsx" else
+          f", then check it with: layer-sync check {path} (no key needed), and see what would "
+          f"change with: layer-sync sync {path} --dry-run" if path.suffix == ".xlsx" else
           f"Wrote {path}: one example stack under the canonical headers; check it with: "
-          f"layer-sync sync {path} --dry-run", file=stdout)
+          f"layer-sync check {path} (no key needed), then: layer-sync sync {path} --dry-run",
+          file=stdout)
     return 0
 
 
@@ -454,6 +479,7 @@ def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[st
 
 _COMMANDS: dict[str, Any] = {
     "sync": _cmd_sync,
+    "check": _cmd_check,
     "sandbox": _cmd_sandbox,
     "demo": _cmd_demo,
     "template": _cmd_template,

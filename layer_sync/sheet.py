@@ -132,12 +132,16 @@ class _Grid:
 
 # ============================================================================= public
 
-def read_stacks(path: str | Path, sheet: str | None = None) -> SheetData:
+def read_stacks(path: str | Path, sheet: str | None = None,
+                columns: dict[str, str] | None = None) -> SheetData:
     """Read the layer stacks of a CSV or workbook, check every value, report every problem.
 
+    `columns` maps a lab's own header names to fields (`{"Film": "composition_string"}`); they
+    are matched like the built-in names (case, spaces and punctuation ignored) and win over them.
     Raises InputFileError (exit code 2) for a file that cannot be used at all.
     """
     path = Path(path)
+    names = {squeeze_header(h): f for h, f in (columns or {}).items()}
     suffix = check_input_file(path)
     file_issues: list[Issue] = []
     encoding = delimiter = None
@@ -145,12 +149,12 @@ def read_stacks(path: str | Path, sheet: str | None = None) -> SheetData:
         grid, encoding, delimiter = _load_text(path, suffix, file_issues)
         if sheet is not None and sheet != grid.name:
             raise InputFileError(f"{path.name} is a text file with no sheets; drop --sheet")
-        found = _find_header(grid)
+        found = _find_header(grid, names)
         if found is None:
-            raise InputFileError(_no_header_message(path, [grid]))
+            raise InputFileError(_no_header_message(path, [grid], names))
         grids = [(grid, found)]
     else:
-        grids = [_first_sheet_with_header(path, sheet)]
+        grids = [_first_sheet_with_header(path, sheet, names)]
     grid, (header_index, colmap, headers, ignored, dup_issues) = grids[0]
     file_issues.extend(dup_issues)
     rows = _rows(grid, header_index, colmap, headers)
@@ -167,8 +171,10 @@ def squeeze_header(text: Any) -> str:
     return re.sub(r"[^0-9a-z]", "", values.describe(text).casefold())
 
 
-def field_for_header(text: Any) -> str | None:
-    return _ALIAS_TO_FIELD.get(squeeze_header(text))
+def field_for_header(text: Any, names: dict[str, str] | None = None) -> str | None:
+    """The field a header names: `names` (squeezed lab header -> field) first, then the aliases."""
+    squeezed = squeeze_header(text)
+    return (names.get(squeezed) if names else None) or _ALIAS_TO_FIELD.get(squeezed)
 
 
 def column_letter(index: int) -> str:
@@ -261,7 +267,7 @@ def _open_workbook(path: Path):
                              "in a spreadsheet program and save it again") from None
 
 
-def _first_sheet_with_header(path: Path, wanted: str | None):
+def _first_sheet_with_header(path: Path, wanted: str | None, headers: dict[str, str]):
     book = _open_workbook(path)
     try:
         metadata = book.sheets_metadata
@@ -276,11 +282,11 @@ def _first_sheet_with_header(path: Path, wanted: str | None):
         tried: list[_Grid] = []
         for name in names:
             grid = _load_sheet(book, path, name)
-            found = _find_header(grid)
+            found = _find_header(grid, headers)
             if found is not None:
                 return grid, found
             tried.append(grid)
-        raise InputFileError(_no_header_message(path, tried))
+        raise InputFileError(_no_header_message(path, tried, headers))
     finally:
         book.close()
 
@@ -405,7 +411,7 @@ def _column_index(letters: str) -> int:
 
 # ============================================================================= header
 
-def _find_header(grid: _Grid):
+def _find_header(grid: _Grid, names: dict[str, str] | None = None):
     """The first of the first 20 rows naming layer_id and sample_id or sample_name."""
     for index, cells in enumerate(grid.cells[:HEADER_SEARCH_ROWS]):
         colmap: dict[str, int] = {}
@@ -413,7 +419,7 @@ def _find_header(grid: _Grid):
         for col, cell in enumerate(cells):
             if values.is_blank(cell):
                 continue
-            name = field_for_header(cell)
+            name = field_for_header(cell, names)
             if name is None:
                 continue
             if name in colmap:
@@ -426,19 +432,19 @@ def _find_header(grid: _Grid):
                        if c not in colmap.values() and not values.is_blank(cells[c])]
             issues = [Issue(grid.name, index + 1, headers[c], f"{column_letter(c)}{index + 1}",
                             headers[c], WARNING,
-                            f"a second {field_for_header(cells[c])} column; only column "
-                            f"{column_letter(colmap[field_for_header(cells[c])])} is read")
+                            f"a second {field_for_header(cells[c], names)} column; only column "
+                            f"{column_letter(colmap[field_for_header(cells[c], names)])} is read")
                       for c in duplicates]
             return index, colmap, headers, ignored, issues
     return None
 
 
-def _no_header_message(path: Path, grids: list[_Grid]) -> str:
+def _no_header_message(path: Path, grids: list[_Grid], names: dict[str, str] | None = None) -> str:
     best: tuple[int, list[str], str] = (0, [], "")
     for grid in grids:
         for cells in grid.cells[:HEADER_SEARCH_ROWS]:
-            known = [f"{values.describe(c).strip()!r} ({field_for_header(c)})" for c in cells
-                     if not values.is_blank(c) and field_for_header(c)]
+            known = [f"{values.describe(c).strip()!r} ({field_for_header(c, names)})" for c in cells
+                     if not values.is_blank(c) and field_for_header(c, names)]
             if len(known) > best[0]:
                 best = (len(known), known, grid.name)
     where = f" (sheets: {', '.join(g.name for g in grids)})" if len(grids) > 1 else ""

@@ -78,7 +78,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
               sheet: str | None = None, dry_run: bool = False,
               report: str | os.PathLike | None | bool = None, concurrency: int = 8,
               max_attempts: int = 6, timeout: float = 30.0, max_consecutive_failures: int = 20,
-              create_samples: bool = False, sleep: Callable[[float], None] | None = None,
+              create_samples: bool = False, columns: Mapping[str, str] | None = None,
+              sleep: Callable[[float], None] | None = None,
               clock: Callable[[], float] = time.monotonic,
               progress: Callable[[int, int, int], None] | None = None,
               now: Callable[[], _dt.datetime] = _dt.datetime.now,
@@ -86,6 +87,7 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
     """Sync one sheet with the server and write the report.
 
     `report`: a path, None for the default `reports/…` name, or False for no report.
+    `columns`: a lab's header names mapped to fields (`{"Film": "composition_string"}`).
     `report_helper`: build the report in a helper process (None: when there are at least
     `report.HELPER_MIN_ROWS` rows to write, so that its CPU work runs beside the writes).
     Raises LayerSyncError (exit code 2) when the run cannot start: bad input file, no
@@ -122,7 +124,7 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
             Path(report) if report else default_report_path(path, started_at))
         try:
             outcome, writer = _run(path, client, sheet, dry_run, concurrency, create_samples,
-                                   progress, started_at, target, report_helper)
+                                   progress, started_at, target, report_helper, columns)
         finally:
             client.close()
         outcome.requests = dict(client.counters.requests)
@@ -149,7 +151,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
 
 def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency: int,
          create_samples: bool, progress: Any, started_at: _dt.datetime,
-         report: Path | None, report_helper: bool | None) -> tuple[SyncOutcome, Any]:
+         report: Path | None, report_helper: bool | None,
+         columns: Mapping[str, str] | None = None) -> tuple[SyncOutcome, Any]:
     from .apply import apply_plan, dry_run_results
     from .plan import CREATE, UPDATE, build_plan
     from .sheet import check_input_file, read_stacks
@@ -159,7 +162,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as pool:
         fetching = pool.submit(client.list_target_materials)
         try:
-            data = read_stacks(path, sheet)
+            data = read_stacks(path, sheet, columns=dict(columns) if columns else None)
             log.debug("sheet read in %.3f s", time.perf_counter() - _T0)
         except LayerSyncError:
             client.policy.cancel.set()  # stop the GET's retries: nobody needs the answer

@@ -142,7 +142,7 @@ def test_quiet_prints_no_log_lines_but_the_summary(stack, tmp_path):
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "-q", "--report",
                            str(tmp_path / "r.xlsx")])
-    assert code == 0 and err == "" and "1 rows" in out
+    assert code == 0 and err == "" and "1 row:" in out
 
 
 def test_no_progress_bar_when_not_on_a_terminal(stack, tmp_path):
