@@ -360,41 +360,19 @@ def print_summary(outcome: Any, out: IO[str]) -> None:
     print_changes(outcome, out)
 
 
-class _progress_bar:
-    """A progress bar on a terminal (rows done of total, rate, retries); nothing otherwise."""
+@contextlib.contextmanager
+def _progress_bar(stdout: IO[str], stderr: IO[str], quiet: bool) -> Any:
+    """The write callback of a progress bar on stderr when a person watches it; else None.
 
-    def __init__(self, stdout: IO[str], stderr: IO[str], quiet: bool) -> None:
-        self.enabled = (not quiet and _isatty(stdout) and _isatty(stderr)
-                        and os.environ.get("TERM") != "dumb")
-        self._stderr = stderr
-        self._progress: Any = None
-        self._task: Any = None
+    (layer_sync.progress; once sync_file reports its phases, pass the bar itself.)
+    """
+    from .progress import ProgressBar, bar_wanted
 
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
-
-        self._progress = Progress(TextColumn("writing"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("{task.fields[rate]} rows/s"),
-                                  TextColumn("retries {task.fields[retries]}"),
-                                  TimeElapsedColumn(), console=Console(file=self._stderr),
-                                  transient=True)
-        self._progress.start()
-        self._task = self._progress.add_task("writing", total=None, rate="-", retries=0)
-        return self.update
-
-    def update(self, done: int, total: int, retries: int) -> None:
-        task = self._progress.tasks[0]
-        elapsed = task.elapsed or 0
-        rate = f"{done / elapsed:.0f}" if elapsed > 0 else "-"
-        self._progress.update(self._task, completed=done, total=total, rate=rate, retries=retries)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+    if not bar_wanted(stderr, quiet):
+        yield None
+        return
+    with ProgressBar(stderr) as bar:
+        yield bar.writes
 
 
 def _isatty(stream: IO[str]) -> bool:
