@@ -170,6 +170,9 @@ def _columns(path: Path, table: Any, fields: Sequence[str]) -> dict[str, str]:
                           f'"Film" = "composition_string"')
     columns: dict[str, str] = {}
     for header, name in table.items():
+        if header in OPTIONS:  # TOML puts every line after [columns] into the table
+            raise ConfigError(f"{path}: {header} is an option, not a column name: put the "
+                              "options above the [columns] table")
         if not isinstance(name, str) or name.strip() not in fields:
             raise ConfigError(f"{path}: [columns] {header!r} = {_toml(name)}: no such field; "
                               f"the fields are {', '.join(fields)}")
