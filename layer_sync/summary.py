@@ -91,6 +91,19 @@ class _Writer:
             print(self.text(f"{indent}{line.mark} {line.text}"), file=self.out)
 
 
+    def problem(self, issue: Any) -> None:
+        """`Stacks!F12 [error] …`, the severity red (an error) or yellow (a warning) on a terminal."""
+        tag = f"[{issue.severity}]"
+        if self.console is not None:
+            from rich.text import Text
+
+            colour = "red" if issue.severity == Severity.ERROR else "yellow"
+            self.console.print(Text.assemble(f"{issue.location} ", (tag, f"bold {colour}"),
+                                             f" {self.text(issue.message)}"))
+        else:
+            print(self.text(f"{issue.location} {tag} {issue.message}"), file=self.out)
+
+
 def _can_encode(out: IO[str], sample: str) -> bool:
     encoding = getattr(out, "encoding", None)
     if not encoding:
@@ -221,7 +234,7 @@ def print_check(outcome: Any, out: IO[str], *, color: bool | None = None) -> Non
     """What `layer-sync check` prints: every problem with its cell, then one line of counts."""
     writer = _Writer(out, use_color(out) if color is None else color)
     for issue in outcome.issues:
-        writer.marked(issue_line(issue), indent="")
+        writer.problem(issue)
     if outcome.issues:
         writer.plain("")
     errors, warnings = len(outcome.errors), len(outcome.issues) - len(outcome.errors)

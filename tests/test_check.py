@@ -132,3 +132,20 @@ def test_template_and_demo_point_to_check(tmp_path):
     code, out, _ = _cli(["template", str(tmp_path / "new.csv")])
     assert code == 0 and "layer-sync check" in out
     # the demo's closing text: asserted in test_demo.py, which runs the demo anyway
+
+
+def test_problems_are_coloured_only_on_a_terminal(sheet):
+    from layer_sync.summary import print_check
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    outcome = check_file(sheet)
+    out = Terminal()
+    print_check(outcome, out, color=True)
+    assert "lab.csv!E3 \x1b[1;31m[error]\x1b[0m" in out.getvalue()
+    assert "lab.csv!C6 \x1b[1;33m[warning]\x1b[0m" in out.getvalue()
+    plain = io.StringIO()
+    print_check(outcome, plain)
+    assert "\x1b" not in plain.getvalue() and plain.getvalue().startswith("lab.csv!")
