@@ -11,8 +11,10 @@
     "Cut" = "orientation"
 
 Any `sync` option goes in by its long name with `_` for `-`; flags on the command line win
-(the file's values become the parser's defaults). Read with the standard library's tomllib. Every mistake is a ConfigError (exit code 2) naming the file and the key; a key
-value in the file is refused outright (only a key file's path is accepted).
+(the file's values become the parser's defaults), then the environment's API URL and key,
+then the file. Read with the standard library's tomllib. Every mistake is a ConfigError
+(exit code 2) naming the file and the key; a key value in the file is refused outright (only
+a key file's path is accepted).
 """
 
 from __future__ import annotations
