@@ -85,6 +85,12 @@ def _add_logging(p: argparse.ArgumentParser) -> None:
     p.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
 
 
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH",
+                   help="a TOML file of options and [columns] (default: layer-sync.toml in "
+                        "the current folder, if any); flags win")
+
+
 def _add_api(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", metavar="URL",
                    help="API root (default: $ATOMSCALE_API_URL, else $AS_API_ENDPOINT, "
@@ -125,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing --report file even if it is not a layer-sync report")
     p.add_argument("--json", action="store_true",
                    help="print only a JSON summary on stdout (the human summary goes to stderr)")
+    _add_config(p)
+    _add_logging(p)
+
+    p = sub.add_parser("check", help="check a sheet against every rule, offline: no key, "
+                                     "no network; problems with their cells")
+    p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
+    p.add_argument("--sheet", metavar="NAME", help="worksheet to read (default: the first "
+                                                    "with a recognisable header)")
+    p.add_argument("--report", metavar="PATH", help="also write the Rows and Issues sheets "
+                                                     "to PATH (.xlsx)")
+    _add_config(p)
     _add_logging(p)
 
     p = sub.add_parser("sandbox", help="run a local stand-in of the Atomscale API")
@@ -163,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
     _add_api(p)
     p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    _add_config(p)
     _add_logging(p)
+    parser.commands = sub.choices  # type: ignore[attr-defined]  # for the config's defaults
     return parser
 
 
@@ -252,6 +271,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
         if not args.command:
             parser.print_help(stdout)
             return int(ExitCode.RUN_INCOMPLETE)
+        args = _with_config(parser, argv, args, environ)
         _check_outputs(args)
         logging_setup.configure(args, stderr)
         args.signals = signals  # for the commands that run long: see _stop_check
@@ -275,6 +295,26 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
               "(run again with --traceback and report it)", file=stderr)
         _json_zeros(args, argv, ExitCode.RUN_INCOMPLETE, stdout)
         return int(ExitCode.RUN_INCOMPLETE)
+
+
+def _with_config(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace,
+                 environ: dict[str, str]) -> argparse.Namespace:
+    """The arguments again, with the config file's options as defaults (flags win)."""
+    from .config import COMMAND_OPTIONS, apply_config, find_config, load_config
+
+    args.columns = {}
+    if args.command not in COMMAND_OPTIONS:
+        return args
+    path = find_config(getattr(args, "config", None))
+    if path is None:
+        return args
+    config = load_config(path)
+    apply_config(config, parser.commands[args.command], args.command,  # type: ignore[attr-defined]
+                 environ=environ)
+    args = parser.parse_known_args(argv)[0]
+    args.columns = config.columns
+    return args
+
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -360,7 +400,7 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
                             concurrency=args.concurrency, max_attempts=args.max_attempts,
                             timeout=args.timeout,
                             max_consecutive_failures=args.max_consecutive_failures,
-                            create_samples=args.create_samples, progress=progress,
+                            create_samples=args.create_samples, progress=progress, columns=args.columns,
                             force=args.force, lock_dir=lock_folder(environ))
     return _finish(outcome, args, stdout, stderr)
 
@@ -378,80 +418,26 @@ def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[
     return int(outcome.exit_code)
 
 
-def print_summary(outcome: Any, out: IO[str], max_issues: int = 10) -> None:
-    """The short human summary, printed on every run."""
-    c = outcome.counts
-    verb = "would be " if outcome.dry_run else ""
-    title = "layer-sync (dry run: nothing written)" if outcome.dry_run else "layer-sync"
-    print(f"{title}: {outcome.path.name}" + (f", sheet {outcome.sheet!r}" if outcome.sheet else "")
-          + f" -> {outcome.api_url}", file=out)
-    print(f"  {plural(c['rows'], 'row')}: {c['created']} {verb}created, {c['updated']} {verb}updated, "
-          f"{c['unchanged']} unchanged, {c['invalid']} invalid, {c['failed']} failed, "
-          f"{c['skipped']} skipped", file=out)
-    if c["remote_only"]:
-        print(f"  {plural(c['remote_only'], 'layer')} on the server "
-              f"{'is' if c['remote_only'] == 1 else 'are'} not in the sheet "
-              "(listed in the report; nothing is deleted)", file=out)
-    requests_text = ", ".join(f"{m} {n}" for m, n in outcome.requests.items()) or "none"
-    print(f"  requests: {requests_text}; retries: {outcome.retries}; "
-          f"{outcome.duration_s:.2f} s", file=out)
-    problems = [i for i in outcome.issues if i.severity == "error"] + \
-               [i for i in outcome.issues if i.severity != "error"]
-    failed = [r for r in outcome.results if r.result == "failed"]
-    if problems or failed:
-        print("  To fix:", file=out)
-        shown = 0
-        for issue in problems[:max_issues]:
-            print(f"    {issue.location} [{issue.severity}] {issue.message}", file=out)
-            shown += 1
-        for result in failed[:max(0, max_issues - shown)]:
-            row = result.action.row
-            print(f"    {row.sheet} row {row.row} [failed] {result.message}", file=out)
-            shown += 1
-        rest = len(problems) + len(failed) - shown
-        if rest > 0:
-            print(f"    ... and {rest} more in the report", file=out)
-    if outcome.report:
-        print(f"  Report: {outcome.report}", file=out)
-    elif outcome.report_error:
-        print(f"  Report not written: {outcome.report_error}", file=out)
+def print_summary(outcome: Any, out: IO[str]) -> None:
+    """The human summary, printed on every run: counts, then the changes (layer_sync.summary)."""
+    from .summary import print_summary as print_changes
+
+    print_changes(outcome, out)
 
 
-class _progress_bar:
-    """A progress bar on a terminal (rows done of total, rate, retries); nothing otherwise."""
+@contextlib.contextmanager
+def _progress_bar(stdout: IO[str], stderr: IO[str], quiet: bool) -> Any:
+    """The write callback of a progress bar on stderr when a person watches it; else None.
 
-    def __init__(self, stdout: IO[str], stderr: IO[str], quiet: bool) -> None:
-        self.enabled = (not quiet and _isatty(stdout) and _isatty(stderr)
-                        and os.environ.get("TERM") != "dumb")
-        self._stderr = stderr
-        self._progress: Any = None
-        self._task: Any = None
+    (layer_sync.progress; once sync_file reports its phases, pass the bar itself.)
+    """
+    from .progress import ProgressBar, bar_wanted
 
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
-
-        self._progress = Progress(TextColumn("writing"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("{task.fields[rate]} rows/s"),
-                                  TextColumn("retries {task.fields[retries]}"),
-                                  TimeElapsedColumn(), console=Console(file=self._stderr),
-                                  transient=True)
-        self._progress.start()
-        self._task = self._progress.add_task("writing", total=None, rate="-", retries=0)
-        return self.update
-
-    def update(self, done: int, total: int, retries: int) -> None:
-        task = self._progress.tasks[0]
-        elapsed = task.elapsed or 0
-        rate = f"{done / elapsed:.0f}" if elapsed > 0 else "-"
-        self._progress.update(self._task, completed=done, total=total, rate=rate, retries=retries)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+    if not bar_wanted(stderr, quiet):
+        yield None
+        return
+    with ProgressBar(stderr) as bar:
+        yield bar.writes
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -487,8 +473,22 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
     if not getattr(args, "json", False):
         print("\nOpen the report to see what happened to every row. Start your own sheet with "
               "'layer-sync template my_stacks.xlsx', or export what the server holds with "
-              "'layer-sync export my_stacks.xlsx'.", file=human)
+              "'layer-sync export my_stacks.xlsx'; check it at the bench, with no key and no "
+              "network, with 'layer-sync check my_stacks.xlsx'.", file=human)
     return code
+
+
+def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+               stderr: IO[str]) -> int:
+    from .check import check_file
+    from .summary import print_check
+
+    outcome = check_file(args.path, args.sheet, columns=args.columns, report=args.report)
+    print_check(outcome, stdout)
+    if outcome.report_error:
+        print(f"layer-sync: error: {outcome.report_error}", file=stderr)
+        return int(ExitCode.RUN_INCOMPLETE)
+    return int(outcome.exit_code)
 
 
 def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
@@ -497,9 +497,11 @@ def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[
 
     path = write_template(args.path, force=args.force)
     print(f"Wrote {path}: fill in the Layers sheet (the Instructions sheet explains each column)"
-          f", then check it with: layer-sync sync {path} --dry-run" if path.suffix == ".xlsx" else
+          f", then check it with: layer-sync check {path} (no key needed), and see what would "
+          f"change with: layer-sync sync {path} --dry-run" if path.suffix == ".xlsx" else
           f"Wrote {path}: one example stack under the canonical headers; check it with: "
-          f"layer-sync sync {path} --dry-run", file=stdout)
+          f"layer-sync check {path} (no key needed), then: layer-sync sync {path} --dry-run",
+          file=stdout)
     return 0
 
 
@@ -527,6 +529,7 @@ def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[st
 
 _COMMANDS: dict[str, Any] = {
     "sync": _cmd_sync,
+    "check": _cmd_check,
     "sandbox": _cmd_sandbox,
     "demo": _cmd_demo,
     "template": _cmd_template,

@@ -37,7 +37,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey, api_url: str = 
               sheet: str | None = None, dry_run: bool = False,
               report: str | os.PathLike | None | bool = None, concurrency: int = 8,
               max_attempts: int = 6, timeout: float = 30.0, max_consecutive_failures: int = 20,
-              create_samples: bool = False, sleep: Callable[[float], None] | None = None,
+              create_samples: bool = False, columns: Mapping[str, str] | None = None,
+              sleep: Callable[[float], None] | None = None,
               clock: Callable[[], float] = time.monotonic,
               progress: Callable[[int, int, int], None] | None = None,
               now: Callable[[], _dt.datetime] = _dt.datetime.now,
@@ -90,7 +91,7 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey, api_url: str = 
             Path(report) if report else reserved.path if reserved else None)
         try:
             outcome, writer = _run(path, client, sheet, dry_run, concurrency, create_samples,
-                                   progress, started_at, target, report_helper)
+                                   progress, started_at, target, report_helper, columns)
         finally:
             client.close()
         if client.control.interrupted and outcome.stop_signal is None:
@@ -133,7 +134,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey, api_url: str = 
 
 def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency: int,
          create_samples: bool, progress: Any, started_at: _dt.datetime,
-         report: Path | None, report_helper: bool | None) -> tuple[SyncOutcome, Any]:
+         report: Path | None, report_helper: bool | None,
+         columns: Mapping[str, str] | None = None) -> tuple[SyncOutcome, Any]:
     from .apply import apply_plan, dry_run_results
     from .plan import CREATE, UPDATE, build_plan, merge_issues
     from .sheet import read_stacks
@@ -142,7 +144,7 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as pool:
         fetching = pool.submit(client.list_target_materials)
         try:
-            data = read_stacks(path, sheet)
+            data = read_stacks(path, sheet, columns=dict(columns) if columns else None)
             log.debug("sheet read in %.3f s", time.perf_counter() - _T0)
         except BaseException:  # unreadable, or stopped (Ctrl-C, SIGTERM) while reading
             client.control.cancel()  # stop the GET's retries: nobody needs the answer

@@ -27,6 +27,7 @@ def test_demo_shows_every_outcome_with_no_key_and_no_network(tmp_path, monkeypat
     assert "7 rows: 3 created, 1 updated, 2 unchanged, 1 invalid, 0 failed, 0 skipped" in text
     assert "1 layer on the server is not in the sheet" in text
     assert "Stacks!F10 [error]" in text and "type 001" in text
+    assert "layer-sync check my_stacks.xlsx" in text  # the offline check, for the bench
     report = next((tmp_path / "reports").glob("layer-sync_lab_stacks_*.xlsx"))
     assert f"Report: reports/{report.name}" in text
     book = openpyxl.load_workbook(report)

@@ -1,0 +1,155 @@
+"""`check_file`: what `layer-sync check` does. Every sheet rule, offline.
+
+The sheet is read exactly as `sync_file` reads it (formats, headers, values, duplicate keys,
+gaps in a stack), and nothing else happens: no key, no network, no lock. The outcome lists
+every row and every problem with its cell; `exit_code` is 0 when no problem is an error, 1
+otherwise (a file that cannot be read at all raises InputFileError, exit code 2).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ExitCode, ReportError
+from .outcome import ActionKind, Issue, Result, RowResult, Severity, SyncOutcome
+
+#: What the report's "API URL" line says for a check: no server was asked.
+NOT_CONTACTED = "not contacted (layer-sync check reads the sheet only)"
+
+
+@dataclass
+class CheckOutcome:
+    """What `check_file` found: the rows as read and every problem, each tied to its cell."""
+
+    path: Path
+    sheet: str
+    header_row: int
+    headers: list[str]
+    ignored_columns: list[str]
+    rows: list[Any]  # sheet.SheetRow
+    issues: list[Issue]
+    started: _dt.datetime
+    finished: _dt.datetime
+    duration_s: float = 0.0
+    report: Path | None = None
+    report_error: str | None = None
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity != Severity.ERROR]
+
+    def row_errors(self, row: Any) -> list[Issue]:
+        """The errors of one row: its cells' and the duplicate-key rule's."""
+        return [i for i in self.errors if (i.sheet, i.row) == (row.sheet, row.row)]
+
+    @property
+    def invalid_rows(self) -> int:
+        bad = {(i.sheet, i.row) for i in self.errors}
+        return sum(1 for row in self.rows if (row.sheet, row.row) in bad)
+
+    @property
+    def valid_rows(self) -> int:
+        return len(self.rows) - self.invalid_rows
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0: no errors (warnings allowed); 1: some error, in a row or about the file."""
+        return ExitCode.ROWS_NEED_ATTENTION if self.errors else ExitCode.OK
+
+    def as_sync_outcome(self) -> SyncOutcome:
+        """The outcome the report writer takes: every row "skipped" by the server side (nothing
+        was compared or sent) or "invalid", with the check's own headline and exit code."""
+        from .plan import Action
+
+        results = []
+        for row in self.rows:
+            errors = self.row_errors(row)
+            if not errors:
+                action = Action(row, ActionKind.SKIPPED, layer_id=row.values.get("layer_id"),
+                                sample_id=row.values.get("sample_id"))
+                results.append(RowResult(action, Result.SKIPPED, message="valid: checked "
+                                         "offline, not compared with the server"))
+            else:
+                action = Action(row, ActionKind.INVALID, layer_id=row.values.get("layer_id"),
+                                sample_id=row.values.get("sample_id"))
+                message = "; ".join(f"{i.cell or i.column or ''} {i.message}".strip()
+                                    for i in errors)
+                results.append(RowResult(action, Result.INVALID, message=message))
+        return _CheckReport(path=self.path, api_url=NOT_CONTACTED, dry_run=True,
+                            started=self.started, finished=self.finished,
+                            duration_s=self.duration_s, sheet=self.sheet,
+                            headers=[h for h in self.headers if h],
+                            ignored_columns=self.ignored_columns, results=results,
+                            issues=self.issues, check=self)
+
+
+@dataclass
+class _CheckReport(SyncOutcome):
+    """A SyncOutcome whose headline and exit code are the check's (valid rows are not "skipped"
+    rows that need attention: nothing was meant to be sent)."""
+
+    check: CheckOutcome | None = field(default=None, repr=False)
+
+    @property
+    def exit_code(self) -> ExitCode:  # type: ignore[override]
+        return self.check.exit_code if self.check is not None else ExitCode.OK
+
+    @property
+    def headline(self) -> str:  # type: ignore[override]
+        check = self.check
+        if check is None:
+            return ""
+        return (f"checked offline: {len(check.rows)} rows, {check.valid_rows} valid, "
+                f"{check.invalid_rows} invalid; {len(check.errors)} errors, "
+                f"{len(check.warnings)} warnings; nothing was sent")
+
+
+def check_file(path: str | os.PathLike, sheet: str | None = None, *,
+               columns: Mapping[str, str] | None = None,
+               report: str | os.PathLike | None = None,
+               clock: Callable[[], float] = time.monotonic,
+               now: Callable[[], _dt.datetime] = _dt.datetime.now) -> CheckOutcome:
+    """Check a sheet against every rule, offline; write the report to `report` if given.
+
+    `columns` maps a lab's header names to fields (`{"Film": "composition_string"}`).
+    Raises InputFileError (exit code 2) for a file that cannot be read or has no header.
+    A report that cannot be written is not raised: `report_error` says why.
+    """
+    from .plan import sheet_issues
+    from .sheet import read_stacks
+
+    if report is not None:
+        _check_report_path(Path(path), Path(report))
+    started_at, started = now(), clock()
+    data = read_stacks(path, sheet, columns=dict(columns) if columns else None)
+    outcome = CheckOutcome(path=Path(path), sheet=data.sheet, header_row=data.header_row,
+                           headers=list(data.headers), ignored_columns=list(data.ignored_columns),
+                           rows=data.rows, issues=sheet_issues(data), started=started_at,
+                           finished=now(), duration_s=clock() - started)
+    if report is not None:
+        from .report import write_report
+
+        try:
+            outcome.report = write_report(outcome.as_sync_outcome(), report)
+        except ReportError as exc:
+            outcome.report_error = str(exc)
+        outcome.finished, outcome.duration_s = now(), clock() - started
+    return outcome
+
+
+def _check_report_path(source: Path, target: Path) -> None:
+    """The report never replaces the sheet being checked, nor a folder or a device."""
+    if target.exists() and (not target.is_file()
+                            or (source.exists() and target.resolve() == source.resolve())):
+        what = "the sheet being checked" if target.is_file() else "not a regular file"
+        raise ConfigError(f"--report {target} is {what}; give a new .xlsx path for the report")
