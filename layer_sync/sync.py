@@ -81,13 +81,11 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
               create_samples: bool = False, sleep: Callable[[float], None] | None = None,
               clock: Callable[[], float] = time.monotonic,
               progress: Callable[[int, int, int], None] | None = None,
-              now: Callable[[], _dt.datetime] = _dt.datetime.now,
-              report_helper: bool | None = None) -> SyncOutcome:
+              now: Callable[[], _dt.datetime] = _dt.datetime.now) -> SyncOutcome:
     """Sync one sheet with the server and write the report.
 
-    `report`: a path, None for the default `reports/…` name, or False for no report.
-    `report_helper`: build the report in a helper process (None: when there are at least
-    `report.HELPER_MIN_ROWS` rows to write, so that its CPU work runs beside the writes).
+    `report`: a path, None for the default `reports/…` name, or False for no report. A report
+    that cannot be written sets `outcome.report_error` (exit code 2).
     Raises LayerSyncError (exit code 2) when the run cannot start: bad input file, no
     header, another run holding the lock, bad configuration. Everything after the sheet is
     read ends in a SyncOutcome, whose `exit_code` says how it went.
@@ -121,22 +119,19 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
         target = None if report is False else (
             Path(report) if report else default_report_path(path, started_at))
         try:
-            outcome, writer = _run(path, client, sheet, dry_run, concurrency, create_samples,
-                                   progress, started_at, target, report_helper)
+            outcome = _run(path, client, sheet, dry_run, concurrency, create_samples,
+                           progress, started_at)
         finally:
             client.close()
         outcome.requests = dict(client.counters.requests)
         outcome.retries = client.counters.retries
         outcome.finished = now()
         outcome.duration_s = clock() - started
-        if target is not None and outcome.report_error is None:
-            try:
-                if writer is not None:
-                    outcome.report = writer.finish(outcome)
-                else:
-                    from .report import write_report
+        if target is not None:
+            from .report import write_report
 
-                    outcome.report = write_report(outcome, target)
+            try:
+                outcome.report = write_report(outcome, target)
                 log.debug("report written at %.3f s", time.perf_counter() - _T0)
             except ReportError as exc:
                 outcome.report_error = str(exc)
@@ -148,10 +143,9 @@ def sync_file(path: str | os.PathLike, *, api_key: str, api_url: str = "https://
 
 
 def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency: int,
-         create_samples: bool, progress: Any, started_at: _dt.datetime,
-         report: Path | None, report_helper: bool | None) -> tuple[SyncOutcome, Any]:
+         create_samples: bool, progress: Any, started_at: _dt.datetime) -> SyncOutcome:
     from .apply import apply_plan, dry_run_results
-    from .plan import CREATE, UPDATE, build_plan
+    from .plan import build_plan
     from .sheet import check_input_file, read_stacks
 
     check_input_file(path)  # a missing or wrong file fails before any request
@@ -185,41 +179,21 @@ def _run(path: Path, client: Any, sheet: str | None, dry_run: bool, concurrency:
         outcome.issues = data.issues
         outcome.results = [RowResult(_blank_action(row), Result.SKIPPED, message=f"not sent: {outcome.message}")
                            for row in data.rows]
-        return outcome, None
+        return outcome
     plan = build_plan(data, entries, create_samples=create_samples)
     outcome.remote_only = plan.remote_only
     outcome.issues = data.issues
     if dry_run:
         outcome.results = dry_run_results(plan)
-        return outcome, None
-    writer = None
-    if report is not None:
-        # The report is written while the writes wait on the network, row by row in sheet
-        # order, instead of after them; by a helper process when there are many rows to send.
-        from .report import HELPER_MIN_ROWS, ReportWriter
-
-        writes = sum(1 for a in plan.actions if a.kind in (CREATE, UPDATE))
-        try:
-            writer = ReportWriter(report, outcome.headers, len(plan.actions),
-                                  helper=writes >= HELPER_MIN_ROWS if report_helper is None
-                                  else report_helper)
-        except ReportError as exc:
-            outcome.report_error = str(exc)
-            log.error("%s", exc)
+        return outcome
     log.debug("plan ready at %.3f s", time.perf_counter() - _T0)
-    try:
-        outcome.results, fatal = apply_plan(plan, client, plan.known_samples,
-                                            concurrency=concurrency, progress=progress,
-                                            on_result=writer.add if writer is not None else None)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        raise
+    outcome.results, fatal = apply_plan(plan, client, plan.known_samples,
+                                        concurrency=concurrency, progress=progress)
     log.debug("writes done at %.3f s", time.perf_counter() - _T0)
     if fatal:
         outcome.fatal = True
         outcome.message = fatal
-    return outcome, writer
+    return outcome
 
 
 def _blank_action(row: Any) -> Any:
