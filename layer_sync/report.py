@@ -116,14 +116,13 @@ class ReportContent:
         self.left_out = len(outcome.headers) - len(self.headers)
         self.row_header = [*ROW_COLUMNS, *(text(f"{h} (as read)") for h in self.headers)]
         self.outcomes = DRY_RUN_OUTCOMES if outcome.dry_run else OUTCOMES
-        counts = outcome.counts
+        self.counts = counts = outcome.counts  # once: it goes through every row
         self.outcome_counts = [(str(name), counts[name.counted_as]) for name in self.outcomes]
         self._first_problem = _first_problem_cells(outcome.issues)
 
     def summary(self) -> list[tuple[str, Any, str | None]]:
         """The Summary sheet's lines: label, value, and the outcome a count line is of."""
-        outcome = self.outcome
-        counts = outcome.counts
+        outcome, counts = self.outcome, self.counts
         lines: list[tuple[Any, ...]] = [
             ("Result", text(outcome.headline)),
             ("Exit code", int(outcome.exit_code)),
