@@ -10,6 +10,8 @@
    reading the sheet, the GET and the plan, the report.
 3. The report alone at each of --sizes rows (linear growth) and the process's peak memory,
    each size in a fresh process; goal: under 300 MB at 100,000 rows.
+4. With --writers: the writers compared on a 50,000 x 20 sheet of text (fresh processes,
+   alternating): XlsxWriter (as the report uses it) and openpyxl's write-only mode.
 The machine may be shared: compare the ratios, not the absolute times.
 """
 
@@ -94,6 +96,46 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+# One sheet of 50,000 x 20 cells, by either writer (argv: writer, path): section 4.
+WRITER = r"""
+import sys
+rows = [[f"Layers", i + 2, str(i // 10 + 1), f"Stack {i // 10 + 1}", str(i % 10 + 1), "unchanged",
+         "unchanged"] + [f"value {i % 97} {j}" for j in range(13)] for i in range(50_000)]
+if sys.argv[1] == "openpyxl":
+    from openpyxl import Workbook
+    book = Workbook(write_only=True)
+    ws = book.create_sheet("Rows")
+    for row in rows:
+        ws.append(row)
+    book.save(sys.argv[2])
+else:
+    import xlsxwriter
+    book = xlsxwriter.Workbook(sys.argv[2], {"strings_to_formulas": False,
+                                            "strings_to_numbers": False, "strings_to_urls": False})
+    ws = book.add_worksheet("Rows")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if type(value) is str:
+                ws.write_string(r, c, value)
+            else:
+                ws.write_number(r, c, value)
+    book.close()
+"""
+
+
+def writers(folder: Path, repeat: int) -> None:
+    times: dict[str, list[float]] = {"xlsxwriter": [], "openpyxl": []}
+    for _ in range(repeat):
+        for name in times:
+            times[name].append(timed([sys.executable, "-c", WRITER, name,
+                                      str(folder / f"{name}.xlsx")], dict(os.environ)))
+    ratios = [a / b for a, b in zip(times["xlsxwriter"], times["openpyxl"])]
+    print("4. one sheet of 50,000 x 20 cells, written and saved (fresh processes, alternating):")
+    for name, runs in times.items():
+        print(f"   {name:10s} {statistics.median(runs):6.2f} s")
+    print(f"   XlsxWriter / openpyxl write-only: {statistics.median(ratios):.2f}")
+
+
 # The breakdown and the report alone run in a fresh process each: this is its code.
 STAGES = r"""
 import json, resource, sys, time
@@ -107,8 +149,9 @@ t = clocks()
 from layer_sync import read_stacks, sync_file
 from layer_sync.report import write_report
 imported = since(t)
-sheet, url, key, report = sys.argv[1:5]
-t = clocks(); read_stacks(sheet); read = since(t)
+sheet, url, key, report, mode = sys.argv[1:6]
+if mode == "read":  # alone, in a process of its own: no warm caches from a sync
+    t = clocks(); read_stacks(sheet); print(json.dumps({"read": since(t)})); sys.exit()
 t = clocks()
 outcome = sync_file(sheet, api_key=key, api_url=url, dry_run=True, report=False)
 run = since(t)
@@ -117,18 +160,36 @@ with open("/proc/self/statm") as f:
     before = int(f.read().split()[1]) * resource.getpagesize() / 2**20
 t = clocks(); write_report(outcome, report); written = since(t)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"import": imported, "read": read, "read_get_plan": run, "report": written,
+print(json.dumps({"import": imported, "read_get_plan": run, "report": written,
                   "rss_before_report_mb": before, "peak_mb": peak,
                   "rows": outcome.counts["rows"]}))
 """
 
 
-def stages(sheet: Path, url: str, report: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", STAGES, str(sheet), url, KEY, str(report)],
+def stages(sheet: Path, url: str, report: Path, mode: str = "sync") -> dict:
+    proc = subprocess.run([sys.executable, "-c", STAGES, str(sheet), url, KEY, str(report), mode],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"stages failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report_alone(folder: Path, records: list[dict], sizes: list[int]) -> None:
+    print("3. the report alone (.csv input; fresh process per size):")
+    seed = folder / "seed-all.json"
+    seed.write_text(json.dumps(records[:max(sizes)]))
+    sandbox = Sandbox(seed)
+    try:
+        for rows in sizes:
+            sheet = folder / f"stacks-{rows}.csv"
+            write_sheet(sheet, records[:rows])
+            part = stages(sheet, sandbox.url, folder / f"report-{rows}.xlsx")
+            wall, cpu = part["report"]
+            print(f"   {rows:>7,} rows: {wall:5.2f} s wall, {cpu:5.2f} s CPU "
+                  f"({cpu / rows * 1e6:5.1f} us a row); process peak {part['peak_mb']:4.0f} MB, "
+                  f"{part['rss_before_report_mb']:4.0f} MB before the report")
+    finally:
+        sandbox.stop()
 
 
 def main() -> None:
@@ -138,13 +199,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", default="25000,50000,100000",
                         help="rows for the report alone (comma-separated; empty: skip)")
+    parser.add_argument("--writers", action="store_true", help="also compare the writers")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         records = layers(max([args.rows, *sizes]))
         seed = folder / "seed.json"
-        seed.write_text(json.dumps(records))
+        seed.write_text(json.dumps(records[:args.rows]))  # the sheet's layers, no more
         sheet = folder / "stacks.xlsx"
         write_sheet(sheet, records[:args.rows])
         sandbox = Sandbox(seed)
@@ -172,6 +234,7 @@ def main() -> None:
                            capture_output=True)
             startup = time.perf_counter() - start
             part = stages(sheet, sandbox.url, folder / "stages.xlsx")
+            part.update(stages(sheet, sandbox.url, folder / "unused.xlsx", "read"))
             print("2. where the dry run's time goes (one fresh process; wall / CPU seconds):")
             print(f"   start-up (layer-sync --version as a process): {startup:5.2f}")
             for label, figure in (
@@ -182,19 +245,12 @@ def main() -> None:
                     ("the report", part["report"])):
                 print(f"   {label + ':':46s} {figure[0]:5.2f} / {figure[1]:5.2f}")
 
-            if sizes:
-                print("3. the report alone (.csv input; fresh process per size):")
-            for rows in sizes:
-                csv_sheet = folder / f"stacks-{rows}.csv"
-                write_sheet(csv_sheet, records[:rows])
-                part = stages(csv_sheet, sandbox.url, folder / f"report-{rows}.xlsx")
-                wall, cpu = part["report"]
-                print(f"   {rows:>7,} rows: {wall:5.2f} s wall, {cpu:5.2f} s CPU "
-                      f"({cpu / rows * 1e6:5.1f} us a row); process peak "
-                      f"{part['peak_mb']:5.0f} MB, of which {part['rss_before_report_mb']:4.0f} MB "
-                      f"before the report")
         finally:
             sandbox.stop()
+        if sizes:
+            report_alone(folder, records, sizes)
+        if args.writers:
+            writers(folder, args.repeat)
 
 
 if __name__ == "__main__":
