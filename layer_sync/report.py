@@ -87,7 +87,9 @@ def write_report(outcome: "SyncOutcome", path: str | os.PathLike) -> Path:
         book.close()
         os.replace(partial, path)
     except (OSError, XlsxWriterException) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        # XlsxWriter's FileCreateError carries the OSError: its reason, not the temporary path.
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else exc
+        reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
         raise ReportError(f"cannot write the report {path}: {reason}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
