@@ -186,13 +186,14 @@ def _run_tasks(client: ApiClient, tasks: list, concurrency: int,
                 done += 1
             if progress is not None:
                 progress(done, total, client.counters.retries)
-    except BaseException as exc:
-        # Ctrl-C without a handler (or a bug here): send nothing more, wait briefly for the
-        # answers in flight, and let the exception go on.
-        if isinstance(exc, KeyboardInterrupt):
-            control.interrupt(signal.SIGINT)
-        else:
-            control.cancel()
+    except KeyboardInterrupt:
+        # Ctrl-C with no handler (a script or notebook calling the library): stop as the
+        # command line's signal handler would; the rows left are settled below.
+        control.interrupt(signal.SIGINT)
+        wait(pending, timeout=control.grace_s)
+    except BaseException:
+        # A bug here: send nothing more, wait briefly for the answers in flight, raise.
+        control.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
         wait(pending, timeout=control.grace_s)
         raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,8 +114,8 @@ class _CheckReport(SyncOutcome):
                 f"{len(check.warnings)} warnings; nothing was sent")
 
 
-def check_file(path: str | os.PathLike, sheet: str | None = None, *,
-               columns: Mapping[str, str] | None = None,
+def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None, *,
+               all_sheets: bool = False, columns: Mapping[str, str] | None = None,
                report: str | os.PathLike | None = None,
                clock: Callable[[], float] = time.monotonic,
                now: Callable[[], _dt.datetime] = _dt.datetime.now) -> CheckOutcome:
@@ -131,7 +131,7 @@ def check_file(path: str | os.PathLike, sheet: str | None = None, *,
     if report is not None:
         _check_report_path(Path(path), Path(report))
     started_at, started = now(), clock()
-    data = read_stacks(path, sheet, columns=dict(columns) if columns else None)
+    data = read_stacks(path, sheet, all_sheets=all_sheets, columns=columns)
     outcome = CheckOutcome(path=Path(path), sheet=data.sheet, header_row=data.header_row,
                            headers=list(data.headers), ignored_columns=list(data.ignored_columns),
                            rows=data.rows, issues=sheet_issues(data), started=started_at,

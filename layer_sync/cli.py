@@ -21,7 +21,7 @@ from typing import IO, Any
 from . import __version__
 from .errors import ConfigError, ExitCode, LayerSyncError, signal_name
 from .outcome import plural
-from .process import LoggingSetup, StopSignals, stop_check
+from .process import LoggingSetup, StopSignals
 
 log = logging.getLogger("layer_sync")
 
@@ -103,6 +103,24 @@ def _add_api(p: argparse.ArgumentParser) -> None:
                    help="attempts per request, the first included (default 6)")
 
 
+class _SheetNames(argparse.Action):
+    """--sheet NAME, repeatable; names given on the command line replace a config file's."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 value: Any, option_string: str | None = None) -> None:
+        given = namespace.__dict__.setdefault("_sheets_given", [])
+        given.append(value)
+        setattr(namespace, self.dest, list(given))
+
+
+def _add_sheets(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sheet", metavar="NAME", action=_SheetNames,
+                   help="worksheet to read, case ignored; repeat for several (default: the first "
+                        "with a recognisable header; the others are named in a warning)")
+    p.add_argument("--all-sheets", action="store_true",
+                   help="read every worksheet with a recognisable header")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="layer-sync", epilog=EPILOG, allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -116,8 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
     _add_api(p)
-    p.add_argument("--sheet", metavar="NAME", help="worksheet to read (default: the first "
-                                                    "with a recognisable header)")
+    _add_sheets(p)
     p.add_argument("--dry-run", action="store_true", help="plan only: no POST or PATCH")
     p.add_argument("--report", metavar="PATH", help="where the report workbook goes (default: "
                    "reports/layer-sync_<input>_<timestamp>.xlsx)")
@@ -127,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="failed attempts in a row before the run stops as 'API down' (default 20)")
     p.add_argument("--create-samples", action="store_true",
                    help="create target materials that the server does not know (by name)")
+    p.add_argument("--update-samples", action="store_true",
+                   help="rename a target material whose name or substrate differs from the "
+                        "sheet's (PATCH /target-materials/{sample_id}) instead of an error")
     p.add_argument("--force", action="store_true",
                    help="replace an existing --report file even if it is not a layer-sync report")
     p.add_argument("--json", action="store_true",
@@ -137,8 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="check a sheet against every rule, offline: no key, "
                                      "no network; problems with their cells")
     p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
-    p.add_argument("--sheet", metavar="NAME", help="worksheet to read (default: the first "
-                                                    "with a recognisable header)")
+    _add_sheets(p)
     p.add_argument("--report", metavar="PATH", help="also write the Rows and Issues sheets "
                                                      "to PATH (.xlsx)")
     _add_config(p)
@@ -163,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how late a 'slow' answer comes (default 35000, past a 30 s timeout)")
     p.add_argument("--retry-after", default="1", metavar="S",
                    help="the Retry-After of a 429 (seconds or an HTTP date; default 1)")
+    p.add_argument("--echo-key", action="store_true",
+                   help="quote the client's key back in error answers (to test that clients "
+                        "never leak it)")
     _add_logging(p)
 
     p = sub.add_parser("demo", help="sync the sample workbook into a sandbox; no key, no network")
@@ -291,8 +313,11 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
     except Exception as exc:  # the one place a bug becomes a line, not a traceback
         if getattr(args, "traceback", False):
             raise
-        print(f"layer-sync: internal error: {type(exc).__name__}: {exc} "
-              "(run again with --traceback and report it)", file=stderr)
+        from .api import redact
+
+        text = redact(f"{type(exc).__name__}: {exc}", getattr(args, "key", None))
+        print(f"layer-sync: internal error: {text} (run again with --traceback and report it)",
+              file=stderr)
         _json_zeros(args, argv, ExitCode.RUN_INCOMPLETE, stdout)
         return int(ExitCode.RUN_INCOMPLETE)
 
@@ -369,7 +394,8 @@ def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[s
     try:
         server = SandboxServer(host=args.host, port=args.port, db=args.db, seed=args.seed,
                                api_key=args.api_key or DEFAULT_API_KEY,
-                               latency_ms=args.latency_ms, faults=faults)
+                               latency_ms=args.latency_ms, faults=faults,
+                               echo_key=args.echo_key)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     except ValueError as exc:
@@ -393,16 +419,29 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
 
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)
+    _redact_logs(args, api_key)
+    signals = args.signals
+    signals.watching = True  # a signal stops the run through its control (see StopSignals)
     with _progress_bar(stdout, stderr, args.quiet) as progress:
-        progress = stop_check(progress, getattr(args, "signals", None))
         outcome = sync_file(args.path, api_key=api_key, api_url=api_url, sheet=args.sheet,
-                            dry_run=args.dry_run, report=args.report,
+                            all_sheets=args.all_sheets, columns=args.columns,
+                            dry_run=args.dry_run, report=args.report, force=args.force,
                             concurrency=args.concurrency, max_attempts=args.max_attempts,
                             timeout=args.timeout,
                             max_consecutive_failures=args.max_consecutive_failures,
-                            create_samples=args.create_samples, progress=progress, columns=args.columns,
-                            force=args.force, lock_dir=lock_folder(environ))
+                            create_samples=args.create_samples,
+                            update_samples=args.update_samples, progress=progress,
+                            lock_dir=lock_folder(environ), control=signals.control)
     return _finish(outcome, args, stdout, stderr)
+
+
+def _redact_logs(args: argparse.Namespace, key: Any) -> None:
+    """Every log line (terminal and --log-file) has the key replaced, whatever quoted it."""
+    from .api import KeyRedactingFilter
+
+    args.key = key  # for the internal-error line
+    for handler in logging.getLogger("layer_sync").handlers:
+        handler.addFilter(KeyRedactingFilter(key))
 
 
 def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[str],
@@ -427,17 +466,15 @@ def print_summary(outcome: Any, out: IO[str]) -> None:
 
 @contextlib.contextmanager
 def _progress_bar(stdout: IO[str], stderr: IO[str], quiet: bool) -> Any:
-    """The write callback of a progress bar on stderr when a person watches it; else None.
-
-    (layer_sync.progress; once sync_file reports its phases, pass the bar itself.)
-    """
+    """A progress bar on stderr when a person watches it (reading, planning, writing); else
+    None. It leaves nothing on the screen when it ends."""
     from .progress import ProgressBar, bar_wanted
 
     if not bar_wanted(stderr, quiet):
         yield None
         return
     with ProgressBar(stderr) as bar:
-        yield bar.writes
+        yield bar
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -460,9 +497,10 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
               "(5 layers).\nSyncing the sample lab workbook (sample_data/lab_stacks.xlsx) "
               "into it...\n", file=human, flush=True)
 
+    args.signals.watching = True
     with _progress_bar(stdout, stderr, args.quiet) as progress:
-        progress = stop_check(progress, getattr(args, "signals", None))
-        outcome = run_demo(report=args.report, progress=progress, announce=announce)
+        outcome = run_demo(report=args.report, progress=progress, announce=announce,
+                           control=args.signals.control)
     code = _finish(outcome, args, stdout, stderr, log_exit=False)
     if code == ExitCode.ROWS_NEED_ATTENTION:
         # The sample sheet has an invalid row on purpose: the demo itself went as designed.
@@ -483,7 +521,8 @@ def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str
     from .check import check_file
     from .summary import print_check
 
-    outcome = check_file(args.path, args.sheet, columns=args.columns, report=args.report)
+    outcome = check_file(args.path, args.sheet, all_sheets=args.all_sheets, columns=args.columns,
+                         report=args.report)
     print_check(outcome, stdout)
     if outcome.report_error:
         print(f"layer-sync: error: {outcome.report_error}", file=stderr)

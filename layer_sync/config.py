@@ -34,9 +34,10 @@ CONFIG_NAME = "layer-sync.toml"
 #: Options whose value is a path: a relative one is taken from the config file's folder.
 PATH_OPTIONS = ("api_key_file", "report", "log_file")
 #: The `sync` options a file may hold, by long name with `_`, and what each takes:
-#: "flag" true/false, "text" a string, "count" a whole number >= 1, "seconds" a number > 0.
+#: "flag" true/false, "text" a string, "names" a string or a list of strings, "count" a whole
+#: number >= 1, "seconds" a number > 0.
 OPTIONS: dict[str, str] = {
-    "api_url": "text", "api_key_file": "text", "sheet": "text", "all_sheets": "flag",
+    "api_url": "text", "api_key_file": "text", "sheet": "names", "all_sheets": "flag",
     "dry_run": "flag", "report": "text", "concurrency": "count", "max_attempts": "count",
     "timeout": "seconds", "max_consecutive_failures": "count", "create_samples": "flag",
     "update_samples": "flag", "json": "flag", "log_file": "text", "verbose": "flag",
@@ -144,6 +145,13 @@ def _checked(path: Path, key: str, value: Any, kind: str) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{path}: {key} must be a text in quotes, not {_toml(value)}")
         return value
+    if kind == "names":
+        names = [value] if isinstance(value, str) else value
+        if (not isinstance(names, list) or not names
+                or not all(isinstance(n, str) and n.strip() for n in names)):
+            raise ConfigError(f"{path}: {key} must be a text in quotes or a list of them "
+                              f"(sheet = [\"Stacks\", \"Old\"]), not {_toml(value)}")
+        return names
     if kind == "count":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: {key} must be a whole number, not {_toml(value)}")

@@ -13,7 +13,7 @@ import signal
 import threading
 from enum import Enum
 
-from .errors import ApiError, ExitCode
+from .errors import ApiError, ExitCode, signal_name
 
 
 class StopReason(Enum):
@@ -71,7 +71,7 @@ class RunControl:
         if self.reason is None:
             self.signal = signum
             self.reason = StopReason.INTERRUPTED
-            name = _signal_name(signum)
+            name = signal_name(signum) if signum is not None else ""
             self.message = (f"interrupted{f' by {name}' if name else ''}: nothing more was "
                             "sent; the rows not sent are marked skipped")
         self._stopped.set()
@@ -105,12 +105,3 @@ class RunControl:
         """The message of a row that was not sent because the run stopped."""
         reason = self.reason.value if self.reason else "the run stopped"
         return f"not sent: {reason}"
-
-
-def _signal_name(signum: int | None) -> str:
-    if signum is None:
-        return ""
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"

@@ -14,7 +14,7 @@ from .sync import sync_file
 
 
 def run_demo(report: str | Path | None = None, progress: Any = None,
-             announce: Any = None) -> SyncOutcome:
+             announce: Any = None, control: Any = None) -> SyncOutcome:
     """Run the demo; `announce(url)` is called once the sandbox is listening."""
     from .sandbox import SandboxServer
 
@@ -25,4 +25,4 @@ def run_demo(report: str | Path | None = None, progress: Any = None,
             if announce is not None:
                 announce(server.url)
             return sync_file(sheet, api_key=key, api_url=server.url, report=report,
-                             progress=progress)
+                             progress=progress, control=control)

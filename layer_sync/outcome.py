@@ -126,7 +126,9 @@ class SyncOutcome:
     def exit_code(self) -> ExitCode:
         if self.stop_signal is not None:
             return ExitCode.for_signal(self.stop_signal)
-        if self.fatal:
+        # A report that could not be written is a run not done in full: the night left no
+        # record, and monitoring must learn of it even when every row is in sync.
+        if self.fatal or self.report_error is not None:
             return ExitCode.RUN_INCOMPLETE
         counts = self.counts
         if counts["invalid"] or counts["failed"] or counts["skipped"]:

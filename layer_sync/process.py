@@ -72,27 +72,26 @@ class StopSignals:
     """SIGTERM and SIGHUP stop a run the way Ctrl-C does (cron's and systemd's time limits and
     timeout(1) send SIGTERM; a closed terminal sends SIGHUP).
 
-    The first signal raises `errors.Interrupted` in the main thread: the library sends
-    nothing more, waits for the answers in flight and writes the report of what was done.
-    Later signals are noted and ignored, so that the report gets written. A signal the
-    caller ignores (nohup's SIGHUP, SIGINT in a background job) stays ignored. Installed
-    only here, for the length of main(), and put back afterwards.
-
-    Python drops an exception raised while the main thread runs a finaliser or a weakref
-    callback (it prints "Exception ignored in …"): such a lost stop is raised again by
-    `check()`, which the run calls after every row written (see `stop_check`), and the
-    "Exception ignored" text is not printed.
+    The first signal calls `control.interrupt(signum)`: a sync that watches the control
+    (`watching = True`) sends nothing more, waits briefly for the answers in flight, writes
+    the report of what was done and ends with exit code 128 + the signal. For a command that
+    does not watch it (export, template, check), the signal raises `errors.Interrupted` in
+    the main thread instead. Later signals are noted and ignored, so that the report gets
+    written. A signal the caller ignores (nohup's SIGHUP, SIGINT in a background job) stays
+    ignored. Installed only here, for the length of main(), and put back afterwards.
     """
 
     SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
                     if hasattr(signal, name))
 
     def __init__(self, stderr: IO[str]) -> None:
+        from .control import RunControl
+
+        self.control = RunControl()
+        self.watching = False
         self.received: int | None = None
         self._stderr = stderr
         self._previous: dict[int, Any] = {}
-        self._unraisable: Any = None
-        self._raised_again = False
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is not threading.main_thread():
@@ -104,24 +103,7 @@ class StopSignals:
                 self._previous[signum] = signal.signal(signum, self._handle)
             except (ValueError, OSError):
                 pass
-        if self._previous:
-            self._unraisable = sys.unraisablehook
-            sys.unraisablehook = self._quiet_when_lost
         return self
-
-    def _quiet_when_lost(self, info: Any) -> None:
-        from .errors import Interrupted
-
-        if not isinstance(info.exc_value, Interrupted):
-            self._unraisable(info)
-
-    def check(self) -> None:
-        """Raise the stop again if a signal came and its exception was lost (once)."""
-        from .errors import Interrupted
-
-        if self.received is not None and not self._raised_again:
-            self._raised_again = True
-            raise Interrupted(self.received)
 
     def _handle(self, signum: int, frame: Any) -> None:
         from .errors import Interrupted
@@ -133,27 +115,12 @@ class StopSignals:
                                    "the report\n")
             return
         self.received = signum
-        raise Interrupted(signum)
+        self.control.interrupt(signum)
+        if not self.watching:
+            raise Interrupted(signum)
 
     def __exit__(self, *exc: object) -> None:
         for signum, previous in self._previous.items():
             with contextlib.suppress(ValueError, OSError, TypeError):
                 signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._previous = {}
-        if self._unraisable is not None:
-            sys.unraisablehook = self._unraisable
-            self._unraisable = None
-
-
-def stop_check(progress: Any, signals: "StopSignals | None") -> Any:
-    """The progress callback, with the lost-stop check of `_StopSignals` in front of it.
-    Called after each row written: once a stop is delivered the writes end and it is not
-    called again, so a call that sees a signal means the stop was lost on the way."""
-    if signals is None:
-        return progress
-
-    def report(done: int, total: int, retries: int) -> None:
-        signals.check()
-        if progress is not None:
-            progress(done, total, retries)
-    return report

@@ -219,6 +219,8 @@ def print_summary(outcome: Any, out: IO[str], *, color: bool | None = None,
         are = "is" if c["remote_only"] == 1 else "are"
         writer.plain(f"  {plural(c['remote_only'], 'layer')} on the server {are} not in the sheet "
                      "(listed in the report; nothing is deleted)")
+    if outcome.ignored_columns:
+        writer.plain(f"  columns not used: {', '.join(outcome.ignored_columns)}")
     requests_text = ", ".join(f"{m} {n}" for m, n in outcome.requests.items()) or "none"
     writer.plain(f"  requests: {requests_text}; {plural(outcome.retries, 'retry', 'retries')}; "
                  f"{outcome.duration_s:.2f} s")

@@ -168,7 +168,7 @@ def test_report_that_cannot_be_written_still_prints_the_summary(stack, tmp_path)
     blocker.write_text("")
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json",
                            "--report", str(blocker / "r.xlsx")])
-    assert code == 0
+    assert code == 2  # the rows are in sync, but the night left no record
     assert "Report not written" in err and "cannot" in err
     assert json.loads(out.strip().splitlines()[-1])["report"] is None
 

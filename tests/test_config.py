@@ -171,6 +171,6 @@ def test_load_config_returns_options_and_columns(tmp_path):
     config.write_text('sheet = "Stacks"\nconcurrency = 4\ntimeout = 10\ncreate_samples = true\n'
                       '[columns]\n"Film" = "composition_string"\n', encoding="utf-8")
     loaded = load_config(config)
-    assert loaded.options == {"sheet": "Stacks", "concurrency": 4, "timeout": 10.0,
+    assert loaded.options == {"sheet": ["Stacks"], "concurrency": 4, "timeout": 10.0,
                               "create_samples": True}
     assert loaded.columns == {"Film": "composition_string"}

@@ -103,14 +103,7 @@ EXPECTED = {
 }
 
 
-# The report (not the reader) still fails on a control character in a header: issue 9, item 5,
-# is the report writer's. Strict, so that the fix shows here as an unexpected pass.
-_REPORT_FIX_PENDING = pytest.mark.xfail(strict=True, reason="the report cannot hold a control "
-                                        "character yet (issue 9 item 5, the report writer's)")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_REPORT_FIX_PENDING)
-                                  if n == "control_characters" else n for n in hostile.MAKERS])
+@pytest.mark.parametrize("name", list(hostile.MAKERS))
 def test_hostile_file_ends_cleanly_within_bounds(name, sandbox, tmp_path):
     path = hostile.MAKERS[name](tmp_path)
     code, stdout, stderr, seconds, peak = _sync_in_child(path, sandbox.url, tmp_path)

@@ -12,7 +12,7 @@ import pytest
 
 from layer_sync.api import ApiClient, KeyRedactingFilter, parse_retry_after, redact
 from layer_sync.control import RunControl, RunStopped, StopReason
-from layer_sync.errors import ApiDownError, ApiError, AuthError, ConfigError, ExitCode
+from layer_sync.errors import ApiDownError, ApiError, AuthError, ConfigError, ExitCode, signal_name
 from layer_sync.retry import BackoffGate, Breaker, RetryPolicy
 from layer_sync.sandbox import SandboxServer
 from layer_sync.settings import ApiKey
@@ -215,7 +215,7 @@ def test_run_control_first_reason_wins_and_names_the_exit_code():
         control = RunControl()
         control.interrupt(signum)
         assert control.stopped and control.interrupted and control.exit_code == code
-        assert signal.Signals(signum).name in control.message
+        assert signal_name(signum) in control.message  # "Ctrl-C" for SIGINT
 
 
 def test_a_wait_between_attempts_ends_when_the_run_is_stopped(sandbox):

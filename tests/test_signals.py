@@ -164,27 +164,3 @@ def test_sigterm_while_the_server_records_are_read(stack, tmp_path):
     assert code == 143 and (payload["rows"], payload["skipped"], payload["created"]) == (5, 5, 0)
     assert payload["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
     assert is_layer_sync_report(tmp_path / "r.xlsx")
-
-
-def test_a_stop_lost_in_a_finaliser_is_raised_again_after_the_next_row(capsys):
-    # Python drops an exception raised while a weakref callback or __del__ runs; a signal
-    # arriving just then would be lost. The next row's progress call raises it again.
-    import weakref
-
-    from layer_sync.process import StopSignals, stop_check
-    from layer_sync.errors import Interrupted
-
-    class Thing:
-        pass
-
-    with StopSignals(io.StringIO()) as signals:
-        thing = Thing()
-        ref = weakref.ref(thing, lambda r: signals._handle(signal.SIGTERM, None))  # noqa: F841
-        del thing  # the callback runs; its Interrupted is dropped
-        assert signals.received == signal.SIGTERM
-        progress = stop_check(None, signals)
-        with pytest.raises(Interrupted) as raised:
-            progress(1, 10, 0)
-        assert raised.value.signum == signal.SIGTERM
-        progress(2, 10, 0)  # once only: the run is stopping by then
-    assert "Exception ignored" not in capsys.readouterr().err

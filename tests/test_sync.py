@@ -352,8 +352,9 @@ def test_interrupted_run_sends_nothing_more(seeded, tmp_path, clock):
     path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 84)])
 
-    def interrupt(done, total, retries):
-        raise KeyboardInterrupt
+    def interrupt(phase, done, total, retries):
+        if phase == "writing":
+            raise KeyboardInterrupt  # Ctrl-C in a script that installed no handler
 
     outcome = _run(seeded, path, clock, concurrency=4, progress=interrupt)
     assert outcome.exit_code == 130 and outcome.message.startswith("interrupted by Ctrl-C")
@@ -466,8 +467,8 @@ def test_an_interrupted_run_sends_nothing_more_and_still_reports(seeded, tmp_pat
     control = RunControl()
     sent_at_interrupt = []
 
-    def progress(done, total, retries):
-        if done == 5:
+    def progress(phase, done, total, retries):
+        if phase == "writing" and done == 5:
             sent_at_interrupt.append(seeded.stats.by_method.get("POST", 0))
             control.interrupt(signal.SIGTERM)  # what the command line's handler calls
 
