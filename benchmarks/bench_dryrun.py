@@ -111,7 +111,8 @@ if sys.argv[1] == "openpyxl":
 else:
     import xlsxwriter
     book = xlsxwriter.Workbook(sys.argv[2], {"strings_to_formulas": False,
-                                            "strings_to_numbers": False, "strings_to_urls": False})
+                                            "strings_to_numbers": False, "strings_to_urls": False,
+                                            "constant_memory": True})
     ws = book.add_worksheet("Rows")
     for r, row in enumerate(rows):
         for c, value in enumerate(row):

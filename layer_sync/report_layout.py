@@ -18,7 +18,7 @@ from typing import Any
 
 from .report import ISSUE_COLUMNS, REMOTE_COLUMNS, ReportContent
 
-#: One colour per outcome, in the Rows sheet, the outcome table and the chart alike.
+#: One colour per outcome, in the Rows sheet, the Summary's counts and the chart alike.
 RESULT_COLOURS = {
     "created": "#C6EFCE", "updated": "#A9D08E", "would create": "#C6EFCE",
     "would update": "#A9D08E", "unchanged": "#E7E6E6", "invalid": "#FFC7CE",
