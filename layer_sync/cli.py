@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sheets(p)
     p.add_argument("--dry-run", action="store_true", help="plan only: no POST or PATCH")
     p.add_argument("--report", metavar="PATH", help="where the report workbook goes (default: "
-                   "reports/layer-sync_<input>_<timestamp>.xlsx)")
+                   "reports/layer-sync_<input>_<suffix>_<time>.xlsx, never an existing file)")
     p.add_argument("--concurrency", type=_positive_int, default=8, metavar="N",
                    help="writes in flight at once (default 8)")
     p.add_argument("--max-consecutive-failures", type=_positive_int, default=20, metavar="N",
