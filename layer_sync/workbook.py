@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,27 +350,24 @@ class Workbook:
 
 def _whole_tags(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """The chunks cut before their last "<", so that no tag is split between two of them."""
-    tail = b""
-    for chunk in chunks:
-        data = tail + chunk
-        cut = data.rfind(b"<")
-        if cut > 0:
-            data, tail = data[:cut], data[cut:]
-        else:
-            tail = b""
-        yield data
-    if tail:
-        yield tail
+    return _cut_after(chunks, lambda data: data.rfind(b"<"))
 
 
 def _whole_cells(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """The chunks cut after their last closed cell (else before their last tag), so that no
     cell is split between two of them."""
+    def cut(data: bytes) -> int:
+        end = data.rfind(b"</c>")
+        return end + 4 if end >= 0 else data.rfind(b"<")
+    return _cut_after(chunks, cut)
+
+
+def _cut_after(chunks: Iterator[bytes], find_cut: Callable[[bytes], int]) -> Iterator[bytes]:
+    """The chunks re-cut where `find_cut` says; what is after a cut starts the next chunk."""
     tail = b""
     for chunk in chunks:
         data = tail + chunk
-        cut = data.rfind(b"</c>")
-        cut = cut + 4 if cut >= 0 else data.rfind(b"<")
+        cut = find_cut(data)
         if cut > 0:
             data, tail = data[:cut], data[cut:]
         else:

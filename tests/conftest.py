@@ -1,4 +1,5 @@
-"""Shared fixtures: the sandbox over loopback, and a clock whose sleep does not wait."""
+"""Shared fixtures: the sandbox over loopback (empty, or with one layer), a clock whose sleep
+does not wait, and a home folder of each test's own (locks live under it)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,19 @@ def sandbox():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def stack(sandbox):
+    """The sandbox holding one layer: target material 1 ("S" on Si), layer 1, SrTiO3 001."""
+    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si",
+                         "layer_id": 1, "composition_string": "SrTiO3", "orientation": "001"}])
+    sandbox.stats.reset()
+    return sandbox
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path, monkeypatch):
+    """Every test's runs take their locks under a home of its own, never the user's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from layer_sync.inputfile import column_letter
+
 HEADER = ["sample_id", "layer_id", "composition_string", "orientation"]
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -48,14 +50,6 @@ _WORKBOOK_RELS = (
     'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
 
 
-def _column(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
 
 def _cell(ref: str, value: object) -> str:
     if isinstance(value, (int, float)):
@@ -66,7 +60,7 @@ def _cell(ref: str, value: object) -> str:
 def _rows_xml(rows: list[list[object]]) -> str:
     out = []
     for r, row in enumerate(rows, start=1):
-        cells = "".join(_cell(f"{_column(c)}{r}", v) for c, v in enumerate(row) if v is not None)
+        cells = "".join(_cell(f"{column_letter(c)}{r}", v) for c, v in enumerate(row) if v is not None)
         out.append(f'<row r="{r}">{cells}</row>')
     return "".join(out)
 

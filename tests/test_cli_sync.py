@@ -28,20 +28,6 @@ def _cli(args, env=None, **kw):
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def _own_home(tmp_path, monkeypatch):
-    """Locks (under ~/.cache/layer-sync) and reports stay inside the test's folder."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-
-
-@pytest.fixture
-def stack(sandbox):
-    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si", "layer_id": 1,
-                         "composition_string": "SrTiO3", "orientation": "001"}])
-    sandbox.stats.reset()
-    return sandbox
-
 
 def test_sync_prints_summary_and_json_as_last_line(stack, tmp_path):
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,001\n")

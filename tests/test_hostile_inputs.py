@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from layer_sync.cli import main
+from layer_sync.inputfile import column_letter
 from layer_sync.errors import InputFileError
 from layer_sync.sheet import read_stacks
 
@@ -197,7 +198,7 @@ def test_random_small_sheets_with_a_stray_cell_read_or_fail_with_our_error(tmp_p
     """Any cell address, however far: read, or refused with our error; never an abort."""
     body = hostile._rows_xml([hostile.HEADER, *rows])
     row, col = address
-    stray = f'<row r="{row}"><c r="{hostile._column(col)}{row}"><v>1</v></c></row>' \
+    stray = f'<row r="{row}"><c r="{column_letter(col)}{row}"><v>1</v></c></row>' \
         if row > len(rows) + 1 else ""
     path = hostile.write_xlsx(tmp_path / "random.xlsx", body, stray)
     width = max([len(hostile.HEADER), *(len(r) for r in rows)])

@@ -33,13 +33,6 @@ def home(tmp_path, monkeypatch) -> Path:
     return home
 
 
-@pytest.fixture
-def stack(sandbox):
-    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si",
-                         "layer_id": 1, "composition_string": "SrTiO3", "orientation": "001"}])
-    sandbox.stats.reset()
-    return sandbox
-
 
 @pytest.fixture
 def sheet(tmp_path) -> Path:

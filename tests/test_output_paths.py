@@ -30,18 +30,6 @@ from .conftest import API_KEY
 ENV = {"ATOMSCALE_API_KEY": API_KEY}
 
 
-@pytest.fixture(autouse=True)
-def _own_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-
-
-@pytest.fixture
-def stack(sandbox):
-    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si",
-                         "layer_id": 1, "composition_string": "SrTiO3", "orientation": "001"}])
-    sandbox.stats.reset()
-    return sandbox
 
 
 @pytest.fixture

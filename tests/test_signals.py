@@ -26,13 +26,6 @@ from layer_sync.paths import is_layer_sync_report
 from .conftest import API_KEY
 
 
-@pytest.fixture
-def stack(sandbox):
-    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si",
-                         "layer_id": 1, "composition_string": "SrTiO3", "orientation": "001"}])
-    sandbox.stats.reset()
-    return sandbox
-
 
 def _sheet(folder: Path, rows: int) -> Path:
     path = folder / "lab.csv"
