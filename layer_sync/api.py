@@ -222,6 +222,12 @@ class ApiClient:
         # A PATCH sets fields to values: repeating it is harmless, so it is retried freely.
         return self.send("PATCH", "target-materials/layers/", body)
 
+    def update_target_material(self, sample_id: int, body: dict[str, Any]) -> Answer:
+        """`PATCH /target-materials/{sample_id}`: change the target material's own fields
+        (`sample_name`, `substrate`); its layers are untouched."""
+        # Like the layer PATCH it sets fields to values: repeating it is harmless, so retried.
+        return self.send("PATCH", f"target-materials/{int(sample_id)}", body)
+
     def create_target_material(self, body: dict[str, Any],
                                in_doubt: Callable[[], dict[str, Any] | None]) -> Answer:
         return self.send("POST", "target-materials/", body, in_doubt=in_doubt)

@@ -1,6 +1,7 @@
 """Run a Plan: writes go out concurrently under one shared back-off; unknown outcomes are
 settled by reading the server's records again (one GET for all the rows in doubt at that
-moment), so that nothing is ever created twice.
+moment), so that nothing is ever created twice. A target material to rename
+(`--update-samples`) is renamed first; its rows' layers are written after the rename succeeded.
 
 The run's `RunControl` (`client.control`) decides whether writes go on: once it is stopped
 (key refused, API down, interrupted) nothing more is sent, the rows left are skipped, and
@@ -22,7 +23,8 @@ from .api import Answer, ApiClient
 from .control import RunControl, RunStopped, StopReason
 from .errors import ApiDownError, ApiError, AuthError
 from .outcome import Result, RowResult
-from .plan import CREATE, INVALID, UNCHANGED, UPDATE, Action, NewSample, Plan, ServerIndex
+from .plan import (CREATE, INVALID, UNCHANGED, UPDATE, Action, NewSample, Plan, SampleUpdate,
+                   ServerIndex)
 
 log = logging.getLogger("layer_sync.apply")
 
@@ -101,9 +103,16 @@ class Reconciler:
 
 
 def dry_run_results(plan: Plan) -> list[RowResult]:
+    """What a run would do with each row; a rename shows on the rows of its target material."""
     kinds = {CREATE: WOULD_CREATE, UPDATE: WOULD_UPDATE, UNCHANGED: Result.UNCHANGED,
              INVALID: Result.INVALID}
-    return [RowResult(a, kinds[a.kind], message=a.message) for a in plan.actions]
+    results = []
+    for action in plan.actions:
+        message = action.message
+        if action.sample_update is not None:
+            message = _joined(f"would rename {_renaming(action.sample_update)}", message)
+        results.append(RowResult(action, kinds[action.kind], message=message))
+    return results
 
 
 def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concurrency: int = 8,
@@ -122,14 +131,20 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concur
         if on_result is not None:
             on_result(position[id(result.action)], result)
 
+    # The rows of a target material to rename are written by its rename's task, after it.
+    renamed = {id(a) for update in plan.sample_updates for a in update.actions}
     for action in plan.actions:
-        if action.kind in (INVALID, UNCHANGED):
+        if action.kind in (INVALID, UNCHANGED) and id(action) not in renamed:
             record(RowResult(action, Result(action.kind.value), message=action.message))
     tasks: list[tuple[Callable[[], list[RowResult]], list[Action]]] = []
     reconciler = Reconciler(client.list_target_materials)
+    for update in plan.sample_updates:
+        tasks.append((lambda u=update: _rename_then_write(client, reconciler, u), update.actions))
     for group in plan.new_samples:
         tasks.append((lambda g=group: _create_sample(client, reconciler, g, known_samples), group.actions))
     for action in plan.actions:
+        if id(action) in renamed:
+            continue
         if action.kind == CREATE and action.new_sample is None:
             tasks.append((lambda a=action: [_create_layer(client, reconciler, a)], [action]))
         elif action.kind == UPDATE:
@@ -249,6 +264,45 @@ def _update_layer(client: ApiClient, action: Action) -> RowResult:
     answer = client.update_layer(action.body)
     return RowResult(action, UPDATED, answer.status, answer.attempts, _record_id(answer),
                      "; ".join(str(c) for c in action.changes))
+
+
+def _renaming(update: SampleUpdate) -> str:
+    """`target material 101: sample_name: Old → New`."""
+    return f"target material {update.sample_id}: {update.describe()}"
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)
+
+
+def _rename_then_write(client: ApiClient, reconciler: Reconciler,
+                       update: SampleUpdate) -> list[RowResult]:
+    """Rename a target material (one PATCH), then write its rows' layers one after another.
+
+    No layer is sent before the rename has succeeded: the rows say the new name, and a layer
+    written under the old one would land in a stack the sheet does not describe. If the
+    rename fails, every row of the target material fails with its reason.
+    """
+    try:
+        client.update_target_material(update.sample_id, dict(update.changes))
+    except (AuthError, ApiDownError, RunStopped):
+        raise  # the run is stopping: `_guarded` marks the rows as for any other write
+    except ApiError as exc:
+        raise ApiError(f"could not rename target material {update.sample_id} ({exc}); none of "
+                       "its layers was sent", exc.status, exc.attempts) from None
+    note = f"renamed {_renaming(update)}"
+    results = []
+    for action in update.actions:
+        if action.kind == UPDATE:
+            result = _guarded(client, lambda a=action: [_update_layer(client, a)], [action])[0]
+        elif action.kind == CREATE:
+            result = _guarded(client, lambda a=action: [_create_layer(client, reconciler, a)],
+                              [action])[0]
+        else:
+            result = RowResult(action, Result.UNCHANGED, message=action.message)
+        result.message = _joined(note, result.message)
+        results.append(result)
+    return results
 
 
 def _create_sample(client: ApiClient, reconciler: Reconciler, group: NewSample,

@@ -4,6 +4,7 @@
       7 rows: would create 3, would update 1, 2 unchanged, 1 invalid, 0 failed, 0 skipped
       ...
       + 105/2 BaTiO3 001
+      ~ 101 sample_name: BTO on STO → BTO on STO (2026)
       ~ 101/1 orientation: 001 → 111
       ! Stacks!F10 [error] the orientation 1 is a number ...
 
@@ -166,7 +167,13 @@ def change_groups(outcome: Any) -> list[list[Line]]:
     creates: list[Line] = []
     updates: list[Line] = []
     failed: list[Line] = []
+    renames: dict[int, Line] = {}  # once per target material, before the layers' updates
     for result in outcome.results:
+        rename = getattr(result.action, "sample_update", None)
+        # Shown once per target material, unless its rows all failed or were skipped (a
+        # failed rename fails them all; their messages say why).
+        if rename is not None and result.result not in (Result.FAILED, Result.SKIPPED):
+            renames.setdefault(rename.sample_id, Line("~", f"{rename.sample_id} {rename.describe()}"))
         if result.result in _CREATED:
             creates.append(create_line(result))
         elif result.result in _UPDATED:
@@ -175,7 +182,7 @@ def change_groups(outcome: Any) -> list[list[Line]]:
             failed.append(failed_line(result))
     errors = [issue_line(i) for i in outcome.issues if i.severity == Severity.ERROR]
     warnings = [issue_line(i) for i in outcome.issues if i.severity != Severity.ERROR]
-    return [creates, updates, errors + failed + warnings]
+    return [creates, [*renames.values(), *updates], errors + failed + warnings]
 
 
 def print_groups(groups: Iterable[list[Line]], writer: _Writer, *, in_report: bool,

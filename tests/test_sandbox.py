@@ -306,3 +306,83 @@ def test_without_echo_key_no_answer_quotes_the_key(sandbox):
                              allow_redirects=False) for _ in range(3)]
     assert [a.status_code for a in answers] == [500, 307, 422]
     assert not any(API_KEY in a.text or API_KEY in a.headers.get("Location", "") for a in answers)
+
+
+# ---------------------------------------------------------------- PATCH /target-materials/{sample_id}
+
+def test_patch_target_material_changes_only_the_fields_sent(sandbox):
+    tm = _sample(sandbox.url, layers=[{"layer_id": 1, "composition_string": "BaTiO3"}])
+    sid = tm["sample_id"]
+    layers_before = sandbox.store.layers()
+    r = requests.patch(sandbox.url + f"target-materials/{sid}", headers=H, timeout=5,
+                       json={"sample_name": "BTO on STO (2026)", "sample_id": sid})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert set(answer) == SAMPLE_FIELDS
+    assert (answer["sample_id"], answer["sample_name"], answer["substrate"]) == (
+        sid, "BTO on STO (2026)", "SrTiO3")
+    assert answer["version"] == tm["version"] + 1
+    r = requests.patch(sandbox.url + f"target-materials/{sid}/", headers=H, timeout=5,
+                       json={"substrate": "MgO", "sample_metadata": {"batch": 7}})
+    assert r.status_code == 200 and r.json()["sample_metadata"] == {"batch": 7}
+    listed = requests.get(sandbox.url + "target-materials/", headers=H, timeout=5).json()
+    assert [(e["sample_name"], e["substrate"], e["layer_id"]) for e in listed] == [
+        ("BTO on STO (2026)", "MgO", 1)]
+    assert sandbox.store.layers() == layers_before  # the layers are untouched
+
+
+@pytest.mark.parametrize("path,body,field", [
+    ("{sid}", "{not json", "body"),
+    ("{sid}", json.dumps([1]), "body"),
+    ("{sid}", json.dumps({"sample_name": 5}), "sample_name"),
+    ("{sid}", json.dumps({"sample_name": "  "}), "sample_name"),
+    ("{sid}", json.dumps({"substrate": ["MgO"]}), "substrate"),
+    ("{sid}", json.dumps({"sample_metadata": "x"}), "sample_metadata"),
+    ("{sid}", json.dumps({"sample_id": 12345}), "sample_id"),
+    ("{sid}", json.dumps({"layers": []}), "layers"),
+    ("abc", json.dumps({"sample_name": "N"}), "sample_id"),
+    (str(2**31), json.dumps({"sample_name": "N"}), "32-bit"),
+])
+def test_patch_target_material_malformed_is_422_naming_the_field(sandbox, path, body, field):
+    tm = _sample(sandbox.url)
+    r = requests.patch(sandbox.url + "target-materials/" + path.format(sid=tm["sample_id"]),
+                       data=body, headers={**H, "Content-Type": "application/json"}, timeout=5)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"]
+    assert sandbox.store.target_materials() == [tm]  # nothing changed
+
+
+def test_patch_target_material_unknown_id_404_key_checked_other_methods_405(sandbox):
+    tm = _sample(sandbox.url)
+    r = requests.patch(sandbox.url + "target-materials/999", json={"sample_name": "N"},
+                       headers=H, timeout=5)
+    assert r.status_code == 404 and "999" in r.json()["detail"]
+    for headers in ({}, {"X-API-KEY": "wrong"}):
+        r = requests.patch(sandbox.url + f"target-materials/{tm['sample_id']}", headers=headers,
+                           json={"sample_name": "N"}, timeout=5)
+        assert r.status_code == 401
+    r = requests.delete(sandbox.url + f"target-materials/{tm['sample_id']}", headers=H, timeout=5)
+    assert r.status_code == 405
+    assert sandbox.store.target_materials() == [tm]
+
+
+@pytest.mark.parametrize("kind,stored,status", [("404", False, 404), ("503", False, 503),
+                                                ("commit500", True, 500)])
+def test_patch_target_material_takes_faults_like_other_writes(sandbox, kind, stored, status):
+    sid = _sample(sandbox.url)["sample_id"]
+    sandbox.faults.inject(kind, method="PATCH")
+    r = requests.patch(sandbox.url + f"target-materials/{sid}", json={"sample_name": "N"},
+                       headers=H, timeout=5)
+    assert r.status_code == status
+    assert sandbox.store.target_materials()[0]["sample_name"] == ("N" if stored else "BTO on STO")
+
+
+def test_patch_target_material_echo_key_mode_quotes_the_key_in_its_errors():
+    with SandboxServer(api_key=API_KEY, echo_key=True) as server:
+        sid = _sample(server.url)["sample_id"]
+        r = requests.patch(server.url + f"target-materials/{sid}", json={"sample_name": ""},
+                           headers=H, timeout=5)
+        assert r.status_code == 422 and API_KEY in r.json()["detail"]
+        r = requests.patch(server.url + "target-materials/999", json={"sample_name": "N"},
+                           headers=H, timeout=5)
+        assert r.status_code == 404 and API_KEY in r.json()["detail"]

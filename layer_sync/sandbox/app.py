@@ -1,7 +1,7 @@
 """A local stand-in of the Atomscale target-materials API, on the standard library's server.
 
 Why `http.server` and not a framework: fault injection needs the raw connection (to drop it
-before or after a write), and the endpoints are four. Two details make it fast: the answer
+before or after a write), and the endpoints are five. Two details make it fast: the answer
 goes out in one `sendall` with TCP_NODELAY set (with Nagle's algorithm on, a keep-alive answer
 written in two parts waits ~40 ms for the peer's delayed ACK), and requests run in threads.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import socket
 import struct
 import threading
@@ -108,6 +109,35 @@ def _validate_layer(body: Any, need_sample: bool = True) -> dict[str, Any]:
             if k in body}
 
 
+#: The body fields of `PATCH /target-materials/{sample_id}`, as the API reference lists them.
+_SAMPLE_PATCH_FIELDS = ("sample_name", "substrate", "sample_id", "sample_metadata")
+_ONE_TARGET_MATERIAL = re.compile(r"/target-materials/(?P<id>[^/]+)")
+
+
+def _validate_sample_changes(body: Any, sample_id: int) -> dict[str, Any]:
+    """A rename's body -> the fields to change. Stricter than the reference needs to be, so
+    that a client sending anything else (a blank name, the layers) is caught here."""
+    if not isinstance(body, dict):
+        raise Unprocessable("body: a JSON object is required")
+    unknown = sorted(k for k in body if k not in _SAMPLE_PATCH_FIELDS)
+    if unknown:
+        raise Unprocessable(f"{unknown[0]}: unknown field (send any of "
+                            f"{', '.join(_SAMPLE_PATCH_FIELDS)})")
+    if "sample_id" in body:
+        _require_int(body, "sample_id")
+        if body["sample_id"] != sample_id:
+            raise Unprocessable(f"sample_id: {body['sample_id']} differs from the path's "
+                                f"{sample_id} (a target material's id cannot be changed)")
+    if "sample_name" in body and (not isinstance(body["sample_name"], str)
+                                  or not body["sample_name"].strip()):
+        raise Unprocessable("sample_name: must be a non-blank string")
+    if body.get("substrate") is not None and not isinstance(body["substrate"], str):
+        raise Unprocessable(f"substrate: value is not a valid string ({body['substrate']!r})")
+    if body.get("sample_metadata") is not None and not isinstance(body["sample_metadata"], dict):
+        raise Unprocessable("sample_metadata: must be an object")
+    return {k: body[k] for k in ("sample_name", "substrate", "sample_metadata") if k in body}
+
+
 class SandboxServer:
     """The sandbox, runnable in a thread (tests, demo) or in the foreground (`layer-sync sandbox`)."""
 
@@ -181,6 +211,9 @@ class SandboxServer:
     # ------------------------------------------------------------------ routing
     def route(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         path = urlsplit(path).path.rstrip("/")
+        one = _ONE_TARGET_MATERIAL.fullmatch(path)
+        if one and one["id"] != "layers":
+            return self._route_one(method, one["id"], body)
         if path not in ("/target-materials", "/target-materials/layers"):
             return 404, {"detail": "Not Found"}
         allowed = {"/target-materials": ("GET", "POST"),
@@ -201,6 +234,26 @@ class SandboxServer:
                 return 200, self.store.create_layer(layer)
             changes = {k: v for k, v in layer.items() if k not in ("sample_id", "layer_id", "id")}
             return 200, self.store.update_layer(layer["sample_id"], layer["layer_id"], changes)
+        except Unprocessable as exc:
+            return 422, {"detail": str(exc)}
+        except NotFound as exc:
+            return 404, {"detail": str(exc)}
+
+    def _route_one(self, method: str, sample_id: str, body: bytes) -> tuple[int, Any]:
+        """`/target-materials/{sample_id}`: only PATCH (a rename) is served."""
+        if method != "PATCH":
+            return 405, {"detail": "Method Not Allowed"}
+        try:
+            if not re.fullmatch(r"-?[0-9]+", sample_id):
+                raise Unprocessable(f"sample_id: value is not a valid integer ({sample_id!r})")
+            number = int(sample_id)
+            _require_int({"sample_id": number}, "sample_id")
+            try:
+                data = json.loads(body.decode("utf-8")) if body else None
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise Unprocessable(f"body: invalid JSON ({exc})") from None
+            changes = _validate_sample_changes(data, number)
+            return 200, self.store.update_target_material(number, changes)
         except Unprocessable as exc:
             return 422, {"detail": str(exc)}
         except NotFound as exc:

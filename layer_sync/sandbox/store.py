@@ -202,6 +202,24 @@ class Store:
             row = self._db.execute("SELECT * FROM layers WHERE id=?", (row["id"],)).fetchone()
         return self._layer(row)
 
+    def update_target_material(self, sample_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change only the fields given (`sample_name`, `substrate`, `sample_metadata`) of one
+        target material; its layers are untouched. Raises NotFound for an unknown id."""
+        with self._lock:
+            if not self._sample_exists(sample_id):
+                raise NotFound(f"target material {sample_id} not found")
+            columns = [k for k in ("sample_name", "substrate", "sample_metadata") if k in changes]
+            if columns:
+                self._db.execute(
+                    f"UPDATE target_materials SET {', '.join(f'{c}=?' for c in columns)} "
+                    "WHERE sample_id=?",
+                    [_dumps(changes[c]) if c == "sample_metadata" else changes[c] for c in columns]
+                    + [sample_id])
+                self._touch(sample_id)
+            row = self._db.execute("SELECT * FROM target_materials WHERE sample_id=?",
+                                   (sample_id,)).fetchone()
+        return self._sample(row)
+
     def seed(self, entries: list[dict[str, Any]]) -> None:
         """Load a list shaped like `GET /target-materials/`'s answer."""
         by_sample: dict[int, list[dict[str, Any]]] = {}
