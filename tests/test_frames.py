@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -41,7 +40,7 @@ ROWS = [[1, 1, "BaTiO3", "001"], [1, 2, "SrTiO3", "111"], [1, 3, "SrRuO3", "(001
         [1, 4, "LaAlO3", ""], [1, 5, "MgO", "1"]]
 
 
-def _frame(**kw) -> pd.DataFrame:
+def _frame() -> pd.DataFrame:
     df = pd.DataFrame(ROWS, columns=HEADER)
     df["orientation"] = df["orientation"].astype(object)
     df.loc[3, "orientation"] = None
