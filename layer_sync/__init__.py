@@ -3,13 +3,19 @@
     from layer_sync import sync_file, read_stacks
     outcome = sync_file("lab_stacks.xlsx", api_key=..., dry_run=True)
     print(outcome.counts, outcome.exit_code)
+
+From a notebook (pandas): `read_stacks(path).to_frame()`, `sync_frame(df, api_key=...)`,
+`read_frame(df)`, `outcome.to_frame()`. pandas is imported only by these.
 """
 
 __version__ = "0.1.0"
 
+from .check import check_file  # noqa: E402
 from .errors import ExitCode, LayerSyncError  # noqa: E402
+from .frames import read_frame, sync_frame  # noqa: E402
 from .outcome import SyncOutcome  # noqa: E402
 from .sheet import read_stacks  # noqa: E402
 from .sync import sync_file  # noqa: E402
 
-__all__ = ["ExitCode", "LayerSyncError", "SyncOutcome", "__version__", "read_stacks", "sync_file"]
+__all__ = ["ExitCode", "LayerSyncError", "SyncOutcome", "__version__", "check_file", "read_frame",
+           "read_stacks", "sync_file", "sync_frame"]

@@ -70,6 +70,10 @@ class Issue:
 
     @property
     def location(self) -> str:
+        """`Stacks!F12` for a sheet's cell; `DataFrame[3, 'orientation']` for a frame's (whose
+        cell is its `[index, column]` subscript, see `frames.read_frame`)."""
+        if self.cell and self.cell.startswith("["):
+            return f"{self.sheet}{self.cell}"
         where = f"{self.sheet}!{self.cell}" if self.cell else (
             f"{self.sheet} row {self.row}" if self.row else self.sheet)
         return where
@@ -157,6 +161,12 @@ class SyncOutcome:
 
     def json_line(self) -> str:
         return json.dumps(self.to_json())
+
+    def to_frame(self) -> Any:
+        """The report's Rows sheet as a pandas DataFrame (see `frames.outcome_frame`)."""
+        from .frames import outcome_frame
+
+        return outcome_frame(self)
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

@@ -10,7 +10,7 @@ module fills merged and blank cells down, checks every value and the rules acros
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +26,7 @@ from .outcome import Issue, Severity
 
 __all__ = ["ALIASES", "HEADER_SEARCH_ROWS", "SUFFIXES", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES",
            "SheetData", "SheetRow", "check_input_file", "column_letter", "field_for_header",
-           "read_stacks", "squeeze_header"]
+           "read_stacks", "rows_from_grid", "squeeze_header"]
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -104,6 +104,12 @@ class SheetData:
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.severity == ERROR]
+
+    def to_frame(self) -> Any:
+        """The rows as a pandas DataFrame (see `frames.stacks_frame`); needs pandas."""
+        from .frames import stacks_frame
+
+        return stacks_frame(self)
 
 
 # ============================================================================= public
@@ -266,7 +272,22 @@ def _fill_merged(grid: Grid, header_index: int, width: int) -> None:
                     row[c] = value
 
 
-def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[str]) -> list[SheetRow]:
+def rows_from_grid(grid: Grid, header: Header, *, numbers: Sequence[int] | None = None,
+                   cell_refs: Callable[[int], dict[str, str]] | None = None) -> list[SheetRow]:
+    """The checked rows of one grid below its `header` (from `find_header`), with the gap
+    warnings: what `read_stacks` makes of one sheet, for a grid built elsewhere (a DataFrame).
+
+    `numbers[i]`: the row number that grid row `i` is known by (default `i + 1`, as a
+    spreadsheet counts); `cell_refs(i)`: its cells' names by field (default `F12`-style).
+    """
+    rows = _rows(grid, header.index, header.colmap, header.headers, numbers, cell_refs)
+    _check_gaps(rows)
+    return rows
+
+
+def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[str],
+          numbers: Sequence[int] | None = None,
+          cell_refs: Callable[[int], dict[str, str]] | None = None) -> list[SheetRow]:
     _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
@@ -279,7 +300,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     blank = _blank
     for index in range(header_index + 1, len(grid.cells)):
         cells = grid.cells[index]
-        number = index + 1
+        number = index + 1 if numbers is None else numbers[index]
         width = len(cells)
         raw = {f: (cells[c] if c < width else None) for f, c in columns}
         no_value = ({f for f, c in columns if (index, c) in grid.no_value}
@@ -290,8 +311,9 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
             previous = None
             continue
         extra = {name: (cells[c] if c < len(cells) else None) for c, name in extra_cols}
-        row = SheetRow(grid.name, number, stack, raw, {f: f"{letters[f]}{number}" for f in colmap},
-                       extra, names)
+        refs = ({f: f"{letters[f]}{number}" for f in colmap} if cell_refs is None
+                else cell_refs(index))
+        row = SheetRow(grid.name, number, stack, raw, refs, extra, names)
         for name, value in extra.items():
             if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
                 row.add(WARNING, None, f"this cell holds {len(value):,} characters, more than a "

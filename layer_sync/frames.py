@@ -1,0 +1,191 @@
+"""pandas, for the people who build stacks in notebooks: DataFrames in, DataFrames out.
+
+- `read_frame(df)`: a DataFrame becomes exactly what `read_stacks` makes of a sheet. The frame
+  is turned into a grid (its column names as the header row, one grid row per frame row) and
+  read by the sheet reader's own code (`headers.find_header`, `sheet.rows_from_grid`), so every
+  rule of a file applies: a float `1.0` layer id is 1, a float `1.0` orientation is the
+  mangled-Miller error, blank sample columns fill down within a stack, an all-blank row ends a
+  stack. NaN, None, pd.NA and NaT are blank cells.
+- `sync_frame(df, …)`: `read_frame`, then `sync.sync_stacks`: the same plan, writes, report and
+  exit code as `sync_file`.
+- `stacks_frame(data)` / `outcome_frame(outcome)`: behind `SheetData.to_frame()` and
+  `SyncOutcome.to_frame()`.
+
+pandas is imported inside these functions only: the command line never pays for it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import values
+from .errors import InputFileError
+from .headers import find_header, lab_names
+from .inputfile import Grid
+from .settings import DEFAULT_API_URL, ApiKey
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .control import RunControl
+    from .outcome import SyncOutcome
+    from .sheet import SheetData
+    from .sync import Progress
+
+__all__ = ["outcome_frame", "read_frame", "stacks_frame", "sync_frame"]
+
+#: Columns of `stacks_frame` that hold whole numbers: pandas' nullable Int64 (blank is <NA>).
+_INTEGER_FIELDS = ("sample_id", "layer_id")
+
+
+def read_frame(df: "pd.DataFrame", *, columns: Mapping[str, str] | None = None,
+               name: str = "DataFrame") -> "SheetData":
+    """Read a DataFrame of layer stacks as `read_stacks` reads a sheet, with the same checks.
+
+    Column names are matched like a sheet's header (canonical names, the usual aliases, and
+    `columns`, a mapping of your own names to fields, `{"Film": "composition_string"}`).
+    Each problem points at the frame: its `sheet` is `name`, its `row` the index label, its
+    `column` the column name and its `cell` the subscript, so `issue.location` reads
+    `DataFrame[3, 'orientation']`. `row` is the index label when the index is unique and of
+    whole numbers (the default RangeIndex is); otherwise it is the position (0-based, as
+    `df.iloc` counts), and the cell still shows the label.
+
+    Raises InputFileError (exit code 2) when no column names layer_id and sample_id or
+    sample_name, or two columns name one field; TypeError for something not a DataFrame.
+    """
+    import pandas as pd
+
+    from .sheet import SheetData, rows_from_grid
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"read_frame needs a pandas DataFrame, not {type(df).__name__}")
+    names = lab_names(columns)
+    labels = [_cell(c) for c in df.columns.tolist()]
+    grid = Grid(name, [list(labels)])
+    path = Path(name)
+    header = find_header(grid, path, names)  # on the header row alone: data is never a header
+    if header is None:
+        raise InputFileError(
+            f"{name} has no column naming layer_id and sample_id or sample_name (its columns: "
+            f"{', '.join(map(repr, labels[:20])) or 'none'}); name them as the template does, "
+            "or map your own names with columns={'Your name': 'layer_id', …}")
+    index = [_cell(label) for label in df.index.tolist()]
+    whole = df.index.is_unique and all(type(label) is int for label in index)
+    numbers = [0, *(index if whole else range(len(index)))]  # grid row 0 is the header
+    grid.cells.extend([_cell(v) for v in row] for row in df.itertuples(index=False, name=None))
+    fields = list(header.colmap.items())
+
+    def cell_refs(grid_row: int) -> dict[str, str]:
+        label = index[grid_row - 1]
+        return {f: f"[{label!r}, {labels[c]!r}]" for f, c in fields}
+
+    rows = rows_from_grid(grid, header, numbers=numbers, cell_refs=cell_refs)
+    for issue in header.issues:  # about a column, not a row: no spreadsheet cell to name
+        issue.row, issue.cell = None, None
+    return SheetData(path=path, sheet=name, header_row=0,
+                     columns={f: header.headers[c] for f, c in fields}, headers=header.headers,
+                     ignored_columns=header.ignored, rows=rows, file_issues=list(header.issues),
+                     sheets=[name], near_misses=header.near_misses)
+
+
+def _cell(value: Any) -> Any:
+    """A frame's value as a sheet reader would give it: plain Python, blank as None."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.generic):
+        value = value.item()  # np.int64(1) -> 1, np.float64(1.0) -> 1.0 (a float, as in a sheet)
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()  # a date in orientation is the mangled-Miller error
+    return value
+
+
+def sync_frame(df: "pd.DataFrame", *, api_key: str | ApiKey, api_url: str = DEFAULT_API_URL,
+               dry_run: bool = False, report: str | os.PathLike | None = None,
+               force: bool = False, columns: Mapping[str, str] | None = None,
+               name: str = "DataFrame", concurrency: int = 8, max_attempts: int = 6,
+               timeout: float = 30.0, max_consecutive_failures: int = 20,
+               create_samples: bool = False, update_samples: bool = False,
+               sleep: Callable[[float], None] | None = None,
+               clock: Callable[[], float] = time.monotonic, progress: "Progress | None" = None,
+               now: Callable[[], _dt.datetime] = _dt.datetime.now,
+               control: "RunControl | None" = None) -> "SyncOutcome":
+    """Sync a DataFrame of layer stacks with the server, by exactly the rules of a sheet.
+
+    `read_frame(df, columns=columns, name=name)` then `sync.sync_stacks`: the same value
+    checks, plan, writes, report and exit code as `sync_file`. `report`: None writes no
+    report; a path writes one there (an existing file is replaced only when it is a
+    layer-sync report, or with `force`). The other options are `sync_file`'s.
+
+    Raises InputFileError for a frame with no usable columns, ConfigError for bad options;
+    everything after that ends in the SyncOutcome, whose `exit_code` says how it went.
+    """
+    from .paths import check_report_path
+    from .sync import sync_stacks
+
+    data = read_frame(df, columns=columns, name=name)
+    if report is not None:
+        check_report_path(report, force=force)
+    return sync_stacks(data, api_key=api_key, api_url=api_url, dry_run=dry_run, report=report,
+                       concurrency=concurrency, max_attempts=max_attempts, timeout=timeout,
+                       max_consecutive_failures=max_consecutive_failures,
+                       create_samples=create_samples, update_samples=update_samples,
+                       sleep=sleep, clock=clock, progress=progress, now=now, control=control)
+
+
+def stacks_frame(data: "SheetData") -> "pd.DataFrame":
+    """One row per data row: `sheet`, `row` (the sheet's row number, or the frame's label),
+    `valid` (no error), then the canonical fields in `values.ALL_FIELDS` order.
+
+    The fields hold the values as the tool reads them, checked and normalised, as they would
+    be compared and sent: `orientation` is text (`001` stays `001`, `(001)` becomes `001`),
+    `element_dict` a dict, `space_group` a symbol. A blank cell, or one whose value is an
+    error (see `data.issues`), is None; `sample_id` and `layer_id` are nullable integers
+    (Int64: blank is <NA>); `pd.isna` is true for both kinds of blank.
+    """
+    import pandas as pd
+
+    rows = data.rows
+    table: dict[str, Any] = {
+        "sheet": pd.Series([r.sheet for r in rows], dtype=object),
+        "row": pd.Series([r.row for r in rows], dtype="int64"),
+        "valid": pd.Series([r.valid for r in rows], dtype=bool),
+    }
+    for name in values.ALL_FIELDS:
+        cells = [r.values.get(name) for r in rows]
+        table[name] = pd.Series(cells, dtype="Int64" if name in _INTEGER_FIELDS else object)
+    return pd.DataFrame(table)
+
+
+def outcome_frame(outcome: "SyncOutcome") -> "pd.DataFrame":
+    """The report's Rows sheet as a DataFrame: the same columns, one row per data row.
+
+    Built by the report's own `ReportContent`, so the columns are the report's (`Sheet`,
+    `Row`, …, `Message`, then every column of the input "(as read)"). Text is as the report
+    shows it; a blank is None; a column of whole numbers (Row, HTTP status, Attempts,
+    Record id) is Int64, its blanks <NA>.
+    """
+    import pandas as pd
+
+    from .report import ReportContent
+
+    content = ReportContent(outcome)
+    rows = list(content.rows())
+    table: dict[int, Any] = {}  # by position: two input columns may share a name
+    for col in range(len(content.row_header)):
+        cells = [None if row[col] == "" else row[col] for row in rows]
+        whole = any(c is not None for c in cells) and all(
+            c is None or type(c) is int for c in cells)
+        table[col] = pd.Series(cells, dtype="Int64" if whole else object)
+    frame = pd.DataFrame(table, index=pd.RangeIndex(len(rows)))
+    frame.columns = list(content.row_header)
+    return frame
