@@ -2,5 +2,5 @@
 
 from .cli import run
 
-if __name__ == "__main__":  # not when a helper process (the report's) imports it
+if __name__ == "__main__":  # not when imported under another name
     run()

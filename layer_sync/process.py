@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import logging
 import signal
-import sys
 import threading
 from typing import IO, Any
 

@@ -174,10 +174,10 @@ def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry
     if dry_run:
         outcome.results = dry_run_results(plan)
         return
-    writing = None
-    if progress is not None:
-        def writing(done: int, total: int, retries: int) -> None:
+    def writing(done: int, total: int, retries: int) -> None:
+        if progress is not None:
             progress("writing", done, total, retries)
+
     outcome.results, fatal = apply_plan(plan, client, plan.known_samples,
                                         concurrency=concurrency, progress=writing)
     if fatal:

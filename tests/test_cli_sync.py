@@ -308,7 +308,7 @@ def test_json_makes_stdout_the_json_object_alone(stack, tmp_path):
 ])
 def test_the_readme_cron_line_appends_json_lines(stack, tmp_path, options):
     # Run by a shell twice: every line of the log is one JSON object.
-    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,1\n")
+    _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,1\n")
     key_file = tmp_path / ".atomscale-key"
     key_file.write_text(API_KEY + "\n")
     key_file.chmod(0o600)
