@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import socket
 import struct
@@ -22,21 +21,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .bodies import (ONE_TARGET_MATERIAL, Unprocessable, require_int, validate_layer,
+                     validate_sample_changes)
 from .faults import Faults, before_handling
 from .store import NotFound, Store
 
 log = logging.getLogger("layer_sync.sandbox")
 
 DEFAULT_API_KEY = "sandbox"
-#: The range of the API's integer columns (layer_id, sample_id, id): 32-bit signed.
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-_LAYER_TEXT_FIELDS = ("composition_string", "orientation", "space_group", "mp_id")
-
-
-class Unprocessable(ValueError):
-    """A malformed body: the server answers 422 naming the field."""
-
-
 class Stats:
     """Request counters, safe across threads: tests prove concurrency with `max_in_flight`."""
 
@@ -74,68 +66,6 @@ class Stats:
             if status is not None:
                 self.by_status[status] = self.by_status.get(status, 0) + 1
             self.log.append((method, path, status, fault))
-
-
-def _require_int(body: dict[str, Any], name: str, required: bool = True) -> None:
-    if name not in body or body[name] is None:
-        if required:
-            raise Unprocessable(f"{name}: field required")
-        return
-    value = body[name]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Unprocessable(f"{name}: value is not a valid integer ({value!r})")
-    if not INT32_MIN <= value <= INT32_MAX:
-        raise Unprocessable(f"{name}: {value} is out of range (the API stores 32-bit integers, "
-                            f"{INT32_MIN} to {INT32_MAX})")
-
-
-def _validate_layer(body: Any, need_sample: bool = True) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise Unprocessable("body: a JSON object is required")
-    _require_int(body, "layer_id")
-    _require_int(body, "sample_id", required=need_sample)
-    _require_int(body, "id", required=False)
-    for name in _LAYER_TEXT_FIELDS:
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise Unprocessable(f"{name}: value is not a valid string ({body[name]!r})")
-    elements = body.get("element_dict")
-    if elements is not None:
-        if not isinstance(elements, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                and abs(v) <= INT32_MAX for v in elements.values()):
-            raise Unprocessable("element_dict: must be an object of element: number (finite, "
-                                f"at most {INT32_MAX})")
-    return {k: body[k] for k in ("id", "layer_id", "sample_id", "element_dict", *_LAYER_TEXT_FIELDS)
-            if k in body}
-
-
-#: The body fields of `PATCH /target-materials/{sample_id}`, as the API reference lists them.
-_SAMPLE_PATCH_FIELDS = ("sample_name", "substrate", "sample_id", "sample_metadata")
-_ONE_TARGET_MATERIAL = re.compile(r"/target-materials/(?P<id>[^/]+)")
-
-
-def _validate_sample_changes(body: Any, sample_id: int) -> dict[str, Any]:
-    """A rename's body -> the fields to change. Stricter than the reference needs to be, so
-    that a client sending anything else (a blank name, the layers) is caught here."""
-    if not isinstance(body, dict):
-        raise Unprocessable("body: a JSON object is required")
-    unknown = sorted(k for k in body if k not in _SAMPLE_PATCH_FIELDS)
-    if unknown:
-        raise Unprocessable(f"{unknown[0]}: unknown field (send any of "
-                            f"{', '.join(_SAMPLE_PATCH_FIELDS)})")
-    if "sample_id" in body:
-        _require_int(body, "sample_id")
-        if body["sample_id"] != sample_id:
-            raise Unprocessable(f"sample_id: {body['sample_id']} differs from the path's "
-                                f"{sample_id} (a target material's id cannot be changed)")
-    if "sample_name" in body and (not isinstance(body["sample_name"], str)
-                                  or not body["sample_name"].strip()):
-        raise Unprocessable("sample_name: must be a non-blank string")
-    if body.get("substrate") is not None and not isinstance(body["substrate"], str):
-        raise Unprocessable(f"substrate: value is not a valid string ({body['substrate']!r})")
-    if body.get("sample_metadata") is not None and not isinstance(body["sample_metadata"], dict):
-        raise Unprocessable("sample_metadata: must be an object")
-    return {k: body[k] for k in ("sample_name", "substrate", "sample_metadata") if k in body}
 
 
 class SandboxServer:
@@ -211,7 +141,7 @@ class SandboxServer:
     # ------------------------------------------------------------------ routing
     def route(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         path = urlsplit(path).path.rstrip("/")
-        one = _ONE_TARGET_MATERIAL.fullmatch(path)
+        one = ONE_TARGET_MATERIAL.fullmatch(path)
         if one and one["id"] != "layers":
             return self._route_one(method, one["id"], body)
         if path not in ("/target-materials", "/target-materials/layers"):
@@ -229,7 +159,7 @@ class SandboxServer:
         try:
             if path == "/target-materials":
                 return 200, self._create_target_material(data)
-            layer = _validate_layer(data)
+            layer = validate_layer(data)
             if method == "POST":
                 return 200, self.store.create_layer(layer)
             changes = {k: v for k, v in layer.items() if k not in ("sample_id", "layer_id", "id")}
@@ -247,12 +177,12 @@ class SandboxServer:
             if not re.fullmatch(r"-?[0-9]+", sample_id):
                 raise Unprocessable(f"sample_id: value is not a valid integer ({sample_id!r})")
             number = int(sample_id)
-            _require_int({"sample_id": number}, "sample_id")
+            require_int({"sample_id": number}, "sample_id")
             try:
                 data = json.loads(body.decode("utf-8")) if body else None
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise Unprocessable(f"body: invalid JSON ({exc})") from None
-            changes = _validate_sample_changes(data, number)
+            changes = validate_sample_changes(data, number)
             return 200, self.store.update_target_material(number, changes)
         except Unprocessable as exc:
             return 422, {"detail": str(exc)}
@@ -270,7 +200,7 @@ class SandboxServer:
         layers = data.get("layers") or []
         if not isinstance(layers, list):
             raise Unprocessable("layers: must be an array of layers")
-        checked = [_validate_layer(layer, need_sample=False) for layer in layers]
+        checked = [validate_layer(layer, need_sample=False) for layer in layers]
         return self.store.create_target_material(
             {k: sample.get(k) for k in ("sample_name", "substrate", "sample_metadata")}, checked)
 

@@ -1,0 +1,77 @@
+"""The sandbox's checks of request bodies: what the API answers 422 for."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+#: The range of the API's integer columns (layer_id, sample_id, id): 32-bit signed.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_LAYER_TEXT_FIELDS = ("composition_string", "orientation", "space_group", "mp_id")
+
+
+class Unprocessable(ValueError):
+    """A malformed body: the server answers 422 naming the field."""
+
+
+def require_int(body: dict[str, Any], name: str, required: bool = True) -> None:
+    if name not in body or body[name] is None:
+        if required:
+            raise Unprocessable(f"{name}: field required")
+        return
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unprocessable(f"{name}: value is not a valid integer ({value!r})")
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise Unprocessable(f"{name}: {value} is out of range (the API stores 32-bit integers, "
+                            f"{INT32_MIN} to {INT32_MAX})")
+
+
+def validate_layer(body: Any, need_sample: bool = True) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Unprocessable("body: a JSON object is required")
+    require_int(body, "layer_id")
+    require_int(body, "sample_id", required=need_sample)
+    require_int(body, "id", required=False)
+    for name in _LAYER_TEXT_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise Unprocessable(f"{name}: value is not a valid string ({body[name]!r})")
+    elements = body.get("element_dict")
+    if elements is not None:
+        if not isinstance(elements, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                and abs(v) <= INT32_MAX for v in elements.values()):
+            raise Unprocessable("element_dict: must be an object of element: number (finite, "
+                                f"at most {INT32_MAX})")
+    return {k: body[k] for k in ("id", "layer_id", "sample_id", "element_dict", *_LAYER_TEXT_FIELDS)
+            if k in body}
+
+
+#: The body fields of `PATCH /target-materials/{sample_id}`, as the API reference lists them.
+_SAMPLE_PATCH_FIELDS = ("sample_name", "substrate", "sample_id", "sample_metadata")
+ONE_TARGET_MATERIAL = re.compile(r"/target-materials/(?P<id>[^/]+)")
+
+
+def validate_sample_changes(body: Any, sample_id: int) -> dict[str, Any]:
+    """A rename's body -> the fields to change. Stricter than the reference needs to be, so
+    that a client sending anything else (a blank name, the layers) is caught here."""
+    if not isinstance(body, dict):
+        raise Unprocessable("body: a JSON object is required")
+    unknown = sorted(k for k in body if k not in _SAMPLE_PATCH_FIELDS)
+    if unknown:
+        raise Unprocessable(f"{unknown[0]}: unknown field (send any of "
+                            f"{', '.join(_SAMPLE_PATCH_FIELDS)})")
+    if "sample_id" in body:
+        require_int(body, "sample_id")
+        if body["sample_id"] != sample_id:
+            raise Unprocessable(f"sample_id: {body['sample_id']} differs from the path's "
+                                f"{sample_id} (a target material's id cannot be changed)")
+    if "sample_name" in body and (not isinstance(body["sample_name"], str)
+                                  or not body["sample_name"].strip()):
+        raise Unprocessable("sample_name: must be a non-blank string")
+    if body.get("substrate") is not None and not isinstance(body["substrate"], str):
+        raise Unprocessable(f"substrate: value is not a valid string ({body['substrate']!r})")
+    if body.get("sample_metadata") is not None and not isinstance(body["sample_metadata"], dict):
+        raise Unprocessable("sample_metadata: must be an object")
+    return {k: body[k] for k in ("sample_name", "substrate", "sample_metadata") if k in body}
