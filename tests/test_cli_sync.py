@@ -375,3 +375,17 @@ def test_main_leaves_the_process_as_it_found_it(stack, tmp_path):
                  sys.getswitchinterval())
         assert after == before
     assert log_file.read_text().count("exit code 0") == 2  # the file handler was closed each time
+
+
+def test_the_package_main_does_nothing_when_imported_under_another_name():
+    # `python -m layer_sync` runs the command line; importing layer_sync.__main__ (as a tool
+    # that scans modules would) must not: no usage text, no exit.
+    code = ("import runpy, sys; runpy.run_module('layer_sync.__main__', run_name='scanned'); "
+            "print('still here')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "still here\n" and proc.stderr == ""
+    ran = subprocess.run([sys.executable, "-m", "layer_sync"], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert ran.returncode == 2 and "usage: layer-sync" in ran.stdout + ran.stderr
