@@ -322,11 +322,12 @@ def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[
     from .templates import write_template
 
     path = write_template(args.path, force=args.force)
-    print(f"Wrote {path}: fill in the Layers sheet (the Instructions sheet explains each column)"
-          f", then check it with: layer-sync check {path} (no key needed), and see what would "
-          f"change with: layer-sync sync {path} --dry-run" if path.suffix == ".xlsx" else
-          f"Wrote {path}: one example stack under the canonical headers; check it with: "
-          f"layer-sync check {path} (no key needed), then: layer-sync sync {path} --dry-run",
+    where = "the Layers sheet (the Instructions sheet explains each column)" \
+        if path.suffix == ".xlsx" else "it under the canonical headers"
+    print(f"Wrote {path}: fill in {where}, replacing the example stack (it names a target "
+          "material the server does not have: syncing it as it is would need --create-samples "
+          f"and would create it). Then check it with: layer-sync check {path} (no key needed), "
+          f"and see what would change with: layer-sync sync {path} --dry-run",
           file=stdout)
     return 0
 

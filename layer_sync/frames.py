@@ -27,7 +27,7 @@ from . import values
 from .errors import InputFileError
 from .headers import find_header, lab_names
 from .inputfile import Grid
-from .settings import DEFAULT_API_URL, ApiKey
+from .settings import ApiKey
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,7 +109,8 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def sync_frame(df: "pd.DataFrame", *, api_key: str | ApiKey, api_url: str = DEFAULT_API_URL,
+def sync_frame(df: "pd.DataFrame", *, api_key: str | ApiKey | None = None,
+               api_url: str | None = None,
                dry_run: bool = False, report: str | os.PathLike | None = None,
                force: bool = False, columns: Mapping[str, str] | None = None,
                name: str = "DataFrame", concurrency: int = 8, max_attempts: int = 6,

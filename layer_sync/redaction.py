@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
@@ -24,11 +25,20 @@ def key_forms(secret: str) -> tuple[str, ...]:
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
+#: A key shorter than this (a made-up one for a sandbox, such as "k") is replaced only where it
+#: stands alone, so that "skipped" does not become "s***ipped"; a real key is far longer.
+SHORT_KEY = 8
+
+
 def replace_forms(text: str, forms: Iterable[str]) -> str:
     """`text` with each of `forms` replaced by `***`."""
     for form in forms:
-        if form in text:
+        if form not in text:
+            continue
+        if len(form) >= SHORT_KEY:
             text = text.replace(form, REDACTED)
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", REDACTED, text)
     return text
 
 

@@ -246,6 +246,8 @@ def print_check(outcome: Any, out: IO[str], *, color: bool | None = None) -> Non
         writer.problem(issue)
     if outcome.issues:
         writer.plain("")
+    if outcome.ignored_columns:
+        writer.plain(f"columns not used: {', '.join(outcome.ignored_columns)}")
     errors, warnings = len(outcome.errors), len(outcome.issues) - len(outcome.errors)
     sheet = f", sheet {outcome.sheet!r}" if outcome.sheet else ""
     writer.plain(f"{outcome.path.name}{sheet}: {plural(len(outcome.rows), 'row')}, "

@@ -23,7 +23,7 @@ from .lock import RunLock, lock_path  # noqa: F401  (lock_path: where a run's lo
 from .outcome import (COUNT_NAMES, ActionKind, Result, RowResult, SyncOutcome,  # noqa: F401
                       empty_json, plural)
 from .paths import check_report_path, reserve_report_name
-from .settings import DEFAULT_API_URL, ApiKey, resolve_api_key, resolve_api_url  # noqa: F401
+from .settings import ApiKey, resolve_api_key, resolve_api_url
 
 if TYPE_CHECKING:
     from .sheet import SheetData
@@ -35,8 +35,8 @@ log = logging.getLogger("layer_sync")
 Progress = Callable[[str, int, "int | None", int], None]
 
 
-def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey,
-              api_url: str = DEFAULT_API_URL, sheet: str | Sequence[str] | None = None,
+def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
+              api_url: str | None = None, sheet: str | Sequence[str] | None = None,
               all_sheets: bool = False, columns: Mapping[str, str] | None = None,
               dry_run: bool = False, report: str | os.PathLike | None | bool = None,
               force: bool = False, concurrency: int = 8, max_attempts: int = 6,
@@ -49,6 +49,9 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey,
               control: RunControl | None = None) -> SyncOutcome:
     """Sync one sheet with the server and write the report.
 
+    `api_key` and `api_url`: as the command line finds them when not given: the key from
+    ATOMSCALE_API_KEY, else AS_API_KEY; the URL from ATOMSCALE_API_URL, else AS_API_ENDPOINT,
+    else the public API.
     `sheet`: a sheet name or several (case ignored); `all_sheets`: every sheet with a
     recognisable header. `columns`: a lab's header names mapped to fields
     (`{"Film": "composition_string"}`).
@@ -92,7 +95,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey,
                 reserved.release()  # the placeholder, when no report replaced it
 
 
-def sync_stacks(data: "SheetData", *, api_key: str | ApiKey, api_url: str = DEFAULT_API_URL,
+def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
+                api_url: str | None = None,
                 dry_run: bool = False, report: str | os.PathLike | None = None,
                 concurrency: int = 8, max_attempts: int = 6, timeout: float = 30.0,
                 max_consecutive_failures: int = 20, create_samples: bool = False,
@@ -103,12 +107,16 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey, api_url: str = DEFA
     """Sync stacks already read (`sheet.read_stacks`, `frames.read_frame`) with the server.
 
     The same plan, writes and report as `sync_file`, without the file's lock; `report` is a
-    path or None (no report). Raises ConfigError for bad options or an unusable key or URL.
+    path or None (no report); `api_key` and `api_url` as in `sync_file`. Raises ConfigError
+    for bad options or an unusable key or URL.
     """
     from .api import ApiClient
     from .retry import RetryPolicy
 
     _check_options(concurrency, max_attempts, max_consecutive_failures, timeout)
+    api_url = resolve_api_url(api_url, os.environ)
+    if api_key is None:
+        api_key = resolve_api_key(os.environ)
     started_at, started = now(), clock()
     control = control or RunControl()
     policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout,
@@ -151,7 +159,11 @@ def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry
     from .plan import build_plan, merge_issues
 
     def skip_all(reason: str) -> None:
-        outcome.results = [RowResult(_blank_action(row), Result.SKIPPED,
+        # A row with an error of its own stays invalid: it would not have been sent anyway.
+        outcome.results = [RowResult(_blank_action(row), Result.INVALID,
+                                     message="; ".join(i.message for i in row.errors))
+                           if row.errors else
+                           RowResult(_blank_action(row), Result.SKIPPED,
                                      message=f"not sent: {reason}") for row in data.rows]
 
     if client.control.stopped:  # interrupted while the sheet was read

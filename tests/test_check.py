@@ -152,3 +152,11 @@ def test_problems_are_coloured_only_on_a_terminal(sheet):
     plain = io.StringIO()
     print_check(outcome, plain)
     assert "\x1b" not in plain.getvalue() and plain.getvalue().startswith("lab.csv!")
+
+
+def test_check_names_the_columns_it_does_not_use(tmp_path):
+    # A column the tool does not know is not silently dropped: "Film" means nothing to it.
+    path = tmp_path / "lab.csv"
+    path.write_text("Sample,Layer,Film,Cut\nS,1,BaTiO3,001\n", encoding="utf-8")
+    code, out, err = _cli(["check", str(path)])
+    assert code == 0 and "columns not used: Film, Cut" in out

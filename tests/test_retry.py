@@ -343,3 +343,12 @@ def test_a_number_the_api_cannot_store_fails_its_request_once_with_422(sandbox, 
                             in_doubt=lambda: None)
     assert (caught.value.status, caught.value.attempts) == (422, 1)
     assert sandbox.stats.by_status == {422: 1} and clock.sleeps == []
+
+
+def test_a_short_made_up_key_is_replaced_only_where_it_stands_alone():
+    from layer_sync.redaction import redact
+
+    assert redact("0 skipped from lab_stacks.xlsx; key k; k=1", "k") == \
+        "0 skipped from lab_stacks.xlsx; key ***; ***=1"
+    assert redact("abc-secret-key-123 in a word: xabc-secret-key-123y", "abc-secret-key-123") == \
+        "*** in a word: x***y"  # a real key is replaced wherever it stands

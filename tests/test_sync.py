@@ -527,3 +527,24 @@ def test_answers_in_flight_are_awaited_only_for_the_grace_period(seeded, tmp_pat
     time.sleep(1.6)  # the server stored them meanwhile: the next run sees it and adds nothing
     again = _run(seeded, path, clock)
     assert again.counts["unchanged"] == 4 and again.requests.get("POST", 0) == 0
+
+
+def test_the_library_finds_the_key_and_the_api_url_where_the_command_line_does(
+        seeded, tmp_path, monkeypatch):
+    # A script run with ATOMSCALE_API_URL set talks to that server, never the public API.
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
+    monkeypatch.setenv("ATOMSCALE_API_URL", seeded.url)
+    monkeypatch.setenv("ATOMSCALE_API_KEY", API_KEY)
+    outcome = sync_file(path, dry_run=True, report=False)
+    assert outcome.api_url == seeded.url and outcome.counts["created"] == 1
+    assert seeded.stats.by_method == {"GET": 1}
+
+
+def test_rows_with_errors_stay_invalid_when_the_server_cannot_be_read(tmp_path, clock):
+    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+                [[1, 1, "001"], [1, 2, 1]])  # row 3: a mangled orientation
+    outcome = sync_file(path, api_key=API_KEY, api_url="http://127.0.0.1:9/", report=False,
+                        sleep=clock.sleep, clock=clock.monotonic, max_attempts=2)
+    assert outcome.exit_code == 2
+    assert [r.result for r in outcome.results] == ["skipped", "invalid"]
+    assert (outcome.counts["skipped"], outcome.counts["invalid"]) == (1, 1)
