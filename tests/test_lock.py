@@ -45,13 +45,24 @@ def test_the_lock_folder_is_per_user_and_private(home, tmp_path, monkeypatch):
     assert lock_folder() == home / ".cache" / "layer-sync" / "locks"
     runtime = tmp_path / "run-user"
     runtime.mkdir(mode=0o700)
+    # A login session sets XDG_RUNTIME_DIR, cron does not: the two must share one lock.
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    assert lock_folder() == runtime / "layer-sync"
-    monkeypatch.setenv("XDG_RUNTIME_DIR", "relative/path")  # not usable: the home folder then
     assert lock_folder() == home / ".cache" / "layer-sync" / "locks"
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert lock_folder() == home / ".cache" / "layer-sync" / "locks"  # TMPDIR plays no part
+
+
+def test_a_sheet_saved_over_during_a_run_is_still_locked(home, sheet):
+    # Spreadsheet programs save by writing a new file and renaming it over the old one: the
+    # sheet gets a new inode, but a run is still reading it; a second run must wait.
+    with RunLock.acquire(sheet):
+        saved = sheet.with_name(".lab.csv~")
+        saved.write_text(sheet.read_text(encoding="utf-8"), encoding="utf-8")
+        os.replace(saved, sheet)
+        with pytest.raises(LockedError, match="another layer-sync run"):
+            RunLock.acquire(sheet)
+    RunLock.acquire(sheet).release()  # and free again afterwards
 
 
 def test_a_run_removes_its_lock_and_the_folder_is_0700(home, stack, sheet):
@@ -119,11 +130,10 @@ def test_a_lock_on_a_removed_file_counts_for_nothing(home, sheet):
 
 
 def test_the_command_line_takes_the_lock_folder_from_its_environment(stack, sheet, tmp_path):
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
-    env = {"ATOMSCALE_API_KEY": API_KEY, "XDG_RUNTIME_DIR": str(runtime)}
-    with RunLock.acquire(sheet, runtime / "layer-sync"):
+    home = tmp_path / "cron-home"
+    env = {"ATOMSCALE_API_KEY": API_KEY, "HOME": str(home)}
+    with RunLock.acquire(sheet, home / ".cache" / "layer-sync" / "locks"):
         err = io.StringIO()
         code = main(["sync", str(sheet), "--api-url", stack.url], environ=env,
                     stdout=io.StringIO(), stderr=err)
-    assert code == 2 and str(runtime / "layer-sync") in err.getvalue()
+    assert code == 2 and str(home / ".cache" / "layer-sync" / "locks") in err.getvalue()
