@@ -136,7 +136,7 @@ def _detail(response: requests.Response, clean: Callable[[str], str]) -> str:
     shortened, so that a cut can never leave part of the key behind."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
         text = clean(response.text.strip())
         return text[:300] if text else clean(response.reason or f"HTTP {response.status_code}")
     if isinstance(body, dict) and "detail" in body:
@@ -373,7 +373,7 @@ class ApiClient:
             raise ApiError(f"{status}: {_detail(response, self.redact)}", status)
         try:
             data = response.json() if response.content else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
             raise Transient(f"the answer to {method} {path} was not JSON", status,
                             unknown=True) from None
         return data, status

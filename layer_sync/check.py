@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, ExitCode, ReportError
+from .errors import ExitCode, ReportError
+from .paths import check_report_path
 from .outcome import ActionKind, Issue, Result, RowResult, Severity, SyncOutcome
 
 #: What the report's "API URL" line says for a check: no server was asked.
@@ -129,7 +130,7 @@ def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None
     from .sheet import read_stacks
 
     if report is not None:
-        _check_report_path(Path(path), Path(report))
+        check_report_path(report, inputs=[path])
     started_at, started = now(), clock()
     data = read_stacks(path, sheet, all_sheets=all_sheets, columns=columns)
     outcome = CheckOutcome(path=Path(path), sheet=data.sheet, header_row=data.header_row,
@@ -145,11 +146,3 @@ def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None
             outcome.report_error = str(exc)
         outcome.finished, outcome.duration_s = now(), clock() - started
     return outcome
-
-
-def _check_report_path(source: Path, target: Path) -> None:
-    """The report never replaces the sheet being checked, nor a folder or a device."""
-    if target.exists() and (not target.is_file()
-                            or (source.exists() and target.resolve() == source.resolve())):
-        what = "the sheet being checked" if target.is_file() else "not a regular file"
-        raise ConfigError(f"--report {target} is {what}; give a new .xlsx path for the report")

@@ -145,11 +145,22 @@ def _check_outputs(args: argparse.Namespace) -> None:
     log_file = getattr(args, "log_file", None)
     if not log_file:
         return
-    check_output(log_file, "--log-file", inputs=sheet + key_file)
+    check_output(log_file, "--log-file", inputs=sheet + key_file, exists_ok=_may_append_log,
+                 exists_hint="it is a sheet, a report or a configuration file, not a log: "
+                             "give --log-file a log's name (layer-sync.log)")
     if report and (same_file(report, log_file)
                    or os.path.abspath(report) == os.path.abspath(log_file)):
         raise ConfigError(f"--log-file and --report name the same file {log_file}; "
                           "give them different names")
+
+
+def _may_append_log(path: Path) -> bool:
+    """Log lines are appended only to a file that may be a log: never to a spreadsheet, a CSV,
+    a layer-sync report or a TOML configuration (they would be damaged for good)."""
+    from .paths import is_layer_sync_report
+
+    never = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".tsv", ".toml")
+    return path.suffix.lower() not in never and not is_layer_sync_report(path)
 
 
 def run() -> None:

@@ -54,9 +54,11 @@ class ServerIndex:
 def _int_or_none(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return value
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a 400-digit id is no id
         return None
     return int(number) if number.is_integer() else None
 

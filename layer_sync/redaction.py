@@ -7,6 +7,7 @@ the command line installs `KeyRedactingFilter` on its log handlers for everythin
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -21,7 +22,9 @@ REDACTED = "***"
 def key_forms(secret: str) -> tuple[str, ...]:
     """The key as a server may quote it back: as sent, percent-encoded (in a URL), JSON-escaped;
     longest first, so that a longer form is replaced whole."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret),
+             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=True)[1:-1],
+             html.escape(secret), html.escape(secret, quote=False)}
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
@@ -33,6 +36,9 @@ SHORT_KEY = 8
 def replace_forms(text: str, forms: Iterable[str]) -> str:
     """`text` with each of `forms` replaced by `***`."""
     for form in forms:
+        if "%" in form:  # percent-encoded: %2F and %2f are the same to a server
+            text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+            continue
         if form not in text:
             continue
         if len(form) >= SHORT_KEY:

@@ -83,6 +83,38 @@ def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
                          or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
 
 
+#: A key file holds one key: a few hundred bytes. Anything much bigger is not a key file.
+MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+def _read_key_file(path: Path) -> tuple[str, int]:
+    """The text and mode of a key file: a regular file (never a FIFO, which would block, or a
+    device such as /dev/zero), of at most MAX_KEY_FILE_BYTES. ConfigError otherwise."""
+    # A path that names no file may be a key pasted in place of a path: it is not shown.
+    shown = str(path) if (os.sep in str(path) or "." in path.name) else "given"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ConfigError(f"the key file {shown} does not exist; --api-key-file takes the path "
+                          "of a file that holds the key, never the key itself") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key file {shown}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"the key file {shown} is not a regular file; give the path of a "
+                              "file that holds the key")
+        data = handle.read(MAX_KEY_FILE_BYTES + 1)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise ConfigError(f"the key file {shown} is larger than {MAX_KEY_FILE_BYTES // 1024} kB: "
+                          "it should hold the key alone")
+    try:
+        return data.decode("utf-8"), info.st_mode
+    except UnicodeDecodeError:
+        raise ConfigError(f"the key file {shown} is not text (UTF-8); it should hold the key "
+                          "alone") from None
+
+
 def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | None = None,
                     warn: Callable[[str], None] = log.warning) -> ApiKey:
     """The key from --api-key-file, else ATOMSCALE_API_KEY, else AS_API_KEY, with its source.
@@ -92,16 +124,7 @@ def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | No
     if key_file is not None:
         path = Path(key_file)
         source = f"the key file {path}"
-        try:
-            mode = path.stat().st_mode
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"the key file {path} does not exist") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"the key file {path} is not text (UTF-8); it should hold the "
-                              "key alone") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+        text, mode = _read_key_file(path)
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             warn(f"the key file {path} can be read by other users; restrict it with "
                  f"chmod 600 {path}")

@@ -12,6 +12,7 @@ import datetime as _dt
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -170,7 +171,7 @@ def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry
         skip_all(client.control.message)
         return
     try:
-        entries = client.list_target_materials()
+        entries = _read_records(client)
     except ApiError as exc:
         outcome.fatal = True
         outcome.message = (str(exc) if exc.status in (401, 403)
@@ -194,6 +195,33 @@ def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry
                                         concurrency=concurrency, progress=writing)
     if fatal:
         outcome.fatal, outcome.message = True, fatal
+
+
+def _read_records(client: Any) -> list[dict[str, Any]]:
+    """The server's records, read by a thread of its own while this one watches the run's
+    control: after a signal, a server that never finishes its answer (one that trickles it
+    byte by byte defeats any per-read timeout) is given the grace period, then left behind."""
+    from .control import RunStopped
+
+    box: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            box["entries"] = client.list_target_materials()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    reader = threading.Thread(target=read, name="read-records", daemon=True)
+    reader.start()
+    while reader.is_alive():
+        reader.join(0.1)
+        if client.control.interrupted:
+            reader.join(client.control.grace_s)
+            if reader.is_alive():
+                raise RunStopped(client.control.message)
+    if "error" in box:
+        raise box["error"]
+    return box["entries"]
 
 
 def _check_options(concurrency: int, max_attempts: int, max_consecutive_failures: int,

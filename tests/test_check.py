@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import openpyxl
@@ -105,11 +106,23 @@ def test_report_has_rows_and_issues(sheet, tmp_path):
     assert summary["Exit code"] == 1 and "checked offline" in summary["Result"]
 
 
-def test_report_never_replaces_the_sheet(sheet):
+def test_report_never_replaces_the_sheet_or_another_file(sheet, tmp_path):
     before = sheet.read_bytes()
     code, _, err = _cli(["check", str(sheet), "--report", str(sheet)])
-    assert code == 2 and "the sheet being checked" in err
+    assert code == 2 and "is the input file" in err
     assert sheet.read_bytes() == before
+    linked = tmp_path / "linked.csv"
+    os.link(sheet, linked)  # the same sheet under another name
+    code, _, err = _cli(["check", str(linked), "--report", str(sheet)])
+    assert code == 2 and sheet.read_bytes() == before
+    other = tmp_path / "other.xlsx"  # a workbook of the lab's, not a report
+    other.write_bytes(b"PK\x03\x04 not a report")
+    code, _, err = _cli(["check", str(sheet), "--report", str(other)])
+    assert code == 2 and "not a layer-sync report" in err
+    assert other.read_bytes() == b"PK\x03\x04 not a report"
+    report = tmp_path / "checked.xlsx"
+    assert _cli(["check", str(sheet), "--report", str(report)])[0] == 1
+    assert _cli(["check", str(sheet), "--report", str(report)])[0] == 1  # its own: replaced
 
 
 def test_an_unknown_sheet_name_exits_2(tmp_path):

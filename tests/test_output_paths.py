@@ -261,3 +261,29 @@ def test_the_key_file_and_the_log_file_are_never_written_over(stack, sheet, tmp_
     _refused(stack, ["sync", str(sheet), "--log-file", str(log_file), "--report", str(log_file)],
              "name the same file")
     assert key_file.read_text() == API_KEY + "\n"
+
+
+@pytest.mark.parametrize("name", ["lab.xlsx", "layer-sync.toml", "old.csv", "report.xlsx"])
+def test_log_lines_are_never_appended_to_a_sheet_a_report_or_a_config(stack, sheet, tmp_path, name):
+    target = tmp_path / name
+    target.write_bytes(b"precious")
+    err = io.StringIO()
+    code = main(["sync", str(sheet), "--api-url", stack.url, "--log-file", str(target)],
+                environ=ENV, stdout=io.StringIO(), stderr=err)
+    assert code == 2 and "not a log" in err.getvalue()
+    assert target.read_bytes() == b"precious" and stack.stats.total == 0
+
+
+def test_the_key_file_is_a_small_regular_file_and_a_pasted_key_is_not_echoed(stack, sheet, tmp_path):
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.key"
+    big.write_bytes(b"x" * 100_000)
+    for key_file, says in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"),
+                           (big, "larger than"), ("Zq8SECRETpasted", "does not exist")):
+        err = io.StringIO()
+        code = main(["sync", str(sheet), "--api-url", stack.url, "--api-key-file", str(key_file)],
+                    environ={}, stdout=io.StringIO(), stderr=err)
+        assert code == 2 and says in err.getvalue(), err.getvalue()
+    assert "Zq8SECRETpasted" not in err.getvalue()
+    assert stack.stats.total == 0
