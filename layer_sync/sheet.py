@@ -31,7 +31,7 @@ __all__ = ["ALIASES", "HEADER_SEARCH_ROWS", "SUFFIXES", "TEXT_SUFFIXES", "WORKBO
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 
-@dataclass
+@dataclass(slots=True)  # 50,000 of them in a big sheet: no __dict__ each
 class SheetRow:
     """One data row: the cells as read, the checked values, and its problems."""
 
@@ -297,6 +297,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     stack = 0
     previous: SheetRow | None = None
     columns = list(colmap.items())
+    checked_columns = [(f, headers[c]) for f, c in columns]  # (field, header), looked up once
     blank = _blank
     for index in range(header_index + 1, len(grid.cells)):
         cells = grid.cells[index]
@@ -321,14 +322,15 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                         "the file", name, value[:40] + "…")
         # Within a stack, sample columns left blank (or repeated by a merged cell) are the
         # stack's: take them from the row above.
+        # (Equality first: most rows of a stack repeat its sample, and that test is cheap.)
         if previous is not None and all(
-                blank(raw.get(f)) or raw.get(f) == previous.raw.get(f)
+                raw[f] == previous.raw.get(f) or blank(raw[f])
                 for f in values.SAMPLE_FIELDS if f in raw):
             for f in values.SAMPLE_FIELDS:
                 if f in raw and blank(raw[f]):
                     row.raw[f] = previous.raw[f]
             row.filled_from = previous.row
-        _check_row(row, no_value, headers, colmap)
+        _check_row(row, no_value, headers, colmap, checked_columns)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
@@ -346,15 +348,16 @@ def _blank(value: Any) -> bool:
     return False
 
 
-def _check_row(row: SheetRow, no_value: set[str], headers: list[str], colmap: dict[str, int]) -> None:
-    for field_name in colmap:
-        column = headers[colmap[field_name]]
-        if field_name in no_value:
+def _check_row(row: SheetRow, no_value: set[str], headers: list[str], colmap: dict[str, int],
+               checked_columns: list[tuple[str, str]]) -> None:
+    raw = row.raw
+    for field_name, column in checked_columns:
+        if no_value and field_name in no_value:
             row.add(ERROR, field_name, "this cell holds a formula with no stored result; open the "
                     "file in Excel or LibreOffice, let it calculate and save, or type the value",
                     column)
             continue
-        outcome = _check(field_name, row.raw[field_name])
+        outcome = _check(field_name, raw[field_name])
         if isinstance(outcome, str):
             if row.filled_from is not None and field_name in values.SAMPLE_FIELDS:
                 outcome = f"{outcome} (taken from row {row.filled_from}, which carries the stack's sample)"
