@@ -39,6 +39,9 @@ MAX_SHARED_STRINGS_BYTES = 128 << 20
 #: allocates ~40 bytes for every cell of that area, filled or not: 5,000,000 cells (100,000
 #: rows x 50 columns) is ~200 MB. One stray value at XFD1048576 would be 17 billion cells.
 MAX_SHEET_CELLS = 5_000_000
+#: Merged ranges in one sheet. A lab sheet has a few per stack; the reader keeps ~300 bytes for
+#: each, so a 31 MB file listing seven million of them would take over 2 GB.
+MAX_MERGED_RANGES = 100_000
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 
 

@@ -21,8 +21,8 @@ from typing import Any
 from xml.etree import ElementTree
 
 from .errors import InputFileError
-from .inputfile import (MAX_PART_BYTES, MAX_SHARED_STRINGS_BYTES, MAX_SHEET_CELLS,
-                        MAX_WORKBOOK_BYTES, Grid, column_index, column_letter, read_bytes, short)
+from .inputfile import (MAX_MERGED_RANGES, MAX_PART_BYTES, MAX_SHARED_STRINGS_BYTES,
+                        MAX_SHEET_CELLS, MAX_WORKBOOK_BYTES, Grid, column_index, column_letter, read_bytes, short)
 
 _M = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -216,6 +216,12 @@ class Workbook:
         return self._scan_xlsx_sheet(part)
 
     def _check_area(self, name: str, shape: _Shape) -> None:
+        merged = len(shape.merged) if self.suffix == ".ods" else self._merge_count(name)
+        if merged > MAX_MERGED_RANGES:
+            raise InputFileError(
+                f"sheet {name!r} of {self.path.name} has {merged:,} merged ranges, far more than "
+                f"a layer sheet (at most {MAX_MERGED_RANGES:,} are read); unmerge the cells and "
+                "save it again")
         if shape.rows * shape.columns > MAX_SHEET_CELLS:
             raise InputFileError(
                 f"sheet {name!r} of {self.path.name} reaches cell "
@@ -224,6 +230,15 @@ class Workbook:
                 "data (or the stray cell out there) and save it again")
 
     # ------------------------------------------------------------------------------ .xlsx
+
+    def _merge_count(self, name: str) -> int:
+        """How many merged ranges an .xlsx sheet lists (counted streaming, before the reader
+        builds them all)."""
+        part = self._parts.get(name)
+        if part is None or self._archive is None or part not in self._archive.namelist():
+            return 0
+        return sum(data.count(b"mergeCell ") for data in _whole_tags(
+            self._stream(part, MAX_PART_BYTES)))
 
     def _scan_xlsx_sheet(self, part: str) -> _Shape:
         """The sheet's used area and its formulas without a result.

@@ -67,7 +67,8 @@ def _rows_xml(rows: list[list[object]]) -> str:
 
 def write_xlsx(path: Path, sheet_head: str, sheet_body: str = "", *, padding: int = 0,
                pad_byte: bytes = b" ", shared_strings: str | None = None,
-               shared_padding: int = 0, dimension: str | None = None) -> Path:
+               shared_padding: int = 0, dimension: str | None = None,
+               after_data: str = "") -> Path:
     """A minimal .xlsx written by hand, so that its parts can be anything.
 
     `padding` bytes of `pad_byte` go inside <sheetData> (XML whitespace by default), streamed
@@ -83,7 +84,7 @@ def write_xlsx(path: Path, sheet_head: str, sheet_body: str = "", *, padding: in
             part.write(f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{_MAIN}">'
                        f'{dim}<sheetData>{sheet_head}'.encode())
             _pad(part, padding, pad_byte)
-            part.write(f"{sheet_body}</sheetData></worksheet>".encode())
+            part.write(f"{sheet_body}</sheetData>{after_data}</worksheet>".encode())
         if shared_strings is not None or shared_padding:
             with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as part:
                 part.write(f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{_MAIN}"><si><t>'
@@ -141,6 +142,15 @@ def far_cell(folder: Path) -> Path:
     """A header, one row, and one cell at XFD1048576, the last cell a sheet can have."""
     head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
     return write_xlsx(folder / "far.xlsx", head, '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')
+
+
+def many_merges(folder: Path) -> Path:
+    """A small sheet that lists two million merged ranges (a few MB on disk): building them
+    all would take gigabytes."""
+    head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
+    merges = "".join(f'<mergeCell ref="E{i}:F{i}"/>' for i in range(3, 2_000_003))
+    return write_xlsx(folder / "merges.xlsx", head,
+                      after_data=f'<mergeCells count="2000000">{merges}</mergeCells>')
 
 
 def lying_dimension(folder: Path) -> Path:
@@ -233,7 +243,7 @@ def huge_numbers(folder: Path) -> Path:
 MAKERS: dict[str, Callable[[Path], Path]] = {
     "fifo": fifo, "dev_zero": dev_zero, "dev_null": dev_null,
     "inflating_sheet": inflating_sheet, "inflating_shared_strings": inflating_shared_strings,
-    "far_cell": far_cell, "lying_dimension": lying_dimension, "far_ods": far_ods,
+    "far_cell": far_cell, "many_merges": many_merges, "lying_dimension": lying_dimension, "far_ods": far_ods,
     "huge_csv_cell": huge_csv_cell, "long_formula": long_formula,
     "control_characters": control_characters, "wide_sheet": wide_sheet,
     "wide_xlsx": lambda folder: wide_sheet(folder, suffix=".xlsx"), "huge_numbers": huge_numbers,

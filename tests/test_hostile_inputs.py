@@ -93,6 +93,7 @@ EXPECTED = {
     "inflating_sheet": (2, "inflates"),
     "inflating_shared_strings": (2, "inflates"),
     "far_cell": (2, "XFD1048576"),
+    "many_merges": (2, "merged ranges"),
     "lying_dimension": (1, ""),
     "far_ods": (2, "far beyond"),
     "huge_csv_cell": (2, "32,767"),
