@@ -201,12 +201,14 @@ def sheet_issues(data: SheetData) -> list[Issue]:
 # ============================================================================ the plan
 
 def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples: bool = False,
-               update_samples: bool = False) -> Plan:
+               update_samples: bool = False,
+               progress: Callable[[str, int, int | None, int], None] | None = None) -> Plan:
     """Compare the sheet's rows with the server's records.
 
     `create_samples`: a row naming an unknown target material (by name) creates it.
     `update_samples`: a row whose sample_id's name or substrate differs from the sheet's
-    renames the target material instead of being an error.
+    renames the target material instead of being an error. `progress("planning", done,
+    rows, 0)` is called every 1,000 rows (for a progress bar).
     The rows are not changed: problems found are on each `Action.issues` and `Plan.issues`.
     """
     index = ServerIndex.build(entries)
@@ -227,7 +229,9 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
         _check_chemistry(action)
 
     new_samples: dict[tuple, NewSample] = {}
-    for action, target in resolved:
+    for done, (action, target) in enumerate(resolved):
+        if progress is not None and done % 1000 == 0:
+            progress("planning", done, len(resolved), 0)
         if not action.valid:
             action.kind = INVALID
             action.message = action.errors[0].message

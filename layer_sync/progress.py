@@ -29,7 +29,7 @@ class Progress(Protocol):
 
 #: How each phase reads on the bar.
 PHASES = {"reading": "reading the sheet", "planning": "planning", "writing": "writing"}
-#: What the bar says before the run's first report (today's sync_file reports writes only).
+#: What the bar says before the run's first report.
 STARTING = "reading and planning"
 
 

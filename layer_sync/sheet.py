@@ -115,13 +115,16 @@ class SheetData:
 # ============================================================================= public
 
 def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
-                all_sheets: bool = False, columns: Mapping[str, str] | None = None) -> SheetData:
+                all_sheets: bool = False, columns: Mapping[str, str] | None = None,
+                progress: Callable[[str, int, int | None, int], None] | None = None
+                ) -> SheetData:
     """Read the layer stacks of a CSV or workbook, check every value, report every problem.
 
     `sheet` names one sheet or several (case ignored); `all_sheets` reads every sheet with a
     recognisable header. By default the first sheet with a header is read, and any other
     sheet with one is named in a file-level warning. A key repeated across the sheets read is
-    a duplicate like any other. `columns` maps a lab's own header names to fields
+    a duplicate like any other. `progress("reading", rows_done, rows, 0)` is called every
+    1,000 rows while they are checked (for a progress bar). `columns` maps a lab's own header names to fields
     (`{"Film": "composition_string"}`); they are matched like the built-in names, and first.
 
     Raises InputFileError (exit code 2) for a file that cannot be used at all.
@@ -154,7 +157,7 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
     for grid, header in found:
         file_issues.extend(header.issues)
         stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
-        for row in _rows(grid, header.index, header.colmap, header.headers):
+        for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress):
             row.stack += stack
             rows.append(row)
         for name, col in header.colmap.items():
@@ -287,7 +290,8 @@ def rows_from_grid(grid: Grid, header: Header, *, numbers: Sequence[int] | None 
 
 def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[str],
           numbers: Sequence[int] | None = None,
-          cell_refs: Callable[[int], dict[str, str]] | None = None) -> list[SheetRow]:
+          cell_refs: Callable[[int], dict[str, str]] | None = None,
+          progress: Callable[[str, int, int | None, int], None] | None = None) -> list[SheetRow]:
     _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
@@ -299,7 +303,10 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     columns = list(colmap.items())
     checked_columns = [(f, headers[c]) for f, c in columns]  # (field, header), looked up once
     blank = _blank
+    total = len(grid.cells) - header_index - 1
     for index in range(header_index + 1, len(grid.cells)):
+        if progress is not None and (index - header_index) % 1000 == 0:
+            progress("reading", index - header_index, total, 0)
         cells = grid.cells[index]
         number = index + 1 if numbers is None else numbers[index]
         width = len(cells)

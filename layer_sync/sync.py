@@ -80,7 +80,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
         try:
             if progress is not None:
                 progress("reading", 0, None, 0)
-            data = read_stacks(path, sheet, all_sheets=all_sheets, columns=columns)
+            data = read_stacks(path, sheet, all_sheets=all_sheets, columns=columns,
+                               progress=progress)
             log.info("read %s from %s, sheet %r (header on row %d)",
                      plural(len(data.rows), "row"), path.name, data.sheet, data.header_row)
             target = None if report is False else Path(report) if report else reserved.path
@@ -178,10 +179,8 @@ def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry
                            else f"could not read the server's records: {exc}")
         skip_all(outcome.message)
         return
-    if progress is not None:
-        progress("planning", 0, len(data.rows), 0)
     plan = build_plan(data, entries, create_samples=create_samples,
-                      update_samples=update_samples)
+                      update_samples=update_samples, progress=progress)
     outcome.remote_only = plan.remote_only
     outcome.issues = merge_issues(data.issues, plan)
     if dry_run:

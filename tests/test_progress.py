@@ -131,3 +131,19 @@ def test_a_sync_at_a_terminal_leaves_only_its_summary(sandbox, tmp_path):
     assert any("300 rows: 300 created" in line for line in shown), shown
     assert not [line for line in shown if "\u2501" in line or "writing" in line
                 or "reading and planning" in line], shown
+
+
+def test_a_sync_reports_reading_and_planning_with_their_totals(stack, tmp_path):
+    # The bar can show an estimate of the time left only if each phase says how far it is.
+    from layer_sync.sync import sync_file
+
+    path = tmp_path / "big.csv"
+    path.write_text("sample_id,layer_id\n" + "".join(f"1,{n}\n" for n in range(2, 2502)),
+                    encoding="utf-8")
+    calls = []
+    outcome = sync_file(path, api_key=API_KEY, api_url=stack.url, report=False, dry_run=True,
+                        progress=lambda *a: calls.append(a))
+    assert outcome.exit_code == 0 and outcome.counts["created"] == 2500
+    assert [c[0] for c in calls][0] == "reading"
+    assert ("reading", 1000, 2500, 0) in calls and ("reading", 2000, 2500, 0) in calls
+    assert ("planning", 0, 2500, 0) in calls and ("planning", 2000, 2500, 0) in calls
