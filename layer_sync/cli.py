@@ -138,10 +138,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
     sheet = [args.path] if args.command in ("sync", "check") and getattr(args, "path", None) else []
     key_file = [args.api_key_file] if getattr(args, "api_key_file", None) else []
     report = getattr(args, "report", None)
-    if report:
+    written = [("--report", report)] if report else []
+    if args.command in ("export", "template"):
+        written.append(("the file to write", args.path))
+    for what, target in written:
         for source in key_file:
-            if same_file(report, source):
-                raise ConfigError(f"--report {report} is the key file {source}; choose another name")
+            if same_file(target, source):
+                raise ConfigError(f"{what} {target} is the key file {source}; choose another name")
     log_file = getattr(args, "log_file", None)
     if not log_file:
         return

@@ -287,3 +287,14 @@ def test_the_key_file_is_a_small_regular_file_and_a_pasted_key_is_not_echoed(sta
         assert code == 2 and says in err.getvalue(), err.getvalue()
     assert "Zq8SECRETpasted" not in err.getvalue()
     assert stack.stats.total == 0
+
+
+def test_export_never_writes_over_the_key_file_it_read(stack, tmp_path):
+    key_file = tmp_path / "key.csv"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
+    err = io.StringIO()
+    code = main(["export", str(key_file), "--force", "--api-url", stack.url,
+                 "--api-key-file", str(key_file)], environ={}, stdout=io.StringIO(), stderr=err)
+    assert code == 2 and "is the key file" in err.getvalue()
+    assert key_file.read_text() == API_KEY + "\n"
