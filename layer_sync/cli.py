@@ -292,6 +292,8 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
     # The human text goes to stderr with --json, so that stdout is the JSON object alone.
     human = stderr if getattr(args, "json", False) else stdout
     logging.getLogger("layer_sync.sandbox").setLevel(logging.WARNING)  # put back by main()
+    if not getattr(args, "verbose", False):  # the demo shows its summary, not the log
+        logging.getLogger("layer_sync").setLevel(logging.WARNING)
 
     def announce(url: str) -> None:
         print(f"Demo: a sandbox Atomscale API is running on {url} with 3 target materials "
