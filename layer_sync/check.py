@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import ExitCode, ReportError
 from .paths import check_report_path
-from .outcome import ActionKind, Issue, Result, RowResult, Severity, SyncOutcome
+from .outcome import plural, ActionKind, Issue, Result, RowResult, Severity, SyncOutcome
 
 #: What the report's "API URL" line says for a check: no server was asked.
 NOT_CONTACTED = "not contacted (layer-sync check reads the sheet only)"
@@ -76,15 +76,14 @@ class CheckOutcome:
         for row in self.rows:
             errors = self.row_errors(row)
             if not errors:
-                action = Action(row, ActionKind.SKIPPED, layer_id=row.values.get("layer_id"),
+                action = Action(row, ActionKind.CHECKED, layer_id=row.values.get("layer_id"),
                                 sample_id=row.values.get("sample_id"))
-                results.append(RowResult(action, Result.SKIPPED, message="valid: checked "
-                                         "offline, not compared with the server"))
+                results.append(RowResult(action, Result.VALID, message="every rule passed "
+                                         "(checked offline, not compared with the server)"))
             else:
-                action = Action(row, ActionKind.INVALID, layer_id=row.values.get("layer_id"),
+                action = Action(row, ActionKind.CHECKED, layer_id=row.values.get("layer_id"),
                                 sample_id=row.values.get("sample_id"))
-                message = "; ".join(f"{i.cell or i.column or ''} {i.message}".strip()
-                                    for i in errors)
+                message = "; ".join(i.message for i in errors)
                 results.append(RowResult(action, Result.INVALID, message=message))
         return _CheckReport(path=self.path, api_url=NOT_CONTACTED, dry_run=True,
                             started=self.started, finished=self.finished,
@@ -96,10 +95,11 @@ class CheckOutcome:
 
 @dataclass
 class _CheckReport(SyncOutcome):
-    """A SyncOutcome whose headline and exit code are the check's (valid rows are not "skipped"
-    rows that need attention: nothing was meant to be sent)."""
+    """A SyncOutcome whose headline and exit code are the check's: its rows are valid or
+    invalid, and no server was asked (the report leaves out what only a sync has)."""
 
     check: CheckOutcome | None = field(default=None, repr=False)
+    checked = True  # read by the report
 
     @property
     def exit_code(self) -> ExitCode:  # type: ignore[override]
@@ -110,9 +110,9 @@ class _CheckReport(SyncOutcome):
         check = self.check
         if check is None:
             return ""
-        return (f"checked offline: {len(check.rows)} rows, {check.valid_rows} valid, "
-                f"{check.invalid_rows} invalid; {len(check.errors)} errors, "
-                f"{len(check.warnings)} warnings; nothing was sent")
+        return (f"checked offline: {plural(len(check.rows), 'row')}, {check.valid_rows} valid, "
+                f"{check.invalid_rows} invalid; {plural(len(check.errors), 'error')}, "
+                f"{plural(len(check.warnings), 'warning')}; nothing was sent")
 
 
 def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None, *,

@@ -32,6 +32,7 @@ class ActionKind(StrEnum):
     UNCHANGED = "unchanged"
     INVALID = "invalid"
     SKIPPED = "skipped"  # nothing could be decided (the server's records could not be read)
+    CHECKED = "checked"  # `layer-sync check`: the sheet's rules only, no server
 
 
 class Result(StrEnum):
@@ -45,6 +46,7 @@ class Result(StrEnum):
     SKIPPED = "skipped"
     WOULD_CREATE = "would create"
     WOULD_UPDATE = "would update"
+    VALID = "valid"  # `layer-sync check`: every rule passed; nothing compared or sent
 
     @property
     def counted_as(self) -> str:

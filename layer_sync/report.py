@@ -43,6 +43,8 @@ _REMOTE_FIELDS = ("sample_id", "sample_name", "substrate", "layer_id", "id", "co
 OUTCOMES = (Result.CREATED, Result.UPDATED, Result.UNCHANGED, Result.INVALID, Result.FAILED,
             Result.SKIPPED)
 DRY_RUN_OUTCOMES = (Result.WOULD_CREATE, Result.WOULD_UPDATE, *OUTCOMES[2:])
+#: A check (`layer-sync check --report`): rows are valid or not; no server was asked.
+CHECK_OUTCOMES = (Result.VALID, Result.INVALID)
 
 #: What one .xlsx sheet can hold (Excel's limits, which every reader keeps to).
 MAX_COLUMNS = 16_384
@@ -122,9 +124,12 @@ class ReportContent:
         #: Columns of the sheet that do not fit in an .xlsx sheet beside the report's own.
         self.left_out = len(outcome.headers) - len(self.headers)
         self.row_header = [*ROW_COLUMNS, *(text(f"{h} (as read)") for h in self.headers)]
-        self.outcomes = DRY_RUN_OUTCOMES if outcome.dry_run else OUTCOMES
+        self.checked = bool(getattr(outcome, "checked", False))
+        self.outcomes = (CHECK_OUTCOMES if self.checked else
+                         DRY_RUN_OUTCOMES if outcome.dry_run else OUTCOMES)
         self.counts = counts = outcome.counts  # once: it goes through every row
-        self.outcome_counts = [(str(name), counts[name.counted_as]) for name in self.outcomes]
+        self.outcome_counts = [(str(name), counts.get(name.counted_as, 0))
+                               for name in self.outcomes]
         self._first_problem = _first_problem_cells(outcome.issues)
 
     def summary(self) -> list[tuple[str, Any, str | None]]:
@@ -149,6 +154,9 @@ class ReportContent:
              text(", ".join(outcome.ignored_columns) or "none")),
             ("layer-sync version", __version__),
         ]
+        if self.checked:  # nothing was compared with a server or sent
+            server = {"API URL", "Dry run", "Remote only (not in sheet)", "Requests", "Retries"}
+            lines = [line for line in lines if line[0] not in server]
         if outcome.message:
             lines.insert(1, ("Stopped because", text(outcome.message)))
         if self.left_out:

@@ -21,7 +21,7 @@ from .report import ISSUE_COLUMNS, REMOTE_COLUMNS, ReportContent
 #: One colour per outcome, in the Rows sheet, the Summary's counts and the chart alike.
 RESULT_COLOURS = {
     "created": "#C6EFCE", "updated": "#A9D08E", "would create": "#C6EFCE",
-    "would update": "#A9D08E", "unchanged": "#E7E6E6", "invalid": "#FFC7CE",
+    "would update": "#A9D08E", "unchanged": "#E7E6E6", "invalid": "#FFC7CE", "valid": "#C6EFCE",
     "failed": "#FF8F8F", "skipped": "#FFEB9C",
 }
 SEVERITY_COLOURS = {"error": "#FFC7CE", "warning": "#FFEB9C"}

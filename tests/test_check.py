@@ -97,13 +97,15 @@ def test_report_has_rows_and_issues(sheet, tmp_path):
     header, body = rows[0], rows[1:]
     assert len(body) == 5
     results = [r[header.index("Result")] for r in body]
-    assert results.count("invalid") == 2
-    messages = [r[header.index("Message")] for r in body]
-    assert any("E3" in (m or "") for m in messages)
+    assert results.count("invalid") == 2 and results.count("valid") == 3  # never "skipped"
+    cells = [r[header.index("Cell")] for r in body]
+    assert "E3" in cells  # the cell of the row's first problem, beside its message
     issues = list(book["Issues"].iter_rows(values_only=True))[1:]
     assert {i[3] for i in issues} == {"E3", "C3", "C4", "C6"}
     summary = {r[0]: r[1] for r in book["Summary"].iter_rows(min_row=2, max_col=2, values_only=True)}
     assert summary["Exit code"] == 1 and "checked offline" in summary["Result"]
+    assert (summary["Valid"], summary["Invalid"]) == (3, 2)
+    assert "Requests" not in summary and "Remote only (not in sheet)" not in summary
 
 
 def test_report_never_replaces_the_sheet_or_another_file(sheet, tmp_path):
