@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import ExitCode, ReportError
 from .paths import check_report_path
-from .outcome import plural, ActionKind, Issue, Result, RowResult, Severity, SyncOutcome
+from .outcome import ActionKind, Issue, Result, RowResult, Severity, SyncOutcome, plural
 
 #: What the report's "API URL" line says for a check: no server was asked.
 NOT_CONTACTED = "not contacted (layer-sync check reads the sheet only)"

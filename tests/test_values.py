@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from layer_sync import values
+from layer_sync import crystal, values
 from layer_sync.values import ValueProblem, check, same
 
 
@@ -143,7 +143,7 @@ def test_space_group_refusals(raw, hint):
 
 
 def test_all_230_groups_are_known():
-    by_symbol, short = values._space_group_table()
+    by_symbol, short = crystal._space_group_table()
     assert sorted(short) == list(range(1, 231))
     for number, symbol in short.items():
         assert values.parse_space_group(symbol).number == number
