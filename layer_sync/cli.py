@@ -216,7 +216,8 @@ def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[s
 def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
               stderr: IO[str]) -> int:
     from .lock import lock_folder
-    from .sync import resolve_api_key, resolve_api_url, sync_file
+    from .settings import resolve_api_key, resolve_api_url
+    from .sync import sync_file
 
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)
@@ -351,7 +352,7 @@ def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[
 def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
                 stderr: IO[str]) -> int:
     from .export import export_stacks
-    from .sync import resolve_api_key, resolve_api_url
+    from .settings import resolve_api_key, resolve_api_url
 
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from .control import RunControl
 from .errors import ApiError, ConfigError, ReportError
-from .lock import RunLock, lock_path  # noqa: F401  (lock_path: where a run's lock lives)
-from .outcome import (COUNT_NAMES, ActionKind, Result, RowResult, SyncOutcome,  # noqa: F401
-                      empty_json, plural)
+from .lock import RunLock
+from .outcome import ActionKind, Result, RowResult, SyncOutcome, plural
 from .paths import check_report_path, reserve_report_name
 from .settings import ApiKey, resolve_api_key, resolve_api_url
 

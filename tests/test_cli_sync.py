@@ -227,7 +227,7 @@ def test_max_consecutive_failures_option(stack, tmp_path):
 
 
 def test_api_url_comes_from_the_option_then_the_variables_in_order():
-    from layer_sync.sync import resolve_api_url
+    from layer_sync.settings import resolve_api_url
 
     env = {"ATOMSCALE_API_URL": "https://a.example/", "AS_API_ENDPOINT": "https://b.example"}
     assert resolve_api_url("https://flag.example", env) == "https://flag.example/"

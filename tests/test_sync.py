@@ -13,7 +13,8 @@ import pytest
 
 from layer_sync.errors import LockedError
 from layer_sync.settings import ApiKey
-from layer_sync.sync import lock_path, sync_file
+from layer_sync.lock import lock_path
+from layer_sync.sync import sync_file
 
 from .conftest import API_KEY
 
