@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .api import Answer, ApiClient
@@ -165,65 +164,91 @@ _POLL_S = 0.25
 
 def _run_tasks(client: ApiClient, tasks: list, concurrency: int,
                record: Callable[[RowResult], None], progress: Progress | None) -> None:
-    """Run the writes on `concurrency` threads: one request on the wire per thread.
+    """Run the writes on `concurrency` worker threads: one request on the wire per worker.
 
-    Finished writes come back through a queue, so that the calling thread can also look at
-    the run control while it waits (after an interruption it waits only `grace_s`).
+    Finished writes come back through a queue, so that the calling thread can also watch the
+    run control while it waits (after an interruption it waits only `grace_s`). The workers
+    are daemon threads: a write still waiting for its answer when the run gives up on it must
+    not keep the process alive, whatever the server does (one that trickles its answer byte by
+    byte defeats any per-read timeout).
     """
     control = client.control
     total = sum(len(actions) for _, actions in tasks)
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(tasks)):
+        todo.put(index)
+    finished: queue.SimpleQueue[tuple[int, list[RowResult]]] = queue.SimpleQueue()
+    lock = threading.Lock()
+    taken: set[int] = set()
+    closed = threading.Event()  # the run stopped waiting: take no more tasks
+
+    def work() -> None:
+        while not control.interrupted:
+            with lock:
+                if closed.is_set():
+                    return
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                taken.add(index)
+            task, actions = tasks[index]
+            finished.put((index, _guarded(client, task, actions)))
+
+    for n in range(min(max(1, concurrency), len(tasks))):
+        threading.Thread(target=work, name=f"write-{n}", daemon=True).start()
+    pending = set(range(len(tasks)))
     done = 0
-    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="write")
-    futures: dict[Future, list[Action]] = {}
-    for task, actions in tasks:
-        future = pool.submit(_guarded, client, task, actions)
-        futures[future] = actions
-        future.add_done_callback(finished.put)
-    pending = set(futures)
-    try:
+
+    def collect(show: bool = True) -> None:
+        nonlocal done
         deadline: float | None = None
         while pending:
-            if control.interrupted and deadline is None:
-                deadline = time.monotonic() + control.grace_s
+            if control.interrupted:
+                if deadline is None:
+                    deadline = time.monotonic() + control.grace_s
+                    with lock:
+                        closed.set()  # no worker starts another write
+                if not pending & taken:
+                    return  # every write that was sent has its answer
             timeout = _POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                future = finished.get(timeout=timeout)
+                index, results = finished.get(timeout=timeout)
             except queue.Empty:
                 if deadline is not None and time.monotonic() >= deadline:
-                    break
+                    return
                 continue
-            pending.discard(future)
-            if future.cancelled():
-                continue
-            for result in future.result():
+            pending.discard(index)
+            for result in results:
                 record(result)
                 done += 1
-            if progress is not None:
+            if show and progress is not None:
                 progress(done, total, client.counters.retries)
+
+    try:
+        collect()
     except KeyboardInterrupt:
         # Ctrl-C with no handler (a script or notebook calling the library): stop as the
-        # command line's signal handler would; the rows left are settled below.
+        # command line's signal handler would, and wait out the grace period as it would.
         control.interrupt(signal.SIGINT)
-        wait(pending, timeout=control.grace_s)
+        collect(show=False)  # the progress callback is where a script's Ctrl-C may come from
     except BaseException:
-        # A bug here: send nothing more, wait briefly for the answers in flight, raise.
-        control.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
-        wait(pending, timeout=control.grace_s)
+        control.cancel()  # a bug here: send nothing more
+        closed.set()
         raise
-    for future in pending:  # left when the grace period ended
-        if future.cancel():  # never started
-            results = [RowResult(a, SKIPPED, message=control.skip_note()) for a in futures[future]]
-        elif future.done():  # finished just now
-            results = future.result()
+    with lock:  # left when the grace period ended: settle them, and let no worker start one
+        closed.set()
+        started = set(taken)
+    for index in sorted(pending):
+        actions = tasks[index][1]
+        if index not in started:
+            results = [RowResult(a, SKIPPED, message=control.skip_note()) for a in actions]
         else:  # still waiting for its answer: lost
             results = [RowResult(a, FAILED, message="interrupted before the server answered: "
                                  "whether it stored this is unknown (the next run will see)")
-                       for a in futures[future]]
+                       for a in actions]
         for result in results:
             record(result)
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _guarded(client: ApiClient, task: Callable[[], list[RowResult]], actions: list[Action]) -> list[RowResult]:

@@ -157,3 +157,20 @@ def test_sigterm_while_the_server_records_are_read(stack, tmp_path):
     assert code == 143 and (payload["rows"], payload["skipped"], payload["created"]) == (5, 5, 0)
     assert payload["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
     assert is_layer_sync_report(tmp_path / "r.xlsx")
+
+
+def test_a_write_whose_answer_never_comes_does_not_keep_the_process_alive(stack, tmp_path):
+    # The server stores the writes but answers 20 s late: after SIGTERM the run waits the
+    # grace period (5 s) for them, reports them as unknown, and the process ends then.
+    stack.faults.slow_seconds = 20.0
+    stack.faults.inject("slow", count=10, method="POST")
+    _sheet(tmp_path, 4)
+    proc = _start(stack, tmp_path)
+    _wait_for(lambda: stack.stats.by_method.get("POST", 0) >= 4)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 12, "the process waited for the late answers"
+    assert proc.returncode == 143, err
+    payload = json.loads(out)
+    assert payload["exit_code"] == 143 and payload["failed"] == 4
