@@ -40,6 +40,9 @@ __all__ = ["DEFAULT_API_URL", "KEY_VARIABLES", "REDACTED", "Answer", "ApiClient"
 
 log = logging.getLogger("layer_sync.api")
 
+#: The largest answer read: the list of a lab's target materials is a few MB (100,000 layers
+#: are ~30 MB); past this the server has gone wrong, and reading on could fill the memory.
+MAX_ANSWER_BYTES = 256 << 20
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -131,13 +134,13 @@ def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bo
     return False
 
 
-def _detail(response: requests.Response, clean: Callable[[str], str]) -> str:
+def _detail(response: requests.Response, content: bytes, clean: Callable[[str], str]) -> str:
     """The server's reason for an error answer, `clean`ed (the key replaced) before it is
     shortened, so that a cut can never leave part of the key behind."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
-        text = clean(response.text.strip())
+        text = clean(content.decode(response.encoding or "utf-8", "replace").strip())
         return text[:300] if text else clean(response.reason or f"HTTP {response.status_code}")
     if isinstance(body, dict) and "detail" in body:
         detail = body["detail"]
@@ -170,8 +173,10 @@ class ApiClient:
     def __init__(self, base_url: str, api_key: str | ApiKey, policy: RetryPolicy | None = None, *,
                  control: RunControl | None = None, pool_size: int = 8,
                  session: requests.Session | None = None,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time,
+                 max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self.key = check_api_key(as_api_key(api_key))
+        self.max_answer_bytes = max_answer_bytes
         self._key_forms = key_forms(self.key.value)
         self.base_url = check_api_url(base_url)
         self.policy = policy or RetryPolicy()
@@ -320,8 +325,11 @@ class ApiClient:
         tries.sent += 1
         started = time.perf_counter()
         try:
+            # Streamed, so that an answer past `max_answer_bytes` is refused, not read whole.
             response = self.session.request(method, urljoin(self.base_url, path), json=body,
-                                            timeout=policy.timeout, allow_redirects=False)
+                                            timeout=policy.timeout, allow_redirects=False,
+                                            stream=True)
+            content = self._read_body(response)
         except requests.exceptions.ConnectTimeout:
             self._failed()
             raise Transient(f"could not connect to {self.base_url} (timed out)") from None
@@ -363,20 +371,38 @@ class ApiClient:
             raise Transient("rate limited (429)", status, retry_after=wait)
         if status in RETRYABLE_STATUS:
             self._failed()
-            raise Transient(f"server error {status}: {_detail(response, self.redact)}", status,
-                            unknown=True)
+            raise Transient(f"server error {status}: {_detail(response, content, self.redact)}",
+                            status, unknown=True)
         if method != "GET":
             # The server answered a write: its write path is up. A GET that works proves
             # nothing about writes (a re-read between failed POSTs must not reset the count).
             policy.breaker.success()
         if status >= 400:
-            raise ApiError(f"{status}: {_detail(response, self.redact)}", status)
+            raise ApiError(f"{status}: {_detail(response, content, self.redact)}", status)
         try:
-            data = response.json() if response.content else {}
+            data = json.loads(content) if content else {}
         except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
             raise Transient(f"the answer to {method} {path} was not JSON", status,
                             unknown=True) from None
         return data, status
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        """The answer's body, read in chunks; one larger than `max_answer_bytes` is refused
+        (a server gone wrong could otherwise fill the machine's memory)."""
+        limit = self.max_answer_bytes
+        chunks: list[bytes] = []
+        size = 0
+        with response:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(f"the answer to {response.request.method} "
+                                   f"{urlsplit(response.url).path} is larger than "
+                                   f"{f'{limit >> 20} MB' if limit >= 1 << 20 else f'{limit} bytes'}"
+                                   "; it was not read (is --api-url the API?)",
+                                   response.status_code)
+                chunks.append(chunk)
+        return b"".join(chunks)
 
     def _failed(self) -> None:
         """A failed attempt: past the limit in a row, the API is down and the run stops."""

@@ -352,3 +352,15 @@ def test_a_short_made_up_key_is_replaced_only_where_it_stands_alone():
         "0 skipped from lab_stacks.xlsx; key ***; ***=1"
     assert redact("abc-secret-key-123 in a word: xabc-secret-key-123y", "abc-secret-key-123") == \
         "*** in a word: x***y"  # a real key is replaced wherever it stands
+
+
+def test_an_answer_past_the_size_bound_is_refused_not_read_whole(stack):
+    # A server gone wrong (or a URL that is not the API) could stream gigabytes.
+    from layer_sync.api import ApiClient
+
+    client = ApiClient(stack.url, API_KEY, max_answer_bytes=100)
+    with pytest.raises(ApiError, match="larger than 100 bytes; it was not read"):
+        client.list_target_materials()
+    assert stack.stats.by_method == {"GET": 1}  # refused once, not retried
+    roomy = ApiClient(stack.url, API_KEY)
+    assert roomy.list_target_materials()[0]["layer_id"] == 1  # the usual answer is read
