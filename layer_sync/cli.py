@@ -279,13 +279,6 @@ def _progress_bar(stdout: IO[str], stderr: IO[str], quiet: bool) -> Any:
         yield bar
 
 
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
               stderr: IO[str]) -> int:
     from .demo import run_demo

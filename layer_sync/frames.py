@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .control import RunControl
     from .outcome import SyncOutcome
     from .sheet import SheetData
-    from .sync import Progress
+    from .progress import Progress
 
 __all__ = ["outcome_frame", "read_frame", "stacks_frame", "sync_frame"]
 

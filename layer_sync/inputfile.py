@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import InputFileError
-from .cells import MAX_CELL_CHARS  # noqa: F401 (a bound of the input, kept with its kin)
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods", ".xls")

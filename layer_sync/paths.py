@@ -18,16 +18,11 @@ import os
 import re
 import secrets
 import stat
-import xml.etree.ElementTree as ElementTree
-import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
 from .errors import ConfigError
-
-#: The title cell (Summary!A1) every layer-sync report carries.
-REPORT_TITLE = "layer-sync report"
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -89,73 +84,21 @@ def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.Path
 
 
 def is_layer_sync_report(path: str | os.PathLike) -> bool:
-    """True for an .xlsx whose workbook has the sheets Summary and Rows and whose Summary!A1
-    says "layer-sync report". Reads only the workbook's small parts and the first cell, so
-    a large old report costs nothing to recognise; anything unreadable is not a report."""
+    """True for a workbook that the reader recognises as a layer-sync report (sheets Summary
+    and Rows, "layer-sync report" in Summary!A1): the reader's own test, so that the two never
+    disagree. Anything unreadable or hostile is simply not one of our reports."""
+    from .workbook import Workbook
+
     try:
-        with zipfile.ZipFile(path) as book:
-            sheets = _sheet_parts(book)
-            if "Summary" not in sheets or "Rows" not in sheets:
-                return False
-            return _first_cell_text(book, sheets["Summary"]) == REPORT_TITLE
-    except Exception:  # a corrupt or hostile file is simply not one of our reports
+        book = Workbook(Path(path), ".xlsx")  # our reports are .xlsx, whatever their name
+    except Exception:
         return False
-
-
-_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-#: The workbook's parts read here are small; a bigger one is not a layer-sync report's.
-_MAX_PART = 4 * 1024 * 1024
-
-
-def _read_part(book: zipfile.ZipFile, name: str) -> bytes:
-    if book.getinfo(name).file_size > _MAX_PART:
-        raise ValueError(f"{name} is too large")
-    return book.read(name)
-
-
-def _sheet_parts(book: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name -> its part's name in the zip."""
-    workbook = ElementTree.fromstring(_read_part(book, "xl/workbook.xml"))
-    rels = ElementTree.fromstring(_read_part(book, "xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_NS_PKG_REL}Relationship")}
-    parts = {}
-    for sheet in workbook.iter(f"{_NS_MAIN}sheet"):
-        target = targets.get(sheet.get(f"{_NS_REL}id"), "")
-        parts[sheet.get("name", "")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-    return parts
-
-
-def _first_cell_text(book: zipfile.ZipFile, part: str) -> str | None:
-    """The text of A1 in the sheet `part` (inline, formula-result or shared string)."""
-    with book.open(part) as stream:
-        for _, element in ElementTree.iterparse(stream):
-            if element.tag == f"{_NS_MAIN}c":
-                if element.get("r", "A1") != "A1":
-                    return None
-                kind = element.get("t")
-                if kind == "inlineStr":
-                    return "".join(t.text or "" for t in element.iter(f"{_NS_MAIN}t"))
-                value = element.findtext(f"{_NS_MAIN}v")
-                if kind == "s" and value is not None:
-                    return _shared_string(book, int(value))
-                return value
-            if element.tag == f"{_NS_MAIN}row":  # the first row ended without A1
-                return None
-    return None
-
-
-def _shared_string(book: zipfile.ZipFile, index: int) -> str | None:
-    with book.open("xl/sharedStrings.xml") as stream:
-        seen = 0
-        for _, element in ElementTree.iterparse(stream):
-            if element.tag == f"{_NS_MAIN}si":
-                if seen == index:
-                    return "".join(t.text or "" for t in element.iter(f"{_NS_MAIN}t"))
-                seen += 1
-                element.clear()
-    return None
+    try:
+        return book.report_input() is not None
+    except Exception:
+        return False
+    finally:
+        book.close()
 
 
 # ----------------------------------------------------------------------------- picked names

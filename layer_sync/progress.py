@@ -70,8 +70,7 @@ class _AboveTheBar(io.TextIOBase):
 
 
 class ProgressBar:
-    """`with ProgressBar(stderr) as bar:` then pass `bar` (the Progress protocol) to the run,
-    or `bar.writes` where the run still takes `(done, total, retries)` for its writes only.
+    """`with ProgressBar(stderr) as bar:` then pass `bar` (the Progress protocol) to the run.
 
     `console`: a rich Console to draw on (tests give one writing to a StringIO); by default
     one on `stream`. `logger`: its handlers writing to `stream` print above the bar while it
@@ -112,10 +111,6 @@ class ProgressBar:
             self._progress.reset(self._task, total=total, completed=done,
                                  description=PHASES.get(phase, phase))
         self._progress.update(self._task, completed=done, total=total, retries=retries)
-
-    def writes(self, done: int, total: int, retries: int) -> None:
-        """Today's write callback of sync_file, `(done, total, retries)`."""
-        self("writing", done, total, retries)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:

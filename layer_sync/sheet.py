@@ -20,8 +20,9 @@ from . import values
 from .errors import InputFileError
 from .headers import (ALIASES, HEADER_SEARCH_ROWS, Header, field_for_header, find_header,
                       lab_names, no_header_message, squeeze_header)
-from .inputfile import (MAX_CELL_CHARS, SUFFIXES, TEXT_SUFFIXES, WORKBOOK_SUFFIXES, Grid,
-                        check_input_file, column_letter)
+from .cells import MAX_CELL_CHARS
+from .inputfile import (SUFFIXES, TEXT_SUFFIXES, WORKBOOK_SUFFIXES, Grid, check_input_file,
+                        column_letter)
 from .outcome import Issue, Severity
 
 __all__ = ["ALIASES", "HEADER_SEARCH_ROWS", "SUFFIXES", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES",

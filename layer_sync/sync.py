@@ -23,6 +23,7 @@ from .errors import ApiError, ConfigError, ReportError
 from .lock import RunLock
 from .outcome import ActionKind, Result, RowResult, SyncOutcome, plural
 from .paths import check_report_path, reserve_report_name
+from .progress import Progress  # progress(phase, done, total, retries)
 from .settings import ApiKey, resolve_api_key, resolve_api_url
 
 if TYPE_CHECKING:
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("layer_sync")
 
-#: progress(phase, done, total, retries): phase is "reading", "planning" or "writing";
-#: total is None while it is not known.
-Progress = Callable[[str, int, "int | None", int], None]
 
 
 def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,

@@ -3,7 +3,8 @@
 Everything here is pure: no network, no disk. Chemistry comes from a well-kept library,
 imported on first use so that a run that never meets a formula does not pay for it:
 `periodictable` parses formulas. Miller indices and space groups are in `crystal`, what a
-cell holds before any rule in `cells`; both are re-exported here for the other modules.
+cell holds before any rule in `cells` (its names are re-exported here, where the other
+modules have always found them).
 
 A cell arrives as the spreadsheet holds it: `str` for text, `float`/`int` for a number,
 `datetime.date`/`datetime.datetime` for a date, `bool`, or `None`/'' when blank.
@@ -20,8 +21,7 @@ from typing import Any
 
 from .cells import (MAX_CELL_CHARS, MAX_ID, MAX_VALUE_CHARS, Checked, ValueProblem,  # noqa: F401
                     describe, is_blank, text, whole_number)
-from .crystal import (SpaceGroup, compact_orientation, parse_orientation,  # noqa: F401
-                      parse_space_group)  # re-exported
+from .crystal import parse_orientation, parse_space_group
 
 #: The fields of a layer that the sheet may manage, in the order they are shown.
 LAYER_FIELDS = ("composition_string", "element_dict", "orientation", "space_group", "mp_id")
