@@ -3,7 +3,9 @@ does not wait, and a home folder of each test's own (locks live under it)."""
 
 from __future__ import annotations
 
+import csv
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +59,12 @@ def _own_home(tmp_path, monkeypatch):
     """Every test's runs take their locks under a home of its own, never the user's."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    """A CSV sheet with `header` and `rows`, written as a spreadsheet program would."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

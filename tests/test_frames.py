@@ -3,12 +3,10 @@ command line that never imports pandas."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -21,7 +19,7 @@ from layer_sync.outcome import Issue, Severity
 from layer_sync.sandbox import Faults, SandboxServer
 from layer_sync.values import ALL_FIELDS
 
-from .conftest import API_KEY
+from .conftest import API_KEY, write_csv
 
 MANGLED = "stored this orientation as the number 1"
 
@@ -69,18 +67,12 @@ def _records(sandbox) -> list[tuple]:
             for l in sandbox.store.layers()]
 
 
-def _csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 # ------------------------------------------------------------------ SheetData.to_frame
 
 def test_read_stacks_to_frame_keeps_leading_zeros_and_the_source(tmp_path):
-    path = _csv(tmp_path / "lab.csv", [*HEADER, "Notes"],
+    path = write_csv(tmp_path / "lab.csv", [*HEADER, "Notes"],
                 [[1, 1, "BaTiO3", "001", "x"], ["", 2, "SrTiO3", "(110)", ""],
                  [1, 3, "", "", ""]])
     df = read_stacks(path).to_frame()
@@ -96,7 +88,7 @@ def test_read_stacks_to_frame_keeps_leading_zeros_and_the_source(tmp_path):
 
 
 def test_to_frame_blank_and_invalid_are_missing(tmp_path):
-    path = _csv(tmp_path / "lab.csv", HEADER, [[1, 1, "BaTiO3", "001"], [1, "two", "", ""]])
+    path = write_csv(tmp_path / "lab.csv", HEADER, [[1, 1, "BaTiO3", "001"], [1, "two", "", ""]])
     df = read_stacks(path).to_frame()
     assert df["valid"].tolist() == [True, False]
     assert pd.isna(df.loc[1, "layer_id"]) and df.loc[1, "orientation"] is None
@@ -176,7 +168,7 @@ def test_sheet_locations_keep_their_form():
 # ------------------------------------------------------------------ sync_frame = sync_file
 
 def test_sync_frame_does_what_sync_file_does_with_the_same_stacks(seeded, tmp_path):
-    path = _csv(tmp_path / "lab.csv", HEADER, ROWS)
+    path = write_csv(tmp_path / "lab.csv", HEADER, ROWS)
     other = SandboxServer(api_key=API_KEY, faults=Faults(seed=1)).start()
     try:
         other.store.seed(SEED)
@@ -245,7 +237,7 @@ def test_no_report_unless_asked(seeded, tmp_path, monkeypatch):
 # ------------------------------------------------------------------ the command line
 
 def test_the_command_line_never_imports_pandas(seeded, tmp_path):
-    path = _csv(tmp_path / "lab.csv", HEADER, ROWS)
+    path = write_csv(tmp_path / "lab.csv", HEADER, ROWS)
     script = (
         "import sys\n"
         "from layer_sync import cli\n"

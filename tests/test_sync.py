@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +14,7 @@ from layer_sync.settings import ApiKey
 from layer_sync.lock import lock_path
 from layer_sync.sync import sync_file
 
-from .conftest import API_KEY
+from .conftest import API_KEY, write_csv
 
 
 def _entry(sample_id, layer_id, record_id, name=None, substrate="SrTiO3", **fields):
@@ -24,12 +22,6 @@ def _entry(sample_id, layer_id, record_id, name=None, substrate="SrTiO3", **fiel
             "substrate": substrate, "layer_id": layer_id, **fields}
 
 
-def _csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def _run(sandbox, path, clock=None, **kw):
@@ -63,7 +55,7 @@ def seeded(sandbox):
 
 
 def test_clean_sync_makes_exactly_the_planned_writes_then_converges(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "composition_string", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "composition_string", "orientation"],
                 [[1, 1, "SrTiO3", "001"], [1, 2, "BaTiO3", "111"], [1, 4, "LaAlO3", "(0 0 1)"],
                  [2, 1, "MgO", "001"]])
     outcome = _run(seeded, path, clock)
@@ -83,7 +75,7 @@ def test_clean_sync_makes_exactly_the_planned_writes_then_converges(seeded, tmp_
 
 
 def test_dry_run_writes_nothing_and_counts_what_would_be_done(seeded, tmp_path):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, 2, "111"], [1, 5, "001"]])
     outcome = _run(seeded, path, dry_run=True)
     assert [r.result for r in outcome.results] == ["would update", "would create"]
@@ -93,7 +85,7 @@ def test_dry_run_writes_nothing_and_counts_what_would_be_done(seeded, tmp_path):
 
 
 def test_invalid_rows_are_not_sent_and_exit_1(seeded, tmp_path):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, 2, "1"], [1, 5, "001"]])
     outcome = _run(seeded, path)
     assert [r.result for r in outcome.results] == ["invalid", "created"]
@@ -102,7 +94,7 @@ def test_invalid_rows_are_not_sent_and_exit_1(seeded, tmp_path):
 
 
 def test_create_samples_posts_a_target_material_with_its_layers(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_name", "substrate", "layer_id", "composition_string"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_name", "substrate", "layer_id", "composition_string"],
                 [["New stack", "SrTiO3", 1, "SrTiO3"], ["", "", 2, "BaTiO3"]])
     refused = _run(seeded, path, clock)
     assert refused.counts["invalid"] == 2 and refused.exit_code == 1
@@ -120,7 +112,7 @@ def test_create_samples_posts_a_target_material_with_its_layers(seeded, tmp_path
 def test_every_fault_kind_is_survived_without_duplicates(seeded, tmp_path, clock, kind):
     seeded.faults.slow_seconds = 0.4
     rows = [[1, 2, "111"]] + [[1, n, "001"] for n in range(4, 10)]
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], rows)
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], rows)
     seeded.faults.inject(kind, count=3, method="POST")
     seeded.faults.inject(kind, count=1, method="PATCH")
     outcome = _run(seeded, path, clock, timeout=0.2, concurrency=4)
@@ -140,7 +132,7 @@ def test_unknown_outcomes_are_settled_with_one_get_for_all_rows_in_doubt(seeded,
     # All eight POSTs in flight together, and their answers come back well within one GET's
     # time even on a busy machine (the re-reads are shared by the rows in doubt at once).
     seeded.latency_ms = 100
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 12)])
     seeded.faults.inject("commit500", count=8, method="POST")
     outcome = _run(seeded, path, clock, concurrency=8)
@@ -152,7 +144,7 @@ def test_unknown_outcomes_are_settled_with_one_get_for_all_rows_in_doubt(seeded,
 
 def test_writes_really_overlap(seeded, tmp_path, clock):
     seeded.latency_ms = 30
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 36)])
     outcome = _run(seeded, path, clock, concurrency=8)
     assert outcome.counts["created"] == 32
@@ -160,7 +152,7 @@ def test_writes_really_overlap(seeded, tmp_path, clock):
 
 
 def test_retry_after_is_honoured_in_seconds_and_as_a_date(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
     seeded.faults.retry_after = "7"
     seeded.faults.inject("429", method="POST")
     outcome = _run(seeded, path, clock)
@@ -169,7 +161,7 @@ def test_retry_after_is_honoured_in_seconds_and_as_a_date(seeded, tmp_path, cloc
 
     seeded.faults.retry_after = formatdate(time.time() + 30, usegmt=True)
     seeded.faults.inject("429", method="PATCH")
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "111"]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "111"]])
     clock.sleeps.clear()
     outcome = _run(seeded, path, clock)
     assert outcome.exit_code == 0
@@ -183,7 +175,7 @@ def test_retry_after_holds_back_every_worker(seeded, tmp_path):
     seeded.latency_ms = 10
     seeded.faults.retry_after = "5"
     seeded.faults.inject("429", method="POST")
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 24)])
     outcome = _run(seeded, path, concurrency=4,
                    sleep=lambda s: sleeps.append((threading.current_thread().name, s)))
@@ -193,7 +185,7 @@ def test_retry_after_holds_back_every_worker(seeded, tmp_path):
 
 
 def test_refused_key_makes_no_writes_and_exits_2(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
     outcome = sync_file(path, api_key=ApiKey("revoked", "ATOMSCALE_API_KEY"), api_url=seeded.url,
                         report=False, sleep=clock.sleep, clock=clock.monotonic)
     assert outcome.exit_code == 2 and "ATOMSCALE_API_KEY" in outcome.message
@@ -204,7 +196,7 @@ def test_refused_key_makes_no_writes_and_exits_2(seeded, tmp_path, clock):
 def test_key_revoked_mid_run_stops_every_worker_at_once(seeded, tmp_path, clock):
     seeded.latency_ms = 10
     seeded.revoke_key_after = 6  # the GET and five writes, then 401
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 64)])
     outcome = _run(seeded, path, clock, concurrency=4)
     assert outcome.exit_code == 2 and "ATOMSCALE_API_KEY" in outcome.message
@@ -216,7 +208,7 @@ def test_key_revoked_mid_run_stops_every_worker_at_once(seeded, tmp_path, clock)
 
 
 def test_api_down_stops_in_bounded_time_with_exit_2(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 104)])
     seeded.faults.methods = frozenset({"POST"})
     seeded.faults.kinds = ("503",)
@@ -236,7 +228,7 @@ def test_unreachable_api_ends_with_exit_2(tmp_path, clock):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
     outcome = sync_file(path, api_key="k", api_url=f"http://127.0.0.1:{port}/", report=False,
                         sleep=clock.sleep, clock=clock.monotonic)
     assert outcome.exit_code == 2 and "could not connect" in outcome.message
@@ -244,12 +236,12 @@ def test_unreachable_api_ends_with_exit_2(tmp_path, clock):
 
 
 def test_four_faults_in_a_row_do_not_stop_the_run_twenty_do(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 8)])
     seeded.faults.inject("503", count=4, method="POST")
     outcome = _run(seeded, path, clock, concurrency=1)
     assert outcome.exit_code == 0 and outcome.counts["created"] == 4
-    path = _csv(tmp_path / "lab2.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab2.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(8, 20)])
     seeded.faults.inject("503", count=20, method="POST")
     outcome = _run(seeded, path, clock, concurrency=1)
@@ -257,7 +249,7 @@ def test_four_faults_in_a_row_do_not_stop_the_run_twenty_do(seeded, tmp_path, cl
 
 
 def test_other_4xx_fail_their_row_with_the_servers_message_and_are_not_retried(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, 4, "001"], [1, 2, "111"], [1, 5, "001"]])
     seeded.faults.inject("422", method="POST")
     seeded.faults.inject("404", method="PATCH")
@@ -273,7 +265,7 @@ def test_other_4xx_fail_their_row_with_the_servers_message_and_are_not_retried(s
 
 
 def test_forbidden_key_stops_the_run_and_names_the_variable(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 10)])
     seeded.faults.inject("403", method="POST")
     outcome = _run(seeded, path, clock, concurrency=1)
@@ -285,7 +277,7 @@ def test_forbidden_key_stops_the_run_and_names_the_variable(seeded, tmp_path, cl
 def test_lock_second_run_on_the_same_input_exits_2(seeded, tmp_path):
     from layer_sync.lock import RunLock
 
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
     assert lock_path(path).parent != path.parent  # works even when the input's folder is read-only
     with RunLock.acquire(path):  # another run holds it
         with pytest.raises(LockedError, match="another layer-sync run"):
@@ -294,7 +286,7 @@ def test_lock_second_run_on_the_same_input_exits_2(seeded, tmp_path):
 
 
 def test_input_file_is_only_read(seeded, tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
     before = (path.read_bytes(), path.stat().st_mtime_ns)
     _run(seeded, path, clock, report=tmp_path / "r.xlsx")
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
@@ -314,7 +306,7 @@ def test_done_when_300_rows_under_20_percent_faults_of_every_kind(sandbox, tmp_p
         rows += [[s, n, "BaTiO3", "001"] for n in range(1, 11)]        # 100 unchanged
         rows += [[s, n, "SrTiO3", "111"] for n in range(11, 21)]       # 100 changed
         rows += [[s, n, "LaAlO3", "(0 0 1)"] for n in range(21, 31)]   # 100 new
-    path = _csv(tmp_path / "s300.csv", ["sample_id", "layer_id", "composition_string", "orientation"], rows)
+    path = write_csv(tmp_path / "s300.csv", ["sample_id", "layer_id", "composition_string", "orientation"], rows)
     sandbox.faults.slow_seconds = 0.5
     sandbox.faults.rate = 0.2
     outcome = _run(sandbox, path, clock, timeout=0.25)
@@ -336,7 +328,7 @@ def test_done_when_300_rows_under_20_percent_faults_of_every_kind(sandbox, tmp_p
 @pytest.mark.parametrize("kind", ["commit500", "commitreset", "slow"])
 def test_create_samples_post_in_doubt_makes_no_duplicate_target_material(seeded, tmp_path, clock, kind):
     seeded.faults.slow_seconds = 0.4
-    path = _csv(tmp_path / "lab.csv", ["sample_name", "substrate", "layer_id", "composition_string"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_name", "substrate", "layer_id", "composition_string"],
                 [["Fresh", "Si", 1, "Si"], ["", "", 2, "SiO2"]])
     seeded.faults.inject(kind, method="POST")
     outcome = _run(seeded, path, clock, create_samples=True, timeout=0.2)
@@ -350,7 +342,7 @@ def test_create_samples_post_in_doubt_makes_no_duplicate_target_material(seeded,
 
 def test_interrupted_run_sends_nothing_more(seeded, tmp_path, clock):
     seeded.latency_ms = 20
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 84)])
 
     def interrupt(phase, done, total, retries):
@@ -377,7 +369,7 @@ def test_the_key_never_leaks_even_when_the_server_quotes_it(tmp_path, clock, cap
 
     key = "quoted-back-" + API_KEY
     rows = [[1, n, "001"] for n in range(2, 8)]
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], rows)
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], rows)
     with SandboxServer(api_key=key, echo_key=True) as server:
         server.store.seed([_entry(1, 1, 10, composition_string="SrTiO3")])
         server.faults.inject("422", method="POST")
@@ -391,7 +383,7 @@ def test_the_key_never_leaks_even_when_the_server_quotes_it(tmp_path, clock, cap
         server.faults.inject("422", method="POST")
         server.faults.inject("redirect", method="POST")
         stdout, stderr = io.StringIO(), io.StringIO()
-        path2 = _csv(tmp_path / "lab2.csv", ["sample_id", "layer_id", "orientation"],
+        path2 = write_csv(tmp_path / "lab2.csv", ["sample_id", "layer_id", "orientation"],
                      [[1, n, "111"] for n in range(2, 8)] + [[1, 99, "001"], [1, 98, "001"]])
         code = main(["sync", str(path2), "--report", str(tmp_path / "r2.xlsx"), "--json", "-v",
                      "--log-file", str(tmp_path / "sync.log"), "--concurrency", "1"],
@@ -425,7 +417,7 @@ def test_a_refused_key_names_the_variable_or_file_it_came_from(seeded, tmp_path,
     key_file.write_text("wrong-key\n")
     key_file.chmod(0o600)
     key = resolve_api_key({"AS_API_KEY": "wrong-key"}, key_file if use_file else None)
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 4]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 4]])
     outcome = _run(seeded, path, clock, api_key=key)
     expected = f"the key file {key_file}" if use_file else "AS_API_KEY"
     assert outcome.exit_code == 2 and expected in outcome.message
@@ -447,7 +439,7 @@ def test_a_key_a_header_cannot_carry_is_refused_before_any_request(tmp_path, whe
 
 @pytest.mark.timeout(30)
 def test_a_host_name_that_does_not_resolve_ends_the_run_at_once(tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
     outcome = sync_file(path, api_key="k", api_url="http://nonexistent.invalid/", report=False,
                         sleep=clock.sleep, clock=clock.monotonic)
     assert outcome.exit_code == 2
@@ -463,7 +455,7 @@ def test_an_interrupted_run_sends_nothing_more_and_still_reports(seeded, tmp_pat
     from layer_sync.control import RunControl
 
     seeded.latency_ms = 20
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 84)])
     control = RunControl()
     sent_at_interrupt = []
@@ -495,7 +487,7 @@ def test_a_real_signal_handler_can_stop_the_run(seeded, tmp_path, clock):
     from layer_sync.control import RunControl
 
     seeded.latency_ms = 20
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 204)])
     control = RunControl()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: control.interrupt(signum))
@@ -516,7 +508,7 @@ def test_answers_in_flight_are_awaited_only_for_the_grace_period(seeded, tmp_pat
 
     seeded.faults.slow_seconds = 1.5
     seeded.faults.inject("slow", count=4, method="POST")
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 8)])
     control = RunControl(grace_s=0.2)
     threading.Timer(0.3, control.interrupt, (signal.SIGTERM,)).start()
@@ -533,7 +525,7 @@ def test_answers_in_flight_are_awaited_only_for_the_grace_period(seeded, tmp_pat
 def test_the_library_finds_the_key_and_the_api_url_where_the_command_line_does(
         seeded, tmp_path, monkeypatch):
     # A script run with ATOMSCALE_API_URL set talks to that server, never the public API.
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
     monkeypatch.setenv("ATOMSCALE_API_URL", seeded.url)
     monkeypatch.setenv("ATOMSCALE_API_KEY", API_KEY)
     outcome = sync_file(path, dry_run=True, report=False)
@@ -542,7 +534,7 @@ def test_the_library_finds_the_key_and_the_api_url_where_the_command_line_does(
 
 
 def test_rows_with_errors_stay_invalid_when_the_server_cannot_be_read(tmp_path, clock):
-    path = _csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, 1, "001"], [1, 2, 1]])  # row 3: a mangled orientation
     outcome = sync_file(path, api_key=API_KEY, api_url="http://127.0.0.1:9/", report=False,
                         sleep=clock.sleep, clock=clock.monotonic, max_attempts=2)
