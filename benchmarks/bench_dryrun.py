@@ -2,16 +2,21 @@
 
     python benchmarks/bench_dryrun.py [--rows 50000] [--repeat 3] [--sizes 25000,50000,100000]
 
-1. Whole process, side by side in one run (A B A B ...): `layer-sync sync FILE --dry-run` with
-   its report, against a sandbox seeded with the same layers (every row unchanged), versus
+1. Whole process, side by side in one run (A B C A B C ...): `layer-sync sync FILE --dry-run`
+   with its report, against a sandbox seeded with the same layers (every row unchanged); the
+   same dry run with no report (`sync_file(FILE, dry_run=True, report=False)`); and
    `python -c "import pandas; pandas.read_excel(FILE, engine='openpyxl', dtype=str)"`.
    Goal: the ratio (median of the pairs' ratios) at most 1.0.
 2. Where the dry run's time goes, in one fresh process: start-up (`layer-sync --version`),
    reading the sheet, the GET and the plan, the report.
-3. The report alone at each of --sizes rows (linear growth) and the process's peak memory,
-   each size in a fresh process; goal: under 300 MB at 100,000 rows.
+3. The report alone at each of --sizes rows (linear growth) and the memory it takes beyond
+   what the run already held (the process's peak is reset before the report, Linux
+   /proc/self/clear_refs), each size in a fresh process and sandbox; goal: under 300 MB at
+   100,000 rows.
 4. With --writers: the writers compared on a 50,000 x 20 sheet of text (fresh processes,
-   alternating): XlsxWriter (as the report uses it) and openpyxl's write-only mode.
+   in turn): XlsxWriter as the report uses it (constant_memory) and in memory, openpyxl's
+   write-only mode, and the Rust-backed rvgsrust-xlsxwriter and rustpy-xlsxwriter where they
+   are installed (they are not dependencies; see the README for why).
 The machine may be shared: compare the ratios, not the absolute times.
 """
 
@@ -96,23 +101,39 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-# One sheet of 50,000 x 20 cells, by either writer (argv: writer, path): section 4.
+# One sheet of 50,000 x 20 cells, by one writer (argv: writer, path): section 4. Each writer
+# is used the way the report would use it: one call per cell (XlsxWriter, rvgsrust-xlsxwriter),
+# one row at a time (openpyxl), or the whole table in one call (rustpy-xlsxwriter).
 WRITER = r"""
 import sys
 rows = [[f"Layers", i + 2, str(i // 10 + 1), f"Stack {i // 10 + 1}", str(i % 10 + 1), "unchanged",
          "unchanged"] + [f"value {i % 97} {j}" for j in range(13)] for i in range(50_000)]
-if sys.argv[1] == "openpyxl":
+writer, path = sys.argv[1:3]
+if writer == "openpyxl":
     from openpyxl import Workbook
     book = Workbook(write_only=True)
     ws = book.create_sheet("Rows")
     for row in rows:
         ws.append(row)
-    book.save(sys.argv[2])
+    book.save(path)
+elif writer == "rvgsrust-xlsxwriter":
+    import rvgsrust_xlsxwriter
+    book = rvgsrust_xlsxwriter.Workbook(path)
+    ws = book.add_worksheet("Rows", constant_memory=True)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            ws.write(r, c, value)
+    book.close()
+elif writer == "rustpy-xlsxwriter":
+    import rustpy_xlsxwriter
+    names = [f"c{c}" for c in range(len(rows[0]))]
+    rustpy_xlsxwriter.write_worksheet((dict(zip(names, row)) for row in rows), path,
+                                      sheet_name="Rows")
 else:
     import xlsxwriter
-    book = xlsxwriter.Workbook(sys.argv[2], {"strings_to_formulas": False,
-                                            "strings_to_numbers": False, "strings_to_urls": False,
-                                            "constant_memory": True})
+    book = xlsxwriter.Workbook(path, {"strings_to_formulas": False, "strings_to_numbers": False,
+                                      "strings_to_urls": False,
+                                      "constant_memory": writer == "xlsxwriter"})
     ws = book.add_worksheet("Rows")
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
@@ -122,19 +143,31 @@ else:
                 ws.write_number(r, c, value)
     book.close()
 """
+#: The writers compared; the two Rust-backed ones only where installed (they are not
+#: dependencies: `pip install rustpy-xlsxwriter rvgsrust-xlsxwriter` to include them).
+WRITERS = {"xlsxwriter": "xlsxwriter", "xlsxwriter (in memory)": "xlsxwriter",
+           "openpyxl": "openpyxl", "rvgsrust-xlsxwriter": "rvgsrust_xlsxwriter",
+           "rustpy-xlsxwriter": "rustpy_xlsxwriter"}
 
 
 def writers(folder: Path, repeat: int) -> None:
-    times: dict[str, list[float]] = {"xlsxwriter": [], "openpyxl": []}
+    import importlib.util
+
+    names = [name for name, module in WRITERS.items() if importlib.util.find_spec(module)]
+    times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeat):
-        for name in times:
-            times[name].append(timed([sys.executable, "-c", WRITER, name,
-                                      str(folder / f"{name}.xlsx")], dict(os.environ)))
-    ratios = [a / b for a, b in zip(times["xlsxwriter"], times["openpyxl"])]
-    print("4. one sheet of 50,000 x 20 cells, written and saved (fresh processes, alternating):")
+        for i, name in enumerate(names):
+            mode = "xlsxwriter-memory" if name == "xlsxwriter (in memory)" else name
+            times[name].append(timed([sys.executable, "-c", WRITER, mode,
+                                      str(folder / f"writer{i}.xlsx")], dict(os.environ)))
+    print("4. one sheet of 50,000 x 20 cells, written and saved (fresh processes, in turn; "
+          "ratios to XlsxWriter as the report uses it):")
     for name, runs in times.items():
-        print(f"   {name:10s} {statistics.median(runs):6.2f} s")
-    print(f"   XlsxWriter / openpyxl write-only: {statistics.median(ratios):.2f}")
+        ratio = statistics.median(a / b for a, b in zip(runs, times["xlsxwriter"]))
+        print(f"   {name:24s} {statistics.median(runs):6.2f} s  {ratio:4.2f}x")
+    missing = [name for name in WRITERS if name not in times]
+    if missing:
+        print(f"   not installed (not dependencies): {', '.join(missing)}")
 
 
 # The breakdown and the report alone run in a fresh process each: this is its code.
@@ -157,12 +190,18 @@ t = clocks()
 outcome = sync_file(sheet, api_key=key, api_url=url, dry_run=True, report=False)
 run = since(t)
 assert outcome.counts["unchanged"] == outcome.counts["rows"], outcome.counts
-with open("/proc/self/statm") as f:
-    before = int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def status_mb(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the run's, so far
+before = status_mb("VmRSS:")
+with open("/proc/self/clear_refs", "w") as f:  # Linux: the peak (VmHWM) starts again here
+    f.write("5")
 t = clocks(); write_report(outcome, report); written = since(t)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+report_peak = status_mb("VmHWM:")
+peak = max(peak, report_peak)
 print(json.dumps({"import": imported, "read_get_plan": run, "report": written,
-                  "rss_before_report_mb": before, "peak_mb": peak,
+                  "rss_before_report_mb": before, "peak_mb": peak, "report_peak_mb": report_peak,
                   "rows": outcome.counts["rows"]}))
 """
 
@@ -176,21 +215,23 @@ def stages(sheet: Path, url: str, report: Path, mode: str = "sync") -> dict:
 
 
 def report_alone(folder: Path, records: list[dict], sizes: list[int]) -> None:
-    print("3. the report alone (.csv input; fresh process per size):")
-    seed = folder / "seed-all.json"
-    seed.write_text(json.dumps(records[:max(sizes)]))
-    sandbox = Sandbox(seed)
-    try:
-        for rows in sizes:
-            sheet = folder / f"stacks-{rows}.csv"
-            write_sheet(sheet, records[:rows])
+    print("3. the report alone (.csv input, every row unchanged; fresh process and sandbox per size):")
+    for rows in sizes:
+        seed = folder / f"seed-{rows}.json"
+        seed.write_text(json.dumps(records[:rows]))  # the sheet's layers: nothing "Not in sheet"
+        sheet = folder / f"stacks-{rows}.csv"
+        write_sheet(sheet, records[:rows])
+        sandbox = Sandbox(seed)
+        try:
             part = stages(sheet, sandbox.url, folder / f"report-{rows}.xlsx")
-            wall, cpu = part["report"]
-            print(f"   {rows:>7,} rows: {wall:5.2f} s wall, {cpu:5.2f} s CPU "
-                  f"({cpu / rows * 1e6:5.1f} us a row); process peak {part['peak_mb']:4.0f} MB, "
-                  f"{part['rss_before_report_mb']:4.0f} MB before the report")
-    finally:
-        sandbox.stop()
+        finally:
+            sandbox.stop()
+        wall, cpu = part["report"]
+        print(f"   {rows:>7,} rows: {wall:5.2f} s wall, {cpu:5.2f} s CPU "
+              f"({cpu / rows * 1e6:5.1f} us a row); the report's peak "
+              f"+{part['report_peak_mb'] - part['rss_before_report_mb']:3.0f} MB over the "
+              f"{part['rss_before_report_mb']:4.0f} MB the process held before it "
+              f"(process peak {part['peak_mb']:4.0f} MB)")
 
 
 def main() -> None:
@@ -217,18 +258,26 @@ def main() -> None:
                         "--json", "-q", "--report", str(folder / "report.xlsx")]
             pandas_cmd = [sys.executable, "-c", "import sys, pandas; pandas.read_excel("
                           "sys.argv[1], engine='openpyxl', dtype=str)", str(sheet)]
+            # The floor: the same dry run with no report (the library call), so the report's
+            # share is plain to see: what is left of pandas' time is all a report may take.
+            floor_cmd = [sys.executable, "-c", "import sys; from layer_sync import sync_file; "
+                         "sync_file(sys.argv[1], dry_run=True, report=False)", str(sheet)]
             timed(ours_cmd, env)  # warm-up: the file cache, the sandbox's first answer
-            ours, theirs = [], []
+            ours, floor, theirs = [], [], []
             for _ in range(args.repeat):
                 ours.append(timed(ours_cmd, env))
+                floor.append(timed(floor_cmd, env))
                 theirs.append(timed(pandas_cmd, env))
             ratios = [a / b for a, b in zip(ours, theirs)]
+            floor_ratios = [a / b for a, b in zip(floor, theirs)]
             print(f"1. {args.rows:,} rows x {len(HEADER)} columns (.xlsx), every row unchanged; "
-                  f"median of {args.repeat}, alternating, each a fresh process:")
+                  f"median of {args.repeat}, in turn, each a fresh process:")
             print(f"   layer-sync sync --dry-run, report included: {statistics.median(ours):6.2f} s")
+            print(f"   the same dry run without its report:        {statistics.median(floor):6.2f} s")
             print(f"   pandas.read_excel(engine='openpyxl', dtype=str): "
                   f"{statistics.median(theirs):6.2f} s")
-            print(f"   ratio (median of pairs): {statistics.median(ratios):.2f}x (goal <= 1.0x)")
+            print(f"   ratio (median of pairs): {statistics.median(ratios):.2f}x (goal <= 1.0x); "
+                  f"without the report {statistics.median(floor_ratios):.2f}x")
 
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "layer_sync", "--version"], check=True,

@@ -1,7 +1,7 @@
 """The sync's speed, start to finish as a process, against the sandbox at 20 ms per request.
 
     python benchmarks/bench_sync.py [--writes 1200] [--latency-ms 20] [--concurrency 8]
-                                    [--repeat 3] [--no-loop]
+                                    [--repeat 3] [--no-loop] [--floor]
 
 1. `layer-sync sync` making 1,200 writes (600 PATCH, 600 POST) with 8 in flight: the target is
    at most 1.25 x the ideal (writes x latency / concurrency = 3 s), process start-up, reading
@@ -10,6 +10,9 @@
 2. A plain sequential loop over the same rows with requests (one Session, keep-alive): the
    sync must be at least 7 x faster (`--no-loop` leaves it out: it takes ~25 s).
 3. A second run right after the first: one GET and no writes.
+4. With --floor: the same writes with requests alone, in as many threads sharing one Session,
+   timed inside an already started process (no start-up, sheet, plan or report): what
+   requests itself takes at this concurrency, the floor under any client built on it.
 Each run gets a fresh sandbox process with the same seed.
 """
 
@@ -99,6 +102,31 @@ def sequential(rows: list[dict], url: str, seed: list) -> float:
     return time.perf_counter() - start
 
 
+def concurrent_floor(rows: list[dict], url: str, seed: list, concurrency: int) -> float:
+    """The same writes with requests alone: `concurrency` threads sharing one Session, no
+    retry policy, no sheet, no report, in this already started process. What requests itself
+    takes at this concurrency: no client built on it can be faster."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    existing = {(e["sample_id"], e["layer_id"]) for e in seed}
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(pool_maxsize=concurrency))
+    session.headers["X-API-KEY"] = KEY
+
+    def write(row: dict) -> None:
+        method = "PATCH" if (row["sample_id"], row["layer_id"]) in existing else "POST"
+        session.request(method, url + "target-materials/layers/", json=row,
+                        timeout=30).raise_for_status()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(write, rows))
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writes", type=int, default=1200)
@@ -106,6 +134,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-loop", action="store_true", help="skip the sequential loop")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the same writes with requests alone in threads")
     args = parser.parse_args()
     ideal = args.writes * args.latency_ms / 1000 / args.concurrency
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +152,14 @@ def main() -> None:
             runs.append((elapsed, first, again_elapsed, again))
         elapsed, first, again_elapsed, again = min(runs, key=lambda r: r[0])
         median = statistics.median(r[0] for r in runs)
+        floors = []
+        for _ in range(args.repeat if args.floor else 0):
+            sandbox = Sandbox(seed_path, args.latency_ms)
+            try:
+                floors.append(concurrent_floor(rows, sandbox.url, json.loads(seed_path.read_text()),
+                                               args.concurrency))
+            finally:
+                sandbox.stop()
         loop = None
         if not args.no_loop:
             sandbox = Sandbox(seed_path, args.latency_ms)
@@ -134,6 +172,10 @@ def main() -> None:
           f"(ideal {ideal:.2f} s), best of {args.repeat}:")
     print(f"  layer-sync sync, whole process:   {elapsed:6.2f} s = {elapsed / ideal:.2f} x ideal "
           f"(target <= 1.25); median {median:.2f} s = {median / ideal:.2f} x")
+    if floors:
+        floor = min(floors)
+        print(f"  requests alone in {args.concurrency} threads (no start-up, sheet or report): "
+              f"{floor:6.2f} s = {floor / ideal:.2f} x ideal (best of {len(floors)})")
     if loop is not None:
         print(f"  plain sequential requests loop:   {loop:6.2f} s = {loop / elapsed:.1f} x slower "
               f"(target >= 7)")

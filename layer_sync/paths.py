@@ -75,8 +75,14 @@ def check_output(path: str | os.PathLike, what: str, *, inputs: Iterable[str | o
 
 def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
                       force: bool = False) -> Path:
-    """The rules for `--report`: an existing file is replaced only when it is a layer-sync
-    report, or with `force` (never when it is an input or not a regular file)."""
+    """The rules for `--report`: the name ends in `.xlsx` (what the report is: a workbook
+    named `notes.txt` or `run.csv` would open as garbage, or not at all); an existing file is
+    replaced only when it is a layer-sync report, or with `force` (never when it is an input
+    or not a regular file)."""
+    check_output(path, "--report", inputs=inputs)  # never an input, a device, a FIFO…
+    if Path(path).suffix.lower() != ".xlsx":
+        raise ConfigError(f"--report {path}: the report is an Excel workbook; give a name "
+                          f"ending in .xlsx (e.g. {Path(path).stem or 'report'}.xlsx)")
     return check_output(path, "--report", inputs=inputs,
                         exists_ok=True if force else is_layer_sync_report,
                         exists_hint="it is not a layer-sync report, so it is left alone; choose "

@@ -218,6 +218,28 @@ def test_a_reserved_name_is_created_exclusively(tmp_path):
     assert not first.path.exists() and second.path.read_text() == "replaced by the report"
 
 
+@pytest.mark.parametrize("name", ["notes.txt", "run.csv", "report", "night.xls", "macro.xlsm"])
+@pytest.mark.parametrize("command", ["sync", "check"])
+def test_a_report_not_named_xlsx_is_refused(stack, sheet, tmp_path, name, command):
+    # A workbook named notes.txt opens as garbage: refused before anything is read or sent,
+    # with the name it should have; nothing is created.
+    report = tmp_path / name
+    args = [command, str(sheet), "--report", str(report)]
+    if command == "sync":
+        err = _refused(stack, [*args, "--force"], ".xlsx", "--report")
+    else:
+        code, _, err = _cli(args)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{Path(name).stem}.xlsx" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.csv"]
+    with pytest.raises(ConfigError, match=r"\.xlsx"):
+        sync_file(sheet, api_key=API_KEY, api_url=stack.url, report=report)
+    (tmp_path / "Upper.XLSX").touch()  # the suffix in any case; an empty file is no report
+    code, _, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--force",
+                         "--report", str(tmp_path / "Upper.XLSX")])
+    assert code == 0 and is_layer_sync_report(tmp_path / "Upper.XLSX"), err
+
+
 def test_the_library_refuses_too(stack, sheet):
     with pytest.raises(ConfigError, match="is the input file"):
         sync_file(sheet, api_key=API_KEY, api_url=stack.url, report=sheet, force=True)
