@@ -416,6 +416,7 @@ def _compare(action: Action, index: ServerIndex) -> None:
         action.kind = UNCHANGED
         return
     body = {c.field: c.new for c in action.changes}
+    _warn_of_stale_identifiers(action, managed, body)
     if any(f in body for f in CHEMISTRY):
         body.update({f: managed[f] for f in CHEMISTRY if f in managed})
         if "element_dict" in body and "composition_string" not in body:
@@ -425,6 +426,29 @@ def _compare(action: Action, index: ServerIndex) -> None:
                 return
     action.kind = UPDATE
     action.body = {"sample_id": action.sample_id, "layer_id": action.layer_id, **body}
+
+
+#: Fields that name one material: right for the old composition, wrong for a new one.
+MATERIAL_IDENTIFIERS = ("mp_id", "space_group")
+
+
+def _warn_of_stale_identifiers(action: Action, managed: dict[str, Any],
+                               body: dict[str, Any]) -> None:
+    """A new composition_string beside an mp_id or space_group that stays as it was (an
+    exported sheet whose formula was edited): they describe the old material. The update
+    goes ahead as the sheet says; the warning points at the cells to check."""
+    if "composition_string" not in body:
+        return
+    kept = [f for f in MATERIAL_IDENTIFIERS if f in managed and f not in body]
+    if not kept:
+        return
+    old = action.record.get("composition_string") if action.record else None
+    named = " and ".join(f"{f} {values.describe(managed[f])}" for f in kept)
+    action.add(WARNING, kept[0],
+               f"composition_string changes from {values.describe(old) if old else '(blank)'} "
+               f"to {values.describe(managed['composition_string'])}, but {named} "
+               f"{'stay' if len(kept) > 1 else 'stays'} as before and may describe the old "
+               "material: check them")
 
 
 def _server_chemistry_conflict(elements: dict[str, Any], record: dict[str, Any]) -> str | None:

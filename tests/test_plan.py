@@ -78,6 +78,28 @@ def test_only_differing_fields_are_patched(tmp_path):
     assert action.body == {"sample_id": 1, "layer_id": 1, "space_group": "P4mm"}
 
 
+@pytest.mark.parametrize("cells, kept", [
+    ("BaTiO3,Pm-3m,mp-5229", ["space_group Pm-3m", "mp_id mp-5229"]),  # an exported row, edited
+    ("BaTiO3,,mp-5229", ["mp_id mp-5229"]),
+    ("BaTiO3,P4mm,mp-5986", []),   # all three changed together: nothing to check
+    ("BaTiO3,,", []),               # the sheet does not manage them
+    ("SrTiO3,Pm-3m,mp-5229", []),   # the composition does not change
+])
+def test_a_new_composition_beside_unchanged_identifiers_is_a_warning(tmp_path, cells, kept):
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string,space_group,mp_id\n"
+                            f"1,1,{cells}\n")
+    (action,) = build_plan(data, SERVER).actions
+    warnings = [i for i in action.issues if i.severity == "warning"]
+    if not kept:
+        assert warnings == []
+        return
+    # The update goes ahead as the sheet says; the warning names the cells that stayed.
+    assert action.kind == UPDATE and action.body["composition_string"] == "BaTiO3"
+    (warning,) = warnings
+    assert "SrTiO3 to BaTiO3" in warning.message and all(k in warning.message for k in kept)
+    assert warning.column == "mp_id"  # the first cell to check
+
+
 def test_samples_named_by_name_resolve_or_become_row_issues(tmp_path):
     server = SERVER + [_entry(4, 1, 40, name="Twin", substrate="Si", composition_string="Si"),
                        _entry(5, 1, 50, name="Twin", substrate="MgO")]
