@@ -448,7 +448,7 @@ def _warn_of_stale_identifiers(action: Action, managed: dict[str, Any],
                f"composition_string changes from {values.describe(old) if old else '(blank)'} "
                f"to {values.describe(managed['composition_string'])}, but {named} "
                f"{'stay' if len(kept) > 1 else 'stays'} as before and may describe the old "
-               "material: check them")
+               f"material: check {'them' if len(kept) > 1 else 'it'}")
 
 
 def _server_chemistry_conflict(elements: dict[str, Any], record: dict[str, Any]) -> str | None:
