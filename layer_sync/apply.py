@@ -282,13 +282,14 @@ def _create_layer(client: ApiClient, reconciler: Reconciler, action: Action) -> 
     answer = client.create_layer(action.body, in_doubt=lambda: reconciler.layer(key))
     message = ("the server stored it although its answer was lost; not sent again"
                if answer.recovered else "")
-    return RowResult(action, CREATED, answer.status, answer.attempts, _record_id(answer), message)
+    return RowResult(action, CREATED, answer.status, answer.attempts, _record_id(answer),
+                     _joined(message, action.message))
 
 
 def _update_layer(client: ApiClient, action: Action) -> RowResult:
     answer = client.update_layer(action.body)
     return RowResult(action, UPDATED, answer.status, answer.attempts, _record_id(answer),
-                     "; ".join(str(c) for c in action.changes))
+                     _joined(*(str(c) for c in action.changes), action.message))
 
 
 def _renaming(update: SampleUpdate) -> str:

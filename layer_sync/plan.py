@@ -108,6 +108,12 @@ class Action:
         return [*self.row.errors, *(i for i in self.issues if i.severity == ERROR)]
 
     @property
+    def warnings(self) -> list[Issue]:
+        """The reader's warnings for the row, then the plan's."""
+        return [*(i for i in self.row.issues if i.severity == WARNING),
+                *(i for i in self.issues if i.severity == WARNING)]
+
+    @property
     def valid(self) -> bool:
         return not self.errors
 
@@ -251,6 +257,11 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
                 action.kind = INVALID
                 action.body, action.changes = {}, []
                 action.message = action.errors[0].message
+        if action.valid:
+            # The row's first warning is its message (the report's Cell column points at it).
+            warnings = action.warnings
+            if warnings:
+                action.message = "; ".join(m for m in (action.message, warnings[0].message) if m)
 
     sample_updates = []
     valid_by_sample: dict[int, list[Action]] = defaultdict(list)

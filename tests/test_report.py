@@ -123,6 +123,30 @@ def test_rows_sheet_says_what_happened_to_every_row(run):
     assert rows[0]["Notes (as read)"] == "first" and rows[2]["Composition (as read)"] == "=1+2"
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_warning_is_the_rows_message_beside_its_cell(sandbox, tmp_path, dry_run):
+    # An updated row, an unchanged one and a created one, each with a warning: the Message
+    # column says what the Cell column points at, whatever the row's result.
+    sandbox.store.seed([
+        {"id": 10, "sample_id": 1, "sample_name": "S", "substrate": "Si", "layer_id": 1,
+         "composition_string": "SrTiO3", "mp_id": "mp-5229"},
+        {"id": 11, "sample_id": 1, "sample_name": "S", "substrate": "Si", "layer_id": 2,
+         "composition_string": "BaTiO3"},
+        {"id": 12, "sample_id": 1, "sample_name": "S", "substrate": "Si", "layer_id": 2,
+         "composition_string": "BaTiO3"}])  # held twice: a warning
+    lab = tmp_path / "lab.csv"
+    lab.write_text("sample_id,layer_id,composition_string,mp_id\n"
+                   "1,1,BaTiO3,mp-5229\n"   # new formula, old mp_id
+                   "1,2,BaTiO3,\n", encoding="utf-8")
+    report = tmp_path / "report.xlsx"
+    sync_file(lab, api_key=API_KEY, api_url=sandbox.url, report=report, dry_run=dry_run)
+    rows = _table(openpyxl.load_workbook(report)["Rows"])
+    assert rows[0]["Result"] == ("would update" if dry_run else "updated")
+    assert rows[0]["Cell"] == "D2" and "may describe the old material" in rows[0]["Message"]
+    assert rows[1]["Result"] == "unchanged"
+    assert rows[1]["Cell"] == "B3" and "2 times" in rows[1]["Message"]
+
+
 def test_results_are_coloured(run):
     outcome, book = run()
     ws = book["Rows"]
