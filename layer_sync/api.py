@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
@@ -43,6 +44,10 @@ log = logging.getLogger("layer_sync.api")
 #: The largest answer read: the list of a lab's target materials is a few MB (100,000 layers
 #: are ~30 MB); past this the server has gone wrong, and reading on could fill the memory.
 MAX_ANSWER_BYTES = 256 << 20
+#: An answer must arrive whole within this many timeouts (2 minutes by default: 30 MB at a
+#: quarter of a MB a second). The timeout bounds each wait for the next bytes; this bounds a
+#: server or proxy that keeps sending a byte now and then and would otherwise hold a run forever.
+ANSWER_TIMEOUTS = 4
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -174,12 +179,14 @@ class ApiClient:
                  control: RunControl | None = None, pool_size: int = 8,
                  session: requests.Session | None = None,
                  wall_clock: Callable[[], float] = time.time,
-                 max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
+                 max_answer_bytes: int = MAX_ANSWER_BYTES,
+                 max_answer_seconds: float | None = None) -> None:
         self.key = check_api_key(as_api_key(api_key))
         self.max_answer_bytes = max_answer_bytes
         self._key_forms = key_forms(self.key.value)
         self.base_url = check_api_url(base_url)
         self.policy = policy or RetryPolicy()
+        self.max_answer_seconds = max_answer_seconds or ANSWER_TIMEOUTS * self.policy.timeout
         self.control = control or RunControl()
         self.counters = Counters()
         self._wall_clock = wall_clock
@@ -324,12 +331,13 @@ class ApiClient:
         self.counters.sent(method)
         tries.sent += 1
         started = time.perf_counter()
+        deadline = time.monotonic() + self.max_answer_seconds
         try:
             # Streamed, so that an answer past `max_answer_bytes` is refused, not read whole.
             response = self.session.request(method, urljoin(self.base_url, path), json=body,
                                             timeout=policy.timeout, allow_redirects=False,
                                             stream=True)
-            content = self._read_body(response)
+            content = self._read_body(response, f"{method} {path}", deadline)
         except requests.exceptions.ConnectTimeout:
             self._failed()
             raise Transient(f"could not connect to {self.base_url} (timed out)") from None
@@ -386,22 +394,45 @@ class ApiClient:
                             unknown=True) from None
         return data, status
 
-    def _read_body(self, response: requests.Response) -> bytes:
-        """The answer's body, read in chunks; one larger than `max_answer_bytes` is refused
-        (a server gone wrong could otherwise fill the machine's memory)."""
+    def _read_body(self, response: requests.Response, request: str, deadline: float) -> bytes:
+        """The answer's body, read as it arrives (`raw.read1`: whatever one read brings, so
+        that a trickle is noticed); one larger than `max_answer_bytes`, or still arriving at
+        `deadline` (time.monotonic), is refused. The body's own errors are urllib3's (requests
+        maps them only for iter_content, which waits for whole chunks): mapped here."""
         limit = self.max_answer_bytes
         chunks: list[bytes] = []
         size = 0
         with response:
-            for chunk in response.iter_content(chunk_size=1 << 16):
+            while True:
+                try:
+                    chunk = response.raw.read1(1 << 16, decode_content=True)
+                except urllib3.exceptions.ReadTimeoutError:
+                    self._failed()
+                    raise Transient(f"no answer within {self.policy.timeout:g} s",
+                                    unknown=True) from None
+                except urllib3.exceptions.SSLError as exc:
+                    raise ApiError(f"the TLS connection to {self.base_url} failed while "
+                                   f"reading the answer ({type(exc).__name__})") from None
+                except urllib3.exceptions.DecodeError:
+                    raise Transient(f"the answer to {request} could not be decoded",
+                                    response.status_code, unknown=True) from None
+                except (urllib3.exceptions.HTTPError, OSError):  # dropped mid-answer
+                    self._failed()
+                    raise Transient("the connection was dropped before the whole answer "
+                                    "arrived", unknown=True) from None
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > limit:
-                    raise ApiError(f"the answer to {response.request.method} "
-                                   f"{urlsplit(response.url).path} is larger than "
+                    raise ApiError(f"the answer to {request} is larger than "
                                    f"{f'{limit >> 20} MB' if limit >= 1 << 20 else f'{limit} bytes'}"
                                    "; it was not read (is --api-url the API?)",
                                    response.status_code)
                 chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    self._failed()
+                    raise Transient(f"the answer to {request} was still arriving after "
+                                    f"{self.max_answer_seconds:g} s", unknown=True)
         return b"".join(chunks)
 
     def _failed(self) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -212,6 +213,23 @@ def test_progress_bar_on_a_terminal(stack, tmp_path, monkeypatch):
     main(["sync", str(path), "--api-url", stack.url, "-q", "--report", str(tmp_path / "r.xlsx")],
          environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=_Terminal(), stderr=quiet_err)
     assert "writing" not in quiet_err.getvalue()
+
+
+@pytest.mark.timeout(30)
+def test_a_server_that_trickles_every_answer_ends_the_run_with_its_line(stack, tmp_path):
+    # No read ever times out (a byte comes every 50 ms), no signal comes: the bound on the
+    # whole answer (4 x --timeout) ends each attempt, and the run ends as an unreachable API does.
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n")
+    stack.faults.inject("trickle", count=10, method="GET")
+    started = time.perf_counter()
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json", "--timeout", "0.25",
+                           "--max-attempts", "2", "--report", str(tmp_path / "r.xlsx")])
+    assert time.perf_counter() - started < 10
+    payload = json.loads(out)
+    assert code == 2 and payload["exit_code"] == 2, err
+    assert "still arriving after 1 s" in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1, err
+    assert stack.stats.by_method == {"GET": 2}
 
 
 def test_max_consecutive_failures_option(stack, tmp_path):

@@ -55,6 +55,44 @@ def test_timeout_per_request(sandbox, clock):
     assert client.counters.requests == {"GET": 2}
 
 
+def test_an_answer_that_trickles_in_is_bounded_as_a_whole(sandbox, clock):
+    # Each read brings a byte, so no read ever times out: only the bound on the whole answer
+    # (4 timeouts by default) ends it. A PATCH sets values, so it is simply tried again.
+    sid = sandbox.store.create_target_material({"sample_name": "S"})["sample_id"]
+    sandbox.store.create_layer({"sample_id": sid, "layer_id": 1, "orientation": "001"})
+    client = _client(sandbox, clock, timeout=0.25)  # each read: far more than 50 ms
+    assert client.max_answer_seconds == pytest.approx(1.0)
+    sandbox.faults.inject("trickle", method="PATCH")
+    started = time.perf_counter()
+    answer = client.update_layer({"sample_id": sid, "layer_id": 1, "orientation": "111"})
+    assert time.perf_counter() - started < 4.0  # the trickled answer alone would take ~8 s
+    assert answer.attempts == 2 and answer.data["orientation"] == "111"
+    assert client.counters.retries == 1
+
+
+def test_a_post_whose_answer_trickles_is_found_on_the_server_not_sent_again(sandbox, clock):
+    sid = sandbox.store.create_target_material({"sample_name": "S"})["sample_id"]
+    client = ApiClient(sandbox.url, API_KEY, RetryPolicy(clock=clock.monotonic, sleep=clock.sleep),
+                       max_answer_seconds=0.3)
+    sandbox.faults.inject("trickle", method="POST")  # stored, then answered a byte at a time
+    answer = client.create_layer(
+        {"sample_id": sid, "layer_id": 1},
+        in_doubt=lambda: next((l for l in sandbox.store.layers() if l["layer_id"] == 1), None))
+    assert answer.recovered and len(sandbox.store.layers()) == 1
+    assert sandbox.stats.by_method["POST"] == 1
+
+
+def test_an_answer_that_always_trickles_fails_with_its_reason(sandbox, clock):
+    sid = sandbox.store.create_target_material({"sample_name": "S"})["sample_id"]
+    sandbox.store.create_layer({"sample_id": sid, "layer_id": 1})  # an answer of ~200 bytes
+    client = ApiClient(sandbox.url, API_KEY, RetryPolicy(clock=clock.monotonic, sleep=clock.sleep,
+                                                         timeout=1.0, max_attempts=2),
+                       max_answer_seconds=0.3)
+    sandbox.faults.inject("trickle", count=2, method="GET")
+    with pytest.raises(ApiError, match=r"was still arriving after 0.3 s \(gave up after 2 attempts"):
+        client.list_target_materials()
+
+
 def test_a_post_with_unknown_outcome_is_re_read_before_it_is_sent_again(sandbox, clock):
     sid = sandbox.store.create_target_material({"sample_name": "S"})["sample_id"]
     client = _client(sandbox, clock)

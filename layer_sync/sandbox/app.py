@@ -284,7 +284,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 else:
                     if fault == "slow":
                         time.sleep(sandbox.faults.slow_seconds)
-                    self._send(status, payload)
+                    self._send(status, payload, trickle=fault == "trickle")
             except (TimeoutError, ConnectionError, BrokenPipeError):
                 self.close_connection = True
             except Exception:  # a sandbox bug must answer 500, not hang the client
@@ -339,7 +339,8 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 self._recorded = True
                 sandbox.stats.end(self._method, self.path, self._status, self._fault)
 
-        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
+                  trickle: bool = False) -> None:
             if isinstance(payload, str):
                 data, kind = payload.encode("utf-8"), "text/html; charset=utf-8"
             else:
@@ -358,7 +359,17 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 time.sleep(wait)
             self._status = status
             self._record()
-            self.wfile.write(answer)
+            if not trickle:
+                self.wfile.write(answer)
+                return
+            # The headers at once, then the body a byte at a time: each read the client makes
+            # gets something, so only a bound on the whole answer ends it.
+            head = len(answer) - len(data)
+            self.wfile.write(answer[:head])
+            for i in range(head, len(answer)):
+                self.wfile.flush()
+                time.sleep(sandbox.faults.trickle_seconds)
+                self.wfile.write(answer[i:i + 1])
 
         _answer_at = 0.0
         _arrived = 0.0

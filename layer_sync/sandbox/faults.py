@@ -9,6 +9,8 @@ Kinds:
   slow         the request is handled, then answered after `slow_seconds` (past the
                client's timeout)
   redirect     answered 307 with a Location elsewhere; nothing stored (only when injected)
+  trickle      the request is handled, then the answer's body is sent a byte at a time,
+               `trickle_seconds` apart (only when injected)
 
 Faults come from a script first (tests queue exact faults) and then at random with
 `rate`, from a seeded generator so that a run is repeatable.
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 FAULT_KINDS = ("429", "500", "502", "503", "reset", "commit500", "commitreset", "slow")
 #: Kinds a test injects on purpose, never drawn at random.
-SCRIPTED_KINDS = ("redirect",)
+SCRIPTED_KINDS = ("redirect", "trickle")
 BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset", "redirect"})
 
 
@@ -50,6 +52,7 @@ class Faults:
     kinds: tuple[str, ...] = FAULT_KINDS
     seed: int | None = None
     slow_seconds: float = 35.0
+    trickle_seconds: float = 0.05
     retry_after: str = "1"
     #: Apply random faults only to these methods (None: every method).
     methods: frozenset[str] | None = None
