@@ -20,6 +20,7 @@ from .errors import ConfigError, ExitCode, LayerSyncError, signal_name
 from .outcome import plural
 from .arguments import KEY_FLAG_MESSAGE, build_parser, looks_like_key_flag, unknown_names
 from .process import LoggingSetup, StopSignals
+from .redaction import RedactingStream
 
 log = logging.getLogger("layer_sync")
 
@@ -38,16 +39,34 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     Leaves the process as it found it: the `layer_sync` logger and the signal handlers it
     sets for the run are put back before it returns, so it can be called again.
     """
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
     environ = dict(os.environ) if environ is None else environ
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything printed goes out with the key as `***`, also a key pasted into another flag
+    # (`--timeout KEY`, `--report KEY`) and echoed in its error: the keys known before the
+    # arguments are read are those of the environment and of a key file named on the line.
+    known = _keys_known_early(argv, environ)
+    stdout = RedactingStream(stdout or sys.stdout, known)
+    stderr = RedactingStream(stderr or sys.stderr, known)
     logging_setup = LoggingSetup()
     try:
         with StopSignals(stderr) as signals:
             return _main(argv, environ, stdout, stderr, logging_setup, signals)
     finally:
         logging_setup.restore()
+
+
+def _keys_known_early(argv: list[str], environ: dict[str, str]) -> list[str]:
+    """The keys in the environment and in a key file given as `--api-key-file PATH`, read
+    as resolve_api_key reads them; a file that cannot be read is left to that function."""
+    from .settings import KEY_VARIABLES, read_key_file_key
+
+    keys = [environ.get(name, "").strip() for name in KEY_VARIABLES]
+    for i, word in enumerate(argv):
+        path = (argv[i + 1] if word == "--api-key-file" and i + 1 < len(argv) else
+                word.partition("=")[2] if word.startswith("--api-key-file=") else None)
+        if path:
+            keys.append(read_key_file_key(path) or "")
+    return [key for key in keys if key]
 
 
 def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[str],
@@ -221,7 +240,7 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
 
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)
-    _redact_logs(args, api_key)
+    _redact_logs(args, api_key, stdout, stderr)
     signals = args.signals
     signals.watching = True  # a signal stops the run through its control (see StopSignals)
     with _progress_bar(stdout, stderr, args.quiet) as progress:
@@ -237,8 +256,12 @@ def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
     return _finish(outcome, args, stdout, stderr)
 
 
-def _redact_logs(args: argparse.Namespace, key: Any) -> None:
-    """Every log line (terminal and --log-file) has the key replaced, whatever quoted it."""
+def _redact_logs(args: argparse.Namespace, key: Any, *streams: IO[str]) -> None:
+    """Every log line (terminal and --log-file) and all output has the key replaced, whatever
+    quoted it (the key of a key file named in layer-sync.toml is known only now)."""
+    for stream in streams:
+        if isinstance(stream, RedactingStream):
+            stream.add(key)
     from .api import KeyRedactingFilter
 
     args.key = key  # for the internal-error line
@@ -349,6 +372,7 @@ def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[st
 
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)
+    _redact_logs(args, api_key, stdout, stderr)
     result = export_stacks(args.path, api_key=api_key, api_url=api_url, force=args.force,
                            timeout=args.timeout, max_attempts=args.max_attempts)
     print(f"Exported {plural(result.layers, 'layer')} of "

@@ -2,7 +2,8 @@
 
 A server may quote the key back (in an error page, a validation detail, a redirect's
 Location); the client passes every text built from an answer through `ApiClient.redact`, and
-the command line installs `KeyRedactingFilter` on its log handlers for everything else.
+the command line installs `KeyRedactingFilter` on its log handlers and writes its own output
+through `RedactingStream` (a key pasted into the wrong flag is echoed as `***`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
+from typing import IO, Any
 from urllib.parse import quote, quote_plus
 
 from .settings import ApiKey
@@ -84,3 +86,27 @@ class KeyRedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = replace_forms(record.stack_info, self._forms)
         return True
+
+
+class RedactingStream:
+    """A text stream (stdout, stderr) that writes every text with the known keys replaced by
+    `***`. Keys are added as they become known (`add`); everything else is the wrapped
+    stream's (isatty, fileno, encoding…), so terminals and progress bars see no difference."""
+
+    def __init__(self, stream: IO[str], keys: Iterable[str | ApiKey] = ()) -> None:
+        self._stream = stream
+        self._forms: tuple[str, ...] = ()
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: str | ApiKey | None) -> None:
+        value = key.value if isinstance(key, ApiKey) else key
+        if value:
+            self._forms = tuple(sorted({*self._forms, *key_forms(value)}, key=len, reverse=True))
+
+    def write(self, text: str) -> int:
+        self._stream.write(replace_forms(text, self._forms) if self._forms else text)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

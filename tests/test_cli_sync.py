@@ -293,6 +293,29 @@ def test_a_mistyped_key_flag_is_refused_without_echoing_the_key(args, tmp_path):
     assert json.loads(out)["exit_code"] == 2
 
 
+@pytest.mark.parametrize("flag", ["--timeout", "--concurrency", "--report", "--api-url",
+                                  "--config", "--log-file"])
+@pytest.mark.parametrize("source", ["environment", "key file"])
+def test_a_key_pasted_into_another_flag_is_never_echoed(flag, source, tmp_path):
+    # Each of these flags' errors names its value; the key, known from the environment or
+    # from the key file on the same line, comes out as *** instead (stdout and stderr alike).
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,001\n")
+    env, key_args = {"ATOMSCALE_API_URL": "http://127.0.0.1:9/"}, []
+    if source == "environment":
+        env["ATOMSCALE_API_KEY"] = SECRET
+    else:
+        key_file = tmp_path / "key"
+        key_file.write_text(SECRET + "\n")
+        key_file.chmod(0o600)
+        key_args = [f"--api-key-file={key_file}"]
+    # The log file in a folder that does not exist: its error names the path, key and all.
+    value = str(tmp_path / "missing" / SECRET) if flag == "--log-file" else SECRET
+    code, out, err = _cli(["sync", str(path), *key_args, flag, value, "--json"], env=env)
+    assert code == 2, err
+    assert SECRET not in out + err and "***" in err
+    assert json.loads(out)["exit_code"] == 2
+
+
 @pytest.mark.parametrize("args,shown", [
     (["sync", "lab.csv", "--tkn", SECRET], "--tkn"),
     (["sync", "lab.csv", f"--pass-word-x={SECRET}"], None),
