@@ -1,4 +1,8 @@
-"""How the report looks, on screen and on paper (XlsxWriter calls only; no decisions on content).
+"""How the report looks, on screen and on paper (writer calls only; no decisions on content).
+
+The writer is rvgsrust-xlsxwriter, a binding of rust_xlsxwriter (see `report` and the README
+for why): a workbook, its formats made once, worksheets in constant-memory mode (each row
+goes to disk as it is written, so rows are written in order), a chart.
 
 - Every table: a bold, filled, wrapped header row, frozen, with filters; printed landscape,
   fitted to the page width, the header row repeated on every page, grid lines printed.
@@ -15,6 +19,8 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from itertools import chain, cycle, islice
 from typing import Any
+
+import rvgsrust_xlsxwriter as xlsx
 
 from .report import ISSUE_COLUMNS, REMOTE_COLUMNS, ReportContent
 
@@ -39,80 +45,102 @@ LINE_HEIGHT = 15
 MAX_LINES = 8
 
 
-def fill(book: Any, content: ReportContent) -> None:
-    """Write every sheet of the report into the XlsxWriter `book`."""
+def fill(book: xlsx.Workbook, content: ReportContent) -> None:
+    """Write every sheet of the report into `book`."""
     formats = _Formats(book)
-    summary = book.add_worksheet("Summary")  # first: the sheet the workbook opens on
-    _table(book.add_worksheet("Rows"), formats, content.row_header, content.rows(),
-           colour_column="Result")
-    _table(book.add_worksheet("Issues"), formats, ISSUE_COLUMNS, content.issues(),
-           colour_column="Severity")
-    _table(book.add_worksheet("Not in sheet"), formats, REMOTE_COLUMNS, content.remote())
-    _summary(book, summary, formats, content)
+    # Summary first (the sheet the workbook opens on), written last: it sums up the others.
+    summary = book.add_worksheet("Summary")
+    _table(book.add_worksheet("Rows", constant_memory=True), formats, content.row_header,
+           content.rows(), colour_column="Result")
+    _table(book.add_worksheet("Issues", constant_memory=True), formats, ISSUE_COLUMNS,
+           content.issues(), colour_column="Severity")
+    _table(book.add_worksheet("Not in sheet", constant_memory=True), formats, REMOTE_COLUMNS,
+           content.remote())
+    _summary(summary, formats, content)
+
+
+def _format(book: xlsx.Workbook, *, bold: bool = False, fill: str | None = None,
+            wrap: bool = False, left: bool = False, top: bool = False, indent: int = 0,
+            size: float | None = None, bottom_border: bool = False) -> xlsx.Format:
+    """One cell format (the writer shares a format between the cells that name it)."""
+    made = book.add_format()
+    if bold:
+        made.set_bold()
+    if fill:
+        made.set_background_color(fill)
+    if wrap:
+        made.set_text_wrap()
+    if left:
+        made.set_align("left")
+    if top:
+        made.set_vertical_align("top")
+    if indent:
+        made.set_indent(indent)
+    if size:
+        made.set_font_size(size)
+    if bottom_border:
+        made.set_bottom_border("thin")
+    return made
 
 
 class _Formats:
-    """The workbook's cell formats, made once (XlsxWriter shares a format between cells)."""
+    """The workbook's cell formats, made once."""
 
-    def __init__(self, book: Any) -> None:
-        self.header = book.add_format({"bold": True, "bg_color": HEADER_COLOUR, "text_wrap": True,
-                                       "bottom": 1})
-        self.wrap = book.add_format({"text_wrap": True})
-        self.number = book.add_format({"align": "left", "indent": 1})
-        self.title = book.add_format({"bold": True, "font_size": 14})
-        self.label = book.add_format({"bold": True, "valign": "top"})
-        self.value = book.add_format({"text_wrap": True, "align": "left", "valign": "top"})
-        self.fills = {name: book.add_format({"bg_color": colour})
+    def __init__(self, book: xlsx.Workbook) -> None:
+        self.header = _format(book, bold=True, fill=HEADER_COLOUR, wrap=True, bottom_border=True)
+        self.wrap = _format(book, wrap=True)
+        self.number = _format(book, left=True, indent=1)
+        self.title = _format(book, bold=True, size=14)
+        self.label = _format(book, bold=True, top=True)
+        self.value = _format(book, wrap=True, left=True, top=True)
+        self.fills = {name: _format(book, fill=colour)
                       for name, colour in {**RESULT_COLOURS, **SEVERITY_COLOURS}.items()}
-        self.outcome_labels = {name: book.add_format({"bg_color": colour, "bold": True})
+        self.outcome_labels = {name: _format(book, fill=colour, bold=True)
                                for name, colour in RESULT_COLOURS.items()}
 
 
-def _table(ws: Any, formats: _Formats, header: Sequence[str], rows: Iterable[list[Any]],
-           colour_column: str | None = None) -> None:
+def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
+           rows: Iterable[list[Any]], colour_column: str | None = None) -> None:
     """A sheet of one header row and `rows` (text or whole numbers; "" is left blank)."""
     rows = iter(rows)
     sample = list(islice(rows, WIDTH_SAMPLE))
     widths = _widths(header, sample)
     wrapped: list[tuple[int, float]] = []  # (column, width) of the columns whose text wraps
     for col, (name, width) in enumerate(zip(header, widths)):
+        ws.set_column_width(col, width)
         if name in NUMBERS:
-            column_format = formats.number
+            ws.set_column_format(col, formats.number)
         elif name in WRAPPED or width > MAX_WIDTH:  # long values: wrapped at the cap
-            column_format = formats.wrap
+            ws.set_column_format(col, formats.wrap)
             wrapped.append((col, width))
-        else:
-            # No format: most cells are in these columns, and a cell that names a format
-            # costs the writer about a tenth more (measured); they align at the bottom.
-            column_format = None
-        ws.set_column(col, col, width, column_format)
+    # Other columns have no format: most cells are in them; they align at the bottom.
     for col, name in enumerate(header):
-        ws.write_string(0, col, name, formats.header)
+        ws.write(0, col, name, formats.header)
     # Neither LibreOffice nor Excel fits a row's height to wrapped text when it opens a
     # file, so a row whose text wraps gets the height of its lines here.
-    ws.set_row(0, LINE_HEIGHT * max(_lines(name, width) for name, width in zip(header, widths)))
+    ws.set_row_height(0, LINE_HEIGHT * max(_lines(name, width)
+                                           for name, width in zip(header, widths)))
     colour_at = header.index(colour_column) if colour_column else -1
     fills = formats.fills
-    write_string, write_number, set_row = ws.write_string, ws.write_number, ws.set_row
+    write, set_row_height = ws.write, ws.set_row_height
     last = 0
     for last, values in enumerate(chain(sample, rows), start=1):
+        # Strings are always written as text by this writer (never a formula, a number or a
+        # link); a blank cell is left out, so the file stays small.
         for col, value in enumerate(values):
-            if type(value) is str:
-                if col == colour_at:
-                    write_string(last, col, value, fills.get(value))
-                elif value:  # a blank cell is left out: the file stays small
-                    write_string(last, col, value)
-            else:
-                write_number(last, col, value)
+            if col == colour_at:
+                write(last, col, value, fills.get(value))
+            elif value != "":
+                write(last, col, value)
         lines = max([_lines(values[col], width) for col, width in wrapped
                      if len(values[col]) > width - 2] or [1])
         if lines > 1:
-            set_row(last, LINE_HEIGHT * lines)
+            set_row_height(last, LINE_HEIGHT * lines)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, last, len(header) - 1)
     _print_setup(ws)
-    ws.fit_to_pages(1, 0)  # as wide as the page, as many pages down as it takes
-    ws.repeat_rows(0)
+    ws.set_print_fit_to_pages(1, 0)  # as wide as the page, as many pages down as it takes
+    ws.set_repeat_rows(0, 0)
 
 
 def _widths(header: Sequence[str], rows: list[list[Any]]) -> list[float]:
@@ -135,51 +163,71 @@ def _lines(value: str, width: float) -> int:
     return min(lines, MAX_LINES)
 
 
-def _print_setup(ws: Any) -> None:
+def _print_setup(ws: xlsx.Worksheet) -> None:
     ws.set_landscape()
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.hide_gridlines(0)  # grid lines on paper too: columns stay apart
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3, footer=0.3)
+    ws.set_print_gridlines(True)  # grid lines on paper too: columns stay apart
     ws.set_footer("&L&A&CPage &P of &N&R&F")
 
 
-def _summary(book: Any, ws: Any, formats: _Formats, content: ReportContent) -> None:
+def _summary(ws: xlsx.Worksheet, formats: _Formats, content: ReportContent) -> None:
     """Label/value lines, the counts in the outcome colours; beside them, their chart."""
-    ws.set_column(0, 0, 30)
-    ws.set_column(1, 1, SUMMARY_WIDTH, formats.value)
-    ws.write_string(0, 0, "layer-sync report", formats.title)
+    ws.set_column_width(0, 30)
+    ws.set_column_width(1, SUMMARY_WIDTH)
+    ws.set_column_format(1, formats.value)
+    ws.write(0, 0, "layer-sync report", formats.title)
     counts: list[int] = []  # the rows of the outcome lines, in their order
     for i, (label, value, outcome) in enumerate(content.summary(), start=1):
-        ws.write_string(i, 0, label, formats.outcome_labels[outcome] if outcome else formats.label)
-        if isinstance(value, (int, float)):
-            ws.write_number(i, 1, value, formats.value)
-        else:
-            ws.write_string(i, 1, value, formats.value)
-            if _lines(value, SUMMARY_WIDTH) > 1:
-                ws.set_row(i, LINE_HEIGHT * _lines(value, SUMMARY_WIDTH))
+        ws.write(i, 0, label, formats.outcome_labels[outcome] if outcome else formats.label)
+        ws.write(i, 1, value, formats.value)
+        if isinstance(value, str) and _lines(value, SUMMARY_WIDTH) > 1:
+            ws.set_row_height(i, LINE_HEIGHT * _lines(value, SUMMARY_WIDTH))
         if outcome:
             counts.append(i)
-    chart = book.add_chart({"type": "column"})  # left to right in the lines' order
-    chart.add_series({
-        "name": "Rows",
-        "categories": ["Summary", counts[0], 0, counts[-1], 0],
-        "values": ["Summary", counts[0], 1, counts[-1], 1],
-        "points": [{"fill": {"color": RESULT_COLOURS[name]}, "border": {"color": "#7F7F7F"}}
-                   for name, _ in content.outcome_counts],
-        "data_labels": {"value": True, "num_format": "#,##0"},
-        "gap": 60,
-    })
-    chart.set_title({"name": "Rows by outcome", "name_font": {"size": 12}})
-    chart.set_legend({"none": True})
-    top = max((n for _, n in content.outcome_counts), default=0)
-    chart.set_y_axis({"min": 0, "max": _axis_top(top), "major_unit": _tick(top),
-                      "num_format": "#,##0", "major_gridlines": {"visible": True,
-                                                                 "line": {"color": "#D9D9D9"}}})
-    chart.set_x_axis({"num_font": {"size": 9}})
-    ws.insert_chart(1, 3, chart, {"x_offset": 10, "y_offset": 0})
+    ws.insert_chart(1, 3, _outcome_chart(content, counts[0], counts[-1]), 10, 0)
     ws.set_landscape()
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.fit_to_pages(1, 1)  # the summary and its chart on one page
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3, footer=0.3)
+    ws.set_print_fit_to_pages(1, 1)  # the summary and its chart on one page
     ws.set_footer("&L&A&R&F")
+
+
+def _outcome_chart(content: ReportContent, first: int, last: int) -> xlsx.Chart:
+    """A column per outcome, left to right in the Summary's order, each in its colour."""
+    series = xlsx.ChartSeries()
+    series.set_name("Rows")
+    series.set_categories(f"Summary!$A${first + 1}:$A${last + 1}")
+    series.set_values(f"Summary!$B${first + 1}:$B${last + 1}")
+    points = []
+    for name, _ in content.outcome_counts:
+        look = xlsx.ChartFormat()
+        look.set_fill_color(RESULT_COLOURS[name])
+        look.set_border_color("#7F7F7F")
+        point = xlsx.ChartPoint()
+        point.set_format(look)
+        points.append(point)
+    series.set_points(points)
+    label = xlsx.ChartDataLabel()
+    label.show_value()
+    label.set_num_format("#,##0")
+    series.set_data_label(label)
+    series.set_gap(60)
+    chart = xlsx.Chart("column")
+    chart.push_series(series)
+    chart.set_title_name("Rows by outcome")
+    title_font = xlsx.ChartFont()
+    title_font.set_size(12)
+    chart.set_title_font(title_font)
+    chart.set_legend_hidden()
+    top = max((n for _, n in content.outcome_counts), default=0)
+    chart.set_y_axis_min(0)
+    chart.set_y_axis_max(_axis_top(top))
+    chart.set_y_axis_major_unit(_tick(top))
+    chart.set_y_axis_num_format("#,##0")
+    chart.set_y_axis_major_gridlines(True)
+    axis_font = xlsx.ChartFont()
+    axis_font.set_size(9)
+    chart.set_x_axis_font(axis_font)
+    return chart
 
 
 def _tick(top: int) -> int:

@@ -14,7 +14,7 @@ import zipfile
 
 import openpyxl
 import pytest
-import xlsxwriter
+import rvgsrust_xlsxwriter
 
 from layer_sync.cli import main
 from layer_sync.errors import ReportError
@@ -317,15 +317,16 @@ def test_nothing_is_left_behind_when_the_run_is_stopped_during_the_save(
     system_temp = tmp_path / "system-temp"
     system_temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
-    close = xlsxwriter.Workbook.close
+    monkeypatch.setenv("TMPDIR", str(system_temp))  # the writer's own (Rust) temporary files
+    close = rvgsrust_xlsxwriter.Workbook.close
     seen = []
 
-    def interrupted(book):
-        close(book)  # the workbook is saved, and then Ctrl-C arrives before the rename
+    def interrupted(book, path=None):
+        close(book, path)  # the workbook is saved, and then Ctrl-C arrives before the rename
         seen.extend(p.name for p in (tmp_path / "out").rglob("*"))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(xlsxwriter.Workbook, "close", interrupted)
+    monkeypatch.setattr(rvgsrust_xlsxwriter.Workbook, "close", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_report(outcome, tmp_path / "out" / "report.xlsx")
     assert "report.xlsx" in seen  # there was a temporary file to clean up
