@@ -14,9 +14,10 @@
    /proc/self/clear_refs), each size in a fresh process and sandbox; goal: under 300 MB at
    100,000 rows.
 4. With --writers: the writers compared on a 50,000 x 20 sheet of text (fresh processes,
-   in turn): XlsxWriter as the report uses it (constant_memory) and in memory, openpyxl's
-   write-only mode, and the Rust-backed rvgsrust-xlsxwriter and rustpy-xlsxwriter where they
-   are installed (they are not dependencies; see the README for why).
+   in turn): rvgsrust-xlsxwriter as the report uses it (one call a cell, constant memory),
+   openpyxl's write-only mode, and, where they are installed (they are not dependencies),
+   XlsxWriter (constant_memory and in memory) and rustpy-xlsxwriter (the whole table in one
+   call).
 The machine may be shared: compare the ratios, not the absolute times.
 """
 
@@ -65,6 +66,8 @@ def write_sheet(path: Path, records: list[dict]) -> None:
             writer.writerow(HEADER)
             writer.writerows(table)
         return
+    # Written by XlsxWriter, as in every earlier measurement: how fast pandas reads a file
+    # depends on the program that wrote it (README, Speed). `pip install '.[bench]'`.
     import xlsxwriter
 
     with xlsxwriter.Workbook(str(path), {"strings_to_numbers": False}) as book:
@@ -102,10 +105,11 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 
 # One sheet of 50,000 x 20 cells, by one writer (argv: writer, path): section 4. Each writer
-# is used the way the report would use it: one call per cell (XlsxWriter, rvgsrust-xlsxwriter),
+# is used the way the report would use it: one call per cell (rvgsrust-xlsxwriter, XlsxWriter),
 # one row at a time (openpyxl), or the whole table in one call (rustpy-xlsxwriter).
 WRITER = r"""
 import sys
+from pathlib import Path
 rows = [[f"Layers", i + 2, str(i // 10 + 1), f"Stack {i // 10 + 1}", str(i % 10 + 1), "unchanged",
          "unchanged"] + [f"value {i % 97} {j}" for j in range(13)] for i in range(50_000)]
 writer, path = sys.argv[1:3]
@@ -119,6 +123,7 @@ if writer == "openpyxl":
 elif writer == "rvgsrust-xlsxwriter":
     import rvgsrust_xlsxwriter
     book = rvgsrust_xlsxwriter.Workbook(path)
+    book.set_tempdir(str(Path(path).parent))
     ws = book.add_worksheet("Rows", constant_memory=True)
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
@@ -143,10 +148,10 @@ else:
                 ws.write_number(r, c, value)
     book.close()
 """
-#: The writers compared; the two Rust-backed ones only where installed (they are not
-#: dependencies: `pip install rustpy-xlsxwriter rvgsrust-xlsxwriter` to include them).
-WRITERS = {"xlsxwriter": "xlsxwriter", "xlsxwriter (in memory)": "xlsxwriter",
-           "openpyxl": "openpyxl", "rvgsrust-xlsxwriter": "rvgsrust_xlsxwriter",
+#: The writers compared, the report's first; XlsxWriter and rustpy-xlsxwriter only where
+#: installed (they are not dependencies: `pip install xlsxwriter rustpy-xlsxwriter`).
+WRITERS = {"rvgsrust-xlsxwriter": "rvgsrust_xlsxwriter", "openpyxl": "openpyxl",
+           "xlsxwriter": "xlsxwriter", "xlsxwriter (in memory)": "xlsxwriter",
            "rustpy-xlsxwriter": "rustpy_xlsxwriter"}
 
 
@@ -161,9 +166,9 @@ def writers(folder: Path, repeat: int) -> None:
             times[name].append(timed([sys.executable, "-c", WRITER, mode,
                                       str(folder / f"writer{i}.xlsx")], dict(os.environ)))
     print("4. one sheet of 50,000 x 20 cells, written and saved (fresh processes, in turn; "
-          "ratios to XlsxWriter as the report uses it):")
+          "ratios to rvgsrust-xlsxwriter as the report uses it):")
     for name, runs in times.items():
-        ratio = statistics.median(a / b for a, b in zip(runs, times["xlsxwriter"]))
+        ratio = statistics.median(a / b for a, b in zip(runs, times["rvgsrust-xlsxwriter"]))
         print(f"   {name:24s} {statistics.median(runs):6.2f} s  {ratio:4.2f}x")
     missing = [name for name in WRITERS if name not in times]
     if missing:
