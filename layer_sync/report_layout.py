@@ -42,6 +42,8 @@ NUMBERS = {"Row", "HTTP status", "Attempts", "Record id"}
 #: A wrapped row's height per line (points, for the default 11-point font), and at most this
 #: many lines: longer text is still all there, in the cell, with a scroll bar.
 LINE_HEIGHT = 15
+#: Letters of a bold header per character of width (a wrapped header must show all its lines).
+BOLD_LETTERS = 0.9
 MAX_LINES = 8
 
 
@@ -118,7 +120,7 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
         ws.write(0, col, name, formats.header)
     # Neither LibreOffice nor Excel fits a row's height to wrapped text when it opens a
     # file, so a row whose text wraps gets the height of its lines here.
-    ws.set_row_height(0, LINE_HEIGHT * max(_lines(name, width)
+    ws.set_row_height(0, LINE_HEIGHT * max(_lines(name, width, BOLD_LETTERS)
                                            for name, width in zip(header, widths)))
     colour_at = header.index(colour_column) if colour_column else -1
     fills = formats.fills
@@ -157,10 +159,11 @@ def _widths(header: Sequence[str], rows: list[list[Any]]) -> list[float]:
     return [min(width, WRAPPED.get(name, MAX_WIDTH)) + 2 for name, width in zip(header, widths)]
 
 
-def _lines(value: str, width: float) -> int:
+def _lines(value: str, width: float, letters: float = 1.15) -> int:
     """About how many lines `value` takes in a wrapped column of `width` characters (a width
-    counts digits; ordinary text fits about 1.15 times as many letters, measured on the page)."""
-    per_line = max(1, int(width * 1.15))
+    counts digits; ordinary text fits about `letters` times as many letters, measured on the
+    page: 1.15, bold headers 0.9)."""
+    per_line = max(1, int(width * letters))
     lines = sum(len(textwrap.wrap(part, per_line)) or 1 for part in value.split("\n"))
     return min(lines, MAX_LINES)
 
