@@ -162,11 +162,12 @@ class ReportContent:
         """The Rows sheet, one list per data row of the input, in sheet order."""
         # Most values repeat from row to row (the sheet's name, compositions, orientations,
         # outcomes): each distinct one is made showable once.
-        # (Keyed by type too: 1, 1.0 and True are equal keys but read "1", "1", "TRUE".)
-        shown: dict[tuple[type, Any], str] = {}
+        # Text is keyed by itself; other values by type too (1, 1.0 and True are equal keys
+        # but read "1", "1", "TRUE").
+        shown: dict[Any, str] = {}
 
         def show(value: Any) -> str:
-            key = (type(value), value)
+            key = value if type(value) is str else (type(value), value)
             try:
                 return shown[key]
             except KeyError:
