@@ -19,7 +19,7 @@ from typing import IO, Any
 from .errors import ConfigError, ExitCode, LayerSyncError, signal_name
 from .outcome import plural
 from .arguments import KEY_FLAG_MESSAGE, build_parser, looks_like_key_flag, unknown_names
-from .process import LoggingSetup, StopSignals
+from .process import LoggingSetup, StopSignals, collecting_less_often
 from .redaction import RedactingStream
 
 log = logging.getLogger("layer_sync")
@@ -187,7 +187,8 @@ def _may_append_log(path: Path) -> bool:
 
 def run() -> None:
     """The `layer-sync` console script."""
-    code = main()
+    with collecting_less_often():  # its own process: see process.collecting_less_often
+        code = main()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

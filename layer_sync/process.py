@@ -1,5 +1,6 @@
 """What the command line sets up in its own process for a run, and puts back afterwards:
-the `layer_sync` logger's handlers and level, and the handlers of SIGTERM, SIGHUP and SIGINT.
+the `layer_sync` logger's handlers and level, the handlers of SIGTERM, SIGHUP and SIGINT,
+and (the console script only) how often the garbage collector runs.
 
 Used by `cli.main()` only: library code never changes process-wide state, and main() leaves
 the interpreter as it found it (it can be called twice in one process).
@@ -9,12 +10,36 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import signal
 import threading
 from typing import IO, Any
 
 from .errors import ConfigError, signal_name
+
+
+#: The collector's thresholds for a run of the console script (mypy's command line uses the
+#: same): a collection after 200,000 new objects instead of 700.
+GC_THRESHOLDS = (200_000, 30, 30)
+
+
+@contextlib.contextmanager
+def collecting_less_often() -> Any:
+    """Run the garbage collector less often, as a batch job can, and put it back afterwards.
+
+    Python collects after every 700 new objects and looks at every live object again now and
+    then; a big sheet keeps ~15 objects a row alive for the whole run, so at 50,000 rows the
+    collector took a fifth of a dry run (5.5 -> 4.2 s measured, memory the same: the run
+    makes almost no reference cycles). Only the console script does this, for its own
+    process; library calls leave the collector as it is.
+    """
+    saved = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
 
 
 class LoggingSetup:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import subprocess
@@ -404,7 +405,7 @@ def test_main_leaves_the_process_as_it_found_it(stack, tmp_path):
     root = logging.getLogger()
     before = (logger.level, list(logger.handlers), logger.propagate, root.level, list(root.handlers),
               signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT),
-              signal.getsignal(signal.SIGHUP), sys.getswitchinterval())
+              signal.getsignal(signal.SIGHUP), sys.getswitchinterval(), gc.get_threshold())
     log_file = tmp_path / "sync.log"
     for _ in range(2):  # twice in one process: the second run works like the first
         code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "-v", "--log-file",
@@ -413,9 +414,33 @@ def test_main_leaves_the_process_as_it_found_it(stack, tmp_path):
         after = (logger.level, list(logger.handlers), logger.propagate, root.level,
                  list(root.handlers), signal.getsignal(signal.SIGTERM),
                  signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGHUP),
-                 sys.getswitchinterval())
+                 sys.getswitchinterval(), gc.get_threshold())
         assert after == before
     assert log_file.read_text().count("exit code 0") == 2  # the file handler was closed each time
+
+
+def test_the_console_script_collects_garbage_less_often_and_puts_it_back(monkeypatch):
+    # Only the console script (its own process) changes the collector, and only while it runs.
+    from layer_sync import cli
+    from layer_sync.process import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_threshold()) or 0)
+    with pytest.raises(SystemExit) as stopped:
+        cli.run()
+    assert stopped.value.code == 0
+    assert seen == [GC_THRESHOLDS] and GC_THRESHOLDS != before
+    assert gc.get_threshold() == before
+
+
+def test_a_library_run_leaves_the_collector_as_it_is(stack, tmp_path):
+    from layer_sync import sync_file
+
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
+    before = gc.get_threshold()
+    sync_file(path, api_key=API_KEY, api_url=stack.url, report=False)
+    assert gc.get_threshold() == before
 
 
 def test_the_package_main_does_nothing_when_imported_under_another_name():
