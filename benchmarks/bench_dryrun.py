@@ -185,6 +185,9 @@ def since(start):
     now = clocks()
     return [now[0] - start[0], now[1] - start[1]]  # wall, CPU seconds
 t = clocks()
+import gc
+from layer_sync.process import GC_THRESHOLDS
+gc.set_threshold(*GC_THRESHOLDS)  # as the console script runs
 from layer_sync import read_stacks, sync_file
 from layer_sync.report import write_report
 imported = since(t)
@@ -265,7 +268,10 @@ def main() -> None:
                           "sys.argv[1], engine='openpyxl', dtype=str)", str(sheet)]
             # The floor: the same dry run with no report (the library call), so the report's
             # share is plain to see: what is left of pandas' time is all a report may take.
-            floor_cmd = [sys.executable, "-c", "import sys; from layer_sync import sync_file; "
+            # The collector set as the console script sets it for its own process.
+            floor_cmd = [sys.executable, "-c", "import gc, sys; from layer_sync import sync_file; "
+                         "from layer_sync.process import GC_THRESHOLDS; "
+                         "gc.set_threshold(*GC_THRESHOLDS); "
                          "sync_file(sys.argv[1], dry_run=True, report=False)", str(sheet)]
             timed(ours_cmd, env)  # warm-up: the file cache, the sandbox's first answer
             ours, floor, theirs = [], [], []
