@@ -356,9 +356,9 @@ def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[
     from .templates import write_template
 
     path = write_template(args.path, force=args.force)
-    where = "the Layers sheet (the Instructions sheet explains each column)" \
-        if path.suffix == ".xlsx" else "it under the canonical headers"
-    print(f"Wrote {path}: fill in {where}, replacing the example stack (it names a target "
+    where = "fill in the Layers sheet (the Instructions sheet explains each column)" \
+        if path.suffix == ".xlsx" else "fill it in under the canonical headers"
+    print(f"Wrote {path}: {where}, replacing the example stack (it names a target "
           "material the server does not have: syncing it as it is would need --create-samples "
           f"and would create it). Then check it with: layer-sync check {path} (no key needed), "
           f"and see what would change with: layer-sync sync {path} --dry-run",

@@ -92,12 +92,14 @@ class _Formats:
 
     def __init__(self, book: xlsx.Workbook) -> None:
         self.header = _format(book, bold=True, fill=HEADER_COLOUR, wrap=True, bottom_border=True)
-        self.wrap = _format(book, wrap=True)
-        self.number = _format(book, left=True, indent=1)
+        # Table cells sit at the top, so a row whose message wraps still reads across.
+        self.text = _format(book, top=True)
+        self.wrap = _format(book, wrap=True, top=True)
+        self.number = _format(book, left=True, indent=1, top=True)
         self.title = _format(book, bold=True, size=14)
         self.label = _format(book, bold=True, top=True)
         self.value = _format(book, wrap=True, left=True, top=True)
-        self.fills = {name: _format(book, fill=colour)
+        self.fills = {name: _format(book, fill=colour, top=True)
                       for name, colour in {**RESULT_COLOURS, **SEVERITY_COLOURS}.items()}
         self.outcome_labels = {name: _format(book, fill=colour, bold=True)
                                for name, colour in RESULT_COLOURS.items()}
@@ -117,7 +119,9 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
         elif name in WRAPPED or width > MAX_WIDTH:  # long values: wrapped at the cap
             ws.set_column_format(col, formats.wrap)
             wrapped.append((col, width))
-    # Other columns have no format: most cells are in them; they align at the bottom.
+        else:
+            ws.set_column_format(col, formats.text)
+    # A cell written without a format of its own takes its column's.
     for col, name in enumerate(header):
         ws.write(0, col, name, formats.header)
     # Neither LibreOffice nor Excel fits a row's height to wrapped text when it opens a
@@ -137,7 +141,8 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
             cells[colour_at] = None
         write_row(last, 0, cells)
         if colour_at >= 0:
-            write(last, colour_at, values[colour_at], fills.get(values[colour_at]))
+            write(last, colour_at, values[colour_at],
+                  fills.get(values[colour_at], formats.text))
         lines = max([_lines(values[col], width) for col, width in wrapped
                      if len(values[col]) > width - 2] or [1])
         if lines > 1:
