@@ -115,7 +115,8 @@ class Action:
 
     @property
     def valid(self) -> bool:
-        return not self.errors
+        # Asked three times a row while planning: no list built to answer it.
+        return self.row.valid and not any(i.severity == ERROR for i in self.issues)
 
     def add(self, severity: Severity, field_name: str | None, message: str) -> Issue:
         issue = row_issue(self.row, severity, field_name, message)
@@ -223,8 +224,8 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
 
     # The duplicate rule on the resolved keys: one layer named once by sample_id and once
     # by name is a duplicate too.
-    resolved = list(zip(actions, targets))
-    by_target = duplicate_keys(resolved, lambda pair: _target_key(pair[1], pair[0].layer_id))
+    by_target = duplicate_keys(zip(actions, targets),
+                               lambda pair: _target_key(pair[1], pair[0].layer_id))
     for key, group in by_target.items():
         message = _duplicate_message(_target_text(key), [action.row for action, _ in group])
         for action, _ in group:
@@ -235,9 +236,9 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
         _check_chemistry(action)
 
     new_samples: dict[tuple, NewSample] = {}
-    for done, (action, target) in enumerate(resolved):
+    for done, (action, target) in enumerate(zip(actions, targets)):
         if progress is not None and done % 1000 == 0:
-            progress("planning", done, len(resolved), 0)
+            progress("planning", done, len(actions), 0)
         if not action.valid:
             action.kind = INVALID
             action.message = action.errors[0].message
@@ -276,9 +277,10 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
                 action.sample_update = update
 
     covered = {t for t in targets if isinstance(t, int)}
-    named_keys = {a.key for a in actions if a.key is not None}
-    remote_only = [record for key, records in sorted(index.layers.items())
-                   if key[0] in covered and key not in named_keys for record in records]
+    named_keys = {a.key for a in actions}
+    # The keys picked before they are sorted: a sheet that names every layer sorts none.
+    remote_keys = sorted(k for k in index.layers if k[0] in covered and k not in named_keys)
+    remote_only = [record for key in remote_keys for record in index.layers[key]]
     issues = [issue for action in actions for issue in action.issues]
     return Plan(actions, list(new_samples.values()), remote_only, set(index.samples), issues,
                 sample_updates)
@@ -286,7 +288,8 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
 
 def _managed(row: SheetRow) -> dict[str, Any]:
     """The layer fields the row manages (non-blank), as checked."""
-    return {f: row.values[f] for f in values.LAYER_FIELDS if row.values.get(f) is not None}
+    given = row.values
+    return {f: value for f in values.LAYER_FIELDS if (value := given.get(f)) is not None}
 
 
 def _resolve_sample(action: Action, index: ServerIndex, create_samples: bool) -> int | tuple | None:
@@ -348,7 +351,8 @@ def _check_identity(actions: list[Action], index: ServerIndex,
     for action in actions:
         given = action.row.values
         if given.get("sample_id") is not None and action.sample_id is not None:
-            by_sample[action.sample_id][tuple(given.get(f) for f in IDENTITY)].append(action)
+            pair = (given.get("sample_name"), given.get("substrate"))  # in IDENTITY's order
+            by_sample[action.sample_id][pair].append(action)
     updates: list[SampleUpdate] = []
     for sample_id, by_given in by_sample.items():
         server = index.samples[sample_id]
@@ -421,8 +425,9 @@ def _compare(action: Action, index: ServerIndex) -> None:
         action.add(WARNING, "layer_id", f"the server holds layer {action.layer_id} of sample "
                    f"{action.sample_id} {len(records)} times (record ids {ids}); this row is "
                    f"compared with record {record.get('id')} and no copy is added")
-    action.changes = [Change(f, record.get(f), v) for f, v in managed.items()
-                      if not values.same(f, v, record.get(f))]
+    # Equality first, as in values.same: most values are the server's as they stand.
+    action.changes = [Change(f, old, v) for f, v in managed.items()
+                      if (old := record.get(f)) != v and not values.same(f, v, old)]
     if not action.changes:
         action.kind = UNCHANGED
         return

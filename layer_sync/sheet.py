@@ -54,7 +54,7 @@ class SheetRow:
 
     @property
     def valid(self) -> bool:
-        return not self.errors
+        return not any(i.severity == ERROR for i in self.issues)  # asked often: no list built
 
     @property
     def sample_ref(self) -> tuple | None:
@@ -239,22 +239,16 @@ def _has_header(book: Any, name: str, path: Path, lab: dict[str, str]) -> bool:
 
 # ============================================================================= rows
 
-@lru_cache(maxsize=65536, typed=True)  # typed: TRUE and 1.0 are not the same cell
-def _check_cached(field_name: str, raw: Any) -> values.Checked | str:
+def _check_uncached(field_name: str, raw: Any) -> values.Checked | str:
+    """The cell's checked value, or the problem's message."""
     try:
         return values.check(field_name, raw)
     except values.ValueProblem as exc:
         return str(exc)
 
 
-def _check(field_name: str, raw: Any) -> values.Checked | str:
-    try:
-        return _check_cached(field_name, raw)
-    except TypeError:  # an unhashable value: check it without the cache
-        try:
-            return values.check(field_name, raw)
-        except values.ValueProblem as exc:
-            return str(exc)
+#: A sheet repeats its values: each (field, value) is checked once.
+_check_cached = lru_cache(maxsize=65536, typed=True)(_check_uncached)  # typed: TRUE is not 1.0
 
 
 def _fill_merged(grid: Grid, header_index: int, width: int) -> None:
@@ -296,8 +290,9 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
-    letters = {f: column_letter(c) for f, c in colmap.items()}
+    letters = [(f, column_letter(c)) for f, c in colmap.items()]
     names = {f: headers[c] for f, c in colmap.items()}
+    sample_fields = [f for f in values.SAMPLE_FIELDS if f in colmap]
     rows: list[SheetRow] = []
     stack = 0
     previous: SheetRow | None = None
@@ -313,15 +308,18 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         width = len(cells)
         raw = {f: (cells[c] if c < width else None) for f, c in columns}
         no_value = ({f for f, c in columns if (index, c) in grid.no_value}
-                    if grid.no_value else set())
+                    if grid.no_value else _NO_FIELDS)
         if not no_value and all(blank(v) for v in raw.values()):
             if previous is not None:
                 stack += 1
             previous = None
             continue
         extra = {name: (cells[c] if c < len(cells) else None) for c, name in extra_cols}
-        refs = ({f: f"{letters[f]}{number}" for f in colmap} if cell_refs is None
-                else cell_refs(index))
+        if cell_refs is None:
+            digits = str(number)
+            refs = {f: letter + digits for f, letter in letters}
+        else:
+            refs = cell_refs(index)
         row = SheetRow(grid.name, number, stack, raw, refs, extra, names)
         for name, value in extra.items():
             if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
@@ -331,18 +329,22 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         # Within a stack, sample columns left blank (or repeated by a merged cell) are the
         # stack's: take them from the row above.
         # (Equality first: most rows of a stack repeat its sample, and that test is cheap.)
-        if previous is not None and all(
-                raw[f] == previous.raw.get(f) or blank(raw[f])
-                for f in values.SAMPLE_FIELDS if f in raw):
-            for f in values.SAMPLE_FIELDS:
-                if f in raw and blank(raw[f]):
-                    row.raw[f] = previous.raw[f]
-            row.filled_from = previous.row
+        if previous is not None:
+            above = previous.raw
+            if all(raw[f] == above[f] or blank(raw[f]) for f in sample_fields):
+                for f in sample_fields:
+                    if blank(raw[f]):
+                        raw[f] = above[f]
+                row.filled_from = previous.row
         _check_row(row, no_value, headers, colmap, checked_columns)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
     return rows
+
+
+#: A row's fields holding a formula without a result, when the sheet has none (most do).
+_NO_FIELDS: frozenset[str] = frozenset()
 
 
 def _blank(value: Any) -> bool:
@@ -356,35 +358,36 @@ def _blank(value: Any) -> bool:
     return False
 
 
-def _check_row(row: SheetRow, no_value: set[str], headers: list[str], colmap: dict[str, int],
-               checked_columns: list[tuple[str, str]]) -> None:
-    raw = row.raw
+def _check_row(row: SheetRow, no_value: set[str] | frozenset[str], headers: list[str],
+               colmap: dict[str, int], checked_columns: list[tuple[str, str]]) -> None:
+    raw, checked = row.raw, row.values
     for field_name, column in checked_columns:
         if no_value and field_name in no_value:
             row.add(ERROR, field_name, "this cell holds a formula with no stored result; open the "
                     "file in Excel or LibreOffice, let it calculate and save, or type the value",
                     column)
             continue
-        outcome = _check(field_name, raw[field_name])
+        try:
+            outcome = _check_cached(field_name, raw[field_name])
+        except TypeError:  # an unhashable value: checked without the cache
+            outcome = _check_uncached(field_name, raw[field_name])
         if isinstance(outcome, str):
             if row.filled_from is not None and field_name in values.SAMPLE_FIELDS:
                 outcome = f"{outcome} (taken from row {row.filled_from}, which carries the stack's sample)"
             row.add(ERROR, field_name, outcome, column)
             continue
-        row.values[field_name] = outcome.value
+        checked[field_name] = outcome.value
         for warning in outcome.warnings:
             row.add(WARNING, field_name, warning, column)
-    if "layer_id" not in no_value and _blank(row.raw.get("layer_id")):
+    if "layer_id" not in no_value and _blank(raw.get("layer_id")):
         row.add(ERROR, "layer_id", "layer_id is blank; every row needs its position in the stack "
                 "(1 = on the substrate)", headers[colmap["layer_id"]])
-    has_sample_id = not _blank(row.raw.get("sample_id"))
-    has_name = not _blank(row.raw.get("sample_name"))
-    if not has_sample_id and not has_name:
+    if _blank(raw.get("sample_id")) and _blank(raw.get("sample_name")):
         field_name = "sample_id" if "sample_id" in colmap else "sample_name"
         row.add(ERROR, field_name, "no sample_id or sample_name: the row does not say which "
                 "target material it belongs to", headers[colmap[field_name]])
-    formula = row.values.get("composition_string")
-    elements = row.values.get("element_dict")
+    formula = checked.get("composition_string")
+    elements = checked.get("element_dict")
     if formula and elements:
         conflict = values.composition_conflict(formula, elements)
         if conflict:
