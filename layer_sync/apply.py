@@ -288,8 +288,10 @@ def _create_layer(client: ApiClient, reconciler: Reconciler, action: Action) -> 
 
 def _update_layer(client: ApiClient, action: Action) -> RowResult:
     answer = client.update_layer(action.body)
+    # The changes are in their own column of the report: the message says only what else
+    # there is to say, as in a dry run.
     return RowResult(action, UPDATED, answer.status, answer.attempts, _record_id(answer),
-                     _joined(*(str(c) for c in action.changes), action.message))
+                     action.message)
 
 
 def _renaming(update: SampleUpdate) -> str:

@@ -84,6 +84,15 @@ def test_dry_run_writes_nothing_and_counts_what_would_be_done(seeded, tmp_path):
     assert seeded.stats.by_method == {"GET": 1}
 
 
+def test_an_update_says_its_changes_once_as_a_dry_run_does(seeded, tmp_path):
+    # The report has a Changes column: the Message does not repeat it (a dry run's never did).
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 2, "111"]])
+    planned = _run(seeded, path, dry_run=True).results[0]
+    done = _run(seeded, path).results[0]
+    assert done.result == "updated" and [str(c) for c in done.action.changes] == ["orientation: 001 → 111"]
+    assert done.message == planned.message == ""
+
+
 def test_invalid_rows_are_not_sent_and_exit_1(seeded, tmp_path):
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, 2, "1"], [1, 5, "001"]])
