@@ -157,7 +157,8 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
 def _widths(header: Sequence[str], rows: list[list[Any]]) -> list[float]:
     """Characters per column: the longest value seen (wrapped columns: their set width), at
     least the header's longest word (the header wraps)."""
-    widths = [max(len(word) for word in (name.split() or [""])) for name in header]
+    # (+1: a bold word is wider than the digits a width counts.)
+    widths = [max(len(word) for word in (name.split() or [""])) + 1 for name in header]
     for values in rows:
         for col, value in enumerate(values):
             size = len(value) if type(value) is str else len(str(value)) + 2  # + the indent
