@@ -87,6 +87,14 @@ def write_report(outcome: "SyncOutcome", path: str | os.PathLike) -> Path:
         # ValueError: a value past the writer's limits (text() keeps values within them).
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise ReportError(f"cannot write the report {path}: {reason}") from None
+    except BaseException as exc:
+        # A panic inside the Rust writer arrives as pyo3's PanicException, which derives from
+        # BaseException: the report is not written (exit 2), never a traceback. Ctrl-C,
+        # SystemExit and our own bugs (ordinary exceptions) pass on as they are.
+        if isinstance(exc, (Exception, KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        raise ReportError(f"cannot write the report {path}: the report writer failed "
+                          f"({type(exc).__name__})") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return path

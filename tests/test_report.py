@@ -391,3 +391,19 @@ def test_libreoffice_prints_one_page_per_sheet_for_a_small_report(run, tmp_path)
     pdf = (out / "report.pdf").read_bytes()
     pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
     assert pages == 4  # Summary with its chart, Rows, Issues, Not in sheet: one page each
+
+
+def test_a_panic_in_the_writer_is_a_report_error_and_leaves_nothing(sandbox, lab, tmp_path,
+                                                                    monkeypatch):
+    # pyo3 turns a Rust panic into PanicException, a BaseException: one line, exit 2.
+    class PanicException(BaseException):
+        pass
+
+    def panics(book, path=None):
+        raise PanicException("index out of bounds")
+
+    outcome = _outcome(sandbox, lab)
+    monkeypatch.setattr(rvgsrust_xlsxwriter.Workbook, "close", panics)
+    with pytest.raises(ReportError, match="the report writer failed"):
+        write_report(outcome, tmp_path / "out" / "report.xlsx")
+    assert list((tmp_path / "out").iterdir()) == []
