@@ -72,9 +72,14 @@ class CheckOutcome:
         was compared or sent) or "invalid", with the check's own headline and exit code."""
         from .plan import Action
 
+        # Each row's errors, grouped once (asking row_errors per row went over every issue
+        # for every row: 10,000 invalid rows took 158 s).
+        by_row: dict[tuple[str, int | None], list[Issue]] = {}
+        for issue in self.errors:
+            by_row.setdefault((issue.sheet, issue.row), []).append(issue)
         results = []
         for row in self.rows:
-            errors = self.row_errors(row)
+            errors = by_row.get((row.sheet, row.row), [])
             if not errors:
                 action = Action(row, ActionKind.CHECKED, layer_id=row.values.get("layer_id"),
                                 sample_id=row.values.get("sample_id"))

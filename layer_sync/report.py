@@ -93,8 +93,9 @@ def write_report(outcome: "SyncOutcome", path: str | os.PathLike) -> Path:
         # SystemExit and our own bugs (ordinary exceptions) pass on as they are.
         if isinstance(exc, (Exception, KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ReportError(f"cannot write the report {path}: the report writer failed "
-                          f"({type(exc).__name__})") from None
+                          f"({detail}); is the disk full, or $TMPDIR not writable?") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return path
@@ -214,7 +215,7 @@ class ReportContent:
             text("; ".join(str(c) for c in action.changes)) if action.changes else "",
             result.status if result.status is not None else "",
             result.attempts or "",
-            result.record_id if result.record_id is not None else "",
+            _number(result.record_id),
             self._first_problem.get((row.sheet, row.row), ""), text(result.message),
             *[show(extra.get(key) if in_extra else raw.get(key)) for in_extra, key in layout],
         ]
@@ -230,6 +231,17 @@ class ReportContent:
     def remote(self) -> list[list[Any]]:
         """The Not in sheet sheet: the server's layers the sheet lacks."""
         return [[text(record.get(k)) for k in _REMOTE_FIELDS] for record in self.outcome.remote_only]
+
+
+#: A workbook's numbers are doubles: past this a whole number would be shown rounded.
+_EXACT = 2 ** 53
+
+
+def _number(value: int | None) -> int | str:
+    """A record id as the report shows it: a number, or text when a number would round it."""
+    if value is None:
+        return ""
+    return value if abs(value) <= _EXACT else str(value)
 
 
 def _issue_values(issue: "Issue") -> list[Any]:

@@ -147,6 +147,11 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
             outcome.report_error = str(exc)
             log.error("%s", exc)
         outcome.duration_s = clock() - started
+    if control.interrupted and outcome.stop_signal is None:
+        # The signal came while the report was saved: the report is whole (it says what was
+        # done), and the exit code still says the run was stopped.
+        outcome.stop_signal = int(control.signal or signal.SIGINT)
+        outcome.fatal, outcome.message = True, control.message
     return outcome
 
 

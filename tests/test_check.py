@@ -175,3 +175,21 @@ def test_check_names_the_columns_it_does_not_use(tmp_path):
     path.write_text("Sample,Layer,Film,Cut\nS,1,BaTiO3,001\n", encoding="utf-8")
     code, out, err = _cli(["check", str(path)])
     assert code == 0 and "columns not used: Film, Cut" in out
+
+
+def test_a_report_of_many_invalid_rows_takes_time_in_proportion(tmp_path):
+    # Each row's errors are found once: 4,000 invalid rows took 15.7 s when every row went
+    # over every issue; now well under a few seconds.
+    import time as _time
+
+    from layer_sync.check import check_file
+
+    lines = ["sample_id,layer_id,composition_string,orientation"]
+    lines += [f"x{i},y,zz,1" for i in range(4000)]
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outcome = check_file(path)
+    started = _time.perf_counter()
+    results = outcome.as_sync_outcome().results
+    assert _time.perf_counter() - started < 3
+    assert len(results) == 4000 and all(r.result == "invalid" for r in results)

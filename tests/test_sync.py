@@ -550,3 +550,25 @@ def test_rows_with_errors_stay_invalid_when_the_server_cannot_be_read(tmp_path, 
     assert outcome.exit_code == 2
     assert [r.result for r in outcome.results] == ["skipped", "invalid"]
     assert (outcome.counts["skipped"], outcome.counts["invalid"]) == (1, 1)
+
+
+def test_a_signal_during_the_report_save_still_ends_the_run_as_stopped(seeded, tmp_path,
+                                                                        monkeypatch):
+    # SIGTERM while the report is being saved: the report is whole, the exit code is 143.
+    import signal
+
+    from layer_sync import report as report_module
+    from layer_sync.control import RunControl
+
+    control = RunControl()
+    save = report_module.write_report
+
+    def signalled_during_save(outcome, path):
+        control.interrupt(signal.SIGTERM)  # what the command line's handler does
+        return save(outcome, path)
+
+    monkeypatch.setattr(report_module, "write_report", signalled_during_save)
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 2, "111"]])
+    outcome = _run(seeded, path, dry_run=True, report=tmp_path / "r.xlsx", control=control)
+    assert outcome.report == tmp_path / "r.xlsx" and outcome.report.is_file()
+    assert int(outcome.exit_code) == 143
