@@ -407,3 +407,11 @@ def test_a_panic_in_the_writer_is_a_report_error_and_leaves_nothing(sandbox, lab
     with pytest.raises(ReportError, match="the report writer failed"):
         write_report(outcome, tmp_path / "out" / "report.xlsx")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_record_id_a_number_would_round_is_written_as_text():
+    # Workbook numbers are doubles: 9007199254740995 would read 9007199254740996.
+    from layer_sync.report import _number
+
+    assert _number(9_007_199_254_740_995) == "9007199254740995"
+    assert _number(1002) == 1002 and _number(None) == ""
