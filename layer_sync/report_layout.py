@@ -130,7 +130,7 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
                                            for name, width in zip(header, widths)))
     colour_at = header.index(colour_column) if colour_column else -1
     fills = formats.fills
-    write, write_row, set_row_height = ws.write, ws.write_row, ws.set_row_height_pixels
+    write, write_row, set_height = ws.write, ws.write_row, ws.set_row_height_pixels
     last = 0
     for last, values in enumerate(chain(sample, rows), start=1):
         # Strings are always written as text by this writer (never a formula, a number or a
@@ -146,7 +146,7 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
         lines = max([_lines(values[col], width) for col, width in wrapped
                      if len(values[col]) > width - 2] or [1])
         if lines > 1:
-            set_row_height(last, LINE_HEIGHT * lines)
+            set_height(last, LINE_HEIGHT * lines)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, last, len(header) - 1)
     _print_setup(ws)
