@@ -64,6 +64,31 @@ def test_reference_examples_and_answer_shapes(sandbox):
     assert listed[0]["sample_name"] == "BTO on STO" and listed[0]["substrate"] == "SrTiO3"
 
 
+def test_the_list_carries_every_value_exactly_in_order(sandbox):
+    """The list's JSON is written by SQLite: text of every kind, numbers, objects and nulls
+    come back as they were stored, one entry per layer (duplicates in record order), a bare
+    target material once."""
+    odd = 'quote " back\\slash \t tab \n newline \x01 ctrl \u00e9 \u4e2d \U0001f600 </script>'
+    sandbox.store.seed([
+        {"id": 7, "sample_id": 3, "sample_name": odd, "substrate": None, "layer_id": 2,
+         "composition_string": "La0.7Sr0.3MnO3", "element_dict": {"La": 0.7, "Sr": 0.3, "Mn": 1, "O": 3},
+         "orientation": "001", "space_group": odd, "mp_id": None, "user_name": odd},
+        {"id": 5, "sample_id": 3, "sample_name": odd, "layer_id": 2, "composition_string": "MgO"},
+        {"id": 4, "sample_id": 3, "sample_name": odd, "layer_id": 1, "composition_string": ""},
+        {"id": None, "sample_id": 1, "sample_name": "bare", "layer_id": None},
+    ])
+    listed = requests.get(sandbox.url + "target-materials/", headers=H, timeout=5).json()
+    assert [(e["sample_id"], e["layer_id"], e["id"]) for e in listed] == [
+        (1, None, None), (3, 1, 4), (3, 2, 5), (3, 2, 7)]
+    assert all(set(e) == LIST_FIELDS for e in listed)
+    bare, first, _, seventh = listed
+    assert bare["element_dict"] is None and bare["sample_metadata"] == {}
+    assert seventh["sample_name"] == seventh["space_group"] == seventh["user_name"] == odd
+    assert seventh["element_dict"] == {"La": 0.7, "Sr": 0.3, "Mn": 1, "O": 3}
+    assert (seventh["substrate"], seventh["mp_id"], seventh["version"]) == (None, None, 1)
+    assert first["composition_string"] == "" and first["element_dict"] is None
+
+
 def test_create_target_material_with_layers(sandbox):
     tm = _sample(sandbox.url, layers=[{"layer_id": 1, "composition_string": "SrTiO3"},
                                       {"layer_id": 2, "composition_string": "(Ba0.5Sr0.5)TiO3"}])

@@ -151,7 +151,7 @@ class SandboxServer:
         if method not in allowed:
             return 405, {"detail": "Method Not Allowed"}
         if method == "GET":
-            return 200, self.store.list_entries()
+            return 200, self.store.list_json()
         try:
             data = json.loads(body.decode("utf-8")) if body else None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -343,6 +343,8 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                   trickle: bool = False) -> None:
             if isinstance(payload, str):
                 data, kind = payload.encode("utf-8"), "text/html; charset=utf-8"
+            elif isinstance(payload, bytes):  # JSON text already (the list: see Store)
+                data, kind = payload, "application/json"
             else:
                 data, kind = json.dumps(payload).encode("utf-8"), "application/json"
             lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
