@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +49,10 @@ DRY_RUN_OUTCOMES = (Result.WOULD_CREATE, Result.WOULD_UPDATE, *OUTCOMES[2:])
 #: A check (`layer-sync check --report`): rows are valid or not; no server was asked.
 CHECK_OUTCOMES = (Result.VALID, Result.INVALID)
 
-#: What one .xlsx sheet can hold (Excel's limits, which every reader keeps to).
+#: What one .xlsx sheet can hold (Excel's limits, which every reader keeps to); a table's
+#: rows include its header row.
 MAX_COLUMNS = 16_384
+MAX_ROWS = 1_048_576
 MAX_TEXT = 32_767
 
 # Characters an .xlsx cannot hold or that a reader would not show: C0 controls but tab and
@@ -129,6 +132,9 @@ class ReportContent:
         self.outcome_counts = [(str(name), counts.get(name.counted_as, 0))
                                for name in self.outcomes]
         self._first_problem = _first_problem_cells(outcome.issues)
+        #: Data rows of the input past what the Rows sheet holds (an input of more than a
+        #: million rows, from a CSV or several sheets): left out, and said.
+        self.rows_left_out = max(0, len(outcome.results) - (MAX_ROWS - 1))
 
     def summary(self) -> list[tuple[str, Any, str | None]]:
         """The Summary sheet's lines: label, value, and the outcome a count line is of."""
@@ -159,6 +165,8 @@ class ReportContent:
             lines.insert(1, ("Stopped because", text(outcome.message)))
         if self.left_out:
             lines.insert(-1, ("Columns left out of Rows", self.left_out_message))
+        for label, message in self._cut_messages():
+            lines.insert(-1, (label, message))
         return [line if len(line) == 3 else (*line, None) for line in lines]
 
     @property
@@ -166,6 +174,33 @@ class ReportContent:
         last = text(self.outcome.headers[len(self.headers)])
         return (f"{self.left_out} column(s) of the sheet, from {last!r} on, are not in the Rows "
                 f"sheet: an .xlsx sheet holds at most {MAX_COLUMNS:,} columns")
+
+    def _cut_messages(self) -> list[tuple[str, str]]:
+        """(Summary label, message) for each table cut at the rows an .xlsx sheet holds."""
+        room = f"an .xlsx sheet holds at most {MAX_ROWS - 1:,} rows below its header"
+        cut = []
+        if self.rows_left_out:
+            first = self.outcome.results[MAX_ROWS - 1].action.row
+            cut.append(("Rows left out of Rows",
+                        f"{self.rows_left_out:,} row(s) of the input, from row {first.row} of "
+                        f"{text(first.sheet)!r} on, are not in the Rows sheet: {room}; "
+                        "the Summary's counts and the JSON line include them"))
+        issues_left_out = self._issues_left_out()
+        if issues_left_out:
+            cut.append(("Problems left out of Issues",
+                        f"{issues_left_out:,} problem(s) are not in the Issues sheet: {room}; "
+                        "`layer-sync check` on the sheet lists every one"))
+        remote_left_out = max(0, len(self.outcome.remote_only) - (MAX_ROWS - 1))
+        if remote_left_out:
+            cut.append(("Layers left out of Not in sheet",
+                        f"{remote_left_out:,} layer(s) on the server are not in the Not in "
+                        f"sheet sheet: {room}"))
+        return cut
+
+    def _issues_left_out(self) -> int:
+        notes = bool(self.left_out) + bool(self.rows_left_out)
+        extra = len(self.outcome.issues) + notes - (MAX_ROWS - 1)
+        return extra + 1 if extra > 0 else 0  # + 1: the line that says so takes a row too
 
     def rows(self) -> Iterator[list[Any]]:
         """The Rows sheet, one list per data row of the input, in sheet order."""
@@ -186,7 +221,7 @@ class ReportContent:
                 return text(value)
 
         layouts: dict[tuple[int, tuple[str, ...]], list[tuple[bool, str]]] = {}
-        for result in self.outcome.results:
+        for result in islice(self.outcome.results, MAX_ROWS - 1):
             row = result.action.row
             # Where each header's value is, looked up once per sheet (its rows share one
             # header map and the same fields): in the row's extra columns, or under the
@@ -221,16 +256,22 @@ class ReportContent:
         ]
 
     def issues(self) -> list[list[Any]]:
-        """The Issues sheet; the columns left out of Rows are one more issue."""
-        lines = [_issue_values(issue) for issue in self.outcome.issues]
+        """The Issues sheet; what is left out of the report's tables is one more issue each."""
+        issues = self.outcome.issues
+        cut = self._issues_left_out()
+        lines = [_issue_values(issue) for issue in islice(issues, len(issues) - cut)]
+        notes = [message for label, message in self._cut_messages()
+                 if label != "Layers left out of Not in sheet"]
         if self.left_out:
-            lines.append([text(self.outcome.sheet or ""), "", "", "", "", str(Severity.WARNING),
-                          self.left_out_message])
+            notes.insert(0, self.left_out_message)
+        sheet = text(self.outcome.sheet or "")
+        lines += [[sheet, "", "", "", "", str(Severity.WARNING), note] for note in notes]
         return lines
 
     def remote(self) -> list[list[Any]]:
         """The Not in sheet sheet: the server's layers the sheet lacks."""
-        return [[text(record.get(k)) for k in _REMOTE_FIELDS] for record in self.outcome.remote_only]
+        return [[text(record.get(k)) for k in _REMOTE_FIELDS]
+                for record in islice(self.outcome.remote_only, MAX_ROWS - 1)]
 
 
 #: A workbook's numbers are doubles: past this a whole number would be shown rounded.

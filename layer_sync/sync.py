@@ -73,7 +73,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
     if report:
         check_report_path(report, inputs=[path], force=force)
     with RunLock.acquire(path, lock_dir):
-        reserved = reserve_report_name(path, now()) if report is None else None
+        start = now(), clock()  # the run's duration counts the reading
+        reserved = reserve_report_name(path, start[0]) if report is None else None
         try:
             if progress is not None:
                 progress("reading", 0, None, 0)
@@ -88,7 +89,7 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
                                max_consecutive_failures=max_consecutive_failures,
                                create_samples=create_samples, update_samples=update_samples,
                                sleep=sleep, clock=clock, progress=progress, now=now,
-                               control=control)
+                               control=control, start=start)
         finally:
             if reserved is not None:
                 reserved.release()  # the placeholder, when no report replaced it
@@ -102,12 +103,14 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
                 update_samples: bool = False, sleep: Callable[[float], None] | None = None,
                 clock: Callable[[], float] = time.monotonic, progress: Progress | None = None,
                 now: Callable[[], _dt.datetime] = _dt.datetime.now,
-                control: RunControl | None = None) -> SyncOutcome:
+                control: RunControl | None = None,
+                start: tuple[_dt.datetime, float] | None = None) -> SyncOutcome:
     """Sync stacks already read (`sheet.read_stacks`, `frames.read_frame`) with the server.
 
     The same plan, writes and report as `sync_file`, without the file's lock; `report` is a
-    path or None (no report); `api_key` and `api_url` as in `sync_file`. Raises ConfigError
-    for bad options or an unusable key or URL.
+    path or None (no report); `api_key` and `api_url` as in `sync_file`. `start`: when the
+    run began, as (`now()`, `clock()`), when that was before the stacks were read (by
+    default, now). Raises ConfigError for bad options or an unusable key or URL.
     """
     from .api import ApiClient
     from .retry import RetryPolicy
@@ -116,7 +119,7 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
     api_url = resolve_api_url(api_url, os.environ)
     if api_key is None:
         api_key = resolve_api_key(os.environ)
-    started_at, started = now(), clock()
+    started_at, started = start or (now(), clock())
     control = control or RunControl()
     policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout,
                          max_consecutive_failures=max_consecutive_failures,

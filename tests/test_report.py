@@ -18,7 +18,8 @@ import rvgsrust_xlsxwriter
 
 from layer_sync.cli import main
 from layer_sync.errors import ReportError
-from layer_sync.report import MAX_COLUMNS, write_report
+from layer_sync import report as report_module
+from layer_sync.report import MAX_COLUMNS, MAX_ROWS, write_report
 from layer_sync.sync import sync_file
 
 from .conftest import API_KEY
@@ -255,6 +256,53 @@ def test_more_columns_than_a_sheet_holds_are_left_out_and_the_report_says_so(san
     assert summary["Columns left out of Rows"].startswith(f"{left_out} column(s)")
     issues = list(book["Issues"].iter_rows(min_row=2, values_only=True))
     assert any("16,384 columns" in str(r[-1]) for r in issues)
+
+
+def test_more_rows_than_a_sheet_holds_are_left_out_and_the_report_says_so(sandbox, tmp_path,
+                                                                          monkeypatch):
+    """An input of more rows than an .xlsx sheet holds (a CSV, or several sheets), more
+    problems or more remote-only layers: each table is cut at the limit (made small here),
+    the report says what was left out, and the run is not failed for it."""
+    monkeypatch.setattr(report_module, "MAX_ROWS", 6)  # a header and 5 rows a table
+    sandbox.store.seed([{"id": 100 + i, "sample_id": 1, "sample_name": "S", "layer_id": 20 + i,
+                         "composition_string": "MgO"} for i in range(8)])
+    path = tmp_path / "long.csv"
+    path.write_text("sample_id,layer_id,composition_string,orientation\n"  # 2 errors a row
+                    + "".join(f"1,{i},{'Xx9,abc' if i % 2 else 'MgO,001'}\n" for i in range(1, 9)),
+                    encoding="utf-8")
+    report = tmp_path / "r.xlsx"
+    outcome = sync_file(path, api_key=API_KEY, api_url=sandbox.url, dry_run=True, report=report)
+    assert outcome.report == report, outcome.report_error
+    assert outcome.counts["rows"] == 8 and outcome.counts["invalid"] == 4
+    book = openpyxl.load_workbook(report)
+    rows = _table(book["Rows"])
+    assert [r["Row"] for r in rows] == [2, 3, 4, 5, 6]  # the first five, in order
+    summary = _summary(book)
+    assert summary["Rows left out of Rows"].startswith("3 row(s) of the input, from row 7 of "
+                                                       "'long.csv' on, are not in the Rows sheet")
+    assert summary["Rows"] == 8  # the counts are of every row
+    issues = _table(book["Issues"])
+    assert len(issues) == 5
+    kept, notes = issues[:3], [i["Message"] for i in issues[3:]]
+    assert all(i["Severity"] == "error" and i["Row"] for i in kept)
+    assert notes[0].startswith("3 row(s) of the input")
+    assert notes[1].startswith(summary["Problems left out of Issues"][:12])
+    assert len(outcome.issues) == 8
+    assert summary["Problems left out of Issues"].startswith(
+        "5 problem(s) are not in the Issues sheet")
+    assert len(_table(book["Not in sheet"])) == 5
+    assert summary["Layers left out of Not in sheet"].startswith("3 layer(s) on the server")
+
+
+def test_the_row_limit_is_the_writers(tmp_path):
+    """MAX_ROWS is what an .xlsx sheet holds: the last row can be written, one more cannot."""
+    book = rvgsrust_xlsxwriter.Workbook(str(tmp_path / "limit.xlsx"))
+    ws = book.add_worksheet("Rows", constant_memory=True)
+    ws.write(MAX_ROWS - 1, 0, "last")
+    with pytest.raises(Exception):
+        ws.write(MAX_ROWS, 0, "one too many")
+    book.close()
+    assert openpyxl.load_workbook(tmp_path / "limit.xlsx", read_only=True)["Rows"].max_row == MAX_ROWS
 
 
 def test_a_report_that_cannot_be_written_exits_2_with_the_reason_and_report_null(sandbox, tmp_path):

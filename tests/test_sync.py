@@ -572,3 +572,17 @@ def test_a_signal_during_the_report_save_still_ends_the_run_as_stopped(seeded, t
     outcome = _run(seeded, path, dry_run=True, report=tmp_path / "r.xlsx", control=control)
     assert outcome.report == tmp_path / "r.xlsx" and outcome.report.is_file()
     assert int(outcome.exit_code) == 143
+
+
+def test_the_runs_duration_counts_reading_the_sheet(seeded, tmp_path, clock):
+    """duration_s (JSON line, Summary) is the whole run's: the sheet's reading included."""
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "composition_string"],
+                     [[1, 1, "SrTiO3"]])
+
+    def progress(stage, done, total, retries):
+        if stage == "reading" and done == 0:
+            clock.now += 7.0  # reading takes 7 s
+
+    outcome = _run(seeded, path, clock, progress=progress)
+    assert outcome.duration_s == 7.0
+    assert (outcome.finished - outcome.started).total_seconds() >= 0
