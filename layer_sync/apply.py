@@ -22,8 +22,9 @@ from .api import Answer, ApiClient
 from .control import RunControl, RunStopped, StopReason
 from .errors import ApiDownError, ApiError, AuthError
 from .outcome import Result, RowResult
-from .plan import (CREATE, INVALID, UNCHANGED, UPDATE, Action, NewSample, Plan, SampleUpdate,
-                   ServerIndex)
+from .plan import CREATE, INVALID, UNCHANGED, UPDATE, Action, Plan
+from .records import ServerIndex
+from .targets import NewSample, SampleUpdate
 
 log = logging.getLogger("layer_sync.apply")
 

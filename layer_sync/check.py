@@ -127,7 +127,7 @@ def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None
     Raises InputFileError (exit code 2) for a file that cannot be read or has no header.
     A report that cannot be written is not raised: `report_error` says why.
     """
-    from .plan import sheet_issues
+    from .duplicates import sheet_issues
     from .sheet import read_stacks
 
     if report is not None:

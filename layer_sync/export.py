@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import values
-from .plan import ServerIndex
+from .records import ServerIndex
 from .templates import check_target, write_rows
 
 log = logging.getLogger("layer_sync")

@@ -12,9 +12,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import values
 from .errors import ExitCode
+
+if TYPE_CHECKING:
+    from .sheet import SheetRow
 
 
 class Severity(StrEnum):
@@ -80,6 +84,26 @@ class Issue:
         where = f"{self.sheet}!{self.cell}" if self.cell else (
             f"{self.sheet} row {self.row}" if self.row else self.sheet)
         return where
+
+
+def row_issue(row: SheetRow, severity: Severity, field_name: str | None, message: str) -> Issue:
+    """An issue located at a row's cell for `field_name` (the row itself is not changed)."""
+    return Issue(row.sheet, row.row, row.columns.get(field_name) if field_name else None,
+                 row.cells.get(field_name) if field_name else None,
+                 values.describe(row.raw.get(field_name)) if field_name else "", severity, message)
+
+
+@dataclass
+class Change:
+    """One field the sheet changes: the server's value and the sheet's (`orientation: 001 → 111`)."""
+
+    field: str
+    old: Any
+    new: Any
+
+    def __str__(self) -> str:
+        old = values.describe(self.old) if self.old is not None else "(blank)"
+        return f"{self.field}: {old} \u2192 {values.describe(self.new)}"
 
 
 @dataclass

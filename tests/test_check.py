@@ -12,7 +12,7 @@ import pytest
 from layer_sync.check import check_file
 from layer_sync.cli import main
 from layer_sync.errors import InputFileError
-from layer_sync.plan import sheet_issues
+from layer_sync.duplicates import sheet_issues
 from layer_sync.sheet import read_stacks
 
 UNREACHABLE = {"ATOMSCALE_API_URL": "http://127.0.0.1:9/"}  # no key at all, and no server

@@ -8,7 +8,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from layer_sync.plan import build_plan, sheet_duplicates
+from layer_sync.duplicates import sheet_duplicates
+from layer_sync.plan import build_plan
 from layer_sync.sheet import read_stacks
 
 DATA = Path(__file__).parent / "data"
