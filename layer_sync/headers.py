@@ -136,9 +136,15 @@ def find_header(grid: Grid, path: Path, names: Mapping[str, str] | None = None) 
                 f"{headers[first]!r} (column {column_letter(first)}) and {headers[col]!r} "
                 f"(column {column_letter(col)}); keep one (rename or delete the other) and run again")
         used = set(colmap.values())
+        # A column with values but no header is named by its letter: its values are the
+        # row's too (the report shows every column as read), and the technician is told.
+        below = grid.cells[index + 1:]
+        for c, name in enumerate(headers):
+            if not name and c not in used and any(
+                    c < len(row) and not values.is_blank(row[c]) for row in below):
+                headers[c] = f"column {column_letter(c)}"
         header = Header(index, colmap, headers,
-                        [headers[c] or f"column {column_letter(c)}" for c in range(len(cells))
-                         if c not in used and not values.is_blank(cells[c])])
+                        [headers[c] for c in range(len(cells)) if c not in used and headers[c]])
         unused = [c for c in range(len(cells)) if c not in used and not values.is_blank(cells[c])]
         for c in unused[:NEAR_MISS_COLUMNS]:
             resembles = near_miss(cells[c])

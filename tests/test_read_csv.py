@@ -111,3 +111,17 @@ def test_a_ten_megabyte_cell_is_one_clear_error(tmp_path):
     path.write_text("sample_id,layer_id,notes\n1,1," + "x" * (10 << 20) + "\n")
     with pytest.raises(InputFileError, match="line 2.*32,767 characters"):
         read_stacks(path)
+
+
+def test_a_column_with_values_but_no_header_is_kept_by_its_letter(tmp_path):
+    """Its values are the row's (the report shows every column as read) and it is named
+    among the columns not used; a blank column with nothing in it is not."""
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,,composition_string,\n"
+                    "1,1,grown at 700C,BaTiO3,\n"
+                    "1,2,,SrTiO3,\n", encoding="utf-8")
+    data = read_stacks(path)
+    assert data.ignored_columns == ["column C"]
+    assert [row.extra for row in data.rows] == [{"column C": "grown at 700C"}, {"column C": ""}]
+    assert [h for h in data.headers if h] == ["sample_id", "layer_id", "column C",
+                                              "composition_string"]
