@@ -158,8 +158,42 @@ def find_header(grid: Grid, path: Path, names: Mapping[str, str] | None = None) 
                 Severity.WARNING,
                 f"column {headers[c]!r} is not used, but looks like {resembles}{taken}; "
                 f"if it holds {resembles}, name it {resembles!r}"))
+        if "composition_string" not in colmap:
+            flagged = {h for h, _ in header.near_misses}
+            for c in unused[:NEAR_MISS_COLUMNS]:
+                examples = _formulas_below(grid, index, c)
+                if examples and headers[c] not in flagged:
+                    header.issues.append(Issue(
+                        grid.name, index + 1, headers[c], f"{column_letter(c)}{index + 1}",
+                        headers[c], Severity.WARNING,
+                        f"this sheet has no composition_string column, and column "
+                        f"{headers[c]!r} is not used but holds formulas ({', '.join(examples)}); "
+                        f"if it is the composition, name it 'composition_string' or map it in "
+                        f"layer-sync.toml ([columns] \"{headers[c]}\" = \"composition_string\"): "
+                        "until then no composition is read or sent"))
         return header
     return None
+
+
+#: Values looked at to tell whether an unused column holds formulas.
+FORMULA_SAMPLE = 20
+
+
+def _formulas_below(grid: Grid, header_index: int, col: int) -> list[str]:
+    """Up to three of the column's first values, when two thirds of them or more read as
+    chemical formulas, one at least of two elements (BaTiO3, not only "Si" or notes); else []."""
+    seen = [v for row in grid.cells[header_index + 1:]
+            if col < len(row) and isinstance(v := row[col], str) and v.strip()][:FORMULA_SAMPLE]
+    formulas = []
+    for value in seen:
+        try:
+            checked = values.check("composition_string", value)
+        except values.ValueProblem:
+            continue
+        formulas.append((value.strip(), len(values.parse_formula(checked.value))))
+    if not formulas or 3 * len(formulas) < 2 * len(seen) or max(n for _, n in formulas) < 2:
+        return []
+    return list(dict.fromkeys(v for v, _ in formulas))[:3]
 
 
 def no_header_message(path: Path, grids: list[Grid],

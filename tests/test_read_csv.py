@@ -125,3 +125,28 @@ def test_a_column_with_values_but_no_header_is_kept_by_its_letter(tmp_path):
     assert [row.extra for row in data.rows] == [{"column C": "grown at 700C"}, {"column C": ""}]
     assert [h for h in data.headers if h] == ["sample_id", "layer_id", "column C",
                                               "composition_string"]
+
+
+@pytest.mark.parametrize("column,cells,warned", [
+    ("Film", ["BaTiO3", "SrTiO3", "La0.7Sr0.3MnO3"], True),
+    ("Film", ["BaTiO3", "SrTiO3", "LaAlQ3"], True),  # one typo among formulas: still formulas
+    ("Notes", ["grown at 700C", "second try", "BaTiO3 cap"], False),
+    ("Buffer", ["Si", "Si", "Ge"], False),  # single elements: as likely a note as a formula
+])
+def test_an_unused_column_of_formulas_is_pointed_out_when_the_sheet_has_no_composition(
+        tmp_path, column, cells, warned):
+    path = tmp_path / "lab.csv"
+    path.write_text(f"sample_id,layer_id,{column},orientation\n"
+                    + "".join(f"1,{i},{c},001\n" for i, c in enumerate(cells, start=1)),
+                    encoding="utf-8")
+    data = read_stacks(path)
+    found = [i for i in data.issues if "no composition_string column" in i.message]
+    assert bool(found) == warned
+    if warned:
+        (issue,) = found
+        assert issue.severity == "warning" and issue.cell == "C1" and issue.row == 1
+        assert f"[columns] \"{column}\" = \"composition_string\"" in issue.message
+        assert "BaTiO3" in issue.message
+        # Mapped, the column is read and no longer pointed out.
+        mapped = read_stacks(path, columns={column: "composition_string"})
+        assert not [i for i in mapped.issues if "no composition_string column" in i.message]
