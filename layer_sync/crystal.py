@@ -32,8 +32,8 @@ def parse_orientation(raw: Any) -> Checked:
     if isinstance(raw, (_dt.date, _dt.datetime, _dt.time)):
         raise ValueProblem(
             f"the spreadsheet turned this orientation into a date ({describe(raw)}); Miller "
-            "indices such as 1-10 become dates when typed into an ordinary cell. Format the "
-            "Orientation column as text and type the indices again")
+            "indices such as 1-10 become dates when typed into an ordinary cell. Format this "
+            "column as text and type the indices again")
     if isinstance(raw, (int, float)):
         return _orientation_from_number(raw)
     return _orientation_from_text(str(raw))
@@ -41,18 +41,18 @@ def parse_orientation(raw: Any) -> Checked:
 
 def _orientation_from_number(number: float) -> Checked:
     if not math.isfinite(number) or not float(number).is_integer():
-        raise ValueProblem(f"orientation {describe(number)} is not Miller indices; format the "
-                           "Orientation column as text and type the indices, e.g. 001")
+        raise ValueProblem(f"orientation {describe(number)} is not Miller indices; format this "
+                           "column as text and type the indices, e.g. 001")
     if number < 0:
         raise ValueProblem(
             f"the spreadsheet stored this orientation as the negative number {describe(number)}: "
             f"an orientation typed as ({-int(number):03d}) is read as an accounting negative. "
-            "Format the Orientation column as text and type 001")
+            "Format this column as text and type 001")
     digits = str(int(number))
     if len(digits) < 3:
         raise ValueProblem(
             f"the spreadsheet stored this orientation as the number {digits} and dropped its "
-            f"leading zeros (was it {digits.zfill(3)}?). Format the Orientation column as text "
+            f"leading zeros (was it {digits.zfill(3)}?). Format this column as text "
             f"and type {digits.zfill(3)}")
     return _orientation_from_text(digits)
 
@@ -81,7 +81,7 @@ def _orientation_from_text(source: str) -> Checked:
             raise ValueProblem(
                 f"orientation {original!r} has {len(indices)} index(es), Miller indices have 3 "
                 f"or 4; if it was {text_.zfill(3)}, the spreadsheet dropped its leading zeros. "
-                f"Format the Orientation column as text and type {text_.zfill(3)}")
+                f"Format this column as text and type {text_.zfill(3)}")
         raise ValueProblem(f"orientation {original!r} has {len(indices)} indices; Miller indices "
                            "have 3 (hkl, e.g. 001) or 4 (hkil, e.g. 0001)")
     if not any(indices):
@@ -98,7 +98,7 @@ def _orientation_from_text(source: str) -> Checked:
 
 def _bad_orientation(original: str) -> str:
     if re.fullmatch(r"\d{1,2}[-/.]\w{1,9}([-/.]\d{2,4})?", original) and re.search(r"[A-Za-z/.]", original):
-        return (f"orientation {original!r} looks like a date; format the Orientation column as "
+        return (f"orientation {original!r} looks like a date; format this column as "
                 "text and type the Miller indices, e.g. 1-10")
     return (f"orientation {original!r} is not Miller indices; write them like 001, 1-10, "
             "(111) or 0001")

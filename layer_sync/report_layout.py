@@ -58,8 +58,9 @@ def fill(book: xlsx.Workbook, content: ReportContent) -> None:
            content.rows(), colour_column="Result")
     _table(book.add_worksheet("Issues", constant_memory=True), formats, ISSUE_COLUMNS,
            content.issues(), colour_column="Severity")
-    _table(book.add_worksheet("Not in sheet", constant_memory=True), formats, REMOTE_COLUMNS,
-           content.remote())
+    if not content.checked:  # a check asked no server: there is nothing to say of its layers
+        _table(book.add_worksheet("Not in sheet", constant_memory=True), formats, REMOTE_COLUMNS,
+               content.remote())
     _summary(summary, formats, content)
 
 

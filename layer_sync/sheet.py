@@ -335,6 +335,8 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                 for f in sample_fields:
                     if blank(raw[f]):
                         raw[f] = above[f]
+                        # A problem with the value is shown at the cell it was typed in.
+                        refs[f] = previous.cells[f]
                 row.filled_from = previous.row
         _check_row(row, no_value, headers, colmap, checked_columns)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often

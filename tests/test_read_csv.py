@@ -150,3 +150,15 @@ def test_an_unused_column_of_formulas_is_pointed_out_when_the_sheet_has_no_compo
         # Mapped, the column is read and no longer pointed out.
         mapped = read_stacks(path, columns={column: "composition_string"})
         assert not [i for i in mapped.issues if "no composition_string column" in i.message]
+
+
+def test_a_problem_with_a_value_taken_from_the_row_above_names_the_cell_it_was_typed_in(tmp_path):
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,composition_string\n"
+                    "x1,1,BaTiO3\n"
+                    ",2,SrTiO3\n"
+                    ",3,MgO\n", encoding="utf-8")
+    data = read_stacks(path)
+    found = [(i.row, i.cell) for i in data.issues if i.column == "sample_id"]
+    assert found == [(2, "A2"), (3, "A2"), (4, "A2")]
+    assert data.rows[2].cells["layer_id"] == "B4"  # its own values stay at its own cells
