@@ -388,6 +388,10 @@ def _check_row(row: SheetRow, no_value: set[str] | frozenset[str], headers: list
         field_name = "sample_id" if "sample_id" in colmap else "sample_name"
         row.add(ERROR, field_name, "no sample_id or sample_name: the row does not say which "
                 "target material it belongs to", headers[colmap[field_name]])
+    if checked.get("sample_name") == values.EXAMPLE_SAMPLE_NAME:
+        row.add(ERROR, "sample_name", "this is the template's example stack: delete its rows "
+                "(or give the target material its real name) before syncing",
+                headers[colmap["sample_name"]])
     formula = checked.get("composition_string")
     elements = checked.get("element_dict")
     if formula and elements:

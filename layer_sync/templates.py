@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .paths import check_output, write_atomically
-from .values import ALL_FIELDS, ValueProblem, parse_orientation
+from .values import ALL_FIELDS, EXAMPLE_SAMPLE_NAME, ValueProblem, parse_orientation
 
 #: Columns whose cells must stay text: typed into ordinary cells, 001 becomes 1.
 TEXT_COLUMNS = ("orientation", "space_group", "mp_id", "composition_string", "element_dict",
@@ -26,7 +26,7 @@ WIDTHS = {"sample_id": 11, "sample_name": 26, "substrate": 14, "layer_id": 10,
           "mp_id": 12}
 
 EXAMPLE_STACK: list[dict[str, Any]] = [
-    {"sample_name": "Example: BTO on STO", "substrate": "SrTiO3", "layer_id": 1,
+    {"sample_name": EXAMPLE_SAMPLE_NAME, "substrate": "SrTiO3", "layer_id": 1,
      "composition_string": "SrTiO3", "orientation": "001", "space_group": "Pm-3m", "mp_id": "mp-5229"},
     {"layer_id": 2, "composition_string": "BaTiO3", "orientation": "001", "space_group": "P4mm",
      "mp_id": "mp-5020"},
@@ -55,6 +55,8 @@ INSTRUCTIONS: list[tuple[str, str, str]] = [
 ]
 
 RULES = [
+    "The example stack (Example: BTO on STO) shows how rows look; layer-sync refuses it: "
+    "write your own stacks over it or delete its rows.",
     "One row per layer. Rows of one stack follow each other; a blank row ends a stack.",
     "In a stack, only the first row needs sample_id / sample_name / substrate: the rows below "
     "take them from it (merged cells work too).",

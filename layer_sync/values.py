@@ -28,6 +28,10 @@ LAYER_FIELDS = ("composition_string", "element_dict", "orientation", "space_grou
 SAMPLE_FIELDS = ("sample_id", "sample_name", "substrate")
 ALL_FIELDS = ("sample_id", "sample_name", "substrate", "layer_id", *LAYER_FIELDS)
 
+#: The target material of the templates' example stack (`layer-sync template`): a row naming
+#: it is an error, so that an example left in a sheet is never created on the server.
+EXAMPLE_SAMPLE_NAME = "Example: BTO on STO"
+
 _AMOUNT_TOLERANCE = 1e-6
 
 

@@ -1,4 +1,5 @@
-"""Templates: the committed files are what `layer-sync template` writes, and they sync cleanly."""
+"""Templates: the committed files are what `layer-sync template` writes; their example stack is
+refused, and written over with a real one they sync cleanly."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from layer_sync.cli import main
 from layer_sync.sheet import read_stacks
 from layer_sync.sync import sync_file
-from layer_sync.values import ALL_FIELDS
+from layer_sync.values import EXAMPLE_SAMPLE_NAME, ALL_FIELDS
 
 from .conftest import API_KEY
 
@@ -64,11 +65,27 @@ def test_xlsx_template_layout():
 
 
 @pytest.mark.parametrize("name", ["layer_stacks_template.xlsx", "layer_stacks_template.csv"])
-def test_templates_read_cleanly_and_sync_then_converge(sandbox, name, tmp_path):
+def test_templates_example_is_refused_and_a_renamed_one_syncs_then_converges(sandbox, name,
+                                                                             tmp_path):
     data = read_stacks(TEMPLATES / name)
-    assert [r.values["layer_id"] for r in data.rows] == [1, 2, 3] and data.issues == []
+    assert [r.values["layer_id"] for r in data.rows] == [1, 2, 3]
+    # The example stack left in a sheet is never created (found by a new-user trial).
+    assert [(i.row, i.cell, i.severity) for i in data.issues] == [(r, "B2", "error") for r in (2, 3, 4)]
+    assert all("template's example stack" in i.message for i in data.issues)
     copy = tmp_path / name  # a copy: another run syncing the committed file holds its lock
     copy.write_bytes((TEMPLATES / name).read_bytes())
+    refused = sync_file(copy, api_key=API_KEY, api_url=sandbox.url, report=False,
+                        create_samples=True)
+    assert refused.exit_code == 1 and refused.counts["invalid"] == 3
+    assert refused.requests == {"GET": 1}  # nothing sent
+    if name.endswith(".csv"):
+        copy.write_text(copy.read_text(encoding="utf-8").replace(EXAMPLE_SAMPLE_NAME, "BTO on STO"),
+                        encoding="utf-8")
+    else:
+        book = openpyxl.load_workbook(copy)
+        book["Layers"]["B2"] = "BTO on STO"
+        book.save(copy)
+    assert read_stacks(copy).issues == []
     first = sync_file(copy, api_key=API_KEY, api_url=sandbox.url, report=False,
                       create_samples=True)
     assert first.exit_code == 0 and first.counts["created"] == 3
