@@ -142,6 +142,9 @@ class SyncOutcome:
     fatal: bool = False
     #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
     stop_signal: int | None = None
+    #: The forms of the run's API key (`redaction.key_forms`): the report writes each as `***`,
+    #: wherever the sheet or the server put it.
+    key_forms: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def counts(self) -> dict[str, int]:

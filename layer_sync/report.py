@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, values
+from .redaction import replace_forms
 from .errors import ReportError
 from .outcome import Result, Severity
 
@@ -119,12 +120,17 @@ class ReportContent:
 
     def __init__(self, outcome: "SyncOutcome") -> None:
         self.outcome = outcome
+        forms = getattr(outcome, "key_forms", ())
+        # The run's key is written as *** wherever the sheet or the server put it: one search
+        # a value finds it (case ignored, as a percent-encoded form is), replace_forms replaces.
+        self._key = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
+        self._forms = forms
         self.dry_run = outcome.dry_run
         room = MAX_COLUMNS - len(ROW_COLUMNS)
         self.headers = list(outcome.headers[:room])
         #: Columns of the sheet that do not fit in an .xlsx sheet beside the report's own.
         self.left_out = len(outcome.headers) - len(self.headers)
-        self.row_header = [*ROW_COLUMNS, *(text(f"{h} (as read)") for h in self.headers)]
+        self.row_header = [*ROW_COLUMNS, *(self.text(f"{h} (as read)") for h in self.headers)]
         self.checked = bool(getattr(outcome, "checked", False))
         self.outcomes = (CHECK_OUTCOMES if self.checked else
                          DRY_RUN_OUTCOMES if outcome.dry_run else OUTCOMES)
@@ -136,15 +142,22 @@ class ReportContent:
         #: million rows, from a CSV or several sheets): left out, and said.
         self.rows_left_out = max(0, len(outcome.results) - (MAX_ROWS - 1))
 
+    def text(self, value: Any) -> str:
+        """`value` as the report shows it (see `text`), with the run's key as `***`."""
+        shown = text(value)
+        if self._key is not None and self._key.search(shown):
+            shown = replace_forms(shown, self._forms)
+        return shown
+
     def summary(self) -> list[tuple[str, Any, str | None]]:
         """The Summary sheet's lines: label, value, and the outcome a count line is of."""
         outcome, counts = self.outcome, self.counts
         lines: list[tuple[Any, ...]] = [
-            ("Result", text(outcome.headline)),
+            ("Result", self.text(outcome.headline)),
             ("Exit code", int(outcome.exit_code)),
-            ("Input file", text(str(outcome.path))),
-            ("Sheet", text(outcome.sheet or "")),
-            ("API URL", text(outcome.api_url)),
+            ("Input file", self.text(str(outcome.path))),
+            ("Sheet", self.text(outcome.sheet or "")),
+            ("API URL", self.text(outcome.api_url)),
             ("Started", outcome.started.strftime("%Y-%m-%d %H:%M:%S")),
             ("Finished", outcome.finished.strftime("%Y-%m-%d %H:%M:%S")),
             ("Duration (s)", round(outcome.duration_s, 2)),
@@ -155,14 +168,14 @@ class ReportContent:
             ("Requests", ", ".join(f"{m} {n}" for m, n in outcome.requests.items()) or "none"),
             ("Retries", outcome.retries),
             ("Unrecognised columns (ignored)",
-             text(", ".join(outcome.ignored_columns) or "none")),
+             self.text(", ".join(outcome.ignored_columns) or "none")),
             ("layer-sync version", __version__),
         ]
         if self.checked:  # nothing was compared with a server or sent
             server = {"API URL", "Dry run", "Remote only (not in sheet)", "Requests", "Retries"}
             lines = [line for line in lines if line[0] not in server]
         if outcome.message:
-            lines.insert(1, ("Stopped because", text(outcome.message)))
+            lines.insert(1, ("Stopped because", self.text(outcome.message)))
         if self.left_out:
             lines.insert(-1, ("Columns left out of Rows", self.left_out_message))
         for label, message in self._cut_messages():
@@ -171,7 +184,7 @@ class ReportContent:
 
     @property
     def left_out_message(self) -> str:
-        last = text(self.outcome.headers[len(self.headers)])
+        last = self.text(self.outcome.headers[len(self.headers)])
         return (f"{self.left_out} column(s) of the sheet, from {last!r} on, are not in the Rows "
                 f"sheet: an .xlsx sheet holds at most {MAX_COLUMNS:,} columns")
 
@@ -183,7 +196,7 @@ class ReportContent:
             first = self.outcome.results[MAX_ROWS - 1].action.row
             cut.append(("Rows left out of Rows",
                         f"{self.rows_left_out:,} row(s) of the input, from row {first.row} of "
-                        f"{text(first.sheet)!r} on, are not in the Rows sheet: {room}; "
+                        f"{self.text(first.sheet)!r} on, are not in the Rows sheet: {room}; "
                         "the Summary's counts and the JSON line include them"))
         issues_left_out = self._issues_left_out()
         if issues_left_out:
@@ -215,10 +228,10 @@ class ReportContent:
             try:
                 return shown[key]
             except KeyError:
-                made = shown[key] = text(value)
+                made = shown[key] = self.text(value)
                 return made
             except TypeError:  # unhashable (a list or dict from a sheet cell): not kept
-                return text(value)
+                return self.text(value)
 
         layouts: dict[tuple[int, tuple[str, ...]], list[tuple[bool, str]]] = {}
         for result in islice(self.outcome.results, MAX_ROWS - 1):
@@ -247,11 +260,11 @@ class ReportContent:
         return [
             show(row.sheet), row.row, show(sample_id), show(raw.get("sample_name")),
             show(raw.get("layer_id")), show(action.kind), show(result.result),
-            text("; ".join(str(c) for c in action.changes)) if action.changes else "",
+            self.text("; ".join(str(c) for c in action.changes)) if action.changes else "",
             result.status if result.status is not None else "",
             result.attempts or "",
             _number(result.record_id),
-            self._first_problem.get((row.sheet, row.row), ""), text(result.message),
+            self._first_problem.get((row.sheet, row.row), ""), self.text(result.message),
             *[show(extra.get(key) if in_extra else raw.get(key)) for in_extra, key in layout],
         ]
 
@@ -259,18 +272,24 @@ class ReportContent:
         """The Issues sheet; what is left out of the report's tables is one more issue each."""
         issues = self.outcome.issues
         cut = self._issues_left_out()
-        lines = [_issue_values(issue) for issue in islice(issues, len(issues) - cut)]
+        lines = [self._issue_values(issue) for issue in islice(issues, len(issues) - cut)]
         notes = [message for label, message in self._cut_messages()
                  if label != "Layers left out of Not in sheet"]
         if self.left_out:
             notes.insert(0, self.left_out_message)
-        sheet = text(self.outcome.sheet or "")
+        sheet = self.text(self.outcome.sheet or "")
         lines += [[sheet, "", "", "", "", str(Severity.WARNING), note] for note in notes]
         return lines
 
+    def _issue_values(self, issue: "Issue") -> list[Any]:
+        show = self.text
+        return [show(issue.sheet), issue.row if issue.row is not None else "",
+                show(issue.column or ""), show(issue.cell or ""), show(issue.value),
+                str(issue.severity), show(issue.message)]
+
     def remote(self) -> list[list[Any]]:
         """The Not in sheet sheet: the server's layers the sheet lacks."""
-        return [[text(record.get(k)) for k in _REMOTE_FIELDS]
+        return [[self.text(record.get(k)) for k in _REMOTE_FIELDS]
                 for record in islice(self.outcome.remote_only, MAX_ROWS - 1)]
 
 
@@ -283,11 +302,6 @@ def _number(value: int | None) -> int | str:
     if value is None:
         return ""
     return value if abs(value) <= _EXACT else str(value)
-
-
-def _issue_values(issue: "Issue") -> list[Any]:
-    return [text(issue.sheet), issue.row if issue.row is not None else "", text(issue.column or ""),
-            text(issue.cell or ""), text(issue.value), str(issue.severity), text(issue.message)]
 
 
 def _first_problem_cells(issues: list["Issue"]) -> dict[tuple[str, int], str]:

@@ -24,6 +24,7 @@ from .lock import RunLock
 from .outcome import ActionKind, Result, RowResult, SyncOutcome, plural
 from .paths import check_report_path, reserve_report_name
 from .progress import Progress  # progress(phase, done, total, retries)
+from .redaction import key_forms
 from .settings import ApiKey, resolve_api_key, resolve_api_url
 
 if TYPE_CHECKING:
@@ -128,7 +129,8 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
     outcome = SyncOutcome(path=Path(data.path), api_url=client.base_url, dry_run=dry_run,
                           started=started_at, finished=started_at, sheet=data.sheet,
                           headers=[h for h in data.headers if h],
-                          ignored_columns=list(data.ignored_columns), issues=list(data.issues))
+                          ignored_columns=list(data.ignored_columns), issues=list(data.issues),
+                          key_forms=key_forms(client.key.value))
     try:
         _plan_and_write(data, client, outcome, dry_run=dry_run, create_samples=create_samples,
                         update_samples=update_samples, concurrency=concurrency,

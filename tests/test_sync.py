@@ -586,3 +586,33 @@ def test_the_runs_duration_counts_reading_the_sheet(seeded, tmp_path, clock):
     outcome = _run(seeded, path, clock, progress=progress)
     assert outcome.duration_s == 7.0
     assert (outcome.finished - outcome.started).total_seconds() >= 0
+
+
+def test_the_key_never_reaches_the_report_or_an_export_when_a_record_or_a_cell_holds_it(
+        tmp_path, clock):
+    """A record on the server that holds the key (in a formula, a name, a remote-only layer),
+    and a sheet cell someone pasted it into: the report and the export write `***`."""
+    import zipfile
+
+    from layer_sync.export import export_stacks
+    from layer_sync.sandbox import SandboxServer
+
+    key = "Secr3t-" + API_KEY
+    path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "composition_string", "Notes"],
+                     [[1, 1, "SrTiO3", f"key is {key}"], [1, 2, "BaTiO3", ""]])
+    with SandboxServer(api_key=key) as server:
+        server.store.seed([
+            _entry(1, 1, 10, composition_string=f"SrTiO3 {key}", sample_name=f"S {key}"),
+            _entry(1, 3, 11, composition_string="MgO", orientation=key)])
+        outcome = sync_file(path, api_key=key, api_url=server.url, report=tmp_path / "r.xlsx",
+                            dry_run=True, sleep=clock.sleep, clock=clock.monotonic)
+        assert outcome.counts["rows"] == 2
+        export_stacks(tmp_path / "ex.csv", api_key=key, api_url=server.url)
+        export_stacks(tmp_path / "ex.xlsx", api_key=key, api_url=server.url)
+    texts = [(tmp_path / "ex.csv").read_text(encoding="utf-8")]
+    for report in ("r.xlsx", "ex.xlsx"):
+        with zipfile.ZipFile(tmp_path / report) as book:
+            texts += [book.read(name).decode("utf-8", "replace") for name in book.namelist()]
+    assert not [t for t in texts if key in t]
+    report = "".join(texts[1:-1])
+    assert "key is ***" in report and "SrTiO3 ***" in report
