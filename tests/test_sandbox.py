@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -181,6 +182,66 @@ def test_seed_loads_a_list_shaped_file(tmp_path):
     with SandboxServer(api_key=API_KEY, seed=path) as server:
         listed = requests.get(server.url + "target-materials/", headers=H, timeout=5).json()
     assert [(e["id"], e["sample_id"], e["layer_id"]) for e in listed] == [(10, 42, 1), (None, 43, None)]
+
+
+@pytest.mark.parametrize("body", ['{"sample_metadata": {"y": Infinity}}',
+                                  '{"sample_metadata": {"y": NaN}}',
+                                  '{"sample_metadata": {"y": 1e400}}'])
+def test_numbers_json_cannot_hold_are_422_and_the_list_stays_readable(sandbox, body):
+    """NaN, Infinity and numbers past a double's range are refused (SQLite writes the list's
+    JSON and could not read them back): before, one such rename made every list answer 500."""
+    sid = _sample(sandbox.url)["sample_id"]
+    r = requests.patch(f"{sandbox.url}target-materials/{sid}", data=body, timeout=5,
+                       headers={**H, "Content-Type": "application/json"})
+    assert r.status_code == 422 and "invalid JSON" in r.json()["detail"]
+    r = requests.post(sandbox.url + "target-materials/", timeout=5,
+                      headers={**H, "Content-Type": "application/json"},
+                      data='{"sample": {"sample_name": "X", ' + body[1:-1] + '}}')
+    assert r.status_code == 422
+    assert requests.get(sandbox.url + "target-materials/", headers=H, timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("seed,named", [
+    ({"sample_id": 1}, "a seed is a JSON array"),
+    ([{"layer_id": 1}], "entry 1: sample_id: field required"),
+    ([{"sample_id": 1, "sample_name": {"a": 1}}], "entry 1: sample_name"),
+    ([{"sample_id": 1, "version": 10**20}], "entry 1: version"),
+    ([{"sample_id": 1, "layer_id": 1.0000000000000002}], "entry 1: layer_id"),
+    ([{"sample_id": 1, "layer_id": 1, "id": 5}, {"sample_id": 1, "layer_id": 2, "id": 5}],
+     "entry 2: id: record id 5 is given twice"),
+    ([{"sample_id": 1, "layer_id": 1, "element_dict": {"O": float("nan")}}], "NaN is not a JSON"),
+    ("[1, 2", "invalid JSON"), ("[{\"sample_id\": 1, \"detail_notes_id\": 1e400}]", "invalid JSON"),
+])
+def test_a_bad_seed_is_one_line_and_exit_2_with_nothing_loaded(tmp_path, seed, named):
+    from layer_sync.cli import main
+
+    path = tmp_path / "seed.json"
+    path.write_text(seed if isinstance(seed, str) else json.dumps(seed), encoding="utf-8")
+    db = tmp_path / "s.db"
+    err = io.StringIO()
+    code = main(["sandbox", "--port", "0", "--seed", str(path), "--db", str(db)],
+                stdout=io.StringIO(), stderr=err)
+    assert code == 2
+    line = err.getvalue().strip()
+    assert line.startswith("layer-sync: error: cannot load the seed") and named in line, line
+    assert "internal error" not in line and len(line.splitlines()) == 1
+    if db.exists():  # nothing half loaded: the next start seeds afresh
+        with SandboxServer(api_key=API_KEY, db=db) as server:
+            assert server.store.layers() == [] and server.store.target_materials() == []
+
+
+def test_a_seed_given_as_a_list_is_checked_too():
+    with pytest.raises(ValueError, match="entry 1: element_dict: not storable"):
+        SandboxServer(api_key=API_KEY, seed=[{"sample_id": 1, "layer_id": 1,
+                                              "element_dict": {"O": float("inf")}}])
+
+
+def test_a_seed_file_may_start_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "seed.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"sample_id": 1, "sample_name": "A",
+                                                    "layer_id": 1}]).encode())
+    with SandboxServer(api_key=API_KEY, seed=path) as server:
+        assert [l["layer_id"] for l in server.store.layers()] == [1]
 
 
 def test_fifty_concurrent_posts_give_fifty_records(sandbox):

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .bodies import (ONE_TARGET_MATERIAL, Unprocessable, require_int, validate_layer,
-                     validate_sample_changes)
+from .bodies import (ONE_TARGET_MATERIAL, Unprocessable, parse_json, require_int,
+                     validate_layer, validate_sample_changes, validate_seed)
 from .faults import Faults, before_handling
 from .store import NotFound, Store
 
@@ -77,7 +77,12 @@ class SandboxServer:
                  echo_key: bool = False) -> None:
         self.store = Store(db)
         if seed is not None:
-            entries = seed if isinstance(seed, list) else json.loads(Path(seed).read_text("utf-8"))
+            if not isinstance(seed, list):
+                try:
+                    seed = parse_json(Path(seed).read_bytes(), what="")
+                except OSError as exc:  # a ValueError for the command line: "cannot load"
+                    raise Unprocessable(f"cannot read it ({exc.strerror or exc})") from None
+            entries = validate_seed(seed)
             if not self.store.layers() and not self.store.target_materials():
                 self.store.seed(entries)
         self.api_key = api_key
@@ -153,10 +158,7 @@ class SandboxServer:
         if method == "GET":
             return 200, self.store.list_json()
         try:
-            data = json.loads(body.decode("utf-8")) if body else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return 422, {"detail": f"body: invalid JSON ({exc})"}
-        try:
+            data = parse_json(body) if body else None
             if path == "/target-materials":
                 return 200, self._create_target_material(data)
             layer = validate_layer(data)
@@ -178,10 +180,7 @@ class SandboxServer:
                 raise Unprocessable(f"sample_id: value is not a valid integer ({sample_id!r})")
             number = int(sample_id)
             require_int({"sample_id": number}, "sample_id")
-            try:
-                data = json.loads(body.decode("utf-8")) if body else None
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise Unprocessable(f"body: invalid JSON ({exc})") from None
+            data = parse_json(body) if body else None
             changes = validate_sample_changes(data, number)
             return 200, self.store.update_target_material(number, changes)
         except Unprocessable as exc:

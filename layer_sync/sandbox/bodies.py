@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -13,6 +14,85 @@ _LAYER_TEXT_FIELDS = ("composition_string", "orientation", "space_group", "mp_id
 
 class Unprocessable(ValueError):
     """A malformed body: the server answers 422 naming the field."""
+
+
+def _refuse(token: str) -> float:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large for a number")
+    return number
+
+
+def parse_json(data: bytes | str, what: str = "body: ") -> Any:
+    """A request body or a seed file as JSON, strictly: NaN, Infinity and numbers past a
+    double's range are refused (SQLite, which writes the list's JSON, cannot hold them).
+    Raises Unprocessable."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise Unprocessable(f"{what}invalid JSON (not UTF-8: {exc.reason})") from None
+    try:
+        return json.loads(data, parse_constant=_refuse, parse_float=_finite)
+    except RecursionError:
+        raise Unprocessable(f"{what}invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # json.JSONDecodeError included
+        raise Unprocessable(f"{what}invalid JSON ({exc})") from None
+
+
+#: What a seed entry's fields may hold, by the column that keeps them.
+_SEED_INTEGERS = ("id", "sample_id", "layer_id", "version", "detail_notes_id")
+_SEED_TEXTS = ("sample_name", "substrate", "composition_string", "orientation", "space_group",
+               "mp_id", "detail_note_content", "user_id", "user_name", "last_updated")
+_INT64 = 2**63
+
+
+def validate_seed(entries: Any) -> list[dict[str, Any]]:
+    """A seed (shaped like the list endpoint's answer), checked whole before any of it is
+    stored, so that a bad seed is one clear error and never half loaded. Raises Unprocessable."""
+    if not isinstance(entries, list):
+        raise Unprocessable(f"a seed is a JSON array of entries, not {type(entries).__name__}")
+    ids: set[int] = set()
+    for number, entry in enumerate(entries, start=1):
+        try:
+            _check_seed_entry(entry, ids)
+        except Unprocessable as exc:
+            raise Unprocessable(f"entry {number}: {exc}") from None
+    return entries
+
+
+def _check_seed_entry(entry: Any, ids: set[int]) -> None:
+    if not isinstance(entry, dict):
+        raise Unprocessable(f"an object is required, not {type(entry).__name__}")
+    for name in _SEED_INTEGERS:
+        value = entry.get(name)
+        if value is None:
+            if name == "sample_id":
+                raise Unprocessable("sample_id: field required")
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Unprocessable(f"{name}: value is not a valid integer ({value!r})")
+        if not -_INT64 <= value < _INT64:
+            raise Unprocessable(f"{name}: {value} is out of range")
+    for name in _SEED_TEXTS:
+        value = entry.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))
+                                  or (isinstance(value, float) and not math.isfinite(value))):
+            raise Unprocessable(f"{name}: value is not a valid string ({value!r})")
+    for name in ("element_dict", "sample_metadata"):
+        try:
+            json.dumps(entry.get(name), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise Unprocessable(f"{name}: not storable as JSON ({exc})") from None
+    record_id = entry.get("id")
+    if record_id is not None and entry.get("layer_id") is not None:
+        if record_id in ids:
+            raise Unprocessable(f"id: record id {record_id} is given twice")
+        ids.add(record_id)
 
 
 def require_int(body: dict[str, Any], name: str, required: bool = True) -> None:

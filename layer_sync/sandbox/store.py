@@ -294,7 +294,9 @@ def _column_value(column: str, value: Any) -> Any:
 
 
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    # allow_nan=False: SQLite, which writes the list's JSON, cannot read NaN or Infinity back
+    # (request bodies and seeds refuse them first; this is the last guard).
+    return None if value is None else json.dumps(value, allow_nan=False)
 
 
 def _loads(value: str | None) -> Any:
