@@ -69,6 +69,9 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
     from .sheet import check_input_file, read_stacks
 
     _check_options(concurrency, max_attempts, max_consecutive_failures, timeout)
+    if isinstance(report, str) and not report.strip():
+        raise ConfigError("the report's path is empty; give a file name, or leave --report out "
+                          "for one of its own in reports/")
     path = Path(path)
     check_input_file(path)  # a missing or unusable file fails before any request
     if report:

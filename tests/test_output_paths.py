@@ -320,3 +320,9 @@ def test_export_never_writes_over_the_key_file_it_read(stack, tmp_path):
                  "--api-key-file", str(key_file)], environ={}, stdout=io.StringIO(), stderr=err)
     assert code == 2 and "is the key file" in err.getvalue()
     assert key_file.read_text() == API_KEY + "\n"
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_report_path_is_refused_before_anything_is_read_or_sent(stack, sheet, empty):
+    err = _refused(stack, ["sync", str(sheet), "--report", empty], "report's path is empty")
+    assert "internal error" not in err
