@@ -122,7 +122,11 @@ def csv_safe(value: Any) -> Any:
     """A CSV cell that a spreadsheet program will show, never run: text starting with
     = + - @ tab or CR gets the usual leading apostrophe (`'=HYPERLINK(…)`), except plain
     numbers (`-1.5`) and Miller indices (`-110`), which a spreadsheet cannot run and
-    layer-sync reads as they are. The reader removes the apostrophe again."""
+    layer-sync reads as they are. The reader removes the apostrophe again; so a value whose
+    apostrophes come before such a start (`'=x`) gets one more, and reads back as it was."""
+    if isinstance(value, str) and value[:1] == "'" and value.lstrip("'")[:1] in FORMULA_STARTS \
+            and value.lstrip("'"):
+        return "'" + value
     if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
         return value
     if _PLAIN_NUMBER.fullmatch(value):

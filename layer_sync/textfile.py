@@ -54,8 +54,10 @@ def load_text(path: Path, suffix: str, issues: list[Issue]) -> tuple[Grid, str, 
 
 def unguard(cell: str) -> str:
     """`'=1+2` -> `=1+2`, `'-110` -> `-110`: the apostrophe a CSV export puts before a cell a
-    spreadsheet would run as a formula. Any other apostrophe is the technician's and stays."""
-    if len(cell) > 1 and cell[0] == "'" and cell[1] in GUARDED_STARTS:
+    spreadsheet would run as a formula, also when the value itself starts with apostrophes
+    (`''=x` -> `'=x`: an exported `'=x` reads back as it was). Any other apostrophe is the
+    technician's and stays (`'plain`, `''plain`)."""
+    if cell[:1] == "'" and cell.lstrip("'")[:1] in GUARDED_STARTS and cell.lstrip("'"):
         return cell[1:]
     return cell
 

