@@ -17,6 +17,7 @@ given; the command line decides which stream that is.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -58,6 +59,10 @@ class Line:
     style: str | None = None  # the mark's colour, when not the group's (a warning is yellow)
 
 
+#: Characters never printed as they are: C0 controls but tab and newline, DEL, C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 class _Writer:
     """Writes marked lines plainly, or coloured through rich on a terminal."""
 
@@ -74,6 +79,12 @@ class _Writer:
         self.ascii = not _can_encode(out, "\u2192\u2026")
 
     def text(self, text: str) -> str:
+        # A value from the sheet or the server never reaches the terminal as a control
+        # character (an escape sequence could rewrite the screen): shown as the report does.
+        if _CONTROL.search(text):
+            text = _CONTROL.sub("\ufffd", text)
+            if self.ascii:
+                text = text.replace("\ufffd", "?")
         return text.replace("\u2192", "->").replace("\u2026", "...") if self.ascii else text
 
     def plain(self, text: str) -> None:
@@ -99,7 +110,7 @@ class _Writer:
             from rich.text import Text
 
             colour = "red" if issue.severity == Severity.ERROR else "yellow"
-            self.console.print(Text.assemble(f"{issue.location} ", (tag, f"bold {colour}"),
+            self.console.print(Text.assemble(f"{self.text(issue.location)} ", (tag, f"bold {colour}"),
                                              f" {self.text(issue.message)}"))
         else:
             print(self.text(f"{issue.location} {tag} {issue.message}"), file=self.out)

@@ -120,3 +120,22 @@ def test_a_stream_that_cannot_take_arrows_gets_ascii(server, sheet):
     text = out.getvalue()
     assert "~ 101/1 orientation: 001 -> 111" in text
     text.encode("ascii")
+
+
+@pytest.mark.parametrize("stream", [_Terminal, io.StringIO])
+def test_control_characters_from_the_server_never_reach_the_terminal(sandbox, tmp_path, stream):
+    """A server value with an escape sequence (it could rewrite the screen) or a NUL is shown
+    with the replacement character, coloured or plain; our own colours stay."""
+    from layer_sync.sync import sync_file
+
+    sandbox.store.seed([{"id": 1, "sample_id": 101, "sample_name": "BTO", "substrate": "Si",
+                         "layer_id": 1, "composition_string": "Sr\x00Ti\x1b[2JO3\x9b",
+                         "orientation": "001"}])
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,composition_string\n101,1,SrTiO3\n", encoding="utf-8")
+    outcome = sync_file(path, api_key=API_KEY, api_url=sandbox.url, dry_run=True, report=False)
+    out = stream()
+    print_summary(outcome, out, color=None)
+    text = out.getvalue()
+    assert "Sr\ufffdTi\ufffd[2JO3\ufffd" in text
+    assert "\x00" not in text and "\x9b" not in text and "\x1b[2J" not in text
