@@ -112,11 +112,14 @@ def is_layer_sync_report(path: str | os.PathLike) -> bool:
 class ReservedName:
     """A file name the tool picked, held by an empty file created exclusively, so that no
     other run picks it; the report later replaces the empty file. `release()` removes the
-    empty file if nothing replaced it (the run ended without a report)."""
+    empty file if nothing replaced it (the run ended without a report), and the folder too
+    when it was made for it and holds nothing else."""
 
-    def __init__(self, path: Path, identity: os.stat_result | None) -> None:
+    def __init__(self, path: Path, identity: os.stat_result | None,
+                 made_folder: Path | None = None) -> None:
         self.path = path
         self._identity = identity
+        self._made_folder = made_folder
 
     def release(self) -> None:
         """Remove the placeholder, only if it is still the empty file created here."""
@@ -126,6 +129,8 @@ class ReservedName:
             current = os.lstat(self.path)
             if os.path.samestat(current, self._identity) and current.st_size == 0:
                 os.unlink(self.path)
+                if self._made_folder is not None:
+                    os.rmdir(self._made_folder)  # only if empty: else OSError, and it stays
         except OSError:
             pass
         self._identity = None
@@ -145,6 +150,7 @@ def reserve_report_name(input_path: Path, now: _dt.datetime,
     (`-2`, `-3`... are added while a name is taken). When the folder cannot be created or
     written, the name is returned unreserved: writing the report will say why it failed."""
     stem = report_stem(input_path, now)
+    made = None if folder.is_dir() else folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -158,7 +164,7 @@ def reserve_report_name(input_path: Path, now: _dt.datetime,
         except OSError:
             return ReservedName(candidate, None)
         try:
-            return ReservedName(candidate, os.fstat(fd))
+            return ReservedName(candidate, os.fstat(fd), made)
         finally:
             os.close(fd)
     raise ConfigError(f"no free report name in {folder} for {stem}; give one with --report")

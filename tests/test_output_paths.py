@@ -205,6 +205,10 @@ def test_a_run_that_ends_early_leaves_no_empty_report_behind(stack, tmp_path, mo
     (tmp_path / "lab.csv").write_text("what,ever\n1,2\n", encoding="utf-8")  # no header
     with pytest.raises(InputFileError):
         sync_file(tmp_path / "lab.csv", api_key=API_KEY, api_url=stack.url)
+    assert not (tmp_path / "reports").exists()  # the folder made for the report goes too
+    (tmp_path / "reports").mkdir()  # one that was there before stays
+    with pytest.raises(InputFileError):
+        sync_file(tmp_path / "lab.csv", api_key=API_KEY, api_url=stack.url)
     assert list((tmp_path / "reports").iterdir()) == []
 
 
