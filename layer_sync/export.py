@@ -12,7 +12,7 @@ from typing import Any
 
 from . import values
 from .records import ServerIndex
-from .templates import check_target, write_rows
+from .templates import cell_text, check_target, write_rows
 
 log = logging.getLogger("layer_sync")
 
@@ -67,9 +67,10 @@ def export_stacks(path: str | os.PathLike, *, api_key: str, api_url: str, force:
         log.warning("%d layer record(s) are duplicates on the server; each key is exported once "
                     "(the record of the lowest id)", duplicates)
     with_layers = {k[0] for k in index.layers}
-    # The key never leaves the process, even when the server holds it in a record.
-    rows = [{f: client.redact(v) if isinstance(v, str) else v for f, v in row.items()}
-            for row in rows]
+    # The key never leaves the process, even when the server holds it in a record (in an
+    # element_dict too: redacted in the JSON text the cell holds).
+    rows = [{f: client.redact(v) if isinstance(v := cell_text(value), str) else v
+             for f, value in row.items()} for row in rows]
     write_rows(path, rows, force=force)
     return ExportResult(path, len(rows), len(with_layers), len(set(index.samples) - with_layers),
                         duplicates)

@@ -10,6 +10,7 @@ silently.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -169,7 +170,7 @@ def find_header(grid: Grid, path: Path, names: Mapping[str, str] | None = None) 
                         f"this sheet has no composition_string column, and column "
                         f"{headers[c]!r} is not used but holds formulas ({', '.join(examples)}); "
                         f"if it is the composition, name it 'composition_string' or map it in "
-                        f"layer-sync.toml ([columns] \"{headers[c]}\" = \"composition_string\"): "
+                        f"layer-sync.toml ([columns] {json.dumps(headers[c])} = \"composition_string\"): "
                         "until then no composition is read or sent"))
         return header
     return None

@@ -23,11 +23,20 @@ REDACTED = "***"
 
 def key_forms(secret: str) -> tuple[str, ...]:
     """The key as a server may quote it back: as sent, percent-encoded (in a URL), JSON-escaped;
-    longest first, so that a longer form is replaced whole."""
+    and as our own messages quote a value (repr, with either quote escaped); longest first, so
+    that a longer form is replaced whole."""
     forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret),
              json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=True)[1:-1],
-             html.escape(secret), html.escape(secret, quote=False)}
+             html.escape(secret), html.escape(secret, quote=False),
+             *_repr_forms(secret)}
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+def _repr_forms(secret: str) -> tuple[str, ...]:
+    """The key inside a value our messages quote with `!r`: backslashes doubled, and either
+    quote escaped (which one depends on the whole value)."""
+    doubled = secret.replace("\\", "\\\\")
+    return doubled, doubled.replace("'", "\\'"), doubled.replace('"', '\\"')
 
 
 #: A key shorter than this (a made-up one for a sandbox, such as "k") is replaced only where it

@@ -105,10 +105,11 @@ def write_rows(path: Path, rows: Sequence[dict[str, Any]], force: bool = False) 
     return path
 
 
-def _cell_text(value: Any) -> Any:
+def cell_text(value: Any) -> Any:
+    """A value as a sheet cell holds it: an object or a list (an element_dict) as JSON text."""
     if value is None:
         return None
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         return json.dumps(value)
     return value
 
@@ -150,7 +151,7 @@ def _write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(ALL_FIELDS)
     for row in rows:
-        writer.writerow(["" if row.get(f) is None else csv_safe(_cell_text(row.get(f)))
+        writer.writerow(["" if row.get(f) is None else csv_safe(cell_text(row.get(f)))
                          for f in ALL_FIELDS])
     # UTF-8 with a BOM: Excel then opens accents correctly; layer-sync reads it either way.
     _atomic(path, lambda handle: handle.write(buffer.getvalue().encode("utf-8-sig")))
@@ -180,7 +181,7 @@ def _write_xlsx(path: Path, rows: Sequence[dict[str, Any]], instructions: bool,
             ws.column_dimensions[letter].number_format = TEXT_FORMAT  # new cells stay text
     for index, row in enumerate(rows, start=2):
         for f in ALL_FIELDS:
-            value = _cell_text(row.get(f))
+            value = cell_text(row.get(f))
             if value is None:
                 continue
             cell = ws[f"{letters[f]}{index}"]

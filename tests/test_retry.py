@@ -402,3 +402,10 @@ def test_an_answer_past_the_size_bound_is_refused_not_read_whole(stack):
     assert stack.stats.by_method == {"GET": 1}  # refused once, not retried
     roomy = ApiClient(stack.url, API_KEY)
     assert roomy.list_target_materials()[0]["layer_id"] == 1  # the usual answer is read
+
+
+
+@pytest.mark.parametrize("key", ["Zq9x+b*(c%2F'x\"y<&>z\\w", "plain-key-1234", "it's-a-key-5678"])
+def test_the_key_is_redacted_as_our_messages_quote_it(key):
+    for message in (f"value {key!r} is bad", f"value {('pre ' + key)!r}", f"{[key]}", key):
+        assert key not in redact(message, key) and "***" in redact(message, key), message

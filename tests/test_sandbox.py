@@ -472,3 +472,28 @@ def test_patch_target_material_echo_key_mode_quotes_the_key_in_its_errors():
         r = requests.patch(server.url + "target-materials/999", json={"sample_name": "N"},
                            headers=H, timeout=5)
         assert r.status_code == 404 and API_KEY in r.json()["detail"]
+
+
+@pytest.mark.parametrize("seed,named", [
+    ([{"sample_id": 1, "sample_name": 10**30}], "entry 1: sample_name"),
+    ([{"sample_id": 1, "sample_name": "Good", "layer_id": 1},
+      {"sample_id": 2, "sample_name": "Bad \ud800", "layer_id": 1}], "entry 2: sample_name"),
+    ([{"sample_id": 1, "layer_id": 1, "element_dict": {"\ud800": 1}}], "entry 1: element_dict"),
+])
+def test_a_seed_sqlite_cannot_store_is_refused_whole(tmp_path, seed, named):
+    db = tmp_path / "s.db"
+    with pytest.raises(ValueError, match=named):
+        SandboxServer(api_key=API_KEY, db=db, seed=seed)
+    with SandboxServer(api_key=API_KEY, db=db, seed=[{"sample_id": 7, "layer_id": 1}]) as server:
+        assert [l["sample_id"] for l in server.store.layers()] == [7]  # seeded afresh
+
+
+@pytest.mark.parametrize("path,body", [
+    ("target-materials/layers/", '{"sample_id": 1, "layer_id": 2, "composition_string": "\\ud800"}'),
+    ("target-materials/", '{"sample": {"sample_name": "\\ud800"}}'),
+])
+def test_a_lone_surrogate_in_a_body_is_422_not_500(sandbox, path, body):
+    _sample(sandbox.url)
+    r = requests.post(sandbox.url + path, data=body, timeout=5,
+                      headers={**H, "Content-Type": "application/json"})
+    assert r.status_code == 422 and "surrogate" in r.json()["detail"]

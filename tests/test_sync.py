@@ -603,7 +603,8 @@ def test_the_key_never_reaches_the_report_or_an_export_when_a_record_or_a_cell_h
     with SandboxServer(api_key=key) as server:
         server.store.seed([
             _entry(1, 1, 10, composition_string=f"SrTiO3 {key}", sample_name=f"S {key}"),
-            _entry(1, 3, 11, composition_string="MgO", orientation=key)])
+            _entry(1, 3, 11, composition_string="MgO", orientation=key),
+            _entry(2, 1, 12, element_dict={key: 1}), _entry(2, 2, 13, element_dict=[key])])
         outcome = sync_file(path, api_key=key, api_url=server.url, report=tmp_path / "r.xlsx",
                             dry_run=True, sleep=clock.sleep, clock=clock.monotonic)
         assert outcome.counts["rows"] == 2

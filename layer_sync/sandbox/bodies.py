@@ -37,9 +37,14 @@ def parse_json(data: bytes | str, what: str = "body: ") -> Any:
         except UnicodeDecodeError as exc:
             raise Unprocessable(f"{what}invalid JSON (not UTF-8: {exc.reason})") from None
     try:
-        return json.loads(data, parse_constant=_refuse, parse_float=_finite)
+        parsed = json.loads(data, parse_constant=_refuse, parse_float=_finite)
+        # A lone surrogate escape (\\ud800) is valid JSON but no text SQLite can store.
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        return parsed
     except RecursionError:
         raise Unprocessable(f"{what}invalid JSON (nested too deeply)") from None
+    except UnicodeEncodeError:
+        raise Unprocessable(f"{what}invalid JSON (a lone surrogate escape is no text)") from None
     except ValueError as exc:  # json.JSONDecodeError included
         raise Unprocessable(f"{what}invalid JSON ({exc})") from None
 
@@ -49,6 +54,14 @@ _SEED_INTEGERS = ("id", "sample_id", "layer_id", "version", "detail_notes_id")
 _SEED_TEXTS = ("sample_name", "substrate", "composition_string", "orientation", "space_group",
                "mp_id", "detail_note_content", "user_id", "user_name", "last_updated")
 _INT64 = 2**63
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validate_seed(entries: Any) -> list[dict[str, Any]]:
@@ -81,13 +94,16 @@ def _check_seed_entry(entry: Any, ids: set[int]) -> None:
     for name in _SEED_TEXTS:
         value = entry.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))
-                                  or (isinstance(value, float) and not math.isfinite(value))):
+                                  or (isinstance(value, float) and not math.isfinite(value))
+                                  or (isinstance(value, int) and not -_INT64 <= value < _INT64)):
             raise Unprocessable(f"{name}: value is not a valid string ({value!r})")
+        if isinstance(value, str) and not _encodable(value):
+            raise Unprocessable(f"{name}: a lone surrogate is no text")
     for name in ("element_dict", "sample_metadata"):
         try:
-            json.dumps(entry.get(name), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise Unprocessable(f"{name}: not storable as JSON ({exc})") from None
+            json.dumps(entry.get(name), allow_nan=False, ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+            raise Unprocessable(f"{name}: not storable as JSON ({type(exc).__name__})") from None
     record_id = entry.get("id")
     if record_id is not None and entry.get("layer_id") is not None:
         if record_id in ids:

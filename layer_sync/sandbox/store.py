@@ -139,18 +139,9 @@ class Store:
                                layers: list[dict[str, Any]] | None = None,
                                sample_id: int | None = None) -> dict[str, Any]:
         with self._lock:
-            cur = self._db.execute("BEGIN")
+            self._db.execute("BEGIN")
             try:
-                cur = self._db.execute(
-                    """INSERT INTO target_materials (sample_id, sample_name, substrate,
-                       sample_metadata, detail_notes_id, detail_note_content, user_id,
-                       user_name, version, last_updated) VALUES (?,?,?,?,?,?,?,?,?,?)""",
-                    (sample_id, sample.get("sample_name"), sample.get("substrate"),
-                     _dumps(sample.get("sample_metadata") or {}), sample.get("detail_notes_id"),
-                     sample.get("detail_note_content"), sample.get("user_id", "sandbox-user"),
-                     sample.get("user_name", "Sandbox User"), sample.get("version") or 1,
-                     sample.get("last_updated") or _now()))
-                new_id = cur.lastrowid
+                new_id = self._insert_target_material(sample, sample_id)
                 for layer in layers or []:
                     self._insert_layer(new_id, layer)
                 self._db.execute("COMMIT")
@@ -215,22 +206,41 @@ class Store:
         return self._sample(row)
 
     def seed(self, entries: list[dict[str, Any]]) -> None:
-        """Load a list shaped like `GET /target-materials/`'s answer."""
+        """Load a list shaped like `GET /target-materials/`'s answer (see `validate_seed`), in
+        one transaction: all of it, or (on an error) none of it."""
         by_sample: dict[int, list[dict[str, Any]]] = {}
         for entry in entries:
             by_sample.setdefault(int(entry["sample_id"]), []).append(entry)
-        for sample_id, rows in by_sample.items():
-            first = rows[0]
-            layers = [r for r in rows if r.get("layer_id") is not None]
-            with self._lock:
-                exists = self._sample_exists(sample_id)
-            if not exists:
-                self.create_target_material(first, [], sample_id=sample_id)
-            with self._lock:
-                for layer in layers:
-                    self._insert_layer(sample_id, layer, enrich=False)
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for sample_id, rows in by_sample.items():
+                    if not self._sample_exists(sample_id):
+                        self._insert_target_material(rows[0], sample_id)
+                    for layer in rows:
+                        if layer.get("layer_id") is not None:
+                            self._insert_layer(sample_id, layer, enrich=False)
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._db.execute("ROLLBACK")
+                if isinstance(exc, (sqlite3.Error, OverflowError, UnicodeEncodeError)):
+                    # What validate_seed lets through but SQLite refuses: "cannot load the seed".
+                    raise ValueError(f"cannot store it ({exc})") from None
+                raise
 
     # ------------------------------------------------------------------ helpers
+    def _insert_target_material(self, sample: dict[str, Any], sample_id: int | None) -> int:
+        cur = self._db.execute(
+            """INSERT INTO target_materials (sample_id, sample_name, substrate,
+               sample_metadata, detail_notes_id, detail_note_content, user_id,
+               user_name, version, last_updated) VALUES (?,?,?,?,?,?,?,?,?,?)""",
+            (sample_id, sample.get("sample_name"), sample.get("substrate"),
+             _dumps(sample.get("sample_metadata") or {}), sample.get("detail_notes_id"),
+             sample.get("detail_note_content"), sample.get("user_id", "sandbox-user"),
+             sample.get("user_name", "Sandbox User"), sample.get("version") or 1,
+             sample.get("last_updated") or _now()))
+        return int(cur.lastrowid)
+
     def _insert_layer(self, sample_id: int, layer: dict[str, Any], enrich: bool = True) -> int:
         data = dict(layer)
         if enrich:
