@@ -20,7 +20,7 @@ from .errors import ConfigError, ExitCode, LayerSyncError, signal_name
 from .outcome import plural
 from .arguments import KEY_FLAG_MESSAGE, build_parser, looks_like_key_flag, unknown_names
 from .process import LoggingSetup, StopSignals, collecting_less_often
-from .redaction import RedactingStream
+from .redaction import RedactingStream, printable
 
 log = logging.getLogger("layer_sync")
 
@@ -106,7 +106,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
         handler = _COMMANDS[args.command]
         return int(handler(args, environ, stdout, stderr))
     except LayerSyncError as exc:
-        print(f"layer-sync: error: {exc}", file=stderr)
+        print(f"layer-sync: error: {printable(str(exc))}", file=stderr)
         _json_zeros(args, argv, int(exc.exit_code), stdout)
         return int(exc.exit_code)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (errors.Interrupted)
@@ -122,7 +122,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
         from .api import redact
 
         text = redact(f"{type(exc).__name__}: {exc}", getattr(args, "key", None))
-        print(f"layer-sync: internal error: {text} (run again with --traceback and report it)",
+        print(f"layer-sync: internal error: {printable(text)} (run again with --traceback and report it)",
               file=stderr)
         _json_zeros(args, argv, ExitCode.RUN_INCOMPLETE, stdout)
         return int(ExitCode.RUN_INCOMPLETE)
@@ -275,7 +275,7 @@ def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[
     # With --json, stdout carries the JSON object alone (cron appends it to a .jsonl file).
     print_summary(outcome, stderr if getattr(args, "json", False) else stdout)
     if outcome.fatal:
-        print(f"layer-sync: error: {outcome.message}", file=stderr)
+        print(f"layer-sync: error: {printable(str(outcome.message))}", file=stderr)
     if log_exit:
         log.info("exit code %d: %s", int(outcome.exit_code), outcome.headline)
     if getattr(args, "json", False):
@@ -346,7 +346,7 @@ def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str
                          report=args.report)
     print_check(outcome, stdout)
     if outcome.report_error:
-        print(f"layer-sync: error: {outcome.report_error}", file=stderr)
+        print(f"layer-sync: error: {printable(str(outcome.report_error))}", file=stderr)
         return int(ExitCode.RUN_INCOMPLETE)
     return int(outcome.exit_code)
 

@@ -64,7 +64,7 @@ class LoggingSetup:
         root.propagate = False
         console = logging.StreamHandler(stderr)
         console.setLevel(level)
-        console.setFormatter(logging.Formatter("%(message)s"))
+        console.setFormatter(_Printable("%(message)s"))
         root.addHandler(console)
         self._added.append(console)
         if args.log_file:
@@ -73,7 +73,7 @@ class LoggingSetup:
             except OSError as exc:
                 raise ConfigError(f"cannot open the log file {args.log_file}: {exc.strerror}") from None
             file_handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-            file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            file_handler.setFormatter(_Printable("%(asctime)s %(levelname)s %(message)s"))
             root.addHandler(file_handler)
             self._added.append(file_handler)
 
@@ -148,3 +148,13 @@ class StopSignals:
             with contextlib.suppress(ValueError, OSError, TypeError):
                 signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._previous = {}
+
+
+class _Printable(logging.Formatter):
+    """Log lines with control characters shown as U+FFFD (a file name or a record with an
+    escape sequence in it cannot rewrite the screen or the log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .redaction import printable
+
+        return printable(super().format(record))

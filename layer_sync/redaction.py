@@ -59,6 +59,16 @@ def replace_forms(text: str, forms: Iterable[str]) -> str:
     return text
 
 
+#: Characters never printed as they are: C0 controls but tab and newline, DEL, C1 controls
+#: (an escape sequence in a file name, a record or a cell could rewrite the screen).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with each control character shown as U+FFFD, as the report shows it."""
+    return _CONTROL.sub("\ufffd", text) if _CONTROL.search(text) else text
+
+
 def redact(text: str, key: str | ApiKey) -> str:
     """`text` with every occurrence of the key replaced by `***`."""
     value = key.value if isinstance(key, ApiKey) else key

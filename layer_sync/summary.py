@@ -17,12 +17,12 @@ given; the command line decides which stream that is.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 from .outcome import Result, Severity
+from .redaction import printable
 
 #: Lines shown per group before "… and N more".
 MAX_PER_GROUP = 20
@@ -59,10 +59,6 @@ class Line:
     style: str | None = None  # the mark's colour, when not the group's (a warning is yellow)
 
 
-#: Characters never printed as they are: C0 controls but tab and newline, DEL, C1 controls.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 class _Writer:
     """Writes marked lines plainly, or coloured through rich on a terminal."""
 
@@ -81,10 +77,9 @@ class _Writer:
     def text(self, text: str) -> str:
         # A value from the sheet or the server never reaches the terminal as a control
         # character (an escape sequence could rewrite the screen): shown as the report does.
-        if _CONTROL.search(text):
-            text = _CONTROL.sub("\ufffd", text)
-            if self.ascii:
-                text = text.replace("\ufffd", "?")
+        text = printable(text)
+        if self.ascii:
+            text = text.replace("\ufffd", "?")
         return text.replace("\u2192", "->").replace("\u2026", "...") if self.ascii else text
 
     def plain(self, text: str) -> None:

@@ -455,3 +455,17 @@ def test_the_package_main_does_nothing_when_imported_under_another_name():
     ran = subprocess.run([sys.executable, "-m", "layer_sync"], capture_output=True, text=True,
                          timeout=60, stdin=subprocess.DEVNULL)
     assert ran.returncode == 2 and "usage: layer-sync" in ran.stdout + ran.stderr
+
+
+def test_a_file_name_with_an_escape_sequence_never_reaches_the_terminal_raw(stack, tmp_path):
+    """Error lines and log lines show control characters as U+FFFD, as values are shown."""
+    name = "lab\x1b[2J\x1b]0;PWNED\x07"
+    good = tmp_path / f"{name}.csv"
+    good.write_text("sample_id,layer_id,composition_string\n1,1,SrTiO3\n", encoding="utf-8")
+    bad = tmp_path / f"{name}-nohead.csv"
+    bad.write_text("what,ever\n1,2\n", encoding="utf-8")
+    for path, expected in ((good, (0, 1)), (bad, (2,))):
+        code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--dry-run", "--json",
+                               "--report", str(tmp_path / "r.xlsx")])
+        assert code in expected, err
+        assert "\x1b" not in err and "\x07" not in err and "\ufffd[2J" in err, err
