@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
@@ -183,8 +184,10 @@ FORMULA_SAMPLE = 20
 def _formulas_below(grid: Grid, header_index: int, col: int) -> list[str]:
     """Up to three of the column's first values, when two thirds of them or more read as
     chemical formulas, one at least of two elements (BaTiO3, not only "Si" or notes); else []."""
-    seen = [v for row in grid.cells[header_index + 1:]
-            if col < len(row) and isinstance(v := row[col], str) and v.strip()][:FORMULA_SAMPLE]
+    below = islice(grid.cells, header_index + 1, None)
+    seen = list(islice((v for row in below
+                        if col < len(row) and isinstance(v := row[col], str) and v.strip()),
+                       FORMULA_SAMPLE))
     formulas = []
     for value in seen:
         try:

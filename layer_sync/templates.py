@@ -125,8 +125,7 @@ def csv_safe(value: Any) -> Any:
     numbers (`-1.5`) and Miller indices (`-110`), which a spreadsheet cannot run and
     layer-sync reads as they are. The reader removes the apostrophe again; so a value whose
     apostrophes come before such a start (`'=x`) gets one more, and reads back as it was."""
-    if isinstance(value, str) and value[:1] == "'" and value.lstrip("'")[:1] in FORMULA_STARTS \
-            and value.lstrip("'"):
+    if isinstance(value, str) and value[:1] == "'" and value.lstrip("'")[:1] in FORMULA_STARTS:
         return "'" + value
     if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
         return value

@@ -57,7 +57,7 @@ def unguard(cell: str) -> str:
     spreadsheet would run as a formula, also when the value itself starts with apostrophes
     (`''=x` -> `'=x`: an exported `'=x` reads back as it was). Any other apostrophe is the
     technician's and stays (`'plain`, `''plain`)."""
-    if cell[:1] == "'" and cell.lstrip("'")[:1] in GUARDED_STARTS and cell.lstrip("'"):
+    if cell[:1] == "'" and cell.lstrip("'")[:1] in GUARDED_STARTS:
         return cell[1:]
     return cell
 
