@@ -17,6 +17,7 @@ import threading
 from typing import IO, Any
 
 from .errors import ConfigError, signal_name
+from .redaction import printable
 
 
 #: The collector's thresholds for a run of the console script (mypy's command line uses the
@@ -155,6 +156,4 @@ class _Printable(logging.Formatter):
     escape sequence in it cannot rewrite the screen or the log)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from .redaction import printable
-
         return printable(super().format(record))
