@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .paths import check_output, write_atomically
+from .textfile import GUARDED_STARTS
 from .values import ALL_FIELDS, EXAMPLE_SAMPLE_NAME, ValueProblem, parse_orientation
 
 #: Columns whose cells must stay text: typed into ordinary cells, 001 becomes 1.
@@ -114,8 +115,9 @@ def cell_text(value: Any) -> Any:
     return value
 
 
-#: A spreadsheet program opening a CSV runs a cell starting with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A spreadsheet program opening a CSV runs a cell starting with one of these as a formula:
+#: the reader's set, so that what the export guards is what the reader unguards.
+FORMULA_STARTS = GUARDED_STARTS
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
