@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import compile_package
+
 KEY = "bench-key"
 COMPOSITIONS = ["BaTiO3", "SrTiO3", "LaAlO3", "La0.7Sr0.3MnO3", "SrRuO3", "MgO", "GaN", "ZnO"]
 ORIENTATIONS = ["001", "110", "111", "0001"]
@@ -251,6 +253,7 @@ def main() -> None:
                         help="rows for the report alone (comma-separated; empty: skip)")
     parser.add_argument("--writers", action="store_true", help="also compare the writers")
     args = parser.parse_args()
+    compile_package()  # as installed (installed.py)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

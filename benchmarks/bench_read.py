@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import compile_package
+
 COMPOSITIONS = ["BaTiO3", "SrTiO3", "LaAlO3", "La0.7Sr0.3MnO3", "(Ba0.5Sr0.5)TiO3", "SrRuO3",
                 "MgO", "Al2O3", "GaN", "ZnO", "TiO2", "BiFeO3", "PbZr0.52Ti0.48O3", "NdNiO3"]
 ORIENTATIONS = ["001", "110", "111", "0001", "1-10", "11-20"]
@@ -56,6 +58,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    compile_package()  # as installed (installed.py)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stacks.xlsx"
         make_workbook(path, args.rows)

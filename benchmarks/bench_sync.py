@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import compile_package
+
 KEY = "bench-key"
 
 
@@ -137,6 +139,7 @@ def main() -> None:
     parser.add_argument("--floor", action="store_true",
                         help="also time the same writes with requests alone in threads")
     args = parser.parse_args()
+    compile_package()  # as installed (installed.py)
     ideal = args.writes * args.latency_ms / 1000 / args.concurrency
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
