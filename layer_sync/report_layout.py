@@ -5,7 +5,8 @@ for why): a workbook, its formats made once, worksheets in constant-memory mode 
 goes to disk as it is written, so rows are written in order), a chart.
 
 - Every table: a bold, filled, wrapped header row, frozen, with filters; printed landscape,
-  fitted to the page width, the header row repeated on every page, grid lines printed.
+  fitted to the page width, the header row repeated on every page, grid lines printed. Rows
+  prints its own columns (what happened to each row), not the sheet's values as read.
 - Long text (messages, changes, values) wraps in a column of sensible width instead of being
   cut off or stretching the row; numbers are left-aligned and indented so that a row number
   never reads as one with the text beside it ("5 101", not "5101").
@@ -23,7 +24,7 @@ from typing import Any
 
 import rvgsrust_xlsxwriter as xlsx
 
-from .report import ISSUE_COLUMNS, REMOTE_COLUMNS, ReportContent
+from .report import ISSUE_COLUMNS, REMOTE_COLUMNS, ROW_COLUMNS, ReportContent
 
 #: One colour per outcome, in the Rows sheet, the Summary's counts and the chart alike.
 RESULT_COLOURS = {
@@ -55,8 +56,10 @@ def fill(book: xlsx.Workbook, content: ReportContent) -> None:
     formats = _Formats(book)
     # Summary first (the sheet the workbook opens on), written last: it sums up the others.
     summary = book.add_worksheet("Summary")
+    # On paper, Rows is what happened to each row (its own columns): with the sheet's values
+    # as read beside them too, a page fitted to their width printed in ~4-point type.
     _table(book.add_worksheet("Rows", constant_memory=True), formats, content.row_header,
-           content.rows(), colour_column="Result")
+           content.rows(), colour_column="Result", printed=len(ROW_COLUMNS))
     _table(book.add_worksheet("Issues", constant_memory=True), formats, ISSUE_COLUMNS,
            content.issues(), colour_column="Severity")
     if not content.checked:  # a check asked no server: there is nothing to say of its layers
@@ -108,8 +111,10 @@ class _Formats:
 
 
 def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
-           rows: Iterable[list[Any]], colour_column: str | None = None) -> None:
-    """A sheet of one header row and `rows` (text or whole numbers; "" is left blank)."""
+           rows: Iterable[list[Any]], colour_column: str | None = None,
+           printed: int | None = None) -> None:
+    """A sheet of one header row and `rows` (text or whole numbers; "" is left blank).
+    `printed`: print only the first this many columns (the page header says so)."""
     rows = iter(rows)
     sample = list(islice(rows, WIDTH_SAMPLE))
     widths = _widths(header, sample)
@@ -152,8 +157,15 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, last, len(header) - 1)
     _print_setup(ws)
+    if printed is not None and printed < len(header):
+        ws.set_print_area(0, 0, last, printed - 1)
+        ws.set_header(f"&L&\"-,Italic\"{_PRINTED_NOTE}")
     ws.set_print_fit_to_pages(1, 0)  # as wide as the page, as many pages down as it takes
     ws.set_repeat_rows(0, 0)
+
+
+#: The page header of a sheet printed without its last columns.
+_PRINTED_NOTE = "The sheet's own values, the columns … (as read), are in the file, not on paper"
 
 
 def _widths(header: Sequence[str], rows: list[list[Any]]) -> list[float]:

@@ -13,13 +13,14 @@ import tempfile
 import zipfile
 
 import openpyxl
+from openpyxl.utils import get_column_letter
 import pytest
 import rvgsrust_xlsxwriter
 
 from layer_sync.cli import main
 from layer_sync.errors import ReportError
 from layer_sync import report as report_module
-from layer_sync.report import MAX_COLUMNS, MAX_ROWS, write_report
+from layer_sync.report import MAX_COLUMNS, MAX_ROWS, ROW_COLUMNS, write_report
 from layer_sync.sync import sync_file
 
 from .conftest import API_KEY
@@ -87,6 +88,18 @@ def test_tables_print_landscape_fitted_to_the_width_with_the_header_on_every_pag
         assert ws.print_title_rows == "$1:$1"
     summary = book["Summary"]
     assert summary.sheet_properties.pageSetUpPr.fitToPage and _fit(summary) == (1, 1)
+
+
+def test_rows_prints_what_happened_to_each_row_and_says_the_values_as_read_are_left_out(run):
+    outcome, book = run()
+    ws = book["Rows"]
+    header = [c.value for c in ws[1]]
+    assert header[len(ROW_COLUMNS)].endswith("(as read)")
+    last = get_column_letter(len(ROW_COLUMNS))
+    assert ws.print_area == f"'Rows'!$A$1:${last}${ws.max_row}"  # every row, its own columns
+    assert "(as read), are in the file, not on paper" in ws.oddHeader.left.text
+    for name in ("Issues", "Not in sheet"):  # printed whole
+        assert not book[name].print_area
 
 
 def _fit(ws) -> tuple[int, int]:
