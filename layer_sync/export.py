@@ -71,9 +71,29 @@ def export_stacks(path: str | os.PathLike, *, api_key: str, api_url: str, force:
     # element_dict too: redacted in the JSON text the cell holds).
     rows = [{f: client.redact(v) if isinstance(v := cell_text(value), str) else v
              for f, value in row.items()} for row in rows]
+    _blank_overlong(rows)
     write_rows(path, rows, force=force)
     return ExportResult(path, len(rows), len(with_layers), len(set(index.samples) - with_layers),
                         duplicates)
+
+
+def _blank_overlong(rows: list[dict[str, Any]]) -> None:
+    """Leave blank each value longer than a sheet's cell of its field may hold (an .xlsx cell
+    would cut it, and a sync refuses it): a blank cell is one the sheet does not manage, so
+    syncing the file back leaves that value on the server as it is. Said in a warning."""
+    left: list[str] = []
+    for row in rows:
+        for name, value in row.items():
+            if isinstance(value, str) and len(value) > values.max_chars(name):
+                row[name] = None
+                left.append(f"{name} of sample_id {row['sample_id']} layer {row['layer_id']} "
+                            f"({len(value):,} characters)")
+    if left:
+        shown = "; ".join(left[:5]) + (f"; and {len(left) - 5} more" if len(left) > 5 else "")
+        log.warning("%d value(s) on the server are longer than a sheet cell of their field may "
+                    "hold (%s characters for a name or substrate, %s for the others): their "
+                    "cells are left blank, so syncing this file leaves them as they are: %s",
+                    len(left), f"{values.MAX_CELL_CHARS:,}", f"{values.MAX_VALUE_CHARS:,}", shown)
 
 
 def element_dict_cell(record: dict[str, Any]) -> tuple[Any, bool]:

@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .outcome import Result, Severity
-from .redaction import printable
+from .redaction import printable, replace_forms
 
 #: Lines shown per group before "… and N more".
 MAX_PER_GROUP = 20
+#: Characters of one line's text on the terminal: a value of thousands of characters (a name
+#: pasted into a cell, a server's odd record) is cut, and the line says how much is left out.
+MAX_LINE = 500
 
 _CREATED = (Result.CREATED, Result.WOULD_CREATE)
 _UPDATED = (Result.UPDATED, Result.WOULD_UPDATE)
@@ -62,8 +65,9 @@ class Line:
 class _Writer:
     """Writes marked lines plainly, or coloured through rich on a terminal."""
 
-    def __init__(self, out: IO[str], color: bool) -> None:
+    def __init__(self, out: IO[str], color: bool, key_forms: Iterable[str] = ()) -> None:
         self.out = out
+        self.key_forms = tuple(key_forms)  # replaced before a long line is cut, never after
         self.console: Any = None
         if color:
             from rich.console import Console
@@ -78,6 +82,11 @@ class _Writer:
         # A value from the sheet or the server never reaches the terminal as a control
         # character (an escape sequence could rewrite the screen): shown as the report does.
         text = printable(text)
+        if len(text) > MAX_LINE:
+            # The key replaced first: a cut through it would leave its first characters.
+            text = replace_forms(text, self.key_forms)
+        if len(text) > MAX_LINE:
+            text = f"{text[:MAX_LINE]}\u2026 ({len(text) - MAX_LINE:,} more characters)"
         if self.ascii:
             text = text.replace("\ufffd", "?")
         return text.replace("\u2192", "->").replace("\u2026", "...") if self.ascii else text
@@ -222,7 +231,8 @@ def print_summary(outcome: Any, out: IO[str], *, color: bool | None = None,
 
     `color`: None decides by the stream (a terminal, and NO_COLOR not set).
     """
-    writer = _Writer(out, use_color(out) if color is None else color)
+    writer = _Writer(out, use_color(out) if color is None else color,
+                     getattr(outcome, "key_forms", ()))
     c = outcome.counts
     title = "layer-sync (dry run: nothing written)" if outcome.dry_run else "layer-sync"
     writer.plain(f"{title}: {outcome.path.name}"

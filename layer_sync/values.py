@@ -184,6 +184,12 @@ def parse_mp_id(raw: Any) -> str:
 
 # --------------------------------------------------------------------------- one entry point
 
+def max_chars(field_name: str) -> int:
+    """The most characters a cell of `field_name` may hold: a name or substrate, a spreadsheet
+    cell's limit; any other value, MAX_VALUE_CHARS."""
+    return MAX_CELL_CHARS if field_name in ("sample_name", "substrate") else MAX_VALUE_CHARS
+
+
 def check(field_name: str, raw: Any) -> Checked:
     """Validate and normalise one cell of a field. Blank cells give `Checked(None)`.
 
@@ -192,7 +198,7 @@ def check(field_name: str, raw: Any) -> Checked:
     if is_blank(raw):
         return Checked(None)
     if isinstance(raw, str) and len(raw) > MAX_VALUE_CHARS:
-        limit = MAX_CELL_CHARS if field_name in ("sample_name", "substrate") else MAX_VALUE_CHARS
+        limit = max_chars(field_name)
         if len(raw) > limit:
             raise ValueProblem(f"this cell holds {len(raw):,} characters; a {field_name} is "
                                f"never longer than {limit:,}" + (

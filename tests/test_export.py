@@ -10,6 +10,7 @@ import pytest
 
 from layer_sync.cli import main
 from layer_sync.samples import SEED
+from layer_sync.sheet import read_stacks
 from layer_sync.sync import sync_file
 
 from .conftest import API_KEY
@@ -150,3 +151,32 @@ def test_exported_files_have_the_users_umask(stocked, tmp_path):
     finally:
         os.umask(previous)
     assert {stat.S_IMODE((tmp_path / n).stat().st_mode) for n in ("e.csv", "e.xlsx")} == {0o640}
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_a_value_longer_than_its_cell_may_hold_is_left_blank_and_said(sandbox, tmp_path, suffix):
+    """An .xlsx cell would cut a 40,001-character name to 32,767 (and a sync with
+    --update-samples would then rename the server's target material to the cut name): such a
+    value is left blank, which a sync leaves as it is on the server, and a warning says so."""
+    name, mp_id = "N" * 40_001, "mp-" + "1" * 2_000
+    sandbox.store.seed([{"id": 1, "sample_id": 101, "sample_name": name, "substrate": "Si",
+                         "layer_id": 1, "composition_string": "SrTiO3", "mp_id": mp_id},
+                        {"id": 2, "sample_id": 102, "sample_name": "BTO", "substrate": "Si",
+                         "layer_id": 1, "composition_string": "BaTiO3"}])
+    path = tmp_path / f"export{suffix}"
+    err = io.StringIO()
+    assert main(["export", str(path), "--api-url", sandbox.url], environ=ENV,
+                stdout=io.StringIO(), stderr=err) == 0
+    warning = err.getvalue()
+    assert ("2 value(s) on the server are longer than a sheet cell of their field may hold"
+            in warning)
+    assert "sample_name of sample_id 101 layer 1 (40,001 characters)" in warning
+    assert "mp_id of sample_id 101 layer 1 (2,003 characters)" in warning
+    data = read_stacks(path)
+    row = next(r for r in data.rows if r.values["sample_id"] == 101)
+    assert row.raw.get("sample_name") in (None, "") and row.raw.get("mp_id") in (None, "")
+    sandbox.stats.reset()
+    outcome = sync_file(path, api_key=API_KEY, api_url=sandbox.url, report=False,
+                        update_samples=True)
+    assert outcome.exit_code == 0 and outcome.requests == {"GET": 1}
+    assert sandbox.store.target_materials()[0]["sample_name"] == name  # untouched

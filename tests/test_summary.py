@@ -139,3 +139,37 @@ def test_control_characters_from_the_server_never_reach_the_terminal(sandbox, tm
     text = out.getvalue()
     assert "Sr\ufffdTi\ufffd[2JO3\ufffd" in text
     assert "\x00" not in text and "\x9b" not in text and "\x1b[2J" not in text
+
+
+@pytest.mark.parametrize("stream", [_Terminal, io.StringIO])
+def test_a_value_of_thousands_of_characters_is_cut_on_the_terminal_and_says_how_much(
+        sandbox, tmp_path, stream):
+    """A server name of 40,000 characters quoted in a message: the line shows 500 of them and
+    how many more there are (the report has the whole message)."""
+    from layer_sync.sync import sync_file
+
+    sandbox.store.seed([{"id": 1, "sample_id": 101, "sample_name": "N" * 40_000,
+                         "substrate": "Si", "layer_id": 1, "composition_string": "SrTiO3"}])
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,sample_name,layer_id,composition_string\n101,BTO,1,SrTiO3\n",
+                    encoding="utf-8")
+    outcome = sync_file(path, api_key=API_KEY, api_url=sandbox.url, dry_run=True, report=False)
+    assert any(len(issue.message) > 40_000 for issue in outcome.issues)
+    out = stream()
+    print_summary(outcome, out, color=None)
+    lines = out.getvalue().splitlines()
+    problem = next(line for line in lines if "sample_id 101 is" in line)
+    assert len(problem) < 600 and problem.endswith(" more characters)")
+    assert max(len(line) for line in lines) < 600
+
+
+def test_the_key_is_replaced_before_a_long_line_is_cut_never_left_in_part():
+    from layer_sync.redaction import key_forms
+    from layer_sync.summary import MAX_LINE, _Writer
+
+    key = "sk-live-0123456789abcdef"
+    out = io.StringIO()
+    writer = _Writer(out, color=False, key_forms=key_forms(key))
+    writer.plain("y" * (MAX_LINE - 10) + key + "z" * 600)  # the cut would fall inside the key
+    text = out.getvalue()
+    assert "sk-" not in text and "***" in text and text.rstrip().endswith(" more characters)")
