@@ -51,7 +51,9 @@ class Grid:
     name: str
     cells: list[list[Any]]
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
-    no_value: set[tuple[int, int]] = field(default_factory=set)  # formulas with no result
+    #: Cells that show no usable value, (row, column) -> the error they show ("#NAME?"), or
+    #: None for a formula with no stored result. Readers that cannot tell leave it empty.
+    unusable: dict[tuple[int, int], str | None] = field(default_factory=dict)
 
 
 def _kind(mode: int) -> str:

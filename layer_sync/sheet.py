@@ -307,9 +307,9 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         number = index + 1 if numbers is None else numbers[index]
         width = len(cells)
         raw = {f: (cells[c] if c < width else None) for f, c in columns}
-        no_value = ({f for f, c in columns if (index, c) in grid.no_value}
-                    if grid.no_value else _NO_FIELDS)
-        if not no_value and all(blank(v) for v in raw.values()):
+        unusable = ({f: grid.unusable[index, c] for f, c in columns if (index, c) in grid.unusable}
+                    if grid.unusable else _NO_FIELDS)
+        if not unusable and all(blank(v) for v in raw.values()):
             if previous is not None:
                 stack += 1
             previous = None
@@ -338,15 +338,15 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                         # A problem with the value is shown at the cell it was typed in.
                         refs[f] = previous.cells[f]
                 row.filled_from = previous.row
-        _check_row(row, no_value, headers, colmap, checked_columns)
+        _check_row(row, unusable, headers, colmap, checked_columns)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
     return rows
 
 
-#: A row's fields holding a formula without a result, when the sheet has none (most do).
-_NO_FIELDS: frozenset[str] = frozenset()
+#: A row's fields showing no usable value, when the sheet has none (most do).
+_NO_FIELDS: dict[str, str | None] = {}
 
 
 def _blank(value: Any) -> bool:
@@ -360,14 +360,19 @@ def _blank(value: Any) -> bool:
     return False
 
 
-def _check_row(row: SheetRow, no_value: set[str] | frozenset[str], headers: list[str],
+def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str],
                colmap: dict[str, int], checked_columns: list[tuple[str, str]]) -> None:
+    """Check each field of the row; `unusable`: its fields whose cell shows no usable value
+    (field -> the error the cell shows, or None for a formula with no stored result)."""
     raw, checked = row.raw, row.values
     for field_name, column in checked_columns:
-        if no_value and field_name in no_value:
+        if unusable and field_name in unusable:
+            error = unusable[field_name]
             row.add(ERROR, field_name, "this cell holds a formula with no stored result; open the "
-                    "file in Excel or LibreOffice, let it calculate and save, or type the value",
-                    column)
+                    "file in Excel or LibreOffice, let it calculate and save, or type the value"
+                    if error is None else
+                    f"this cell shows {error}: its formula failed; correct the formula (or "
+                    "type the value) and save", column, error)
             continue
         try:
             outcome = _check_cached(field_name, raw[field_name])
@@ -381,7 +386,7 @@ def _check_row(row: SheetRow, no_value: set[str] | frozenset[str], headers: list
         checked[field_name] = outcome.value
         for warning in outcome.warnings:
             row.add(WARNING, field_name, warning, column)
-    if "layer_id" not in no_value and _blank(raw.get("layer_id")):
+    if "layer_id" not in unusable and _blank(raw.get("layer_id")):
         row.add(ERROR, "layer_id", "layer_id is blank; every row needs its position in the stack "
                 "(1 = on the substrate)", headers[colmap["layer_id"]])
     if _blank(raw.get("sample_id")) and _blank(raw.get("sample_name")):

@@ -5,8 +5,9 @@ numbers as numbers, dates as dates). calamine holds whole parts and allocates a 
 area at once, and a malformed file can make it panic; so before a part reaches it, the part
 is streamed here and bounded (`inputfile.MAX_*`): its inflated size is counted as it is read
 (a zip header can lie), and the sheet's used area is measured from its cell addresses. The
-same pass finds what calamine does not report: formulas without a stored result (.xlsx) and
-merged cells (.ods).
+same pass finds what calamine does not report (it gives both as blank cells): formulas
+without a stored result (.xlsx) and cells showing a formula error such as `#NAME?` (.xlsx,
+.ods); and merged cells (.ods).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -38,6 +40,10 @@ _FAR = re.compile(rb"r=[\"'](?:[A-Z]{2}|[A-Z]?\d{6})")  # a column past Z, a row
 _FILLED_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*(?<!/)>\s*<(?:v|is|f)\b')
 _FORMULA_CELL = re.compile(
     rb'<c r="([A-Z]{1,3})(\d{1,7})"([^>]*)>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(<v>[^<]+</v>)?')
+# A cell showing an error (t="e"), its formula if any, and the error it shows.
+_ERROR_CELL = re.compile(
+    rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*\bt="e"[^>]*>\s*(?:<f\b[^>]*(?:/>|>[^<]*</f>)\s*)?'
+    rb'<v>([^<]*)</v>')
 _PREFIXED = re.compile(rb":[cf]")  # <x:c>, <x:f>: a namespace prefix on a cell or formula
 _NO_ADDRESS = re.compile(rb"<c(?:>|/|\s+(?!r=\"))")  # a cell whose address is not first
 _CHUNK = 1 << 20
@@ -52,7 +58,7 @@ class _Shape:
 
     rows: int = 0
     columns: int = 0
-    no_value: set[tuple[int, int]] = field(default_factory=set)
+    unusable: dict[tuple[int, int], str | None] = field(default_factory=dict)
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
 
 
@@ -100,7 +106,7 @@ class Workbook:
         cells, merged = self._guard(read, f"sheet {name!r} cannot be read")
         grid = Grid(name, cells, merged)
         if shape is not None:
-            grid.no_value = shape.no_value
+            grid.unusable = shape.unusable
             if not merged:
                 grid.merged = shape.merged
         return grid
@@ -255,8 +261,8 @@ class Workbook:
             if _NO_ADDRESS.search(data) or _PREFIXED.search(data):
                 usual = False
                 break
-            if b"<f" in data or _FAR.search(data):
-                break  # a formula, a cell past Z99999: measure
+            if b"<f" in data or b't="e"' in data or _FAR.search(data):
+                break  # a formula, an error, a cell past Z99999: measure
         else:
             return _Shape()
         return self._measure_usual_sheet(part) if usual else self._measure_xlsx_sheet(part)
@@ -277,7 +283,11 @@ class Workbook:
             if b"<f" in data:
                 for letters, number, attributes, value in _FORMULA_CELL.findall(data):
                     if not value and b't="str"' not in attributes:
-                        shape.no_value.add((int(number) - 1, column_index(letters.decode())))
+                        shape.unusable[int(number) - 1, column_index(letters.decode())] = None
+            if b't="e"' in data:
+                for letters, number, error in _ERROR_CELL.findall(data):
+                    shape.unusable[int(number) - 1, column_index(letters.decode())] = (
+                        _error_text(error))
         shape.rows, shape.columns = rows, columns
         return shape
 
@@ -309,9 +319,11 @@ class Workbook:
                     if value is not None and (value.tag != f"{_M}v" or value.text):
                         shape.rows = max(shape.rows, row + 1)
                         shape.columns = max(shape.columns, col + 1)
+                        if element.get("t") == "e" and row >= 0 and col >= 0:
+                            shape.unusable[row, col] = _error_text((value.text or "").encode())
                     elif (element.find(f"{_M}f") is not None and element.get("t") != "str"
                           and row >= 0 and col >= 0):
-                        shape.no_value.add((row, col))
+                        shape.unusable[row, col] = None
                 if tag in (cell_tag, row_tag) and stack:
                     stack[-1].remove(element)  # what is read is done with: keep nothing
         except ElementTree.ParseError as exc:
@@ -347,6 +359,12 @@ class Workbook:
                     if len(element) or element.get(f"{_OFFICE}value-type"):
                         shape.rows = max(shape.rows, row + rows_repeated)
                         shape.columns = max(shape.columns, col + cols_repeated)
+                        if element.get(_ODS_VALUE_TYPE) == "error":
+                            shown = _error_text("".join(element.itertext()).encode())
+                            cells = ((r, c) for r in range(row, row + rows_repeated)
+                                     for c in range(col, col + cols_repeated))
+                            for cell in islice(cells, _MAX_REPEATED_ERRORS):
+                                shape.unusable[cell] = shown
                     spans = (_repeat(element, "number-rows-spanned"),
                              _repeat(element, "number-columns-spanned"))
                     if spans != (1, 1):
@@ -361,6 +379,19 @@ class Workbook:
         except ElementTree.ParseError as exc:
             raise self._unreadable(exc, "cannot be read as a workbook") from None
         return shapes
+
+
+#: LibreOffice's mark of a cell showing an error (its office:value-type says "string").
+_ODS_VALUE_TYPE = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}value-type"
+#: A repeated error cell is noted for at most this many of the cells it stands for (a sheet's
+#: data never repeats one error further; the bound keeps a hostile file from filling the memory).
+_MAX_REPEATED_ERRORS = 1000
+
+
+def _error_text(shown: bytes) -> str:
+    """The error a cell shows, as the sheet program shows it (`#NAME?`), bounded."""
+    text = shown.decode("utf-8", "replace").strip()[:40]
+    return text or "an error"
 
 
 def _whole_tags(chunks: Iterator[bytes]) -> Iterator[bytes]:

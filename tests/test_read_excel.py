@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -153,6 +155,38 @@ def test_formula_results_are_read_and_formulas_without_results_are_issues(tmp_pa
     data = read_stacks(_book(tmp_path / "f.xlsx", rows))  # openpyxl stores no result
     issue = data.rows[1].errors[0]
     assert issue.cell == "B3" and "formula with no stored result" in issue.message
+
+
+@pytest.mark.parametrize("name", ["formula_errors_libreoffice.xlsx",
+                                  "formula_errors_libreoffice.ods"])
+def test_a_cell_showing_a_formula_error_is_an_error_never_a_blank_cell(name):
+    """calamine reads a cell showing #NAME? as blank: a layer would be sent without its
+    formula. Found in the file itself, it is an error at its cell."""
+    data = read_stacks(DATA / name)
+    assert [(i.cell, i.value) for i in data.issues] == [("C2", "#NAME?"), ("C3", "#DIV/0!"),
+                                                        ("D4", "#N/A")]
+    assert all(i.severity == "error" and "its formula failed" in i.message for i in data.issues)
+    assert not any(r.valid for r in data.rows)
+
+
+def test_an_error_value_written_without_a_formula_is_an_error_too(tmp_path):
+    def edit(ws):
+        ws["C3"] = "#REF!"  # openpyxl stores a known error code as an error cell (t="e")
+        assert ws["C3"].data_type == "e"
+
+    data = read_stacks(_book(tmp_path / "e.xlsx", [HEADER, [1, 1, "BaTiO3", "001"],
+                                                   [1, 2, "SrTiO3", "001"]], edit=edit))
+    (issue,) = data.issues
+    assert issue.cell == "C3" and issue.value == "#REF!" and data.rows[0].valid
+    # The same sheet with its cells written without addresses (read by the XML parser).
+    plain = tmp_path / "plain.xlsx"
+    with zipfile.ZipFile(tmp_path / "e.xlsx") as source, zipfile.ZipFile(plain, "w") as target:
+        for item in source.infolist():
+            part = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                part = re.sub(rb' r="[A-Z]+[0-9]+"', b"", part)
+            target.writestr(item, part)
+    assert [(i.cell, i.value) for i in read_stacks(plain).issues] == [("C3", "#REF!")]
 
 
 def test_formulas_with_stored_results_read_as_their_value():

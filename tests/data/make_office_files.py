@@ -57,3 +57,9 @@ if __name__ == "__main__":
 # merged_libreoffice.ods: sample_id merged over A2:A4 and a formula merged over C3:C4, written
 # with openpyxl and saved as .ods by LibreOffice (calamine reports no merged ranges for .ods;
 # layer-sync reads them from content.xml).
+# formula_errors_libreoffice.xlsx / .ods: a Layers sheet whose composition_string cells are
+# =CONCATENAT("Mg","O") (a misspelt function) and =1/0, and an orientation =NA(), written with
+# openpyxl and calculated by LibreOffice, which stores the errors they show (#NAME?, #DIV/0!,
+# #N/A); calamine reads such cells as blank:
+#     soffice --headless --calc --convert-to xlsx --outdir lo errors_src.xlsx
+#     soffice --headless --convert-to ods --outdir lo lo/errors_src.xlsx
