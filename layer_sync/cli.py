@@ -189,11 +189,16 @@ def run() -> None:
     """The `layer-sync` console script."""
     with collecting_less_often():  # its own process: see process.collecting_less_often
         code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (BrokenPipeError, OSError):  # a reader that went away (| head): nothing to say
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, OSError):  # a reader that went away (| head): nothing to say
+            # What is left in its buffer goes nowhere, instead of to Python's own "Exception
+            # ignored" at exit (this is the console script's own process).
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):
+                pass
     raise SystemExit(code)
 
 

@@ -115,6 +115,9 @@ class RedactingStream:
     def __init__(self, stream: IO[str], keys: Iterable[str | ApiKey] = ()) -> None:
         self._stream = stream
         self._forms: tuple[str, ...] = ()
+        #: The reader went away (`layer-sync sync … | head -1`): the rest is dropped, and the
+        #: run goes on to its end and its own exit code (what it did is in the report).
+        self.reader_gone = False
         for key in keys:
             self.add(key)
 
@@ -124,8 +127,19 @@ class RedactingStream:
             self._forms = tuple(sorted({*self._forms, *key_forms(value)}, key=len, reverse=True))
 
     def write(self, text: str) -> int:
-        self._stream.write(replace_forms(text, self._forms) if self._forms else text)
+        if not self.reader_gone:
+            try:
+                self._stream.write(replace_forms(text, self._forms) if self._forms else text)
+            except BrokenPipeError:
+                self.reader_gone = True
         return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.reader_gone = True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

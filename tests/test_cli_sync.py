@@ -469,3 +469,41 @@ def test_a_file_name_with_an_escape_sequence_never_reaches_the_terminal_raw(stac
                                "--report", str(tmp_path / "r.xlsx")])
         assert code in expected, err
         assert "\x1b" not in err and "\x07" not in err and "\ufffd[2J" in err, err
+
+
+class _ClosedAfter(io.StringIO):
+    """A stream whose reader goes away after its first line (`| head -1`)."""
+
+    def write(self, text: str) -> int:
+        if "\n" in self.getvalue():
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def test_a_reader_that_goes_away_ends_the_output_not_the_run(stack, tmp_path):
+    """`layer-sync sync lab.csv | head -1`: the run still does its work, writes its report and
+    exits with its own code; no "internal error" (it was exit 2, or 1 with stderr piped too)."""
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,001\n")
+    report = tmp_path / "r.xlsx"
+    out, err = _ClosedAfter(), _ClosedAfter()
+    code = main(["sync", str(path), "--api-url", stack.url, "--report", str(report)],
+                environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
+    assert code == 0 and report.exists()
+    assert stack.stats.by_method == {"GET": 1, "PATCH": 1, "POST": 1}
+    assert "error" not in out.getvalue() + err.getvalue()
+
+
+def test_the_console_script_with_its_output_closed_exits_with_the_runs_code(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n1,2,1\n")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
+           "ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": stack.url,
+           "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "-c", "from layer_sync.cli import run; run()",
+                             "sync", str(path), "--report", str(tmp_path / "r.xlsx")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            stdin=subprocess.DEVNULL)
+    proc.stdout.close()  # the reader is gone before anything is printed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1  # one invalid row: the run's own code
+    assert "exit code 1: 2 rows" in err and (tmp_path / "r.xlsx").exists()
+    assert "rror" not in err and "Exception" not in err  # no internal error, no "Exception ignored"
