@@ -363,10 +363,10 @@ def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[
     path = write_template(args.path, force=args.force)
     where = "fill in the Layers sheet (the Instructions sheet explains each column)" \
         if path.suffix == ".xlsx" else "fill it in under the canonical headers"
-    print(f"Wrote {path}: {where}, replacing the example stack (it names a target "
-          "material the server does not have: syncing it as it is would need --create-samples "
-          f"and would create it). Then check it with: layer-sync check {path} (no key needed), "
-          f"and see what would change with: layer-sync sync {path} --dry-run",
+    print(f"Wrote {path}: {where}, replacing the example stack (its rows are refused until "
+          "they are replaced, so the example is never sent to the server). Then check it with: "
+          f"layer-sync check {path} (no key needed), and see what would change with: "
+          f"layer-sync sync {path} --dry-run",
           file=stdout)
     return 0
 

@@ -38,6 +38,9 @@ def test_committed_xlsx_template_matches_what_the_command_writes(tmp_path):
     out = io.StringIO()
     assert main(["template", str(tmp_path / "t.xlsx")], stdout=out, stderr=io.StringIO()) == 0
     assert "--dry-run" in out.getvalue()
+    # The example stack is refused as it is (see below): no advice that it would be created.
+    assert "refused until they are replaced" in out.getvalue()
+    assert "--create-samples" not in out.getvalue()
     assert _cells(tmp_path / "t.xlsx") == _cells(TEMPLATES / "layer_stacks_template.xlsx")
 
 
