@@ -165,7 +165,8 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
 
 
 #: The page header of a sheet printed without its last columns.
-_PRINTED_NOTE = "The sheet's own values, the columns … (as read), are in the file, not on paper"
+_PRINTED_NOTE = ("Printed: what happened to each row. The row's values as read from your sheet "
+                 "are in the workbook, in the columns to the right of Message")
 
 
 def _widths(header: Sequence[str], rows: list[list[Any]]) -> list[float]:
@@ -216,7 +217,7 @@ def _summary(ws: xlsx.Worksheet, formats: _Formats, content: ReportContent) -> N
     ws.set_landscape()
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3, footer=0.3)
     ws.set_print_fit_to_pages(1, 1)  # the summary and its chart on one page
-    ws.set_footer("&L&A&R&F")
+    ws.set_footer("&L&A&CPage &P of &N&R&F")
 
 
 def _outcome_chart(content: ReportContent, first: int, last: int) -> xlsx.Chart:

@@ -88,6 +88,8 @@ def test_tables_print_landscape_fitted_to_the_width_with_the_header_on_every_pag
         assert ws.print_title_rows == "$1:$1"
     summary = book["Summary"]
     assert summary.sheet_properties.pageSetUpPr.fitToPage and _fit(summary) == (1, 1)
+    for ws in book.worksheets:  # every page says which it is, the Summary's too
+        assert ws.oddFooter.center.text == "Page &P of &N"
 
 
 def test_rows_prints_what_happened_to_each_row_and_says_the_values_as_read_are_left_out(run):
@@ -97,7 +99,7 @@ def test_rows_prints_what_happened_to_each_row_and_says_the_values_as_read_are_l
     assert header[len(ROW_COLUMNS)].endswith("(as read)")
     last = get_column_letter(len(ROW_COLUMNS))
     assert ws.print_area == f"'Rows'!$A$1:${last}${ws.max_row}"  # every row, its own columns
-    assert "(as read), are in the file, not on paper" in ws.oddHeader.left.text
+    assert "values as read from your sheet are in the workbook" in ws.oddHeader.left.text
     for name in ("Issues", "Not in sheet"):  # printed whole
         assert not book[name].print_area
 
