@@ -145,7 +145,8 @@ def sync_frame(df: "pd.DataFrame", *, api_key: str | ApiKey | None = None,
 
 def stacks_frame(data: "SheetData") -> "pd.DataFrame":
     """One row per data row: `sheet`, `row` (the sheet's row number, or the frame's label),
-    `valid` (no error), then the canonical fields in `values.ALL_FIELDS` order.
+    `valid` (no error, as `layer-sync check` says: a layer named by two rows makes both
+    invalid), then the canonical fields in `values.ALL_FIELDS` order.
 
     The fields hold the values as the tool reads them, checked and normalised, as they would
     be compared and sent: `orientation` is text (`001` stays `001`, `(001)` becomes `001`),
@@ -155,11 +156,15 @@ def stacks_frame(data: "SheetData") -> "pd.DataFrame":
     """
     import pandas as pd
 
+    from .duplicates import sheet_duplicates
+
     rows = data.rows
+    duplicated = {(i.sheet, i.row) for i in sheet_duplicates(rows)}
     table: dict[str, Any] = {
         "sheet": pd.Series([r.sheet for r in rows], dtype=object),
         "row": pd.Series([r.row for r in rows], dtype="int64"),
-        "valid": pd.Series([r.valid for r in rows], dtype=bool),
+        "valid": pd.Series([r.valid and (r.sheet, r.row) not in duplicated for r in rows],
+                           dtype=bool),
     }
     for name in values.ALL_FIELDS:
         cells = [r.values.get(name) for r in rows]

@@ -94,6 +94,16 @@ def test_to_frame_blank_and_invalid_are_missing(tmp_path):
     assert pd.isna(df.loc[1, "layer_id"]) and df.loc[1, "orientation"] is None
 
 
+def test_to_frame_marks_a_duplicated_layer_invalid_as_check_does(tmp_path):
+    from layer_sync import check_file
+
+    path = write_csv(tmp_path / "lab.csv", HEADER, [[1, 1, "BaTiO3", "001"],
+                                                    [1, 2, "SrTiO3", "001"],
+                                                    [1, 2, "SrRuO3", "001"]])
+    assert read_stacks(path).to_frame()["valid"].tolist() == [True, False, False]
+    assert check_file(path).invalid_rows == 2
+
+
 # ------------------------------------------------------------------ read_frame
 
 def test_float_orientation_is_the_mangled_miller_error_at_its_index_and_column():
