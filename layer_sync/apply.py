@@ -111,8 +111,16 @@ def dry_run_results(plan: Plan) -> list[RowResult]:
         message = action.message
         if action.sample_update is not None:
             message = _joined(f"would rename {_renaming(action.sample_update)}", message)
-        results.append(RowResult(action, kinds[action.kind], message=message))
+        results.append(RowResult(action, kinds[action.kind], record_id=_server_id(action),
+                                 message=message))
     return results
+
+
+def _server_id(action: Action) -> int | None:
+    """The id of the server's record the row was compared with (an unchanged row, a row to
+    update), for the report's Record id column; None for a row with no record."""
+    value = action.record.get("id") if action.record is not None else None
+    return value if type(value) is int else None
 
 
 def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concurrency: int = 8,
@@ -135,7 +143,8 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concur
     renamed = {id(a) for update in plan.sample_updates for a in update.actions}
     for action in plan.actions:
         if action.kind in (INVALID, UNCHANGED) and id(action) not in renamed:
-            record(RowResult(action, Result(action.kind.value), message=action.message))
+            record(RowResult(action, Result(action.kind.value), record_id=_server_id(action),
+                             message=action.message))
     tasks: list[tuple[Callable[[], list[RowResult]], list[Action]]] = []
     reconciler = Reconciler(client.list_target_materials)
     for update in plan.sample_updates:

@@ -78,6 +78,13 @@ def test_sheets_headers_filters_and_widths(run):
         assert all(ws.column_dimensions[c].width >= 4 for c in "ABC")
 
 
+def test_a_dry_run_names_the_record_each_row_was_compared_with(run):
+    outcome, book = run(dry_run=True)
+    rows = _table(book["Rows"])
+    assert [(r["Result"], r["Record id"]) for r in rows] == [
+        ("would update", 10), ("unchanged", 11), ("invalid", None), ("would create", None)]
+
+
 def test_tables_print_landscape_fitted_to_the_width_with_the_header_on_every_page(run):
     outcome, book = run()
     for name in ("Rows", "Issues", "Not in sheet"):
@@ -132,6 +139,9 @@ def test_rows_sheet_says_what_happened_to_every_row(run):
         (5, "create", "created")]
     assert rows[0]["Changes"] == "orientation: 001 \u2192 111"
     assert rows[0]["HTTP status"] == 200 and rows[0]["Attempts"] == 1 and rows[0]["Record id"] == 10
+    # An unchanged row names the server's record it was compared with; a created one the new.
+    assert rows[1]["Record id"] == 11 and rows[1]["HTTP status"] is None
+    assert isinstance(rows[3]["Record id"], (int, float)) and rows[3]["Record id"] > 12
     assert "not a chemical formula" in rows[2]["Message"]
     # The cell of the row's first problem, beside its message.
     assert rows[2]["Cell"] == "D4" and rows[0]["Cell"] is None
