@@ -7,7 +7,8 @@ is streamed here and bounded (`inputfile.MAX_*`): its inflated size is counted a
 (a zip header can lie), and the sheet's used area is measured from its cell addresses. The
 same pass finds what calamine does not report (it gives both as blank cells): formulas
 without a stored result (.xlsx) and cells showing a formula error such as `#NAME?` (.xlsx,
-.ods); and merged cells (.ods).
+.ods; in an .xls they are found by xlrd, which reads the format's records); and merged cells
+(.ods).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from xml.etree import ElementTree
 
 from .errors import InputFileError
 from .inputfile import (MAX_MERGED_RANGES, MAX_PART_BYTES, MAX_SHARED_STRINGS_BYTES,
-                        MAX_SHEET_CELLS, MAX_WORKBOOK_BYTES, Grid, column_index, column_letter, read_bytes, short)
+                        MAX_SHEET_CELLS, MAX_WORKBOOK_BYTES, OLE_MAGIC, Grid, column_index,
+                        column_letter, read_bytes, short)
 
 _M = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -71,6 +73,9 @@ class Workbook:
         self._archive: zipfile.ZipFile | None = None
         self._parts: dict[str, str] = {}  # sheet name -> part (.xlsx)
         self._ods: dict[str, _Shape] = {}
+        # An .xls (BIFF, in an OLE file): its error cells are read by xlrd when a sheet is.
+        self._xls_data = data if suffix == ".xls" and data.startswith(OLE_MAGIC) else None
+        self._xls_book: Any = None
         if suffix != ".xls":
             self._archive = self._open_archive(data)
             if suffix == ".ods":
@@ -109,6 +114,8 @@ class Workbook:
             grid.unusable = shape.unusable
             if not merged:
                 grid.merged = shape.merged
+        elif self._xls_data is not None:
+            grid.unusable = self._xls_errors(name)
         return grid
 
     def report_input(self) -> str | None:
@@ -234,6 +241,32 @@ class Workbook:
                 f"{column_letter(shape.columns - 1)}{shape.rows}, far beyond a layer sheet (over "
                 f"{MAX_SHEET_CELLS:,} cells to read); delete the rows and columns past your "
                 "data (or the stray cell out there) and save it again")
+
+    # ------------------------------------------------------------------------------ .xls
+
+    def _xls_errors(self, name: str) -> dict[tuple[int, int], str | None]:
+        """The cells of an .xls sheet that show an error (`#NAME?`), by xlrd."""
+        import xlrd
+
+        if self._xls_book is None:
+            self._xls_book = self._guard(lambda: xlrd.open_workbook(
+                file_contents=self._xls_data, on_demand=True, logfile=io.StringIO(),
+                verbosity=0), "cannot be read as a workbook")
+
+        def scan() -> dict[tuple[int, int], str | None]:
+            sheet = self._xls_book.sheet_by_name(name)
+            found: dict[tuple[int, int], str | None] = {}
+            for r in range(sheet.nrows):
+                types = sheet.row_types(r)
+                if xlrd.XL_CELL_ERROR in types:
+                    for c, kind in enumerate(types):
+                        if kind == xlrd.XL_CELL_ERROR:
+                            found[r, c] = xlrd.error_text_from_code.get(sheet.cell_value(r, c),
+                                                                        "an error")
+            self._xls_book.unload_sheet(name)
+            return found
+
+        return self._guard(scan, f"sheet {name!r} cannot be read")
 
     # ------------------------------------------------------------------------------ .xlsx
 

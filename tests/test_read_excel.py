@@ -158,7 +158,8 @@ def test_formula_results_are_read_and_formulas_without_results_are_issues(tmp_pa
 
 
 @pytest.mark.parametrize("name", ["formula_errors_libreoffice.xlsx",
-                                  "formula_errors_libreoffice.ods"])
+                                  "formula_errors_libreoffice.ods",
+                                  "formula_errors_libreoffice.xls"])
 def test_a_cell_showing_a_formula_error_is_an_error_never_a_blank_cell(name):
     """calamine reads a cell showing #NAME? as blank: a layer would be sent without its
     formula. Found in the file itself, it is an error at its cell."""

@@ -63,3 +63,4 @@ if __name__ == "__main__":
 # #N/A); calamine reads such cells as blank:
 #     soffice --headless --calc --convert-to xlsx --outdir lo errors_src.xlsx
 #     soffice --headless --convert-to ods --outdir lo lo/errors_src.xlsx
+#     soffice --headless --convert-to xls --outdir lo lo/errors_src.xlsx
