@@ -223,10 +223,23 @@ class Workbook:
     def _shape(self, name: str) -> _Shape | None:
         if self.suffix == ".ods":
             return self._ods.get(name)
-        part = self._parts.get(name)
-        if part is None or self._archive is None or part not in self._archive.namelist():
+        if self._archive is None:  # .xls
             return None
-        return self._scan_xlsx_sheet(part)
+        return self._scan_xlsx_sheet(self._sheet_part(name))
+
+    def _sheet_part(self, name: str) -> str:
+        """The part an .xlsx sheet is in, found as the reader finds it (its name's case aside:
+        `worksheets/SHEET1.xml` is read from `sheet1.xml`). A sheet whose part is not found
+        is refused: what the reader would read could not be bounded first."""
+        assert self._archive is not None
+        names = self._archive.namelist()
+        part = self._parts.get(name)
+        if part is not None and part not in names:
+            part = next((n for n in names if n.casefold() == part.casefold()), None)
+        if part is None:
+            raise InputFileError(f"{self.path.name}: the part that holds sheet {name!r} cannot "
+                                 "be found; open it in a spreadsheet program and save it again")
+        return part
 
     def _check_area(self, name: str, shape: _Shape) -> None:
         merged = len(shape.merged) if self.suffix == ".ods" else self._merge_count(name)
@@ -273,11 +286,10 @@ class Workbook:
     def _merge_count(self, name: str) -> int:
         """How many merged ranges an .xlsx sheet lists (counted streaming, before the reader
         builds them all)."""
-        part = self._parts.get(name)
-        if part is None or self._archive is None or part not in self._archive.namelist():
+        if self._archive is None:
             return 0
         return sum(data.count(b"mergeCell ") for data in _whole_tags(
-            self._stream(part, MAX_PART_BYTES)))
+            self._stream(self._sheet_part(name), MAX_PART_BYTES)))
 
     def _scan_xlsx_sheet(self, part: str) -> _Shape:
         """The sheet's used area and its formulas without a result.

@@ -144,6 +144,33 @@ def far_cell(folder: Path) -> Path:
     return write_xlsx(folder / "far.xlsx", head, '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')
 
 
+def _retargeted(path: Path, target: str) -> Path:
+    """`path` with its sheet's relationship pointing at `target` instead."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b'Target="worksheets/sheet1.xml"', f'Target="{target}"'.encode())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return path
+
+
+def far_cell_other_case(folder: Path) -> Path:
+    """A far cell in a sheet whose relationship names its part in other letters
+    (`SHEET1.xml`): the reader finds it all the same, so the bounds must too."""
+    head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
+    path = write_xlsx(folder / "far_case.xlsx", head,
+                      '<row r="1000000"><c r="GR1000000"><v>1</v></c></row>')
+    return _retargeted(path, "worksheets/SHEET1.xml")
+
+
+def sheet_part_missing(folder: Path) -> Path:
+    """A sheet whose relationship names a part the file does not have."""
+    head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
+    return _retargeted(write_xlsx(folder / "no_part.xlsx", head), "xl/worksheets/sheet1.xml")
+
+
 def many_merges(folder: Path) -> Path:
     """A small sheet that lists two million merged ranges (a few MB on disk): building them
     all would take gigabytes."""
@@ -243,7 +270,8 @@ def huge_numbers(folder: Path) -> Path:
 MAKERS: dict[str, Callable[[Path], Path]] = {
     "fifo": fifo, "dev_zero": dev_zero, "dev_null": dev_null,
     "inflating_sheet": inflating_sheet, "inflating_shared_strings": inflating_shared_strings,
-    "far_cell": far_cell, "many_merges": many_merges, "lying_dimension": lying_dimension, "far_ods": far_ods,
+    "far_cell": far_cell, "far_cell_other_case": far_cell_other_case,
+    "sheet_part_missing": sheet_part_missing, "many_merges": many_merges, "lying_dimension": lying_dimension, "far_ods": far_ods,
     "huge_csv_cell": huge_csv_cell, "long_formula": long_formula,
     "control_characters": control_characters, "wide_sheet": wide_sheet,
     "wide_xlsx": lambda folder: wide_sheet(folder, suffix=".xlsx"), "huge_numbers": huge_numbers,

@@ -93,6 +93,8 @@ EXPECTED = {
     "inflating_sheet": (2, "inflates"),
     "inflating_shared_strings": (2, "inflates"),
     "far_cell": (2, "XFD1048576"),
+    "far_cell_other_case": (2, "GR1000000"),
+    "sheet_part_missing": (2, "cannot be found"),
     "many_merges": (2, "merged ranges"),
     "lying_dimension": (1, ""),
     "far_ods": (2, "far beyond"),
