@@ -33,18 +33,18 @@ _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _T = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
-_REF = re.compile(r"([A-Z]{1,3})(\d{1,7})")
+_REF = re.compile(r"([A-Za-z]+)(\d+)")
 # The fast shape check (see Workbook._scan_xlsx_sheet): each search starts with a literal,
 # which the regex engine finds at memory-search speed.
-_FAR = re.compile(rb"r=[\"'](?:[A-Z]{2}|[A-Z]?\d{6})")  # a column past Z, a row past 99,999
+_FAR = re.compile(rb"r=[\"'](?:[A-Za-z]{2}|[A-Za-z]?\d{6})")  # a column past Z, a row past 99,999
 # The cells holding something (a value, an inline string, a formula), and the formulas with
 # their stored result, if any, as spreadsheet programs write them.
-_FILLED_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*(?<!/)>\s*<(?:v|is|f)\b')
+_FILLED_CELL = re.compile(rb'<c r="([A-Za-z]+)(\d+)"[^>]*(?<!/)>\s*<(?:v|is|f)\b')
 _FORMULA_CELL = re.compile(
-    rb'<c r="([A-Z]{1,3})(\d{1,7})"([^>]*)>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(<v>[^<]+</v>)?')
+    rb'<c r="([A-Za-z]+)(\d+)"([^>]*)>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(<v>[^<]+</v>)?')
 # A cell showing an error (t="e"), its formula if any, and the error it shows.
 _ERROR_CELL = re.compile(
-    rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*\bt="e"[^>]*>\s*(?:<f\b[^>]*(?:/>|>[^<]*</f>)\s*)?'
+    rb'<c r="([A-Za-z]+)(\d+)"[^>]*\bt="e"[^>]*>\s*(?:<f\b[^>]*(?:/>|>[^<]*</f>)\s*)?'
     rb'<v>([^<]*)</v>')
 _PREFIXED = re.compile(rb":[cf]")  # <x:c>, <x:f>: a namespace prefix on a cell or formula
 _NO_ADDRESS = re.compile(rb"<c(?:>|/|\s+(?!r=\"))")  # a cell whose address is not first
@@ -205,11 +205,15 @@ class Workbook:
             limit = MAX_SHARED_STRINGS_BYTES if "sharedstrings" in part.casefold() else MAX_PART_BYTES
             for _ in self._stream(part, limit):
                 pass
-        if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
+        # Found as the reader finds them, their names' case aside (`xl/Workbook.xml`).
+        folded = {n.casefold(): n for n in names}
+        book_part = folded.get("xl/workbook.xml")
+        rels_part = folded.get("xl/_rels/workbook.xml.rels")
+        if book_part is None or rels_part is None:
             return {}
         try:
-            book = ElementTree.fromstring(self._archive.read("xl/workbook.xml"))
-            rels = ElementTree.fromstring(self._archive.read("xl/_rels/workbook.xml.rels"))
+            book = ElementTree.fromstring(self._archive.read(book_part))
+            rels = ElementTree.fromstring(self._archive.read(rels_part))
         except (ElementTree.ParseError, zipfile.BadZipFile, OSError) as exc:
             raise self._unreadable(exc, "cannot be read as a workbook") from None
         targets = {r.get("Id"): r.get("Target") or "" for r in rels.iter(f"{_REL}Relationship")}
@@ -323,15 +327,15 @@ class Workbook:
             refs = _FILLED_CELL.findall(data)
             if refs:
                 rows = max(rows, max(int(number) for _, number in refs))
-                widest = max({letters for letters, _ in refs}, key=lambda l: (len(l), l))
-                columns = max(columns, column_index(widest.decode()) + 1)
+                widest = max({letters for letters, _ in refs}, key=lambda l: (len(l), l.upper()))
+                columns = max(columns, column_index(widest.decode().upper()) + 1)
             if b"<f" in data:
                 for letters, number, attributes, value in _FORMULA_CELL.findall(data):
                     if not value and b't="str"' not in attributes:
-                        shape.unusable[int(number) - 1, column_index(letters.decode())] = None
+                        shape.unusable[int(number) - 1, column_index(letters.decode().upper())] = None
             if b't="e"' in data:
                 for letters, number, error in _ERROR_CELL.findall(data):
-                    shape.unusable[int(number) - 1, column_index(letters.decode())] = (
+                    shape.unusable[int(number) - 1, column_index(letters.decode().upper())] = (
                         _error_text(error))
         shape.rows, shape.columns = rows, columns
         return shape
@@ -357,7 +361,7 @@ class Workbook:
                 if tag == cell_tag:
                     match = _REF.fullmatch(element.get("r") or "")
                     if match:
-                        row, col = int(match.group(2)) - 1, column_index(match.group(1))
+                        row, col = int(match.group(2)) - 1, column_index(match.group(1).upper())
                     else:
                         col += 1
                     value = next((c for c in element if c.tag in value_tags), None)

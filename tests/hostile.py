@@ -165,6 +165,28 @@ def far_cell_other_case(folder: Path) -> Path:
     return _retargeted(path, "worksheets/SHEET1.xml")
 
 
+def far_cell_workbook_case(folder: Path) -> Path:
+    """A far cell, and the workbook's own parts named in other letters (`xl/Workbook.xml`)."""
+    head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
+    path = write_xlsx(folder / "far_book_case.xlsx", head,
+                      '<row r="1000000"><c r="GR1000000"><v>1</v></c></row>')
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    renamed = {"xl/workbook.xml": "xl/Workbook.xml",
+               "xl/_rels/workbook.xml.rels": "xl/_rels/Workbook.xml.rels"}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(renamed.get(name, name), data)
+    return path
+
+
+def far_cell_ten_digits(folder: Path) -> Path:
+    """A cell whose address has ten digits (D4294967295): the reader places it all the same."""
+    head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
+    return write_xlsx(folder / "far_digits.xlsx", head,
+                      '<row r="4294967295"><c r="D4294967295"><v>1</v></c></row>')
+
+
 def sheet_part_missing(folder: Path) -> Path:
     """A sheet whose relationship names a part the file does not have."""
     head = _rows_xml([HEADER, [1, 1, "Si", "001"]])
@@ -271,6 +293,7 @@ MAKERS: dict[str, Callable[[Path], Path]] = {
     "fifo": fifo, "dev_zero": dev_zero, "dev_null": dev_null,
     "inflating_sheet": inflating_sheet, "inflating_shared_strings": inflating_shared_strings,
     "far_cell": far_cell, "far_cell_other_case": far_cell_other_case,
+    "far_cell_workbook_case": far_cell_workbook_case, "far_cell_ten_digits": far_cell_ten_digits,
     "sheet_part_missing": sheet_part_missing, "many_merges": many_merges, "lying_dimension": lying_dimension, "far_ods": far_ods,
     "huge_csv_cell": huge_csv_cell, "long_formula": long_formula,
     "control_characters": control_characters, "wide_sheet": wide_sheet,

@@ -94,6 +94,8 @@ EXPECTED = {
     "inflating_shared_strings": (2, "inflates"),
     "far_cell": (2, "XFD1048576"),
     "far_cell_other_case": (2, "GR1000000"),
+    "far_cell_workbook_case": (2, "GR1000000"),
+    "far_cell_ten_digits": (2, "D4294967295"),
     "sheet_part_missing": (2, "cannot be found"),
     "many_merges": (2, "merged ranges"),
     "lying_dimension": (1, ""),
