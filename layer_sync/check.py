@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ExitCode, ReportError
 from .paths import check_report_path
+from .redaction import key_forms
 from .outcome import ActionKind, Issue, Result, RowResult, Severity, SyncOutcome, plural
 
 #: What the report's "API URL" line says for a check: no server was asked.
@@ -40,6 +41,8 @@ class CheckOutcome:
     duration_s: float = 0.0
     report: Path | None = None
     report_error: str | None = None
+    #: The forms of the keys the report writes as `***` (`redaction.key_forms`).
+    key_forms: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def errors(self) -> list[Issue]:
@@ -91,7 +94,7 @@ class CheckOutcome:
                             duration_s=self.duration_s, sheet=self.sheet,
                             headers=[h for h in self.headers if h],
                             ignored_columns=self.ignored_columns, results=results,
-                            issues=self.issues, check=self)
+                            issues=self.issues, check=self, key_forms=self.key_forms)
 
 
 @dataclass
@@ -120,10 +123,13 @@ def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None
                all_sheets: bool = False, columns: Mapping[str, str] | None = None,
                report: str | os.PathLike | None = None,
                clock: Callable[[], float] = time.monotonic,
-               now: Callable[[], _dt.datetime] = _dt.datetime.now) -> CheckOutcome:
+               now: Callable[[], _dt.datetime] = _dt.datetime.now,
+               secrets: Iterable[str] = ()) -> CheckOutcome:
     """Check a sheet against every rule, offline; write the report to `report` if given.
 
     `columns` maps a lab's header names to fields (`{"Film": "composition_string"}`).
+    `secrets`: keys the report writes as `***` wherever the sheet holds them (the command
+    line passes the API key of the environment: a check needs none, but a sheet may hold it).
     Raises InputFileError (exit code 2) for a file that cannot be read or has no header.
     A report that cannot be written is not raised: `report_error` says why.
     """
@@ -137,7 +143,9 @@ def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None
     outcome = CheckOutcome(path=Path(path), sheet=data.sheet, header_row=data.header_row,
                            headers=list(data.headers), ignored_columns=list(data.ignored_columns),
                            rows=data.rows, issues=sheet_issues(data), started=started_at,
-                           finished=now(), duration_s=clock() - started)
+                           finished=now(), duration_s=clock() - started,
+                           key_forms=tuple(sorted({f for k in secrets if k for f in key_forms(k)},
+                                                  key=len, reverse=True)))
     if report is not None:
         from .report import write_report
 

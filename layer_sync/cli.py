@@ -348,7 +348,7 @@ def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str
     from .summary import print_check
 
     outcome = check_file(args.path, args.sheet, all_sheets=args.all_sheets, columns=args.columns,
-                         report=args.report)
+                         report=args.report, secrets=_keys_known_early([], environ))
     print_check(outcome, stdout)
     if outcome.report_error:
         print(f"layer-sync: error: {printable(str(outcome.report_error))}", file=stderr)

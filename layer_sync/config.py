@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .settings import MAX_ATTEMPTS, MAX_CONCURRENCY, MAX_TIMEOUT_S
 
 #: Looked for in the current folder when no --config is given.
 CONFIG_NAME = "layer-sync.toml"
@@ -157,13 +158,22 @@ def _checked(path: Path, key: str, value: Any, kind: str) -> Any:
             raise ConfigError(f"{path}: {key} must be a whole number, not {_toml(value)}")
         if value < 1:
             raise ConfigError(f"{path}: {key} must be 1 or more, not {value}")
+        most = _MOST.get(key)
+        if most is not None and value > most:
+            raise ConfigError(f"{path}: {key} must be at most {most}, not {value}")
         return value
     # seconds
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{path}: {key} must be a number of seconds, not {_toml(value)}")
     if not value > 0:
         raise ConfigError(f"{path}: {key} must be more than 0, not {value}")
+    if not value <= MAX_TIMEOUT_S:
+        raise ConfigError(f"{path}: {key} must be at most {MAX_TIMEOUT_S:g} seconds, not {value}")
     return float(value)
+
+
+#: The largest value of a count option (the others have none).
+_MOST = {"concurrency": MAX_CONCURRENCY, "max_attempts": MAX_ATTEMPTS}
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -81,8 +81,10 @@ def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.Path
     or not a regular file)."""
     check_output(path, "--report", inputs=inputs)  # never an input, a device, a FIFO…
     if Path(path).suffix.lower() != ".xlsx":
+        # The example is not made from the name given: a part of it could be part of a key
+        # pasted there by mistake, which the output's redaction (whole keys) would not catch.
         raise ConfigError(f"--report {path}: the report is an Excel workbook; give a name "
-                          f"ending in .xlsx (e.g. {Path(path).stem or 'report'}.xlsx)")
+                          "ending in .xlsx (e.g. nightly.xlsx)")
     return check_output(path, "--report", inputs=inputs,
                         exists_ok=True if force else is_layer_sync_report,
                         exists_hint="it is not a layer-sync report, so it is left alone; choose "

@@ -23,6 +23,10 @@ KEY_VARIABLES = ("ATOMSCALE_API_KEY", "AS_API_KEY")
 #: The source of a key handed to the library as a plain string.
 GIVEN_KEY = "the api_key argument"
 
+#: The most writes in flight, attempts per request, and seconds per request: far past what a
+#: run needs (a million "in flight" made the connection pool alone take minutes and memory).
+MAX_CONCURRENCY, MAX_ATTEMPTS, MAX_TIMEOUT_S = 64, 100, 3600.0
+
 
 @dataclass(frozen=True)
 class ApiKey:

@@ -25,7 +25,8 @@ from .outcome import ActionKind, Result, RowResult, SyncOutcome, plural
 from .paths import check_report_path, reserve_report_name
 from .progress import Progress  # progress(phase, done, total, retries)
 from .redaction import key_forms
-from .settings import ApiKey, resolve_api_key, resolve_api_url
+from .settings import (MAX_ATTEMPTS, MAX_CONCURRENCY, MAX_TIMEOUT_S, ApiKey, resolve_api_key,
+                       resolve_api_url)
 
 if TYPE_CHECKING:
     from .sheet import SheetData
@@ -239,8 +240,12 @@ def _check_options(concurrency: int, max_attempts: int, max_consecutive_failures
                         ("max_consecutive_failures", max_consecutive_failures)):
         if value < 1:
             raise ConfigError(f"{name} must be 1 or more")
-    if timeout <= 0:
-        raise ConfigError("timeout must be more than 0 seconds")
+    for name, value, most in (("concurrency", concurrency, MAX_CONCURRENCY),
+                              ("max_attempts", max_attempts, MAX_ATTEMPTS)):
+        if value > most:
+            raise ConfigError(f"{name} must be at most {most}")
+    if not 0 < timeout <= MAX_TIMEOUT_S:  # also NaN and infinity
+        raise ConfigError(f"timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
 
 
 def _blank_action(row: Any) -> Any:

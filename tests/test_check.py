@@ -194,3 +194,23 @@ def test_a_report_of_many_invalid_rows_takes_time_in_proportion(tmp_path):
     results = outcome.as_sync_outcome().results
     assert _time.perf_counter() - started < 3
     assert len(results) == 4000 and all(r.result == "invalid" for r in results)
+
+
+def test_a_key_in_the_sheet_is_written_as_stars_in_the_checks_report(tmp_path):
+    """`check` needs no key, but the environment's key may sit in a cell or a header (pasted
+    by mistake): the report writes it as *** as a sync's does."""
+    import zipfile
+
+    key = "S3cr3t+/=Zq9xK-check"
+    path = tmp_path / "lab.csv"
+    path.write_text(f"sample_id,layer_id,composition_string,{key}\n1,1,{key},x\n",
+                    encoding="utf-8")
+    report = tmp_path / "c.xlsx"
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["check", str(path), "--report", str(report)],
+                environ={"ATOMSCALE_API_KEY": key}, stdout=out, stderr=err)
+    assert code == 1 and report.exists()
+    with zipfile.ZipFile(report) as archive:
+        xml = b"".join(archive.read(n) for n in archive.namelist()).decode("utf-8", "replace")
+    assert key not in xml and "Zq9xK" not in xml and "***" in xml
+    assert key not in out.getvalue() + err.getvalue()

@@ -58,6 +58,9 @@ def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
 @pytest.mark.parametrize("args,words", [
     (["sync"], "required"),
     (["sync", "x.csv", "--concurrency", "0"], "must be 1 or more"),
+    (["sync", "x.csv", "--concurrency", "100000000"], "concurrency must be at most 64"),
+    (["sync", "x.csv", "--max-attempts", "1000000"], "max_attempts must be at most 100"),
+    (["sync", "x.csv", "--timeout", "1e300"], "at most 3600 seconds"),
     (["sync", "x.csv", "--timeout", "-1"], "must be more than 0"),
     (["sync", "x.csv", "--api-key", "s3cret"], "never given as a command-line flag"),
     (["sync", "x.csv", "--api-key=s3cret"], "never given as a command-line flag"),
@@ -507,3 +510,14 @@ def test_the_console_script_with_its_output_closed_exits_with_the_runs_code(stac
     assert proc.wait(timeout=60) == 1  # one invalid row: the run's own code
     assert "exit code 1: 2 rows" in err and (tmp_path / "r.xlsx").exists()
     assert "rror" not in err and "Exception" not in err  # no internal error, no "Exception ignored"
+
+
+def test_a_key_pasted_as_the_report_name_is_never_shown_even_in_part(stack, tmp_path):
+    key = "S3cr3t+/=Zq9xK.part"  # a "/" and a "." would have cut it into pieces a hint shows
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,001\n")
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--report", key, "--json"],
+                          env={"ATOMSCALE_API_KEY": key})
+    assert code == 2
+    for piece in ("S3cr3t", "Zq9xK", "=Zq9xK"):
+        assert piece not in out + err
+    assert json.loads(out.strip().splitlines()[-1])["exit_code"] == 2

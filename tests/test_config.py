@@ -96,6 +96,8 @@ def test_check_uses_the_mapping_too(tmp_path, monkeypatch):
     ('token = "s3cret-value"\n', "only api_key_file is accepted"),
     ('concurrency = "eight"\n', "concurrency must be a whole number"),
     ("concurrency = 0\n", "concurrency must be 1 or more"),
+    ("concurrency = 100000000\n", "concurrency must be at most 64"),
+    ("timeout = 1e309\n", "at most 3600 seconds"),
     ("timeout = -1\n", "timeout must be more than 0"),
     ('dry_run = "yes"\n', "dry_run must be true or false"),
     ("report = 3\n", "report must be a text"),
