@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import io
 import os
 import signal
 import sys
@@ -45,14 +46,34 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     # (`--timeout KEY`, `--report KEY`) and echoed in its error: the keys known before the
     # arguments are read are those of the environment and of a key file named on the line.
     known = _keys_known_early(argv, environ)
-    stdout = RedactingStream(stdout or sys.stdout, known)
-    stderr = RedactingStream(stderr or sys.stderr, known)
+    # A stream closed before the run (`>&-`: Python's is None) takes nothing, as a reader that
+    # went away: the run goes on to its own exit code.
+    stdout = RedactingStream(stdout or sys.stdout or io.StringIO(), known)
+    stderr = RedactingStream(stderr or sys.stderr or io.StringIO(), known)
     logging_setup = LoggingSetup()
     try:
         with StopSignals(stderr) as signals:
-            return _main(argv, environ, stdout, stderr, logging_setup, signals)
+            code = _main(argv, environ, stdout, stderr, logging_setup, signals)
     finally:
         logging_setup.restore()
+    return _output_failed(code, stdout, stderr)
+
+
+def _output_failed(code: int, stdout: RedactingStream, stderr: RedactingStream) -> int:
+    """Exit 2 when the output could not be written (a full disk under `>> runs.jsonl`), said on
+    the other stream if it can take it; a reader that went away (`| head`) is not a failure."""
+    stdout.flush()  # what is still buffered is written now, so that a failure is known
+    stderr.flush()
+    for stream, name, other in ((stdout, "standard output", stderr),
+                                (stderr, "standard error", stdout)):
+        error = stream.error
+        if error is not None:
+            itself = f"; the run itself ended with exit code {code}" if code < 2 else ""
+            other.write(f"layer-sync: error: could not write to the {name} "
+                        f"({error.strerror or type(error).__name__}){itself}\n")
+            other.flush()
+            return max(code, int(ExitCode.RUN_INCOMPLETE))
+    return code
 
 
 def _keys_known_early(argv: list[str], environ: dict[str, str]) -> list[str]:
@@ -190,6 +211,8 @@ def run() -> None:
     with collecting_less_often():  # its own process: see process.collecting_less_often
         code = main()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # closed before the run
+            continue
         try:
             stream.flush()
         except (BrokenPipeError, OSError):  # a reader that went away (| head): nothing to say
@@ -278,7 +301,13 @@ def _redact_logs(args: argparse.Namespace, key: Any, *streams: IO[str]) -> None:
 def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[str],
             log_exit: bool = True) -> int:
     # With --json, stdout carries the JSON object alone (cron appends it to a .jsonl file).
-    print_summary(outcome, stderr if getattr(args, "json", False) else stdout)
+    human = stderr if getattr(args, "json", False) else stdout
+    print_summary(outcome, human)
+    error = getattr(human, "error", None)
+    if error is not None and not outcome.fatal:  # the JSON line then says exit 2 too
+        outcome.fatal = True
+        outcome.message = f"the summary could not be written ({error.strerror or error})"
+
     if outcome.fatal:
         print(f"layer-sync: error: {printable(str(outcome.message))}", file=stderr)
     if log_exit:

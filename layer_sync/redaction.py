@@ -118,6 +118,9 @@ class RedactingStream:
         #: The reader went away (`layer-sync sync … | head -1`): the rest is dropped, and the
         #: run goes on to its end and its own exit code (what it did is in the report).
         self.reader_gone = False
+        #: Writing failed otherwise (a full disk under `>> runs.jsonl`): the rest is dropped
+        #: too, and the command line ends with exit 2 and says so on the other stream.
+        self.error: OSError | None = None
         for key in keys:
             self.add(key)
 
@@ -127,19 +130,25 @@ class RedactingStream:
             self._forms = tuple(sorted({*self._forms, *key_forms(value)}, key=len, reverse=True))
 
     def write(self, text: str) -> int:
-        if not self.reader_gone:
+        if not (self.reader_gone or self.error):
             try:
                 self._stream.write(replace_forms(text, self._forms) if self._forms else text)
-            except BrokenPipeError:
-                self.reader_gone = True
+            except OSError as exc:
+                self._failed(exc)
         return len(text)
 
     def flush(self) -> None:
-        if not self.reader_gone:
+        if not (self.reader_gone or self.error):
             try:
                 self._stream.flush()
-            except BrokenPipeError:
-                self.reader_gone = True
+            except OSError as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        if isinstance(exc, BrokenPipeError):
+            self.reader_gone = True
+        else:
+            self.error = exc
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -521,3 +522,40 @@ def test_a_key_pasted_as_the_report_name_is_never_shown_even_in_part(stack, tmp_
     for piece in ("S3cr3t", "Zq9xK", "=Zq9xK"):
         assert piece not in out + err
     assert json.loads(out.strip().splitlines()[-1])["exit_code"] == 2
+
+
+def _console(args, stack, tmp_path, **streams):
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
+           "ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": stack.url,
+           "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    return subprocess.run([sys.executable, "-c", "from layer_sync.cli import run; run()", *args],
+                          env=env, stdin=subprocess.DEVNULL, timeout=60, **streams)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_output_that_cannot_be_written_is_exit_2_said_on_the_other_stream(stack, tmp_path):
+    """A full disk under `>> runs.jsonl` (here /dev/full): cron must learn the night's line is
+    missing. The report is still written; the error goes to the stream that works."""
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,001\n")
+    with open("/dev/full", "w") as full:
+        proc = _console(["sync", str(path), "--json", "--report", str(tmp_path / "a.xlsx")],
+                        stack, tmp_path, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2 and (tmp_path / "a.xlsx").exists()
+    assert ("could not write to the standard output (No space left on device); the run "
+            "itself ended with exit code 0") in proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr
+    with open("/dev/full", "w") as full:  # the summary's stream full: the JSON line says 2
+        proc = _console(["sync", str(path), "--json", "--report", str(tmp_path / "b.xlsx")],
+                        stack, tmp_path, stdout=subprocess.PIPE, stderr=full, text=True)
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout.strip().splitlines()[0])["exit_code"] == 2
+    assert "could not write to the standard error" in proc.stdout
+
+
+def test_an_output_closed_before_the_run_is_a_reader_gone_not_an_error(stack, tmp_path):
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,001\n")
+    proc = _console(["sync", str(path), "--report", str(tmp_path / "c.xlsx")], stack, tmp_path,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                    preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0 and (tmp_path / "c.xlsx").exists()
+    assert "rror" not in proc.stderr and "Exception" not in proc.stderr
