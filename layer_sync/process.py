@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 import threading
 from typing import IO, Any
 
@@ -70,7 +71,7 @@ class LoggingSetup:
         self._added.append(console)
         if args.log_file:
             try:
-                file_handler = logging.FileHandler(args.log_file, mode="a", encoding="utf-8")
+                file_handler = _LogFile(args.log_file, stderr)
             except OSError as exc:
                 raise ConfigError(f"cannot open the log file {args.log_file}: {exc.strerror}") from None
             file_handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
@@ -91,6 +92,32 @@ class LoggingSetup:
             logger.setLevel(level)
             logger.propagate = propagate
         self._saved, self._added = [], []
+
+
+class _LogFile(logging.FileHandler):
+    """The --log-file. A line it cannot write (a full disk) is said once, on the terminal, and
+    the file takes no more; the run goes on (the standard handler printed a traceback for
+    every line)."""
+
+    def __init__(self, path: str, console: IO[str]) -> None:
+        super().__init__(path, mode="a", encoding="utf-8")
+        self._console = console
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if self.failed:
+            return
+        self.failed = True
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        with contextlib.suppress(Exception):
+            self._console.write(f"layer-sync: warning: could not write the log file "
+                                f"{printable(self.baseFilename)} ({reason}); it takes no more "
+                                "lines this run\n")
 
 
 class StopSignals:

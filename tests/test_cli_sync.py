@@ -559,3 +559,21 @@ def test_an_output_closed_before_the_run_is_a_reader_gone_not_an_error(stack, tm
                     preexec_fn=lambda: os.close(1))
     assert proc.returncode == 0 and (tmp_path / "c.xlsx").exists()
     assert "rror" not in proc.stderr and "Exception" not in proc.stderr
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once_and_the_run_goes_on(stack, tmp_path,
+                                                                             monkeypatch):
+    import errno
+    import logging
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(logging.FileHandler, "_open", lambda self: Full())
+    path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,111\n")
+    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "-v", "--log-file",
+                           str(tmp_path / "run.log"), "--report", str(tmp_path / "r.xlsx")])
+    assert code == 0 and stack.stats.by_method["PATCH"] == 1
+    assert err.count("could not write the log file") == 1
+    assert "No space left on device" in err and "Logging error" not in err + out
