@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import stat
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
@@ -81,14 +82,46 @@ def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.Path
     or not a regular file)."""
     check_output(path, "--report", inputs=inputs)  # never an input, a device, a FIFO…
     if Path(path).suffix.lower() != ".xlsx":
-        # The example is not made from the name given: a part of it could be part of a key
-        # pasted there by mistake, which the output's redaction (whole keys) would not catch.
         raise ConfigError(f"--report {path}: the report is an Excel workbook; give a name "
-                          "ending in .xlsx (e.g. nightly.xlsx)")
-    return check_output(path, "--report", inputs=inputs,
-                        exists_ok=True if force else is_layer_sync_report,
-                        exists_hint="it is not a layer-sync report, so it is left alone; choose "
-                                    "another --report name or add --force to replace it")
+                          f"ending in .xlsx (e.g. {_xlsx_hint(str(path))})")
+    checked = check_output(path, "--report", inputs=inputs,
+                           exists_ok=True if force else is_layer_sync_report,
+                           exists_hint="it is not a layer-sync report, so it is left alone; "
+                                       "choose another --report name or add --force to replace it")
+    _check_folder(Path(path))
+    return checked
+
+
+def _xlsx_hint(given: str) -> str:
+    """The name given, ending in .xlsx: the whole of it, never a piece (a key pasted there by
+    mistake is replaced in the output only where it stands whole)."""
+    suffix = Path(given).suffix
+    if not suffix:
+        return given + ".xlsx"
+    if suffix.lower() in (".txt", ".csv", ".tsv", ".xls", ".xlsm", ".ods", ".xml", ".pdf"):
+        return given[:-len(suffix)] + ".xlsx"
+    return "nightly.xlsx"
+
+
+def _check_folder(path: Path) -> None:
+    """A report that could never be written is refused before anything is sent (else the
+    writes would be done and the night's record lost at the end): its folder, or the nearest
+    one that exists, must be a folder this user may write in, and its name must fit one."""
+    if len(os.fsencode(path.name)) > _MAX_NAME_BYTES:
+        raise ConfigError(f"--report {path}: the file name is too long for a folder "
+                          f"(at most {_MAX_NAME_BYTES} bytes); give a shorter one")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--report {path}: {folder} is not a folder; give a path in one")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--report {path}: you may not write in {folder}; give a path in a "
+                          "folder you can write in")
+
+
+#: The longest file name most file systems take, less room for the temporary file's name.
+_MAX_NAME_BYTES = 200
 
 
 def is_layer_sync_report(path: str | os.PathLike) -> bool:
@@ -142,7 +175,12 @@ def report_stem(input_path: Path, now: _dt.datetime) -> str:
     """`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>`: the input's suffix tells apart the
     reports of lab.csv and lab.xlsx, milliseconds those of two quick runs."""
     suffix = input_path.suffix.lstrip(".").lower() or "file"
-    return (f"layer-sync_{input_path.stem}_{suffix}_{now.strftime('%Y%m%d-%H%M%S')}"
+    # The input's name as a file name may hold it: control characters shown as "_" (an
+    # escape in a folder listing), cut to 100 bytes (a 240-character input name made a
+    # report name no folder takes, found only when the report was written).
+    stem = re.sub(r"[\x00-\x1f\x7f]", "_", input_path.stem)
+    stem = os.fsencode(stem)[:100].decode(sys.getfilesystemencoding(), "ignore") or "input"
+    return (f"layer-sync_{stem}_{suffix}_{now.strftime('%Y%m%d-%H%M%S')}"
             f"-{now.microsecond // 1000:03d}")
 
 

@@ -154,12 +154,16 @@ def test_no_progress_bar_when_not_on_a_terminal(stack, tmp_path):
     assert "\x1b[" not in out + err and "writing" not in err
 
 
-def test_report_that_cannot_be_written_still_prints_the_summary(stack, tmp_path):
+def test_report_that_cannot_be_written_still_prints_the_summary(stack, tmp_path, monkeypatch):
+    from layer_sync import report as report_module
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_module.tempfile, "mkdtemp", full)
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
-    blocker = tmp_path / "file"
-    blocker.write_text("")
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json",
-                           "--report", str(blocker / "r.xlsx")])
+                           "--report", str(tmp_path / "r.xlsx")])
     assert code == 2  # the rows are in sync, but the night left no record
     assert "Report not written" in err and "cannot" in err
     assert json.loads(out.strip().splitlines()[-1])["report"] is None

@@ -330,21 +330,52 @@ def test_the_row_limit_is_the_writers(tmp_path):
     assert openpyxl.load_workbook(tmp_path / "limit.xlsx", read_only=True)["Rows"].max_row == MAX_ROWS
 
 
-def test_a_report_that_cannot_be_written_exits_2_with_the_reason_and_report_null(sandbox, tmp_path):
+def test_a_report_that_cannot_be_written_exits_2_with_the_reason_and_report_null(
+        sandbox, tmp_path, monkeypatch):
     sandbox.store.seed([dict(SEED[0])])
     path = tmp_path / "lab.csv"
     path.write_text("sample_id,layer_id,composition_string,orientation\n1,1,SrTiO3,001\n",
                     encoding="utf-8")
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
+
+    def full(*args, **kwargs):  # the disk fills up while the run goes on
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_module.tempfile, "mkdtemp", full)
+    report = tmp_path / "out" / "r.xlsx"
     out, err = io.StringIO(), io.StringIO()
-    code = main(["sync", str(path), "--api-url", sandbox.url, "--json", "--report",
-                 str(blocker / "r.xlsx")], environ={"ATOMSCALE_API_KEY": API_KEY},
-                stdout=out, stderr=err)
+    code = main(["sync", str(path), "--api-url", sandbox.url, "--json", "--report", str(report)],
+                environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
     payload = json.loads(out.getvalue().splitlines()[-1])
     assert code == 2 and payload["exit_code"] == 2 and payload["report"] is None
     assert payload["unchanged"] == 1  # the rows were in sync: only the report failed
-    assert f"cannot write the report {blocker / 'r.xlsx'}" in out.getvalue() + err.getvalue()
+    assert (f"cannot write the report {report}: No space left on device"
+            in out.getvalue() + err.getvalue())
+
+
+@pytest.mark.parametrize("name", ["a-file/r.xlsx", "x" * 250 + ".xlsx"])
+def test_a_report_that_could_never_be_written_is_refused_before_anything_is_sent(
+        sandbox, tmp_path, name):
+    """In a "folder" that is a file, or a name no folder takes: found at the start, not after
+    the writes (the night's record would be lost at the end)."""
+    (tmp_path / "a-file").write_text("")
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,orientation\n1,1,111\n", encoding="utf-8")
+    sandbox.stats.reset()
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["sync", str(path), "--api-url", sandbox.url, "--json", "--report",
+                 str(tmp_path / name)], environ={"ATOMSCALE_API_KEY": API_KEY},
+                stdout=out, stderr=err)
+    assert code == 2 and sandbox.stats.total == 0
+    assert "is not a folder" in err.getvalue() or "too long" in err.getvalue()
+
+
+def test_the_default_report_name_is_short_and_plain_whatever_the_input_is_called(tmp_path):
+    import datetime as dt
+
+    from layer_sync.paths import report_stem
+
+    stem = report_stem(tmp_path / ("\x1b[2J" + "é" * 200 + ".xlsx"), dt.datetime(2026, 12, 2))
+    assert "\x1b" not in stem and len(stem.encode()) < 160 and stem.endswith("_xlsx_20261202-000000-000")
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
