@@ -71,8 +71,11 @@ def find_config(explicit: str | os.PathLike | None, cwd: Path | None = None) -> 
     """`--config PATH` (which must exist), else `layer-sync.toml` in `cwd`, else None."""
     if explicit is not None:
         path = Path(explicit)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(f"the config file {path} does not exist")
+        if not path.is_file():  # a FIFO would block, a device never end
+            raise ConfigError(f"the config file {path} is not a regular file; give the path of "
+                              "a TOML file")
         return path
     path = (cwd or Path.cwd()) / CONFIG_NAME
     return path if path.is_file() else None
@@ -93,6 +96,9 @@ def load_config(path: str | os.PathLike, fields: Sequence[str] | None = None) ->
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ConfigError(f"{path}: not a layer-sync config (its values are nested far too "
+                          "deep)") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
     config = Config(path=path)

@@ -103,11 +103,12 @@ def _read_key_file(path: Path) -> tuple[str, int]:
                           "of a file that holds the key, never the key itself") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the key file {shown}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # a folder too, which opens but cannot be read
+        os.close(fd)
+        raise ConfigError(f"the key file {shown} is not a regular file; give the path of a "
+                          "file that holds the key")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"the key file {shown} is not a regular file; give the path of a "
-                              "file that holds the key")
         data = handle.read(MAX_KEY_FILE_BYTES + 1)
     if len(data) > MAX_KEY_FILE_BYTES:
         raise ConfigError(f"the key file {shown} is larger than {MAX_KEY_FILE_BYTES // 1024} kB: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import json
 import re
 from pathlib import Path
@@ -176,3 +177,25 @@ def test_load_config_returns_options_and_columns(tmp_path):
     assert loaded.options == {"sheet": ["Stacks"], "concurrency": 4, "timeout": 10.0,
                               "create_samples": True}
     assert loaded.columns == {"Film": "composition_string"}
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda d: (d / "deep.toml").write_text("a = " + "[" * 3000 + "]" * 3000 + "\n") and d / "deep.toml",
+     "nested far too deep"),
+    (lambda d: (os.mkfifo(d / "fifo.toml"), d / "fifo.toml")[1], "is not a regular file"),
+    (lambda d: d, "is not a regular file"),
+])
+def test_a_config_that_is_no_toml_file_is_one_line_and_exit_2(tmp_path, make, words):
+    config = make(tmp_path)
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text(CANONICAL, encoding="utf-8")
+    code, out, err = _cli(["sync", str(sheet), "--config", str(config), "--json"])
+    assert code == 2 and words in err and "internal error" not in err
+    assert _last_json(out)["exit_code"] == 2
+
+
+def test_a_key_file_that_is_a_folder_is_one_line_and_exit_2(tmp_path):
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text(CANONICAL, encoding="utf-8")
+    code, out, err = _cli(["sync", str(sheet), "--api-key-file", str(tmp_path), "--json"])
+    assert code == 2 and "is not a regular file" in err and "internal error" not in err
