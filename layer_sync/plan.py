@@ -212,7 +212,9 @@ def _compare(action: Action, index: ServerIndex) -> None:
         return
     record = action.record = records[0]
     if len(records) > 1:
-        ids = ", ".join(str(r.get("id")) for r in records)
+        ids = ", ".join(str(r.get("id")) for r in records[:10])
+        if len(records) > 10:  # thousands of copies: the first ten are enough to find them
+            ids += f" and {len(records) - 10:,} more"
         action.add(WARNING, "layer_id", f"the server holds layer {action.layer_id} of sample "
                    f"{action.sample_id} {len(records)} times (record ids {ids}); this row is "
                    f"compared with record {record.get('id')} and no copy is added")

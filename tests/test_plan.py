@@ -282,3 +282,11 @@ def test_the_sheet_alone_lists_its_issues_in_sheet_order(tmp_path):
     found = [(i.row, i.column) for i in sheet_issues(data)]
     assert {(2, "layer_id"), (3, "orientation"), (4, "layer_id")} <= set(found)
     assert [row for row, _ in found] == sorted(row for row, _ in found)
+
+
+def test_a_layer_the_server_holds_thousands_of_times_names_ten_ids_not_all(tmp_path):
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string\n1,1,SrTiO3\n")
+    entries = [_entry(1, 1, record_id=i, composition_string="SrTiO3") for i in range(1, 5557)]
+    (issue,) = plan_issues(entries, data)
+    assert "5556 times (record ids 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 5,546 more)" in issue.message
+    assert len(issue.message) < 300
