@@ -7,6 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from .cells import MAX_ID
+
 
 @dataclass
 class ServerIndex:
@@ -55,12 +57,18 @@ def _int_or_none(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):  # a 400-digit id is no id
-        return None
-    return int(number) if number.is_integer() else None
+        number = value
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):  # a 400-digit id is no id
+            return None
+        if not number.is_integer():
+            return None
+        number = int(number)
+    # Past what the API stores (signed 32-bit) is no id either: it names no record a sheet
+    # can (a 10**400 layer_id made export's workbook fail).
+    return number if abs(number) <= MAX_ID else None
 
 
 def folded(text: Any) -> str:

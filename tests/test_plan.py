@@ -290,3 +290,14 @@ def test_a_layer_the_server_holds_thousands_of_times_names_ten_ids_not_all(tmp_p
     (issue,) = plan_issues(entries, data)
     assert "5556 times (record ids 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 5,546 more)" in issue.message
     assert len(issue.message) < 300
+
+
+def test_ids_past_what_the_api_stores_name_no_record():
+    """A 10**400 layer_id (or one past 2**31 - 1) is no id: it is never indexed, so neither
+    the plan nor export (whose workbook it made fail) sees a layer there."""
+    from layer_sync.records import ServerIndex
+
+    entries = [_entry(1, 10 ** 400, 5000), _entry(1, 2 ** 31, 5001), _entry(1, "1e400", 5002),
+               _entry(10 ** 20, 1, 5003), _entry(1, 2, 5004)]
+    index = ServerIndex.build(entries)
+    assert list(index.layers) == [(1, 2)] and list(index.samples) == [1]
