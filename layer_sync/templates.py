@@ -224,4 +224,8 @@ def _write_xlsx(path: Path, rows: Sequence[dict[str, Any]], instructions: bool,
             info.append([name, what, notes])
             for cell in info[info.max_row]:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
-    _atomic(path, book.save)
+    # Made in memory, then written: a write that fails (a full disk) then fails once, cleanly,
+    # instead of leaving openpyxl's half-written archive to complain when it is collected.
+    made = io.BytesIO()
+    book.save(made)
+    _atomic(path, lambda handle: handle.write(made.getvalue()))

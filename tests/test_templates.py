@@ -4,6 +4,7 @@ refused, and written over with a real one they sync cleanly."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import openpyxl
@@ -119,3 +120,33 @@ def test_templates_have_the_users_umask(tmp_path):
         os.umask(previous)
     assert {stat.S_IMODE((tmp_path / n).stat().st_mode) for n in ("t.csv", "t.xlsx")} == {0o664}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.xlsx"]  # no temporary file
+
+
+def test_a_template_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """A full disk: one line and exit 2, no temporary file, nothing from Python at exit."""
+    import errno
+
+    from layer_sync import paths
+
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    monkeypatch.setattr(paths.os, "fdopen", lambda fd, *a, **k: Full(real(fd, *a, **k)))
+    err = io.StringIO()
+    assert main(["template", str(tmp_path / "t.xlsx")], stdout=io.StringIO(), stderr=err) == 2
+    assert "No space left on device" in err.getvalue() and list(tmp_path.iterdir()) == []
