@@ -89,7 +89,23 @@ def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.Path
                            exists_hint="it is not a layer-sync report, so it is left alone; "
                                        "choose another --report name or add --force to replace it")
     _check_folder(Path(path))
+    problem = temp_folder_problem()
+    if problem:
+        raise ConfigError(f"--report {path}: {problem}")
     return checked
+
+
+def temp_folder_problem() -> str | None:
+    """Why the report writer could not work, if $TMPDIR names a folder that is not there or not
+    writable (the Rust writer uses it as it is, where Python would look for another; it then
+    panics, printing its own trace): None when all is well."""
+    folder = os.environ.get("TMPDIR")
+    if not folder:
+        return None
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        return (f"$TMPDIR ({folder}) is not a folder you can write in, and the report writer "
+                "needs one; set TMPDIR to one (or unset it)")
+    return None
 
 
 def _xlsx_hint(given: str) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, values
+from .paths import temp_folder_problem
 from .redaction import replace_forms
 from .errors import ReportError
 from .outcome import Result, Severity
@@ -73,6 +74,9 @@ def write_report(outcome: "SyncOutcome", path: str | os.PathLike) -> Path:
     from . import report_layout  # imports the writer: only runs that write a report need it
 
     path = Path(path)
+    problem = temp_folder_problem()
+    if problem:
+        raise ReportError(f"cannot write the report {path}: {problem}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         work = tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)

@@ -22,7 +22,7 @@ from .control import RunControl
 from .errors import ApiError, ConfigError, ReportError
 from .lock import RunLock
 from .outcome import ActionKind, Result, RowResult, SyncOutcome, plural
-from .paths import check_report_path, reserve_report_name
+from .paths import check_report_path, reserve_report_name, temp_folder_problem
 from .progress import Progress  # progress(phase, done, total, retries)
 from .redaction import key_forms
 from .settings import (MAX_ATTEMPTS, MAX_CONCURRENCY, MAX_TIMEOUT_S, ApiKey, resolve_api_key,
@@ -77,6 +77,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
     check_input_file(path)  # a missing or unusable file fails before any request
     if report:
         check_report_path(report, inputs=[path], force=force)
+    elif report is None and (problem := temp_folder_problem()):  # the default report's writer
+        raise ConfigError(problem)
     with RunLock.acquire(path, lock_dir):
         start = now(), clock()  # the run's duration counts the reading
         reserved = reserve_report_name(path, start[0]) if report is None else None

@@ -519,3 +519,19 @@ def test_a_record_id_a_number_would_round_is_written_as_text():
 
     assert _number(9_007_199_254_740_995) == "9007199254740995"
     assert _number(1002) == 1002 and _number(None) == ""
+
+
+def test_a_tmpdir_the_writer_cannot_use_is_refused_before_anything_is_sent(sandbox, tmp_path,
+                                                                          monkeypatch):
+    """The Rust writer takes $TMPDIR as it is (Python would look for another folder) and
+    panics, printing its own trace: a TMPDIR that is no writable folder is one line, at once."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "gone"))
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,orientation\n1,1,111\n", encoding="utf-8")
+    sandbox.stats.reset()
+    for report in ([], ["--report", str(tmp_path / "r.xlsx")]):
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["sync", str(path), "--api-url", sandbox.url, "--json", *report],
+                    environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
+        assert code == 2 and sandbox.stats.total == 0
+        assert "$TMPDIR" in err.getvalue() and "not a folder you can write in" in err.getvalue()
