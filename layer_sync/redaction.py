@@ -8,6 +8,7 @@ through `RedactingStream` (a key pasted into the wrong flag is echoed as `***`).
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import logging
@@ -22,12 +23,19 @@ REDACTED = "***"
 
 
 def key_forms(secret: str) -> tuple[str, ...]:
-    """The key as a server may quote it back: as sent, percent-encoded (in a URL), JSON-escaped;
-    and as our own messages quote a value (repr, with either quote escaped); longest first, so
+    """The key as a server may quote it back: as sent, percent-encoded (in a URL, and again
+    by a proxy that encodes what it forwards), JSON-escaped, HTML-escaped, base64-encoded; and
+    as our own messages quote a value (repr, with either quote escaped); longest first, so
     that a longer form is replaced whole."""
-    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret),
+    encoded = quote(secret, safe="")
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms = {secret, encoded, quote(secret), quote_plus(secret), quote(encoded, safe=""),
              json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=True)[1:-1],
              html.escape(secret), html.escape(secret, quote=False),
+             # (a made-up sandbox key such as "k" is base64 "aw": a real key only)
+             *(f(raw).decode("ascii").rstrip("=") for f in (base64.b64encode,
+                                                            base64.urlsafe_b64encode)
+               if len(secret) >= SHORT_KEY),
              *_repr_forms(secret)}
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 

@@ -409,3 +409,17 @@ def test_an_answer_past_the_size_bound_is_refused_not_read_whole(stack):
 def test_the_key_is_redacted_as_our_messages_quote_it(key):
     for message in (f"value {key!r} is bad", f"value {('pre ' + key)!r}", f"{[key]}", key):
         assert key not in redact(message, key) and "***" in redact(message, key), message
+
+
+def test_the_key_is_redacted_encoded_twice_or_in_base64():
+    """A proxy that percent-encodes a URL it forwards again, a server that echoes base64:
+    still the whole key, still replaced."""
+    import base64
+    from urllib.parse import quote
+
+    key = "S3cr3t+/=Zq9xK-7f3a"
+    twice = quote(quote(key, safe=""), safe="")
+    for shown in (twice, twice.lower(), base64.b64encode(key.encode()).decode(),
+                  base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")):
+        text = redact(f"redirected to https://x/?api_key={shown} (detail)", key)
+        assert shown not in text and "***" in text, shown
