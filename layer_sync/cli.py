@@ -59,6 +59,12 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     return _output_failed(code, stdout, stderr)
 
 
+def one_line(text: str) -> str:
+    """An error line as one line, whatever it quotes (a file name with a line break in it
+    would split it): control characters and line breaks shown as U+FFFD."""
+    return printable(text).replace("\n", "\ufffd")
+
+
 def _output_failed(code: int, stdout: RedactingStream, stderr: RedactingStream) -> int:
     """Exit 2 when the output could not be written (a full disk under `>> runs.jsonl`), said on
     the other stream if it can take it; a reader that went away (`| head`) is not a failure."""
@@ -127,7 +133,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
         handler = _COMMANDS[args.command]
         return int(handler(args, environ, stdout, stderr))
     except LayerSyncError as exc:
-        print(f"layer-sync: error: {printable(str(exc))}", file=stderr)
+        print(f"layer-sync: error: {one_line(str(exc))}", file=stderr)
         _json_zeros(args, argv, int(exc.exit_code), stdout)
         return int(exc.exit_code)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (errors.Interrupted)
@@ -309,7 +315,7 @@ def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[
         outcome.message = f"the summary could not be written ({error.strerror or error})"
 
     if outcome.fatal:
-        print(f"layer-sync: error: {printable(str(outcome.message))}", file=stderr)
+        print(f"layer-sync: error: {one_line(str(outcome.message))}", file=stderr)
     if log_exit:
         log.info("exit code %d: %s", int(outcome.exit_code), outcome.headline)
     if getattr(args, "json", False):
@@ -380,7 +386,7 @@ def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str
                          report=args.report, secrets=_keys_known_early([], environ))
     print_check(outcome, stdout)
     if outcome.report_error:
-        print(f"layer-sync: error: {printable(str(outcome.report_error))}", file=stderr)
+        print(f"layer-sync: error: {one_line(str(outcome.report_error))}", file=stderr)
         return int(ExitCode.RUN_INCOMPLETE)
     return int(outcome.exit_code)
 

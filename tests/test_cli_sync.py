@@ -479,6 +479,12 @@ def test_a_file_name_with_an_escape_sequence_never_reaches_the_terminal_raw(stac
         assert "\x1b" not in err and "\x07" not in err and "\ufffd[2J" in err, err
 
 
+def test_an_error_line_stays_one_line_whatever_the_file_name_holds(tmp_path):
+    code, out, err = _cli(["check", str(tmp_path / "miss\ning.csv")])
+    (line,) = err.splitlines()
+    assert code == 2 and line.startswith("layer-sync: error:") and "miss\ufffding.csv" in line
+
+
 class _ClosedAfter(io.StringIO):
     """A stream whose reader goes away after its first line (`| head -1`)."""
 
