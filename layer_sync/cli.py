@@ -12,6 +12,7 @@ import logging
 import io
 import os
 import signal
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -197,10 +198,24 @@ def _check_outputs(args: argparse.Namespace) -> None:
     check_output(log_file, "--log-file", inputs=sheet + key_file, exists_ok=_may_append_log,
                  exists_hint="it is a sheet, a report or a configuration file, not a log: "
                              "give --log-file a log's name (layer-sync.log)")
-    if report and (same_file(report, log_file)
-                   or os.path.abspath(report) == os.path.abspath(log_file)):
-        raise ConfigError(f"--log-file and --report name the same file {log_file}; "
-                          "give them different names")
+    if _is_standard_output(log_file):
+        raise ConfigError(f"--log-file {log_file} is where the standard output goes (the JSON "
+                          "line's file under cron); give the log a file of its own")
+    for what, target in written:  # the report, or the file export and template write
+        if same_file(target, log_file) or os.path.abspath(target) == os.path.abspath(log_file):
+            name = "--report" if what == "--report" else f"{args.command}'s file"
+            raise ConfigError(f"--log-file and {name} name the same file {log_file}; "
+                              "give them different names")
+
+
+def _is_standard_output(path: str | os.PathLike) -> bool:
+    """Whether `path` is the file the process's standard output goes to (`--log-file
+    /dev/stdout` under `>> runs.jsonl`: log lines would land among the JSON lines)."""
+    try:
+        out, target = os.fstat(sys.stdout.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):  # no stdout, or no such file yet
+        return False
+    return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (target.st_dev, target.st_ino)
 
 
 def _may_append_log(path: Path) -> bool:

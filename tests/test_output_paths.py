@@ -330,3 +330,27 @@ def test_export_never_writes_over_the_key_file_it_read(stack, tmp_path):
 def test_an_empty_report_path_is_refused_before_anything_is_read_or_sent(stack, sheet, empty):
     err = _refused(stack, ["sync", str(sheet), "--report", empty], "report's path is empty")
     assert "internal error" not in err
+
+
+@pytest.mark.parametrize("command", ["export", "template"])
+def test_the_log_file_is_never_the_file_export_or_template_writes(stack, tmp_path, command):
+    target = tmp_path / "new.csv"
+    out, err = io.StringIO(), io.StringIO()
+    code = main([command, str(target), "--log-file", str(target),
+                 *(["--api-url", stack.url] if command == "export" else [])],
+                environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
+    assert code == 2 and "name the same file" in err.getvalue()
+    assert not target.exists()  # not even an empty one
+
+
+def test_the_log_file_is_never_where_the_standard_output_goes(tmp_path):
+    """`--log-file /dev/stdout >> runs.jsonl`: log lines would land among the JSON lines."""
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id,composition_string\n1,1,SrTiO3\n", encoding="utf-8")
+    jsonl = tmp_path / "runs.jsonl"
+    with jsonl.open("a") as handle:
+        proc = subprocess.run([sys.executable, "-m", "layer_sync", "check", str(sheet),
+                               "--log-file", "/dev/stdout"], stdout=handle,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 2 and "is where the standard output goes" in proc.stderr
+    assert jsonl.read_text() == ""
