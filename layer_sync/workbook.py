@@ -5,63 +5,34 @@ numbers as numbers, dates as dates). calamine holds whole parts and allocates a 
 area at once, and a malformed file can make it panic; so before a part reaches it, the part
 is streamed here and bounded (`inputfile.MAX_*`): its inflated size is counted as it is read
 (a zip header can lie), and the sheet's used area is measured from its cell addresses. The
-same pass finds what calamine does not report (it gives both as blank cells): formulas
-without a stored result (.xlsx) and cells showing a formula error such as `#NAME?` (.xlsx,
-.ods; in an .xls they are found by xlrd, which reads the format's records); and merged cells
-(.ods).
+same pass (`sheetxml`) finds what calamine does not report (it gives both as blank cells):
+formulas without a stored result (.xlsx) and cells showing a formula error such as `#NAME?`
+(.xlsx, .ods; in an .xls they are found by xlrd, which reads the format's records); and merged
+cells (.ods).
 """
 
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 from .errors import InputFileError
 from .inputfile import (MAX_MERGED_RANGES, MAX_PART_BYTES, MAX_SHARED_STRINGS_BYTES,
-                        MAX_SHEET_CELLS, MAX_WORKBOOK_BYTES, OLE_MAGIC, Grid, column_index,
-                        column_letter, read_bytes, short)
+                        MAX_SHEET_CELLS, MAX_WORKBOOK_BYTES, OLE_MAGIC, Grid, column_letter,
+                        read_bytes, short)
+from .sheetxml import Shape, scan_ods, scan_xlsx_sheet, whole_tags
 
 _M = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_T = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
-_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
-_REF = re.compile(r"([A-Za-z]+)(\d+)")
-# The fast shape check (see Workbook._scan_xlsx_sheet): each search starts with a literal,
-# which the regex engine finds at memory-search speed.
-_FAR = re.compile(rb"r=[\"'](?:[A-Za-z]{2}|[A-Za-z]?\d{6})")  # a column past Z, a row past 99,999
-# The cells holding something (a value, an inline string, a formula), and the formulas with
-# their stored result, if any, as spreadsheet programs write them.
-_FILLED_CELL = re.compile(rb'<c r="([A-Za-z]+)(\d+)"[^>]*(?<!/)>\s*<(?:v|is|f)\b')
-_FORMULA_CELL = re.compile(
-    rb'<c r="([A-Za-z]+)(\d+)"([^>]*)>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(<v>[^<]+</v>)?')
-# A cell showing an error (t="e"), its formula if any, and the error it shows.
-_ERROR_CELL = re.compile(
-    rb'<c r="([A-Za-z]+)(\d+)"[^>]*\bt="e"[^>]*>\s*(?:<f\b[^>]*(?:/>|>[^<]*</f>)\s*)?'
-    rb'<v>([^<]*)</v>')
-_PREFIXED = re.compile(rb":[cf]")  # <x:c>, <x:f>: a namespace prefix on a cell or formula
-_NO_ADDRESS = re.compile(rb"<c(?:>|/|\s+(?!r=\"))")  # a cell whose address is not first
 _CHUNK = 1 << 20
 
 #: The marker a layer-sync report carries in cell A1 of its Summary sheet.
 REPORT_MARKER = "layer-sync report"
-
-
-@dataclass
-class _Shape:
-    """A sheet's used area and what calamine does not say about it."""
-
-    rows: int = 0
-    columns: int = 0
-    unusable: dict[tuple[int, int], str | None] = field(default_factory=dict)
-    merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
 
 
 class Workbook:
@@ -72,14 +43,15 @@ class Workbook:
         data = read_bytes(path, MAX_WORKBOOK_BYTES, "a workbook")
         self._archive: zipfile.ZipFile | None = None
         self._parts: dict[str, str] = {}  # sheet name -> part (.xlsx)
-        self._ods: dict[str, _Shape] = {}
+        self._ods: dict[str, Shape] = {}
         # An .xls (BIFF, in an OLE file): its error cells are read by xlrd when a sheet is.
         self._xls_data = data if suffix == ".xls" and data.startswith(OLE_MAGIC) else None
         self._xls_book: Any = None
         if suffix != ".xls":
             self._archive = self._open_archive(data)
             if suffix == ".ods":
-                self._ods = self._scan_ods()
+                self._ods = self._parsed(lambda: scan_ods(
+                    self._stream("content.xml", MAX_PART_BYTES)))
                 for name, shape in self._ods.items():  # calamine reads every table at opening
                     self._check_area(name, shape)
             else:
@@ -224,12 +196,20 @@ class Workbook:
                                               else "xl/" + target)
         return parts
 
-    def _shape(self, name: str) -> _Shape | None:
+    def _shape(self, name: str) -> Shape | None:
         if self.suffix == ".ods":
             return self._ods.get(name)
         if self._archive is None:  # .xls
             return None
-        return self._scan_xlsx_sheet(self._sheet_part(name))
+        part = self._sheet_part(name)
+        return self._parsed(lambda: scan_xlsx_sheet(lambda: self._stream(part, MAX_PART_BYTES)))
+
+    def _parsed(self, scan: Callable[[], Any]) -> Any:
+        """A `sheetxml` scan, its parse errors this file's."""
+        try:
+            return scan()
+        except ElementTree.ParseError as exc:
+            raise self._unreadable(exc, "cannot be read as a workbook") from None
 
     def _sheet_part(self, name: str) -> str:
         """The part an .xlsx sheet is in, found as the reader finds it (its name's case aside:
@@ -245,7 +225,7 @@ class Workbook:
                                  "be found; open it in a spreadsheet program and save it again")
         return part
 
-    def _check_area(self, name: str, shape: _Shape) -> None:
+    def _check_area(self, name: str, shape: Shape) -> None:
         merged = len(shape.merged) if self.suffix == ".ods" else self._merge_count(name)
         if merged > MAX_MERGED_RANGES:
             raise InputFileError(
@@ -292,214 +272,8 @@ class Workbook:
         builds them all)."""
         if self._archive is None:
             return 0
-        return sum(data.count(b"mergeCell ") for data in _whole_tags(
+        return sum(data.count(b"mergeCell ") for data in whole_tags(
             self._stream(self._sheet_part(name), MAX_PART_BYTES)))
-
-    def _scan_xlsx_sheet(self, part: str) -> _Shape:
-        """The sheet's used area and its formulas without a result.
-
-        A first pass of byte searches proves the area small when every cell address has one
-        letter and at most five digits (26 x 99,999 cells) and every cell carries its address
-        first, as every spreadsheet program writes them; when it has no formula either,
-        nothing more is needed. Otherwise a second pass measures it: by regular expressions
-        over the cells as programs write them, or, for a sheet written some other way (cells
-        without addresses, namespace prefixes), by a streaming XML parse.
-        """
-        usual = True
-        for data in _whole_tags(self._stream(part, MAX_PART_BYTES)):
-            if _NO_ADDRESS.search(data) or _PREFIXED.search(data):
-                usual = False
-                break
-            if b"<f" in data or b't="e"' in data or _FAR.search(data):
-                break  # a formula, an error, a cell past Z99999: measure
-        else:
-            return _Shape()
-        return self._measure_usual_sheet(part) if usual else self._measure_xlsx_sheet(part)
-
-    def _measure_usual_sheet(self, part: str) -> _Shape:
-        """The used area from the addresses of the cells holding something, and the formulas
-        without a stored result, for a sheet whose cells all start `<c r="A1"`."""
-        shape = _Shape()
-        rows = columns = 0
-        for data in _whole_cells(self._stream(part, MAX_PART_BYTES)):
-            if _NO_ADDRESS.search(data) or _PREFIXED.search(data):
-                return self._measure_xlsx_sheet(part)
-            refs = _FILLED_CELL.findall(data)
-            if refs:
-                rows = max(rows, max(int(number) for _, number in refs))
-                widest = max({letters for letters, _ in refs}, key=lambda l: (len(l), l.upper()))
-                columns = max(columns, column_index(widest.decode().upper()) + 1)
-            if b"<f" in data:
-                for letters, number, attributes, value in _FORMULA_CELL.findall(data):
-                    if not value and b't="str"' not in attributes:
-                        shape.unusable[int(number) - 1, column_index(letters.decode().upper())] = None
-            if b't="e"' in data:
-                for letters, number, error in _ERROR_CELL.findall(data):
-                    shape.unusable[int(number) - 1, column_index(letters.decode().upper())] = (
-                        _error_text(error))
-        shape.rows, shape.columns = rows, columns
-        return shape
-
-    def _measure_xlsx_sheet(self, part: str) -> _Shape:
-        shape = _Shape()
-        row = col = -1
-        cell_tag, row_tag = f"{_M}c", f"{_M}row"
-        value_tags = (f"{_M}v", f"{_M}is")
-        stack: list[ElementTree.Element] = []
-        try:
-            for event, element in ElementTree.iterparse(
-                    _ChunkReader(self._stream(part, MAX_PART_BYTES)), events=("start", "end")):
-                tag = element.tag
-                if event == "start":
-                    stack.append(element)
-                    if tag == row_tag:
-                        r = element.get("r")
-                        row = int(r) - 1 if r and r.isdigit() else row + 1
-                        col = -1
-                    continue
-                stack.pop()
-                if tag == cell_tag:
-                    match = _REF.fullmatch(element.get("r") or "")
-                    if match:
-                        row, col = int(match.group(2)) - 1, column_index(match.group(1).upper())
-                    else:
-                        col += 1
-                    value = next((c for c in element if c.tag in value_tags), None)
-                    if value is not None and (value.tag != f"{_M}v" or value.text):
-                        shape.rows = max(shape.rows, row + 1)
-                        shape.columns = max(shape.columns, col + 1)
-                        if element.get("t") == "e" and row >= 0 and col >= 0:
-                            shape.unusable[row, col] = _error_text((value.text or "").encode())
-                    elif (element.find(f"{_M}f") is not None and element.get("t") != "str"
-                          and row >= 0 and col >= 0):
-                        shape.unusable[row, col] = None
-                if tag in (cell_tag, row_tag) and stack:
-                    stack[-1].remove(element)  # what is read is done with: keep nothing
-        except ElementTree.ParseError as exc:
-            raise self._unreadable(exc, "cannot be read as a workbook") from None
-        return shape
-
-    # ------------------------------------------------------------------------------ .ods
-
-    def _scan_ods(self) -> dict[str, _Shape]:
-        """Each table's used area and merged cells, counting repeated rows and cells."""
-        shapes: dict[str, _Shape] = {}
-        table_tag, row_tag = f"{_T}table", f"{_T}table-row"
-        cell_tags = {f"{_T}table-cell", f"{_T}covered-table-cell"}
-        stack: list[ElementTree.Element] = []
-        shape = _Shape()
-        row = col = 0
-        try:
-            for event, element in ElementTree.iterparse(
-                    _ChunkReader(self._stream("content.xml", MAX_PART_BYTES)), events=("start", "end")):
-                tag = element.tag
-                if event == "start":
-                    stack.append(element)
-                    if tag == table_tag:
-                        shape, row = _Shape(), 0
-                        shapes[element.get(f"{_T}name") or ""] = shape
-                    elif tag == row_tag:
-                        col = 0
-                    continue
-                stack.pop()
-                if tag in cell_tags:
-                    rows_repeated = _repeat(stack[-1], "number-rows-repeated") if stack else 1
-                    cols_repeated = _repeat(element, "number-columns-repeated")
-                    if len(element) or element.get(f"{_OFFICE}value-type"):
-                        shape.rows = max(shape.rows, row + rows_repeated)
-                        shape.columns = max(shape.columns, col + cols_repeated)
-                        if element.get(_ODS_VALUE_TYPE) == "error":
-                            shown = _error_text("".join(element.itertext()).encode())
-                            cells = ((r, c) for r in range(row, row + rows_repeated)
-                                     for c in range(col, col + cols_repeated))
-                            for cell in islice(cells, _MAX_REPEATED_ERRORS):
-                                shape.unusable[cell] = shown
-                    spans = (_repeat(element, "number-rows-spanned"),
-                             _repeat(element, "number-columns-spanned"))
-                    if spans != (1, 1):
-                        shape.merged.append(((row, col), (row + spans[0] - 1, col + spans[1] - 1)))
-                    col += cols_repeated
-                elif tag == row_tag:
-                    row += _repeat(element, "number-rows-repeated")
-                else:
-                    continue
-                if stack:
-                    stack[-1].remove(element)  # what is read is done with: keep nothing
-        except ElementTree.ParseError as exc:
-            raise self._unreadable(exc, "cannot be read as a workbook") from None
-        return shapes
-
-
-#: LibreOffice's mark of a cell showing an error (its office:value-type says "string").
-_ODS_VALUE_TYPE = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}value-type"
-#: A repeated error cell is noted for at most this many of the cells it stands for (a sheet's
-#: data never repeats one error further; the bound keeps a hostile file from filling the memory).
-_MAX_REPEATED_ERRORS = 1000
-
-
-def _error_text(shown: bytes) -> str:
-    """The error a cell shows, as the sheet program shows it (`#NAME?`), bounded."""
-    text = shown.decode("utf-8", "replace").strip()[:40]
-    return text or "an error"
-
-
-def _whole_tags(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The chunks cut before their last "<", so that no tag is split between two of them."""
-    return _cut_after(chunks, lambda data: data.rfind(b"<"))
-
-
-def _whole_cells(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The chunks cut after their last closed cell (else before their last tag), so that no
-    cell is split between two of them."""
-    def cut(data: bytes) -> int:
-        end = data.rfind(b"</c>")
-        return end + 4 if end >= 0 else data.rfind(b"<")
-    return _cut_after(chunks, cut)
-
-
-def _cut_after(chunks: Iterator[bytes], find_cut: Callable[[bytes], int]) -> Iterator[bytes]:
-    """The chunks re-cut where `find_cut` says; what is after a cut starts the next chunk."""
-    tail = b""
-    for chunk in chunks:
-        data = tail + chunk
-        cut = find_cut(data)
-        if cut > 0:
-            data, tail = data[:cut], data[cut:]
-        else:
-            tail = b""
-        yield data
-    if tail:
-        yield tail
-
-
-def _repeat(element: ElementTree.Element, name: str) -> int:
-    try:
-        return max(1, int(element.get(f"{_T}{name}", 1)))
-    except ValueError:
-        return 1
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file-like view of an iterator of byte chunks, for iterparse."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._buffer = memoryview(chunk)
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
-
 
 def _calamine_open(data: bytes) -> Any:
     from python_calamine import CalamineWorkbook
