@@ -257,7 +257,8 @@ def print_summary(outcome: Any, out: IO[str], *, color: bool | None = None,
 
 def print_check(outcome: Any, out: IO[str], *, color: bool | None = None) -> None:
     """What `layer-sync check` prints: every problem with its cell, then one line of counts."""
-    writer = _Writer(out, use_color(out) if color is None else color)
+    writer = _Writer(out, use_color(out) if color is None else color,
+                     getattr(outcome, "key_forms", ()))
     for issue in outcome.issues:
         writer.problem(issue)
     if outcome.issues:
