@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import ExitCode, ReportError
 from .paths import check_report_path
-from .redaction import key_forms
+from .redaction import forms_of
 from .outcome import ActionKind, Issue, Result, RowResult, Severity, SyncOutcome, plural
 
 #: What the report's "API URL" line says for a check: no server was asked.
@@ -144,8 +144,7 @@ def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None
                            headers=list(data.headers), ignored_columns=list(data.ignored_columns),
                            rows=data.rows, issues=sheet_issues(data), started=started_at,
                            finished=now(), duration_s=clock() - started,
-                           key_forms=tuple(sorted({f for k in secrets if k for f in key_forms(k)},
-                                                  key=len, reverse=True)))
+                           key_forms=forms_of(secrets))
     if report is not None:
         from .report import write_report
 

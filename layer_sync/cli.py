@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import io
+import logging
 import os
 import signal
 import sys
@@ -277,7 +277,6 @@ def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[
     if error is not None and not outcome.fatal:  # the JSON line then says exit 2 too
         outcome.fatal = True
         outcome.message = f"the summary could not be written ({error.strerror or error})"
-
     if outcome.fatal:
         print(f"layer-sync: error: {one_line(str(outcome.message))}", file=stderr)
     if log_exit:

@@ -180,6 +180,8 @@ def _checked(path: Path, key: str, value: Any, kind: str) -> Any:
 
 #: The largest value of a count option (the others have none).
 _MOST = {"concurrency": MAX_CONCURRENCY, "max_attempts": MAX_ATTEMPTS}
+
+
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

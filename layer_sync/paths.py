@@ -230,8 +230,9 @@ def reserve_report_name(input_path: Path, now: _dt.datetime,
 
 def check_command_outputs(args: Any) -> None:
     """Before anything is sent: --log-file (appended to) must not be an input (the sheet, the
-    key file) or the report, and must be a regular file if it exists; --report must not be
-    the key file. The library checks --report against the sheet itself."""
+    key file), the report, the file export or template writes, or the standard output's file,
+    and must be a regular file if it exists; --report and those files must not be the key
+    file. The library checks --report against the sheet itself."""
     sheet = [args.path] if args.command in ("sync", "check") and getattr(args, "path", None) else []
     key_file = [args.api_key_file] if getattr(args, "api_key_file", None) else []
     report = getattr(args, "report", None)

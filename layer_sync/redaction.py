@@ -40,6 +40,11 @@ def key_forms(secret: str) -> tuple[str, ...]:
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
+def forms_of(secrets: Iterable[str | None]) -> tuple[str, ...]:
+    """The forms of several keys (`key_forms` each), longest first."""
+    return tuple(sorted({f for s in secrets if s for f in key_forms(s)}, key=len, reverse=True))
+
+
 def _repr_forms(secret: str) -> tuple[str, ...]:
     """The key inside a value our messages quote with `!r`: backslashes doubled, and either
     quote escaped (which one depends on the whole value)."""
