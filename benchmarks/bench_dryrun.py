@@ -191,7 +191,7 @@ import gc
 from layer_sync.process import GC_THRESHOLDS
 gc.set_threshold(*GC_THRESHOLDS)  # as the console script runs
 from layer_sync import read_stacks, sync_file
-from layer_sync.report import write_report
+from layer_sync.report.writer import write_report
 imported = since(t)
 sheet, url, key, report, mode = sys.argv[1:6]
 if mode == "read":  # alone, in a process of its own: no warm caches from a sync

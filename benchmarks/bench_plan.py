@@ -29,7 +29,7 @@ HEADER = ["sample_id", "sample_name", "substrate", "layer_id", "composition_stri
 
 def make_case(folder: Path, rows: int, element_dict: bool = False) -> tuple[Path, list[dict]]:
     """A sheet of `rows` layers (10 per target material) and the server entries it matches."""
-    from layer_sync import values
+    from layer_sync.rules import values
 
     rng = random.Random(1)
     path = folder / "stacks.csv"
@@ -61,7 +61,7 @@ def main() -> None:
                         help="the sheet manages element_dict too (checked against each formula)")
     args = parser.parse_args()
     from layer_sync.plan import UNCHANGED, build_plan
-    from layer_sync.sheet import read_stacks
+    from layer_sync.read.stacks import read_stacks
 
     with tempfile.TemporaryDirectory() as tmp:
         path, entries = make_case(Path(tmp), args.rows, args.element_dict)

@@ -10,12 +10,12 @@ From a notebook (pandas): `read_stacks(path).to_frame()`, `sync_frame(df, api_ke
 
 __version__ = "0.1.0"
 
-from .check import check_file  # noqa: E402
-from .errors import ExitCode, LayerSyncError  # noqa: E402
+from .core.errors import ExitCode, LayerSyncError  # noqa: E402
 from .frames import read_frame, sync_frame  # noqa: E402
-from .outcome import SyncOutcome  # noqa: E402
-from .sheet import read_stacks  # noqa: E402
-from .sync import sync_file  # noqa: E402
+from .outcome.results import SyncOutcome  # noqa: E402
+from .read.stacks import read_stacks  # noqa: E402
+from .run.check import check_file  # noqa: E402
+from .run.sync import sync_file  # noqa: E402
 
 __all__ = ["ExitCode", "LayerSyncError", "SyncOutcome", "__version__", "check_file", "read_frame",
            "read_stacks", "sync_file", "sync_frame"]

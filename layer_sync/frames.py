@@ -23,24 +23,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import values
-from .errors import InputFileError
-from .headers import find_header, lab_names
-from .inputfile import Grid
-from .settings import ApiKey
+from .core.errors import InputFileError
+from .core.secrets import ApiKey
+from .read.files import Grid
+from .read.headers import find_header, lab_names
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .control import RunControl
-    from .outcome import SyncOutcome
-    from .sheet import SheetData
-    from .progress import Progress
+    from .core.control import RunControl
+    from .core.runtime import Progress
+    from .outcome.results import SyncOutcome
+    from .read.rows import SheetData
 
-__all__ = ["outcome_frame", "read_frame", "stacks_frame", "sync_frame"]
-
-#: Columns of `stacks_frame` that hold whole numbers: pandas' nullable Int64 (blank is <NA>).
-_INTEGER_FIELDS = ("sample_id", "layer_id")
+__all__ = ["read_frame", "sync_frame"]
 
 
 def read_frame(df: "pd.DataFrame", *, columns: Mapping[str, str] | None = None,
@@ -60,7 +56,8 @@ def read_frame(df: "pd.DataFrame", *, columns: Mapping[str, str] | None = None,
     """
     import pandas as pd
 
-    from .sheet import SheetData, rows_from_grid
+    from .read.rows import SheetData
+    from .read.stacks import rows_from_grid
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"read_frame needs a pandas DataFrame, not {type(df).__name__}")
@@ -130,8 +127,8 @@ def sync_frame(df: "pd.DataFrame", *, api_key: str | ApiKey | None = None,
     Raises InputFileError for a frame with no usable columns, ConfigError for bad options;
     everything after that ends in the SyncOutcome, whose `exit_code` says how it went.
     """
-    from .paths import check_report_path
-    from .sync import sync_stacks
+    from .report.paths import check_report_path
+    from .run.sync import sync_stacks
 
     data = read_frame(df, columns=columns, name=name)
     if report is not None:
@@ -141,57 +138,3 @@ def sync_frame(df: "pd.DataFrame", *, api_key: str | ApiKey | None = None,
                        max_consecutive_failures=max_consecutive_failures,
                        create_samples=create_samples, update_samples=update_samples,
                        sleep=sleep, clock=clock, progress=progress, now=now, control=control)
-
-
-def stacks_frame(data: "SheetData") -> "pd.DataFrame":
-    """One row per data row: `sheet`, `row` (the sheet's row number, or the frame's label),
-    `valid` (no error, as `layer-sync check` says: a layer named by two rows makes both
-    invalid), then the canonical fields in `values.ALL_FIELDS` order.
-
-    The fields hold the values as the tool reads them, checked and normalised, as they would
-    be compared and sent: `orientation` is text (`001` stays `001`, `(001)` becomes `001`),
-    `element_dict` a dict, `space_group` a symbol. A blank cell, or one whose value is an
-    error (see `data.issues`), is None; `sample_id` and `layer_id` are nullable integers
-    (Int64: blank is <NA>); `pd.isna` is true for both kinds of blank.
-    """
-    import pandas as pd
-
-    from .duplicates import sheet_duplicates
-
-    rows = data.rows
-    duplicated = {(i.sheet, i.row) for i in sheet_duplicates(rows)}
-    table: dict[str, Any] = {
-        "sheet": pd.Series([r.sheet for r in rows], dtype=object),
-        "row": pd.Series([r.row for r in rows], dtype="int64"),
-        "valid": pd.Series([r.valid and (r.sheet, r.row) not in duplicated for r in rows],
-                           dtype=bool),
-    }
-    for name in values.ALL_FIELDS:
-        cells = [r.values.get(name) for r in rows]
-        table[name] = pd.Series(cells, dtype="Int64" if name in _INTEGER_FIELDS else object)
-    return pd.DataFrame(table)
-
-
-def outcome_frame(outcome: "SyncOutcome") -> "pd.DataFrame":
-    """The report's Rows sheet as a DataFrame: the same columns, one row per data row.
-
-    Built by the report's own `ReportContent`, so the columns are the report's (`Sheet`,
-    `Row`, …, `Message`, then every column of the input "(as read)"). Text is as the report
-    shows it; a blank is None; a column of whole numbers (Row, HTTP status, Attempts,
-    Record id) is Int64, its blanks <NA>.
-    """
-    import pandas as pd
-
-    from .report import ReportContent
-
-    content = ReportContent(outcome)
-    rows = list(content.rows())
-    table: dict[int, Any] = {}  # by position: two input columns may share a name
-    for col in range(len(content.row_header)):
-        cells = [None if row[col] == "" else row[col] for row in rows]
-        whole = any(c is not None for c in cells) and all(
-            c is None or type(c) is int for c in cells)
-        table[col] = pd.Series(cells, dtype="Int64" if whole else object)
-    frame = pd.DataFrame(table, index=pd.RangeIndex(len(rows)))
-    frame.columns = list(content.row_header)
-    return frame

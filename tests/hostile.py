@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from layer_sync.inputfile import column_letter
+from layer_sync.read.files import column_letter
 
 HEADER = ["sample_id", "layer_id", "composition_string", "orientation"]
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

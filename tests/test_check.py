@@ -9,11 +9,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from layer_sync.check import check_file
+from layer_sync.run.check import check_file
 from layer_sync.cli import main
-from layer_sync.errors import InputFileError
-from layer_sync.duplicates import sheet_issues
-from layer_sync.sheet import read_stacks
+from layer_sync.core.errors import InputFileError
+from layer_sync.read.duplicates import sheet_issues
+from layer_sync.read.stacks import read_stacks
 
 UNREACHABLE = {"ATOMSCALE_API_URL": "http://127.0.0.1:9/"}  # no key at all, and no server
 
@@ -154,7 +154,7 @@ def test_template_and_demo_point_to_check(tmp_path):
 
 
 def test_problems_are_coloured_only_on_a_terminal(sheet):
-    from layer_sync.summary import print_check
+    from layer_sync.cli.summary import print_check
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -183,7 +183,7 @@ def test_a_report_of_many_invalid_rows_takes_time_in_proportion(tmp_path):
     # over every issue; now well under a few seconds.
     import time as _time
 
-    from layer_sync.check import check_file
+    from layer_sync.run.check import check_file
 
     lines = ["sample_id,layer_id,composition_string,orientation"]
     lines += [f"x{i},y,zz,1" for i in range(4000)]
@@ -191,7 +191,7 @@ def test_a_report_of_many_invalid_rows_takes_time_in_proportion(tmp_path):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     outcome = check_file(path)
     started = _time.perf_counter()
-    results = outcome.as_sync_outcome().results
+    results = outcome.results
     assert _time.perf_counter() - started < 3
     assert len(results) == 4000 and all(r.result == "invalid" for r in results)
 

@@ -155,7 +155,7 @@ def test_no_progress_bar_when_not_on_a_terminal(stack, tmp_path):
 
 
 def test_report_that_cannot_be_written_still_prints_the_summary(stack, tmp_path, monkeypatch):
-    from layer_sync import report as report_module
+    from layer_sync.report import writer as report_module
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -170,7 +170,7 @@ def test_report_that_cannot_be_written_still_prints_the_summary(stack, tmp_path,
 
 
 def test_second_run_while_one_holds_the_lock_exits_2_at_once(stack, tmp_path):
-    from layer_sync.lock import RunLock
+    from layer_sync.run.lock import RunLock
 
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
     with RunLock.acquire(path):
@@ -254,7 +254,7 @@ def test_max_consecutive_failures_option(stack, tmp_path):
 
 
 def test_api_url_comes_from_the_option_then_the_variables_in_order():
-    from layer_sync.settings import resolve_api_url
+    from layer_sync.remote.settings import resolve_api_url
 
     env = {"ATOMSCALE_API_URL": "https://a.example/", "AS_API_ENDPOINT": "https://b.example"}
     assert resolve_api_url("https://flag.example", env) == "https://flag.example/"
@@ -390,12 +390,12 @@ def test_rows_and_layers_are_counted_in_words_that_agree(stack, tmp_path):
 
 
 def test_an_unexpected_error_is_one_line_and_the_json_line(stack, tmp_path, monkeypatch):
-    import layer_sync.sync
+    import layer_sync.run.sync
 
     def broken(*args, **kwargs):
         raise RuntimeError("something no one expected")
 
-    monkeypatch.setattr(layer_sync.sync, "sync_file", broken)
+    monkeypatch.setattr(layer_sync.run.sync, "sync_file", broken)
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
     assert code == 2 and "Traceback" not in err
@@ -429,8 +429,8 @@ def test_main_leaves_the_process_as_it_found_it(stack, tmp_path):
 
 def test_the_console_script_collects_garbage_less_often_and_puts_it_back(monkeypatch):
     # Only the console script (its own process) changes the collector, and only while it runs.
-    from layer_sync import cli
-    from layer_sync.process import GC_THRESHOLDS
+    from layer_sync.cli import console as cli
+    from layer_sync.cli.process import GC_THRESHOLDS
 
     before = gc.get_threshold()
     seen = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.config import OPTIONS, load_config
+from layer_sync.cli.config import OPTIONS, load_config
 
 from .conftest import API_KEY
 

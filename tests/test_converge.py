@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import layer_sync
-from layer_sync import values
-from layer_sync.export import export_stacks
+from layer_sync.rules import values
+from layer_sync.tools.export import export_stacks
 from layer_sync.sandbox import SandboxServer
 from layer_sync.sandbox.store import Store
 

@@ -9,9 +9,9 @@ import openpyxl
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.samples import SEED
-from layer_sync.sheet import read_stacks
-from layer_sync.sync import sync_file
+from layer_sync.tools.samples import SEED
+from layer_sync.read.stacks import read_stacks
+from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY
 
@@ -113,13 +113,13 @@ def test_csv_cells_a_spreadsheet_would_run_are_guarded(hostile, tmp_path):
     ("'", "'"), ("''", "''"),
 ])
 def test_csv_safe(value, written):
-    from layer_sync.templates import csv_safe
+    from layer_sync.tools.templates import csv_safe
 
     assert csv_safe(value) == written
 
 
 def test_guarded_csv_reads_back_as_the_server_has_it(hostile, tmp_path):
-    from layer_sync.sheet import read_stacks
+    from layer_sync.read.stacks import read_stacks
 
     path = tmp_path / "export.csv"
     assert main(["export", str(path), "--api-url", hostile.url], environ=ENV,

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from layer_sync.cli import main
-from layer_sync.inputfile import column_letter
-from layer_sync.errors import InputFileError
-from layer_sync.sheet import read_stacks
+from layer_sync.read.files import column_letter
+from layer_sync.core.errors import InputFileError
+from layer_sync.read.stacks import read_stacks
 
 from . import hostile
 from .conftest import API_KEY
@@ -164,7 +164,7 @@ def test_only_regular_files_are_read(make, tmp_path):
 
 
 def test_a_file_past_the_size_bound_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    from layer_sync import inputfile
+    from layer_sync.read import files as inputfile
 
     path = tmp_path / "big.csv"
     path.write_text("sample_id,layer_id\n" + "1,1\n" * 1000)

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from layer_sync.api import ApiClient
+from layer_sync.remote.client import ApiClient
 
 from .conftest import API_KEY
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.errors import LockedError
-from layer_sync.lock import RunLock, lock_folder, lock_path
-from layer_sync.sync import sync_file
+from layer_sync.core.errors import LockedError
+from layer_sync.run.lock import RunLock, lock_folder, lock_path
+from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY
 
@@ -111,7 +111,7 @@ def test_a_lock_file_left_by_a_killed_run_does_not_block(home, stack, sheet):
 
 
 def test_a_lock_on_a_removed_file_counts_for_nothing(home, sheet):
-    from layer_sync.lock import _lock_if_current
+    from layer_sync.run.lock import _lock_if_current
 
     # A run opened the lock file just before its holder removed it and let go; it then wins
     # the lock on the removed file, while a third run creates and locks a new one.

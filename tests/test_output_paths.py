@@ -21,9 +21,10 @@ import openpyxl
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.errors import ConfigError, InputFileError
-from layer_sync.paths import is_layer_sync_report, reserve_report_name, write_atomically
-from layer_sync.sync import sync_file
+from layer_sync.core.errors import ConfigError, InputFileError
+from layer_sync.report.paths import is_layer_sync_report, reserve_report_name
+from layer_sync.report.writer import write_atomically
+from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY
 
@@ -75,7 +76,7 @@ def test_a_link_to_the_input_is_the_input(stack, sheet, tmp_path, option, link):
 
 
 def test_an_xlsx_input_given_as_its_own_report_is_kept(stack, tmp_path):
-    from layer_sync.samples import write_workbook
+    from layer_sync.tools.samples import write_workbook
 
     book = write_workbook(tmp_path / "lab.xlsx")
     before = book.read_bytes()
@@ -160,7 +161,7 @@ def test_an_existing_file_that_is_not_a_report_needs_force(stack, sheet, tmp_pat
 
 
 def test_is_layer_sync_report(tmp_path):
-    from layer_sync.templates import write_template
+    from layer_sync.tools.templates import write_template
 
     assert not is_layer_sync_report(write_template(tmp_path / "t.xlsx"))
     assert not is_layer_sync_report(tmp_path / "missing.xlsx")
@@ -183,7 +184,7 @@ def _fixed_now():
 def test_two_runs_in_the_same_instant_never_share_a_report(stack, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "lab.csv").write_text("sample_id,layer_id\n1,1\n", encoding="utf-8")
-    from layer_sync.samples import write_workbook
+    from layer_sync.tools.samples import write_workbook
 
     write_workbook(tmp_path / "lab.xlsx")
     taken = tmp_path / "reports" / "layer-sync_lab_csv_20261125-101500-123.xlsx"
@@ -255,7 +256,7 @@ def test_the_library_refuses_too(stack, sheet):
 def test_files_are_written_with_the_users_umask(tmp_path):
     # In a child process: the umask is the process's own setting.
     code = ("import os, sys; os.umask(int(sys.argv[1], 8)); "
-            "from layer_sync.paths import write_atomically; "
+            "from layer_sync.report.writer import write_atomically; "
             "write_atomically(sys.argv[2], lambda h: h.write(b'x'))")
     for umask, mode in (("027", 0o640), ("002", 0o664), ("077", 0o600)):
         target = tmp_path / f"f{umask}.csv"

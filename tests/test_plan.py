@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from layer_sync.plan import CREATE, INVALID, UNCHANGED, UPDATE, build_plan
-from layer_sync.sheet import read_stacks
+from layer_sync.plan.actions import CREATE, INVALID, UNCHANGED, UPDATE
+from layer_sync.plan.build import build_plan
+from layer_sync.read.stacks import read_stacks
 
 
 def _sheet(tmp_path: Path, text: str):
@@ -230,7 +231,7 @@ def test_update_samples_refuses_rows_that_disagree_about_one_target_material(tmp
 # ---------------------------------------------------------------- one duplicate rule
 
 def test_duplicate_keys_groups_items_sharing_a_key():
-    from layer_sync.duplicates import duplicate_keys
+    from layer_sync.read.duplicates import duplicate_keys
 
     found = duplicate_keys(["a1", "b1", "a2", "a3", "c1", "b2"], lambda s: s[0] if s[0] != "c" else None)
     assert found == {"a": ["a1", "a2", "a3"], "b": ["b1", "b2"]}
@@ -238,7 +239,7 @@ def test_duplicate_keys_groups_items_sharing_a_key():
 
 
 def test_the_sheet_alone_finds_duplicates_as_the_sheet_names_them(tmp_path):
-    from layer_sync.duplicates import sheet_duplicates
+    from layer_sync.read.duplicates import sheet_duplicates
 
     data = _sheet(tmp_path, "sample_id,sample_name,layer_id\n"
                             "3,,1\n3,,1\n,Other,1\n,other,1\n3,,2\n")
@@ -264,7 +265,7 @@ def test_the_plan_finds_duplicates_by_the_resolved_key_once_per_row(tmp_path):
 
 
 def test_the_readers_and_the_plans_issues_merge_in_sheet_order(tmp_path):
-    from layer_sync.plan import merge_issues
+    from layer_sync.plan.build import merge_issues
 
     data = _sheet(tmp_path, "sample_id,layer_id,orientation\n99,1,001\n1,2,1\n99,2,1120\n")
     plan = build_plan(data, SERVER)
@@ -276,7 +277,7 @@ def test_the_readers_and_the_plans_issues_merge_in_sheet_order(tmp_path):
 
 
 def test_the_sheet_alone_lists_its_issues_in_sheet_order(tmp_path):
-    from layer_sync.duplicates import sheet_issues
+    from layer_sync.read.duplicates import sheet_issues
 
     data = _sheet(tmp_path, "sample_id,layer_id,orientation\n3,1,001\n3,2,1\n3,1,001\n")
     found = [(i.row, i.column) for i in sheet_issues(data)]
@@ -295,7 +296,7 @@ def test_a_layer_the_server_holds_thousands_of_times_names_ten_ids_not_all(tmp_p
 def test_ids_past_what_the_api_stores_name_no_record():
     """A 10**400 layer_id (or one past 2**31 - 1) is no id: it is never indexed, so neither
     the plan nor export (whose workbook it made fail) sees a layer there."""
-    from layer_sync.records import ServerIndex
+    from layer_sync.plan.records import ServerIndex
 
     entries = [_entry(1, 10 ** 400, 5000), _entry(1, 2 ** 31, 5001), _entry(1, "1e400", 5002),
                _entry(10 ** 20, 1, 5003), _entry(1, 2, 5004)]

@@ -15,7 +15,7 @@ import pyte
 import pytest
 from rich.console import Console
 
-from layer_sync.progress import ProgressBar, bar_wanted
+from layer_sync.cli.progress import ProgressBar, bar_wanted
 
 from .conftest import API_KEY
 
@@ -135,7 +135,7 @@ def test_a_sync_at_a_terminal_leaves_only_its_summary(sandbox, tmp_path):
 
 def test_a_sync_reports_reading_and_planning_with_their_totals(stack, tmp_path):
     # The bar can show an estimate of the time left only if each phase says how far it is.
-    from layer_sync.sync import sync_file
+    from layer_sync.run.sync import sync_file
 
     path = tmp_path / "big.csv"
     path.write_text("sample_id,layer_id\n" + "".join(f"1,{n}\n" for n in range(2, 2502)),

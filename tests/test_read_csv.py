@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_sync.sheet import read_stacks
+from layer_sync.read.stacks import read_stacks
 
 ROWS = [("sample_id", "layer_id", "composition_string", "element_dict", "orientation"),
         ("42", "1", "BaTiO3", "Ba:1, Ti:1, O:3", "001"),
@@ -108,7 +108,7 @@ def test_the_apostrophe_guarding_a_formula_like_cell_is_removed(tmp_path):
 
 
 def test_a_ten_megabyte_cell_is_one_clear_error(tmp_path):
-    from layer_sync.errors import InputFileError
+    from layer_sync.core.errors import InputFileError
 
     path = tmp_path / "big.csv"
     path.write_text("sample_id,layer_id,notes\n1,1," + "x" * (10 << 20) + "\n")

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from layer_sync.cli import main
-from layer_sync.errors import InputFileError
-from layer_sync.sheet import read_stacks
+from layer_sync.core.errors import InputFileError
+from layer_sync.read.stacks import read_stacks
 
 
 def _encrypted_xlsx(path: Path) -> Path:
@@ -120,7 +120,7 @@ def test_any_workbook_reads_or_fails_with_our_error(tmp_path, header, rows):
     data = read_stacks(path)  # a header is there: the file is never refused
     # Every row that fills a recognised column is there, once, in sheet order, numbered as
     # the sheet shows it; the others are blank rows, skipped.
-    from layer_sync.sheet import field_for_header
+    from layer_sync.read.headers import field_for_header
 
     mapped: dict[str, int] = {}
     for col, name in enumerate(header):
@@ -179,7 +179,7 @@ def test_zip_that_is_not_a_workbook(tmp_path):
 def test_a_panic_in_the_workbook_reader_is_our_error(tmp_path, monkeypatch):
     """calamine raises a Rust panic as PanicException, a BaseException: it must still end as
     one line and exit 2, never a traceback."""
-    from layer_sync import workbook
+    from layer_sync.read import workbook
 
     class PanicException(BaseException):  # what pyo3 raises, by name and base
         pass

@@ -10,9 +10,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from layer_sync.duplicates import sheet_duplicates
-from layer_sync.plan import build_plan
-from layer_sync.sheet import read_stacks
+from layer_sync.read.duplicates import sheet_duplicates
+from layer_sync.plan.build import build_plan
+from layer_sync.read.stacks import read_stacks
 
 DATA = Path(__file__).parent / "data"
 HEADER = ["sample_id", "layer_id", "composition_string", "orientation"]
@@ -81,13 +81,13 @@ def test_title_rows_aliases_and_unknown_columns(tmp_path):
     ("MP ID", "mp_id"), ("Materials Project ID", "mp_id"), ("  LAYER_ID ", "layer_id"),
 ])
 def test_header_aliases(header, name):
-    from layer_sync.sheet import field_for_header
+    from layer_sync.read.headers import field_for_header
 
     assert field_for_header(header) == name
 
 
 def test_header_not_in_first_20_rows_is_an_input_error(tmp_path):
-    from layer_sync.errors import InputFileError
+    from layer_sync.core.errors import InputFileError
 
     rows = [["title"]] * 20 + [HEADER, [1, 1, "Si", "001"]]
     with pytest.raises(InputFileError, match="no recognisable header"):
@@ -95,7 +95,7 @@ def test_header_not_in_first_20_rows_is_an_input_error(tmp_path):
 
 
 def test_header_without_required_columns_names_what_it_found(tmp_path):
-    from layer_sync.errors import InputFileError
+    from layer_sync.core.errors import InputFileError
 
     with pytest.raises(InputFileError, match=r"'Formula' \(composition_string\)"):
         read_stacks(_book(tmp_path / "nolayer.xlsx", [["Sample ID", "Formula"], [1, "Si"]]))
@@ -221,7 +221,7 @@ def test_sheet_option_and_default_first_sheet_with_a_header(tmp_path):
     book.save(path)
     assert read_stacks(path).sheet == "Stacks"
     assert read_stacks(path, sheet="Old").rows[0].values["sample_id"] == 2
-    from layer_sync.errors import InputFileError
+    from layer_sync.core.errors import InputFileError
 
     with pytest.raises(InputFileError, match="no sheet 'Nope'.*'Cover', 'Stacks', 'Old'"):
         read_stacks(path, sheet="Nope")
@@ -284,7 +284,7 @@ def test_all_sheets_reads_every_sheet_with_a_header_and_finds_duplicates_across_
 
 
 def test_a_layer_sync_report_is_refused_as_input(tmp_path):
-    from layer_sync.errors import InputFileError
+    from layer_sync.core.errors import InputFileError
 
     book = openpyxl.Workbook()
     summary = book.active
@@ -334,7 +334,7 @@ def test_xlsm_and_hidden_columns(tmp_path):
     ("Sample (ID)", "sample_id"), ("Substrate {material}", "substrate"),
 ])
 def test_header_hints_in_brackets_or_after_a_colon_are_ignored(header, name):
-    from layer_sync.sheet import field_for_header
+    from layer_sync.read.headers import field_for_header
 
     assert field_for_header(header) == name
 
@@ -350,7 +350,7 @@ def test_headers_with_hints_are_read(tmp_path):
 
 
 def test_two_columns_for_one_field_are_refused_naming_both(tmp_path):
-    from layer_sync.errors import InputFileError
+    from layer_sync.core.errors import InputFileError
 
     rows = [["Sample ID", "Layer", "Formula", "Notes", "Composition"], [1, 1, "Si", "", "Ge"]]
     with pytest.raises(InputFileError, match=r"two composition_string columns: 'Formula' \(column C\) "
@@ -390,7 +390,7 @@ def _unaddressed(values: list) -> str:
 
 
 def test_cells_without_addresses_are_read_and_bounded(tmp_path):
-    from layer_sync.errors import InputFileError
+    from layer_sync.core.errors import InputFileError
     from tests import hostile
 
     head = f'<row r="1">{_unaddressed(HEADER)}</row><row r="2">{_unaddressed([7, 1, "Si", "001"])}</row>'

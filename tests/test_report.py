@@ -18,10 +18,13 @@ import pytest
 import rvgsrust_xlsxwriter
 
 from layer_sync.cli import main
-from layer_sync.errors import ReportError
-from layer_sync import report as report_module
-from layer_sync.report import MAX_COLUMNS, MAX_ROWS, ROW_COLUMNS, write_report
-from layer_sync.sync import sync_file
+from layer_sync.core.errors import ReportError
+from layer_sync.outcome import table as table_module
+from layer_sync.report import content as content_module
+from layer_sync.report import writer as report_module
+from layer_sync.outcome.table import MAX_COLUMNS, MAX_ROWS, ROW_COLUMNS
+from layer_sync.report.writer import write_report
+from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY
 
@@ -288,7 +291,8 @@ def test_more_rows_than_a_sheet_holds_are_left_out_and_the_report_says_so(sandbo
     """An input of more rows than an .xlsx sheet holds (a CSV, or several sheets), more
     problems or more remote-only layers: each table is cut at the limit (made small here),
     the report says what was left out, and the run is not failed for it."""
-    monkeypatch.setattr(report_module, "MAX_ROWS", 6)  # a header and 5 rows a table
+    for module in (table_module, content_module):  # a header and 5 rows a table
+        monkeypatch.setattr(module, "MAX_ROWS", 6)
     sandbox.store.seed([{"id": 100 + i, "sample_id": 1, "sample_name": "S", "layer_id": 20 + i,
                          "composition_string": "MgO"} for i in range(8)])
     path = tmp_path / "long.csv"
@@ -372,7 +376,7 @@ def test_a_report_that_could_never_be_written_is_refused_before_anything_is_sent
 def test_the_default_report_name_is_short_and_plain_whatever_the_input_is_called(tmp_path):
     import datetime as dt
 
-    from layer_sync.paths import report_stem
+    from layer_sync.report.paths import report_stem
 
     stem = report_stem(tmp_path / ("\x1b[2J" + "é" * 200 + ".xlsx"), dt.datetime(2026, 12, 2))
     assert "\x1b" not in stem and len(stem.encode()) < 160 and stem.endswith("_xlsx_20261202-000000-000")
@@ -515,7 +519,7 @@ def test_a_panic_in_the_writer_is_a_report_error_and_leaves_nothing(sandbox, lab
 
 def test_a_record_id_a_number_would_round_is_written_as_text():
     # Workbook numbers are doubles: 9007199254740995 would read 9007199254740996.
-    from layer_sync.report import _number
+    from layer_sync.outcome.table import _number
 
     assert _number(9_007_199_254_740_995) == "9007199254740995"
     assert _number(1002) == 1002 and _number(None) == ""

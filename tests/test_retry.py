@@ -10,12 +10,14 @@ from email.utils import formatdate
 
 import pytest
 
-from layer_sync.api import ApiClient, KeyRedactingFilter, parse_retry_after, redact
-from layer_sync.control import RunControl, RunStopped, StopReason
-from layer_sync.errors import ApiDownError, ApiError, AuthError, ConfigError, ExitCode, signal_name
-from layer_sync.retry import BackoffGate, Breaker, RetryPolicy
+from layer_sync.remote.client import ApiClient, parse_retry_after
+from layer_sync.cli.streams import KeyRedactingFilter
+from layer_sync.core.secrets import redact
+from layer_sync.core.control import RunControl, RunStopped, StopReason
+from layer_sync.core.errors import ApiDownError, ApiError, AuthError, ConfigError, ExitCode, signal_name
+from layer_sync.remote.retry import BackoffGate, Breaker, RetryPolicy
 from layer_sync.sandbox import SandboxServer
-from layer_sync.settings import ApiKey
+from layer_sync.core.secrets import ApiKey
 
 from .conftest import API_KEY
 
@@ -384,7 +386,7 @@ def test_a_number_the_api_cannot_store_fails_its_request_once_with_422(sandbox, 
 
 
 def test_a_short_made_up_key_is_replaced_only_where_it_stands_alone():
-    from layer_sync.redaction import redact
+    from layer_sync.core.secrets import redact
 
     assert redact("0 skipped from lab_stacks.xlsx; key k; k=1", "k") == \
         "0 skipped from lab_stacks.xlsx; key ***; ***=1"
@@ -394,7 +396,7 @@ def test_a_short_made_up_key_is_replaced_only_where_it_stands_alone():
 
 def test_an_answer_past_the_size_bound_is_refused_not_read_whole(stack):
     # A server gone wrong (or a URL that is not the API) could stream gigabytes.
-    from layer_sync.api import ApiClient
+    from layer_sync.remote.client import ApiClient
 
     client = ApiClient(stack.url, API_KEY, max_answer_bytes=100)
     with pytest.raises(ApiError, match="larger than 100 bytes; it was not read"):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.paths import is_layer_sync_report
+from layer_sync.report.paths import is_layer_sync_report
 
 from .conftest import API_KEY
 

@@ -7,7 +7,8 @@ import io
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.summary import count_line, plural, print_summary, use_color
+from layer_sync.cli.summary import count_line, print_summary, use_color
+from layer_sync.core.text import plural
 
 from .conftest import API_KEY
 
@@ -126,7 +127,7 @@ def test_a_stream_that_cannot_take_arrows_gets_ascii(server, sheet):
 def test_control_characters_from_the_server_never_reach_the_terminal(sandbox, tmp_path, stream):
     """A server value with an escape sequence (it could rewrite the screen) or a NUL is shown
     with the replacement character, coloured or plain; our own colours stay."""
-    from layer_sync.sync import sync_file
+    from layer_sync.run.sync import sync_file
 
     sandbox.store.seed([{"id": 1, "sample_id": 101, "sample_name": "BTO", "substrate": "Si",
                          "layer_id": 1, "composition_string": "Sr\x00Ti\x1b[2JO3\x9b",
@@ -146,7 +147,7 @@ def test_a_value_of_thousands_of_characters_is_cut_on_the_terminal_and_says_how_
         sandbox, tmp_path, stream):
     """A server name of 40,000 characters quoted in a message: the line shows 500 of them and
     how many more there are (the report has the whole message)."""
-    from layer_sync.sync import sync_file
+    from layer_sync.run.sync import sync_file
 
     sandbox.store.seed([{"id": 1, "sample_id": 101, "sample_name": "N" * 40_000,
                          "substrate": "Si", "layer_id": 1, "composition_string": "SrTiO3"}])
@@ -164,8 +165,8 @@ def test_a_value_of_thousands_of_characters_is_cut_on_the_terminal_and_says_how_
 
 
 def test_the_key_is_replaced_before_a_long_line_is_cut_never_left_in_part():
-    from layer_sync.redaction import key_forms
-    from layer_sync.summary import MAX_LINE, _Writer
+    from layer_sync.core.secrets import key_forms
+    from layer_sync.cli.summary import MAX_LINE, _Writer
 
     key = "sk-live-0123456789abcdef"
     out = io.StringIO()

@@ -9,10 +9,10 @@ from collections import Counter
 
 import pytest
 
-from layer_sync.errors import LockedError
-from layer_sync.settings import ApiKey
-from layer_sync.lock import lock_path
-from layer_sync.sync import sync_file
+from layer_sync.core.errors import LockedError
+from layer_sync.core.secrets import ApiKey
+from layer_sync.run.lock import lock_path
+from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY, write_csv
 
@@ -59,7 +59,7 @@ def test_clean_sync_makes_exactly_the_planned_writes_then_converges(seeded, tmp_
                 [[1, 1, "SrTiO3", "001"], [1, 2, "BaTiO3", "111"], [1, 4, "LaAlO3", "(0 0 1)"],
                  [2, 1, "MgO", "001"]])
     outcome = _run(seeded, path, clock)
-    assert outcome.to_json() | {"duration_s": 0} == {
+    assert outcome.to_dict() | {"duration_s": 0} == {
         "rows": 4, "created": 2, "updated": 1, "unchanged": 1, "invalid": 0, "failed": 0,
         "skipped": 0, "remote_only": 1, "requests": {"GET": 1, "POST": 2, "PATCH": 1},
         "retries": 0, "duration_s": 0, "dry_run": False, "report": None, "exit_code": 0}
@@ -69,7 +69,7 @@ def test_clean_sync_makes_exactly_the_planned_writes_then_converges(seeded, tmp_
     assert layers[(1, 4)]["orientation"] == "001" and layers[(2, 1)]["mp_id"] == "mp-1265"
     seeded.stats.reset()
     again = _run(seeded, path, clock)
-    assert again.to_json()["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
+    assert again.to_dict()["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
     assert again.counts["unchanged"] == 4 and again.exit_code == 0
     assert seeded.stats.by_method == {"GET": 1}
 
@@ -79,8 +79,8 @@ def test_dry_run_writes_nothing_and_counts_what_would_be_done(seeded, tmp_path):
                 [[1, 2, "111"], [1, 5, "001"]])
     outcome = _run(seeded, path, dry_run=True)
     assert [r.result for r in outcome.results] == ["would update", "would create"]
-    assert outcome.to_json()["created"] == 1 and outcome.to_json()["updated"] == 1
-    assert outcome.to_json()["dry_run"] is True and outcome.exit_code == 0
+    assert outcome.to_dict()["created"] == 1 and outcome.to_dict()["updated"] == 1
+    assert outcome.to_dict()["dry_run"] is True and outcome.exit_code == 0
     assert seeded.stats.by_method == {"GET": 1}
 
 
@@ -284,7 +284,7 @@ def test_forbidden_key_stops_the_run_and_names_the_variable(seeded, tmp_path, cl
 
 
 def test_lock_second_run_on_the_same_input_exits_2(seeded, tmp_path):
-    from layer_sync.lock import RunLock
+    from layer_sync.run.lock import RunLock
 
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
     assert lock_path(path).parent != path.parent  # works even when the input's folder is read-only
@@ -404,7 +404,7 @@ def test_the_key_never_leaks_even_when_the_server_quotes_it(tmp_path, clock, cap
         refused = sync_file(path, api_key=key, api_url=server.url, report=tmp_path / "r3.xlsx",
                             sleep=clock.sleep, clock=clock.monotonic)
         assert refused.exit_code == 2
-    texts = [outcome.json_line(), refused.json_line(), outcome.message or "", refused.message or "",
+    texts = [outcome.to_json(), refused.to_json(), outcome.message or "", refused.message or "",
              caplog.text, stdout.getvalue(), stderr.getvalue(), (tmp_path / "sync.log").read_text()]
     texts += [r.message for o in (outcome, refused) for r in o.results]
     for report in ("r.xlsx", "r2.xlsx", "r3.xlsx"):
@@ -420,7 +420,7 @@ def test_the_key_never_leaks_even_when_the_server_quotes_it(tmp_path, clock, cap
 
 @pytest.mark.parametrize("use_file", [False, True])
 def test_a_refused_key_names_the_variable_or_file_it_came_from(seeded, tmp_path, clock, use_file):
-    from layer_sync.settings import resolve_api_key
+    from layer_sync.remote.settings import resolve_api_key
 
     key_file = tmp_path / "atomscale.key"
     key_file.write_text("wrong-key\n")
@@ -435,8 +435,8 @@ def test_a_refused_key_names_the_variable_or_file_it_came_from(seeded, tmp_path,
 
 @pytest.mark.parametrize("where", ["AS_API_KEY", "file"])
 def test_a_key_a_header_cannot_carry_is_refused_before_any_request(tmp_path, where):
-    from layer_sync.errors import ConfigError
-    from layer_sync.settings import resolve_api_key
+    from layer_sync.core.errors import ConfigError
+    from layer_sync.remote.settings import resolve_api_key
 
     key_file = tmp_path / "k"
     key_file.write_text("s3cret€part\n", encoding="utf-8")
@@ -461,7 +461,7 @@ def test_a_host_name_that_does_not_resolve_ends_the_run_at_once(tmp_path, clock)
 def test_an_interrupted_run_sends_nothing_more_and_still_reports(seeded, tmp_path, clock):
     import signal
 
-    from layer_sync.control import RunControl
+    from layer_sync.core.control import RunControl
 
     seeded.latency_ms = 20
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
@@ -480,7 +480,7 @@ def test_an_interrupted_run_sends_nothing_more_and_still_reports(seeded, tmp_pat
     time.sleep(0.3)
     assert seeded.stats.by_method.get("POST", 0) == sent  # nothing trickles out afterwards
     assert sent <= sent_at_interrupt[0] + 4  # at most what was already on the wire
-    assert outcome.exit_code == 143 and outcome.to_json()["exit_code"] == 143
+    assert outcome.exit_code == 143 and outcome.to_dict()["exit_code"] == 143
     assert "SIGTERM" in outcome.message
     assert outcome.counts["created"] == sent and outcome.counts["skipped"] == 80 - sent
     assert (tmp_path / "r.xlsx").is_file() and outcome.report is not None
@@ -493,7 +493,7 @@ def test_a_real_signal_handler_can_stop_the_run(seeded, tmp_path, clock):
     import os
     import signal
 
-    from layer_sync.control import RunControl
+    from layer_sync.core.control import RunControl
 
     seeded.latency_ms = 20
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
@@ -513,7 +513,7 @@ def test_a_real_signal_handler_can_stop_the_run(seeded, tmp_path, clock):
 def test_answers_in_flight_are_awaited_only_for_the_grace_period(seeded, tmp_path, clock):
     import signal
 
-    from layer_sync.control import RunControl
+    from layer_sync.core.control import RunControl
 
     seeded.faults.slow_seconds = 1.5
     seeded.faults.inject("slow", count=4, method="POST")
@@ -557,8 +557,8 @@ def test_a_signal_during_the_report_save_still_ends_the_run_as_stopped(seeded, t
     # SIGTERM while the report is being saved: the report is whole, the exit code is 143.
     import signal
 
-    from layer_sync import report as report_module
-    from layer_sync.control import RunControl
+    from layer_sync.report import writer as report_module
+    from layer_sync.core.control import RunControl
 
     control = RunControl()
     save = report_module.write_report
@@ -594,7 +594,7 @@ def test_the_key_never_reaches_the_report_or_an_export_when_a_record_or_a_cell_h
     and a sheet cell someone pasted it into: the report and the export write `***`."""
     import zipfile
 
-    from layer_sync.export import export_stacks
+    from layer_sync.tools.export import export_stacks
     from layer_sync.sandbox import SandboxServer
 
     key = "Secr3t-" + API_KEY

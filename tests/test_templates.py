@@ -11,9 +11,9 @@ import openpyxl
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.sheet import read_stacks
-from layer_sync.sync import sync_file
-from layer_sync.values import EXAMPLE_SAMPLE_NAME, ALL_FIELDS
+from layer_sync.read.stacks import read_stacks
+from layer_sync.run.sync import sync_file
+from layer_sync.rules.values import EXAMPLE_SAMPLE_NAME, ALL_FIELDS
 
 from .conftest import API_KEY
 
@@ -126,7 +126,7 @@ def test_a_template_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_pa
     """A full disk: one line and exit 2, no temporary file, nothing from Python at exit."""
     import errno
 
-    from layer_sync import paths
+    from layer_sync.report import writer as paths
 
     real = os.fdopen
 

@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.sync import sync_file
+from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY
 
@@ -112,7 +112,7 @@ def test_the_rename_is_one_patch_before_its_layers_then_a_second_run_sends_nothi
         ("PATCH", "/target-materials/layers/"))
     assert writes.count(("POST", "/target-materials/layers/")) == 2
     assert _keys(server) == {(101, 1), (101, 2), (102, 1), (102, 2)}
-    assert outcome.to_json()["requests"] == {"GET": 1, "POST": 2, "PATCH": 2}
+    assert outcome.to_dict()["requests"] == {"GET": 1, "POST": 2, "PATCH": 2}
     # The rows of 101 say so, in the result and the report; 102's row does not.
     assert [RENAME in r.message for r in outcome.results] == [True, True, False]
     assert outcome.results[0].message.startswith(f"renamed {RENAME}")
@@ -121,7 +121,7 @@ def test_the_rename_is_one_patch_before_its_layers_then_a_second_run_sends_nothi
 
     server.stats.reset()
     again = _sync(server, sheet, update_samples=True)
-    assert again.to_json()["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
+    assert again.to_dict()["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
     assert again.counts["unchanged"] == 3 and again.exit_code == 0
     assert not any("rename" in r.message for r in again.results)
 
@@ -141,7 +141,7 @@ def test_a_rename_that_fails_fails_its_rows_and_sends_none_of_their_layers(serve
                                        ("POST", "/target-materials/layers/")]  # 102's layer
     assert _keys(server) == {(101, 1), (102, 1), (102, 2)}
     assert _names(server)[101] == (OLD, "SrTiO3")
-    assert outcome.exit_code == 1 and outcome.to_json()["requests"]["PATCH"] == 1
+    assert outcome.exit_code == 1 and outcome.to_dict()["requests"]["PATCH"] == 1
 
 
 def test_a_rename_answered_503_is_retried_then_its_layers_are_written(server, sheet, clock):
@@ -149,13 +149,13 @@ def test_a_rename_answered_503_is_retried_then_its_layers_are_written(server, sh
     outcome = _sync(server, sheet, clock, update_samples=True)
     assert outcome.exit_code == 0 and outcome.retries == 1
     assert _writes(server).count(("PATCH", "/target-materials/101")) == 2
-    assert outcome.to_json()["requests"]["PATCH"] == 3  # the rename twice, then layer 1
+    assert outcome.to_dict()["requests"]["PATCH"] == 3  # the rename twice, then layer 1
     assert _names(server)[101][0] == NEW and (101, 2) in _keys(server)
 
 
 def test_a_dry_run_sends_nothing_and_says_would_rename(server, sheet):
     outcome = _sync(server, sheet, update_samples=True, dry_run=True)
-    assert _writes(server) == [] and outcome.to_json()["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
+    assert _writes(server) == [] and outcome.to_dict()["requests"] == {"GET": 1, "POST": 0, "PATCH": 0}
     assert [r.result for r in outcome.results] == ["would update", "would create", "would create"]
     assert [r.message.startswith(f"would rename {RENAME}") for r in outcome.results] == [True, True, False]
     assert _names(server)[101] == (OLD, "SrTiO3")

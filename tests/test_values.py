@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from layer_sync import crystal, values
-from layer_sync.values import ValueProblem, check, same
+from layer_sync.rules import crystal, values
+from layer_sync.rules.cells import ValueProblem
+from layer_sync.rules.values import check, same
 
 
 @pytest.mark.parametrize("raw,expected", [(1, 1), ("1", 1), (1.0, 1), (" 2 ", 2), ("3.0", 3)])

@@ -21,8 +21,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .bodies import (ONE_TARGET_MATERIAL, Unprocessable, parse_json, require_int,
-                     validate_layer, validate_sample_changes, validate_seed)
+from .bodies import (
+    ONE_TARGET_MATERIAL,
+    Unprocessable,
+    parse_json,
+    require_int,
+    validate_layer,
+    validate_sample_changes,
+    validate_seed,
+)
 from .faults import Faults, before_handling
 from .store import NotFound, Store
 

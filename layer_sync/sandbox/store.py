@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import values
+from ..rules import values
 
 LAYER_KEYS = ("id", "layer_id", "sample_id", "composition_string", "element_dict",
               "orientation", "space_group", "mp_id")

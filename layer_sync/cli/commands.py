@@ -1,0 +1,237 @@
+"""The commands: each turns its parsed arguments into one library call and prints the
+outcome. `main` (the error boundary) picks one by name from `COMMANDS`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from pathlib import Path
+from typing import IO, Any
+
+from ..core.errors import ConfigError, ExitCode
+from ..core.text import one_line, plural
+from .streams import RedactingStream, keys_known_early
+
+log = logging.getLogger("layer_sync")
+
+
+def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+                 stderr: IO[str]) -> int:
+    from ..sandbox import (
+        DEFAULT_API_KEY,
+        FAULT_KINDS,
+        Faults,
+        SandboxServer,
+        parse_kinds,
+    )
+
+    logging.getLogger("layer_sync.sandbox").setLevel(logging.INFO)
+    try:
+        kinds = parse_kinds(args.faults) if args.faults else FAULT_KINDS
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.seed and not Path(args.seed).is_file():
+        raise ConfigError(f"the seed file {args.seed} does not exist")
+    faults = Faults(rate=args.fault_rate, kinds=kinds, seed=args.fault_seed,
+                    slow_seconds=args.slow_ms / 1000, retry_after=args.retry_after)
+    try:
+        server = SandboxServer(host=args.host, port=args.port, db=args.db, seed=args.seed,
+                               api_key=args.api_key or DEFAULT_API_KEY,
+                               latency_ms=args.latency_ms, faults=faults,
+                               echo_key=args.echo_key)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot load the seed {args.seed}: {exc}") from None
+    key_note = "the key given with --api-key" if args.api_key else f"'{DEFAULT_API_KEY}'"
+    print(f"layer-sync sandbox listening on {server.url} (X-API-KEY: {key_note}; "
+          f"records: {args.db or 'in memory'}). Ctrl-C stops it.", file=stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+
+def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+              stderr: IO[str]) -> int:
+    from ..remote.settings import resolve_api_key, resolve_api_url
+    from ..run.lock import lock_folder
+    from ..run.sync import sync_file
+
+    api_url = resolve_api_url(args.api_url, environ)
+    api_key = resolve_api_key(environ, args.api_key_file)
+    _redact_logs(args, api_key, stdout, stderr)
+    signals = args.signals
+    signals.watching = True  # a signal stops the run through its control (see StopSignals)
+    with _progress_bar(stdout, stderr, args.quiet) as progress:
+        outcome = sync_file(args.path, api_key=api_key, api_url=api_url, sheet=args.sheet,
+                            all_sheets=args.all_sheets, columns=args.columns,
+                            dry_run=args.dry_run, report=args.report, force=args.force,
+                            concurrency=args.concurrency, max_attempts=args.max_attempts,
+                            timeout=args.timeout,
+                            max_consecutive_failures=args.max_consecutive_failures,
+                            create_samples=args.create_samples,
+                            update_samples=args.update_samples, progress=progress,
+                            lock_dir=lock_folder(environ), control=signals.control)
+    return _finish(outcome, args, stdout, stderr)
+
+
+
+def _redact_logs(args: argparse.Namespace, key: Any, *streams: IO[str]) -> None:
+    """Every log line (terminal and --log-file) and all output has the key replaced, whatever
+    quoted it (the key of a key file named in layer-sync.toml is known only now)."""
+    for stream in streams:
+        if isinstance(stream, RedactingStream):
+            stream.add(key)
+    from .streams import KeyRedactingFilter
+
+    args.key = key  # for the internal-error line
+    for handler in logging.getLogger("layer_sync").handlers:
+        handler.addFilter(KeyRedactingFilter(key))
+
+
+
+def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[str],
+            log_exit: bool = True) -> int:
+    # With --json, stdout carries the JSON object alone (cron appends it to a .jsonl file).
+    human = stderr if getattr(args, "json", False) else stdout
+    print_summary(outcome, human)
+    error = getattr(human, "error", None)
+    if error is not None and not outcome.fatal:  # the JSON line then says exit 2 too
+        outcome.fatal = True
+        outcome.message = f"the summary could not be written ({error.strerror or error})"
+    if outcome.fatal:
+        print(f"layer-sync: error: {one_line(str(outcome.message))}", file=stderr)
+    if log_exit:
+        log.info("exit code %d: %s", int(outcome.exit_code), outcome.headline)
+    if getattr(args, "json", False):
+        print(outcome.to_json(), file=stdout)
+    return int(outcome.exit_code)
+
+
+
+def print_summary(outcome: Any, out: IO[str]) -> None:
+    """The human summary, printed on every run: counts, then the changes (layer_sync.summary)."""
+    from .summary import print_summary as print_changes
+
+    print_changes(outcome, out)
+
+
+
+@contextlib.contextmanager
+def _progress_bar(stdout: IO[str], stderr: IO[str], quiet: bool) -> Any:
+    """A progress bar on stderr when a person watches it (reading, planning, writing); else
+    None. It leaves nothing on the screen when it ends."""
+    from .progress import ProgressBar, bar_wanted
+
+    if not bar_wanted(stderr, quiet):
+        yield None
+        return
+    with ProgressBar(stderr) as bar:
+        yield bar
+
+
+
+def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+              stderr: IO[str]) -> int:
+    from .demo import run_demo
+
+    # The human text goes to stderr with --json, so that stdout is the JSON object alone.
+    human = stderr if getattr(args, "json", False) else stdout
+    logging.getLogger("layer_sync.sandbox").setLevel(logging.WARNING)  # put back by main()
+    if not getattr(args, "verbose", False):  # the demo shows its summary, not the log
+        logging.getLogger("layer_sync").setLevel(logging.WARNING)
+
+    def announce(url: str) -> None:
+        print(f"Demo: a sandbox Atomscale API is running on {url} with 3 target materials "
+              "(5 layers).\nSyncing the sample lab workbook (sample_data/lab_stacks.xlsx) "
+              "into it...\n", file=human, flush=True)
+
+    args.signals.watching = True
+    with _progress_bar(stdout, stderr, args.quiet) as progress:
+        outcome = run_demo(report=args.report, progress=progress, announce=announce,
+                           control=args.signals.control)
+    code = _finish(outcome, args, stdout, stderr, log_exit=False)
+    if code == ExitCode.ROWS_NEED_ATTENTION:
+        # The sample sheet has an invalid row on purpose: the demo itself went as designed.
+        code = int(ExitCode.OK)
+        if not getattr(args, "json", False):
+            print("\n(The sample sheet has one invalid row on purpose: a real run would exit "
+                  "with code 1 and the report would show the cell to fix.)", file=human)
+    if not getattr(args, "json", False):
+        print("\nOpen the report to see what happened to every row. Start your own sheet with "
+              "'layer-sync template my_stacks.xlsx', or export what the server holds with "
+              "'layer-sync export my_stacks.xlsx'; check it at the bench, with no key and no "
+              "network, with 'layer-sync check my_stacks.xlsx'.", file=human)
+    return code
+
+
+
+def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+               stderr: IO[str]) -> int:
+    from ..run.check import check_file
+    from .summary import print_check
+
+    outcome = check_file(args.path, args.sheet, all_sheets=args.all_sheets, columns=args.columns,
+                         report=args.report, secrets=keys_known_early([], environ))
+    print_check(outcome, stdout)
+    if outcome.report_error:
+        print(f"layer-sync: error: {one_line(str(outcome.report_error))}", file=stderr)
+        return int(ExitCode.RUN_INCOMPLETE)
+    return int(outcome.exit_code)
+
+
+
+def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+                  stderr: IO[str]) -> int:
+    from ..tools.templates import write_template
+
+    path = write_template(args.path, force=args.force)
+    where = "fill in the Layers sheet (the Instructions sheet explains each column)" \
+        if path.suffix == ".xlsx" else "fill it in under the canonical headers"
+    print(f"Wrote {path}: {where}, replacing the example stack (its rows are refused until "
+          "they are replaced, so the example is never sent to the server). Then check it with: "
+          f"layer-sync check {path} (no key needed), and see what would change with: "
+          f"layer-sync sync {path} --dry-run",
+          file=stdout)
+    return 0
+
+
+
+def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
+                stderr: IO[str]) -> int:
+    from ..remote.settings import resolve_api_key, resolve_api_url
+    from ..tools.export import export_stacks
+
+    api_url = resolve_api_url(args.api_url, environ)
+    api_key = resolve_api_key(environ, args.api_key_file)
+    _redact_logs(args, api_key, stdout, stderr)
+    result = export_stacks(args.path, api_key=api_key, api_url=api_url, force=args.force,
+                           timeout=args.timeout, max_attempts=args.max_attempts)
+    print(f"Exported {plural(result.layers, 'layer')} of "
+          f"{plural(result.target_materials, 'target material')} from {api_url} to {result.path}",
+          file=stdout)
+    if result.without_layers:
+        print(f"  {plural(result.without_layers, 'target material')} without layers "
+              f"{'is' if result.without_layers == 1 else 'are'} not listed (a row needs a layer_id)",
+              file=stdout)
+    if result.duplicates:
+        print(f"  {plural(result.duplicates, 'duplicate layer record')} on the server "
+              f"{'was' if result.duplicates == 1 else 'were'} left out", file=stdout)
+    return 0
+
+
+
+COMMANDS: dict[str, Any] = {
+    "sync": _cmd_sync,
+    "check": _cmd_check,
+    "sandbox": _cmd_sandbox,
+    "demo": _cmd_demo,
+    "template": _cmd_template,
+    "export": _cmd_export,
+}

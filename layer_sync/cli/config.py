@@ -1,0 +1,216 @@
+"""`layer-sync.toml`: a lab's options and column names, written once.
+
+    # layer-sync.toml, beside the sheet (or --config PATH)
+    api_url = "https://api.atomscale.ai/"
+    api_key_file = "/home/lab/.config/atomscale.key"
+    sheet = "Stacks"
+    create_samples = true
+
+    [columns]
+    "Film" = "composition_string"
+    "Cut" = "orientation"
+
+Any `sync` option goes in by its long name with `_` for `-`; flags on the command line win
+(the file's values become the parser's defaults), then the environment's API URL and key,
+then the file. Read with the standard library's tomllib. Every mistake is a ConfigError
+(exit code 2) naming the file and the key; a key value in the file is refused outright (only
+a key file's path is accepted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ConfigError
+from ..remote.settings import MAX_ATTEMPTS, MAX_CONCURRENCY, MAX_TIMEOUT_S
+
+#: Looked for in the current folder when no --config is given.
+CONFIG_NAME = "layer-sync.toml"
+#: Options whose value is a path: a relative one is taken from the config file's folder.
+PATH_OPTIONS = ("api_key_file", "report", "log_file")
+#: The `sync` options a file may hold, by long name with `_`, and what each takes:
+#: "flag" true/false, "text" a string, "names" a string or a list of strings, "count" a whole
+#: number >= 1, "seconds" a number > 0.
+OPTIONS: dict[str, str] = {
+    "api_url": "text", "api_key_file": "text", "sheet": "names", "all_sheets": "flag",
+    "dry_run": "flag", "report": "text", "concurrency": "count", "max_attempts": "count",
+    "timeout": "seconds", "max_consecutive_failures": "count", "create_samples": "flag",
+    "update_samples": "flag", "json": "flag", "log_file": "text", "verbose": "flag",
+    "quiet": "flag", "force": "flag",
+}
+#: Options that the environment's variables override (the command line, then these, then the file).
+ENVIRONMENT_WINS = {"api_url": ("ATOMSCALE_API_URL", "AS_API_ENDPOINT"),
+                    "api_key_file": ("ATOMSCALE_API_KEY", "AS_API_KEY")}
+_LOGGING = ("log_file", "verbose", "quiet")
+#: The options each command takes from the file (a check never writes the sync's report).
+COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
+    "sync": tuple(OPTIONS),
+    "check": ("sheet", *_LOGGING),
+    "export": ("api_url", "api_key_file", "timeout", "max_attempts", *_LOGGING),
+}
+#: Names that would hold a key itself; the key stays out of files that get copied around.
+_SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+@dataclass
+class Config:
+    """A loaded config file: the options (parser dest -> value) and the column names."""
+
+    path: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # header as the lab writes it -> field
+
+
+def find_config(explicit: str | os.PathLike | None, cwd: Path | None = None) -> Path | None:
+    """`--config PATH` (which must exist), else `layer-sync.toml` in `cwd`, else None."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.exists():
+            raise ConfigError(f"the config file {path} does not exist")
+        if not path.is_file():  # a FIFO would block, a device never end
+            raise ConfigError(f"the config file {path} is not a regular file; give the path of "
+                              "a TOML file")
+        return path
+    path = (cwd or Path.cwd()) / CONFIG_NAME
+    return path if path.is_file() else None
+
+
+def load_config(path: str | os.PathLike, fields: Sequence[str] | None = None) -> Config:
+    """Read and check a config file against the `sync` options and the fields.
+
+    Raises ConfigError naming the file and the key for: TOML that does not parse, an unknown
+    key, a value of the wrong type or out of range, a key value (api_key, token, …), a
+    `[columns]` entry mapping to no field.
+    """
+    if fields is None:
+        from ..rules.values import ALL_FIELDS as fields
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ConfigError(f"{path}: not a layer-sync config (its values are nested far too "
+                          "deep)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+    config = Config(path=path)
+    for key, value in data.items():
+        if key == "columns":
+            config.columns = _columns(path, value, fields)
+            continue
+        if _looks_secret(key):
+            # Never echo the value: it may be the key itself.
+            raise ConfigError(f"{path}: {key}: the API key is never kept in the config file; "
+                              "only api_key_file is accepted (the path of a file holding the "
+                              "key, readable by you only: chmod 600)")
+        kind = OPTIONS.get(key)
+        if kind is None:
+            raise ConfigError(f"{path}: unknown option {key!r}; the options are "
+                              f"{', '.join(OPTIONS)}, and a [columns] table")
+        value = _checked(path, key, value, kind)
+        if key in PATH_OPTIONS:
+            value = str(_from_folder(path, value))
+        config.options[key] = value
+    return config
+
+
+def apply_config(config: Config, parser: argparse.ArgumentParser, command: str,
+                 environ: Mapping[str, str] | None = None) -> None:
+    """Make the file's options the defaults of `command`'s parser, so that flags given win.
+
+    The order is: the command line, then the environment, then the file: an API URL or key
+    set in the environment is used over the file's `api_url` or `api_key_file`.
+    """
+    environ = {} if environ is None else environ
+    wanted = set(COMMAND_OPTIONS.get(command, ()))
+    for option, variables in ENVIRONMENT_WINS.items():
+        if any(environ.get(v, "").strip() for v in variables):
+            wanted.discard(option)
+    parser.set_defaults(**{k: v for k, v in config.options.items() if k in wanted})
+
+
+def _looks_secret(key: str) -> bool:
+    squeezed = key.casefold().replace("-", "_")
+    return squeezed != "api_key_file" and any(word in squeezed for word in _SECRET_WORDS)
+
+
+def _checked(path: Path, key: str, value: Any, kind: str) -> Any:
+    """The value as the command line would give it, or ConfigError naming the key."""
+    if kind == "flag":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {key} must be true or false, not {_toml(value)}")
+        return value
+    if kind == "text":
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{path}: {key} must be a text in quotes, not {_toml(value)}")
+        return value
+    if kind == "names":
+        names = [value] if isinstance(value, str) else value
+        if (not isinstance(names, list) or not names
+                or not all(isinstance(n, str) and n.strip() for n in names)):
+            raise ConfigError(f"{path}: {key} must be a text in quotes or a list of them "
+                              f"(sheet = [\"Stacks\", \"Old\"]), not {_toml(value)}")
+        return names
+    if kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: {key} must be a whole number, not {_toml(value)}")
+        if value < 1:
+            raise ConfigError(f"{path}: {key} must be 1 or more, not {value}")
+        most = _MOST.get(key)
+        if most is not None and value > most:
+            raise ConfigError(f"{path}: {key} must be at most {most}, not {value}")
+        return value
+    # seconds
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{path}: {key} must be a number of seconds, not {_toml(value)}")
+    if not value > 0:
+        raise ConfigError(f"{path}: {key} must be more than 0, not {value}")
+    if not value <= MAX_TIMEOUT_S:
+        raise ConfigError(f"{path}: {key} must be at most {MAX_TIMEOUT_S:g} seconds, not {value}")
+    return float(value)
+
+
+#: The largest value of a count option (the others have none).
+_MOST = {"concurrency": MAX_CONCURRENCY, "max_attempts": MAX_ATTEMPTS}
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (dict, list)):
+        return "a table" if isinstance(value, dict) else "a list"
+    return str(value)
+
+
+def _columns(path: Path, table: Any, fields: Sequence[str]) -> dict[str, str]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f'{path}: columns must be a table: [columns] then lines like '
+                          f'"Film" = "composition_string"')
+    columns: dict[str, str] = {}
+    for header, name in table.items():
+        if header in OPTIONS:  # TOML puts every line after [columns] into the table
+            raise ConfigError(f"{path}: {header} is an option, not a column name: put the "
+                              "options above the [columns] table")
+        if not isinstance(name, str) or name.strip() not in fields:
+            raise ConfigError(f"{path}: [columns] {header!r} = {_toml(name)}: no such field; "
+                              f"the fields are {', '.join(fields)}")
+        if not header.strip():
+            raise ConfigError(f"{path}: [columns] has an empty header name")
+        columns[header] = name.strip()
+    return columns
+
+
+def _from_folder(config_path: Path, value: str) -> Path:
+    """A relative path in the file is relative to the file's folder, wherever cron starts."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config_path.parent / path

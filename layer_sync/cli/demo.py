@@ -1,0 +1,28 @@
+"""`layer-sync demo`: the sandbox in-process on a free port, seeded with the sample data, and
+the sample workbook synced into it. No key, no network, a few seconds."""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..outcome.results import SyncOutcome
+from ..run.sync import sync_file
+from ..tools import samples
+
+
+def run_demo(report: str | Path | None = None, progress: Any = None,
+             announce: Any = None, control: Any = None) -> SyncOutcome:
+    """Run the demo; `announce(url)` is called once the sandbox is listening."""
+    from ..sandbox import SandboxServer
+
+    key = secrets.token_urlsafe(16)  # the sandbox's own, made up for this run
+    with tempfile.TemporaryDirectory(prefix="layer-sync-demo-") as folder:
+        sheet = samples.write_workbook(Path(folder) / "lab_stacks.xlsx")
+        with SandboxServer(api_key=key, seed=[dict(e) for e in samples.SEED]) as server:
+            if announce is not None:
+                announce(server.url)
+            return sync_file(sheet, api_key=key, api_url=server.url, report=report,
+                             progress=progress, control=control)

@@ -1,0 +1,103 @@
+"""The command line's output streams and log records, with the API key written as `***`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import IO, Any
+
+from ..core.secrets import ApiKey, key_forms, replace_forms
+
+
+class KeyRedactingFilter(logging.Filter):
+    """A logging filter that replaces the API key with `***` in every record it sees.
+
+    Install it on each handler (`handler.addFilter(KeyRedactingFilter(key))`): a handler's
+    filters see every record it writes, also those logged by other libraries, whereas a
+    logger's filters see only the records logged on that very logger. The record is changed
+    in place (message, arguments, traceback text), so every later handler gets it redacted.
+    """
+
+    def __init__(self, key: str | ApiKey) -> None:
+        super().__init__()
+        value = key.value if isinstance(key, ApiKey) else key
+        self._forms = key_forms(value) if value else ()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._forms:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: never print them
+            message = f"(a log message that could not be formatted: {record.msg!r})"
+        record.msg, record.args = replace_forms(message, self._forms), None
+        if record.exc_info and not record.exc_text:
+            # Formatted here, once, so that the handler prints this redacted text.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = replace_forms(record.exc_text, self._forms)
+        if record.stack_info:
+            record.stack_info = replace_forms(record.stack_info, self._forms)
+        return True
+
+
+
+class RedactingStream:
+    """A text stream (stdout, stderr) that writes every text with the known keys replaced by
+    `***`. Keys are added as they become known (`add`); everything else is the wrapped
+    stream's (isatty, fileno, encoding…), so terminals and progress bars see no difference."""
+
+    def __init__(self, stream: IO[str], keys: Iterable[str | ApiKey] = ()) -> None:
+        self._stream = stream
+        self._forms: tuple[str, ...] = ()
+        #: The reader went away (`layer-sync sync … | head -1`): the rest is dropped, and the
+        #: run goes on to its end and its own exit code (what it did is in the report).
+        self.reader_gone = False
+        #: Writing failed otherwise (a full disk under `>> runs.jsonl`): the rest is dropped
+        #: too, and the command line ends with exit 2 and says so on the other stream.
+        self.error: OSError | None = None
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: str | ApiKey | None) -> None:
+        value = key.value if isinstance(key, ApiKey) else key
+        if value:
+            self._forms = tuple(sorted({*self._forms, *key_forms(value)}, key=len, reverse=True))
+
+    def write(self, text: str) -> int:
+        if not (self.reader_gone or self.error):
+            try:
+                self._stream.write(replace_forms(text, self._forms) if self._forms else text)
+            except OSError as exc:
+                self._failed(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not (self.reader_gone or self.error):
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        if isinstance(exc, BrokenPipeError):
+            self.reader_gone = True
+        else:
+            self.error = exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def keys_known_early(argv: list[str], environ: dict[str, str]) -> list[str]:
+    """The keys in the environment and in a key file given as `--api-key-file PATH`, read
+    as resolve_api_key reads them; a file that cannot be read is left to that function."""
+    from ..remote.settings import KEY_VARIABLES, read_key_file_key
+
+    keys = [environ.get(name, "").strip() for name in KEY_VARIABLES]
+    for i, word in enumerate(argv):
+        path = (argv[i + 1] if word == "--api-key-file" and i + 1 < len(argv) else
+                word.partition("=")[2] if word.startswith("--api-key-file=") else None)
+        if path:
+            keys.append(read_key_file_key(path) or "")
+    return [key for key in keys if key]

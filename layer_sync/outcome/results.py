@@ -1,0 +1,198 @@
+"""What a run produced: `SyncOutcome` (`sync_file`, `sync_frame`) and `CheckOutcome`
+(`check_file`). Both hold a result per data row and every problem, and offer the same views:
+`counts`, `exit_code`, `headline`, `to_dict()`, `to_json()` (a string) and `to_frame()`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.errors import ExitCode
+from ..core.issues import Issue, Severity
+from ..core.text import plural
+from .rows import Result, RowResult
+from .table import RowsTable, rows_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The counts of a sync's JSON line, in its order.
+COUNT_NAMES = ("rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
+               "remote_only")
+#: The counts of a check's JSON line, in its order.
+CHECK_COUNT_NAMES = ("rows", "valid", "invalid", "errors", "warnings")
+
+
+@dataclass
+class Outcome:
+    """What every run has: the input, a result per data row, every problem, the report."""
+
+    path: Path
+    started: _dt.datetime
+    finished: _dt.datetime
+    duration_s: float = 0.0
+    sheet: str | None = None
+    #: Every header of the sheet read, in order (the Rows table's columns as read).
+    headers: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    results: list[RowResult] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    report: Path | None = None
+    report_error: str | None = None
+    #: The forms of the keys (`core.secrets.key_forms`) that the report and every view write
+    #: as `***`, wherever the sheet or the server put them.
+    key_forms: tuple[str, ...] = field(default=(), repr=False)
+
+    dry_run = True  # a check sends nothing; SyncOutcome says per run
+
+    @property
+    def counts(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    @property
+    def exit_code(self) -> ExitCode:
+        raise NotImplementedError
+
+    @property
+    def headline(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity != Severity.ERROR]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line's fields, as a dict."""
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        """The JSON line: one line of JSON, as `--json` prints it."""
+        return json.dumps(self.to_dict())
+
+    def rows_table(self) -> RowsTable:
+        """The report's Rows table (`outcome.table.RowsTable`)."""
+        return RowsTable(self.results, self.headers, self.issues, self.key_forms)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The report's Rows sheet as a pandas DataFrame: one row per data row (needs pandas)."""
+        return rows_frame(self.rows_table())
+
+    def _tally(self) -> Counter[Result]:
+        # A few distinct results, each named once (not one Enum call a row; this runs several
+        # times per run, over every row).
+        return Counter(result.result for result in self.results)
+
+
+@dataclass
+class SyncOutcome(Outcome):
+    """Everything a sync did: per-row results, counts, requests, the report, the exit code."""
+
+    api_url: str = ""
+    dry_run: bool = False  # type: ignore[assignment]
+    remote_only: list[dict[str, Any]] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    message: str | None = None  # why the run stopped early (exit code 2)
+    fatal: bool = False
+    #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
+    stop_signal: int | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(COUNT_NAMES, 0)
+        counts["rows"] = len(self.results)
+        for value, number in self._tally().items():
+            name = Result(value).counted_as
+            counts[name] = counts.get(name, 0) + number
+        counts["remote_only"] = len(self.remote_only)
+        return counts
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.stop_signal is not None:
+            return ExitCode.for_signal(self.stop_signal)
+        # A report that could not be written is a run not done in full: the night left no
+        # record, and monitoring must learn of it even when every row is in sync.
+        if self.fatal or self.report_error is not None:
+            return ExitCode.RUN_INCOMPLETE
+        counts = self.counts
+        if counts["invalid"] or counts["failed"] or counts["skipped"]:
+            return ExitCode.ROWS_NEED_ATTENTION
+        return ExitCode.OK
+
+    @property
+    def headline(self) -> str:
+        c = self.counts
+        if self.fatal:
+            return f"Stopped: {self.message}"
+        verb = "would be " if self.dry_run else ""
+        return (f"{plural(c['rows'], 'row')}: {c['created']} {verb}created, {c['updated']} "
+                f"{verb}updated, {c['unchanged']} unchanged, {c['invalid']} invalid, "
+                f"{c['failed']} failed, {c['skipped']} skipped; "
+                f"{plural(c['remote_only'], 'layer')} on the server not in the sheet")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.counts,
+                "requests": {m: self.requests.get(m, 0) for m in ("GET", "POST", "PATCH")},
+                "retries": self.retries, "duration_s": round(self.duration_s, 2),
+                "dry_run": self.dry_run, "report": str(self.report) if self.report else None,
+                "exit_code": int(self.exit_code)}
+
+
+def empty_json(dry_run: bool = False, exit_code: int = int(ExitCode.RUN_INCOMPLETE)) -> str:
+    """The JSON line for a run that never started (zeros), e.g. bad arguments."""
+    payload: dict[str, Any] = dict.fromkeys(COUNT_NAMES, 0)
+    payload.update({"requests": {"GET": 0, "POST": 0, "PATCH": 0}, "retries": 0,
+                    "duration_s": 0.0, "dry_run": dry_run, "report": None, "exit_code": exit_code})
+    return json.dumps(payload)
+
+
+@dataclass
+class CheckOutcome(Outcome):
+    """What `check_file` found: a result per data row (valid or invalid: nothing was compared
+    with a server or sent) and every problem, each tied to its cell."""
+
+    header_row: int = 0
+
+    @property
+    def invalid_rows(self) -> int:
+        return self._tally()[Result.INVALID]
+
+    @property
+    def valid_rows(self) -> int:
+        return len(self.results) - self.invalid_rows
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"rows": len(self.results), "valid": self.valid_rows,
+                "invalid": self.invalid_rows, "errors": len(self.errors),
+                "warnings": len(self.warnings)}
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0: no errors (warnings allowed); 1: some error, in a row or about the file; 2: the
+        report could not be written."""
+        if self.report_error is not None:
+            return ExitCode.RUN_INCOMPLETE
+        return ExitCode.ROWS_NEED_ATTENTION if self.errors else ExitCode.OK
+
+    @property
+    def headline(self) -> str:
+        c = self.counts
+        return (f"checked offline: {plural(c['rows'], 'row')}, {c['valid']} valid, "
+                f"{c['invalid']} invalid; {plural(c['errors'], 'error')}, "
+                f"{plural(c['warnings'], 'warning')}; nothing was sent")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.counts, "duration_s": round(self.duration_s, 2),
+                "report": str(self.report) if self.report else None,
+                "exit_code": int(self.exit_code)}

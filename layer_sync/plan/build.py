@@ -1,0 +1,213 @@
+"""Server records + sheet rows -> a Plan. Pure: no network, no disk.
+
+Each row becomes create, update (only the fields that differ in meaning), unchanged or
+invalid; layers on the server in a target material the sheet covers, but missing from the
+sheet, are remote-only (reported, never deleted). A blank cell is not managed: it is neither
+sent nor compared, so fields the server fills in itself never cause a PATCH.
+
+The plan never writes into the reader's rows: what it finds wrong with a row is an `Issue`
+on that row's `Action` (and all of them, in sheet order, on `Plan.issues`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..core.issues import Issue, Severity
+from ..read.duplicates import duplicate_keys, duplicate_message
+from ..rules import values
+from .actions import CREATE, INVALID, UNCHANGED, UPDATE, Action, Change, NewSample, Plan
+from .records import ServerIndex
+from .targets import check_identity, resolve_target, target_key, target_text
+
+if TYPE_CHECKING:  # the plan reads rows but needs nothing of the reader at run time
+    from ..read.rows import SheetData, SheetRow
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+#: Fields that describe one chemistry: when one of them is sent, the other (if the sheet
+#: manages it) goes in the same request, because the server re-derives element_dict from
+#: the composition and would otherwise hold a mix of old and new.
+CHEMISTRY = values.CHEMISTRY_FIELDS
+
+
+def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
+    """The reader's issues and the plan's, in sheet order (file issues first; within a row,
+    the reader's before the plan's)."""
+    order = {(a.row.sheet, a.row.row): i for i, a in enumerate(plan.actions)}
+    return sorted([*sheet_issues, *plan.issues], key=lambda i: order.get((i.sheet, i.row), -1))
+
+
+# ============================================================================ the plan
+
+def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples: bool = False,
+               update_samples: bool = False,
+               progress: Callable[[str, int, int | None, int], None] | None = None) -> Plan:
+    """Compare the sheet's rows with the server's records.
+
+    `create_samples`: a row naming an unknown target material (by name) creates it.
+    `update_samples`: a row whose sample_id's name or substrate differs from the sheet's
+    renames the target material instead of being an error. `progress("planning", done,
+    rows, 0)` is called every 1,000 rows (for a progress bar).
+    The rows are not changed: problems found are on each `Action.issues` and `Plan.issues`.
+    """
+    index = ServerIndex.build(entries)
+    actions = [Action(row, INVALID, layer_id=row.values.get("layer_id")) for row in data.rows]
+    targets = [resolve_target(action, index, create_samples) for action in actions]
+
+    # The duplicate rule on the resolved keys: one layer named once by sample_id and once
+    # by name is a duplicate too.
+    by_target = duplicate_keys(zip(actions, targets),
+                               lambda pair: target_key(pair[1], pair[0].layer_id))
+    for key, group in by_target.items():
+        message = duplicate_message(target_text(key), [action.row for action, _ in group])
+        for action, _ in group:
+            action.add(ERROR, "layer_id", message)
+
+    updates = check_identity(actions, index, update_samples)
+    for action in actions:
+        _check_chemistry(action)
+
+    new_samples: dict[tuple, NewSample] = {}
+    for done, (action, target) in enumerate(zip(actions, targets)):
+        if progress is not None and done % 1000 == 0:
+            progress("planning", done, len(actions), 0)
+        if not action.valid:
+            action.kind = INVALID
+            action.message = action.errors[0].message
+        elif isinstance(target, tuple):
+            group = new_samples.get(target)
+            if group is None:
+                group = new_samples[target] = NewSample(action.row.values["sample_name"],
+                                                        action.row.values.get("substrate"))
+            group.actions.append(action)
+            action.new_sample = group
+            action.kind = CREATE
+            action.body = {"layer_id": action.layer_id, **_managed(action.row)}
+            action.message = f"new target material {group.sample_name!r}"
+        else:
+            _compare(action, index)
+            if not action.valid:  # the comparison found a contradiction with the server
+                action.kind = INVALID
+                action.body, action.changes = {}, []
+                action.message = action.errors[0].message
+        if action.valid:
+            # The row's first warning is its message (the report's Cell column points at it).
+            warnings = action.warnings
+            if warnings:
+                action.message = "; ".join(m for m in (action.message, warnings[0].message) if m)
+
+    sample_updates = []
+    valid_by_sample: dict[int, list[Action]] = defaultdict(list)
+    for action in actions:
+        if action.sample_id is not None and action.kind != INVALID:
+            valid_by_sample[action.sample_id].append(action)
+    for update in updates:
+        update.actions = valid_by_sample.get(update.sample_id, [])
+        if update.actions:
+            sample_updates.append(update)
+            for action in update.actions:
+                action.sample_update = update
+
+    covered = {t for t in targets if isinstance(t, int)}
+    named_keys = {a.key for a in actions}
+    # The keys picked before they are sorted: a sheet that names every layer sorts none.
+    remote_keys = sorted(k for k in index.layers if k[0] in covered and k not in named_keys)
+    remote_only = [record for key in remote_keys for record in index.layers[key]]
+    issues = [issue for action in actions for issue in action.issues]
+    return Plan(actions, list(new_samples.values()), remote_only, set(index.samples), issues,
+                sample_updates)
+
+
+def _managed(row: SheetRow) -> dict[str, Any]:
+    """The layer fields the row manages (non-blank), as checked."""
+    given = row.values
+    return {f: value for f in values.LAYER_FIELDS if (value := given.get(f)) is not None}
+
+
+# ============================================================================ chemistry
+
+def _check_chemistry(action: Action) -> None:
+    """A formula and an element_dict that contradict each other: whichever half were sent,
+    the server would hold wrong chemistry, so the row is an error."""
+    row = action.row
+    formula, elements = row.values.get("composition_string"), row.values.get("element_dict")
+    if not formula or not elements:
+        return
+    conflict = values.composition_conflict(formula, elements)
+    if conflict and not any(i.message == conflict for i in row.errors):  # the reader's own check
+        action.add(ERROR, "element_dict", conflict)
+
+
+def _compare(action: Action, index: ServerIndex) -> None:
+    """create or update or unchanged, for a valid row of a target material on the server."""
+    assert action.key is not None
+    managed = _managed(action.row)
+    records = index.layers.get(action.key)
+    if not records:
+        action.kind = CREATE
+        action.body = {"sample_id": action.sample_id, "layer_id": action.layer_id, **managed}
+        return
+    record = action.record = records[0]
+    if len(records) > 1:
+        ids = ", ".join(str(r.get("id")) for r in records[:10])
+        if len(records) > 10:  # thousands of copies: the first ten are enough to find them
+            ids += f" and {len(records) - 10:,} more"
+        action.add(WARNING, "layer_id", f"the server holds layer {action.layer_id} of sample "
+                   f"{action.sample_id} {len(records)} times (record ids {ids}); this row is "
+                   f"compared with record {record.get('id')} and no copy is added")
+    # Equality first, as in values.same: most values are the server's as they stand.
+    action.changes = [Change(f, old, v) for f, v in managed.items()
+                      if (old := record.get(f)) != v and not values.same(f, v, old)]
+    if not action.changes:
+        action.kind = UNCHANGED
+        return
+    body = {c.field: c.new for c in action.changes}
+    _warn_of_stale_identifiers(action, managed, body)
+    if any(f in body for f in CHEMISTRY):
+        body.update({f: managed[f] for f in CHEMISTRY if f in managed})
+        if "element_dict" in body and "composition_string" not in body:
+            conflict = _server_chemistry_conflict(body["element_dict"], record)
+            if conflict:
+                action.add(ERROR, "element_dict", conflict)
+                return
+    action.kind = UPDATE
+    action.body = {"sample_id": action.sample_id, "layer_id": action.layer_id, **body}
+
+
+#: Fields that name one material: right for the old composition, wrong for a new one.
+MATERIAL_IDENTIFIERS = ("mp_id", "space_group")
+
+
+def _warn_of_stale_identifiers(action: Action, managed: dict[str, Any],
+                               body: dict[str, Any]) -> None:
+    """A new composition_string beside an mp_id or space_group that stays as it was (an
+    exported sheet whose formula was edited): they describe the old material. The update
+    goes ahead as the sheet says; the warning points at the cells to check."""
+    if "composition_string" not in body:
+        return
+    kept = [f for f in MATERIAL_IDENTIFIERS if f in managed and f not in body]
+    if not kept:
+        return
+    old = action.record.get("composition_string") if action.record else None
+    named = " and ".join(f"{f} {values.describe(managed[f])}" for f in kept)
+    action.add(WARNING, kept[0],
+               f"composition_string changes from {values.describe(old) if old else '(blank)'} "
+               f"to {values.describe(managed['composition_string'])}, but {named} "
+               f"{'stay' if len(kept) > 1 else 'stays'} as before and may describe the old "
+               f"material: check {'them' if len(kept) > 1 else 'it'}")
+
+
+def _server_chemistry_conflict(elements: dict[str, Any], record: dict[str, Any]) -> str | None:
+    """An element_dict sent alone must agree with the formula the server keeps."""
+    formula = record.get("composition_string")
+    if not isinstance(formula, str) or not formula.strip():
+        return None
+    conflict = values.composition_conflict(formula, elements)
+    if conflict is None:
+        return None
+    return (f"element_dict {values.describe(elements)} does not match the server's "
+            f"composition_string {formula!r}; give the composition_string in the sheet too, "
+            "or leave element_dict blank")

@@ -1,0 +1,140 @@
+"""What the reader makes of a sheet: its data rows (`SheetRow`), each with its cells as read,
+its checked values and its problems, and the whole (`SheetData`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.issues import Issue, Severity
+from ..rules import values
+
+
+@dataclass(slots=True)  # 50,000 of them in a big sheet: no __dict__ each
+class SheetRow:
+    """One data row: the cells as read, the checked values, and its problems."""
+
+    sheet: str
+    row: int
+    stack: int
+    raw: dict[str, Any]
+    cells: dict[str, str]
+    extra: dict[str, Any]
+    columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
+    values: dict[str, Any] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+    filled_from: int | None = None  # the row the sample columns were taken from
+    _ref: tuple | None = field(default=None, repr=False)  # sample_ref, once the row is checked
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    @property
+    def valid(self) -> bool:
+        return not any(i.severity == Severity.ERROR for i in self.issues)  # asked often: no list built
+
+    @property
+    def sample_ref(self) -> tuple | None:
+        """("id", 42) or ("name", "bto on sto", "srtio3"), or None when not usable."""
+        if self._ref is not None:
+            return self._ref or None
+        if self.values.get("sample_id") is not None:
+            return ("id", self.values["sample_id"])
+        name = self.values.get("sample_name")
+        if name:
+            substrate = self.values.get("substrate")
+            return ("name", name.casefold(), substrate.casefold() if substrate else None)
+        return None
+
+    def add(self, severity: str, field_name: str | None, message: str, column: str | None = None,
+            value: Any = None) -> Issue:
+        cell = self.cells.get(field_name) if field_name else None
+        column = column or (self.columns.get(field_name) if field_name else None)
+        issue = Issue(self.sheet, self.row, column, cell,
+                      values.describe(self.raw.get(field_name) if value is None and field_name else value),
+                      severity, message)
+        self.issues.append(issue)
+        return issue
+
+
+
+@dataclass
+class SheetData:
+    """What `read_stacks` returns."""
+
+    path: Path
+    sheet: str                          # the sheets read, for display: "Layers, Old"
+    header_row: int
+    columns: dict[str, str]             # field -> header as written
+    headers: list[str]                  # every header, in sheet order
+    ignored_columns: list[str]
+    rows: list[SheetRow]
+    file_issues: list[Issue]            # about the file, not one row (encoding, headers)
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheets: list[str] = field(default_factory=list)  # every sheet read, in order
+    near_misses: list[tuple[str, str]] = field(default_factory=list)  # (unused header, field it resembles)
+
+    @property
+    def issues(self) -> list[Issue]:
+        """Every problem: the file's, then each row's, in sheet order."""
+        return self.file_issues + [issue for row in self.rows for issue in row.issues]
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    def to_frame(self) -> Any:
+        """The rows as a pandas DataFrame (see `frames.stacks_frame`); needs pandas."""
+        from .rows import stacks_frame
+
+        return stacks_frame(self)
+
+
+def row_issue(row: SheetRow, severity: Severity, field_name: str | None, message: str) -> Issue:
+    """An issue located at a row's cell for `field_name` (the row itself is not changed)."""
+    return Issue(row.sheet, row.row, row.columns.get(field_name) if field_name else None,
+                 row.cells.get(field_name) if field_name else None,
+                 values.describe(row.raw.get(field_name)) if field_name else "", severity, message)
+
+
+#: Columns of `stacks_frame` that hold whole numbers: pandas' nullable Int64 (blank is <NA>).
+_INTEGER_FIELDS = ("sample_id", "layer_id")
+
+
+
+def stacks_frame(data: "SheetData") -> "pd.DataFrame":
+    """One row per data row: `sheet`, `row` (the sheet's row number, or the frame's label),
+    `valid` (no error, as `layer-sync check` says: a layer named by two rows makes both
+    invalid), then the canonical fields in `values.ALL_FIELDS` order.
+
+    The fields hold the values as the tool reads them, checked and normalised, as they would
+    be compared and sent: `orientation` is text (`001` stays `001`, `(001)` becomes `001`),
+    `element_dict` a dict, `space_group` a symbol. A blank cell, or one whose value is an
+    error (see `data.issues`), is None; `sample_id` and `layer_id` are nullable integers
+    (Int64: blank is <NA>); `pd.isna` is true for both kinds of blank.
+    """
+    import pandas as pd
+
+    from .duplicates import sheet_duplicates
+
+    rows = data.rows
+    duplicated = {(i.sheet, i.row) for i in sheet_duplicates(rows)}
+    table: dict[str, Any] = {
+        "sheet": pd.Series([r.sheet for r in rows], dtype=object),
+        "row": pd.Series([r.row for r in rows], dtype="int64"),
+        "valid": pd.Series([r.valid and (r.sheet, r.row) not in duplicated for r in rows],
+                           dtype=bool),
+    }
+    for name in values.ALL_FIELDS:
+        cells = [r.values.get(name) for r in rows]
+        table[name] = pd.Series(cells, dtype="Int64" if name in _INTEGER_FIELDS else object)
+    return pd.DataFrame(table)

@@ -1,0 +1,251 @@
+"""Bounded streaming scans of a workbook's XML (.xlsx sheets, .ods content): each sheet's used
+area, and what calamine does not report, as it gives both as blank cells: formulas without a
+stored result, cells showing a formula error (`#NAME?`), and (.ods) merged cells.
+
+Every scan takes the part's bytes in chunks (`workbook.Workbook` streams and bounds them), so
+nothing here reads a whole part into memory, and nothing here opens a file. A malformed part
+raises ElementTree.ParseError, which the caller turns into its own error.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+from xml.etree import ElementTree
+
+from .files import column_index
+
+_M = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_T = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_REF = re.compile(r"([A-Za-z]+)(\d+)")
+# The fast shape check (see scan_xlsx_sheet): each search starts with a literal,
+# which the regex engine finds at memory-search speed.
+_FAR = re.compile(rb"r=[\"'](?:[A-Za-z]{2}|[A-Za-z]?\d{6})")  # a column past Z, a row past 99,999
+# The cells holding something (a value, an inline string, a formula), and the formulas with
+# their stored result, if any, as spreadsheet programs write them.
+_FILLED_CELL = re.compile(rb'<c r="([A-Za-z]+)(\d+)"[^>]*(?<!/)>\s*<(?:v|is|f)\b')
+_FORMULA_CELL = re.compile(
+    rb'<c r="([A-Za-z]+)(\d+)"([^>]*)>\s*<f\b[^>]*(?:/>|>[^<]*</f>)\s*(<v>[^<]+</v>)?')
+# A cell showing an error (t="e"), its formula if any, and the error it shows.
+_ERROR_CELL = re.compile(
+    rb'<c r="([A-Za-z]+)(\d+)"[^>]*\bt="e"[^>]*>\s*(?:<f\b[^>]*(?:/>|>[^<]*</f>)\s*)?'
+    rb'<v>([^<]*)</v>')
+_PREFIXED = re.compile(rb":[cf]")  # <x:c>, <x:f>: a namespace prefix on a cell or formula
+_NO_ADDRESS = re.compile(rb"<c(?:>|/|\s+(?!r=\"))")  # a cell whose address is not first
+
+
+@dataclass
+class Shape:
+    """A sheet's used area and what calamine does not say about it."""
+
+    rows: int = 0
+    columns: int = 0
+    unusable: dict[tuple[int, int], str | None] = field(default_factory=dict)
+    merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+
+
+def scan_xlsx_sheet(chunks: Callable[[], Iterator[bytes]]) -> Shape:
+    """The sheet's used area and its formulas without a result.
+
+    A first pass of byte searches proves the area small when every cell address has one
+    letter and at most five digits (26 x 99,999 cells) and every cell carries its address
+    first, as every spreadsheet program writes them; when it has no formula either,
+    nothing more is needed. Otherwise a second pass measures it: by regular expressions
+    over the cells as programs write them, or, for a sheet written some other way (cells
+    without addresses, namespace prefixes), by a streaming XML parse.
+    """
+    usual = True
+    for data in whole_tags(chunks()):
+        if _NO_ADDRESS.search(data) or _PREFIXED.search(data):
+            usual = False
+            break
+        if b"<f" in data or b't="e"' in data or _FAR.search(data):
+            break  # a formula, an error, a cell past Z99999: measure
+    else:
+        return Shape()
+    return _measure_usual(chunks) if usual else _measure_parsed(chunks)
+
+
+def _measure_usual(chunks: Callable[[], Iterator[bytes]]) -> Shape:
+    """The used area from the addresses of the cells holding something, and the formulas
+    without a stored result, for a sheet whose cells all start `<c r="A1"`."""
+    shape = Shape()
+    rows = columns = 0
+    for data in _whole_cells(chunks()):
+        if _NO_ADDRESS.search(data) or _PREFIXED.search(data):
+            return _measure_parsed(chunks)
+        refs = _FILLED_CELL.findall(data)
+        if refs:
+            rows = max(rows, max(int(number) for _, number in refs))
+            widest = max({letters for letters, _ in refs}, key=lambda l: (len(l), l.upper()))
+            columns = max(columns, column_index(widest.decode().upper()) + 1)
+        if b"<f" in data:
+            for letters, number, attributes, value in _FORMULA_CELL.findall(data):
+                if not value and b't="str"' not in attributes:
+                    shape.unusable[int(number) - 1, column_index(letters.decode().upper())] = None
+        if b't="e"' in data:
+            for letters, number, error in _ERROR_CELL.findall(data):
+                shape.unusable[int(number) - 1, column_index(letters.decode().upper())] = (
+                    _error_text(error))
+    shape.rows, shape.columns = rows, columns
+    return shape
+
+
+def _measure_parsed(chunks: Callable[[], Iterator[bytes]]) -> Shape:
+    """The same, by a streaming XML parse: for sheets written some other way."""
+    shape = Shape()
+    row = col = -1
+    cell_tag, row_tag = f"{_M}c", f"{_M}row"
+    value_tags = (f"{_M}v", f"{_M}is")
+    stack: list[ElementTree.Element] = []
+    for event, element in ElementTree.iterparse(
+            _ChunkReader(chunks()), events=("start", "end")):
+        tag = element.tag
+        if event == "start":
+            stack.append(element)
+            if tag == row_tag:
+                r = element.get("r")
+                row = int(r) - 1 if r and r.isdigit() else row + 1
+                col = -1
+            continue
+        stack.pop()
+        if tag == cell_tag:
+            match = _REF.fullmatch(element.get("r") or "")
+            if match:
+                row, col = int(match.group(2)) - 1, column_index(match.group(1).upper())
+            else:
+                col += 1
+            value = next((c for c in element if c.tag in value_tags), None)
+            if value is not None and (value.tag != f"{_M}v" or value.text):
+                shape.rows = max(shape.rows, row + 1)
+                shape.columns = max(shape.columns, col + 1)
+                if element.get("t") == "e" and row >= 0 and col >= 0:
+                    shape.unusable[row, col] = _error_text((value.text or "").encode())
+            elif (element.find(f"{_M}f") is not None and element.get("t") != "str"
+                  and row >= 0 and col >= 0):
+                shape.unusable[row, col] = None
+        if tag in (cell_tag, row_tag) and stack:
+            stack[-1].remove(element)  # what is read is done with: keep nothing
+    return shape
+
+
+def scan_ods(chunks: Iterator[bytes]) -> dict[str, Shape]:
+    """Each table's used area and merged cells, counting repeated rows and cells."""
+    shapes: dict[str, Shape] = {}
+    table_tag, row_tag = f"{_T}table", f"{_T}table-row"
+    cell_tags = {f"{_T}table-cell", f"{_T}covered-table-cell"}
+    stack: list[ElementTree.Element] = []
+    shape = Shape()
+    row = col = 0
+    for event, element in ElementTree.iterparse(
+            _ChunkReader(chunks), events=("start", "end")):
+        tag = element.tag
+        if event == "start":
+            stack.append(element)
+            if tag == table_tag:
+                shape, row = Shape(), 0
+                shapes[element.get(f"{_T}name") or ""] = shape
+            elif tag == row_tag:
+                col = 0
+            continue
+        stack.pop()
+        if tag in cell_tags:
+            rows_repeated = _repeat(stack[-1], "number-rows-repeated") if stack else 1
+            cols_repeated = _repeat(element, "number-columns-repeated")
+            if len(element) or element.get(f"{_OFFICE}value-type"):
+                shape.rows = max(shape.rows, row + rows_repeated)
+                shape.columns = max(shape.columns, col + cols_repeated)
+                if element.get(_ODS_VALUE_TYPE) == "error":
+                    shown = _error_text("".join(element.itertext()).encode())
+                    cells = ((r, c) for r in range(row, row + rows_repeated)
+                             for c in range(col, col + cols_repeated))
+                    for cell in islice(cells, _MAX_REPEATED_ERRORS):
+                        shape.unusable[cell] = shown
+            spans = (_repeat(element, "number-rows-spanned"),
+                     _repeat(element, "number-columns-spanned"))
+            if spans != (1, 1):
+                shape.merged.append(((row, col), (row + spans[0] - 1, col + spans[1] - 1)))
+            col += cols_repeated
+        elif tag == row_tag:
+            row += _repeat(element, "number-rows-repeated")
+        else:
+            continue
+        if stack:
+            stack[-1].remove(element)  # what is read is done with: keep nothing
+    return shapes
+
+
+#: LibreOffice's mark of a cell showing an error (its office:value-type says "string").
+_ODS_VALUE_TYPE = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}value-type"
+#: A repeated error cell is noted for at most this many of the cells it stands for (a sheet's
+#: data never repeats one error further; the bound keeps a hostile file from filling the memory).
+_MAX_REPEATED_ERRORS = 1000
+
+
+def _error_text(shown: bytes) -> str:
+    """The error a cell shows, as the sheet program shows it (`#NAME?`), bounded."""
+    text = shown.decode("utf-8", "replace").strip()[:40]
+    return text or "an error"
+
+
+def whole_tags(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks cut before their last "<", so that no tag is split between two of them."""
+    return _cut_after(chunks, lambda data: data.rfind(b"<"))
+
+
+def _whole_cells(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks cut after their last closed cell (else before their last tag), so that no
+    cell is split between two of them."""
+    def cut(data: bytes) -> int:
+        end = data.rfind(b"</c>")
+        return end + 4 if end >= 0 else data.rfind(b"<")
+    return _cut_after(chunks, cut)
+
+
+def _cut_after(chunks: Iterator[bytes], find_cut: Callable[[bytes], int]) -> Iterator[bytes]:
+    """The chunks re-cut where `find_cut` says; what is after a cut starts the next chunk."""
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk
+        cut = find_cut(data)
+        if cut > 0:
+            data, tail = data[:cut], data[cut:]
+        else:
+            tail = b""
+        yield data
+    if tail:
+        yield tail
+
+
+def _repeat(element: ElementTree.Element, name: str) -> int:
+    try:
+        return max(1, int(element.get(f"{_T}{name}", 1)))
+    except ValueError:
+        return 1
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file-like view of an iterator of byte chunks, for iterparse."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buffer = memoryview(chunk)
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size

@@ -1,0 +1,354 @@
+"""Read layer stacks from CSV and Excel as technicians write them: a grid becomes rows.
+
+`read_stacks(path, sheet=None)` returns every data row with its source (sheet, row number as
+the spreadsheet shows it, cell references) and every problem found, each tied to its cell.
+No HTTP here. The file becomes grids in `textfile` (CSV, TSV, TXT) or `workbook` (.xlsx,
+.xlsm, .ods, .xls), within the bounds of `inputfile`; `headers` finds the header row; this
+module fills merged and blank cells down, checks every value and the rules across rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import InputFileError
+from ..core.issues import Issue, Severity
+from ..rules import values
+from ..rules.cells import MAX_CELL_CHARS
+from .files import (
+    SUFFIXES,
+    TEXT_SUFFIXES,
+    WORKBOOK_SUFFIXES,
+    Grid,
+    check_input_file,
+    column_letter,
+)
+from .headers import (
+    ALIASES,
+    HEADER_SEARCH_ROWS,
+    Header,
+    field_for_header,
+    find_header,
+    lab_names,
+    no_header_message,
+    squeeze_header,
+)
+from .rows import SheetData, SheetRow
+
+__all__ = ["ALIASES", "HEADER_SEARCH_ROWS", "SUFFIXES", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES",
+           "SheetData", "SheetRow", "check_input_file", "column_letter", "field_for_header",
+           "read_stacks", "rows_from_grid", "squeeze_header"]
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+
+# ============================================================================= public
+
+def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
+                all_sheets: bool = False, columns: Mapping[str, str] | None = None,
+                progress: Callable[[str, int, int | None, int], None] | None = None
+                ) -> SheetData:
+    """Read the layer stacks of a CSV or workbook, check every value, report every problem.
+
+    `sheet` names one sheet or several (case ignored); `all_sheets` reads every sheet with a
+    recognisable header. By default the first sheet with a header is read, and any other
+    sheet with one is named in a file-level warning. A key repeated across the sheets read is
+    a duplicate like any other. `progress("reading", rows_done, rows, 0)` is called every
+    1,000 rows while they are checked (for a progress bar). `columns` maps a lab's own header names to fields
+    (`{"Film": "composition_string"}`); they are matched like the built-in names, and first.
+
+    Raises InputFileError (exit code 2) for a file that cannot be used at all.
+    """
+    path = Path(path)
+    suffix = check_input_file(path)
+    wanted = [sheet] if isinstance(sheet, str) else list(sheet or [])
+    names = lab_names(columns)
+    file_issues: list[Issue] = []
+    encoding = delimiter = None
+    if suffix in TEXT_SUFFIXES:
+        from .delimited import load_text
+
+        grid, encoding, delimiter = load_text(path, suffix, file_issues)
+        if any(name.casefold() != grid.name.casefold() for name in wanted):
+            raise InputFileError(f"{path.name} is a text file with no sheets; drop --sheet")
+        header = find_header(grid, path, names)
+        if header is None:
+            raise InputFileError(no_header_message(path, [grid], names))
+        found = [(grid, header)]
+    else:
+        found = _read_workbook(path, suffix, wanted, all_sheets, file_issues, names)
+    rows: list[SheetRow] = []
+    columns: dict[str, str] = {}
+    headers: list[str] = []
+    ignored: list[str] = []
+    near: list[tuple[str, str]] = []
+    seen_headers: set[str] = set()
+    seen_ignored: set[str] = set()
+    for grid, header in found:
+        file_issues.extend(header.issues)
+        stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
+        for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress):
+            row.stack += stack
+            rows.append(row)
+        for name, col in header.colmap.items():
+            columns.setdefault(name, header.headers[col])
+        headers.extend(h for h in header.headers if not h or h not in seen_headers)
+        ignored.extend(h for h in header.ignored if h not in seen_ignored)
+        near.extend(n for n in header.near_misses if n not in near)
+        seen_headers.update(header.headers)
+        seen_ignored.update(header.ignored)
+    _check_gaps(rows)
+    names = [grid.name for grid, _ in found]
+    return SheetData(path=path, sheet=", ".join(names), header_row=found[0][1].index + 1,
+                     columns=columns, headers=headers if len(found) > 1 else found[0][1].headers,
+                     ignored_columns=ignored, rows=rows, file_issues=file_issues,
+                     encoding=encoding, delimiter=delimiter, sheets=names, near_misses=near)
+
+
+def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
+                   file_issues: list[Issue], lab: dict[str, str]) -> list[tuple[Grid, Header]]:
+    """The sheets to read, each with its header (see `read_stacks`)."""
+    from .workbook import Workbook
+
+    book = Workbook(path, suffix)
+    try:
+        report_of = book.report_input()
+        if report_of is not None:
+            raise InputFileError(f"{path.name} is a layer-sync report, not a layer sheet; sync "
+                                 f"the original sheet ({report_of})")
+        if wanted:
+            by_name = {n.casefold(): n for n in book.all_names}
+            missing = [n for n in wanted if n.casefold() not in by_name]
+            if missing:
+                raise InputFileError(f"{path.name} has no sheet {missing[0]!r}; its sheets are "
+                                     f"{', '.join(map(repr, book.all_names))}")
+            names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
+        else:
+            names = book.names
+        if not names:
+            raise InputFileError(f"{path.name} has no worksheets")
+        found: list[tuple[Grid, Header]] = []
+        tried: list[Grid] = []
+        others: list[str] = []
+        for name in names:
+            if found and not wanted and not all_sheets:
+                # Only to say that it is there: a sheet never goes unread without a word.
+                if _has_header(book, name, path, lab):
+                    others.append(name)
+                continue
+            grid = book.load(name)
+            header = find_header(grid, path, lab)
+            if header is not None:
+                found.append((grid, header))
+            elif wanted:
+                raise InputFileError(no_header_message(path, [grid], lab))
+            else:
+                tried.append(grid)
+        if not found:
+            raise InputFileError(no_header_message(path, tried, lab))
+        if others:
+            listed = ", ".join(map(repr, others))
+            file_issues.append(Issue(
+                found[0][0].name, None, None, None, "", WARNING,
+                f"only sheet {found[0][0].name!r} was read; {listed} "
+                f"{'has' if len(others) == 1 else 'have'} a layer header too: read "
+                f"{'it' if len(others) == 1 else 'them'} with --sheet NAME (once per sheet), "
+                "or every such sheet with --all-sheets"))
+        return found
+    finally:
+        book.close()
+
+
+def _has_header(book: Any, name: str, path: Path, lab: dict[str, str]) -> bool:
+    try:
+        return find_header(book.load(name), path, lab) is not None
+    except InputFileError:
+        return False  # unreadable as a layer sheet: nothing to point the technician to
+
+
+# ============================================================================= rows
+
+def _check_uncached(field_name: str, raw: Any) -> values.Checked | str:
+    """The cell's checked value, or the problem's message."""
+    try:
+        return values.check(field_name, raw)
+    except values.ValueProblem as exc:
+        return str(exc)
+
+
+#: A sheet repeats its values: each (field, value) is checked once.
+_check_cached = lru_cache(maxsize=65536, typed=True)(_check_uncached)  # typed: TRUE is not 1.0
+
+
+def _fill_merged(grid: Grid, header_index: int, width: int) -> None:
+    """A merged range's value fills its cells below the header, within the sheet's rows and
+    the header's `width` (a range can claim a billion columns; the cells past them are not
+    read anyway)."""
+    cells = grid.cells
+    for (r0, c0), (r1, c1) in grid.merged:
+        if r1 <= header_index or r0 >= len(cells) or c0 >= len(cells[r0]) or c0 >= width:
+            continue
+        c1 = min(c1, width - 1)
+        value = cells[r0][c0]
+        for r in range(max(r0, header_index + 1), min(r1, len(cells) - 1) + 1):
+            row = cells[r]
+            if len(row) <= c1:
+                row.extend([""] * (c1 + 1 - len(row)))
+            for c in range(c0, c1 + 1):
+                if (r, c) != (r0, c0) and values.is_blank(row[c]):
+                    row[c] = value
+
+
+def rows_from_grid(grid: Grid, header: Header, *, numbers: Sequence[int] | None = None,
+                   cell_refs: Callable[[int], dict[str, str]] | None = None) -> list[SheetRow]:
+    """The checked rows of one grid below its `header` (from `find_header`), with the gap
+    warnings: what `read_stacks` makes of one sheet, for a grid built elsewhere (a DataFrame).
+
+    `numbers[i]`: the row number that grid row `i` is known by (default `i + 1`, as a
+    spreadsheet counts); `cell_refs(i)`: its cells' names by field (default `F12`-style).
+    """
+    rows = _rows(grid, header.index, header.colmap, header.headers, numbers, cell_refs)
+    _check_gaps(rows)
+    return rows
+
+
+def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[str],
+          numbers: Sequence[int] | None = None,
+          cell_refs: Callable[[int], dict[str, str]] | None = None,
+          progress: Callable[[str, int, int | None, int], None] | None = None) -> list[SheetRow]:
+    _fill_merged(grid, header_index, len(headers))
+    extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
+                  if c not in colmap.values() and headers[c]]
+    letters = [(f, column_letter(c)) for f, c in colmap.items()]
+    names = {f: headers[c] for f, c in colmap.items()}
+    sample_fields = [f for f in values.SAMPLE_FIELDS if f in colmap]
+    rows: list[SheetRow] = []
+    stack = 0
+    previous: SheetRow | None = None
+    columns = list(colmap.items())
+    checked_columns = [(f, headers[c]) for f, c in columns]  # (field, header), looked up once
+    blank = _blank
+    total = len(grid.cells) - header_index - 1
+    for index in range(header_index + 1, len(grid.cells)):
+        if progress is not None and (index - header_index) % 1000 == 0:
+            progress("reading", index - header_index, total, 0)
+        cells = grid.cells[index]
+        number = index + 1 if numbers is None else numbers[index]
+        width = len(cells)
+        raw = {f: (cells[c] if c < width else None) for f, c in columns}
+        unusable = ({f: grid.unusable[index, c] for f, c in columns if (index, c) in grid.unusable}
+                    if grid.unusable else _NO_FIELDS)
+        if not unusable and all(blank(v) for v in raw.values()):
+            if previous is not None:
+                stack += 1
+            previous = None
+            continue
+        extra = {name: (cells[c] if c < len(cells) else None) for c, name in extra_cols}
+        if cell_refs is None:
+            digits = str(number)
+            refs = {f: letter + digits for f, letter in letters}
+        else:
+            refs = cell_refs(index)
+        row = SheetRow(grid.name, number, stack, raw, refs, extra, names)
+        for name, value in extra.items():
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                row.add(WARNING, None, f"this cell holds {len(value):,} characters, more than a "
+                        f"spreadsheet cell can ({MAX_CELL_CHARS:,}); it is not used, but check "
+                        "the file", name, value[:40] + "…")
+        # Within a stack, sample columns left blank (or repeated by a merged cell) are the
+        # stack's: take them from the row above.
+        # (Equality first: most rows of a stack repeat its sample, and that test is cheap.)
+        if previous is not None:
+            above = previous.raw
+            if all(raw[f] == above[f] or blank(raw[f]) for f in sample_fields):
+                for f in sample_fields:
+                    if blank(raw[f]):
+                        raw[f] = above[f]
+                        # A problem with the value is shown at the cell it was typed in.
+                        refs[f] = previous.cells[f]
+                row.filled_from = previous.row
+        _check_row(row, unusable, headers, colmap, checked_columns)
+        row._ref = row.sample_ref or ()  # computed once; the checks below read it often
+        rows.append(row)
+        previous = row
+    return rows
+
+
+#: A row's fields showing no usable value, when the sheet has none (most do).
+_NO_FIELDS: dict[str, str | None] = {}
+
+
+def _blank(value: Any) -> bool:
+    """values.is_blank, for the loop over every cell: the common kinds first."""
+    if value is None or value == "":
+        return True
+    if isinstance(value, str):
+        return value.isspace()
+    if isinstance(value, float):
+        return value != value  # NaN
+    return False
+
+
+def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str],
+               colmap: dict[str, int], checked_columns: list[tuple[str, str]]) -> None:
+    """Check each field of the row; `unusable`: its fields whose cell shows no usable value
+    (field -> the error the cell shows, or None for a formula with no stored result)."""
+    raw, checked = row.raw, row.values
+    for field_name, column in checked_columns:
+        if unusable and field_name in unusable:
+            error = unusable[field_name]
+            row.add(ERROR, field_name, "this cell holds a formula with no stored result; open the "
+                    "file in Excel or LibreOffice, let it calculate and save, or type the value"
+                    if error is None else
+                    f"this cell shows {error}: its formula failed; correct the formula (or "
+                    "type the value) and save", column, error)
+            continue
+        try:
+            outcome = _check_cached(field_name, raw[field_name])
+        except TypeError:  # an unhashable value: checked without the cache
+            outcome = _check_uncached(field_name, raw[field_name])
+        if isinstance(outcome, str):
+            if row.filled_from is not None and field_name in values.SAMPLE_FIELDS:
+                outcome = f"{outcome} (taken from row {row.filled_from}, which carries the stack's sample)"
+            row.add(ERROR, field_name, outcome, column)
+            continue
+        checked[field_name] = outcome.value
+        for warning in outcome.warnings:
+            row.add(WARNING, field_name, warning, column)
+    if "layer_id" not in unusable and _blank(raw.get("layer_id")):
+        row.add(ERROR, "layer_id", "layer_id is blank; every row needs its position in the stack "
+                "(1 = on the substrate)", headers[colmap["layer_id"]])
+    if _blank(raw.get("sample_id")) and _blank(raw.get("sample_name")):
+        field_name = "sample_id" if "sample_id" in colmap else "sample_name"
+        row.add(ERROR, field_name, "no sample_id or sample_name: the row does not say which "
+                "target material it belongs to", headers[colmap[field_name]])
+    if checked.get("sample_name") == values.EXAMPLE_SAMPLE_NAME:
+        row.add(ERROR, "sample_name", "this is the template's example stack: delete its rows "
+                "(or give the target material its real name) before syncing",
+                headers[colmap["sample_name"]])
+    formula = checked.get("composition_string")
+    elements = checked.get("element_dict")
+    if formula and elements:
+        conflict = values.composition_conflict(formula, elements)
+        if conflict:
+            row.add(ERROR, "element_dict", conflict, headers[colmap["element_dict"]])
+
+
+def _check_gaps(rows: list[SheetRow]) -> None:
+    by_sample: dict[tuple, list[SheetRow]] = defaultdict(list)
+    for row in rows:
+        if row.sample_ref is not None and row.values.get("layer_id") is not None:
+            by_sample[row.sample_ref].append(row)
+    for ref, group in by_sample.items():
+        ordered = sorted(group, key=lambda r: r.values["layer_id"])
+        for before, after in zip(ordered, ordered[1:]):
+            low, high = before.values["layer_id"], after.values["layer_id"]
+            if high - low > 1:
+                missing = f"layer {low + 1}" if high - low == 2 else f"layers {low + 1}-{high - 1}"
+                name = ref[1]
+                after.add(WARNING, "layer_id", f"the layer_ids of sample {name!r} jump from "
+                          f"{low} to {high}: {'is' if high - low == 2 else 'are'} {missing} missing?")

@@ -1,0 +1,139 @@
+"""Where the API URL and the API key come from, checked before any request is sent.
+
+The key travels with its source (`ApiKey.source`: the variable or file it was read from),
+so that every message about it can say where to fix it without ever showing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..core.errors import ConfigError
+from ..core.secrets import GIVEN_KEY, ApiKey
+
+log = logging.getLogger("layer_sync")
+
+DEFAULT_API_URL = "https://api.atomscale.ai/"
+KEY_VARIABLES = ("ATOMSCALE_API_KEY", "AS_API_KEY")
+
+#: The most writes in flight, attempts per request, and seconds per request: far past what a
+#: run needs (a million "in flight" made the connection pool alone take minutes and memory).
+MAX_CONCURRENCY, MAX_ATTEMPTS, MAX_TIMEOUT_S = 64, 100, 3600.0
+
+
+def as_api_key(key: str | ApiKey) -> ApiKey:
+    """A plain string key (from a library caller) as an `ApiKey`."""
+    return key if isinstance(key, ApiKey) else ApiKey(key.strip() if key else "", GIVEN_KEY)
+
+
+def check_api_key(key: ApiKey) -> ApiKey:
+    """The key, if an HTTP header can carry it; else a ConfigError naming its source.
+
+    Only printable ASCII goes in a header as written: a line break would end the header and
+    a character like `€` has no single-byte form. The message never shows the key.
+    """
+    if not key.value:
+        raise ConfigError(f"the API key in {key.source} is empty")
+    if not all(" " <= ch <= "~" for ch in key.value):
+        raise ConfigError(f"the API key in {key.source} holds a character that cannot be sent "
+                          "in an HTTP header (a line break, a tab, or a letter such as é or €); "
+                          "copy the key again from Atomscale")
+    return key
+
+
+def check_api_url(url: str) -> str:
+    """The API root, ending in `/`; a ConfigError if it is not an http(s) address."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address, or a bad port
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"the API URL {url!r} is not an http(s) address; set --api-url or "
+                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
+    if any(ch.isspace() or not ch.isprintable() for ch in host):
+        raise ConfigError(f"the API URL {url!r} cannot be used: its host name holds a space or "
+                          "a control character; set --api-url or ATOMSCALE_API_URL, e.g. "
+                          "https://api.atomscale.ai/")
+    return url if url.endswith("/") else url + "/"
+
+
+def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
+    """--api-url, else ATOMSCALE_API_URL, else AS_API_ENDPOINT, else the public API."""
+    return check_api_url(explicit or environ.get("ATOMSCALE_API_URL")
+                         or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
+
+
+#: A key file holds one key: a few hundred bytes. Anything much bigger is not a key file.
+MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+def _read_key_file(path: Path) -> tuple[str, int]:
+    """The text and mode of a key file: a regular file (never a FIFO, which would block, or a
+    device such as /dev/zero), of at most MAX_KEY_FILE_BYTES. ConfigError otherwise."""
+    # A path that names no file may be a key pasted in place of a path: it is not shown.
+    shown = str(path) if (os.sep in str(path) or "." in path.name) else "given"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ConfigError(f"the key file {shown} does not exist; --api-key-file takes the path "
+                          "of a file that holds the key, never the key itself") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key file {shown}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # a folder too, which opens but cannot be read
+        os.close(fd)
+        raise ConfigError(f"the key file {shown} is not a regular file; give the path of a "
+                          "file that holds the key")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_KEY_FILE_BYTES + 1)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise ConfigError(f"the key file {shown} is larger than {MAX_KEY_FILE_BYTES // 1024} kB: "
+                          "it should hold the key alone")
+    try:
+        return data.decode("utf-8"), info.st_mode
+    except UnicodeDecodeError:
+        raise ConfigError(f"the key file {shown} is not text (UTF-8); it should hold the key "
+                          "alone") from None
+
+
+def read_key_file_key(path: str | os.PathLike) -> str | None:
+    """The key a key file holds (its first line), or None when it cannot be read: for
+    redacting output before the arguments are checked; `resolve_api_key` says what is wrong."""
+    try:
+        text, _ = _read_key_file(Path(path))
+    except (ConfigError, OSError, ValueError):
+        return None
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else None
+
+
+def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | None = None,
+                    warn: Callable[[str], None] = log.warning) -> ApiKey:
+    """The key from --api-key-file, else ATOMSCALE_API_KEY, else AS_API_KEY, with its source.
+
+    Raises ConfigError when there is none, or when it cannot be sent in a header.
+    """
+    if key_file is not None:
+        path = Path(key_file)
+        source = f"the key file {path}"
+        text, mode = _read_key_file(path)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warn(f"the key file {path} can be read by other users; restrict it with "
+                 f"chmod 600 {path}")
+        lines = text.strip().splitlines()
+        if not lines:
+            raise ConfigError(f"the key file {path} is empty")
+        return check_api_key(ApiKey(lines[0].strip(), source))
+    for name in KEY_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return check_api_key(ApiKey(value, name))
+    raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY) in the environment, "
+                      "or give --api-key-file PATH")

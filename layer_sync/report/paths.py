@@ -1,0 +1,231 @@
+"""Where layer-sync may write: the rules for output paths, the names it picks itself, and
+writing a file so that it appears whole, with the user's umask.
+
+The rules, the same for `sync`'s report and log file and for `export` / `template`:
+
+- an output never names an input: compared by identity (device and inode), so a hard link or
+  a symbolic link to the sheet counts as the sheet;
+- an output that exists must be a regular file (not a device, FIFO, folder, or a link to one,
+  nor a broken link): writing "through" `/dev/sda` or a FIFO is never what was meant;
+- an existing report is replaced only when it is a layer-sync report, or with `--force`;
+- a name the tool picks itself never replaces anything: it is created exclusively.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..core.errors import ConfigError
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when both paths exist and are one file (symbolic and hard links followed)."""
+    try:
+        return os.path.samestat(os.stat(a), os.stat(b))
+    except (OSError, ValueError):
+        return False
+
+
+def check_output(path: str | os.PathLike, what: str, *, inputs: Iterable[str | os.PathLike] = (),
+                 exists_ok: bool | Callable[[Path], bool] = True,
+                 exists_hint: str = "choose another name or add --force to replace it") -> Path:
+    """Refuse (ConfigError, exit 2) an output path that must not be written.
+
+    `what` names the path in the message (`--report`, `the export file`). `inputs`: files the
+    run reads, which the output must not be. `exists_ok`: whether an existing regular file
+    may be replaced (or appended to): True, False, or a test of the file.
+    """
+    path = Path(path)
+    for source in inputs:
+        if same_file(path, source):
+            raise ConfigError(f"{what} {path} is the input file {source} (the same file"
+                              f"{' under another name' if Path(source) != path else ''}); "
+                              "layer-sync only reads its input: choose another name")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise ConfigError(f"{what} {path} is a broken symbolic link; remove it or choose "
+                              "another name") from None
+        return path
+    except OSError:
+        return path  # a folder that cannot be searched, or not a folder: writing will say so
+    for test, kind in _KINDS:
+        if test(mode):
+            raise ConfigError(f"{what} {path} is {kind}, not a regular file; give the name of "
+                              "a file to write")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{what} {path} is not a regular file; give the name of a file to write")
+    allowed = exists_ok(path) if callable(exists_ok) else exists_ok
+    if not allowed:
+        raise ConfigError(f"{what} {path} exists; {exists_hint}")
+    return path
+
+
+def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
+                      force: bool = False) -> Path:
+    """The rules for `--report`: the name ends in `.xlsx` (what the report is: a workbook
+    named `notes.txt` or `run.csv` would open as garbage, or not at all); an existing file is
+    replaced only when it is a layer-sync report, or with `force` (never when it is an input
+    or not a regular file)."""
+    check_output(path, "--report", inputs=inputs)  # never an input, a device, a FIFO…
+    if Path(path).suffix.lower() != ".xlsx":
+        raise ConfigError(f"--report {path}: the report is an Excel workbook; give a name "
+                          f"ending in .xlsx (e.g. {_xlsx_hint(str(path))})")
+    checked = check_output(path, "--report", inputs=inputs,
+                           exists_ok=True if force else is_layer_sync_report,
+                           exists_hint="it is not a layer-sync report, so it is left alone; "
+                                       "choose another --report name or add --force to replace it")
+    _check_folder(Path(path))
+    problem = temp_folder_problem()
+    if problem:
+        raise ConfigError(f"--report {path}: {problem}")
+    return checked
+
+
+def temp_folder_problem() -> str | None:
+    """Why the report writer could not work, if $TMPDIR names a folder that is not there or not
+    writable (the Rust writer uses it as it is, where Python would look for another; it then
+    panics, printing its own trace): None when all is well."""
+    folder = os.environ.get("TMPDIR")
+    if not folder:
+        return None
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        return (f"$TMPDIR ({folder}) is not a folder you can write in, and the report writer "
+                "needs one; set TMPDIR to one (or unset it)")
+    return None
+
+
+def _xlsx_hint(given: str) -> str:
+    """The name given, ending in .xlsx: the whole of it, never a piece (a key pasted there by
+    mistake is replaced in the output only where it stands whole)."""
+    suffix = Path(given).suffix
+    if not suffix:
+        return given + ".xlsx"
+    if suffix.lower() in (".txt", ".csv", ".tsv", ".xls", ".xlsm", ".ods", ".xml", ".pdf"):
+        return given[:-len(suffix)] + ".xlsx"
+    return "nightly.xlsx"
+
+
+def _check_folder(path: Path) -> None:
+    """A report that could never be written is refused before anything is sent (else the
+    writes would be done and the night's record lost at the end): its folder, or the nearest
+    one that exists, must be a folder this user may write in, and its name must fit one."""
+    if len(os.fsencode(path.name)) > _MAX_NAME_BYTES:
+        raise ConfigError(f"--report {path}: the file name is too long for a folder "
+                          f"(at most {_MAX_NAME_BYTES} bytes); give a shorter one")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--report {path}: {folder} is not a folder; give a path in one")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--report {path}: you may not write in {folder}; give a path in a "
+                          "folder you can write in")
+
+
+#: The longest file name most file systems take, less room for the temporary file's name.
+_MAX_NAME_BYTES = 200
+
+
+def is_layer_sync_report(path: str | os.PathLike) -> bool:
+    """True for a workbook that the reader recognises as a layer-sync report (sheets Summary
+    and Rows, "layer-sync report" in Summary!A1): the reader's own test, so that the two never
+    disagree. Anything unreadable or hostile is simply not one of our reports."""
+    from ..read.workbook import Workbook
+
+    try:
+        book = Workbook(Path(path), ".xlsx")  # our reports are .xlsx, whatever their name
+    except Exception:
+        return False
+    try:
+        return book.report_input() is not None
+    except Exception:
+        return False
+    finally:
+        book.close()
+
+
+# ----------------------------------------------------------------------------- picked names
+
+class ReservedName:
+    """A file name the tool picked, held by an empty file created exclusively, so that no
+    other run picks it; the report later replaces the empty file. `release()` removes the
+    empty file if nothing replaced it (the run ended without a report), and the folder too
+    when it was made for it and holds nothing else."""
+
+    def __init__(self, path: Path, identity: os.stat_result | None,
+                 made_folder: Path | None = None) -> None:
+        self.path = path
+        self._identity = identity
+        self._made_folder = made_folder
+
+    def release(self) -> None:
+        """Remove the placeholder, only if it is still the empty file created here."""
+        if self._identity is None:
+            return
+        try:
+            current = os.lstat(self.path)
+            if os.path.samestat(current, self._identity) and current.st_size == 0:
+                os.unlink(self.path)
+                if self._made_folder is not None:
+                    os.rmdir(self._made_folder)  # only if empty: else OSError, and it stays
+        except OSError:
+            pass
+        self._identity = None
+
+
+def report_stem(input_path: Path, now: _dt.datetime) -> str:
+    """`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>`: the input's suffix tells apart the
+    reports of lab.csv and lab.xlsx, milliseconds those of two quick runs."""
+    suffix = input_path.suffix.lstrip(".").lower() or "file"
+    # The input's name as a file name may hold it: control characters shown as "_" (an
+    # escape in a folder listing), cut to 100 bytes (a 240-character input name made a
+    # report name no folder takes, found only when the report was written).
+    stem = re.sub(r"[\x00-\x1f\x7f]", "_", input_path.stem)
+    stem = os.fsencode(stem)[:100].decode(sys.getfilesystemencoding(), "ignore") or "input"
+    return (f"layer-sync_{stem}_{suffix}_{now.strftime('%Y%m%d-%H%M%S')}"
+            f"-{now.microsecond // 1000:03d}")
+
+
+def reserve_report_name(input_path: Path, now: _dt.datetime,
+                        folder: Path = Path("reports")) -> ReservedName:
+    """A report name in `folder` that no file has, held until the report replaces it
+    (`-2`, `-3`... are added while a name is taken). When the folder cannot be created or
+    written, the name is returned unreserved: writing the report will say why it failed."""
+    stem = report_stem(input_path, now)
+    made = None if folder.is_dir() else folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return ReservedName(folder / f"{stem}.xlsx", None)
+    for n in range(1, 1000):
+        candidate = folder / (f"{stem}.xlsx" if n == 1 else f"{stem}-{n}.xlsx")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError:
+            return ReservedName(candidate, None)
+        try:
+            return ReservedName(candidate, os.fstat(fd), made)
+        finally:
+            os.close(fd)
+    raise ConfigError(f"no free report name in {folder} for {stem}; give one with --report")
+
+
+# ----------------------------------------------------------------------------- the command line's outputs
+
+
+# ----------------------------------------------------------------------------- writing
+
