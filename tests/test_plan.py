@@ -231,7 +231,7 @@ def test_update_samples_refuses_rows_that_disagree_about_one_target_material(tmp
 # ---------------------------------------------------------------- one duplicate rule
 
 def test_duplicate_keys_groups_items_sharing_a_key():
-    from layer_sync.read.duplicates import duplicate_keys
+    from layer_sync.rules.duplicates import duplicate_keys
 
     found = duplicate_keys(["a1", "b1", "a2", "a3", "c1", "b2"], lambda s: s[0] if s[0] != "c" else None)
     assert found == {"a": ["a1", "a2", "a3"], "b": ["b1", "b2"]}
@@ -239,7 +239,7 @@ def test_duplicate_keys_groups_items_sharing_a_key():
 
 
 def test_the_sheet_alone_finds_duplicates_as_the_sheet_names_them(tmp_path):
-    from layer_sync.read.duplicates import sheet_duplicates
+    from layer_sync.read.rows import sheet_duplicates
 
     data = _sheet(tmp_path, "sample_id,sample_name,layer_id\n"
                             "3,,1\n3,,1\n,Other,1\n,other,1\n3,,2\n")
@@ -277,7 +277,7 @@ def test_the_readers_and_the_plans_issues_merge_in_sheet_order(tmp_path):
 
 
 def test_the_sheet_alone_lists_its_issues_in_sheet_order(tmp_path):
-    from layer_sync.read.duplicates import sheet_issues
+    from layer_sync.read.rows import sheet_issues
 
     data = _sheet(tmp_path, "sample_id,layer_id,orientation\n3,1,001\n3,2,1\n3,1,001\n")
     found = [(i.row, i.column) for i in sheet_issues(data)]

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core.issues import Issue, Severity
-from ..read.duplicates import duplicate_keys, duplicate_message
 from ..rules import values
+from ..rules.duplicates import duplicate_keys, duplicate_message
 from .actions import CREATE, INVALID, UNCHANGED, UPDATE, Action, Change, NewSample, Plan
 from .records import ServerIndex
 from .targets import check_identity, resolve_target, target_key, target_text

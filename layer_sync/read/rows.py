@@ -3,18 +3,17 @@ its checked values and its problems, and the whole (`SheetData`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.issues import Issue, Severity
 from ..rules import values
+from ..rules.duplicates import duplicate_keys, duplicate_message
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(slots=True)  # 50,000 of them in a big sheet: no __dict__ each
@@ -124,7 +123,6 @@ def stacks_frame(data: "SheetData") -> "pd.DataFrame":
     """
     import pandas as pd
 
-    from .duplicates import sheet_duplicates
 
     rows = data.rows
     duplicated = {(i.sheet, i.row) for i in sheet_duplicates(rows)}
@@ -138,3 +136,33 @@ def stacks_frame(data: "SheetData") -> "pd.DataFrame":
         cells = [r.values.get(name) for r in rows]
         table[name] = pd.Series(cells, dtype="Int64" if name in _INTEGER_FIELDS else object)
     return pd.DataFrame(table)
+
+
+def sheet_duplicates(rows: Sequence[SheetRow]) -> list[Issue]:
+    """The duplicate-key rule on the sheet alone (`layer-sync check`: no server), in row order.
+
+    Rows are keyed by the sample as the sheet names it (sample_id, or sample_name with
+    substrate) and layer_id. `build_plan` applies the same rule to the keys resolved against
+    the server, which also catches one layer named once by id and once by name.
+    """
+    def key(row: SheetRow) -> Hashable | None:
+        ref, layer_id = row.sample_ref, row.values.get("layer_id")
+        return None if ref is None or layer_id is None else (ref, layer_id)
+
+    issues: dict[int, Issue] = {}
+    for (ref, layer_id), group in duplicate_keys(rows, key).items():
+        sample = ref[1] if ref[0] == "id" else repr(group[0].values["sample_name"])
+        what = f"layer {layer_id} of sample {sample}"
+        message = duplicate_message(what, group)
+        for row in group:
+            issues[id(row)] = row_issue(row, Severity.ERROR, "layer_id", message)
+    return [issues[id(row)] for row in rows if id(row) in issues]
+
+
+
+def sheet_issues(data: SheetData) -> list[Issue]:
+    """Every problem the sheet alone shows, in sheet order: what `layer-sync check` reports
+    (the reader's issues and the duplicate-key rule; no server needed)."""
+    order = {(row.sheet, row.row): i for i, row in enumerate(data.rows)}
+    return sorted([*data.issues, *sheet_duplicates(data.rows)],
+                  key=lambda i: order.get((i.sheet, i.row), -1))

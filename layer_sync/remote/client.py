@@ -28,23 +28,16 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from ..cli.streams import KeyRedactingFilter
 from ..core.control import RunControl, RunStopped, StopReason
 from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError
-from ..core.secrets import REDACTED, ApiKey, key_forms, redact, replace_forms
+from ..core.secrets import ApiKey, key_forms, replace_forms
 from ..core.version import __version__
 from .retry import RetryPolicy
 from .settings import (
-    DEFAULT_API_URL,
-    KEY_VARIABLES,
     as_api_key,
     check_api_key,
     check_api_url,
 )
-
-__all__ = ["DEFAULT_API_URL", "KEY_VARIABLES", "REDACTED", "Answer", "ApiClient", "ApiKey",
-           "KeyRedactingFilter", "Transient", "check_api_url", "key_refused_message",
-           "parse_retry_after", "redact"]
 
 log = logging.getLogger("layer_sync.api")
 

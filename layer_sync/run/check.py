@@ -20,8 +20,7 @@ from ..core.secrets import forms_of
 from ..outcome.results import CheckOutcome
 from ..outcome.rows import Result, RowResult
 from ..plan.actions import Action, ActionKind
-from ..read.duplicates import sheet_issues
-from ..read.rows import SheetRow
+from ..read.rows import SheetRow, sheet_issues
 from ..read.stacks import read_stacks
 from ..report.paths import check_report_path
 from ..report.writer import write_report
