@@ -23,18 +23,21 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .core.control import RunControl
 from .core.errors import InputFileError
+from .core.runtime import Progress
 from .core.secrets import ApiKey
+from .outcome.results import SyncOutcome
 from .read.files import Grid
 from .read.headers import find_header, lab_names
+from .read.rows import SheetData
+from .read.stacks import rows_from_grid
+from .report.paths import check_report_path
+from .run.sync import sync_stacks
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .core.control import RunControl
-    from .core.runtime import Progress
-    from .outcome.results import SyncOutcome
-    from .read.rows import SheetData
 
 __all__ = ["read_frame", "sync_frame"]
 
@@ -56,8 +59,6 @@ def read_frame(df: "pd.DataFrame", *, columns: Mapping[str, str] | None = None,
     """
     import pandas as pd
 
-    from .read.rows import SheetData
-    from .read.stacks import rows_from_grid
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"read_frame needs a pandas DataFrame, not {type(df).__name__}")
@@ -127,8 +128,6 @@ def sync_frame(df: "pd.DataFrame", *, api_key: str | ApiKey | None = None,
     Raises InputFileError for a frame with no usable columns, ConfigError for bad options;
     everything after that ends in the SyncOutcome, whose `exit_code` says how it went.
     """
-    from .report.paths import check_report_path
-    from .run.sync import sync_stacks
 
     data = read_frame(df, columns=columns, name=name)
     if report is not None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from layer_sync.run.check import check_file
 from layer_sync.cli import main
 from layer_sync.core.errors import InputFileError
 from layer_sync.read.rows import sheet_issues
 from layer_sync.read.stacks import read_stacks
+from layer_sync.run.check import check_file
 
 UNREACHABLE = {"ATOMSCALE_API_URL": "http://127.0.0.1:9/"}  # no key at all, and no server
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from layer_sync.rules import values
-from layer_sync.tools.export import element_dict_cell
 from layer_sync.plan.actions import CREATE, INVALID, UNCHANGED, UPDATE
 from layer_sync.plan.build import build_plan
 from layer_sync.read.stacks import read_stacks
+from layer_sync.rules import values
+from layer_sync.tools.export import element_dict_cell
 
 
 def _sheet(tmp_path: Path, text: str):

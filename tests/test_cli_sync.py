@@ -390,12 +390,12 @@ def test_rows_and_layers_are_counted_in_words_that_agree(stack, tmp_path):
 
 
 def test_an_unexpected_error_is_one_line_and_the_json_line(stack, tmp_path, monkeypatch):
-    import layer_sync.run.sync
+    import layer_sync.cli.commands
 
     def broken(*args, **kwargs):
         raise RuntimeError("something no one expected")
 
-    monkeypatch.setattr(layer_sync.run.sync, "sync_file", broken)
+    monkeypatch.setattr(layer_sync.cli.commands, "sync_file", broken)
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
     code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
     assert code == 2 and "Traceback" not in err

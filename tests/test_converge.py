@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 import layer_sync
 from layer_sync.rules import values
-from layer_sync.tools.export import export_stacks
 from layer_sync.sandbox import SandboxServer
 from layer_sync.sandbox.store import Store
+from layer_sync.tools.export import export_stacks
 
 from .conftest import API_KEY
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import openpyxl
 
-from layer_sync.tools import samples
 from layer_sync.cli import main
 from layer_sync.read.stacks import read_stacks
+from layer_sync.tools import samples
 
 SAMPLE_DATA = Path(__file__).parent.parent / "sample_data"
 

@@ -9,9 +9,9 @@ import openpyxl
 import pytest
 
 from layer_sync.cli import main
-from layer_sync.tools.samples import SEED
 from layer_sync.read.stacks import read_stacks
 from layer_sync.run.sync import sync_file
+from layer_sync.tools.samples import SEED
 
 from .conftest import API_KEY
 

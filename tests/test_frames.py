@@ -16,8 +16,8 @@ import pytest
 import layer_sync
 from layer_sync import ExitCode, read_frame, read_stacks, sync_file, sync_frame
 from layer_sync.core.issues import Issue, Severity
-from layer_sync.sandbox import Faults, SandboxServer
 from layer_sync.rules.values import ALL_FIELDS
+from layer_sync.sandbox import Faults, SandboxServer
 
 from .conftest import API_KEY, write_csv
 

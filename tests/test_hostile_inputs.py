@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from layer_sync.cli import main
-from layer_sync.read.files import column_letter
 from layer_sync.core.errors import InputFileError
+from layer_sync.read.files import column_letter
 from layer_sync.read.stacks import read_stacks
 
 from . import hostile

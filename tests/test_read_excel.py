@@ -10,8 +10,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from layer_sync.read.rows import sheet_duplicates
 from layer_sync.plan.build import build_plan
+from layer_sync.read.rows import sheet_duplicates
 from layer_sync.read.stacks import read_stacks
 
 DATA = Path(__file__).parent / "data"

@@ -13,16 +13,16 @@ import tempfile
 import zipfile
 
 import openpyxl
-from openpyxl.utils import get_column_letter
 import pytest
 import rvgsrust_xlsxwriter
+from openpyxl.utils import get_column_letter
 
 from layer_sync.cli import main
 from layer_sync.core.errors import ReportError
 from layer_sync.outcome import table as table_module
+from layer_sync.outcome.table import MAX_COLUMNS, MAX_ROWS, ROW_COLUMNS
 from layer_sync.report import content as content_module
 from layer_sync.report import writer as report_module
-from layer_sync.outcome.table import MAX_COLUMNS, MAX_ROWS, ROW_COLUMNS
 from layer_sync.report.writer import write_report
 from layer_sync.run.sync import sync_file
 

@@ -10,14 +10,20 @@ from email.utils import formatdate
 
 import pytest
 
-from layer_sync.remote.client import ApiClient, parse_retry_after
 from layer_sync.cli.streams import KeyRedactingFilter
-from layer_sync.core.secrets import redact
 from layer_sync.core.control import RunControl, RunStopped, StopReason
-from layer_sync.core.errors import ApiDownError, ApiError, AuthError, ConfigError, ExitCode, signal_name
+from layer_sync.core.errors import (
+    ApiDownError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    ExitCode,
+    signal_name,
+)
+from layer_sync.core.secrets import ApiKey, redact
+from layer_sync.remote.client import ApiClient, parse_retry_after
 from layer_sync.remote.retry import BackoffGate, Breaker, RetryPolicy
 from layer_sync.sandbox import SandboxServer
-from layer_sync.core.secrets import ApiKey
 
 from .conftest import API_KEY
 

@@ -26,7 +26,6 @@ from layer_sync.report.paths import is_layer_sync_report
 from .conftest import API_KEY
 
 
-
 def _sheet(folder: Path, rows: int) -> Path:
     path = folder / "lab.csv"
     path.write_text("sample_id,layer_id,composition_string,orientation\n" + "".join(

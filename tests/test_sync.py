@@ -557,17 +557,17 @@ def test_a_signal_during_the_report_save_still_ends_the_run_as_stopped(seeded, t
     # SIGTERM while the report is being saved: the report is whole, the exit code is 143.
     import signal
 
-    from layer_sync.report import writer as report_module
     from layer_sync.core.control import RunControl
+    from layer_sync.run import sync as sync_module
 
     control = RunControl()
-    save = report_module.write_report
+    save = sync_module.write_report
 
     def signalled_during_save(outcome, path):
         control.interrupt(signal.SIGTERM)  # what the command line's handler does
         return save(outcome, path)
 
-    monkeypatch.setattr(report_module, "write_report", signalled_during_save)
+    monkeypatch.setattr(sync_module, "write_report", signalled_during_save)
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 2, "111"]])
     outcome = _run(seeded, path, dry_run=True, report=tmp_path / "r.xlsx", control=control)
     assert outcome.report == tmp_path / "r.xlsx" and outcome.report.is_file()
@@ -594,8 +594,8 @@ def test_the_key_never_reaches_the_report_or_an_export_when_a_record_or_a_cell_h
     and a sheet cell someone pasted it into: the report and the export write `***`."""
     import zipfile
 
-    from layer_sync.tools.export import export_stacks
     from layer_sync.sandbox import SandboxServer
+    from layer_sync.tools.export import export_stacks
 
     key = "Secr3t-" + API_KEY
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "composition_string", "Notes"],

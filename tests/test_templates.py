@@ -12,8 +12,8 @@ import pytest
 
 from layer_sync.cli import main
 from layer_sync.read.stacks import read_stacks
+from layer_sync.rules.values import ALL_FIELDS, EXAMPLE_SAMPLE_NAME
 from layer_sync.run.sync import sync_file
-from layer_sync.rules.values import EXAMPLE_SAMPLE_NAME, ALL_FIELDS
 
 from .conftest import API_KEY
 

@@ -11,20 +11,24 @@ from typing import IO, Any
 
 from ..core.errors import ConfigError, ExitCode
 from ..core.text import one_line, plural
-from .streams import RedactingStream, keys_known_early
+from ..remote.settings import resolve_api_key, resolve_api_url
+from ..run.check import check_file
+from ..run.lock import lock_folder
+from ..run.sync import sync_file
+from ..sandbox import DEFAULT_API_KEY, FAULT_KINDS, Faults, SandboxServer, parse_kinds
+from ..tools.export import export_stacks
+from ..tools.templates import write_template
+from .demo import run_demo
+from .progress import ProgressBar, bar_wanted
+from .streams import KeyRedactingFilter, RedactingStream, keys_known_early
+from .summary import print_check
+from .summary import print_summary as print_changes
 
 log = logging.getLogger("layer_sync")
 
 
 def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
                  stderr: IO[str]) -> int:
-    from ..sandbox import (
-        DEFAULT_API_KEY,
-        FAULT_KINDS,
-        Faults,
-        SandboxServer,
-        parse_kinds,
-    )
 
     logging.getLogger("layer_sync.sandbox").setLevel(logging.INFO)
     try:
@@ -59,9 +63,6 @@ def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[s
 
 def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
               stderr: IO[str]) -> int:
-    from ..remote.settings import resolve_api_key, resolve_api_url
-    from ..run.lock import lock_folder
-    from ..run.sync import sync_file
 
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)
@@ -88,7 +89,6 @@ def _redact_logs(args: argparse.Namespace, key: Any, *streams: IO[str]) -> None:
     for stream in streams:
         if isinstance(stream, RedactingStream):
             stream.add(key)
-    from .streams import KeyRedactingFilter
 
     args.key = key  # for the internal-error line
     for handler in logging.getLogger("layer_sync").handlers:
@@ -117,7 +117,6 @@ def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[
 
 def print_summary(outcome: Any, out: IO[str]) -> None:
     """The human summary, printed on every run: counts, then the changes (layer_sync.summary)."""
-    from .summary import print_summary as print_changes
 
     print_changes(outcome, out)
 
@@ -127,7 +126,6 @@ def print_summary(outcome: Any, out: IO[str]) -> None:
 def _progress_bar(stdout: IO[str], stderr: IO[str], quiet: bool) -> Any:
     """A progress bar on stderr when a person watches it (reading, planning, writing); else
     None. It leaves nothing on the screen when it ends."""
-    from .progress import ProgressBar, bar_wanted
 
     if not bar_wanted(stderr, quiet):
         yield None
@@ -139,7 +137,6 @@ def _progress_bar(stdout: IO[str], stderr: IO[str], quiet: bool) -> Any:
 
 def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
               stderr: IO[str]) -> int:
-    from .demo import run_demo
 
     # The human text goes to stderr with --json, so that stdout is the JSON object alone.
     human = stderr if getattr(args, "json", False) else stdout
@@ -174,8 +171,6 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
 
 def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
                stderr: IO[str]) -> int:
-    from ..run.check import check_file
-    from .summary import print_check
 
     outcome = check_file(args.path, args.sheet, all_sheets=args.all_sheets, columns=args.columns,
                          report=args.report, secrets=keys_known_early([], environ))
@@ -189,7 +184,6 @@ def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str
 
 def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
                   stderr: IO[str]) -> int:
-    from ..tools.templates import write_template
 
     path = write_template(args.path, force=args.force)
     where = "fill in the Layers sheet (the Instructions sheet explains each column)" \
@@ -205,8 +199,6 @@ def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[
 
 def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
                 stderr: IO[str]) -> int:
-    from ..remote.settings import resolve_api_key, resolve_api_url
-    from ..tools.export import export_stacks
 
     api_url = resolve_api_url(args.api_url, environ)
     api_key = resolve_api_key(environ, args.api_key_file)

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..core.errors import ConfigError
 from ..remote.settings import MAX_ATTEMPTS, MAX_CONCURRENCY, MAX_TIMEOUT_S
+from ..rules.values import ALL_FIELDS
 
 #: Looked for in the current folder when no --config is given.
 CONFIG_NAME = "layer-sync.toml"
@@ -89,7 +90,7 @@ def load_config(path: str | os.PathLike, fields: Sequence[str] | None = None) ->
     `[columns]` entry mapping to no field.
     """
     if fields is None:
-        from ..rules.values import ALL_FIELDS as fields
+        fields = ALL_FIELDS
     path = Path(path)
     try:
         with path.open("rb") as handle:

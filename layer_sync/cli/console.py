@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from ..core.errors import ExitCode, LayerSyncError, signal_name
+from ..core.secrets import redact
 from ..core.text import one_line, plural, printable
+from ..outcome.results import empty_json
 from .arguments import (
     KEY_FLAG_MESSAGE,
     build_parser,
@@ -25,6 +27,7 @@ from .arguments import (
     unknown_names,
 )
 from .commands import COMMANDS
+from .config import COMMAND_OPTIONS, apply_config, find_config, load_config
 from .outputs import check_command_outputs
 from .process import LoggingSetup, StopSignals, collecting_less_often
 from .streams import RedactingStream, keys_known_early
@@ -34,7 +37,6 @@ log = logging.getLogger("layer_sync")
 def _json_zeros(args: Any, argv: list[str], code: int, stdout: IO[str]) -> None:
     """The JSON line of a run that never started, when --json was asked for."""
     if getattr(args, "json", False) if args is not None else "--json" in argv:
-        from ..outcome.results import empty_json
 
         print(empty_json(getattr(args, "dry_run", False), int(code)), file=stdout)
 
@@ -132,7 +134,6 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
     except Exception as exc:  # the one place a bug becomes a line, not a traceback
         if getattr(args, "traceback", False):
             raise
-        from ..core.secrets import redact
 
         text = redact(f"{type(exc).__name__}: {exc}", getattr(args, "key", None))
         print(f"layer-sync: internal error: {printable(text)} (run again with --traceback and report it)",
@@ -144,7 +145,6 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
 def _with_config(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace,
                  environ: dict[str, str]) -> argparse.Namespace:
     """The arguments again, with the config file's options as defaults (flags win)."""
-    from .config import COMMAND_OPTIONS, apply_config, find_config, load_config
 
     args.columns = {}
     if args.command not in COMMAND_OPTIONS:

@@ -10,13 +10,13 @@ from typing import Any
 
 from ..outcome.results import SyncOutcome
 from ..run.sync import sync_file
+from ..sandbox import SandboxServer
 from ..tools import samples
 
 
 def run_demo(report: str | Path | None = None, progress: Any = None,
              announce: Any = None, control: Any = None) -> SyncOutcome:
     """Run the demo; `announce(url)` is called once the sandbox is listening."""
-    from ..sandbox import SandboxServer
 
     key = secrets.token_urlsafe(16)  # the sandbox's own, made up for this run
     with tempfile.TemporaryDirectory(prefix="layer-sync-demo-") as folder:

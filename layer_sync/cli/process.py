@@ -17,7 +17,8 @@ import sys
 import threading
 from typing import IO, Any
 
-from ..core.errors import ConfigError, signal_name
+from ..core.control import RunControl
+from ..core.errors import ConfigError, Interrupted, signal_name
 from ..core.text import printable
 
 #: The collector's thresholds for a run of the console script (mypy's command line uses the
@@ -136,7 +137,6 @@ class StopSignals:
                     if hasattr(signal, name))
 
     def __init__(self, stderr: IO[str]) -> None:
-        from ..core.control import RunControl
 
         self.control = RunControl()
         self.watching = False
@@ -157,7 +157,6 @@ class StopSignals:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        from ..core.errors import Interrupted
 
         if self.received is not None:
             with contextlib.suppress(Exception):  # never fail inside a handler

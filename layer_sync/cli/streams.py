@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from ..core.secrets import ApiKey, key_forms, replace_forms
+from ..remote.settings import KEY_VARIABLES, read_key_file_key
 
 
 class KeyRedactingFilter(logging.Filter):
@@ -92,7 +93,6 @@ class RedactingStream:
 def keys_known_early(argv: list[str], environ: dict[str, str]) -> list[str]:
     """The keys in the environment and in a key file given as `--api-key-file PATH`, read
     as resolve_api_key reads them; a file that cannot be read is left to that function."""
-    from ..remote.settings import KEY_VARIABLES, read_key_file_key
 
     keys = [environ.get(name, "").strip() for name in KEY_VARIABLES]
     for i, word in enumerate(argv):

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from ..core.issues import Severity
 from ..core.secrets import replace_forms
-from ..core.text import plural, printable
+from ..core.text import describe, plural, printable
 from ..outcome.rows import Result
 
 #: Lines shown per group before "… and N more".
@@ -144,7 +144,6 @@ def _key(result: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    from ..core.text import describe
 
     return describe(value)
 

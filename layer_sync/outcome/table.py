@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from ..core.issues import Issue, Severity
 from ..core.secrets import replace_forms
 from ..core.text import describe
+from ..read.rows import SheetRow
 from .rows import RowResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..read.rows import SheetRow
 
 #: The Rows sheet's own columns; the row's columns as read follow them.
 ROW_COLUMNS = ("Sheet", "Row", "sample_id", "sample_name", "layer_id", "Action", "Result",

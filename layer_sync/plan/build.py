@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.issues import Issue, Severity
+from ..read.rows import SheetData, SheetRow
 from ..rules import values
 from ..rules.duplicates import duplicate_keys, duplicate_message
 from .actions import CREATE, INVALID, UNCHANGED, UPDATE, Action, Change, NewSample, Plan
 from .records import ServerIndex
 from .targets import check_identity, resolve_target, target_key, target_text
-
-if TYPE_CHECKING:  # the plan reads rows but needs nothing of the reader at run time
-    from ..read.rows import SheetData, SheetRow
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 

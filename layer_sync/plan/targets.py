@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.issues import Severity
-from .actions import SampleUpdate
+from .actions import Action, SampleUpdate
 from .records import ServerIndex, folded
-
-if TYPE_CHECKING:
-    from .actions import Action
 
 ERROR = Severity.ERROR
 #: The target material's own fields that a row may give beside its sample_id.

@@ -93,7 +93,6 @@ class SheetData:
 
     def to_frame(self) -> Any:
         """The rows as a pandas DataFrame (see `frames.stacks_frame`); needs pandas."""
-        from .rows import stacks_frame
 
         return stacks_frame(self)
 

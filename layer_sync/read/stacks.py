@@ -19,6 +19,7 @@ from ..core.errors import InputFileError
 from ..core.issues import Issue, Severity
 from ..rules import values
 from ..rules.cells import MAX_CELL_CHARS
+from .delimited import load_text
 from .files import (
     SUFFIXES,
     TEXT_SUFFIXES,
@@ -38,6 +39,7 @@ from .headers import (
     squeeze_header,
 )
 from .rows import SheetData, SheetRow
+from .workbook import Workbook
 
 __all__ = ["ALIASES", "HEADER_SEARCH_ROWS", "SUFFIXES", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES",
            "SheetData", "SheetRow", "check_input_file", "column_letter", "field_for_header",
@@ -70,7 +72,6 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
     file_issues: list[Issue] = []
     encoding = delimiter = None
     if suffix in TEXT_SUFFIXES:
-        from .delimited import load_text
 
         grid, encoding, delimiter = load_text(path, suffix, file_issues)
         if any(name.casefold() != grid.name.casefold() for name in wanted):
@@ -112,7 +113,6 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
 def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
                    file_issues: list[Issue], lab: dict[str, str]) -> list[tuple[Grid, Header]]:
     """The sheets to read, each with its header (see `read_stacks`)."""
-    from .workbook import Workbook
 
     book = Workbook(path, suffix)
     try:

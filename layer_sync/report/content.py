@@ -17,17 +17,13 @@ This module turns the outcome into plain rows; `report_layout` puts them on the 
 from __future__ import annotations
 
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..core.issues import Severity
+from ..core.issues import Issue, Severity
 from ..core.version import __version__
 from ..outcome.results import CheckOutcome, SyncOutcome
 from ..outcome.rows import Result
 from ..outcome.table import MAX_COLUMNS, MAX_ROWS, RowsTable
-
-if TYPE_CHECKING:
-    from ..core.issues import Issue
-    from ..outcome.results import SyncOutcome
 
 ISSUE_COLUMNS = ("Sheet", "Row", "Column", "Cell", "Value", "Severity", "Message")
 REMOTE_COLUMNS = ("sample_id", "sample_name", "substrate", "layer_id", "Record id",

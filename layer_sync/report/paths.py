@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..core.errors import ConfigError
+from ..read.workbook import Workbook
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -142,7 +143,6 @@ def is_layer_sync_report(path: str | os.PathLike) -> bool:
     """True for a workbook that the reader recognises as a layer-sync report (sheets Summary
     and Rows, "layer-sync report" in Summary!A1): the reader's own test, so that the two never
     disagree. Anything unreadable or hostile is simply not one of our reports."""
-    from ..read.workbook import Workbook
 
     try:
         book = Workbook(Path(path), ".xlsx")  # our reports are .xlsx, whatever their name

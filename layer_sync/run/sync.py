@@ -16,16 +16,22 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..core.control import RunControl
+from ..core.control import RunControl, RunStopped
 from ..core.errors import ApiError, ConfigError, ReportError
 from ..core.runtime import Progress  # progress(phase, done, total, retries)
 from ..core.secrets import ApiKey, key_forms
 from ..core.text import plural
 from ..outcome.results import SyncOutcome
 from ..outcome.rows import Result, RowResult
-from ..plan.actions import ActionKind
+from ..plan.actions import Action, ActionKind
+from ..plan.build import build_plan, merge_issues
+from ..read.files import check_input_file
+from ..read.rows import SheetData
+from ..read.stacks import read_stacks
+from ..remote.client import ApiClient
+from ..remote.retry import RetryPolicy
 from ..remote.settings import (
     MAX_ATTEMPTS,
     MAX_CONCURRENCY,
@@ -34,10 +40,9 @@ from ..remote.settings import (
     resolve_api_url,
 )
 from ..report.paths import check_report_path, reserve_report_name, temp_folder_problem
+from ..report.writer import write_report
+from .apply import apply_plan, dry_run_results
 from .lock import RunLock
-
-if TYPE_CHECKING:
-    from ..read.rows import SheetData
 
 log = logging.getLogger("layer_sync")
 
@@ -75,8 +80,6 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
     input file or report path, no header, another run holding the lock. Everything after the
     sheet is read ends in a SyncOutcome, whose `exit_code` says how it went.
     """
-    from ..read.files import check_input_file
-    from ..read.stacks import read_stacks
 
     _check_options(concurrency, max_attempts, max_consecutive_failures, timeout)
     if isinstance(report, str) and not report.strip():
@@ -128,8 +131,6 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
     run began, as (`now()`, `clock()`), when that was before the stacks were read (by
     default, now). Raises ConfigError for bad options or an unusable key or URL.
     """
-    from ..remote.client import ApiClient
-    from ..remote.retry import RetryPolicy
 
     _check_options(concurrency, max_attempts, max_consecutive_failures, timeout)
     api_url = resolve_api_url(api_url, os.environ)
@@ -159,7 +160,6 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
     outcome.retries = client.counters.retries
     outcome.finished, outcome.duration_s = now(), clock() - started
     if report is not None:
-        from ..report.writer import write_report
 
         try:
             outcome.report = write_report(outcome, report)
@@ -179,8 +179,6 @@ def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry
                     create_samples: bool, update_samples: bool, concurrency: int,
                     progress: Progress | None) -> None:
     """Fill `outcome` with a result per row: planned against the server, then written."""
-    from ..plan.build import build_plan, merge_issues
-    from .apply import apply_plan, dry_run_results
 
     def skip_all(reason: str) -> None:
         # A row with an error of its own stays invalid: it would not have been sent anyway.
@@ -222,7 +220,6 @@ def _read_records(client: Any) -> list[dict[str, Any]]:
     """The server's records, read by a thread of its own while this one watches the run's
     control: after a signal, a server that never finishes its answer (one that trickles it
     byte by byte defeats any per-read timeout) is given the grace period, then left behind."""
-    from ..core.control import RunStopped
 
     box: dict[str, Any] = {}
 
@@ -260,6 +257,5 @@ def _check_options(concurrency: int, max_attempts: int, max_consecutive_failures
 
 
 def _blank_action(row: Any) -> Any:
-    from ..plan.actions import Action
 
     return Action(row, ActionKind.SKIPPED, layer_id=row.values.get("layer_id"))

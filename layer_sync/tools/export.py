@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..plan.records import ServerIndex
+from ..remote.client import ApiClient
+from ..remote.retry import RetryPolicy
 from ..rules import values
 from .templates import cell_text, check_target, write_rows
 
@@ -35,8 +37,6 @@ def export_stacks(path: str | os.PathLike, *, api_key: str, api_url: str, force:
     `path` is replaced only with `force`, and never when it is not a regular file (a device,
     a FIFO, a folder); a CSV's cells that a spreadsheet would run as formulas are guarded.
     """
-    from ..remote.client import ApiClient
-    from ..remote.retry import RetryPolicy
 
     path = Path(path)
     check_target(path, force)  # before anything is sent: a file we must not replace is refused
