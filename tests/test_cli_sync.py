@@ -40,8 +40,8 @@ def test_sync_prints_summary_and_json_as_last_line(stack, tmp_path):
     lines = out.strip().splitlines()
     payload = json.loads(lines[-1])
     assert set(payload) == {"rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
-                            "remote_only", "requests", "retries", "duration_s", "dry_run", "report",
-                            "exit_code"}
+                            "remote_only", "requests", "retries", "pacing", "duration_s", "dry_run",
+                            "report", "exit_code"}
     assert (payload["created"], payload["updated"], payload["exit_code"]) == (1, 1, 0)
     assert payload["requests"] == {"GET": 1, "POST": 1, "PATCH": 1}
     assert payload["report"] == str(report) and report.exists()

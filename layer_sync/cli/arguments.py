@@ -126,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="plan only: no POST or PATCH")
     p.add_argument("--report", metavar="PATH", help="where the report workbook goes (default: "
                    "reports/layer-sync_<input>_<suffix>_<time>.xlsx, never an existing file)")
-    p.add_argument("--concurrency", type=_positive_int, default=8, metavar="N",
-                   help="writes in flight at once (default 8)")
+    p.add_argument("--concurrency", type=_positive_int, default=None, metavar="N",
+                   help="writes in flight at once, fixed (default: as many as the server "
+                        "takes, found as the run goes, up to 32)")
     p.add_argument("--max-consecutive-failures", type=_positive_int, default=20, metavar="N",
                    help="failed attempts in a row before the run stops as 'API down' (default 20)")
     p.add_argument("--create-samples", action="store_true",
@@ -173,6 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--echo-key", action="store_true",
                    help="quote the client's key back in error answers (to test that clients "
                         "never leak it)")
+    p.add_argument("--capacity", type=_positive_int, default=None, metavar="N",
+                   help="serve N requests at once; more wait in a queue, and past it the "
+                        "answer is 503 with Retry-After (default: no limit)")
+    p.add_argument("--queue", type=int, default=None, metavar="N",
+                   help="how many may wait for --capacity (default: as many as --capacity)")
+    p.add_argument("--rate", type=_positive_float, default=None, metavar="R",
+                   help="admit R requests a second; past it the answer is 429 with "
+                        "Retry-After (default: no limit)")
+    p.add_argument("--rate-headers", choices=("draft", "draft-06", "x", "none"), default="none",
+                   help="with --rate, state the limit in every answer: the IETF draft's "
+                        "RateLimit-Policy and RateLimit, its earlier RateLimit-Limit/-Remaining/"
+                        "-Reset, X-RateLimit-*, or none (default)")
     _add_logging(p)
 
     p = sub.add_parser("demo", help="sync the sample workbook into a sandbox; no key, no network")

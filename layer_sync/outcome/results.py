@@ -92,6 +92,40 @@ class Outcome:
         return Counter(result.result for result in self.results)
 
 
+@dataclass(frozen=True)
+class Riding:
+    """How a sync rode the server: the most writes in flight at once, the limit it ended at
+    (N with --concurrency), whether that limit adapted, how often the server asked to slow
+    down (a 429, a 503 with Retry-After), and the pace it ended at (requests a second, and
+    whether the server stated it; None: no pace was needed)."""
+
+    most_in_flight: int = 0
+    limit: int = 0
+    adaptive: bool = False
+    slow_downs: int = 0
+    pace_per_s: float | None = None
+    pace_stated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"most_in_flight": self.most_in_flight, "limit": self.limit,
+                "adaptive": self.adaptive, "slow_downs": self.slow_downs,
+                "pace_per_s": round(self.pace_per_s, 1) if self.pace_per_s else None}
+
+    @property
+    def text(self) -> str:
+        """One line, after "server: " on the terminal and in the report: `at most 24 writes
+        at once (adaptive, 28 at the end); asked to slow down 3 times; paced at 38.0
+        requests a second, as it stated`."""
+        how = f"adaptive, {self.limit} at the end" if self.adaptive else "fixed by --concurrency"
+        line = (f"at most {plural(self.most_in_flight, 'write')} at once ({how}); "
+                + (f"asked to slow down {plural(self.slow_downs, 'time')}" if self.slow_downs
+                   else "never asked to slow down"))
+        if self.pace_per_s:
+            line += (f"; paced at {self.pace_per_s:.1f} requests a second"
+                     + (", as it stated" if self.pace_stated else ""))
+        return line
+
+
 @dataclass
 class SyncOutcome(Outcome):
     """Everything a sync did: per-row results, counts, requests, the report, the exit code."""
@@ -105,6 +139,8 @@ class SyncOutcome(Outcome):
     fatal: bool = False
     #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
     stop_signal: int | None = None
+    #: How the writes rode the server (None: nothing was written, e.g. a dry run).
+    riding: Riding | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -143,8 +179,8 @@ class SyncOutcome(Outcome):
     def to_dict(self) -> dict[str, Any]:
         return {**self.counts,
                 "requests": {m: self.requests.get(m, 0) for m in ("GET", "POST", "PATCH")},
-                "retries": self.retries, "duration_s": round(self.duration_s, 2),
-                "dry_run": self.dry_run, "report": str(self.report) if self.report else None,
+                "retries": self.retries, "pacing": (self.riding or Riding()).to_dict(),
+                "duration_s": round(self.duration_s, 2), "dry_run": self.dry_run, "report": str(self.report) if self.report else None,
                 "exit_code": int(self.exit_code)}
 
 
@@ -152,7 +188,8 @@ def empty_json(dry_run: bool = False, exit_code: int = int(ExitCode.RUN_INCOMPLE
     """The JSON line for a run that never started (zeros), e.g. bad arguments."""
     payload: dict[str, Any] = dict.fromkeys(COUNT_NAMES, 0)
     payload.update({"requests": {"GET": 0, "POST": 0, "PATCH": 0}, "retries": 0,
-                    "duration_s": 0.0, "dry_run": dry_run, "report": None, "exit_code": exit_code})
+                    "pacing": Riding().to_dict(), "duration_s": 0.0, "dry_run": dry_run,
+                    "report": None, "exit_code": exit_code})
     return json.dumps(payload)
 
 

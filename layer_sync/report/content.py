@@ -81,6 +81,8 @@ class ReportContent(RowsTable):
                 ("Requests", ", ".join(f"{m} {n}" for m, n in sync.requests.items()) or "none"),
                 ("Retries", sync.retries),
             ]
+            if sync.riding is not None:  # how the writes rode the server
+                lines.append(("Server", sync.riding.text))
         lines += [
             ("Unrecognised columns (ignored)",
              self.text(", ".join(outcome.ignored_columns) or "none")),

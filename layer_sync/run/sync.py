@@ -52,8 +52,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
               api_url: str | None = None, sheet: str | Sequence[str] | None = None,
               all_sheets: bool = False, columns: Mapping[str, str] | None = None,
               dry_run: bool = False, report: str | os.PathLike | None | bool = None,
-              force: bool = False, concurrency: int = 8, max_attempts: int = 6,
-              timeout: float = 30.0, max_consecutive_failures: int = 20,
+              force: bool = False, concurrency: int | None = None, max_concurrency: int = 32,
+              max_attempts: int = 6, timeout: float = 30.0, max_consecutive_failures: int = 20,
               create_samples: bool = False, update_samples: bool = False,
               sleep: Callable[[float], None] | None = None,
               clock: Callable[[], float] = time.monotonic, progress: Progress | None = None,
@@ -81,7 +81,7 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
     sheet is read ends in a SyncOutcome, whose `exit_code` says how it went.
     """
 
-    _check_options(concurrency, max_attempts, max_consecutive_failures, timeout)
+    _check_options(concurrency, max_concurrency, max_attempts, max_consecutive_failures, timeout)
     if isinstance(report, str) and not report.strip():
         raise ConfigError("the report's path is empty; give a file name, or leave --report out "
                           "for one of its own in reports/")
@@ -104,7 +104,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
             target = None if report is False else Path(report) if report else reserved.path
             return sync_stacks(data, api_key=api_key, api_url=api_url, dry_run=dry_run,
                                report=target, concurrency=concurrency,
-                               max_attempts=max_attempts, timeout=timeout,
+                               max_concurrency=max_concurrency, max_attempts=max_attempts,
+                               timeout=timeout,
                                max_consecutive_failures=max_consecutive_failures,
                                create_samples=create_samples, update_samples=update_samples,
                                sleep=sleep, clock=clock, progress=progress, now=now,
@@ -117,7 +118,8 @@ def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
 def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
                 api_url: str | None = None,
                 dry_run: bool = False, report: str | os.PathLike | None = None,
-                concurrency: int = 8, max_attempts: int = 6, timeout: float = 30.0,
+                concurrency: int | None = None, max_concurrency: int = 32,
+                max_attempts: int = 6, timeout: float = 30.0,
                 max_consecutive_failures: int = 20, create_samples: bool = False,
                 update_samples: bool = False, sleep: Callable[[float], None] | None = None,
                 clock: Callable[[], float] = time.monotonic, progress: Progress | None = None,
@@ -132,7 +134,7 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
     default, now). Raises ConfigError for bad options or an unusable key or URL.
     """
 
-    _check_options(concurrency, max_attempts, max_consecutive_failures, timeout)
+    _check_options(concurrency, max_concurrency, max_attempts, max_consecutive_failures, timeout)
     api_url = resolve_api_url(api_url, os.environ)
     if api_key is None:
         api_key = resolve_api_key(os.environ)
@@ -141,7 +143,8 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
     policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout,
                          max_consecutive_failures=max_consecutive_failures,
                          clock=clock, sleep=sleep)
-    client = ApiClient(api_url, api_key, policy, pool_size=concurrency, control=control)
+    client = ApiClient(api_url, api_key, policy, concurrency=concurrency,
+                       max_concurrency=max_concurrency, control=control)
     outcome = SyncOutcome(path=Path(data.path), api_url=client.base_url, dry_run=dry_run,
                           started=started_at, finished=started_at, sheet=data.sheet,
                           headers=[h for h in data.headers if h],
@@ -150,7 +153,7 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
     try:
         _plan_and_write(data, client, outcome, dry_run=dry_run, create_samples=create_samples,
                         update_samples=update_samples, concurrency=concurrency,
-                        progress=progress)
+                        max_concurrency=max_concurrency, progress=progress)
     finally:
         client.close()
     if control.interrupted:  # a signal: exit 128 + the signal, the report still written
@@ -158,6 +161,8 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
         outcome.fatal, outcome.message = True, control.message
     outcome.requests = dict(client.counters.requests)
     outcome.retries = client.counters.retries
+    if not dry_run and (outcome.requests.get("POST") or outcome.requests.get("PATCH")):
+        outcome.riding = client.throttle.riding()
     outcome.finished, outcome.duration_s = now(), clock() - started
     if report is not None:
 
@@ -176,8 +181,8 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
 
 
 def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry_run: bool,
-                    create_samples: bool, update_samples: bool, concurrency: int,
-                    progress: Progress | None) -> None:
+                    create_samples: bool, update_samples: bool, concurrency: int | None,
+                    max_concurrency: int, progress: Progress | None) -> None:
     """Fill `outcome` with a result per row: planned against the server, then written."""
 
     def skip_all(reason: str) -> None:
@@ -211,7 +216,8 @@ def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry
             progress("writing", done, total, retries)
 
     outcome.results, fatal = apply_plan(plan, client, plan.known_samples,
-                                        concurrency=concurrency, progress=writing)
+                                        concurrency=concurrency,
+                                        max_concurrency=max_concurrency, progress=writing)
     if fatal:
         outcome.fatal, outcome.message = True, fatal
 
@@ -242,15 +248,18 @@ def _read_records(client: Any) -> list[dict[str, Any]]:
     return box["entries"]
 
 
-def _check_options(concurrency: int, max_attempts: int, max_consecutive_failures: int,
-                   timeout: float) -> None:
-    for name, value in (("concurrency", concurrency), ("max_attempts", max_attempts),
-                        ("max_consecutive_failures", max_consecutive_failures)):
-        if value < 1:
+def _check_options(concurrency: int | None, max_concurrency: int, max_attempts: int,
+                   max_consecutive_failures: int, timeout: float) -> None:
+    counts = (("concurrency", concurrency), ("max_concurrency", max_concurrency),
+              ("max_attempts", max_attempts),
+              ("max_consecutive_failures", max_consecutive_failures))
+    for name, value in counts:
+        if value is not None and value < 1:
             raise ConfigError(f"{name} must be 1 or more")
     for name, value, most in (("concurrency", concurrency, MAX_CONCURRENCY),
+                              ("max_concurrency", max_concurrency, MAX_CONCURRENCY),
                               ("max_attempts", max_attempts, MAX_ATTEMPTS)):
-        if value > most:
+        if value is not None and value > most:
             raise ConfigError(f"{name} must be at most {most}")
     if not 0 < timeout <= MAX_TIMEOUT_S:  # also NaN and infinity
         raise ConfigError(f"timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")

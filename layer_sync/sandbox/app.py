@@ -31,6 +31,7 @@ from .bodies import (
     validate_seed,
 )
 from .faults import Faults, before_handling
+from .limits import Capacity, RateLimit
 from .store import NotFound, Store
 
 log = logging.getLogger("layer_sync.sandbox")
@@ -81,7 +82,12 @@ class SandboxServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None,
                  seed: str | Path | list | None = None, api_key: str = DEFAULT_API_KEY,
                  latency_ms: float = 0.0, faults: Faults | None = None,
-                 echo_key: bool = False) -> None:
+                 echo_key: bool = False, capacity: int | None = None,
+                 queue: int | None = None, rate: float | None = None,
+                 rate_headers: str = "none") -> None:
+        # The server's limits (`limits`): checked first, so that a bad one fails at once.
+        self.capacity = Capacity(capacity, queue) if capacity is not None else None
+        self.rate_limit = RateLimit(rate, rate_headers) if rate is not None else None
         self.store = Store(db)
         if seed is not None:
             if not isinstance(seed, list):
@@ -268,8 +274,11 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 body = self.rfile.read(length) if length > 0 else b""
                 # --latency-ms is the time from receiving a request to answering it, as a
                 # remote API's response time would be; the sandbox's own work happens inside
-                # that window (see _send), so it adds only parsing and I/O on top.
+                # that window (see _send), so it adds only parsing and I/O on top. With a
+                # capacity, it is counted from the moment the request is served.
                 self._answer_at = self._arrived + sandbox.latency_ms / 1000
+                if not self._admitted():
+                    return
                 fault = self._fault = sandbox.faults.decide(method)
                 if fault:
                     sandbox.stats.note_fault(fault)
@@ -300,11 +309,36 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     self.close_connection = True
             finally:
+                if self._serving:
+                    self._serving = False
+                    assert sandbox.capacity is not None
+                    sandbox.capacity.leave()
                 self._record()
                 ms = (time.perf_counter() - started) * 1000
                 log.info("%s %s %s %.1f ms%s", method, self.path,
                          self._status if self._status is not None else "dropped", ms,
                          f" (fault {self._fault})" if self._fault else "")
+
+        def _admitted(self) -> bool:
+            """The server's limits: past its rate a 429, past its capacity and queue a 503,
+            both at once and with Retry-After; else the request is served (it may have
+            waited in the queue first)."""
+            self._limit_headers: dict[str, str] = {}
+            if sandbox.rate_limit is not None:
+                admitted, self._limit_headers = sandbox.rate_limit.admit()
+                if not admitted:
+                    self._answer_at = 0.0
+                    self._send(429, {"detail": "Too Many Requests: past the rate limit"})
+                    return False
+            if sandbox.capacity is not None:
+                if not sandbox.capacity.enter():
+                    self._answer_at = 0.0
+                    self._send(503, {"detail": "Service Unavailable: the server is full"},
+                               {"Retry-After": "1"})
+                    return False
+                self._serving = True
+                self._answer_at = time.perf_counter() + sandbox.latency_ms / 1000
+            return True
 
         def _injected(self, fault: str) -> None:
             """A fault answered before the request is handled: nothing is stored."""
@@ -357,7 +391,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                      f"Content-Type: {kind}",
                      f"Content-Length: {len(data)}",
                      f"Server: {self.server_version}"]
-            lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+            lines += [f"{k}: {v}" for k, v in {**self._limit_headers, **(headers or {})}.items()]
             if self.close_connection:
                 lines.append("Connection: close")
             answer = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
@@ -381,6 +415,8 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
 
         _answer_at = 0.0
         _arrived = 0.0
+        _serving = False
+        _limit_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never changed
         _method = ""
         _status: int | None = None
         _fault: str | None = None

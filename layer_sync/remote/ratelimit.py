@@ -1,0 +1,126 @@
+"""The rate a server states in its answers' headers, in every form servers send.
+
+- The IETF draft's current form (draft-ietf-httpapi-ratelimit-headers-08 and later): the
+  policy `RateLimit-Policy: "default";q=40;w=1` (a quota of 40 per 1-second window) and the
+  live counter `RateLimit: "default";r=12;t=1` (12 left, the window resets in 1 s); several
+  policies may be listed, comma-separated.
+- Its draft-07 form: `RateLimit-Policy: 40;w=1` and `RateLimit: limit=40, remaining=12, reset=1`.
+- The earlier drafts' separate fields: `RateLimit-Limit: 40` (or `40, 40;w=1`),
+  `RateLimit-Remaining: 12`, `RateLimit-Reset: 1`.
+- The de facto `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds
+  left, or the reset time as a Unix timestamp, as GitHub sends it).
+
+Everything is parsed leniently: a field that cannot be read is as if absent, never an error
+(the server's answer itself is what matters). Where the window is not stated (the separate
+fields, X-RateLimit-*), the caller estimates it from the resets it sees.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+#: A reset this large is a Unix timestamp (X-RateLimit-Reset as GitHub sends it), not seconds.
+_EPOCH = 1_000_000_000
+_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class RateInfo:
+    """What one answer says about the server's rate limit (None: not said).
+
+    `quota` requests per `window` seconds (the policy); `remaining` requests left in the
+    current window, which ends in `reset` seconds.
+    """
+
+    quota: float | None = None
+    window: float | None = None
+    remaining: float | None = None
+    reset: float | None = None
+
+    @property
+    def rate(self) -> float | None:
+        """Requests a second the policy allows, when both quota and window are stated."""
+        if self.quota is None or not self.window:
+            return None
+        return self.quota / self.window
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.quota, self.window, self.remaining, self.reset))
+
+
+def _number(text: str | None) -> float | None:
+    match = _NUMBER.match(text or "")
+    return float(match.group(1)) if match else None
+
+
+def _members(value: str) -> list[tuple[str, dict[str, str]]]:
+    """A structured-field list, loosely: `"a";q=1;w=2, 5;w=1` -> [("a", {q, w}), ("5", {w})].
+    (Quoted strings holding commas or semicolons are not expected in these fields.)"""
+    members = []
+    for part in value.split(","):
+        pieces = [p.strip() for p in part.split(";")]
+        if not pieces or not any(pieces):
+            continue
+        head, params = pieces[0].strip('"'), {}
+        for piece in pieces[1:]:
+            name, _, val = piece.partition("=")
+            params[name.strip().lower()] = val.strip().strip('"')
+        if "=" in head:  # draft-07's `limit=40` is a parameter, not a name
+            name, _, val = head.partition("=")
+            params[name.strip().lower()] = val.strip()
+            head = ""
+        members.append((head, params))
+    return members
+
+
+def _policy(value: str | None) -> tuple[float | None, float | None]:
+    """(quota, window) of the most restrictive policy in a RateLimit-Policy (or a
+    RateLimit-Limit with policies, `40, 40;w=1`)."""
+    best: tuple[float | None, float | None] = (None, None)
+    best_rate = float("inf")
+    for head, params in _members(value or ""):
+        quota = _number(params.get("q") or params.get("l") or head)
+        window = _number(params.get("w"))
+        if quota is None:
+            continue
+        if window:
+            rate = quota / window
+            if rate < best_rate:
+                best, best_rate = (quota, window), rate
+        elif best == (None, None):
+            best = (quota, None)
+    return best
+
+
+def parse_rate_headers(headers: Mapping[str, str],
+                       wall_clock: Callable[[], float] = time.time) -> RateInfo:
+    """The rate limit an answer's headers state, in any of the forms above (an empty
+    `RateInfo` when none). `headers`: case-insensitive (requests' headers are)."""
+    quota, window = _policy(headers.get("RateLimit-Policy"))
+    remaining = reset = None
+    live = headers.get("RateLimit")
+    if live:
+        # Of several policies' counters, the one with least left speaks for all.
+        for _, params in _members(live):
+            left = _number(params.get("r") or params.get("remaining"))
+            after = _number(params.get("t") or params.get("reset"))
+            if left is not None and (remaining is None or left < remaining):
+                remaining, reset = left, after
+            elif remaining is None and after is not None:
+                reset = after
+            if quota is None and (limit := _number(params.get("limit"))) is not None:
+                quota = limit
+    for prefix in ("RateLimit-", "X-RateLimit-"):
+        if quota is None and (limit_field := headers.get(prefix + "Limit")):
+            quota, stated = _policy(limit_field)  # "40", or "40, 40;w=1" with its window
+            window = window or stated
+        if remaining is None:
+            remaining = _number(headers.get(prefix + "Remaining"))
+        if reset is None:
+            reset = _number(headers.get(prefix + "Reset"))
+            if reset is not None and reset >= _EPOCH:
+                reset = max(0.0, reset - wall_clock())
+    return RateInfo(quota, window, remaining, reset)
