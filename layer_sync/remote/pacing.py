@@ -6,7 +6,7 @@ Two things decide it, both on one injected clock:
   for it, not only the one refused) and a rate-limit window used up (`remaining` 0: until its
   `reset`);
 - a **pace**, requests spread evenly at a rate, as a token bucket of a few tokens (GCRA: each
-  request takes the next departure time, at most `burst` of them at once after a pause). Where
+  request takes the next departure time, a few of them at once after a pause). Where
   the server states its limit (`RateLimit-Policy`, the `*-Limit` fields; see `ratelimit`) the
   pace is that rate less a margin, so a window is never used up; a quota for a long window
   (an hour's, a day's) is not spread but spent as needed, and waited out when it runs out.
@@ -28,16 +28,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .ratelimit import RateInfo
+from .ratelimit import SHORT_WINDOW_S, RateInfo
 
 Clock = Callable[[], float]
 
 #: Of a stated rate, the share used: a window is then never quite used up, whatever the
 #: phase between our requests and the server's windows.
 MARGIN = 0.95
-#: A stated window longer than this is a quota to spend as needed, not a rate to spread.
-LONGEST_PACED_WINDOW = 60.0
-#: Departures allowed at once after a pause (then one per 1/rate): never more than a quota.
+#: Departures allowed at once after a pause at a pace learnt from refusals (then one per
+#: 1/rate): after a Retry-After the server's window has begun anew. A stated rate's burst
+#: is what its margin leaves of the quota.
 BURST = 4
 #: After a 429 with no stated rate, the pace keeps the margin under the rate the server
 #: admitted until it probes above that rate this many seconds later (CUBIC's growth,
@@ -51,17 +51,16 @@ MEASURE_S = 1.0
 class Pace:
     """The run's hold and pace (see the module's docstring); safe across threads."""
 
-    def __init__(self, clock: Clock = time.monotonic, burst: int = BURST) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._burst = burst
+        self._burst = 1.0
         self._not_before = float("-inf")
         self._due = float("-inf")  # the theoretical departure time of the next request (GCRA)
         #: Requests a second, or None: no pace.
         self.rate: float | None = None
         #: Whether the rate is the server's word (True) or learnt from its refusals.
         self.stated = False
-        self._quota: float | None = None
         self._longest_reset = 0.0
         self._admitted: deque[float] = deque()
         # CUBIC after a refusal: the pace then, its growth, and when it was cut.
@@ -77,8 +76,7 @@ class Pace:
             at = max(now, self._not_before)
             if self.rate:
                 interval = 1.0 / self.rate
-                burst = max(1.0, min(self._burst, self._quota or self._burst))
-                at = max(at, self._due - (burst - 1) * interval)
+                at = max(at, self._due - (self._burst - 1) * interval)
                 self._due = max(self._due, at) + interval
             return at - now
 
@@ -108,9 +106,11 @@ class Pace:
             window = info.window or (max(1.0, math.floor(longest)) if longest > 0 else None)
             if window is None:
                 return
-            self._quota = info.quota
-            if window <= LONGEST_PACED_WINDOW:
+            if window <= SHORT_WINDOW_S:
                 self.rate, self.stated = MARGIN * info.quota / window, True
+                # A burst on top of the pace stays within the margin: a window never holds
+                # more than burst + rate x window <= the quota.
+                self._burst = max(1.0, math.floor(info.quota * (1 - MARGIN)))
             elif self.stated:  # the policy changed to a long window: spend it as needed
                 self.rate, self.stated = None, False
 
@@ -142,6 +142,7 @@ class Pace:
                 return  # nothing admitted lately: the hold is all there is to go by
             admitted = (len(self._admitted) + max(0, in_flight)) / MEASURE_S
             self._plateau = self.rate = MARGIN * admitted
+            self._burst = BURST
             # rate(t) = plateau + growth * t**3 passes the admitted rate after PROBE_AFTER_S.
             self._growth = (1 - MARGIN) * admitted / PROBE_AFTER_S ** 3
             self._cut_at = now

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 #: A reset this large is a Unix timestamp (X-RateLimit-Reset as GitHub sends it), not seconds.
 _EPOCH = 1_000_000_000
+#: A policy's window up to this long is a rate to keep (pacing.py spreads it); a longer one
+#: (an hour's, a day's quota) is spent as needed.
+SHORT_WINDOW_S = 60.0
 _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 
 
@@ -77,22 +80,25 @@ def _members(value: str) -> list[tuple[str, dict[str, str]]]:
 
 
 def _policy(value: str | None) -> tuple[float | None, float | None]:
-    """(quota, window) of the most restrictive policy in a RateLimit-Policy (or a
-    RateLimit-Limit with policies, `40, 40;w=1`)."""
-    best: tuple[float | None, float | None] = (None, None)
-    best_rate = float("inf")
+    """(quota, window) of the policy to keep in a RateLimit-Policy (or a RateLimit-Limit
+    with policies, `40, 40;w=1`): of those with a short window, the slowest rate; else of
+    all, the slowest (a day's quota beside a per-second rate is the per-second rate's
+    business only when it runs out)."""
+    stated: list[tuple[bool, float, float, float | None]] = []
+    unstated: tuple[float | None, float | None] = (None, None)
     for head, params in _members(value or ""):
         quota = _number(params.get("q") or params.get("l") or head)
         window = _number(params.get("w"))
         if quota is None:
             continue
         if window:
-            rate = quota / window
-            if rate < best_rate:
-                best, best_rate = (quota, window), rate
-        elif best == (None, None):
-            best = (quota, None)
-    return best
+            stated.append((window > SHORT_WINDOW_S, quota / window, quota, window))
+        elif unstated == (None, None):
+            unstated = (quota, None)
+    if stated:
+        _, _, quota, window = min(stated)
+        return quota, window
+    return unstated
 
 
 def parse_rate_headers(headers: Mapping[str, str],
@@ -101,18 +107,20 @@ def parse_rate_headers(headers: Mapping[str, str],
     `RateInfo` when none). `headers`: case-insensitive (requests' headers are)."""
     quota, window = _policy(headers.get("RateLimit-Policy"))
     remaining = reset = None
-    live = headers.get("RateLimit")
-    if live:
+    counters = _members(headers.get("RateLimit") or "")
+    if counters and all(not head for head, _ in counters):
+        # draft-07's one dictionary, `limit=40, remaining=12, reset=1`: one counter.
+        counters = [("", {k: v for _, params in counters for k, v in params.items()})]
+    for _, params in counters:
         # Of several policies' counters, the one with least left speaks for all.
-        for _, params in _members(live):
-            left = _number(params.get("r") or params.get("remaining"))
-            after = _number(params.get("t") or params.get("reset"))
-            if left is not None and (remaining is None or left < remaining):
-                remaining, reset = left, after
-            elif remaining is None and after is not None:
-                reset = after
-            if quota is None and (limit := _number(params.get("limit"))) is not None:
-                quota = limit
+        left = _number(params.get("r") or params.get("remaining"))
+        after = _number(params.get("t") or params.get("reset"))
+        if left is not None and (remaining is None or left < remaining):
+            remaining, reset = left, after
+        elif remaining is None and after is not None:
+            reset = after
+        if quota is None and (limit := _number(params.get("limit"))) is not None:
+            quota = limit
     for prefix in ("RateLimit-", "X-RateLimit-"):
         if quota is None and (limit_field := headers.get(prefix + "Limit")):
             quota, stated = _policy(limit_field)  # "40", or "40, 40;w=1" with its window

@@ -8,9 +8,11 @@ back: `answered` (its latency is a sample of the limit's), `refused` (429 or 503
 asked to slow down) or `overloaded` (no answer in time, a 503 without Retry-After).
 
 A refusal is the server's answer to our pace, not a failure of the request, when the server
-served another write since the refused one was sent (`Ticket.served`): the run is making
-progress, so the client sends it again without spending its attempts or the breaker's count.
-Against a server that serves nothing, every refusal counts as before, and the run stops.
+is serving our other writes: it answered one since the refused one was sent or in the last
+ten seconds, or another is on its way. The run is making progress, so the client sends the
+refused one again without spending its attempts or the breaker's count. Against a server
+that serves nothing, the limit soon falls to one write in flight, refusals count as before,
+and the run stops as "API down".
 """
 
 from __future__ import annotations
@@ -31,17 +33,23 @@ Sleep = Callable[[float], None]
 #: How often a request waiting for a slot looks whether the run was stopped (a signal
 #: handler cannot take the lock to wake it).
 _POLL_S = 0.05
+#: A refusal within this many seconds of a write served is the pace's business: the server
+#: is up and serving (past it, a server that only refuses is failing).
+RECENT_S = 10.0
 
 
 @dataclass
 class Ticket:
-    """One request on its way: when it left, the limit's epoch and the count of writes served
-    then, whether it holds a slot, how long it waited to leave, and how many were in flight."""
+    """One request on its way: its place in the order of departures, when it left, the
+    limit's epoch and version and the count of writes served then, whether it holds a slot,
+    how long it waited to leave, and how many were in flight."""
 
     write: bool
+    seq: int = 0
     slot: bool = False
     sent_at: float = 0.0
     epoch: int = 0
+    version: int = 0
     served: int = 0
     in_flight: int = 0
     waited: float = 0.0
@@ -60,10 +68,14 @@ class Throttle:
         self._cond = threading.Condition()
         self._slots = 0      # writes between admit and release (leaving, on the wire)
         self._on_wire = 0    # writes sent and not yet answered
-        self._sent: dict[int, float] = {}  # every request on the wire: when it left
+        #: Every request on the wire: its place in the order of departures, and whether it
+        #: is a write.
+        self._sent: dict[int, tuple[int, bool]] = {}
+        self._departures = 0
         self.most_in_flight = 0
         self.slow_downs = 0
         self._served = 0     # writes the server answered (not refused, not a 5xx)
+        self._last_served = float("-inf")
 
     @property
     def ceiling(self) -> int:
@@ -90,8 +102,11 @@ class Throttle:
         with self._cond:
             ticket.sent_at = self._clock()
             ticket.waited = ticket.sent_at - started
-            ticket.epoch, ticket.served = self.limit.epoch, self._served
-            self._sent[id(ticket)] = ticket.sent_at
+            ticket.epoch, ticket.version = self.limit.epoch, self.limit.version
+            ticket.served = self._served
+            self._departures += 1
+            ticket.seq = self._departures
+            self._sent[id(ticket)] = (ticket.seq, write)
             if write:
                 self._on_wire += 1
                 ticket.in_flight = self._on_wire
@@ -117,25 +132,33 @@ class Throttle:
         if ticket.write:
             with self._cond:
                 self._served += 1
+                self._last_served = self._clock()
                 before = self.limit.limit
-                self.limit.sample(self._clock() - ticket.sent_at, ticket.in_flight)
+                self.limit.sample(self._clock() - ticket.sent_at, ticket.in_flight,
+                                  ticket.version)
                 if self.limit.limit > before:
                     self._cond.notify_all()
 
     def refused(self, ticket: Ticket, status: int, retry_after: float | None,
                 info: RateInfo) -> bool:
         """A 429 or a 503 with Retry-After. Returns whether it is the pace's business (the
-        server served another write since this one left) rather than a failed attempt."""
+        server is serving our other writes: see the module's docstring) rather than a failed
+        attempt."""
         self.pace.state(info)
-        if status == 429:
-            with self._cond:  # on the wire, sent before this one: most of them admitted
-                earlier = sum(1 for sent in self._sent.values() if sent < ticket.sent_at)
-            self.pace.throttled(retry_after, ticket.sent_at, earlier)
         with self._cond:
+            # Sent before this one and still unanswered: the server took them in (a refusal
+            # is answered at once).
+            taken = sum(1 for seq, _ in self._sent.values() if seq < ticket.seq)
+            writes = sum(1 for seq, write in self._sent.values() if write and seq < ticket.seq)
+            serving = any(write for key, (_, write) in self._sent.items() if key != id(ticket))
             self.slow_downs += 1
             if status != 429:
-                self.limit.refused(ticket.epoch)
-            return self._served > ticket.served
+                self.limit.refused(ticket.epoch, writes)
+            paced = (serving or self._served > ticket.served
+                     or self._clock() - self._last_served <= RECENT_S)
+        if status == 429:
+            self.pace.throttled(retry_after, ticket.sent_at, taken)
+        return paced
 
     def overloaded(self, ticket: Ticket) -> None:
         """No answer in time, or a 503 without Retry-After: fewer in flight."""

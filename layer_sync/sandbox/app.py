@@ -334,7 +334,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 if not sandbox.capacity.enter():
                     self._answer_at = 0.0
                     self._send(503, {"detail": "Service Unavailable: the server is full"},
-                               {"Retry-After": "1"})
+                               {"Retry-After": sandbox.capacity.retry_after})
                     return False
                 self._serving = True
                 self._answer_at = time.perf_counter() + sandbox.latency_ms / 1000

@@ -32,6 +32,8 @@ class Capacity:
             raise ValueError("the capacity must be 1 or more")
         self.capacity = capacity
         self.queue = capacity if queue is None else max(0, queue)
+        #: The Retry-After of a 503 (tests make it "0": come back at once).
+        self.retry_after = "1"
         self._cond = threading.Condition()
         self._serving = 0
         self._waiting = 0
