@@ -20,7 +20,8 @@ it adapted); `--today PATH` adds a third column, fixed 8 by the layer-sync in th
 at PATH (e.g. a checkout of the commit before). Shown per server, the median of `--repeat`
 runs (the runs of a server alternate between the columns): the time against the server's
 limit, the requests the server refused (429, 503) and their share of all it got, and the most
-writes in flight (as the client counted them; the server's count includes its queue).
+writes in flight (as the client counted them, or the server where the client does not say:
+the server's count includes its queue).
 
 Targets: roomy <= 1.3 x its limit and >= 2.5 x faster than fixed 8; rate <= 1.2 x with <= 5 %
 refused; weak <= 1.15 x with <= 2 % refused; fast no slower than fixed 8 (the median of
@@ -144,7 +145,8 @@ def main() -> None:
     for _, source, _ in columns:  # as installed (see installed.py)
         code = f"import compileall; compileall.compile_dir({str(source / 'layer_sync')!r}, quiet=1)"
         subprocess.run([sys.executable, "-c", code], check=True)
-    failures = []
+    failures: list[str] = []
+    table: list[str] = []
     for name in args.servers.split(","):
         server = SERVERS[name]
         with tempfile.TemporaryDirectory() as tmp:
@@ -173,6 +175,7 @@ def main() -> None:
                   f"({share:.1%}); most in flight {max(r.most_in_flight for r in results)} "
                   f"(server's count {max(r.server_in_flight for r in results)}; limit at the end "
                   f"{last.get('limit')}{pace})")
+        table.append(_table_row(server, runs))
         if "adaptive" not in runs or "fixed 8" not in runs:
             continue
         adaptive = statistics.median(r.seconds for r in runs["adaptive"])
@@ -193,8 +196,30 @@ def main() -> None:
             met.append(("no slower than fixed 8", statistics.median(pairs) <= 1.0))
         print("  targets: " + "; ".join(f"{what}: {'met' if ok else 'NOT MET'}" for what, ok in met))
         failures += [f"{name}: {what}" for what, ok in met if not ok]
+    labels = list(runs)
+    print("\n| server | writes | the server's limit | "
+          + " | ".join(f"{label}: time, refused, most in flight" for label in labels) + " |")
+    print("|---|---|---|" + "---|" * len(labels))
+    print("\n".join(table))
     if failures:
         raise SystemExit("FAIL: " + ", ".join(failures))
+
+
+def _table_row(server: Server, runs: dict[str, list[Run]]) -> str:
+    """One line of the README's table: each column's median time (and its ratio to the
+    server's limit), requests refused, most in flight."""
+    limit = server.limit()
+    cells = []
+    for results in runs.values():
+        seconds = statistics.median(r.seconds for r in results)
+        ratio = f" ({seconds / limit:.2f}x)" if limit else ""
+        refused = statistics.median(r.refused for r in results)
+        share = statistics.median(r.share for r in results)
+        cells.append(f"{seconds:.1f} s{ratio}, {refused:g} ({share:.0%}), "
+                     f"{max(r.most_in_flight or r.server_in_flight for r in results)}")
+    what = server.describe().split(";")[0]
+    return (f"| {what} | {server.writes:,} | " + (f"{limit:.0f} s" if limit else "none")
+            + " | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

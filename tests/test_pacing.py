@@ -412,3 +412,39 @@ def test_stop_reasons_are_unchanged_by_pacing(sandbox, clock):
     with pytest.raises(ApiError):
         client.list_target_materials()
     assert client.control.reason is StopReason.KEY_REFUSED
+
+
+# ---------------------------------------------------------------- stopping an adaptive run
+
+
+def test_sigterm_stops_an_adaptive_run_within_the_grace_period_and_a_rerun_adds_no_duplicate(
+        tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    with SandboxServer(api_key=API_KEY, latency_ms=30) as server:
+        _seed(server)
+        sheet = _sheet(tmp_path, 400)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"),
+               "ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": server.url}
+        proc = subprocess.Popen([sys.executable, "-m", "layer_sync", "sync", str(sheet), "--json",
+                                 "--report", str(tmp_path / "r.xlsx")], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while server.stats.by_method.get("POST", 0) < 40:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - stopped < 5  # the grace period, at most
+        assert proc.returncode == 143 and "Traceback" not in err
+        payload = json.loads(out)
+        assert payload["skipped"] > 0 and payload["created"] + payload["skipped"] <= 400
+        sent = server.stats.by_method["POST"]
+        time.sleep(0.2)
+        assert server.stats.by_method["POST"] == sent  # nothing more was sent
+        again = _sync(server, sheet)
+        assert again.exit_code == 0
+        _no_duplicates(server, 400)
