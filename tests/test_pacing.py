@@ -20,7 +20,12 @@ from layer_sync.core.control import StopReason
 from layer_sync.core.errors import ApiError
 from layer_sync.core.secrets import ApiKey
 from layer_sync.remote.client import ApiClient
-from layer_sync.remote.limits import INITIAL_LIMIT, PROBE_WINDOWS, AdaptiveLimit, FixedLimit
+from layer_sync.remote.limits import (
+    INITIAL_LIMIT,
+    PROBE_WINDOWS,
+    AdaptiveLimit,
+    FixedLimit,
+)
 from layer_sync.remote.pacing import MARGIN, PROBE_AFTER_S, Pace
 from layer_sync.remote.ratelimit import RateInfo, parse_rate_headers
 from layer_sync.remote.retry import RetryPolicy

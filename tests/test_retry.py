@@ -21,8 +21,9 @@ from layer_sync.core.errors import (
     signal_name,
 )
 from layer_sync.core.secrets import ApiKey, redact
-from layer_sync.remote.client import ApiClient, parse_retry_after
+from layer_sync.remote.client import ApiClient
 from layer_sync.remote.pacing import Pace
+from layer_sync.remote.ratelimit import parse_retry_after
 from layer_sync.remote.retry import Breaker, RetryPolicy
 from layer_sync.sandbox import SandboxServer
 

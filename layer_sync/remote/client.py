@@ -12,14 +12,12 @@ answer passes through `ApiClient.redact`, and `KeyRedactingFilter` does the same
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -32,7 +30,8 @@ from ..core.control import RunControl, RunStopped, StopReason
 from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError
 from ..core.secrets import ApiKey, key_forms, replace_forms
 from ..core.version import __version__
-from .ratelimit import parse_rate_headers
+from .answers import Answer, Transient, caused_by, key_refused_message, server_reason
+from .ratelimit import parse_rate_headers, parse_retry_after
 from .retry import RetryPolicy
 from .settings import (
     as_api_key,
@@ -53,35 +52,6 @@ ANSWER_TIMEOUTS = 4
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
-class Transient(Exception):
-    """An attempt that may succeed if tried again.
-
-    `unknown`: the request may have been carried out (the server may hold the write).
-    `retry_after`: seconds the server asked us to wait.
-    `paced`: a refusal (429, 503 with Retry-After) while the server served other writes: the
-    pace's business, sent again without spending an attempt (see `throttle`).
-    """
-
-    def __init__(self, message: str, status: int | None = None, unknown: bool = False,
-                 retry_after: float | None = None, paced: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.unknown = unknown
-        self.retry_after = retry_after
-        self.paced = paced
-
-
-@dataclass
-class Answer:
-    """A request's final answer: the JSON body, the status, how many attempts it took, and
-    whether it was found on the server after an unknown outcome instead of being sent again."""
-
-    data: Any
-    status: int | None
-    attempts: int
-    recovered: bool = False
-
-
 class Counters:
     """Requests sent (by method, retries included) and retries, across all workers."""
 
@@ -97,69 +67,6 @@ class Counters:
     def retried(self) -> None:
         with self._lock:
             self.retries += 1
-
-
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Retry-After in seconds or as an HTTP date -> seconds to wait (None if absent/garbled)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - now())
-
-
-def key_refused_message(status: int, source: str) -> str:
-    """The one message for a refused key: what happened and where the key came from."""
-    if status == 403:
-        return (f"the API key in {source} may not do this (403): it needs write access; set a "
-                "key with write scope there; nothing more was sent")
-    return (f"the API key in {source} was refused (401); check it, or set a valid key there; "
-            "nothing more was sent")
-
-
-def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
-    """Whether `exc` or anything it wraps (causes, contexts, urllib3's `reason`) is of `kinds`."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, kinds):
-            return True
-        for inner in (current.__cause__, current.__context__, getattr(current, "reason", None),
-                      *current.args):
-            if isinstance(inner, BaseException):
-                todo.append(inner)
-    return False
-
-
-def _detail(response: requests.Response, content: bytes, clean: Callable[[str], str]) -> str:
-    """The server's reason for an error answer, `clean`ed (the key replaced) before it is
-    shortened, so that a cut can never leave part of the key behind."""
-    try:
-        body = json.loads(content)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
-        text = clean(content.decode(response.encoding or "utf-8", "replace").strip())
-        return text[:300] if text else clean(response.reason or f"HTTP {response.status_code}")
-    if isinstance(body, dict) and "detail" in body:
-        detail = body["detail"]
-        if isinstance(detail, list):  # FastAPI-style validation errors
-            return clean("; ".join(
-                f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}"
-                if isinstance(d, dict) else str(d) for d in detail))
-        return clean(str(detail))
-    return clean(json.dumps(body))[:300]
 
 
 #: Refusals of one request that the pace answers without spending an attempt; past them,
@@ -396,12 +303,12 @@ class ApiClient:
                            f"({type(exc).__name__}); check --api-url") from None
         except requests.exceptions.ConnectionError as exc:
             self._failed()
-            if _caused_by(exc, (socket.gaierror,)):
+            if caused_by(exc, (socket.gaierror,)):
                 # A name that does not resolve now will not resolve in a minute: not retried.
                 raise ApiError(f"the host name {self._host} could not be resolved; check the "
                                "API URL (--api-url, ATOMSCALE_API_URL or AS_API_ENDPOINT) and "
                                "the network") from None
-            if _caused_by(exc, (NewConnectionError, ConnectionRefusedError)):
+            if caused_by(exc, (NewConnectionError, ConnectionRefusedError)):
                 raise Transient(f"could not connect to {self.base_url}") from None
             raise Transient("the connection was dropped before an answer", unknown=True) from None
         except requests.exceptions.RequestException as exc:
@@ -422,14 +329,14 @@ class ApiClient:
             raise AuthError(message, status)
         if status in RETRYABLE_STATUS:
             self._failed()
-            raise Transient(f"server error {status}: {_detail(response, content, self.redact)}",
+            raise Transient(f"server error {status}: {server_reason(response, content, self.redact)}",
                             status, unknown=True)
         if method != "GET":
             # The server answered a write: its write path is up. A GET that works proves
             # nothing about writes (a re-read between failed POSTs must not reset the count).
             policy.breaker.success()
         if status >= 400:
-            raise ApiError(f"{status}: {_detail(response, content, self.redact)}", status)
+            raise ApiError(f"{status}: {server_reason(response, content, self.redact)}", status)
         try:
             data = json.loads(content) if content else {}
         except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
@@ -458,7 +365,7 @@ class ApiClient:
         if not paced:
             self._failed()
         # A 503 may come from a proxy after the server did the work: in doubt, as any 5xx.
-        raise Transient(f"server busy (503): {_detail(response, content, self.redact)}",
+        raise Transient(f"server busy (503): {server_reason(response, content, self.redact)}",
                         status, unknown=True, retry_after=wait, paced=paced)
 
     def _read_body(self, response: requests.Response, request: str, deadline: float,

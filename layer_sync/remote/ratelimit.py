@@ -1,5 +1,6 @@
-"""The rate a server states in its answers' headers, in every form servers send.
+"""When a server says to come back, and the rate it states, in every form servers send.
 
+- `Retry-After`: seconds, or an HTTP date (`parse_retry_after`).
 - The IETF draft's current form (draft-ietf-httpapi-ratelimit-headers-08 and later): the
   policy `RateLimit-Policy: "default";q=40;w=1` (a quota of 40 per 1-second window) and the
   live counter `RateLimit: "default";r=12;t=1` (12 left, the window resets in 1 s); several
@@ -17,6 +18,7 @@ fields, X-RateLimit-*), the caller estimates it from the resets it sees.
 
 from __future__ import annotations
 
+import email.utils
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +30,24 @@ _EPOCH = 1_000_000_000
 #: (an hour's, a day's quota) is spent as needed.
 SHORT_WINDOW_S = 60.0
 _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Retry-After in seconds or as an HTTP date -> seconds to wait (None if absent/garbled)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now())
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from ..plan.actions import (
     SampleUpdate,
 )
 from ..plan.records import ServerIndex
-from ..remote.client import Answer, ApiClient
+from ..remote.answers import Answer
+from ..remote.client import ApiClient
 
 log = logging.getLogger("layer_sync.apply")
 

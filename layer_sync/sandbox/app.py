@@ -15,10 +15,9 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 from .bodies import (
@@ -32,55 +31,17 @@ from .bodies import (
 )
 from .faults import Faults, before_handling
 from .limits import Capacity, RateLimit
+from .stats import Stats
 from .store import NotFound, Store
 
 log = logging.getLogger("layer_sync.sandbox")
 
 DEFAULT_API_KEY = "sandbox"
-class Stats:
-    """Request counters, safe across threads: tests prove concurrency with `max_in_flight`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.by_method: dict[str, int] = {}
-            self.by_status: dict[int, int] = {}
-            self.faults: dict[str, int] = {}
-            # The latest requests only: a sandbox may run for days.
-            self.log: deque[tuple[str, str, int | None, str | None]] = deque(maxlen=100_000)
-            self.in_flight = 0
-            self.max_in_flight = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_method.values())
-
-    def begin(self, method: str) -> None:
-        with self._lock:
-            self.by_method[method] = self.by_method.get(method, 0) + 1
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-
-    def note_fault(self, fault: str) -> None:
-        with self._lock:
-            self.faults[fault] = self.faults.get(fault, 0) + 1
-
-    def end(self, method: str, path: str, status: int | None, fault: str | None) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            if status is not None:
-                self.by_status[status] = self.by_status.get(status, 0) + 1
-            self.log.append((method, path, status, fault))
-
-
 class SandboxServer:
     """The sandbox, runnable in a thread (tests, demo) or in the foreground (`layer-sync sandbox`)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None,
-                 seed: str | Path | list | None = None, api_key: str = DEFAULT_API_KEY,
+                 seed: str | Path | list[Any] | None = None, api_key: str = DEFAULT_API_KEY,
                  latency_ms: float = 0.0, faults: Faults | None = None,
                  echo_key: bool = False, capacity: int | None = None,
                  queue: int | None = None, rate: float | None = None,
@@ -116,9 +77,9 @@ class SandboxServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host if isinstance(host, str) else host.decode()}:{port}/"
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox",
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -141,7 +102,7 @@ class SandboxServer:
                     pass
         self.store.close()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -227,6 +188,15 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "layer-sync-sandbox/1"
+        # One request's state (a connection's requests come one after the other).
+        _answer_at = 0.0
+        _arrived = 0.0
+        _serving = False
+        _limit_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never changed
+        _method = ""
+        _status: int | None = None
+        _fault: str | None = None
+        _recorded = True
 
         def setup(self) -> None:
             super().setup()
@@ -247,7 +217,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self._arrived = time.perf_counter()
             return super().parse_request()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:  # the standard library's own name
             pass  # one line per request is written by _handle, without the key
 
         def do_GET(self) -> None:
@@ -282,7 +252,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 fault = self._fault = sandbox.faults.decide(method)
                 if fault:
                     sandbox.stats.note_fault(fault)
-                if before_handling(fault):
+                if fault is not None and before_handling(fault):
                     self._injected(fault)
                     return
                 if not sandbox.key_accepted(self.headers.get("X-API-KEY")):
@@ -323,7 +293,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             """The server's limits: past its rate a 429, past its capacity and queue a 503,
             both at once and with Retry-After; else the request is served (it may have
             waited in the queue first)."""
-            self._limit_headers: dict[str, str] = {}
+            self._limit_headers = {}
             if sandbox.rate_limit is not None:
                 admitted, self._limit_headers = sandbox.rate_limit.admit()
                 if not admitted:
@@ -412,15 +382,6 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 time.sleep(sandbox.faults.trickle_seconds)
                 self.wfile.write(answer[i:i + 1])
-
-        _answer_at = 0.0
-        _arrived = 0.0
-        _serving = False
-        _limit_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never changed
-        _method = ""
-        _status: int | None = None
-        _fault: str | None = None
-        _recorded = True
 
         def _drop(self) -> None:
             # SO_LINGER 0: closing sends a reset, as a crashed proxy would.
