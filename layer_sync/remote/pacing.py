@@ -6,7 +6,8 @@ Two things decide it, both on one injected clock:
   for it, not only the one refused) and a rate-limit window used up (`remaining` 0: until its
   `reset`);
 - a **pace**, requests spread evenly at a rate, as a token bucket of a few tokens (GCRA: each
-  request takes the next departure time, a few of them at once after a pause). Where
+  request takes the next departure time; after a pause, as many at once as the margin leaves
+  of a window's quota). Where
   the server states its limit (`RateLimit-Policy`, the `*-Limit` fields; see `ratelimit`) the
   pace is that rate less a margin, so a window is never used up; a quota for a long window
   (an hour's, a day's) is not spread but spent as needed, and waited out when it runs out.
@@ -35,10 +36,6 @@ Clock = Callable[[], float]
 #: Of a stated rate, the share used: a window is then never quite used up, whatever the
 #: phase between our requests and the server's windows.
 MARGIN = 0.95
-#: Departures allowed at once after a pause at a pace learnt from refusals (then one per
-#: 1/rate): after a Retry-After the server's window has begun anew. A stated rate's burst
-#: is what its margin leaves of the quota.
-BURST = 4
 #: After a 429 with no stated rate, the pace keeps the margin under the rate the server
 #: admitted until it probes above that rate this many seconds later (CUBIC's growth,
 #: scaled to the rate).
@@ -108,9 +105,7 @@ class Pace:
                 return
             if window <= SHORT_WINDOW_S:
                 self.rate, self.stated = MARGIN * info.quota / window, True
-                # A burst on top of the pace stays within the margin: a window never holds
-                # more than burst + rate x window <= the quota.
-                self._burst = max(1.0, math.floor(info.quota * (1 - MARGIN)))
+                self._burst = _burst(info.quota)
             elif self.stated:  # the policy changed to a long window: spend it as needed
                 self.rate, self.stated = None, False
 
@@ -142,8 +137,14 @@ class Pace:
                 return  # nothing admitted lately: the hold is all there is to go by
             admitted = (len(self._admitted) + max(0, in_flight)) / MEASURE_S
             self._plateau = self.rate = MARGIN * admitted
-            self._burst = BURST
+            self._burst = _burst(admitted * MEASURE_S)
             # rate(t) = plateau + growth * t**3 passes the admitted rate after PROBE_AFTER_S.
             self._growth = (1 - MARGIN) * admitted / PROBE_AFTER_S ** 3
             self._cut_at = now
             self._due = max(self._due, now)
+
+
+def _burst(quota: float) -> float:
+    """Departures allowed at once after a pause: what the margin leaves of a window's quota,
+    so that a window never holds more than burst + rate x window <= the quota."""
+    return max(1.0, math.floor(quota * (1 - MARGIN)))
