@@ -536,7 +536,7 @@ def test_rate_admits_r_a_second_then_429_with_retry_after():
         answers = [session.get(server.url + "target-materials/", headers=H, timeout=5)
                    for _ in range(12)]
     refused = [r for r in answers if r.status_code == 429]
-    assert len(refused) >= 2  # twelve at once: at most five a window, two windows at most
+    assert len(refused) >= 2  # twelve at once: a burst of one or two, then five a second
     assert answers[0].status_code == 200 and refused[0].headers["Retry-After"] == "1"
     assert "RateLimit" not in refused[0].headers  # no headers unless asked for
 
@@ -550,9 +550,9 @@ class _Clock:
 
 
 @pytest.mark.parametrize("form,expected", [
-    ("draft", {"RateLimit-Policy": '"default";q=3;w=1', "RateLimit": '"default";r=2;t=1'}),
-    ("draft-06", {"RateLimit-Limit": "3", "RateLimit-Remaining": "2", "RateLimit-Reset": "1"}),
-    ("x", {"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "2",
+    ("draft", {"RateLimit-Policy": '"default";q=4;w=1', "RateLimit": '"default";r=1;t=1'}),
+    ("draft-06", {"RateLimit-Limit": "4", "RateLimit-Remaining": "1", "RateLimit-Reset": "1"}),
+    ("x", {"X-RateLimit-Limit": "4", "X-RateLimit-Remaining": "1",
            "X-RateLimit-Reset": "1800000001"}),
     ("none", {}),
 ])
@@ -560,26 +560,28 @@ def test_each_form_of_rate_limit_headers_says_the_limit(form, expected):
     from layer_sync.sandbox.limits import RateLimit
 
     clock = _Clock()
-    limit = RateLimit(3, form, clock=clock, wall_clock=lambda: 1_800_000_000.0 + clock.now)
-    assert limit.admit() == (True, expected)
-    clock.now = 0.5
-    assert limit.admit()[0] and limit.admit()[0]
-    admitted, headers = limit.admit()  # the fourth in the window
-    assert not admitted and headers["Retry-After"] == "1"
-    clock.now = 1.0  # the next window
+    limit = RateLimit(4, form, burst=2, clock=clock,
+                      wall_clock=lambda: 1_800_000_000.0 + clock.now)
+    assert limit.admit() == (True, expected)  # one of two at once taken: one left
     assert limit.admit()[0]
+    admitted, headers = limit.admit()  # a third at once: past the burst
+    assert not admitted and headers["Retry-After"] == "1"
+    clock.now = 0.25  # a quarter second: one more admitted (four a second)
+    assert limit.admit()[0] and not limit.admit()[0]
 
 
-def test_a_rate_below_one_a_second_has_a_longer_window():
+def test_the_rate_is_kept_on_average_and_a_burst_by_default_is_a_quarter_second():
     from layer_sync.sandbox.limits import RateLimit
 
     clock = _Clock()
-    limit = RateLimit(0.5, "draft", clock=clock)
-    assert limit.admit() == (True, {"RateLimit-Policy": '"default";q=1;w=2',
-                                    "RateLimit": '"default";r=0;t=2'})
-    clock.now = 1.5
-    assert limit.admit() == (False, {"RateLimit-Policy": '"default";q=1;w=2',
-                                     "RateLimit": '"default";r=0;t=1', "Retry-After": "1"})
+    limit = RateLimit(40, clock=clock)
+    assert limit.burst == 10
+    admitted = 0
+    for step in range(400):  # two hundred a second, for two seconds
+        clock.now = step / 200
+        admitted += limit.admit()[0]
+    assert 10 + 79 <= admitted <= 10 + 80  # the burst, then forty a second
+    assert RateLimit(0.5, clock=clock).burst == 1
 
 
 def test_command_line_sandbox_plays_a_server_of_a_capacity_and_a_rate():

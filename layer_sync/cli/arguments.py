@@ -182,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_positive_float, default=None, metavar="R",
                    help="admit R requests a second; past it the answer is 429 with "
                         "Retry-After (default: no limit)")
+    p.add_argument("--burst", type=_positive_int, default=None, metavar="B",
+                   help="with --rate, admit at most B at once (default: a quarter of a "
+                        "second's worth)")
     p.add_argument("--rate-headers", choices=("draft", "draft-06", "x", "none"), default="none",
                    help="with --rate, state the limit in every answer: the IETF draft's "
                         "RateLimit-Policy and RateLimit, its earlier RateLimit-Limit/-Remaining/"

@@ -44,7 +44,8 @@ def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[s
                                api_key=args.api_key or DEFAULT_API_KEY,
                                latency_ms=args.latency_ms, faults=faults,
                                echo_key=args.echo_key, capacity=args.capacity,
-                               queue=args.queue, rate=args.rate, rate_headers=args.rate_headers)
+                               queue=args.queue, rate=args.rate, rate_headers=args.rate_headers,
+                               burst=args.burst)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     except ValueError as exc:

@@ -233,12 +233,12 @@ class ApiClient:
 
     def _paced_refusal(self, exc: Transient, tries: _Tries, request: str) -> None:
         """A refusal the pace answers (the server served other writes meanwhile): sent
-        again without spending an attempt. A 429's Retry-After holds every request (the
-        pace's hold); a 503's is this request's own wait. Neither counts in its budget."""
+        again without spending an attempt, after its own Retry-After (for a 429 the others
+        may be held too: see `pacing`). Not counted in its budget."""
         tries.paced += 1
         self.counters.retried()
         log.debug("%s: %s; the server is serving others: sent again at the pace", request, exc)
-        if exc.status != 429 and exc.retry_after:
+        if exc.retry_after:
             started = self.policy.clock()
             self._sleep(exc.retry_after)
             tries.waited += self.policy.clock() - started

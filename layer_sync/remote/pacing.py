@@ -3,22 +3,22 @@
 Two things decide it, both on one injected clock:
 
 - a **hold**, a time before which nothing is sent: a 429's `Retry-After` (every request waits
-  for it, not only the one refused) and a rate-limit window used up (`remaining` 0: until its
-  `reset`);
+  for it, not only the one refused) and a quota spent as needed used up (`remaining` 0:
+  until its `reset`);
 - a **pace**, requests spread evenly at a rate, as a token bucket of a few tokens (GCRA: each
   request takes the next departure time; after a pause, as many at once as the margin leaves
   of a window's quota). Where
   the server states its limit (`RateLimit-Policy`, the `*-Limit` fields; see `ratelimit`) the
   pace is that rate less a margin, so a window is never used up; a quota for a long window
   (an hour's, a day's) is not spread but spent as needed, and waited out when it runs out.
-  Where the server says nothing but refuses (429), the rate it admitted in the last second
-  (the answers, and the requests sent before the refused one and still on their way) is
-  taken as its limit: the pace drops to just under it, stays near it for half a minute,
-  then grows ever faster to probe for more, as CUBIC does on throttling in botocore's
-  adaptive retry mode (a refusal then finds the limit again; a probe costs a Retry-After).
+  Where the server says nothing but refuses (429), the pace is a tenth under the rate the
+  run was sending at, as botocore's adaptive retry mode cuts its measured rate; it grows
+  back slowly and is cut again at each refusal (AIMD), so it stays just under what the
+  server admits (see `throttled`).
 
-So after a 429 every worker waits for the Retry-After, as before, but they leave one after
-the other at the pace, not all at once into the same limit.
+So after the first 429 every worker waits for the Retry-After, as before, but they leave one
+after the other at the pace, not all at once into the same limit; once the run has a pace of
+its own, a 429 slows them all down and only the refused request waits its Retry-After.
 """
 
 from __future__ import annotations
@@ -36,13 +36,17 @@ Clock = Callable[[], float]
 #: Of a stated rate, the share used: a window is then never quite used up, whatever the
 #: phase between our requests and the server's windows.
 MARGIN = 0.95
-#: After a 429 with no stated rate, the pace keeps the margin under the rate the server
-#: admitted until it probes above that rate this many seconds later (CUBIC's growth,
-#: scaled to the rate).
-PROBE_AFTER_S = 30.0
-#: The admitted rate is measured over this many seconds (a window of most limits: a shorter
-#: span would count one window's quota as a faster rate).
-MEASURE_S = 1.0
+#: A pace learnt from refusals: the share of the rate sent kept at a refusal, and the
+#: seconds it takes to grow back by its margin (AIMD: a probe past the server's rate costs
+#: a refused request).
+CUT = 0.9
+PROBE_AFTER_S = 5.0
+#: The rate sent is measured over at most MEASURE_S since the last cut, and at least this.
+MIN_SPAN_S = 0.1
+#: A refusal of a request that took its departure within two round trips of the last cut
+#: (and at least this long) is part of the same congestion: one cut for it.
+MIN_GAP_S = 0.05
+MEASURE_S = 0.5
 
 
 class Pace:
@@ -58,11 +62,15 @@ class Pace:
         self.rate: float | None = None
         #: Whether the rate is the server's word (True) or learnt from its refusals.
         self.stated = False
+        #: How often a learnt rate was cut: a departure taken before a cut is taken again.
+        self.cuts = 0
         self._longest_reset = 0.0
-        self._admitted: deque[float] = deque()
-        # CUBIC after a refusal: the pace then, its growth, and when it was cut.
+        self._departures: deque[float] = deque()  # when requests left (or will), lately
+        self._admitted: deque[float] = deque()  # when the requests admitted left, lately
+        self._refused: deque[float] = deque()  # when the requests refused left, lately
+        self._resumed = float("-inf")  # the first departure, the last cut or hold's end
+        # After a refusal: the pace then, and when it was cut.
         self._plateau = 0.0
-        self._growth = 0.0
         self._cut_at = float("-inf")
 
     # ------------------------------------------------------------------ departures
@@ -71,6 +79,11 @@ class Pace:
         with self._lock:
             now = self._clock()
             at = max(now, self._not_before)
+            if not self._departures:
+                self._resumed = max(self._resumed, at)  # the run's first: measured from it
+            self._departures.append(at)
+            while self._departures and self._departures[0] < now - 2 * MEASURE_S:
+                self._departures.popleft()
             if self.rate:
                 interval = 1.0 / self.rate
                 at = max(at, self._due - (self._burst - 1) * interval)
@@ -81,67 +94,93 @@ class Pace:
         """Send nothing for `seconds` from now (a longer hold already set stays)."""
         with self._lock:
             self._not_before = max(self._not_before, self._clock() + max(0.0, seconds))
+            self._resumed = max(self._resumed, self._not_before)
 
     # ------------------------------------------------------------------ what answers say
     def state(self, info: RateInfo) -> None:
-        """What an answer's rate-limit headers say: the pace to keep, and a hold when the
-        window is used up."""
+        """What an answer's rate-limit headers say: the pace to keep, and a hold when a
+        quota spent as needed runs out."""
         if not info:
             return
-        if info.remaining is not None and info.remaining <= 0 and info.reset is not None:
-            self.hold(info.reset)
         with self._lock:
             if info.reset is not None:
                 self._longest_reset = max(self._longest_reset, info.reset)
-            if info.quota is None or info.quota <= 0:
-                return
             # Unstated, the window is about the longest reset seen (a reset counts down the
             # window: right after one it is the whole window), in whole seconds: resets are
             # whole seconds, and one given as a Unix time can be up to one late. With no
             # reset either, the quota's period is unknown: nothing to pace by.
             longest = self._longest_reset
             window = info.window or (max(1.0, math.floor(longest)) if longest > 0 else None)
-            if window is None:
-                return
-            if window <= SHORT_WINDOW_S:
-                self.rate, self.stated = MARGIN * info.quota / window, True
-                self._burst = _burst(info.quota)
-            elif self.stated:  # the policy changed to a long window: spend it as needed
-                self.rate, self.stated = None, False
+            if info.quota and info.quota > 0 and window is not None:
+                if window <= SHORT_WINDOW_S:
+                    self.rate, self.stated = MARGIN * info.quota / window, True
+                    self._burst = _burst(info.quota)
+                elif self.stated:  # now a long window: spent as needed
+                    self.rate, self.stated = None, False
+            paced = self.stated
+        # A quota spent as needed is waited out when it runs out. A rate kept as a pace is
+        # not: the pace already spreads its window (and a token bucket's "none left, reset
+        # in 1 s" means a token in 1/rate seconds: the pace's next departure).
+        if (not paced and info.remaining is not None and info.remaining <= 0
+                and info.reset is not None):
+            self.hold(info.reset)
 
-    def admitted(self) -> None:
-        """The server answered a request (it was not refused): measured, and a pace learnt
-        from refusals grows back."""
+    def admitted(self, sent_at: float) -> None:
+        """The server answered (it did not refuse) a request that left at `sent_at`: counted,
+        and a pace learnt from refusals grows back (see `throttled`)."""
         with self._lock:
-            now = self._clock()
-            self._admitted.append(now)
-            while self._admitted and self._admitted[0] < now - MEASURE_S:
+            self._admitted.append(sent_at)
+            while self._admitted and self._admitted[0] < sent_at - 2 * MEASURE_S:
                 self._admitted.popleft()
             if self.rate is not None and not self.stated:
-                self.rate = self._plateau + self._growth * (now - self._cut_at) ** 3
+                since = max(0.0, self._clock() - max(self._cut_at, self._not_before))
+                # It regains its margin in PROBE_AFTER_S, then goes on probing for more.
+                self.rate = self._plateau * (1 + (1 / MARGIN - 1) * since / PROBE_AFTER_S)
 
-    def throttled(self, retry_after: float | None, sent_at: float, in_flight: int = 0) -> None:
-        """A 429: every request waits out `retry_after`; with no stated rate, the pace is cut
-        to just under what the server admitted in the last second: the answers, and the
-        `in_flight` requests still on their way (sent before the refusal, most of them
-        admitted). Once per congestion: a request sent before the last cut is part of it."""
-        if retry_after is not None:
-            self.hold(retry_after)
+    def throttled(self, retry_after: float | None, sent_at: float,
+                  reserved_at: float | None = None, round_trip: float = 0.0) -> bool:
+        """A 429 of a request sent at `sent_at` (its departure taken at `reserved_at`; an
+        answer takes about `round_trip` seconds).
+        Before the run has a pace of its own (or when the server refuses the rate it
+        stated), every request waits out `retry_after`; returns True then. With a pace
+        learnt from earlier refusals, the others slow down instead (the refused request
+        waits out its own Retry-After: the caller's business).
+
+        The pace is cut to a tenth under the rate the run was sending at (botocore's
+        adaptive mode cuts its measured rate so, and AIMD), or to just under the share of it
+        the server admitted if that is less: far too fast, one cut comes near. It then grows
+        back slowly: it stays just under what the server admits, a probe past it costing a
+        refused request. One cut per congestion: a request whose departure was taken
+        before the last cut, or within two round trips after it, is part of it."""
         with self._lock:
-            if self.stated or sent_at < self._cut_at:
-                return
-            now = self._clock()
-            while self._admitted and self._admitted[0] < now - MEASURE_S:
-                self._admitted.popleft()
-            if not self._admitted:
-                return  # nothing admitted lately: the hold is all there is to go by
-            admitted = (len(self._admitted) + max(0, in_flight)) / MEASURE_S
-            self._plateau = self.rate = MARGIN * admitted
-            self._burst = _burst(admitted * MEASURE_S)
-            # rate(t) = plateau + growth * t**3 passes the admitted rate after PROBE_AFTER_S.
-            self._growth = (1 - MARGIN) * admitted / PROBE_AFTER_S ** 3
-            self._cut_at = now
-            self._due = max(self._due, now)
+            hold_all = self.rate is None or self.stated
+            same = (self.stated or (sent_at if reserved_at is None else reserved_at)
+                    < self._cut_at + max(MIN_GAP_S, 2 * round_trip))
+            # What was really sent since the first departure, the last cut or the last hold,
+            # over at most MEASURE_S and at least MIN_SPAN_S.
+            span = max(MIN_SPAN_S, min(MEASURE_S, sent_at - self._resumed))
+            sending = sum(1 for t in self._departures if sent_at - span <= t <= sent_at) / span
+            # Of the answers to what left in that span, the share admitted.
+            admitted = sum(1 for t in self._admitted if sent_at - span <= t <= sent_at)
+            refused = sum(1 for t in self._refused if sent_at - span <= t <= sent_at) + 1
+            share = admitted / (admitted + refused) if admitted + refused >= 4 else 1.0
+            self._refused.append(sent_at)
+            while self._refused and self._refused[0] < sent_at - 2 * MEASURE_S:
+                self._refused.popleft()
+        if hold_all and retry_after is not None:
+            self.hold(retry_after)
+        if not same and sending:
+            with self._lock:
+                now = self._clock()
+                # A tenth under what was sent, or what was admitted of it if far less.
+                cut = min(sending, self.rate or sending) * min(CUT, MARGIN * share)
+                self._plateau = self.rate = max(cut, 1.0 / PROBE_AFTER_S)
+                self._burst = _burst(self.rate / MARGIN)
+                self._cut_at = self._resumed = max(now, self._not_before)
+                # Departures taken at the old rate are taken again (see `Throttle.admit`).
+                self._due = self._resumed
+                self.cuts += 1
+        return hold_all
 
 
 def _burst(quota: float) -> float:

@@ -40,9 +40,10 @@ RECENT_S = 10.0
 
 @dataclass
 class Ticket:
-    """One request on its way: its place in the order of departures, when it left, the
-    limit's epoch and version and the count of writes served then, whether it holds a slot,
-    how long it waited to leave, and how many were in flight."""
+    """One request on its way: its place in the order of departures, when it left (and when
+    it took its departure from the pace), the limit's epoch and version and the count of
+    writes served then, whether it holds a slot, how long it waited to leave, and how many
+    were in flight."""
 
     write: bool
     seq: int = 0
@@ -53,6 +54,7 @@ class Ticket:
     served: int = 0
     in_flight: int = 0
     waited: float = 0.0
+    reserved_at: float = 0.0
 
 
 class Throttle:
@@ -74,6 +76,7 @@ class Throttle:
         self._departures = 0
         self.most_in_flight = 0
         self.slow_downs = 0
+        self.round_trip = 0.0  # seconds an answer takes, smoothed
         self._served = 0     # writes the server answered (not refused, not a 5xx)
         self._last_served = float("-inf")
 
@@ -96,9 +99,13 @@ class Throttle:
                     self._cond.wait(_POLL_S)
                 self._slots += 1
                 ticket.slot = True
-        wait = self.pace.reserve()
-        if wait > 0 and not stopped():
-            sleep(wait)
+        while True:  # a departure taken at a rate cut meanwhile is taken again
+            ticket.reserved_at, cuts = self._clock(), self.pace.cuts
+            wait = self.pace.reserve()
+            if wait > 0 and not stopped():
+                sleep(wait)
+            if self.pace.cuts == cuts or stopped():
+                break
         with self._cond:
             ticket.sent_at = self._clock()
             ticket.waited = ticket.sent_at - started
@@ -128,7 +135,9 @@ class Throttle:
         self.pace.state(info)
         if status >= 500:
             return
-        self.pace.admitted()
+        self.pace.admitted(ticket.sent_at)
+        # A smoothed round trip (RFC 6298's 1/8): how soon a cut of the pace shows.
+        self.round_trip += (self._clock() - ticket.sent_at - self.round_trip) / 8
         if ticket.write:
             with self._cond:
                 self._served += 1
@@ -146,18 +155,18 @@ class Throttle:
         attempt."""
         self.pace.state(info)
         with self._cond:
-            # Sent before this one and still unanswered: the server took them in (a refusal
-            # is answered at once).
-            taken = sum(1 for seq, _ in self._sent.values() if seq < ticket.seq)
-            writes = sum(1 for seq, write in self._sent.values() if write and seq < ticket.seq)
+            # Writes sent before this one and still unanswered: the server took them in (a
+            # refusal is answered at once).
+            taken = sum(1 for seq, write in self._sent.values() if write and seq < ticket.seq)
             serving = any(write for key, (_, write) in self._sent.items() if key != id(ticket))
             self.slow_downs += 1
             if status != 429:
-                self.limit.refused(ticket.epoch, writes)
+                self.limit.refused(ticket.epoch, taken)
             paced = (serving or self._served > ticket.served
                      or self._clock() - self._last_served <= RECENT_S)
         if status == 429:
-            self.pace.throttled(retry_after, ticket.sent_at, taken)
+            self.pace.throttled(retry_after, ticket.sent_at, ticket.reserved_at,
+                                self.round_trip)
         return paced
 
     def overloaded(self, ticket: Ticket) -> None:

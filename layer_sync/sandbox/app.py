@@ -45,10 +45,10 @@ class SandboxServer:
                  latency_ms: float = 0.0, faults: Faults | None = None,
                  echo_key: bool = False, capacity: int | None = None,
                  queue: int | None = None, rate: float | None = None,
-                 rate_headers: str = "none") -> None:
+                 rate_headers: str = "none", burst: int | None = None) -> None:
         # The server's limits (`limits`): checked first, so that a bad one fails at once.
         self.capacity = Capacity(capacity, queue) if capacity is not None else None
-        self.rate_limit = RateLimit(rate, rate_headers) if rate is not None else None
+        self.rate_limit = RateLimit(rate, rate_headers, burst) if rate is not None else None
         self.store = Store(db)
         if seed is not None:
             if not isinstance(seed, list):

@@ -4,10 +4,12 @@ second it admits, and what it says when it will not.
 - `Capacity(n, queue)`: n requests are served at once (each for the sandbox's latency); up to
   `queue` more wait their turn; past that the answer is 503 with Retry-After at once, as a
   load balancer in front of a full pool does.
-- `RateLimit(rate, headers)`: `rate` requests a second in fixed one-second windows (a window of
-  1/rate seconds below one a second); past the quota the answer is 429 with Retry-After (the
-  seconds to the window's end, rounded up: delay-seconds are whole). With `headers`, every
-  answer also states the limit, in the form a server of that kind sends:
+- `RateLimit(rate, headers, burst)`: `rate` requests a second, at most `burst` at once (a token
+  bucket of `burst` tokens refilled at `rate`, by default a quarter of a second's worth: a
+  longer burst is refused, as nginx's limit_req does); past it the answer is 429 with Retry-After (the
+  seconds until the next is admitted, rounded up: delay-seconds are whole). With `headers`,
+  every answer also states the limit (the rate as a quota a second; what is left; seconds
+  until the bucket is full), in the form a server of that kind sends:
   `draft` (the IETF draft's `RateLimit-Policy: "default";q=40;w=1` and
   `RateLimit: "default";r=12;t=1`), `draft-06` (its earlier separate `RateLimit-Limit`,
   `RateLimit-Remaining`, `RateLimit-Reset`), `x` (`X-RateLimit-Limit`, `-Remaining`, and
@@ -60,52 +62,55 @@ class Capacity:
 
 
 class RateLimit:
-    """Admits `rate` requests a second in fixed windows, and says so in `headers` form."""
+    """Admits `rate` requests a second, `burst` at most at once (a token bucket, as GCRA:
+    nginx's limit_req, API gateways), and says so in `headers` form."""
 
-    def __init__(self, rate: float, headers: str = "none",
+    def __init__(self, rate: float, headers: str = "none", burst: int | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
         if not rate > 0:
             raise ValueError("the rate must be more than 0")
         if headers not in RATE_HEADER_FORMS:
             raise ValueError(f"rate headers are one of {', '.join(RATE_HEADER_FORMS)}")
-        self.window = max(1.0, 1.0 / rate)
-        self.quota = max(1, round(rate * self.window))
+        self.rate = rate
+        self.burst = max(1, round(rate / 4) if burst is None else burst)
         self.form = headers
+        self._interval = 1.0 / rate
+        self._tolerance = (self.burst - 1) * self._interval
         self._clock, self._wall_clock = clock, wall_clock
         self._lock = threading.Lock()
-        self._start = clock()
-        self._index = 0
-        self._used = 0
+        self._due = float("-inf")  # when the bucket is full again (GCRA's TAT)
 
     def admit(self) -> tuple[bool, dict[str, str]]:
         """Whether this request is admitted, and the headers its answer carries (with a
         Retry-After when it is not)."""
         with self._lock:
             now = self._clock()
-            index = int((now - self._start) // self.window)
-            if index != self._index:
-                self._index, self._used = index, 0
-            admitted = self._used < self.quota
+            due = max(self._due, now)
+            admitted = due - now <= self._tolerance
             if admitted:
-                self._used += 1
-            remaining = self.quota - self._used
-            left = self._start + (index + 1) * self.window - now
-        reset = max(1, math.ceil(left))
-        headers = self._headers(remaining, reset, left)
+                self._due = due = due + self._interval
+            # Requests that would be admitted now; seconds until the bucket is full.
+            remaining = max(0, math.floor((now + self._tolerance + self._interval - due)
+                                          / self._interval + 1e-9))
+            full = due - now
+            wait = due - self._tolerance - now  # until the next is admitted
+        headers = self._headers(remaining, max(1, math.ceil(full)), full)
         if not admitted:
-            headers["Retry-After"] = str(reset)
+            headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return admitted, headers
 
-    def _headers(self, remaining: int, reset: int, left: float) -> dict[str, str]:
-        window = f"{self.window:g}"
+    def _headers(self, remaining: int, reset: int, full: float) -> dict[str, str]:
+        # The policy: the rate as a quota per second (or per the seconds one request takes).
+        window = max(1.0, self._interval)
+        quota, window_text = max(1, round(self.rate * window)), f"{window:g}"
         if self.form == "draft":
-            return {"RateLimit-Policy": f'"default";q={self.quota};w={window}',
+            return {"RateLimit-Policy": f'"default";q={quota};w={window_text}',
                     "RateLimit": f'"default";r={remaining};t={reset}'}
         if self.form == "draft-06":
-            return {"RateLimit-Limit": str(self.quota), "RateLimit-Remaining": str(remaining),
+            return {"RateLimit-Limit": str(quota), "RateLimit-Remaining": str(remaining),
                     "RateLimit-Reset": str(reset)}
         if self.form == "x":
-            return {"X-RateLimit-Limit": str(self.quota), "X-RateLimit-Remaining": str(remaining),
-                    "X-RateLimit-Reset": str(math.ceil(self._wall_clock() + left))}
+            return {"X-RateLimit-Limit": str(quota), "X-RateLimit-Remaining": str(remaining),
+                    "X-RateLimit-Reset": str(math.ceil(self._wall_clock() + full))}
         return {}
