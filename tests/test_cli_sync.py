@@ -59,8 +59,8 @@ def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
 @pytest.mark.parametrize("args,words", [
     (["sync"], "required"),
     (["sync", "x.csv", "--concurrency", "0"], "must be 1 or more"),
-    (["sync", "x.csv", "--concurrency", "100000000"], "concurrency must be at most 64"),
-    (["sync", "x.csv", "--max-attempts", "1000000"], "max_attempts must be at most 100"),
+    (["sync", "x.csv", "--concurrency", "100000000"], "--concurrency must be at most 64"),
+    (["sync", "x.csv", "--max-attempts", "1000000"], "--max-attempts must be at most 100"),
     (["sync", "x.csv", "--timeout", "1e300"], "at most 3600 seconds"),
     (["sync", "x.csv", "--timeout", "-1"], "must be more than 0"),
     (["sync", "x.csv", "--api-key", "s3cret"], "never given as a command-line flag"),

@@ -20,6 +20,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from layer_sync.core.runtime import Runtime
+
 from layer_sync.cli import main
 from layer_sync.core.errors import ConfigError, InputFileError
 from layer_sync.report.paths import is_layer_sync_report, reserve_report_name
@@ -192,7 +194,8 @@ def test_two_runs_in_the_same_instant_never_share_a_report(stack, tmp_path, monk
     taken.write_text("a colleague's file")
     reports = []
     for name in ("lab.csv", "lab.csv", "lab.xlsx"):
-        outcome = sync_file(tmp_path / name, api_key=API_KEY, api_url=stack.url, now=_fixed_now)
+        outcome = sync_file(tmp_path / name, api_key=API_KEY, api_url=stack.url,
+                            runtime=Runtime(now=_fixed_now))
         reports.append(outcome.report)
     assert [p.name for p in reports] == ["layer-sync_lab_csv_20261125-101500-123-2.xlsx",
                                          "layer-sync_lab_csv_20261125-101500-123-3.xlsx",
@@ -329,7 +332,7 @@ def test_export_never_writes_over_the_key_file_it_read(stack, tmp_path):
 
 @pytest.mark.parametrize("empty", ["", "  "])
 def test_an_empty_report_path_is_refused_before_anything_is_read_or_sent(stack, sheet, empty):
-    err = _refused(stack, ["sync", str(sheet), "--report", empty], "report's path is empty")
+    err = _refused(stack, ["sync", str(sheet), "--report", empty], "--report is empty")
     assert "internal error" not in err
 
 

@@ -400,7 +400,7 @@ def test_written_through_a_temporary_file_then_renamed(sandbox, lab, tmp_path):
     target.write_bytes(b"yesterday's report")
     yesterday = tmp_path / "yesterday.xlsx"
     os.link(target, yesterday)  # the old file, seen through a second name
-    write_report(outcome, target)
+    write_report(outcome, target, force=True)  # not a layer-sync report: replaced with force
     # A new file took the name: the old one was never opened for writing (a direct save
     # would have overwritten it in place, and a reader could have seen half a workbook).
     assert yesterday.read_bytes() == b"yesterday's report"

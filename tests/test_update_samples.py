@@ -14,6 +14,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from layer_sync.core.runtime import Runtime
+
 from layer_sync.cli import main
 from layer_sync.run.sync import sync_file
 
@@ -59,9 +61,8 @@ def sheet(tmp_path) -> Path:
 
 def _sync(server, path, clock=None, **kw):
     kw.setdefault("report", False)
-    if clock is not None:
-        kw.update(sleep=clock.sleep, clock=clock.monotonic)
-    return sync_file(path, api_key=API_KEY, api_url=server.url, **kw)
+    runtime = Runtime(sleep=clock.sleep, clock=clock.monotonic) if clock is not None else None
+    return sync_file(path, api_key=API_KEY, api_url=server.url, runtime=runtime, **kw)
 
 
 def _writes(server) -> list[tuple[str, str]]:

@@ -7,9 +7,17 @@ import argparse
 import functools
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from ..core.errors import ExitCode
+from ..core.errors import ExitCode, flag
+from ..core.options import (
+    CheckOptions,
+    ExportOptions,
+    Options,
+    Spec,
+    SyncOptions,
+)
 from ..core.version import __version__
 
 EPILOG = """exit codes:
@@ -34,14 +42,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(int(ExitCode.RUN_INCOMPLETE), f"layer-sync: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+def _converter(name: str, spec: Spec) -> Callable[[str], Any]:
+    """The `type=` of an option's flag: the text as its kind's value (a number for a count or
+    seconds). The declaration checks it when the options object is made (one line naming the
+    flag, through the command line's error boundary), as it checks the library's values."""
+    def convert(text: str) -> Any:
+        if spec.kind == "count":
+            try:
+                return int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if spec.kind == "seconds":
+            try:
+                return float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        return text
+    return convert
 
 
 def _number(text: str) -> float:
@@ -51,13 +68,6 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def _positive_float(text: str) -> float:
-    value = _number(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
-
-
 def _rate(text: str) -> float:
     value = _number(text)
     if not 0 <= value <= 1:
@@ -65,30 +75,32 @@ def _rate(text: str) -> float:
     return value
 
 
+#: The command line's own options, beside the declared ones: how a run is logged and shown.
+OUTPUT_OPTIONS: dict[str, Spec] = {
+    "json": Spec("print only a JSON summary on stdout (the human summary goes to stderr)",
+                 "flag", "output"),
+    "log_file": Spec("append timestamped log lines to PATH", "path", "output",
+                     metavar="PATH"),
+    "verbose": Spec("log every request", "flag", "output"),
+    "quiet": Spec("log warnings and errors only; no progress bar", "flag", "output"),
+}
+
+
 def _add_logging(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--log-file", metavar="PATH", help="append timestamped log lines to PATH")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="log warnings and errors only; no progress bar")
+    p.add_argument("--log-file", metavar="PATH", help=OUTPUT_OPTIONS["log_file"].help)
+    p.add_argument("-v", "--verbose", action="store_true", help=OUTPUT_OPTIONS["verbose"].help)
+    p.add_argument("-q", "--quiet", action="store_true", help=OUTPUT_OPTIONS["quiet"].help)
     p.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help=OUTPUT_OPTIONS["json"].help)
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="PATH",
                    help="a TOML file of options and [columns] (default: layer-sync.toml in "
                         "the current folder, if any); flags win")
-
-
-def _add_api(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--api-url", metavar="URL",
-                   help="API root (default: $ATOMSCALE_API_URL, else $AS_API_ENDPOINT, "
-                        "else https://api.atomscale.ai/)")
-    p.add_argument("--api-key-file", metavar="PATH",
-                   help="read the API key from PATH (default: $ATOMSCALE_API_KEY, else $AS_API_KEY)")
-    p.add_argument("--timeout", type=_positive_float, default=30.0, metavar="S",
-                   help="seconds per request (default 30)")
-    p.add_argument("--max-attempts", type=_positive_int, default=6, metavar="N",
-                   help="attempts per request, the first included (default 6)")
 
 
 class _SheetNames(argparse.Action):
@@ -101,12 +113,41 @@ class _SheetNames(argparse.Action):
         setattr(namespace, self.dest, list(given))
 
 
-def _add_sheets(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sheet", metavar="NAME", action=_SheetNames,
-                   help="worksheet to read, case ignored; repeat for several (default: the first "
-                        "with a recognisable header; the others are named in a warning)")
-    p.add_argument("--all-sheets", action="store_true",
-                   help="read every worksheet with a recognisable header")
+def add_options(p: argparse.ArgumentParser, declared: type[Options]) -> None:
+    """A flag for every option `declared` (`SyncOptions`…) offers on the command line, in
+    its group, with its help and its default from the declaration. An option not given is
+    left out of the namespace (its default is the declaration's, or the config file's)."""
+    groups: dict[str, Any] = {}
+    for name, default, spec in declared.declared():
+        if not spec.flag:
+            continue
+        group = groups.get(spec.group)
+        if group is None:
+            group = groups[spec.group] = p.add_argument_group(f"{spec.group} options")
+        shown = _default_text(name, default, spec)
+        help_text = f"{spec.help}{shown}"
+        if spec.kind == "flag":
+            group.add_argument(flag(name), action="store_true", default=argparse.SUPPRESS,
+                               help=help_text)
+        elif spec.kind == "names":
+            group.add_argument(flag(name), action=_SheetNames, default=argparse.SUPPRESS,
+                               metavar=spec.metavar, help=help_text)
+        else:
+            group.add_argument(flag(name), type=_converter(name, spec),
+                               default=argparse.SUPPRESS, metavar=spec.metavar,
+                               help=help_text)
+
+
+def _default_text(name: str, default: Any, spec: Spec) -> str:
+    if spec.kind in ("count", "seconds") and default is not None:
+        return f" (default {default:g})"
+    return ""
+
+
+def given_options(args: argparse.Namespace, declared: type[Options]) -> dict[str, Any]:
+    """The declared options the command line (or the config file) gave."""
+    names = {name for name, _, _ in declared.declared()}
+    return {name: value for name, value in vars(args).items() if name in names}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,33 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="read the sheet, plan against the server, write, report",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
-    _add_api(p)
-    _add_sheets(p)
-    p.add_argument("--dry-run", action="store_true", help="plan only: no POST or PATCH")
-    p.add_argument("--report", metavar="PATH", help="where the report workbook goes (default: "
-                   "reports/layer-sync_<input>_<suffix>_<time>.xlsx, never an existing file)")
-    p.add_argument("--concurrency", type=_positive_int, default=8, metavar="N",
-                   help="writes in flight at once (default 8)")
-    p.add_argument("--max-consecutive-failures", type=_positive_int, default=20, metavar="N",
-                   help="failed attempts in a row before the run stops as 'API down' (default 20)")
-    p.add_argument("--create-samples", action="store_true",
-                   help="create target materials that the server does not know (by name)")
-    p.add_argument("--update-samples", action="store_true",
-                   help="rename a target material whose name or substrate differs from the "
-                        "sheet's (PATCH /target-materials/{sample_id}) instead of an error")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing --report file even if it is not a layer-sync report")
-    p.add_argument("--json", action="store_true",
-                   help="print only a JSON summary on stdout (the human summary goes to stderr)")
+    add_options(p, SyncOptions)
+    _add_json(p)
     _add_config(p)
     _add_logging(p)
 
     p = sub.add_parser("check", help="check a sheet against every rule, offline: no key, "
                                      "no network; problems with their cells")
     p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
-    _add_sheets(p)
-    p.add_argument("--report", metavar="PATH", help="also write the Rows and Issues sheets "
-                                                     "to PATH (.xlsx)")
+    add_options(p, CheckOptions)
     _add_config(p)
     _add_logging(p)
 
@@ -188,8 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the server's layer stacks to a sheet (.xlsx / .csv)")
     p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
-    _add_api(p)
-    p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    add_options(p, ExportOptions)
     _add_config(p)
     _add_logging(p)
     parser.commands = sub.choices  # type: ignore[attr-defined]  # for the config's defaults

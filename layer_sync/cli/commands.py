@@ -6,30 +6,34 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 from ..core.errors import ConfigError, ExitCode
+from ..core.options import CheckOptions, ExportOptions, SyncOptions
+from ..core.runtime import Progress, Runtime
 from ..core.text import one_line, plural
-from ..remote.settings import resolve_api_key, resolve_api_url
+from ..outcome.results import SyncOutcome
+from ..remote.settings import known_keys, resolve_api_key, resolve_api_url
 from ..run.check import check_file
-from ..run.lock import lock_folder
 from ..run.sync import sync_file
 from ..sandbox import DEFAULT_API_KEY, FAULT_KINDS, Faults, SandboxServer, parse_kinds
 from ..tools.export import export_stacks
 from ..tools.templates import write_template
+from .arguments import given_options
 from .demo import run_demo
 from .progress import ProgressBar, bar_wanted
-from .streams import KeyRedactingFilter, RedactingStream, keys_known_early
+from .streams import KeyRedactingFilter, RedactingStream
 from .summary import print_check
 from .summary import print_summary as print_changes
 
 log = logging.getLogger("layer_sync")
 
 
-def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
-                 stderr: IO[str]) -> int:
-
+def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
+    stderr = runtime.stderr
     logging.getLogger("layer_sync.sandbox").setLevel(logging.INFO)
     try:
         kinds = parse_kinds(args.faults) if args.faults else FAULT_KINDS
@@ -61,43 +65,34 @@ def _cmd_sandbox(args: argparse.Namespace, environ: dict[str, str], stdout: IO[s
 
 
 
-def _cmd_sync(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
-              stderr: IO[str]) -> int:
-
-    api_url = resolve_api_url(args.api_url, environ)
-    api_key = resolve_api_key(environ, args.api_key_file)
-    _redact_logs(args, api_key, stdout, stderr)
-    signals = args.signals
-    signals.watching = True  # a signal stops the run through its control (see StopSignals)
-    with _progress_bar(stdout, stderr, args.quiet) as progress:
-        outcome = sync_file(args.path, api_key=api_key, api_url=api_url, sheet=args.sheet,
-                            all_sheets=args.all_sheets, columns=args.columns,
-                            dry_run=args.dry_run, report=args.report, force=args.force,
-                            concurrency=args.concurrency, max_attempts=args.max_attempts,
-                            timeout=args.timeout,
-                            max_consecutive_failures=args.max_consecutive_failures,
-                            create_samples=args.create_samples,
-                            update_samples=args.update_samples, progress=progress,
-                            lock_dir=lock_folder(environ), control=signals.control)
-    return _finish(outcome, args, stdout, stderr)
+def _cmd_sync(args: argparse.Namespace, runtime: Runtime) -> int:
+    options = SyncOptions(**given_options(args, SyncOptions))
+    api_key = resolve_api_key(runtime.environ, options.api_key_file)
+    _redact_logs(args, [api_key.value], runtime)
+    args.signals.watching = True  # a signal stops the run through its control (StopSignals)
+    with _progress_bar(runtime, args.quiet) as progress:
+        outcome = sync_file(args.path, api_key=api_key, options=options,
+                            runtime=replace(runtime, progress=progress))
+    return _finish(outcome, args, runtime)
 
 
-
-def _redact_logs(args: argparse.Namespace, key: Any, *streams: IO[str]) -> None:
-    """Every log line (terminal and --log-file) and all output has the key replaced, whatever
-    quoted it (the key of a key file named in layer-sync.toml is known only now)."""
-    for stream in streams:
+def _redact_logs(args: argparse.Namespace, keys: list[str], runtime: Runtime) -> None:
+    """Every log line (terminal and --log-file) and all output has each key replaced,
+    whatever quoted it (the key of a key file named in layer-sync.toml is known only now)."""
+    for stream in (runtime.stdout, runtime.stderr):
         if isinstance(stream, RedactingStream):
-            stream.add(key)
-
-    args.key = key  # for the internal-error line
+            for key in keys:
+                stream.add(key)
+    args.keys = [*getattr(args, "keys", []), *keys]  # for the internal-error line
     for handler in logging.getLogger("layer_sync").handlers:
-        handler.addFilter(KeyRedactingFilter(key))
+        for key in keys:
+            handler.addFilter(KeyRedactingFilter(key))
 
 
 
-def _finish(outcome: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[str],
+def _finish(outcome: SyncOutcome, args: argparse.Namespace, runtime: Runtime,
             log_exit: bool = True) -> int:
+    stdout, stderr = runtime.stdout, runtime.stderr
     # With --json, stdout carries the JSON object alone (cron appends it to a .jsonl file).
     human = stderr if getattr(args, "json", False) else stdout
     print_summary(outcome, human)
@@ -123,21 +118,19 @@ def print_summary(outcome: Any, out: IO[str]) -> None:
 
 
 @contextlib.contextmanager
-def _progress_bar(stdout: IO[str], stderr: IO[str], quiet: bool) -> Any:
+def _progress_bar(runtime: Runtime, quiet: bool) -> Iterator[Progress | None]:
     """A progress bar on stderr when a person watches it (reading, planning, writing); else
     None. It leaves nothing on the screen when it ends."""
-
-    if not bar_wanted(stderr, quiet):
+    if not bar_wanted(runtime.stderr, quiet, runtime.environ):
         yield None
         return
-    with ProgressBar(stderr) as bar:
+    with ProgressBar(runtime.stderr) as bar:
         yield bar
 
 
 
-def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
-              stderr: IO[str]) -> int:
-
+def _cmd_demo(args: argparse.Namespace, runtime: Runtime) -> int:
+    stdout, stderr = runtime.stdout, runtime.stderr
     # The human text goes to stderr with --json, so that stdout is the JSON object alone.
     human = stderr if getattr(args, "json", False) else stdout
     logging.getLogger("layer_sync.sandbox").setLevel(logging.WARNING)  # put back by main()
@@ -150,10 +143,10 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
               "into it...\n", file=human, flush=True)
 
     args.signals.watching = True
-    with _progress_bar(stdout, stderr, args.quiet) as progress:
-        outcome = run_demo(report=args.report, progress=progress, announce=announce,
-                           control=args.signals.control)
-    code = _finish(outcome, args, stdout, stderr, log_exit=False)
+    with _progress_bar(runtime, args.quiet) as progress:
+        outcome = run_demo(report=args.report, announce=announce,
+                           runtime=replace(runtime, progress=progress))
+    code = _finish(outcome, args, runtime, log_exit=False)
     if code == ExitCode.ROWS_NEED_ATTENTION:
         # The sample sheet has an invalid row on purpose: the demo itself went as designed.
         code = int(ExitCode.OK)
@@ -169,22 +162,20 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str]
 
 
 
-def _cmd_check(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
-               stderr: IO[str]) -> int:
-
-    outcome = check_file(args.path, args.sheet, all_sheets=args.all_sheets, columns=args.columns,
-                         report=args.report, secrets=keys_known_early([], environ))
-    print_check(outcome, stdout)
+def _cmd_check(args: argparse.Namespace, runtime: Runtime) -> int:
+    options = CheckOptions(**given_options(args, CheckOptions))
+    # A check needs no key, but one the environment or a key file names is kept out of
+    # everything it prints, logs and writes.
+    _redact_logs(args, known_keys(None, options, runtime.environ), runtime)
+    outcome = check_file(args.path, options=options, runtime=runtime)
+    print_check(outcome, runtime.stdout)
     if outcome.report_error:
-        print(f"layer-sync: error: {one_line(str(outcome.report_error))}", file=stderr)
-        return int(ExitCode.RUN_INCOMPLETE)
+        print(f"layer-sync: error: {one_line(str(outcome.report_error))}", file=runtime.stderr)
     return int(outcome.exit_code)
 
 
-
-def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
-                  stderr: IO[str]) -> int:
-
+def _cmd_template(args: argparse.Namespace, runtime: Runtime) -> int:
+    stdout = runtime.stdout
     path = write_template(args.path, force=args.force)
     where = "fill in the Layers sheet (the Instructions sheet explains each column)" \
         if path.suffix == ".xlsx" else "fill it in under the canonical headers"
@@ -197,14 +188,13 @@ def _cmd_template(args: argparse.Namespace, environ: dict[str, str], stdout: IO[
 
 
 
-def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[str],
-                stderr: IO[str]) -> int:
-
-    api_url = resolve_api_url(args.api_url, environ)
-    api_key = resolve_api_key(environ, args.api_key_file)
-    _redact_logs(args, api_key, stdout, stderr)
-    result = export_stacks(args.path, api_key=api_key, api_url=api_url, force=args.force,
-                           timeout=args.timeout, max_attempts=args.max_attempts)
+def _cmd_export(args: argparse.Namespace, runtime: Runtime) -> int:
+    stdout = runtime.stdout
+    options = ExportOptions(**given_options(args, ExportOptions))
+    api_url = resolve_api_url(options.api_url, runtime.environ)
+    api_key = resolve_api_key(runtime.environ, options.api_key_file)
+    _redact_logs(args, [api_key.value], runtime)
+    result = export_stacks(args.path, api_key=api_key, options=options, runtime=runtime)
     print(f"Exported {plural(result.layers, 'layer')} of "
           f"{plural(result.target_materials, 'target material')} from {api_url} to {result.path}",
           file=stdout)
@@ -219,7 +209,7 @@ def _cmd_export(args: argparse.Namespace, environ: dict[str, str], stdout: IO[st
 
 
 
-COMMANDS: dict[str, Any] = {
+COMMANDS: dict[str, Callable[[argparse.Namespace, Runtime], int]] = {
     "sync": _cmd_sync,
     "check": _cmd_check,
     "sandbox": _cmd_sandbox,

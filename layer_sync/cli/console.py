@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from ..core.errors import ExitCode, LayerSyncError, signal_name
-from ..core.secrets import redact
+from ..core.runtime import Runtime
+from ..core.secrets import forms_of, replace_forms
 from ..core.text import one_line, plural, printable
 from ..outcome.results import empty_json
+from ..run.lock import lock_folder
 from .arguments import (
     KEY_FLAG_MESSAGE,
     build_parser,
@@ -117,11 +119,12 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
         args = _with_config(parser, argv, args, environ)
         check_command_outputs(args)
         logging_setup.configure(args, stderr)
-        args.signals = signals  # for the commands that run long: see _stop_check
-        handler = COMMANDS[args.command]
-        return int(handler(args, environ, stdout, stderr))
+        args.signals = signals  # for the commands that run long: see StopSignals.watching
+        runtime = Runtime(environ=environ, stdout=stdout, stderr=stderr,
+                          control=signals.control, state_dir=lock_folder(environ))
+        return int(COMMANDS[args.command](args, runtime))
     except LayerSyncError as exc:
-        print(f"layer-sync: error: {one_line(str(exc))}", file=stderr)
+        print(f"layer-sync: error: {one_line(exc.for_cli())}", file=stderr)
         _json_zeros(args, argv, int(exc.exit_code), stdout)
         return int(exc.exit_code)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (errors.Interrupted)
@@ -135,7 +138,8 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
         if getattr(args, "traceback", False):
             raise
 
-        text = redact(f"{type(exc).__name__}: {exc}", getattr(args, "key", None))
+        text = replace_forms(f"{type(exc).__name__}: {exc}",
+                             forms_of(getattr(args, "keys", [])))
         print(f"layer-sync: internal error: {printable(text)} (run again with --traceback and report it)",
               file=stderr)
         _json_zeros(args, argv, ExitCode.RUN_INCOMPLETE, stdout)

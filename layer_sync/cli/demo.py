@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from ..core.runtime import Runtime
 from ..outcome.results import SyncOutcome
 from ..run.sync import sync_file
 from ..sandbox import SandboxServer
 from ..tools import samples
 
 
-def run_demo(report: str | Path | None = None, progress: Any = None,
-             announce: Any = None, control: Any = None) -> SyncOutcome:
-    """Run the demo; `announce(url)` is called once the sandbox is listening."""
+def run_demo(report: str | Path | None = None,
+             announce: Callable[[str], None] | None = None,
+             runtime: Runtime | None = None) -> SyncOutcome:
+    """Run the demo; `announce(url)` is called once the sandbox is listening. `report`: where
+    the report goes (default: a name of its own in reports/)."""
 
     key = secrets.token_urlsafe(16)  # the sandbox's own, made up for this run
     with tempfile.TemporaryDirectory(prefix="layer-sync-demo-") as folder:
@@ -24,5 +27,5 @@ def run_demo(report: str | Path | None = None, progress: Any = None,
         with SandboxServer(api_key=key, seed=[dict(e) for e in samples.SEED]) as server:
             if announce is not None:
                 announce(server.url)
-            return sync_file(sheet, api_key=key, api_url=server.url, report=report,
-                             progress=progress, control=control)
+            return sync_file(sheet, api_key=key, api_url=server.url,
+                             report=True if report is None else report, runtime=runtime)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import signal
 from enum import IntEnum
 
 
@@ -34,9 +36,37 @@ class ExitCode(IntEnum):
 
 
 class LayerSyncError(Exception):
-    """An error the user can fix; its message says what to do next."""
+    """An error the user can fix; its message says what to do next.
+
+    An option named in the message is written with `option("api_url")`: the library's
+    message shows the name as it is (`api_url`), the command line's (`for_cli`) its flag
+    (`--api-url`).
+    """
 
     exit_code: ExitCode = ExitCode.RUN_INCOMPLETE
+
+    def __str__(self) -> str:
+        return _MARKED.sub(r"\1", super().__str__())
+
+    def for_cli(self) -> str:
+        """The message with each option named as the command line's flag."""
+        return _MARKED.sub(lambda m: flag(m.group(1)), super().__str__())
+
+
+#: An option's name in a message (see `option`).
+_MARK = "\x1f"
+_MARKED = re.compile(f"{_MARK}([a-z_]+){_MARK}")
+
+
+def option(name: str) -> str:
+    """`name` marked as an option's in a message: `api_url` for the library, `--api-url` for
+    the command line (`LayerSyncError.for_cli`)."""
+    return f"{_MARK}{name}{_MARK}"
+
+
+def flag(name: str) -> str:
+    """`api_key_file` -> `--api-key-file`."""
+    return "--" + name.replace("_", "-")
 
 
 class InputFileError(LayerSyncError):
@@ -45,6 +75,15 @@ class InputFileError(LayerSyncError):
 
 class ConfigError(LayerSyncError):
     """Bad arguments or missing configuration (API key, URL)."""
+
+
+class OptionError(ConfigError):
+    """An option's value cannot be used: `option` names it (`timeout`), the message says why."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(f"{option(name)} {detail}")
+        self.option = name
+        self.detail = detail
 
 
 class LockedError(LayerSyncError):
@@ -91,8 +130,6 @@ class Interrupted(KeyboardInterrupt):
 
 def signal_name(signum: int) -> str:
     """`SIGTERM` for 15; Ctrl-C for SIGINT, as a technician knows it."""
-    import signal
-
     if signum == signal.SIGINT:
         return "Ctrl-C"
     try:

@@ -109,7 +109,11 @@ _INTEGER_FIELDS = ("sample_id", "layer_id")
 
 
 
-def stacks_frame(data: "SheetData") -> "pd.DataFrame":
+#: The columns `SheetData.to_frame()` puts before the fields: its own, not the lab's.
+FRAME_COLUMNS = ("sheet", "row", "valid")
+
+
+def stacks_frame(data: SheetData) -> pd.DataFrame:
     """One row per data row: `sheet`, `row` (the sheet's row number, or the frame's label),
     `valid` (no error, as `layer-sync check` says: a layer named by two rows makes both
     invalid), then the canonical fields in `values.ALL_FIELDS` order.
@@ -120,15 +124,15 @@ def stacks_frame(data: "SheetData") -> "pd.DataFrame":
     error (see `data.issues`), is None; `sample_id` and `layer_id` are nullable integers
     (Int64: blank is <NA>); `pd.isna` is true for both kinds of blank.
     """
-    import pandas as pd
-
+    import pandas as pd  # only for notebook users: the command line never imports pandas
 
     rows = data.rows
     duplicated = {(i.sheet, i.row) for i in sheet_duplicates(rows)}
+    sheet, row, valid = FRAME_COLUMNS
     table: dict[str, Any] = {
-        "sheet": pd.Series([r.sheet for r in rows], dtype=object),
-        "row": pd.Series([r.row for r in rows], dtype="int64"),
-        "valid": pd.Series([r.valid and (r.sheet, r.row) not in duplicated for r in rows],
+        sheet: pd.Series([r.sheet for r in rows], dtype=object),
+        row: pd.Series([r.row for r in rows], dtype="int64"),
+        valid: pd.Series([r.valid and (r.sheet, r.row) not in duplicated for r in rows],
                            dtype=bool),
     }
     for name in values.ALL_FIELDS:

@@ -9,14 +9,17 @@ module fills merged and blank cells down, checks every value and the rules acros
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from ..core.errors import InputFileError
+from ..core.errors import InputFileError, option
 from ..core.issues import Issue, Severity
+from ..core.options import ReadChanges, ReadOptions
+from ..core.runtime import Runtime
 from ..rules import values
 from ..rules.cells import MAX_CELL_CHARS
 from .delimited import load_text
@@ -50,24 +53,27 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 # ============================================================================= public
 
-def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
-                all_sheets: bool = False, columns: Mapping[str, str] | None = None,
-                progress: Callable[[str, int, int | None, int], None] | None = None
-                ) -> SheetData:
+def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = None,
+                runtime: Runtime | None = None, **changes: Unpack[ReadChanges]) -> SheetData:
     """Read the layer stacks of a CSV or workbook, check every value, report every problem.
 
     `sheet` names one sheet or several (case ignored); `all_sheets` reads every sheet with a
     recognisable header. By default the first sheet with a header is read, and any other
     sheet with one is named in a file-level warning. A key repeated across the sheets read is
-    a duplicate like any other. `progress("reading", rows_done, rows, 0)` is called every
-    1,000 rows while they are checked (for a progress bar). `columns` maps a lab's own header names to fields
+    a duplicate like any other. `columns` maps a lab's own header names to fields
     (`{"Film": "composition_string"}`); they are matched like the built-in names, and first.
+    These come as keywords or in `options` (a `ReadOptions`, or the `SyncOptions` of a sync).
+    `runtime.progress("reading", rows_done, rows, 0)` is called every 1,000 rows while they
+    are checked (for a progress bar).
 
     Raises InputFileError (exit code 2) for a file that cannot be used at all.
     """
+    read = ReadOptions.build(options, changes)
+    progress = runtime.progress if runtime is not None else None
+    all_sheets, columns = read.all_sheets, read.columns
     path = Path(path)
     suffix = check_input_file(path)
-    wanted = [sheet] if isinstance(sheet, str) else list(sheet or [])
+    wanted = list(read.sheet)
     names = lab_names(columns)
     file_issues: list[Issue] = []
     encoding = delimiter = None
@@ -75,7 +81,8 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
 
         grid, encoding, delimiter = load_text(path, suffix, file_issues)
         if any(name.casefold() != grid.name.casefold() for name in wanted):
-            raise InputFileError(f"{path.name} is a text file with no sheets; drop --sheet")
+            raise InputFileError(f"{path.name} is a text file with no sheets; leave out "
+                                 f"{option('sheet')}")
         header = find_header(grid, path, names)
         if header is None:
             raise InputFileError(no_header_message(path, [grid], names))

@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from ..core.control import RunControl, RunStopped, StopReason
-from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError
+from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError, option
 from ..core.secrets import ApiKey, key_forms, replace_forms
 from ..core.version import __version__
 from .retry import RetryPolicy
@@ -198,8 +198,8 @@ class ApiClient:
             requests.Request("GET", self.base_url, headers=headers).prepare()
         except (requests.exceptions.RequestException, ValueError) as exc:
             raise ConfigError(f"the API URL {self.base_url!r} cannot be used: "
-                              f"{type(exc).__name__}; set --api-url or ATOMSCALE_API_URL, e.g. "
-                              "https://api.atomscale.ai/") from None
+                              f"{type(exc).__name__}; set {option('api_url')} or ATOMSCALE_API_URL, "
+                              "e.g. https://api.atomscale.ai/") from None
         self.session = session or requests.Session()
         self.session.headers.update(headers)
         # requests reads the proxy and CA settings of the environment (HTTPS_PROXY, NO_PROXY,

@@ -13,17 +13,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, option
+from ..core.options import ServerOptions
 from ..core.secrets import GIVEN_KEY, ApiKey
 
 log = logging.getLogger("layer_sync")
 
 DEFAULT_API_URL = "https://api.atomscale.ai/"
 KEY_VARIABLES = ("ATOMSCALE_API_KEY", "AS_API_KEY")
-
-#: The most writes in flight, attempts per request, and seconds per request: far past what a
-#: run needs (a million "in flight" made the connection pool alone take minutes and memory).
-MAX_CONCURRENCY, MAX_ATTEMPTS, MAX_TIMEOUT_S = 64, 100, 3600.0
 
 
 def as_api_key(key: str | ApiKey) -> ApiKey:
@@ -55,17 +52,18 @@ def check_api_url(url: str) -> str:
     except ValueError:  # e.g. an unclosed [ of an IPv6 address, or a bad port
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(f"the API URL {url!r} is not an http(s) address; set --api-url or "
-                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
+        raise ConfigError(f"the API URL {url!r} is not an http(s) address; set "
+                          f"{option('api_url')} or ATOMSCALE_API_URL, e.g. "
+                          "https://api.atomscale.ai/")
     if any(ch.isspace() or not ch.isprintable() for ch in host):
         raise ConfigError(f"the API URL {url!r} cannot be used: its host name holds a space or "
-                          "a control character; set --api-url or ATOMSCALE_API_URL, e.g. "
-                          "https://api.atomscale.ai/")
+                          f"a control character; set {option('api_url')} or "
+                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
     return url if url.endswith("/") else url + "/"
 
 
 def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
-    """--api-url, else ATOMSCALE_API_URL, else AS_API_ENDPOINT, else the public API."""
+    """api_url, else ATOMSCALE_API_URL, else AS_API_ENDPOINT, else the public API."""
     return check_api_url(explicit or environ.get("ATOMSCALE_API_URL")
                          or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
 
@@ -82,8 +80,9 @@ def _read_key_file(path: Path) -> tuple[str, int]:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise ConfigError(f"the key file {shown} does not exist; --api-key-file takes the path "
-                          "of a file that holds the key, never the key itself") from None
+        raise ConfigError(f"the key file {shown} does not exist; {option('api_key_file')} "
+                          "takes the path of a file that holds the key, never the key "
+                          "itself") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the key file {shown}: {exc.strerror}") from None
     info = os.fstat(fd)
@@ -114,6 +113,17 @@ def read_key_file_key(path: str | os.PathLike) -> str | None:
     return lines[0].strip() if lines else None
 
 
+def known_keys(api_key: str | ApiKey | None, options: ServerOptions,
+               environ: Mapping[str, str]) -> list[str]:
+    """Every key this run could know of (given, in the key file, in the environment): a
+    command that needs none still writes each as `***` wherever it meets it."""
+    keys = [api_key.value if isinstance(api_key, ApiKey) else api_key or ""]
+    if options.api_key_file is not None:
+        keys.append(read_key_file_key(options.api_key_file) or "")
+    keys += [environ.get(name, "").strip() for name in KEY_VARIABLES]
+    return [key for key in keys if key]
+
+
 def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | None = None,
                     warn: Callable[[str], None] = log.warning) -> ApiKey:
     """The key from --api-key-file, else ATOMSCALE_API_KEY, else AS_API_KEY, with its source.
@@ -136,4 +146,4 @@ def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | No
         if value:
             return check_api_key(ApiKey(value, name))
     raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY) in the environment, "
-                      "or give --api-key-file PATH")
+                      f"or give {option('api_key_file')} PATH")

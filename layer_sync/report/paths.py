@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, option
 from ..read.workbook import Workbook
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
@@ -37,60 +37,70 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def check_output(path: str | os.PathLike, what: str, *, inputs: Iterable[str | os.PathLike] = (),
+def check_output(path: str | os.PathLike[str], what: str, *,
+                 inputs: Iterable[str | os.PathLike[str]] = (),
                  exists_ok: bool | Callable[[Path], bool] = True,
-                 exists_hint: str = "choose another name or add --force to replace it") -> Path:
+                 exists_hint: str = f"choose another name, or replace it with {option('force')}",
+                 ) -> Path:
     """Refuse (ConfigError, exit 2) an output path that must not be written.
 
-    `what` names the path in the message (`--report`, `the export file`). `inputs`: files the
-    run reads, which the output must not be. `exists_ok`: whether an existing regular file
-    may be replaced (or appended to): True, False, or a test of the file.
+    `what` names the path in the message: an option (`report`, `log_file`), which the
+    command line shows as its flag, or words (`the file`). `inputs`: files the run reads,
+    which the output must not be. `exists_ok`: whether an existing regular file may be
+    replaced (or appended to): True, False, or a test of the file.
     """
     path = Path(path)
+    if what.isidentifier():  # an option's name: the command line shows its flag
+        what = option(what)
+
+    def refuse(message: str) -> ConfigError:
+        return ConfigError(message)
+
     for source in inputs:
         if same_file(path, source):
-            raise ConfigError(f"{what} {path} is the input file {source} (the same file"
-                              f"{' under another name' if Path(source) != path else ''}); "
-                              "layer-sync only reads its input: choose another name")
+            raise refuse(f"{what} {path} is the input file {source} (the same file"
+                         f"{' under another name' if Path(source) != path else ''}); "
+                         "layer-sync only reads its input: choose another name")
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         if os.path.lexists(path):
-            raise ConfigError(f"{what} {path} is a broken symbolic link; remove it or choose "
-                              "another name") from None
+            raise refuse(f"{what} {path} is a broken symbolic link; remove it or choose "
+                         "another name") from None
         return path
     except OSError:
         return path  # a folder that cannot be searched, or not a folder: writing will say so
     for test, kind in _KINDS:
         if test(mode):
-            raise ConfigError(f"{what} {path} is {kind}, not a regular file; give the name of "
-                              "a file to write")
+            raise refuse(f"{what} {path} is {kind}, not a regular file; give the name of a "
+                         "file to write")
     if not stat.S_ISREG(mode):
-        raise ConfigError(f"{what} {path} is not a regular file; give the name of a file to write")
+        raise refuse(f"{what} {path} is not a regular file; give the name of a file to write")
     allowed = exists_ok(path) if callable(exists_ok) else exists_ok
     if not allowed:
-        raise ConfigError(f"{what} {path} exists; {exists_hint}")
+        raise refuse(f"{what} {path} exists; {exists_hint}")
     return path
 
 
 def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
                       force: bool = False) -> Path:
-    """The rules for `--report`: the name ends in `.xlsx` (what the report is: a workbook
+    """The rules for a `report` path: the name ends in `.xlsx` (what the report is: a workbook
     named `notes.txt` or `run.csv` would open as garbage, or not at all); an existing file is
     replaced only when it is a layer-sync report, or with `force` (never when it is an input
     or not a regular file)."""
-    check_output(path, "--report", inputs=inputs)  # never an input, a device, a FIFO…
+    check_output(path, "report", inputs=inputs)  # never an input, a device, a FIFO…
     if Path(path).suffix.lower() != ".xlsx":
-        raise ConfigError(f"--report {path}: the report is an Excel workbook; give a name "
-                          f"ending in .xlsx (e.g. {_xlsx_hint(str(path))})")
-    checked = check_output(path, "--report", inputs=inputs,
+        raise ConfigError(f"{option('report')} {path}: the report is an Excel workbook; "
+                          f"give a name ending in .xlsx (e.g. {_xlsx_hint(str(path))})")
+    checked = check_output(path, "report", inputs=inputs,
                            exists_ok=True if force else is_layer_sync_report,
                            exists_hint="it is not a layer-sync report, so it is left alone; "
-                                       "choose another --report name or add --force to replace it")
+                                       f"choose another {option('report')} name, or replace it with "
+                                       f"{option('force')}")
     _check_folder(Path(path))
     problem = temp_folder_problem()
     if problem:
-        raise ConfigError(f"--report {path}: {problem}")
+        raise ConfigError(f"{option('report')} {path}: {problem}")
     return checked
 
 
@@ -123,16 +133,17 @@ def _check_folder(path: Path) -> None:
     writes would be done and the night's record lost at the end): its folder, or the nearest
     one that exists, must be a folder this user may write in, and its name must fit one."""
     if len(os.fsencode(path.name)) > _MAX_NAME_BYTES:
-        raise ConfigError(f"--report {path}: the file name is too long for a folder "
-                          f"(at most {_MAX_NAME_BYTES} bytes); give a shorter one")
+        raise ConfigError(f"{option('report')} {path}: the file name is too long for a "
+                          f"folder (at most {_MAX_NAME_BYTES} bytes); give a shorter one")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise ConfigError(f"--report {path}: {folder} is not a folder; give a path in one")
+        raise ConfigError(f"{option('report')} {path}: {folder} is not a folder; give a path "
+                          "in one")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"--report {path}: you may not write in {folder}; give a path in a "
-                          "folder you can write in")
+        raise ConfigError(f"{option('report')} {path}: you may not write in {folder}; give a "
+                          "path in a folder you can write in")
 
 
 #: The longest file name most file systems take, less room for the temporary file's name.
@@ -221,7 +232,8 @@ def reserve_report_name(input_path: Path, now: _dt.datetime,
             return ReservedName(candidate, os.fstat(fd), made)
         finally:
             os.close(fd)
-    raise ConfigError(f"no free report name in {folder} for {stem}; give one with --report")
+    raise ConfigError(f"no free report name in {folder} for {stem}; give one with "
+                      f"{option('report')}")
 
 
 # ----------------------------------------------------------------------------- the command line's outputs

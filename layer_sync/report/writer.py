@@ -12,27 +12,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ..core.errors import ReportError
-from ..outcome.results import SyncOutcome
+from ..core.errors import ConfigError, ReportError
+from ..outcome.results import CheckOutcome, SyncOutcome
 from .content import ReportContent
-from .paths import temp_folder_problem
+from .paths import check_report_path
 
 
-def write_report(outcome: "SyncOutcome", path: str | os.PathLike) -> Path:
+def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[str], *,
+                 force: bool = False) -> Path:
     """Write the report of a finished run to `path`; returns the path. Raises ReportError.
 
-    The file is created with the user's umask, in a temporary folder in the target's folder,
-    then renamed into place, so a reader never sees half a workbook; nothing is left behind
-    on any exit (an error, Ctrl-C, or the signal handler's exception during the save).
+    The output rules are kept here, where the file is written, whoever calls: never the
+    run's input, never a file that is not a regular file, an existing file only when it is a
+    layer-sync report or with `force` (`paths.check_report_path`). The file is created with
+    the user's umask, in a temporary folder in the target's folder, then renamed into place,
+    so a reader never sees half a workbook; nothing is left behind on any exit (an error,
+    Ctrl-C, or the signal handler's exception during the save).
     """
     from ..report import (
         layout as report_layout,  # imports the writer: only runs that write a report need it
     )
 
     path = Path(path)
-    problem = temp_folder_problem()
-    if problem:
-        raise ReportError(f"cannot write the report {path}: {problem}")
+    try:
+        check_report_path(path, inputs=[outcome.path] if outcome.path.is_file() else [],
+                          force=force)
+    except ConfigError as exc:
+        raise ReportError(f"cannot write the report: {exc}") from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         work = tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)

@@ -8,58 +8,70 @@ otherwise (a file that cannot be read at all raises InputFileError, exit code 2)
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Unpack
 
 from ..core.errors import ReportError
 from ..core.issues import Issue
-from ..core.secrets import forms_of
+from ..core.options import CheckChanges, CheckOptions
+from ..core.runtime import Runtime
+from ..core.secrets import ApiKey, forms_of
 from ..outcome.results import CheckOutcome
 from ..outcome.rows import Result, RowResult
 from ..plan.actions import Action, ActionKind
 from ..read.rows import SheetRow, sheet_issues
 from ..read.stacks import read_stacks
-from ..report.paths import check_report_path
+from ..remote.settings import known_keys
+from ..report.paths import check_report_path, reserve_report_name
 from ..report.writer import write_report
 
 #: The message of a row that passed every rule.
 VALID_MESSAGE = "every rule passed (checked offline, not compared with the server)"
 
 
-def check_file(path: str | os.PathLike, sheet: str | Sequence[str] | None = None, *,
-               all_sheets: bool = False, columns: Mapping[str, str] | None = None,
-               report: str | os.PathLike | None = None,
-               clock: Callable[[], float] = time.monotonic,
-               now: Callable[[], _dt.datetime] = _dt.datetime.now,
-               secrets: Iterable[str] = ()) -> CheckOutcome:
-    """Check a sheet against every rule, offline; write the report to `report` if given.
+def check_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = None,
+               options: CheckOptions | None = None, runtime: Runtime | None = None,
+               **changes: Unpack[CheckChanges]) -> CheckOutcome:
+    """Check a sheet against every rule, offline; write the report if `report` says so.
 
-    `columns` maps a lab's header names to fields (`{"Film": "composition_string"}`).
-    `secrets`: keys the report writes as `***` wherever the sheet holds them (the command
-    line passes the API key of the environment: a check needs none, but a sheet may hold it).
-    Raises InputFileError (exit code 2) for a file that cannot be read or has no header.
-    A report that cannot be written is not raised: `report_error` says why.
+    `options` (a `CheckOptions`) and keywords of the same names: `sheet`, `all_sheets`,
+    `columns` as for `read_stacks`; `report` a path for the report workbook (Rows and
+    Issues), False/None for none (the default), True for one of its own name in `reports/`;
+    `force` to replace an existing file that is not a layer-sync report. No key is needed and
+    nothing is sent; a key that is known (`api_key`, `api_key_file`, or the environment's) is
+    written as `***` wherever the sheet holds it. Raises InputFileError (exit code 2) for a file
+    that cannot be read or has no header. A report that cannot be written is not raised:
+    `report_error` says why (exit code 2).
     """
-    if report is not None:
-        check_report_path(report, inputs=[path])
-    started_at, started = now(), clock()
-    data = read_stacks(path, sheet, all_sheets=all_sheets, columns=columns)
+    options = CheckOptions.build(options, changes)
+    runtime = runtime or Runtime()
+    path = Path(path)
+    if isinstance(options.report, Path):
+        check_report_path(options.report, inputs=[path], force=options.force)
+    started_at, started = runtime.now(), runtime.clock()
+    data = read_stacks(path, options=options, runtime=runtime)
     issues = sheet_issues(data)
-    outcome = CheckOutcome(path=Path(path), sheet=data.sheet, header_row=data.header_row,
+    outcome = CheckOutcome(path=path, sheet=data.sheet, header_row=data.header_row,
                            headers=[h for h in data.headers if h],
                            ignored_columns=list(data.ignored_columns),
                            results=_results(data.rows, issues), issues=issues,
-                           started=started_at, finished=now(), duration_s=clock() - started,
-                           key_forms=forms_of(secrets))
-    if report is not None:
+                           started=started_at, finished=runtime.now(),
+                           duration_s=runtime.clock() - started,
+                           key_forms=forms_of(known_keys(api_key, options, runtime.environ)))
+    if options.report is not False:
+        reserved = (reserve_report_name(path, started_at) if options.report is True else None)
+        target = reserved.path if reserved is not None else options.report
+        assert isinstance(target, Path)
         try:
-            outcome.report = write_report(outcome, report)
+            outcome.report = write_report(outcome, target,
+                                          force=options.force or reserved is not None)
         except ReportError as exc:
             outcome.report_error = str(exc)
-        outcome.finished, outcome.duration_s = now(), clock() - started
+        finally:
+            if reserved is not None:
+                reserved.release()
+        outcome.finished, outcome.duration_s = runtime.now(), runtime.clock() - started
     return outcome
 
 
