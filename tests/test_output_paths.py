@@ -20,10 +20,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from layer_sync.core.runtime import Runtime
-
 from layer_sync.cli import main
 from layer_sync.core.errors import ConfigError, InputFileError
+from layer_sync.core.runtime import Runtime
 from layer_sync.report.paths import is_layer_sync_report, reserve_report_name
 from layer_sync.report.writer import write_atomically
 from layer_sync.run.sync import sync_file

@@ -13,11 +13,10 @@ import time
 
 import pyte
 import pytest
-
-from layer_sync.core.runtime import Runtime
 from rich.console import Console
 
 from layer_sync.cli.progress import ProgressBar, bar_wanted
+from layer_sync.core.runtime import Runtime
 
 from .conftest import API_KEY
 

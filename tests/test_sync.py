@@ -9,9 +9,8 @@ from collections import Counter
 
 import pytest
 
-from layer_sync.core.runtime import Runtime
-
 from layer_sync.core.errors import LockedError
+from layer_sync.core.runtime import Runtime
 from layer_sync.core.secrets import ApiKey
 from layer_sync.run.lock import lock_path
 from layer_sync.run.sync import sync_file

@@ -14,9 +14,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from layer_sync.core.runtime import Runtime
-
 from layer_sync.cli import main
+from layer_sync.core.runtime import Runtime
 from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from layer_sync.rules import crystal, values
+from layer_sync.rules import cells, crystal, values
 from layer_sync.rules.cells import ValueProblem
 from layer_sync.rules.values import check, same
 
@@ -176,7 +176,7 @@ def test_names_keep_their_text():
 @pytest.mark.parametrize("field", ["layer_id", "sample_id"])
 @pytest.mark.parametrize("raw", [2_147_483_648, "99999999999999999999", 1e308, "2147483648.0"])
 def test_ids_past_what_the_api_stores_are_refused(field, raw):
-    with pytest.raises(values.ValueProblem, match="too large: the API stores ids up to 2,147,483,647"):
+    with pytest.raises(cells.ValueProblem, match="too large: the API stores ids up to 2,147,483,647"):
         values.check(field, raw)
 
 
@@ -192,6 +192,6 @@ def test_cells_longer_than_any_value_of_their_field_are_refused_at_once(field, s
     import time
 
     start = time.perf_counter()
-    with pytest.raises(values.ValueProblem, match=f"{size:,} characters"):
+    with pytest.raises(cells.ValueProblem, match=f"{size:,} characters"):
         values.check(field, "SrTiO3" * (size // 6) + "O" * (size % 6))
     assert time.perf_counter() - start < 0.1

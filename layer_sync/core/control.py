@@ -9,11 +9,10 @@ the run's owner reads `reason` and `message` at the end to say how it went.
 
 from __future__ import annotations
 
-import signal
 import threading
 from enum import Enum
 
-from .errors import ApiError, ExitCode, signal_name
+from .errors import ApiError, signal_name
 
 
 class StopReason(Enum):
@@ -83,19 +82,6 @@ class RunControl:
     @property
     def interrupted(self) -> bool:
         return self.reason is StopReason.INTERRUPTED
-
-    @property
-    def exit_code(self) -> ExitCode | int | None:
-        """128 + the signal when a signal interrupted the run (130 Ctrl-C, 143 SIGTERM,
-        129 SIGHUP); None when it was not interrupted."""
-        if not self.interrupted:
-            return None
-        signum = self.signal if self.signal is not None else int(signal.SIGINT)
-        code = 128 + int(signum)
-        try:
-            return ExitCode(code)
-        except ValueError:
-            return code
 
     def sleep(self, seconds: float) -> None:
         """Wait `seconds`, or less if the run is stopped meanwhile (a backoff that a stop ends)."""

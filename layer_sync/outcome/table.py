@@ -123,10 +123,17 @@ class RowsTable(CellText):
         action = result.action
         row = action.row
         raw, extra = row.raw, row.extra
-        sample_id = action.sample_id if action.sample_id is not None else raw.get("sample_id")
+        # The ids as numbers where the row has them (a DataFrame of the table keeps them
+        # integers), else as the sheet wrote them.
+        sample_id = (action.sample_id if action.sample_id is not None
+                     else show(raw.get("sample_id")))
+        layer_id = (action.layer_id if type(action.layer_id) is int
+                    else show(raw.get("layer_id")))
         return [
-            show(row.sheet), row.row, show(sample_id), show(raw.get("sample_name")),
-            show(raw.get("layer_id")), show(action.kind), show(result.result),
+            show(row.sheet), row.row, _number(sample_id) if type(sample_id) is int else sample_id,
+            show(raw.get("sample_name")),
+            _number(layer_id) if type(layer_id) is int else layer_id, show(action.kind),
+            show(result.result),
             self.text("; ".join(str(c) for c in action.changes)) if action.changes else "",
             result.status if result.status is not None else "",
             result.attempts or "",

@@ -9,8 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from ..core.issues import Issue, Severity
+from ..core.text import describe
 from ..read.rows import SheetRow, row_issue
-from ..rules import values
 
 
 class ActionKind(StrEnum):
@@ -34,8 +34,8 @@ class Change:
     new: Any
 
     def __str__(self) -> str:
-        old = values.describe(self.old) if self.old is not None else "(blank)"
-        return f"{self.field}: {old} \u2192 {values.describe(self.new)}"
+        old = describe(self.old) if self.old is not None else "(blank)"
+        return f"{self.field}: {old} \u2192 {describe(self.new)}"
 
 
 CREATE, UPDATE = ActionKind.CREATE, ActionKind.UPDATE

@@ -12,10 +12,12 @@ on that row's `Action` (and all of them, in sheet order, on `Plan.issues`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from ..core.issues import Issue, Severity
+from ..core.runtime import Progress
+from ..core.text import describe
 from ..read.rows import SheetData, SheetRow
 from ..rules import values
 from ..rules.duplicates import duplicate_keys, duplicate_message
@@ -42,7 +44,7 @@ def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
 
 def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples: bool = False,
                update_samples: bool = False,
-               progress: Callable[[str, int, int | None, int], None] | None = None) -> Plan:
+               progress: Progress | None = None) -> Plan:
     """Compare the sheet's rows with the server's records.
 
     `create_samples`: a row naming an unknown target material (by name) creates it.
@@ -190,10 +192,10 @@ def _warn_of_stale_identifiers(action: Action, managed: dict[str, Any],
     if not kept:
         return
     old = action.record.get("composition_string") if action.record else None
-    named = " and ".join(f"{f} {values.describe(managed[f])}" for f in kept)
+    named = " and ".join(f"{f} {describe(managed[f])}" for f in kept)
     action.add(WARNING, kept[0],
-               f"composition_string changes from {values.describe(old) if old else '(blank)'} "
-               f"to {values.describe(managed['composition_string'])}, but {named} "
+               f"composition_string changes from {describe(old) if old else '(blank)'} "
+               f"to {describe(managed['composition_string'])}, but {named} "
                f"{'stay' if len(kept) > 1 else 'stays'} as before and may describe the old "
                f"material: check {'them' if len(kept) > 1 else 'it'}")
 
@@ -206,6 +208,6 @@ def _server_chemistry_conflict(elements: dict[str, Any], record: dict[str, Any])
     conflict = values.composition_conflict(formula, elements)
     if conflict is None:
         return None
-    return (f"element_dict {values.describe(elements)} does not match the server's "
+    return (f"element_dict {describe(elements)} does not match the server's "
             f"composition_string {formula!r}; give the composition_string in the sheet too, "
             "or leave element_dict blank")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.issues import Issue, Severity
+from ..core.text import describe
 from ..rules import values
 from ..rules.duplicates import duplicate_keys, duplicate_message
 
@@ -58,7 +59,7 @@ class SheetRow:
         cell = self.cells.get(field_name) if field_name else None
         column = column or (self.columns.get(field_name) if field_name else None)
         issue = Issue(self.sheet, self.row, column, cell,
-                      values.describe(self.raw.get(field_name) if value is None and field_name else value),
+                      describe(self.raw.get(field_name) if value is None and field_name else value),
                       severity, message)
         self.issues.append(issue)
         return issue
@@ -101,7 +102,7 @@ def row_issue(row: SheetRow, severity: Severity, field_name: str | None, message
     """An issue located at a row's cell for `field_name` (the row itself is not changed)."""
     return Issue(row.sheet, row.row, row.columns.get(field_name) if field_name else None,
                  row.cells.get(field_name) if field_name else None,
-                 values.describe(row.raw.get(field_name)) if field_name else "", severity, message)
+                 describe(row.raw.get(field_name)) if field_name else "", severity, message)
 
 
 #: Columns of `stacks_frame` that hold whole numbers: pandas' nullable Int64 (blank is <NA>).

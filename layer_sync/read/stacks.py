@@ -21,7 +21,7 @@ from ..core.issues import Issue, Severity
 from ..core.options import ReadChanges, ReadOptions
 from ..core.runtime import Runtime
 from ..rules import values
-from ..rules.cells import MAX_CELL_CHARS
+from ..rules.cells import MAX_CELL_CHARS, Checked, ValueProblem, is_blank
 from .delimited import load_text
 from .files import (
     SUFFIXES,
@@ -179,11 +179,11 @@ def _has_header(book: Any, name: str, path: Path, lab: dict[str, str]) -> bool:
 
 # ============================================================================= rows
 
-def _check_uncached(field_name: str, raw: Any) -> values.Checked | str:
+def _check_uncached(field_name: str, raw: Any) -> Checked | str:
     """The cell's checked value, or the problem's message."""
     try:
         return values.check(field_name, raw)
-    except values.ValueProblem as exc:
+    except ValueProblem as exc:
         return str(exc)
 
 
@@ -206,7 +206,7 @@ def _fill_merged(grid: Grid, header_index: int, width: int) -> None:
             if len(row) <= c1:
                 row.extend([""] * (c1 + 1 - len(row)))
             for c in range(c0, c1 + 1):
-                if (r, c) != (r0, c0) and values.is_blank(row[c]):
+                if (r, c) != (r0, c0) and is_blank(row[c]):
                     row[c] = value
 
 
@@ -290,7 +290,7 @@ _NO_FIELDS: dict[str, str | None] = {}
 
 
 def _blank(value: Any) -> bool:
-    """values.is_blank, for the loop over every cell: the common kinds first."""
+    """is_blank, for the loop over every cell: the common kinds first."""
     if value is None or value == "":
         return True
     if isinstance(value, str):

@@ -3,8 +3,7 @@
 Everything here is pure: no network, no disk. Chemistry comes from a well-kept library,
 imported on first use so that a run that never meets a formula does not pay for it:
 `periodictable` parses formulas. Miller indices and space groups are in `crystal`, what a
-cell holds before any rule in `cells` (its names are re-exported here, where the other
-modules have always found them).
+cell holds before any rule in `cells`.
 
 A cell arrives as the spreadsheet holds it: `str` for text, `float`/`int` for a number,
 `datetime.date`/`datetime.datetime` for a date, `bool`, or `None`/'' when blank.

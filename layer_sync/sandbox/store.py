@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..rules import values
+from ..rules import cells, values
 
 LAYER_KEYS = ("id", "layer_id", "sample_id", "composition_string", "element_dict",
               "orientation", "space_group", "mp_id")
@@ -89,7 +89,7 @@ def _signature(composition: str | None) -> tuple | None:
         return None
     try:
         return tuple(sorted(values.parse_formula(composition).items()))
-    except values.ValueProblem:
+    except cells.ValueProblem:
         return None
 
 
@@ -278,7 +278,7 @@ class Store:
             return None
         try:
             return values.element_counts(composition)
-        except values.ValueProblem:
+        except cells.ValueProblem:
             return None
 
     def _sample_exists(self, sample_id: int) -> bool:

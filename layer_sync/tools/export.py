@@ -17,7 +17,7 @@ from ..plan.records import ServerIndex
 from ..remote.client import ApiClient
 from ..remote.retry import RetryPolicy
 from ..remote.settings import resolve_api_key, resolve_api_url
-from ..rules import values
+from ..rules import cells, values
 from .templates import cell_text, check_target, write_rows
 
 log = logging.getLogger("layer_sync")
@@ -109,7 +109,7 @@ def _blank_overlong(rows: list[dict[str, Any]]) -> None:
         log.warning("%d value(s) on the server are longer than a sheet cell of their field may "
                     "hold (%s characters for a name or substrate, %s for the others): their "
                     "cells are left blank, so syncing this file leaves them as they are: %s",
-                    len(left), f"{values.MAX_CELL_CHARS:,}", f"{values.MAX_VALUE_CHARS:,}", shown)
+                    len(left), f"{cells.MAX_CELL_CHARS:,}", f"{cells.MAX_VALUE_CHARS:,}", shown)
 
 
 def element_dict_cell(record: dict[str, Any]) -> tuple[Any, bool]:
@@ -122,12 +122,12 @@ def element_dict_cell(record: dict[str, Any]) -> tuple[Any, bool]:
     """
     elements = record.get("element_dict")
     formula = record.get("composition_string")
-    if values.is_blank(elements) or not isinstance(formula, str) or values.is_blank(formula):
+    if cells.is_blank(elements) or not isinstance(formula, str) or cells.is_blank(formula):
         return elements, False
     try:
         derived = values.element_counts(formula)
         given = values.parse_element_dict(elements)
-    except values.ValueProblem:
+    except cells.ValueProblem:
         return elements, False  # unreadable on the server: exported as it is
     if values.same("element_dict", derived, given):
         return None, False
