@@ -18,6 +18,7 @@ never pays for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -102,7 +103,7 @@ def _cell(value: Any) -> Any:
         value = value.item()  # np.int64(1) -> 1, np.float64(1.0) -> 1.0 (a float, as in a sheet)
     if value is None or value is pd.NaT or value is pd.NA:
         return None
-    if isinstance(value, float) and value != value:  # NaN
+    if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()  # a date in orientation is the mangled-Miller error
@@ -123,7 +124,7 @@ def sync_frame(df: pd.DataFrame, *, api_key: str | ApiKey | None = None,
     everything after that ends in the SyncOutcome, whose `exit_code` says how it went.
     """
     if options is None:
-        changes = {"report": False, **changes}  # type: ignore[typeddict-item]
+        changes = {"report": False, **changes}
     options = SyncOptions.build(options, changes)
     for option in ("sheet", "all_sheets"):
         if getattr(options, option):

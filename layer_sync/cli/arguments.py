@@ -8,7 +8,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from ..core.errors import ExitCode, flag
 from ..core.options import (
@@ -37,7 +37,7 @@ KEY_FLAG_MESSAGE = ("the API key is never given as a command-line flag (it would
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well
         self.print_usage(sys.stderr)
         self.exit(int(ExitCode.RUN_INCOMPLETE), f"layer-sync: error: {message}\n")
 

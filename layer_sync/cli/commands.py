@@ -9,11 +9,11 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..core.errors import ConfigError, ExitCode
 from ..core.options import CheckOptions, ExportOptions, SyncOptions
-from ..core.runtime import Progress, Runtime
+from ..core.runtime import Progress, Runtime, Stream
 from ..core.text import one_line, plural
 from ..outcome.results import SyncOutcome
 from ..remote.settings import known_keys, resolve_api_key, resolve_api_url
@@ -110,7 +110,7 @@ def _finish(outcome: SyncOutcome, args: argparse.Namespace, runtime: Runtime,
 
 
 
-def print_summary(outcome: Any, out: IO[str]) -> None:
+def print_summary(outcome: Any, out: Stream) -> None:
     """The human summary, printed on every run: counts, then the changes (layer_sync.summary)."""
 
     print_changes(outcome, out)

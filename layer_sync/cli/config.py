@@ -76,7 +76,7 @@ class Config:
     columns: dict[str, str] = field(default_factory=dict)  # header as the lab writes it -> field
 
 
-def find_config(explicit: str | os.PathLike | None, cwd: Path | None = None) -> Path | None:
+def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path | None:
     """`--config PATH` (which must exist), else `layer-sync.toml` in `cwd`, else None."""
     if explicit is not None:
         path = Path(explicit)
@@ -90,7 +90,7 @@ def find_config(explicit: str | os.PathLike | None, cwd: Path | None = None) -> 
     return path if path.is_file() else None
 
 
-def load_config(path: str | os.PathLike, fields: Sequence[str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str], fields: Sequence[str] | None = None) -> Config:
     """Read and check a config file against the `sync` options and the fields.
 
     Raises ConfigError naming the file and the key for: TOML that does not parse, an unknown

@@ -14,10 +14,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 from ..core.errors import ExitCode, LayerSyncError, signal_name
-from ..core.runtime import Runtime
+from ..core.runtime import Runtime, Stream
 from ..core.secrets import forms_of, replace_forms
 from ..core.text import one_line, plural, printable
 from ..outcome.results import empty_json
@@ -36,7 +36,7 @@ from .streams import RedactingStream, keys_known_early
 
 log = logging.getLogger("layer_sync")
 
-def _json_zeros(args: Any, argv: list[str], code: int, stdout: IO[str]) -> None:
+def _json_zeros(args: Any, argv: list[str], code: int, stdout: Stream) -> None:
     """The JSON line of a run that never started, when --json was asked for."""
     if getattr(args, "json", False) if args is not None else "--json" in argv:
 
@@ -44,7 +44,7 @@ def _json_zeros(args: Any, argv: list[str], code: int, stdout: IO[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = None,
-         stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+         stdout: Stream | None = None, stderr: Stream | None = None) -> int:
     """Run the command line; returns the exit code. Streams and environment are injectable.
 
     Leaves the process as it found it: the `layer_sync` logger and the signal handlers it
@@ -86,7 +86,7 @@ def _output_failed(code: int, stdout: RedactingStream, stderr: RedactingStream) 
     return code
 
 
-def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[str],
+def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stream,
           logging_setup: LoggingSetup, signals: StopSignals) -> int:
     parser = build_parser()
     args: argparse.Namespace | None = None

@@ -45,7 +45,7 @@ def check_command_outputs(args: Any) -> None:
 
 
 
-def _is_standard_output(path: str | os.PathLike) -> bool:
+def _is_standard_output(path: str | os.PathLike[str]) -> bool:
     """Whether `path` is the file the process's standard output goes to (`--log-file
     /dev/stdout` under `>> runs.jsonl`: log lines would land among the JSON lines)."""
     try:

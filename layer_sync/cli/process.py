@@ -15,10 +15,11 @@ import logging
 import signal
 import sys
 import threading
-from typing import IO, Any
+from typing import Any, Self
 
 from ..core.control import RunControl
 from ..core.errors import ConfigError, Interrupted, signal_name
+from ..core.runtime import Stream
 from ..core.text import printable
 
 #: The collector's thresholds for a run of the console script (mypy's command line uses the
@@ -55,7 +56,7 @@ class LoggingSetup:
     def _save(self, logger: logging.Logger) -> None:
         self._saved.append((logger, logger.level, list(logger.handlers), logger.propagate))
 
-    def configure(self, args: argparse.Namespace, stderr: IO[str]) -> None:
+    def configure(self, args: argparse.Namespace, stderr: Stream) -> None:
         root = logging.getLogger("layer_sync")
         self._save(root)
         self._save(logging.getLogger("layer_sync.sandbox"))
@@ -99,7 +100,7 @@ class _LogFile(logging.FileHandler):
     the file takes no more; the run goes on (the standard handler printed a traceback for
     every line)."""
 
-    def __init__(self, path: str, console: IO[str]) -> None:
+    def __init__(self, path: str, console: Stream) -> None:
         super().__init__(path, mode="a", encoding="utf-8")
         self._console = console
         self.failed = False
@@ -108,7 +109,7 @@ class _LogFile(logging.FileHandler):
         if not self.failed:
             super().emit(record)
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         if self.failed:
             return
         self.failed = True
@@ -136,7 +137,7 @@ class StopSignals:
     SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
                     if hasattr(signal, name))
 
-    def __init__(self, stderr: IO[str]) -> None:
+    def __init__(self, stderr: Stream) -> None:
 
         self.control = RunControl()
         self.watching = False
@@ -144,7 +145,7 @@ class StopSignals:
         self._stderr = stderr
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> Self:
         if threading.current_thread() is not threading.main_thread():
             return self  # signals reach the main thread only; a caller's thread keeps its own
         for signum in self.SIGNALS:

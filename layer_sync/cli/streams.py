@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import Any
 
+from ..core.runtime import Stream
 from ..core.secrets import ApiKey, key_forms, replace_forms
 from ..remote.settings import KEY_VARIABLES, read_key_file_key
 
@@ -29,7 +30,7 @@ class KeyRedactingFilter(logging.Filter):
             return True
         try:
             message = record.getMessage()
-        except Exception:  # arguments that do not fit the format: never print them
+        except Exception:  # noqa: BLE001 - arguments that do not fit the format: never print them
             message = f"(a log message that could not be formatted: {record.msg!r})"
         record.msg, record.args = replace_forms(message, self._forms), None
         if record.exc_info and not record.exc_text:
@@ -48,7 +49,7 @@ class RedactingStream:
     `***`. Keys are added as they become known (`add`); everything else is the wrapped
     stream's (isatty, fileno, encoding…), so terminals and progress bars see no difference."""
 
-    def __init__(self, stream: IO[str], keys: Iterable[str | ApiKey] = ()) -> None:
+    def __init__(self, stream: Stream, keys: Iterable[str | ApiKey] = ()) -> None:
         self._stream = stream
         self._forms: tuple[str, ...] = ()
         #: The reader went away (`layer-sync sync … | head -1`): the rest is dropped, and the
@@ -72,6 +73,12 @@ class RedactingStream:
             except OSError as exc:
                 self._failed(exc)
         return len(text)
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
 
     def flush(self) -> None:
         if not (self.reader_gone or self.error):

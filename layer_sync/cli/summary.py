@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..core.issues import Severity
+from ..core.runtime import Stream
 from ..core.secrets import replace_forms
 from ..core.text import describe, plural, printable
 from ..outcome.rows import Result
@@ -40,7 +41,7 @@ _STYLES = {"+": "green", "~": "yellow", "!": "red"}
 
 
 
-def use_color(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
+def use_color(stream: Stream, environ: Mapping[str, str] | None = None) -> bool:
     """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
     environ = os.environ if environ is None else environ
     if "NO_COLOR" in environ or environ.get("TERM") == "dumb":
@@ -63,7 +64,7 @@ class Line:
 class _Writer:
     """Writes marked lines plainly, or coloured through rich on a terminal."""
 
-    def __init__(self, out: IO[str], color: bool, key_forms: Iterable[str] = ()) -> None:
+    def __init__(self, out: Stream, color: bool, key_forms: Iterable[str] = ()) -> None:
         self.out = out
         self.key_forms = tuple(key_forms)  # replaced before a long line is cut, never after
         self.console: Any = None
@@ -71,7 +72,7 @@ class _Writer:
             from rich.console import Console
 
             # markup and highlighting off: sheet text like "[error]" or "001" is shown as is.
-            self.console = Console(file=out, force_terminal=True, color_system="standard",
+            self.console = Console(file=cast(IO[str], out), force_terminal=True, color_system="standard",
                                    markup=False, highlight=False, emoji=False, soft_wrap=True)
         # "→" and "…" where the stream can take them (a cron mail in ASCII cannot).
         self.ascii = not _can_encode(out, "\u2192\u2026")
@@ -118,7 +119,7 @@ class _Writer:
             print(self.text(f"{issue.location} {tag} {issue.message}"), file=self.out)
 
 
-def _can_encode(out: IO[str], sample: str) -> bool:
+def _can_encode(out: Stream, sample: str) -> bool:
     encoding = getattr(out, "encoding", None)
     if not encoding:
         return True  # a StringIO: text, no bytes
@@ -222,7 +223,7 @@ def count_line(counts: Mapping[str, int], dry_run: bool) -> str:
             f"{counts['invalid']} invalid, {counts['failed']} failed, {counts['skipped']} skipped")
 
 
-def print_summary(outcome: Any, out: IO[str], *, color: bool | None = None,
+def print_summary(outcome: Any, out: Stream, *, color: bool | None = None,
                   max_per_group: int = MAX_PER_GROUP) -> None:
     """The human summary of a sync: the counts, then the changes and problems, grouped.
 
@@ -252,7 +253,7 @@ def print_summary(outcome: Any, out: IO[str], *, color: bool | None = None,
         writer.plain(f"\n  Report not written: {outcome.report_error}")
 
 
-def print_check(outcome: Any, out: IO[str], *, color: bool | None = None) -> None:
+def print_check(outcome: Any, out: Stream, *, color: bool | None = None) -> None:
     """What `layer-sync check` prints: every problem with its cell, then one line of counts."""
     writer = _Writer(out, use_color(out) if color is None else color,
                      getattr(outcome, "key_forms", ()))

@@ -27,7 +27,7 @@ class ExitCode(IntEnum):
     TERMINATED = 143
 
     @classmethod
-    def for_signal(cls, signum: int) -> "ExitCode":
+    def for_signal(cls, signum: int) -> ExitCode:
         """128 + the signal, for the signals a run handles (others count as SIGTERM)."""
         try:
             return cls(128 + int(signum))

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypedDict, TypeVar
+from typing import Any, Literal, Self, TypedDict
 
 from .errors import OptionError
 
@@ -52,10 +52,9 @@ class Spec:
     environment: tuple[str, ...] = ()
 
 
-def _option(default: Any, spec: Spec) -> Any:
-    if isinstance(default, (list, dict)):
-        raise TypeError("option defaults are immutable")
-    return field(default=default, metadata={"spec": spec})
+def described(spec: Spec) -> dict[str, Spec]:
+    """A dataclass field's metadata that declares it an option."""
+    return {"spec": spec}
 
 
 #: The most writes in flight, attempts per request, and seconds per request: far past what a
@@ -63,9 +62,6 @@ def _option(default: Any, spec: Spec) -> Any:
 MAX_CONCURRENCY, MAX_ATTEMPTS, MAX_TIMEOUT_S = 64, 100, 3600.0
 #: The most failed attempts in a row before a run stops as "API down".
 MAX_CONSECUTIVE_FAILURES = 10_000
-
-Self = TypeVar("Self", bound="Options")
-
 
 @dataclass(frozen=True)
 class Options:
@@ -78,7 +74,7 @@ class Options:
             if checked is not value:
                 object.__setattr__(self, item.name, checked)
 
-    def replace(self: Self, **changes: Any) -> Self:
+    def replace(self, **changes: Any) -> Self:
         """A copy with `changes`, checked as a new object is (an unknown name is an
         OptionError naming it)."""
         known = {f.name for f in dataclasses.fields(self)}
@@ -95,7 +91,7 @@ class Options:
             yield item.name, item.default, spec_of(item)
 
     @classmethod
-    def build(cls: type[Self], options: Self | None, changes: Mapping[str, Any]) -> Self:
+    def build(cls, options: Self | None, changes: Mapping[str, Any]) -> Self:
         """`options` (or the defaults) with `changes`: what an entry point's `options=` and
         keywords together mean. An `options` of another kind is an OptionError."""
         if options is None:
@@ -119,42 +115,42 @@ def spec_of(item: dataclasses.Field[Any]) -> Spec:
 class ReadOptions(Options):
     """How a sheet is read: `read_stacks`, and every command that reads one."""
 
-    sheet: tuple[str, ...] = _option((), Spec(
+    sheet: tuple[str, ...] = field(default=(), metadata=described(Spec(
         "worksheet to read, case ignored; repeat for several (default: the first with a "
         "recognisable header; the others are named in a warning)", "names", "input",
-        metavar="NAME"))
-    all_sheets: bool = _option(False, Spec(
-        "read every worksheet with a recognisable header", "flag", "input"))
-    columns: Mapping[str, str] | None = _option(None, Spec(
+        metavar="NAME")))
+    all_sheets: bool = field(default=False, metadata=described(Spec(
+        "read every worksheet with a recognisable header", "flag", "input")))
+    columns: Mapping[str, str] | None = field(default=None, metadata=described(Spec(
         "a lab's own header names mapped to fields ({\"Film\": \"composition_string\"}); in "
-        "layer-sync.toml, the [columns] table", "columns", "input", flag=False))
+        "layer-sync.toml, the [columns] table", "columns", "input", flag=False)))
 
 
 @dataclass(frozen=True)
 class ServerOptions(Options):
     """Where the API is and how each request is made."""
 
-    api_url: str | None = _option(None, Spec(
+    api_url: str | None = field(default=None, metadata=described(Spec(
         "API root (default: $ATOMSCALE_API_URL, else $AS_API_ENDPOINT, else "
         "https://api.atomscale.ai/)", "text", "server", metavar="URL",
-        environment=("ATOMSCALE_API_URL", "AS_API_ENDPOINT")))
-    api_key_file: Path | None = _option(None, Spec(
+        environment=("ATOMSCALE_API_URL", "AS_API_ENDPOINT"))))
+    api_key_file: Path | None = field(default=None, metadata=described(Spec(
         "read the API key from PATH (default: $ATOMSCALE_API_KEY, else $AS_API_KEY)", "path",
-        "server", metavar="PATH", environment=("ATOMSCALE_API_KEY", "AS_API_KEY")))
-    timeout: float = _option(30.0, Spec(
-        "seconds per request", "seconds", "server", least=0, most=MAX_TIMEOUT_S, metavar="S"))
-    max_attempts: int = _option(6, Spec(
+        "server", metavar="PATH", environment=("ATOMSCALE_API_KEY", "AS_API_KEY"))))
+    timeout: float = field(default=30.0, metadata=described(Spec(
+        "seconds per request", "seconds", "server", least=0, most=MAX_TIMEOUT_S, metavar="S")))
+    max_attempts: int = field(default=6, metadata=described(Spec(
         "attempts per request, the first included", "count", "server", least=1,
-        most=MAX_ATTEMPTS, metavar="N"))
+        most=MAX_ATTEMPTS, metavar="N")))
 
 
 @dataclass(frozen=True)
 class ExportOptions(ServerOptions):
     """`export_stacks`: the server's stacks written to a sheet."""
 
-    force: bool = _option(False, Spec(
+    force: bool = field(default=False, metadata=described(Spec(
         "replace the file if it exists (never one that is not a regular file)", "flag",
-        "output"))
+        "output")))
 
 
 @dataclass(frozen=True)
@@ -162,39 +158,39 @@ class CheckOptions(ReadOptions, ServerOptions):
     """`check_file`: every rule of the sheet; the server's options name the key it keeps out
     of the report."""
 
-    report: Path | bool = _option(False, Spec(
+    report: Path | bool = field(default=False, metadata=described(Spec(
         "also write the report workbook (Rows and Issues) to PATH (.xlsx)", "report",
-        "output", metavar="PATH"))
-    force: bool = _option(False, Spec(
+        "output", metavar="PATH")))
+    force: bool = field(default=False, metadata=described(Spec(
         "replace an existing report file even if it is not a layer-sync report", "flag",
-        "output"))
+        "output")))
 
 
 @dataclass(frozen=True)
 class SyncOptions(CheckOptions):
     """`sync_file` and `sync_frame`: read, plan against the server, write, report."""
 
-    report: Path | bool = _option(True, Spec(
+    report: Path | bool = field(default=True, metadata=described(Spec(
         "where the report workbook goes (default: reports/layer-sync_<input>_<suffix>_<time>"
-        ".xlsx, never an existing file)", "report", "output", metavar="PATH"))
-    dry_run: bool = _option(False, Spec(
-        "plan only: no POST or PATCH", "flag", "behaviour"))
-    create_samples: bool = _option(False, Spec(
+        ".xlsx, never an existing file)", "report", "output", metavar="PATH")))
+    dry_run: bool = field(default=False, metadata=described(Spec(
+        "plan only: no POST or PATCH", "flag", "behaviour")))
+    create_samples: bool = field(default=False, metadata=described(Spec(
         "create target materials that the server does not know (by name)", "flag",
-        "behaviour"))
-    update_samples: bool = _option(False, Spec(
+        "behaviour")))
+    update_samples: bool = field(default=False, metadata=described(Spec(
         "rename a target material whose name or substrate differs from the sheet's (PATCH "
-        "/target-materials/{sample_id}) instead of an error", "flag", "behaviour"))
-    concurrency: int | None = _option(None, Spec(
+        "/target-materials/{sample_id}) instead of an error", "flag", "behaviour")))
+    concurrency: int | None = field(default=None, metadata=described(Spec(
         "writes in flight at once, fixed (default: adaptive, as many as the server takes up "
         "to --max-concurrency)", "count", "server", least=1, most=MAX_CONCURRENCY,
-        metavar="N"))
-    max_concurrency: int = _option(32, Spec(
+        metavar="N")))
+    max_concurrency: int = field(default=32, metadata=described(Spec(
         "the most writes in flight when the concurrency adapts", "count", "server", least=1,
-        most=MAX_CONCURRENCY, metavar="N"))
-    max_consecutive_failures: int = _option(20, Spec(
+        most=MAX_CONCURRENCY, metavar="N")))
+    max_consecutive_failures: int = field(default=20, metadata=described(Spec(
         "failed attempts in a row before the run stops as 'API down'", "count", "server",
-        least=1, most=MAX_CONSECUTIVE_FAILURES, metavar="N"))
+        least=1, most=MAX_CONSECUTIVE_FAILURES, metavar="N")))
 
     @property
     def writers(self) -> int:

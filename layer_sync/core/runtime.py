@@ -15,9 +15,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 from .control import RunControl
+
+
+class Stream(Protocol):
+    """A text stream the command line prints to (stdout, stderr, or a test's StringIO)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def isatty(self) -> bool: ...
 
 
 class Progress(Protocol):
@@ -56,8 +66,8 @@ class Runtime:
     control: RunControl = field(default_factory=RunControl)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     state_dir: Path | None = None
-    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
-    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    stdout: Stream = field(default_factory=lambda: sys.stdout)
+    stderr: Stream = field(default_factory=lambda: sys.stderr)
 
     def report(self, phase: str, done: int, total: int | None, retries: int = 0) -> None:
         """Tell `progress`, if there is one."""

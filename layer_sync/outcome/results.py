@@ -97,7 +97,7 @@ class SyncOutcome(Outcome):
     """Everything a sync did: per-row results, counts, requests, the report, the exit code."""
 
     api_url: str = ""
-    dry_run: bool = False  # type: ignore[assignment]
+    dry_run: bool = False
     remote_only: list[dict[str, Any]] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     retries: int = 0

@@ -111,7 +111,7 @@ class NewSample:
 
     sample_name: str
     substrate: str | None
-    actions: list["Action"] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -130,7 +130,7 @@ class SampleUpdate:
     sample_id: int
     changes: dict[str, str]    # only the differing fields: sample_name and/or substrate
     old: dict[str, Any]        # the server's values of those fields, for the report
-    actions: list["Action"] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
 
     def describe(self) -> str:
         """`sample_name: Old → New; substrate: …`, as the report shows changes."""

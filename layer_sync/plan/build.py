@@ -23,7 +23,13 @@ from ..rules import values
 from ..rules.duplicates import duplicate_keys, duplicate_message
 from .actions import CREATE, INVALID, UNCHANGED, UPDATE, Action, Change, NewSample, Plan
 from .records import ServerIndex
-from .targets import check_identity, resolve_target, target_key, target_text
+from .targets import (
+    NewKey,
+    check_identity,
+    resolve_target,
+    target_key,
+    target_text,
+)
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -36,7 +42,8 @@ CHEMISTRY = values.CHEMISTRY_FIELDS
 def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
     """The reader's issues and the plan's, in sheet order (file issues first; within a row,
     the reader's before the plan's)."""
-    order = {(a.row.sheet, a.row.row): i for i, a in enumerate(plan.actions)}
+    order: dict[tuple[str, int | None], int] = {(a.row.sheet, a.row.row): i
+                                                for i, a in enumerate(plan.actions)}
     return sorted([*sheet_issues, *plan.issues], key=lambda i: order.get((i.sheet, i.row), -1))
 
 
@@ -61,16 +68,16 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
     # by name is a duplicate too.
     by_target = duplicate_keys(zip(actions, targets),
                                lambda pair: target_key(pair[1], pair[0].layer_id))
-    for key, group in by_target.items():
-        message = duplicate_message(target_text(key), [action.row for action, _ in group])
-        for action, _ in group:
+    for key, pairs in by_target.items():
+        message = duplicate_message(target_text(key), [action.row for action, _ in pairs])
+        for action, _ in pairs:
             action.add(ERROR, "layer_id", message)
 
     updates = check_identity(actions, index, update_samples)
     for action in actions:
         _check_chemistry(action)
 
-    new_samples: dict[tuple, NewSample] = {}
+    new_samples: dict[NewKey, NewSample] = {}
     for done, (action, target) in enumerate(zip(actions, targets)):
         if progress is not None and done % 1000 == 0:
             progress("planning", done, len(actions), 0)

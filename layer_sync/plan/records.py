@@ -19,7 +19,7 @@ class ServerIndex:
     by_name: dict[str, set[int]]
 
     @classmethod
-    def build(cls, entries: list[dict[str, Any]]) -> "ServerIndex":
+    def build(cls, entries: list[dict[str, Any]]) -> ServerIndex:
         layers: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
         samples: dict[int, dict[str, Any]] = {}
         by_name: dict[str, set[int]] = defaultdict(set)
@@ -60,12 +60,12 @@ def _int_or_none(value: Any) -> int | None:
         number = value
     else:
         try:
-            number = float(value)
+            amount = float(value)
         except (TypeError, ValueError, OverflowError):  # a 400-digit id is no id
             return None
-        if not number.is_integer():
+        if not amount.is_integer():
             return None
-        number = int(number)
+        number = int(amount)
     # Past what the API stores (signed 32-bit) is no id either: it names no record a sheet
     # can (a 10**400 layer_id made export's workbook fail).
     return number if abs(number) <= MAX_ID else None

@@ -102,7 +102,7 @@ def _read_key_file(path: Path) -> tuple[str, int]:
                           "alone") from None
 
 
-def read_key_file_key(path: str | os.PathLike) -> str | None:
+def read_key_file_key(path: str | os.PathLike[str]) -> str | None:
     """The key a key file holds (its first line), or None when it cannot be read: for
     redacting output before the arguments are checked; `resolve_api_key` says what is wrong."""
     try:
@@ -124,7 +124,7 @@ def known_keys(api_key: str | ApiKey | None, options: ServerOptions,
     return [key for key in keys if key]
 
 
-def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | None = None,
+def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike[str] | None = None,
                     warn: Callable[[str], None] = log.warning) -> ApiKey:
     """The key from --api-key-file, else ATOMSCALE_API_KEY, else AS_API_KEY, with its source.
 

@@ -88,7 +88,7 @@ def _orientation_from_text(source: str) -> Checked:
         raise ValueProblem(f"orientation {original!r} is all zeros, which is no direction")
     checked = Checked(compact_orientation(indices))
     if len(indices) == 4 and indices[2] != -(indices[0] + indices[1]):
-        h, k, i, l_ = indices
+        h, k, _, l_ = indices
         expected = compact_orientation([h, k, -(h + k), l_])
         checked.warnings.append(
             f"in four-index notation the third index should be -(h+k) = {-(h + k)}; "
@@ -133,6 +133,8 @@ def _space_group_table() -> tuple[dict[str, set[int]], dict[int, str]]:
         warnings.simplefilter("ignore", DeprecationWarning)
         types = [spglib.get_spacegroup_type(hall) for hall in range(1, 531)]
     for sg in types:
+        if sg is None:  # every Hall number 1-530 has a type; None would be spglib's bug
+            continue
         short.setdefault(sg.number, sg.international_short)
         names = {sg.international_short, sg.international_full,
                  *(part for part in sg.international.split("="))}
@@ -154,7 +156,7 @@ def _squeeze(symbol: str) -> str:
 
 def parse_space_group(raw: Any) -> SpaceGroup:
     """A Hermann–Mauguin symbol or a number 1-230 -> its group; raises ValueProblem."""
-    if isinstance(raw, bool) or isinstance(raw, (_dt.date, _dt.time)):
+    if isinstance(raw, (bool, _dt.date, _dt.time)):
         raise ValueProblem(f"space group {describe(raw)!r} is neither a symbol nor a number 1-230")
     by_symbol, short = _space_group_table()
     if isinstance(raw, (int, float)) or re.fullmatch(r"\s*#?\s*\d+(\.0+)?\s*", str(raw)):

@@ -54,7 +54,7 @@ def _parse_formula_cached(formula: str) -> tuple[tuple[str, float], ...]:
 
     try:
         parsed = periodictable.formula(formula)
-    except Exception as exc:  # pyparsing and ValueError both mean "not a formula"
+    except Exception as exc:  # noqa: BLE001 - pyparsing's and ValueError: "not a formula"
         raise ValueProblem(_formula_message(formula, exc)) from None
     atoms: dict[str, float] = {}
     for atom, amount in parsed.atoms.items():
@@ -303,4 +303,4 @@ def same(field_name: str, sheet_value: Any, server_value: Any) -> bool:
         return False
     if field_name in CHEMISTRY_FIELDS:
         return _same_amounts(dict(mine), dict(theirs))
-    return mine == theirs
+    return bool(mine == theirs)

@@ -24,6 +24,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 from ..core.errors import ConfigError, LockedError
 
@@ -35,14 +36,14 @@ def lock_folder(environ: Mapping[str, str] | None = None) -> Path:
     return Path(home) / ".cache" / "layer-sync" / "locks"
 
 
-def lock_path(input_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
+def lock_path(input_path: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None) -> Path:
     """The identity lock of an input: named after the file's device and inode, in `folder`
     (default: `lock_folder()`)."""
     info = os.stat(input_path)
     return Path(folder or lock_folder()) / f"sheet-{info.st_dev:x}-{info.st_ino:x}.lock"
 
 
-def name_lock_path(input_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
+def name_lock_path(input_path: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None) -> Path:
     """The name lock of an input: named after a digest of its real path, in `folder`."""
     real = os.path.realpath(input_path).encode("utf-8", "surrogateescape")
     return Path(folder or lock_folder()) / f"path-{hashlib.sha256(real).hexdigest()[:24]}.lock"
@@ -73,8 +74,8 @@ class RunLock:
         self._held = held
 
     @classmethod
-    def acquire(cls, input_path: str | os.PathLike,
-                folder: str | os.PathLike | None = None) -> "RunLock":
+    def acquire(cls, input_path: str | os.PathLike[str],
+                folder: str | os.PathLike[str] | None = None) -> RunLock:
         """Take both locks (in `folder`, default `lock_folder()`) or raise LockedError
         (another run holds one) / ConfigError."""
         try:
@@ -102,7 +103,7 @@ class RunLock:
             finally:
                 os.close(fd)
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -222,7 +222,7 @@ def _read_records(client: ApiClient) -> list[dict[str, Any]]:
     def read() -> None:
         try:
             box["entries"] = client.list_target_materials()
-        except BaseException as exc:  # handed to the caller below
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
             box["error"] = exc
 
     reader = threading.Thread(target=read, name="read-records", daemon=True)
@@ -233,9 +233,11 @@ def _read_records(client: ApiClient) -> list[dict[str, Any]]:
             reader.join(client.control.grace_s)
             if reader.is_alive():
                 raise RunStopped(client.control.message)
-    if "error" in box:
-        raise box["error"]
-    return box["entries"]
+    error = box.get("error")
+    if isinstance(error, BaseException):
+        raise error
+    entries: list[dict[str, Any]] = box["entries"]
+    return entries
 
 
 def _blank_action(row: SheetRow) -> Action:

@@ -18,7 +18,8 @@ from ..read.delimited import GUARDED_STARTS
 from ..report.paths import check_output
 from ..report.writer import write_atomically
 from ..rules.cells import ValueProblem
-from ..rules.values import ALL_FIELDS, EXAMPLE_SAMPLE_NAME, parse_orientation
+from ..rules.crystal import parse_orientation
+from ..rules.values import ALL_FIELDS, EXAMPLE_SAMPLE_NAME
 
 #: Columns whose cells must stay text: typed into ordinary cells, 001 becomes 1.
 TEXT_COLUMNS = ("orientation", "space_group", "mp_id", "composition_string", "element_dict",
@@ -40,8 +41,8 @@ INSTRUCTIONS: list[tuple[str, str, str]] = [
     ("sample_id", "Target material id on Atomscale (a whole number).",
      "Leave blank to name the target material by sample_name (and substrate) instead."),
     ("sample_name", "The target material's name, e.g. BTO on STO.",
-     "Used to find the target material when sample_id is blank; with --create-samples an "
-     "unknown name creates it."),
+     ("Used to find the target material when sample_id is blank; with --create-samples an "
+      "unknown name creates it.")),
     ("substrate", "The substrate, e.g. SrTiO3.", "Tells apart two target materials of the same name."),
     ("layer_id", "Position of the layer in the stack: 1 sits on the substrate.",
      "Required. A whole number, 1 or more. Each layer appears once per target material."),
@@ -50,30 +51,30 @@ INSTRUCTIONS: list[tuple[str, str, str]] = [
     ("element_dict", 'Elements and amounts: Ba:1, Ti:1, O:3 or {"Ba": 1, "Ti": 1, "O": 3}.',
      "Usually left blank: the server derives it from the formula."),
     ("orientation", "Miller indices: 001, 111, 1-10, 0001; (001), [001], 0 0 1 also work.",
-     "This column is formatted as text so that 001 stays 001. Never type it into an ordinary "
-     "cell: 001 becomes 1, (001) becomes -1 and 1-10 becomes a date; layer-sync refuses those."),
+     ("This column is formatted as text so that 001 stays 001. Never type it into an ordinary "
+      "cell: 001 becomes 1, (001) becomes -1 and 1-10 becomes a date; layer-sync refuses those.")),
     ("space_group", "Hermann-Mauguin symbol (P4mm, Fm-3m, P2_1/c) or number 1-230.",
      "Compared by group: P4mm = P 4 m m = 99. Usually left blank: the server fills it in."),
     ("mp_id", "Materials Project id: mp-5020.", "Usually left blank: the server fills it in."),
 ]
 
 RULES = [
-    "The example stack (Example: BTO on STO) shows how rows look; layer-sync refuses it: "
-    "write your own stacks over it or delete its rows.",
+    ("The example stack (Example: BTO on STO) shows how rows look; layer-sync refuses it: "
+     "write your own stacks over it or delete its rows."),
     "One row per layer. Rows of one stack follow each other; a blank row ends a stack.",
-    "In a stack, only the first row needs sample_id / sample_name / substrate: the rows below "
-    "take them from it (merged cells work too).",
-    "A blank cell leaves the server's value alone: it is neither sent nor compared. To manage "
-    "a field, fill it in; to stop managing it, clear the cell.",
+    ("In a stack, only the first row needs sample_id / sample_name / substrate: the rows below "
+     "take them from it (merged cells work too)."),
+    ("A blank cell leaves the server's value alone: it is neither sent nor compared. To manage "
+     "a field, fill it in; to stop managing it, clear the cell."),
     "Title rows above the header and extra columns of your own are fine: they are ignored.",
-    "Run: layer-sync sync this_file.xlsx --dry-run to see what would change, then without "
-    "--dry-run. The report workbook says what happened to every row.",
-    "Nothing is ever deleted on the server: layers missing from the sheet are listed in the "
-    "report's 'Not in sheet'.",
+    ("Run: layer-sync sync this_file.xlsx --dry-run to see what would change, then without "
+     "--dry-run. The report workbook says what happened to every row."),
+    ("Nothing is ever deleted on the server: layers missing from the sheet are listed in the "
+     "report's 'Not in sheet'."),
 ]
 
 
-def check_target(path: str | os.PathLike, force: bool = False) -> str:
+def check_target(path: str | os.PathLike[str], force: bool = False) -> str:
     """Refuse (ConfigError) a file name `template` / `export` must not write: not .xlsx or
     .csv, an existing file without `force`, or (even with `force`) anything that is not a
     regular file: a device, a FIFO, a folder. Returns the suffix."""
@@ -87,7 +88,7 @@ def check_target(path: str | os.PathLike, force: bool = False) -> str:
     return suffix
 
 
-def write_template(path: str | os.PathLike, force: bool = False) -> Path:
+def write_template(path: str | os.PathLike[str], force: bool = False) -> Path:
     """Write the blank input template (.xlsx with instructions, or .csv) with one example stack."""
     path = Path(path)
     suffix = check_target(path, force)
