@@ -357,3 +357,26 @@ def test_the_log_file_is_never_where_the_standard_output_goes(tmp_path):
                               stderr=subprocess.PIPE, text=True, timeout=60)
     assert proc.returncode == 2 and "is where the standard output goes" in proc.stderr
     assert jsonl.read_text() == ""
+
+
+def test_a_report_folder_that_cannot_be_written_is_refused_before_anything_is_sent(
+        stack, sheet, tmp_path, monkeypatch):
+    """A night whose report could never be written is refused at the start, not found after
+    the writes. (The tests run as root, which may write anywhere: the folder's permission is
+    what os.access says, so it is made to say no.)"""
+    import os as os_module
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os_module.access
+    monkeypatch.setattr(os_module, "access",
+                        lambda p, mode, **kw: False if str(p) == str(locked) else real_access(p, mode, **kw))
+    stack.stats.reset()
+    err = _refused(stack, ["sync", str(sheet), "--report", str(locked / "r.xlsx")],
+                   f"you may not write in {locked}")
+    assert "internal error" not in err and stack.stats.total == 0
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    _refused(stack, ["sync", str(sheet), "--report", str(not_a_folder / "r.xlsx")],
+             "is not a folder")
+    assert stack.stats.total == 0
