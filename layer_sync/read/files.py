@@ -124,7 +124,7 @@ def check_input_file(path: Path) -> str:
     try:
         info = path.stat()  # follows symlinks: a .csv link to /dev/zero is a device
     except FileNotFoundError:
-        raise InputFileError(f"{path} does not exist") from None
+        raise InputFileError(f"{path} does not exist", kind="input_missing") from None
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):

@@ -85,7 +85,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
                                  f"{option('sheet')}")
         header = find_header(grid, path, names)
         if header is None:
-            raise InputFileError(no_header_message(path, [grid], names))
+            raise InputFileError(no_header_message(path, [grid], names), kind="no_header")
         found = [(grid, header)]
     else:
         found = _read_workbook(path, suffix, wanted, all_sheets, file_issues, names)
@@ -132,7 +132,7 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
             missing = [n for n in wanted if n.casefold() not in by_name]
             if missing:
                 raise InputFileError(f"{path.name} has no sheet {missing[0]!r}; its sheets are "
-                                     f"{', '.join(map(repr, book.all_names))}")
+                                     f"{', '.join(map(repr, book.all_names))}", kind="sheet_missing")
             names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
         else:
             names = book.names
@@ -152,11 +152,11 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
             if header is not None:
                 found.append((grid, header))
             elif wanted:
-                raise InputFileError(no_header_message(path, [grid], lab))
+                raise InputFileError(no_header_message(path, [grid], lab), kind="no_header")
             else:
                 tried.append(grid)
         if not found:
-            raise InputFileError(no_header_message(path, tried, lab))
+            raise InputFileError(no_header_message(path, tried, lab), kind="no_header")
         if others:
             listed = ", ".join(map(repr, others))
             file_issues.append(Issue(

@@ -54,7 +54,7 @@ def check_output(path: str | os.PathLike[str], what: str, *,
         what = option(what)
 
     def refuse(message: str) -> ConfigError:
-        return ConfigError(message)
+        return ConfigError(message, kind="output_refused")
 
     for source in inputs:
         if same_file(path, source):
@@ -91,7 +91,7 @@ def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.Path
     check_output(path, "report", inputs=inputs)  # never an input, a device, a FIFO…
     if Path(path).suffix.lower() != ".xlsx":
         raise ConfigError(f"{option('report')} {path}: the report is an Excel workbook; "
-                          f"give a name ending in .xlsx (e.g. {_xlsx_hint(str(path))})")
+                          f"give a name ending in .xlsx (e.g. {_xlsx_hint(str(path))})", kind="output_refused")
     checked = check_output(path, "report", inputs=inputs,
                            exists_ok=True if force else is_layer_sync_report,
                            exists_hint="it is not a layer-sync report, so it is left alone; "
@@ -100,7 +100,7 @@ def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.Path
     _check_folder(Path(path))
     problem = temp_folder_problem()
     if problem:
-        raise ConfigError(f"{option('report')} {path}: {problem}")
+        raise ConfigError(f"{option('report')} {path}: {problem}", kind="output_refused")
     return checked
 
 
@@ -134,16 +134,16 @@ def _check_folder(path: Path) -> None:
     one that exists, must be a folder this user may write in, and its name must fit one."""
     if len(os.fsencode(path.name)) > _MAX_NAME_BYTES:
         raise ConfigError(f"{option('report')} {path}: the file name is too long for a "
-                          f"folder (at most {_MAX_NAME_BYTES} bytes); give a shorter one")
+                          f"folder (at most {_MAX_NAME_BYTES} bytes); give a shorter one", kind="output_refused")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
         raise ConfigError(f"{option('report')} {path}: {folder} is not a folder; give a path "
-                          "in one")
+                          "in one", kind="output_refused")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"{option('report')} {path}: you may not write in {folder}; give a "
-                          "path in a folder you can write in")
+                          "path in a folder you can write in", kind="output_refused")
 
 
 #: The longest file name most file systems take, less room for the temporary file's name.
@@ -233,7 +233,7 @@ def reserve_report_name(input_path: Path, now: _dt.datetime,
         finally:
             os.close(fd)
     raise ConfigError(f"no free report name in {folder} for {stem}; give one with "
-                      f"{option('report')}")
+                      f"{option('report')}", kind="output_refused")
 
 
 # ----------------------------------------------------------------------------- the command line's outputs

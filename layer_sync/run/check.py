@@ -52,7 +52,8 @@ def check_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = N
     started_at, started = runtime.now(), runtime.clock()
     data = read_stacks(path, options=options, runtime=runtime)
     issues = sheet_issues(data)
-    outcome = CheckOutcome(path=path, sheet=data.sheet, header_row=data.header_row,
+    outcome = CheckOutcome(path=path, sheet=data.sheet, sheets=list(data.sheets or [data.sheet]),
+                           header_row=data.header_row,
                            headers=[h for h in data.headers if h],
                            ignored_columns=list(data.ignored_columns),
                            results=_results(data.rows, issues), issues=issues,

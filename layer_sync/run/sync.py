@@ -147,7 +147,8 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
     started_at, started = start
     outcome = SyncOutcome(path=Path(data.path), api_url=client.base_url,
                           dry_run=options.dry_run, started=started_at, finished=started_at,
-                          sheet=data.sheet, headers=[h for h in data.headers if h],
+                          sheet=data.sheet, sheets=list(data.sheets or [data.sheet]),
+                          headers=[h for h in data.headers if h],
                           ignored_columns=list(data.ignored_columns), issues=list(data.issues),
                           key_forms=key_forms(client.key.value))
     _plan_and_write(data, client, outcome, options, runtime)
@@ -191,7 +192,7 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
     try:
         entries = _read_records(client)
     except ApiError as exc:
-        outcome.fatal = True
+        outcome.fatal, outcome.reason_kind = True, exc.kind
         outcome.message = (str(exc) if exc.status in (401, 403)
                            else f"could not read the server's records: {exc}")
         skip_all(outcome.message)
@@ -210,6 +211,7 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
                                         concurrency=options.writers, progress=writing)
     if fatal:
         outcome.fatal, outcome.message = True, fatal
+        outcome.reason_kind = client.control.kind
 
 
 def _read_records(client: ApiClient) -> list[dict[str, Any]]:
