@@ -29,7 +29,7 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """True when both paths exist and are one file (symbolic and hard links followed)."""
     try:
         return os.path.samestat(os.stat(a), os.stat(b))
@@ -37,7 +37,8 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def check_output(path: str | os.PathLike, what: str, *, inputs: Iterable[str | os.PathLike] = (),
+def check_output(path: str | os.PathLike[str], what: str, *,
+                 inputs: Iterable[str | os.PathLike[str]] = (),
                  exists_ok: bool | Callable[[Path], bool] = True,
                  exists_hint: str = "choose another name or add --force to replace it") -> Path:
     """Refuse (ConfigError, exit 2) an output path that must not be written.
@@ -73,7 +74,8 @@ def check_output(path: str | os.PathLike, what: str, *, inputs: Iterable[str | o
     return path
 
 
-def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
+def check_report_path(path: str | os.PathLike[str], *,
+                      inputs: Iterable[str | os.PathLike[str]] = (),
                       force: bool = False) -> Path:
     """The rules for `--report`: the name ends in `.xlsx` (what the report is: a workbook
     named `notes.txt` or `run.csv` would open as garbage, or not at all); an existing file is
@@ -88,22 +90,13 @@ def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.Path
                            exists_hint="it is not a layer-sync report, so it is left alone; "
                                        "choose another --report name or add --force to replace it")
     _check_folder(Path(path))
-    problem = temp_folder_problem()
-    if problem:
-        raise ConfigError(f"--report {path}: {problem}")
     return checked
 
 
 def temp_folder_problem() -> str | None:
-    """Why the report writer could not work, if $TMPDIR names a folder that is not there or not
-    writable (the Rust writer uses it as it is, where Python would look for another; it then
-    panics, printing its own trace): None when all is well."""
-    folder = os.environ.get("TMPDIR")
-    if not folder:
-        return None
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        return (f"$TMPDIR ({folder}) is not a folder you can write in, and the report writer "
-                "needs one; set TMPDIR to one (or unset it)")
+    """Always None: the report's writer keeps its temporary files in the report's own work
+    folder, never in $TMPDIR, so no $TMPDIR can stop it. (Kept until `run.sync` no longer
+    asks; the Rust writer it was for panicked on a $TMPDIR it could not write in.)"""
     return None
 
 
@@ -139,18 +132,18 @@ def _check_folder(path: Path) -> None:
 _MAX_NAME_BYTES = 200
 
 
-def is_layer_sync_report(path: str | os.PathLike) -> bool:
+def is_layer_sync_report(path: str | os.PathLike[str]) -> bool:
     """True for a workbook that the reader recognises as a layer-sync report (sheets Summary
     and Rows, "layer-sync report" in Summary!A1): the reader's own test, so that the two never
     disagree. Anything unreadable or hostile is simply not one of our reports."""
 
     try:
         book = Workbook(Path(path), ".xlsx")  # our reports are .xlsx, whatever their name
-    except Exception:
+    except Exception:  # noqa: BLE001 (whatever a hostile file does, it is not a report)
         return False
     try:
         return book.report_input() is not None
-    except Exception:
+    except Exception:  # noqa: BLE001 (likewise)
         return False
     finally:
         book.close()
