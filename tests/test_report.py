@@ -179,6 +179,49 @@ def test_a_warning_is_the_rows_message_beside_its_cell(sandbox, tmp_path, dry_ru
     assert rows[1]["Cell"] == "B3" and "2 times" in rows[1]["Message"]
 
 
+def test_rows_in_sync_are_gathered_a_sample_to_a_line_and_every_row_is_accounted_for(
+        sandbox, tmp_path):
+    """Rows with nothing to say (unchanged, no message) take one line per run of a sample's
+    consecutive rows, naming their rows and layers; every other row has a line of its own
+    with its values as read. Every data row is on exactly one line; to_frame() keeps them all."""
+    keys = [(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 1), (2, 2), (2, 3), (3, 1)]
+    sandbox.store.seed([{"id": 10 + i, "sample_id": s, "sample_name": f"S{s}", "substrate": "Si",
+                         "layer_id": n, "composition_string": "MgO", "orientation": "001"}
+                        for i, (s, n) in enumerate(keys)])
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,sample_name,layer_id,composition_string,orientation,Notes\n"
+                    + "".join(f"{s},S{s},{n},MgO,{'111' if (s, n) == (1, 5) else '001'},n{s}{n}\n"
+                              for s, n in keys), encoding="utf-8")
+    report = tmp_path / "r.xlsx"
+    outcome = sync_file(path, api_key=API_KEY, api_url=sandbox.url, report=report,
+                        dry_run=True)
+    assert outcome.report == report, outcome.report_error
+    book = openpyxl.load_workbook(report)
+    rows = _table(book["Rows"])
+    assert [(r["Row"], r["sample_id"], r["layer_id"], r["Result"], r["Notes (as read)"])
+            for r in rows] == [
+        ("2\u20135", "1", "1\u20134", "unchanged", None), (6, "1", "5", "would update", "n15"),
+        ("7\u20139", "2", "1\u20133", "unchanged", None), (10, "3", "1", "unchanged", None)]
+    assert rows[0]["Message"] == "4 rows, each as the server holds it"
+    assert rows[0]["composition_string"] is None and rows[0]["Record id"] is None
+    # A row in sync alone is a line of its own, with its layer and record, not its values.
+    assert rows[3]["composition_string"] == "MgO" and rows[3]["Record id"] == 18
+    covered = []
+    for r in rows:
+        first, _, last = str(r["Row"]).partition("\u2013")
+        covered += range(int(first), int(last or first) + 1)
+    assert covered == list(range(2, 11)) and _summary(book)["Rows"] == 9
+    frame = outcome.to_frame()  # for notebooks: every row, every column
+    assert len(frame) == 9 and frame["Notes (as read)"].tolist()[:2] == ["n11", "n12"]
+
+
+def test_layer_ids_of_a_gathered_line_are_runs():
+    from layer_sync.report.content import _runs
+
+    assert _runs([1, 2, 3, 5, 7, 8]) == "1\u20133, 5, 7\u20138"
+    assert _runs(list(range(1, 40, 2))) == "1, 3, 5, 7, 9, 11, 13, 15, \u2026 (20 layers)"
+
+
 def test_results_are_coloured(run):
     _outcome, book = run()
     ws = book["Rows"]

@@ -148,9 +148,11 @@ class ReportContent(RowsTable):
         """Which run the printed pages are of: the input, its sheet, when it ran, and how."""
         outcome = self.outcome
         how = "check" if self.checked else "dry run" if self.dry_run else "sync"
-        sheet = f" · {self.text(outcome.sheet)}" if outcome.sheet else ""
-        return (f"{self.text(outcome.path.name)}{sheet} · "
-                f"{outcome.started.strftime('%Y-%m-%d %H:%M')} · {how}")
+        # A CSV's one sheet is the file itself: named once.
+        sheet = (f" \u00b7 {self.text(outcome.sheet)}"
+                 if outcome.sheet and outcome.sheet != outcome.path.name else "")
+        return (f"{self.text(outcome.path.name)}{sheet} \u00b7 "
+                f"{outcome.started.strftime('%Y-%m-%d %H:%M')} \u00b7 {how}")
 
     @property
     def remote_only(self) -> list[dict[str, Any]]:
