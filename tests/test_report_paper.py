@@ -73,8 +73,10 @@ def test_a_check_report_says_it_is_a_check_of_which_sheet(tmp_path):
     outcome = check_file(path, report=report)
     assert outcome.report == report
     started = outcome.started.strftime("%Y-%m-%d %H:%M")
-    for ws in openpyxl.load_workbook(report).worksheets:
+    book = openpyxl.load_workbook(report)
+    for ws in book.worksheets:
         assert ws.oddHeader.right.text == f"lab.xlsx \u00b7 Stacks \u00b7 {started} \u00b7 check"
+    assert book["Rows"].oddFooter.left.text.startswith("Valid rows: a line per sample")
 
 
 def test_a_page_header_keeps_ampersands_and_stays_within_excels_limit():

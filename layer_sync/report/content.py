@@ -280,8 +280,7 @@ class ReportContent(RowsTable):
         first, last = results[0].action, results[-1].action
         raw = first.row.raw
         sample_id = first.sample_id if first.sample_id is not None else raw.get("sample_id")
-        what = ("each passes every rule" if self.checked else
-                "each as the server holds it")
+        what = "each passing every rule" if self.checked else "each as the server holds it"
         return [show(first.row.sheet), f"{first.row.row}\u2013{last.row.row}", show(sample_id),
                 show(raw.get("sample_name")), self.text(_runs([
                     r.action.layer_id if r.action.layer_id is not None

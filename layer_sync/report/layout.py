@@ -75,9 +75,9 @@ TITLES = {
     "Issues": "Issues: every problem found, with its cell",
     "Not in sheet": "Not in sheet: layers on the server that your sheet lacks (nothing is deleted)",
 }
-#: The Rows pages' footnote: how rows in sync are shown, and what is in the file, not on paper.
-_PRINTED_NOTE = ("Rows already in sync: a line per sample. Values as read: in the workbook, "
-                 "right of Message")
+#: The Rows pages' footnote: how quiet rows are shown, and what is in the file, not on paper.
+_PRINTED_NOTE = ("{quiet}: a line per sample. Values as read: in the workbook, right of "
+                 "Message")
 #: Excel's limit on a page header (XlsxWriter leaves out a longer one, with a warning).
 _HEADER_LIMIT = 255
 
@@ -212,7 +212,9 @@ def _print_setup(ws: Worksheet, content: ReportContent, gridlines: bool = True) 
         ws.hide_gridlines(0)  # grid lines on paper too: columns stay apart
     name = ws.get_name()
     ws.set_header(page_header(name, content.page_title), {"margin": 0.3})
-    note = f'&8&"-,Italic"{_PRINTED_NOTE}' if name == "Rows" else "&A"
+    quiet = "Valid rows" if content.checked else "Rows already in sync"
+    note = (f'&8&"-,Italic"{_PRINTED_NOTE.format(quiet=quiet)}' if name == "Rows"
+            else "&A")
     ws.set_footer(f"&L{note}&CPage &P of &N&R&F", {"margin": 0.3})
 
 
