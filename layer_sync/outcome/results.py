@@ -87,7 +87,8 @@ class Outcome:
         return RowsTable(self.results, self.headers, self.issues, self.key_forms)
 
     def to_frame(self) -> pd.DataFrame:
-        """The report's Rows sheet as a pandas DataFrame: one row per data row (needs pandas)."""
+        """The Rows table as a pandas DataFrame: one row per data row, every column (the
+        report's Rows sheet, less compact; needs pandas)."""
         return rows_frame(self.rows_table())
 
     def _tally(self) -> Counter[Result]:

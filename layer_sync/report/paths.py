@@ -29,7 +29,7 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """True when both paths exist and are one file (symbolic and hard links followed)."""
     try:
         return os.path.samestat(os.stat(a), os.stat(b))
@@ -82,7 +82,8 @@ def check_output(path: str | os.PathLike[str], what: str, *,
     return path
 
 
-def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
+def check_report_path(path: str | os.PathLike[str], *,
+                      inputs: Iterable[str | os.PathLike[str]] = (),
                       force: bool = False) -> Path:
     """The rules for a `report` path: the name ends in `.xlsx` (what the report is: a workbook
     named `notes.txt` or `run.csv` would open as garbage, or not at all); an existing file is
@@ -98,23 +99,7 @@ def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.Path
                                        f"choose another {option('report')} name, or replace it with "
                                        f"{option('force')}")
     _check_folder(Path(path))
-    problem = temp_folder_problem()
-    if problem:
-        raise ConfigError(f"{option('report')} {path}: {problem}", kind="output_refused")
     return checked
-
-
-def temp_folder_problem() -> str | None:
-    """Why the report writer could not work, if $TMPDIR names a folder that is not there or not
-    writable (the Rust writer uses it as it is, where Python would look for another; it then
-    panics, printing its own trace): None when all is well."""
-    folder = os.environ.get("TMPDIR")
-    if not folder:
-        return None
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        return (f"$TMPDIR ({folder}) is not a folder you can write in, and the report writer "
-                "needs one; set TMPDIR to one (or unset it)")
-    return None
 
 
 def _xlsx_hint(given: str) -> str:
@@ -150,18 +135,18 @@ def _check_folder(path: Path) -> None:
 _MAX_NAME_BYTES = 200
 
 
-def is_layer_sync_report(path: str | os.PathLike) -> bool:
+def is_layer_sync_report(path: str | os.PathLike[str]) -> bool:
     """True for a workbook that the reader recognises as a layer-sync report (sheets Summary
     and Rows, "layer-sync report" in Summary!A1): the reader's own test, so that the two never
     disagree. Anything unreadable or hostile is simply not one of our reports."""
 
     try:
         book = Workbook(Path(path), ".xlsx")  # our reports are .xlsx, whatever their name
-    except Exception:
+    except Exception:  # noqa: BLE001 (whatever a hostile file does, it is not a report)
         return False
     try:
         return book.report_input() is not None
-    except Exception:
+    except Exception:  # noqa: BLE001 (likewise)
         return False
     finally:
         book.close()

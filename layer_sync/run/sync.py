@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from ..core.control import RunStopped
-from ..core.errors import ApiError, ConfigError, ReportError
+from ..core.errors import ApiError, ReportError
 from ..core.options import SyncChanges, SyncOptions
 from ..core.runtime import Runtime
 from ..core.secrets import ApiKey, key_forms
@@ -32,12 +32,7 @@ from ..read.stacks import read_stacks
 from ..remote.client import ApiClient
 from ..remote.retry import RetryPolicy
 from ..remote.settings import resolve_api_key, resolve_api_url
-from ..report.paths import (
-    ReservedName,
-    check_report_path,
-    reserve_report_name,
-    temp_folder_problem,
-)
+from ..report.paths import ReservedName, check_report_path, reserve_report_name
 from ..report.writer import write_report
 from .apply import apply_plan, dry_run_results
 from .lock import RunLock
@@ -126,8 +121,6 @@ def _report_target(options: SyncOptions, inputs: list[Path]) -> Path | bool:
     none); the writer checks it again when it writes."""
     if isinstance(options.report, Path):
         check_report_path(options.report, inputs=inputs, force=options.force)
-    elif options.report is True and (problem := temp_folder_problem()):
-        raise ConfigError(problem)
     return options.report
 
 
