@@ -179,13 +179,19 @@ def test_second_run_while_one_holds_the_lock_exits_2_at_once(stack, tmp_path):
     assert stack.stats.by_method == {}
 
 
-def test_default_report_name_under_reports(stack, tmp_path, monkeypatch):
-    path = _csv(tmp_path / "lab stacks.csv", "sample_id,layer_id\n1,1\n")
-    monkeypatch.chdir(tmp_path)
+def test_default_report_goes_beside_the_sheet_whatever_the_current_folder(stack, tmp_path,
+                                                                           monkeypatch):
+    lab = tmp_path / "shared drive"
+    lab.mkdir()
+    path = _csv(lab / "lab stacks.csv", "sample_id,layer_id\n1,1\n")
+    elsewhere = tmp_path / "cron home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # cron starts in the home folder
     code, out, _ = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
     report = Path(json.loads(out.strip().splitlines()[-1])["report"])
-    assert report.parent == Path("reports") and report.name.startswith("layer-sync_lab stacks_")
-    assert (tmp_path / report).exists()
+    assert report.parent == lab / "layer-sync-reports"
+    assert report.name.startswith("layer-sync_lab stacks_") and report.exists()
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_python_dash_m_and_cron_like_bare_environment(stack, tmp_path):

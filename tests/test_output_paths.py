@@ -188,7 +188,7 @@ def test_two_runs_in_the_same_instant_never_share_a_report(stack, tmp_path, monk
     from layer_sync.tools.samples import write_workbook
 
     write_workbook(tmp_path / "lab.xlsx")
-    taken = tmp_path / "reports" / "layer-sync_lab_csv_20261125-101500-123.xlsx"
+    taken = tmp_path / "layer-sync-reports" / "layer-sync_lab_csv_20261125-101500-123.xlsx"
     taken.parent.mkdir()
     taken.write_text("a colleague's file")
     reports = []

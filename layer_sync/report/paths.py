@@ -194,31 +194,52 @@ def report_stem(input_path: Path, now: _dt.datetime) -> str:
             f"-{now.microsecond // 1000:03d}")
 
 
-def reserve_report_name(input_path: Path, now: _dt.datetime,
-                        folder: Path = Path("reports")) -> ReservedName:
+#: The folder of the reports layer-sync names itself, beside the sheet (`report_dir`).
+REPORTS_FOLDER = "layer-sync-reports"
+
+
+def report_folder(input_path: Path, report_dir: Path | None) -> Path:
+    """Where a report of its own name goes: `report_dir`, else `layer-sync-reports` beside
+    the sheet (a sheet on a shared drive has its nights beside it, whatever folder cron
+    starts in), else (a DataFrame, no file) in the current folder."""
+    if report_dir is not None:
+        return report_dir
+    base = input_path.parent if input_path.is_file() else Path()
+    return base / REPORTS_FOLDER
+
+
+def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path) -> ReservedName:
     """A report name in `folder` that no file has, held until the report replaces it
-    (`-2`, `-3`... are added while a name is taken). When the folder cannot be created or
-    written, the name is returned unreserved: writing the report will say why it failed."""
+    (`-2`, `-3`... are added while a name is taken). A folder that cannot be made or written
+    in is refused here, before anything is sent (a night would otherwise do its writes and
+    lose its record at the end)."""
     stem = report_stem(input_path, now)
     made = None if folder.is_dir() else folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return ReservedName(folder / f"{stem}.xlsx", None)
+    except OSError as exc:
+        raise _unwritable(folder, exc) from None
     for n in range(1, 1000):
         candidate = folder / (f"{stem}.xlsx" if n == 1 else f"{stem}-{n}.xlsx")
         try:
             fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
-        except OSError:
-            return ReservedName(candidate, None)
+        except OSError as exc:
+            raise _unwritable(folder, exc) from None
         try:
             return ReservedName(candidate, os.fstat(fd), made)
         finally:
             os.close(fd)
     raise ConfigError(f"no free report name in {folder} for {stem}; give one with "
                       f"{option('report')}", kind="output_refused")
+
+
+def _unwritable(folder: Path, exc: OSError) -> ConfigError:
+    return ConfigError(f"the reports' folder {folder} cannot be written ({exc.strerror or exc}); "
+                       f"set {option('report_dir')} (in layer-sync.toml: report_dir = \"...\") "
+                       f"to a folder you can write in, or give {option('report')}",
+                       kind="output_refused")
 
 
 # ----------------------------------------------------------------------------- the command line's outputs

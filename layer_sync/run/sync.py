@@ -32,7 +32,8 @@ from ..read.stacks import read_stacks
 from ..remote.client import ApiClient
 from ..remote.retry import RetryPolicy
 from ..remote.settings import resolve_api_key, resolve_api_url
-from ..report.paths import ReservedName, check_report_path, reserve_report_name
+from ..report.paths import ReservedName, check_report_path, report_folder, reserve_report_name
+from ..report.retention import prune_reports
 from ..report.writer import write_report
 from .apply import apply_plan, dry_run_results
 from .lock import RunLock
@@ -67,7 +68,7 @@ def sync_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = No
         report = _report_target(options, inputs=[path])
         with RunLock.acquire(path, runtime.state_dir):
             start = runtime.now(), runtime.clock()  # the run's duration counts the reading
-            reserved = reserve_report_name(path, start[0]) if report is True else None
+            reserved = _reserve(path, start[0], options) if report is True else None
             try:
                 runtime.report("reading", 0, None, 0)
                 data = read_stacks(path, options=options, runtime=runtime)
@@ -94,7 +95,7 @@ def sync_stacks(data: SheetData, *, api_key: str | ApiKey | None = None,
     try:
         report = _report_target(options, inputs=[data.path] if data.path.is_file() else [])
         start = runtime.now(), runtime.clock()
-        reserved = reserve_report_name(data.path, start[0]) if report is True else None
+        reserved = _reserve(data.path, start[0], options) if report is True else None
         try:
             return _sync(data, client, options, runtime, start, _target(report, reserved))
         finally:
@@ -122,6 +123,11 @@ def _report_target(options: SyncOptions, inputs: list[Path]) -> Path | bool:
     if isinstance(options.report, Path):
         check_report_path(options.report, inputs=inputs, force=options.force)
     return options.report
+
+
+def _reserve(path: Path, now: _dt.datetime, options: SyncOptions) -> ReservedName:
+    """A report name of its own for this run, in the reports' folder (see `report_folder`)."""
+    return reserve_report_name(path, now, report_folder(path, options.report_dir))
 
 
 def _target(report: Path | bool, reserved: ReservedName | None) -> tuple[Path, bool] | None:
@@ -158,6 +164,10 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
         except ReportError as exc:
             outcome.report_error = str(exc)
             log.error("%s", exc)
+        else:
+            if reserved:  # a name of its own: its folder keeps as many as it is told to
+                prune_reports(target.parent, outcome.path, keep=options.keep_reports,
+                              days=options.keep_days, now=outcome.started, written=target)
         outcome.duration_s = runtime.clock() - started
     if control.interrupted and outcome.stop_signal is None:
         # The signal came while the report was saved: the report is whole (it says what was
