@@ -306,3 +306,114 @@ if __name__ == "__main__":
     target.mkdir(parents=True, exist_ok=True)
     for name, make in MAKERS.items():
         print(name, make(target))
+
+
+# ------------------------------------------------------------------------ OLE compound files
+
+_FREE, _END, _FATSECT = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
+
+
+def compound_file(streams: dict[str, bytes], *, fat_len: int | None = None,
+                  loop_directory: bool = False) -> bytes:
+    """A minimal OLE compound file (version 3, 512-byte sectors) holding `streams`, each
+    padded to at least 4,096 bytes so that it lives in ordinary sectors. `fat_len` overrides
+    the header's count of FAT sectors; `loop_directory` makes the directory's chain point at
+    itself."""
+    import struct
+
+    names = list(streams)
+    streams = {n: streams[n].ljust(4096, b"\x00") for n in names}  # past the mini stream's
+    data = [streams[n].ljust(-(-len(streams[n]) // 512) * 512, b"\x00") for n in names]
+    fat = [_FATSECT, _END if not loop_directory else 1]
+    starts = []
+    for blob in data:
+        count = len(blob) // 512
+        starts.append(len(fat))
+        fat.extend(range(len(fat) + 1, len(fat) + count))
+        fat.append(_END)
+    assert len(fat) <= 128 and len(names) <= 3
+    fat += [_FREE] * (128 - len(fat))
+
+    def entry(name: str, kind: int, start: int, size: int, child: int = _FREE,
+              right: int = _FREE) -> bytes:
+        encoded = (name + "\x00").encode("utf-16-le")
+        raw = encoded.ljust(64, b"\x00") + struct.pack("<HBBIII", len(encoded), kind, 1, _FREE,
+                                                          right, child)
+        raw = raw.ljust(116, b"\x00") + struct.pack("<II", start, size)
+        return raw.ljust(128, b"\x00")
+
+    directory = entry("Root Entry", 5, _END, 0, child=1 if names else _FREE)
+    for i, (name, start) in enumerate(zip(names, starts)):
+        directory += entry(name, 2, start, len(streams[name]),
+                           right=i + 2 if i + 1 < len(names) else _FREE)
+    directory = directory.ljust(512, b"\x00")
+    header = bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 16 + struct.pack(
+        "<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + b"\x00" * 6 + struct.pack(
+        "<IIIIIIIII", 0, 1 if fat_len is None else fat_len, 1, 0, 4096, _END, 0, _END, 0)
+    header += struct.pack("<I", 0) + struct.pack("<I", _FREE) * 108
+    assert len(header) == 512
+    return header + struct.pack("<128I", *fat) + directory + b"".join(data)
+
+
+def _record(kind: int, body: bytes = b"") -> bytes:
+    import struct
+
+    return struct.pack("<HH", kind, len(body)) + body
+
+
+def biff_number(row: int, col: int, value: float) -> bytes:
+    import struct
+
+    return _record(0x0203, struct.pack("<HHHd", row, col, 15, value))
+
+
+def biff_label(row: int, col: int, text: str) -> bytes:
+    import struct
+
+    encoded = text.encode("latin-1")
+    return _record(0x0204, struct.pack("<HHHHB", row, col, 15, len(encoded), 0) + encoded)
+
+
+def biff_dimensions(first_row: int, last_row: int, first_col: int, last_col: int) -> bytes:
+    import struct
+
+    return _record(0x0200, struct.pack("<IIHHH", first_row, last_row, first_col, last_col, 0))
+
+
+def biff_workbook(sheets: list[tuple[str, list[bytes]]], *, same_position: bool = False) -> bytes:
+    """A BIFF8 workbook stream: globals with one BoundSheet8 per sheet, then each sheet's
+    records between BOF and EOF. `same_position`: every BoundSheet8 points at the first sheet."""
+    import struct
+
+    bof_globals = _record(0x0809, struct.pack("<HHHHII", 0x0600, 0x0005, 0, 0, 0, 0))
+    bof_sheet = _record(0x0809, struct.pack("<HHHHII", 0x0600, 0x0010, 0, 0, 0, 0))
+    eof = _record(0x000A)
+
+    def bound(position: int, name: str) -> bytes:
+        encoded = name.encode("latin-1")
+        return _record(0x0085, struct.pack("<IBBBB", position, 0, 0, len(encoded), 0) + encoded)
+
+    globals_size = len(bof_globals) + sum(len(bound(0, n)) for n, _ in sheets) + len(eof)
+    bodies = [bof_sheet + b"".join(records) + eof for _, records in sheets]
+    positions, at = [], globals_size
+    for body in bodies:
+        positions.append(globals_size if same_position else at)
+        at += len(body)
+    stream = bof_globals + b"".join(bound(p, n) for p, (n, _) in zip(positions, sheets)) + eof
+    return stream + b"".join(bodies)
+
+
+def layer_rows_biff(rows: list[list[object]]) -> list[bytes]:
+    out = []
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if isinstance(value, (int, float)):
+                out.append(biff_number(r, c, float(value)))
+            elif value is not None:
+                out.append(biff_label(r, c, str(value)))
+    return out
+
+
+def write_xls(path: Path, sheets: list[tuple[str, list[bytes]]], **options: bool) -> Path:
+    path.write_bytes(compound_file({"Workbook": biff_workbook(sheets, **options)}))
+    return path

@@ -19,8 +19,12 @@ from layer_sync.read.stacks import read_stacks
 
 
 def _encrypted_xlsx(path: Path) -> Path:
-    # An encrypted OOXML workbook is an OLE compound file, whatever its extension says.
-    path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 1024)
+    # An encrypted OOXML workbook is an OLE compound file, whatever its extension says, whose
+    # directory holds the encryption's streams instead of a workbook stream.
+    from tests import hostile
+
+    path.write_bytes(hostile.compound_file({"EncryptionInfo": b"\x04\x00\x04\x00",
+                                            "EncryptedPackage": b"\x00" * 5000}))
     return path
 
 
@@ -59,7 +63,7 @@ CASES = {
     "text named xlsx": (lambda p: _mk(p / "t.xlsx", "a,b\n1,2"), "not a .xlsx workbook"),
     "password": (lambda p: _encrypted_xlsx(p / "locked.xlsx"), "password-protected"),
     "workbook named csv": (lambda p: _mk(p / "w.csv", b"PK\x03\x04xx"), "rename it"),
-    "utf16 csv": (lambda p: _mk(p / "u.csv", "a,b\n".encode("utf-16")), "UTF-16"),
+    "utf16 csv": (lambda p: _mk(p / "u.csv", "a,b\n".encode("utf-16-le")), "UTF-16"),
     "no header csv": (lambda p: _mk(p / "h.csv", "x,y\n1,2\n"), "no recognisable header"),
 }
 
@@ -172,7 +176,7 @@ def test_zip_that_is_not_a_workbook(tmp_path):
     path = tmp_path / "z.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("hello.txt", "hi")
-    with pytest.raises(InputFileError, match="cannot be read"):
+    with pytest.raises(InputFileError, match="holds no workbook"):
         read_stacks(path)
 
 
