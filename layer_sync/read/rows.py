@@ -109,7 +109,7 @@ _INTEGER_FIELDS = ("sample_id", "layer_id")
 
 
 
-def stacks_frame(data: "SheetData") -> "pd.DataFrame":
+def stacks_frame(data: SheetData) -> pd.DataFrame:
     """One row per data row: `sheet`, `row` (the sheet's row number, or the frame's label),
     `valid` (no error, as `layer-sync check` says: a layer named by two rows makes both
     invalid), then the canonical fields in `values.ALL_FIELDS` order.

@@ -35,7 +35,7 @@ def _where(data: bytes, offset: int, encoding: str) -> str:
     """`line 3, column 17` of the byte at `offset` (lines end at CR, LF or CRLF alike)."""
     breaks = list(_LINE_BREAK.finditer(data, 0, offset))
     start = breaks[-1].end() if breaks else 0
-    if encoding.startswith("utf-16") or encoding.startswith("utf-32"):
+    if encoding.startswith(("utf-16", "utf-32")):
         return f"byte {offset + 1:,}"
     column = len(data[start:offset].decode(encoding, "replace")) + 1
     return f"line {len(breaks) + 1:,}, column {column:,}"

@@ -16,9 +16,9 @@ calamine gives as blank cells: formulas without a stored result and cells showin
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -42,10 +42,20 @@ from .guard import ReadGuard
 from .kinds import Kind, detect_ole, detect_zip, looks_like_zip
 from .ole import OLE_MAGIC, WORKBOOK_STREAMS, CompoundFile, OleError
 from .package import Package, PackageError, resolve, unique_strings
-from .sheetxml import AreaExceeded, Shape, count_merges, scan_ods, scan_xlsx_sheet, whole_tags
+from .sheetxml import (
+    AreaExceeded,
+    Shape,
+    count_merges,
+    scan_ods,
+    scan_xlsx_sheet,
+    whole_tags,
+)
 from .source import Source
 
 _CHUNK = 1 << 20
+#: A tag (from `<` to `>`) longer than this is refused (see `Workbook._whole_tags`).
+_MAX_TAG = 1 << 20
+_HUGE_TAG = re.compile(rb"<[^<>]{%d}" % _MAX_TAG)
 
 #: The marker a layer-sync report carries in cell A1 of its Summary sheet.
 REPORT_MARKER = "layer-sync report"
@@ -263,7 +273,7 @@ class Workbook:
     def _measure_xls(self, ole: CompoundFile) -> None:
         """The reader parses every sheet of an .xls at opening: each is measured first."""
         try:
-            stream = next((s for n in WORKBOOK_STREAMS if (s := ole.stream(n)) is not None))
+            stream = next(s for n in WORKBOOK_STREAMS if (s := ole.stream(n)) is not None)
             book = walk_book(stream, self._guard)
         except (OleError, BiffError) as exc:
             raise self._damaged(str(exc)) from None
@@ -366,6 +376,7 @@ class Workbook:
             if info.file_size > limit:
                 raise self._too_big(part, info.file_size, limit)
             read = 0
+            carry = b""  # an unfinished tag at the end of the chunk before
             with self._archive.open(info) as handle:
                 while chunk := handle.read(_CHUNK):
                     read += len(chunk)
@@ -373,12 +384,28 @@ class Workbook:
                         raise self._too_big(part, read, limit)
                     self._count_inflated(len(chunk))
                     self._guard.check()
+                    carry = self._whole_tags(part, carry + chunk[:_MAX_TAG] if carry else chunk,
+                                             carry, chunk)
                     yield chunk
         except InputFileError:
             raise
         except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError,
                 NotImplementedError, RuntimeError) as exc:
             raise self._unreadable(exc, f"cannot be read as a workbook (part {part})") from None
+
+    def _whole_tags(self, part: str, head: bytes, carry: bytes, chunk: bytes) -> bytes:
+        """Refuse a tag longer than `_MAX_TAG` (no program writes one, and an XML parser
+        reads a long token again for every piece of it that arrives); returns what of the
+        chunk is an unfinished tag, to look at with the next one."""
+        if _HUGE_TAG.search(chunk) or (carry and _HUGE_TAG.search(head)):
+            raise InputFileError(f"{self.path.name} is not a sheet layer-sync can read safely: "
+                                 f"its part {part} holds a tag of over {_MAX_TAG >> 20} MB, "
+                                 "which no spreadsheet program writes; open it in a "
+                                 "spreadsheet program and save it again")
+        opened = chunk.rfind(b"<")
+        if opened < 0:
+            return carry + chunk if carry and b">" not in chunk else b""
+        return chunk[opened:] if chunk.rfind(b">") < opened else b""
 
     def _too_big(self, part: str, size: int, limit: int) -> InputFileError:
         return InputFileError(f"{self.path.name} is not a sheet layer-sync can read safely: its "
