@@ -221,3 +221,30 @@ def test_a_zip_member_larger_than_its_header_says_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(InputFileError, match="cannot be read"):
         read_stacks(path)
+
+
+# ----------------------------------------------------- what a file is, by content (issue 18)
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("source, name", [("technician.xls", "renamed.xlsx"),
+                                          ("technician.xlsx", "renamed.xls"),
+                                          ("technician.ods", "renamed.xlsx")])
+def test_a_workbook_with_another_workbook_suffix_is_read_as_what_it_is(tmp_path, source, name):
+    expected = read_stacks(DATA / source)
+    path = tmp_path / name
+    path.write_bytes((DATA / source).read_bytes())
+    data = read_stacks(path)  # an .xls named .xlsx was called "password-protected"
+    assert [r.values for r in data.rows] == [r.values for r in expected.rows]
+    (warning,) = [i for i in data.file_issues if "by its content" in i.message]
+    assert f"rename it to renamed{Path(source).suffix}" in warning.message
+
+
+def test_an_office_file_that_holds_no_workbook_says_so(tmp_path):
+    from tests import hostile
+
+    path = tmp_path / "letter.xls"
+    path.write_bytes(hostile.compound_file({"WordDocument": b"\x00" * 100}))
+    with pytest.raises(InputFileError, match="holds no workbook"):
+        read_stacks(path)

@@ -45,7 +45,8 @@ class ReadGuard:
             if asked:
                 # A signal number says which signal (the exit code is 128 + it); a plain
                 # True is taken as Ctrl-C. (bool is an int: tell them apart.)
-                signum = asked if type(asked) is int else signal.SIGINT
+                signum = asked if isinstance(asked, int) and not isinstance(asked, bool) \
+                    else signal.SIGINT
                 raise Interrupted(int(signum))
         if self.clock() > self.deadline:
             raise InputFileError(
