@@ -131,6 +131,13 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
               file=stderr)
         _json_zeros(args, argv, code, stdout)
         return code
+    except MemoryError:
+        # The bounds keep every accepted sheet under 1 GB; a machine with less to give (or a
+        # cap on the process) still ends in one line, exit 2 and the JSON line.
+        print("layer-sync: error: the machine ran out of memory for this run; close other "
+              "programs, or split the sheet, and run again", file=stderr)
+        _json_zeros(args, argv, ExitCode.RUN_INCOMPLETE, stdout)
+        return int(ExitCode.RUN_INCOMPLETE)
     except Exception as exc:  # the one place a bug becomes a line, not a traceback
         if getattr(args, "traceback", False):
             raise
