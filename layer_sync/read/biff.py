@@ -13,6 +13,7 @@ or a formula whose cached result is an error).
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .guard import ReadGuard
@@ -55,7 +56,8 @@ class BookExtent:
     encrypted: bool = False
 
 
-def _records(stream: bytes, pos: int, guard: ReadGuard | None):
+def _records(stream: bytes, pos: int,
+             guard: ReadGuard | None) -> Iterator[tuple[int, bytes, int]]:
     """(type, data, next position) from `pos`, CONTINUE records joined to the one before, as
     the reader iterates; stops at the end of the stream or on a record cut short."""
     end = len(stream)
@@ -154,4 +156,4 @@ def _reserved(data: bytes) -> int:
         end_row, end_col = rf, cf
     rows = (end_row - rf + 1) % (1 << 32)
     cols = (end_col - cf + 1) % (1 << 32)
-    return rows * cols
+    return int(rows * cols)

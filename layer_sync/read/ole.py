@@ -11,6 +11,7 @@ the file when the reader would run away. What it finds (the directory's names, t
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .guard import ReadGuard
@@ -113,7 +114,8 @@ class CompoundFile:
     def _mini_sector(self, sector: int) -> bytes:
         return self._mini[sector * 64:sector * 64 + 64]
 
-    def _chain(self, sector: int, fat: list[int], read, most: int, size: int | None) -> bytes:
+    def _chain(self, sector: int, fat: list[int], read: Callable[[int], bytes], most: int,
+               size: int | None) -> bytes:
         """A chain's bytes, up to `size` (None: to its end), refused when it loops."""
         parts: list[bytes] = []
         total = steps = 0

@@ -221,7 +221,7 @@ def scan_ods(chunks: Iterator[bytes], max_cells: int, max_merged: int) -> dict[s
             content = True  # the cell holds an element (text:p): it is not empty
             if element.text and sum(map(len, shown)) < 40:
                 shown.append(element.text)
-        elif element is cell:
+        elif cell is not None:  # the cell itself ends
             cell = None
             cols_repeated = _repeat(element, "number-columns-repeated")
             if content:

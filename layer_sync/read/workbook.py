@@ -72,7 +72,8 @@ class Workbook:
         self._package: Package | None = None
         self._ods: dict[str, Shape] = {}
         self._shapes: dict[str, Shape] = {}   # part -> its scan, each part scanned once
-        self._xls: dict[str, BookExtent | Any] = {}
+        self._xls: dict[str, Shape] = {}
+        self._xls_book = BookExtent([])
         self._inflated = 0                    # bytes inflated so far, scans and reads
         self._held = 0                        # cells of the grids handed out
         self._book: Any = None
