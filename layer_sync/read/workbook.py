@@ -34,6 +34,7 @@ from .files import (
     MAX_SHARED_STRINGS_BYTES,
     MAX_SHEET_CELLS,
     MAX_SHEET_ROWS,
+    MAX_WORKBOOK_BYTES,
     Grid,
     column_letter,
     short,
@@ -50,7 +51,7 @@ from .sheetxml import (
     scan_xlsx_sheet,
     whole_tags,
 )
-from .source import Source
+from .source import Source, read_source
 
 _CHUNK = 1 << 20
 #: A tag (from `<` to `>`) longer than this is refused (see `Workbook._whole_tags`).
@@ -64,8 +65,14 @@ REPORT_MARKER = "layer-sync report"
 class Workbook:
     """An open workbook: its worksheet names, and each sheet as a grid on demand."""
 
-    def __init__(self, source: Source, suffix: str, guard: ReadGuard,
+    def __init__(self, source: Source | Path, suffix: str, guard: ReadGuard | None = None,
                  issues: list[Issue] | None = None) -> None:
+        """`source`: the file as read (`source.read_source`), or a path to read now (as is,
+        without waiting for it to be still: a report layer-sync wrote, say)."""
+        if guard is None:
+            guard = ReadGuard(source.path if isinstance(source, Source) else source)
+        if not isinstance(source, Source):
+            source = read_source(source, MAX_WORKBOOK_BYTES, guard=guard, still_s=0.0)
         self.path, self.suffix, self._guard = source.path, suffix, guard
         data = source.data
         self._archive: zipfile.ZipFile | None = None
