@@ -169,7 +169,7 @@ def test_a_problem_with_a_value_taken_from_the_row_above_names_the_cell_it_was_t
 
 # ------------------------------------------------------------ one encoding throughout (issue 18)
 
-from layer_sync.core.errors import InputFileError  # noqa: E402
+from layer_sync.core.errors import InputFileError
 
 _LAB = ("sample_name,substrate,layer_id,composition_string,orientation,notes\n"
         "Übergitter BTO/STO – Charge 7,SrTiO3,1,BaTiO3,001,grown at 700 °C\n"
@@ -178,7 +178,7 @@ _LAB = ("sample_name,substrate,layer_id,composition_string,orientation,notes\n"
 
 def test_utf8_with_one_stray_windows_1252_byte_is_refused_at_that_byte(tmp_path):
     # The attack: a UTF-8 sheet, one ° typed in a notes column by a Windows program.
-    data = _LAB.encode("utf-8").replace("°".encode("utf-8"), "°".encode("cp1252"))
+    data = _LAB.encode().replace("°".encode(), "°".encode("cp1252"))
     path = tmp_path / "mixed.csv"
     path.write_bytes(data)
     with pytest.raises(InputFileError, match=r"not in one encoding throughout: line 2, "
@@ -220,7 +220,7 @@ def test_utf16_that_breaks_off_is_refused(tmp_path):
 
 
 def test_mixed_line_endings_read_the_same_rows(tmp_path):
-    lines = _LAB.encode("utf-8").split(b"\n")
+    lines = _LAB.encode().split(b"\n")
     path = tmp_path / "endings.csv"
     path.write_bytes(lines[0] + b"\r\n" + lines[1] + b"\r" + lines[2] + b"\n")
     data = read_stacks(path)
