@@ -179,9 +179,10 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
         return end(code, jsonline.signal_kind(code),
                    f"interrupted by {signal_name(signum)} before anything was written")
     except MemoryError:
-        return end(incomplete, "out_of_memory", "error: the run ran out of memory; check the "
-                   "input is the right file (see the limits in the README), or give the run "
-                   "more memory")
+        # The bounds keep every accepted sheet under 1 GB; a machine with less to give (or a
+        # cap on the process) still ends in one line, exit 2 and the JSON line.
+        return end(incomplete, "out_of_memory", "error: the machine ran out of memory for "
+                   "this run; close other programs, or split the sheet, and run again")
     except Exception as exc:  # the one place a bug becomes a line, not a traceback
         if getattr(args, "traceback", False):
             raise
