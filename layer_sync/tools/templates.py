@@ -72,16 +72,18 @@ RULES = [
     ("A stack already on the server: give its sample_id. A new stack: leave sample_id blank, "
      "give a new sample_name and its substrate, and sync with --create-samples, which creates "
      "the target material with its layers. Without --create-samples its rows are refused (so "
-     "a misspelt name never becomes a new target material by itself)."),
+     "a misspelt name never becomes a new target material by itself). A name the server "
+     "already has is not new: the rows go into that stack, and the dry run names each match."),
     ("A blank cell leaves the server's value alone: it is neither sent nor compared. To manage "
      "a field, fill it in; to stop managing it, clear the cell."),
     "Title rows above the header and extra columns of your own are fine: they are ignored.",
-    ("Then, in a terminal: (1) layer-sync check this_file.xlsx: every problem with its cell "
-     "(no key needed; with your API key set, it also says which stacks are not on the server "
-     "yet). (2) layer-sync sync this_file.xlsx --dry-run --create-samples: what would be "
-     "created and changed, and which stacks were matched by name; nothing is written. "
-     "(3) layer-sync sync this_file.xlsx --create-samples. The report workbook says what "
-     "happened to every row."),
+    ("Then, in a terminal, with this file's name for my_stacks.xlsx: (1) layer-sync check "
+     "my_stacks.xlsx: every problem with its cell, no key needed (with your API key in "
+     "ATOMSCALE_API_KEY it also says which stacks are not on the server yet). (2) layer-sync "
+     "sync my_stacks.xlsx --dry-run --create-samples: what would be created and changed, and "
+     "which stacks were matched by name; nothing is written. (3) layer-sync sync "
+     "my_stacks.xlsx --create-samples. Both need the key in ATOMSCALE_API_KEY. The report "
+     "workbook says what happened to every row."),
     ("Nothing is ever deleted on the server: layers missing from the sheet are listed in the "
      "report's 'Not in sheet'."),
 ]
