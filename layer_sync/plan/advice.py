@@ -24,7 +24,7 @@ def server_advice(rows: Iterable[tuple[SheetRow, int | None]], index: ServerInde
     reader's issue's id. A layer the server does not hold keeps the reader's advice."""
     advice: dict[int, Issue] = {}
     for row, sample_id in rows:
-        if sample_id is None or row.valid:
+        if sample_id is None or not row.issues:  # most rows: nothing to look at
             continue
         layer_id = row.values.get("layer_id")
         for issue in row.issues:
