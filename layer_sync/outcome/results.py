@@ -237,10 +237,11 @@ class CheckOutcome(Outcome):
     @property
     def headline(self) -> str:
         c = self.counts
-        how = "checked" if self.server_answered else "checked offline"
+        how, sent = (("checked, the server's list read", "nothing was written")
+                     if self.server_answered else ("checked offline", "nothing was sent"))
         return (f"{how}: {plural(c['rows'], 'row')}, {c['valid']} valid, "
                 f"{c['invalid']} invalid; {plural(c['errors'], 'error')}, "
-                f"{plural(c['warnings'], 'warning')}; nothing was sent")
+                f"{plural(c['warnings'], 'warning')}; {sent}")
 
     @property
     def reason(self) -> tuple[str, str]:

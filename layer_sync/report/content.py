@@ -108,6 +108,8 @@ class ReportContent(RowsTable):
         ]
         if sync is not None:
             lines.append(("API URL", self.text(sync.api_url)))
+        elif isinstance(outcome, CheckOutcome) and outcome.api_url:
+            lines.append(("API URL (its list read)", self.text(outcome.api_url)))
         lines += [
             ("Started", outcome.started.strftime("%Y-%m-%d %H:%M:%S")),
             ("Finished", outcome.finished.strftime("%Y-%m-%d %H:%M:%S")),
