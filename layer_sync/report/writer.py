@@ -47,9 +47,9 @@ def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[st
     sees half a workbook; nothing is left behind on any exit (an error, Ctrl-C, or the signal
     handler's exception during the save).
     """
-    # ~40 ms to import: only runs that write a report need it. (Typed, but marked untyped.)
-    import xlsxwriter  # type: ignore[import-untyped]
-    from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
+    # ~40 ms to import: only runs that write a report need it.
+    import xlsxwriter
+    from xlsxwriter.exceptions import XlsxWriterException
 
     path = Path(path)
     try:
