@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core.runtime import Stream
-from ..core.secrets import ApiKey, key_forms, replace_forms
+from ..core.secrets import NO_KEYS, ApiKey, Redactor
 from ..remote.settings import KEY_VARIABLES, read_key_file_key
 
 
@@ -22,24 +22,23 @@ class KeyRedactingFilter(logging.Filter):
 
     def __init__(self, key: str | ApiKey) -> None:
         super().__init__()
-        value = key.value if isinstance(key, ApiKey) else key
-        self._forms = key_forms(value) if value else ()
+        self._redactor = Redactor([key])
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._forms:
+        if not self._redactor:
             return True
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - arguments that do not fit the format: never print them
             message = f"(a log message that could not be formatted: {record.msg!r})"
-        record.msg, record.args = replace_forms(message, self._forms), None
+        record.msg, record.args = self._redactor.redact(message), None
         if record.exc_info and not record.exc_text:
             # Formatted here, once, so that the handler prints this redacted text.
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = replace_forms(record.exc_text, self._forms)
+            record.exc_text = self._redactor.redact(record.exc_text)
         if record.stack_info:
-            record.stack_info = replace_forms(record.stack_info, self._forms)
+            record.stack_info = self._redactor.redact(record.stack_info)
         return True
 
 
@@ -51,7 +50,7 @@ class RedactingStream:
 
     def __init__(self, stream: Stream, keys: Iterable[str | ApiKey] = ()) -> None:
         self._stream = stream
-        self._forms: tuple[str, ...] = ()
+        self._redactor = NO_KEYS
         #: The reader went away (`layer-sync sync … | head -1`): the rest is dropped, and the
         #: run goes on to its end and its own exit code (what it did is in the report).
         self.reader_gone = False
@@ -62,14 +61,12 @@ class RedactingStream:
             self.add(key)
 
     def add(self, key: str | ApiKey | None) -> None:
-        value = key.value if isinstance(key, ApiKey) else key
-        if value:
-            self._forms = tuple(sorted({*self._forms, *key_forms(value)}, key=len, reverse=True))
+        self._redactor = self._redactor.adding([key])
 
     def write(self, text: str) -> int:
         if not (self.reader_gone or self.error):
             try:
-                self._stream.write(replace_forms(text, self._forms) if self._forms else text)
+                self._stream.write(self._redactor.redact(text))
             except OSError as exc:
                 self._failed(exc)
         return len(text)
