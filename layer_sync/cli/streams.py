@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import tomllib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from ..core.errors import LayerSyncError
 from ..core.runtime import Stream
 from ..core.secrets import NO_KEYS, ApiKey, Redactor
 from ..remote.settings import KEY_VARIABLES, read_key_file_key
+from .config import find_config
 
 
 class KeyRedactingFilter(logging.Filter):
@@ -95,13 +99,37 @@ class RedactingStream:
 
 
 def keys_known_early(argv: list[str], environ: dict[str, str]) -> list[str]:
-    """The keys in the environment and in a key file given as `--api-key-file PATH`, read
+    """The keys in the environment, in a key file given as `--api-key-file PATH` and in the
+    key file that the config file names (`--config PATH`, else layer-sync.toml here), read
     as resolve_api_key reads them; a file that cannot be read is left to that function."""
 
     keys = [environ.get(name, "").strip() for name in KEY_VARIABLES]
-    for i, word in enumerate(argv):
-        path = (argv[i + 1] if word == "--api-key-file" and i + 1 < len(argv) else
-                word.partition("=")[2] if word.startswith("--api-key-file=") else None)
-        if path:
-            keys.append(read_key_file_key(path) or "")
+    for path in _flag_values(argv, "--api-key-file"):
+        keys.append(read_key_file_key(path) or "")
+    configs = _flag_values(argv, "--config")
+    keys.append(_config_key(configs[-1] if configs else None) or "")
     return [key for key in keys if key]
+
+
+def _flag_values(argv: list[str], name: str) -> list[str]:
+    return [value for i, word in enumerate(argv)
+            if (value := argv[i + 1] if word == name and i + 1 < len(argv) else
+                word.partition("=")[2] if word.startswith(f"{name}=") else "")]
+
+
+def _config_key(explicit: str | None) -> str | None:
+    """The key in the key file a config file names (`api_key_file`, relative to the config's
+    folder), nothing else of the file checked; one that cannot be read is left to
+    load_config, which says what is wrong."""
+    try:
+        path = find_config(explicit)  # a regular file, never a FIFO
+        if path is None:
+            return None
+        with path.open("rb") as handle:
+            named = tomllib.load(handle).get("api_key_file")
+    except (LayerSyncError, OSError, ValueError, RecursionError):  # TOMLDecodeError: ValueError
+        return None
+    if not isinstance(named, str) or not named.strip():
+        return None
+    key_file = Path(named).expanduser()
+    return read_key_file_key(key_file if key_file.is_absolute() else path.parent / key_file)

@@ -45,8 +45,12 @@ MAX_VIEWS = 16
 MAX_DEPTH = 2
 
 _CHUNKS = re.compile(f".{{{_PIECE}}}", re.DOTALL)
-#: Whitespace and characters that show as nothing (soft hyphen, zero-width, BOM).
-_BLANK = re.compile("[\\s\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]+")
+#: Whitespace and the characters that show as nothing (Unicode's format characters: soft
+#: hyphen, zero-width spaces and joiners, direction marks, BOM, tags).
+_BLANK = re.compile("[\\s\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
+                    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+                    "\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U00013438"
+                    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]+")
 #: URL-safe base64 and standard base64 are one alphabet for the cheap test.
 _UNIFY = str.maketrans("+/", "-_")
 
@@ -228,10 +232,10 @@ class Encoding:
             yield align, data
 
     def chars_of(self, align: int, first: int, last: int, length: int) -> tuple[int, int]:
-        """The token characters whose groups hold decoded bytes [first, last)."""
-        start = align + first // self.size * self.chars
-        end = align + -(-last // self.size) * self.chars
-        return start, min(end, length)
+        """The token characters that hold bits of decoded bytes [first, last) (from the
+        token's character `align` on)."""
+        bits = 8 * self.size // self.chars
+        return align + 8 * first // bits, min(align + (8 * last - 1) // bits + 1, length)
 
 
 def _b64(text: str) -> bytes:
