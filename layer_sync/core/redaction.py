@@ -17,18 +17,21 @@ base32, or cut short. So the forms are not listed; the text is normalised and se
 
 Every line written and every report cell passes through here, so a cheap test comes first
 (`KeyFinder.may_hold`): every form above of a run of 8 characters of the key holds, once
-case-folded and without whitespace, 4 consecutive characters of the key or of one of its
-encodings at a position divisible by 4; a text where no such 4 characters sit (checked by C
-code: a findall and a set test) is returned untouched.
+case-folded and without whitespace, 4 consecutive bytes of the key or of one of its
+encodings at a position divisible by 4; a text where no such 4 bytes sit (checked by C code:
+the bytes read as integers, looked up in a set) is returned untouched.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import html.entities
 import re
+import string
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -36,7 +39,8 @@ from dataclasses import dataclass
 #: any 8 of its middle. A key shorter than this is replaced only where it stands alone.
 RUN = 8
 #: The cheap test's pieces: every run of RUN characters holds one at a position divisible by
-#: _PIECE, as long as _PIECE * 2 <= RUN.
+#: _PIECE, as long as _PIECE * 2 <= RUN. Four bytes: a C unsigned int ("I", four bytes on
+#: every platform Python supports), as memoryview.cast reads them.
 _PIECE = 4
 #: Views of one text at most (each decoding of each view is one more): bounds the work on a
 #: text built to make many.
@@ -45,14 +49,16 @@ MAX_VIEWS = 16
 MAX_DEPTH = 2
 
 _CHUNKS = re.compile(f".{{{_PIECE}}}", re.DOTALL)
+#: What makes a view of a text other than itself (see DECODERS).
+_TRICKY = re.compile(r"[&%\\]")
 #: Whitespace and the characters that show as nothing (Unicode's format characters: soft
 #: hyphen, zero-width spaces and joiners, direction marks, BOM, tags).
 _BLANK = re.compile("[\\s\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
                     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
                     "\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U00013438"
                     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]+")
-#: URL-safe base64 and standard base64 are one alphabet for the cheap test.
-_UNIFY = str.maketrans("+/", "-_")
+#: Standard base64 to URL-safe base64.
+_URLSAFE = str.maketrans("+/", "-_")
 
 
 # ------------------------------------------------------------------------------ decoders
@@ -95,30 +101,6 @@ DECODERS: tuple[_Decoder, ...] = (
     ("\\", re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))",
                       re.DOTALL), _backslash),
 )
-
-
-def _sub(pattern: re.Pattern[str], decode: Callable[[re.Match[str]], str | None],
-         text: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        made = decode(match)
-        return match.group(0) if made is None else made
-    return pattern.sub(one, text)
-
-
-def view_texts(text: str) -> list[str]:
-    """The text and its decodings (HTML entities, percent-escapes, backslash escapes, in any
-    order, repeatedly), at most MAX_VIEWS: what the cheap test looks at."""
-    views, seen, i = [text], {text}, 0
-    while i < len(views) and len(views) < MAX_VIEWS:
-        view = views[i]
-        i += 1
-        for trigger, pattern, decode in DECODERS:
-            if trigger in view and len(views) < MAX_VIEWS:
-                made = _sub(pattern, decode, view)
-                if made not in seen:
-                    seen.add(made)
-                    views.append(made)
-    return views
 
 
 @dataclass(frozen=True)
@@ -169,25 +151,51 @@ class View:
         """Case-folded, each character's stretch kept ("ß" is "ss" from one stretch)."""
         if self.text.isascii():
             return View(self.text.lower(), self.starts, self.ends)
-        return self.rewrite(_ANY, lambda m: m.group(0).casefold())
+        folded = self.text.casefold()
+        if len(folded) == len(self.text):  # no character became two: each kept its place
+            return View(folded, self.starts, self.ends)
+        return self.rewrite(_NOT_ASCII, lambda m: m.group(0).casefold())
 
 
-_ANY = re.compile(".", re.DOTALL)
+_NOT_ASCII = re.compile("[^\\x00-\\x7f]")
+#: Lower case for ASCII letters only: the same length whatever the text holds.
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
-def views(text: str) -> list[View]:
-    """The views of `view_texts`, each with where its characters came from."""
-    found, seen, i = [View(text)], {text}, 0
-    while i < len(found) and len(found) < MAX_VIEWS:
-        view = found[i]
-        i += 1
-        for trigger, pattern, decode in DECODERS:
-            if trigger in view.text and len(found) < MAX_VIEWS:
-                made = view.rewrite(pattern, decode)
-                if made.text not in seen:
-                    seen.add(made.text)
-                    found.append(made)
-    return found
+class Views:
+    """A text and its decodings (HTML entities, percent-escapes, backslash escapes, in any
+    order, repeatedly), at most MAX_VIEWS: `texts`; each mapped back to the text only when a
+    key was found in it (`mapped`), as that costs a loop over its changes."""
+
+    def __init__(self, text: str) -> None:
+        self.texts = [text]
+        self._made_from: list[tuple[int, _Decoder]] = []  # of texts[1:]
+        self._mapped = {0: View(text)}
+        seen, i = {text}, 0
+        while i < len(self.texts) and len(self.texts) < MAX_VIEWS:
+            view = self.texts[i]
+            for decoder in DECODERS:
+                trigger, pattern, decode = decoder
+                if trigger in view and len(self.texts) < MAX_VIEWS:
+                    made = pattern.sub(functools.partial(_decoded, decode), view)
+                    if made not in seen:
+                        seen.add(made)
+                        self.texts.append(made)
+                        self._made_from.append((i, decoder))
+            i += 1
+
+    def mapped(self, index: int) -> View:
+        """`texts[index]` with where each of its characters came from."""
+        view = self._mapped.get(index)
+        if view is None:
+            parent, (_, pattern, decode) = self._made_from[index - 1]
+            view = self._mapped[index] = self.mapped(parent).rewrite(pattern, decode)
+        return view
+
+
+def _decoded(decode: Callable[[re.Match[str]], str | None], match: re.Match[str]) -> str:
+    made = decode(match)
+    return match.group(0) if made is None else made
 
 
 # ------------------------------------------------------------------------------ encoded runs
@@ -197,7 +205,7 @@ class Encoding:
     """A binary-to-text encoding: its alphabet, characters and bytes per group, decoder."""
 
     name: str
-    token: re.Pattern[str]
+    token: re.Pattern[str]  # a run of its alphabet
     chars: int  # characters per group
     size: int  # bytes per group
     encode: Callable[[bytes], str]
@@ -246,13 +254,12 @@ def _b32(text: str) -> bytes:
     return base64.b32decode(text.upper())
 
 
-#: What a run of RUN bytes encodes into at least (base64 10.7 characters, base32 12.8, hex 16).
 ENCODINGS = (
-    Encoding("base64", re.compile(r"[A-Za-z0-9+/_-]{10,}"), 4, 3,
+    Encoding("base64", re.compile(r"[A-Za-z0-9+/_-]+"), 4, 3,
              lambda data: base64.b64encode(data).decode("ascii"), _b64),
-    Encoding("base32", re.compile(r"[A-Za-z2-7]{12,}"), 8, 5,
+    Encoding("base32", re.compile(r"[A-Za-z2-7]+"), 8, 5,
              lambda data: base64.b32encode(data).decode("ascii"), _b32),
-    Encoding("hex", re.compile(r"[0-9A-Fa-f]{16,}"), 2, 1, bytes.hex, bytes.fromhex),
+    Encoding("hex", re.compile(r"[0-9A-Fa-f]+"), 2, 1, bytes.hex, bytes.fromhex),
 )
 
 
@@ -267,6 +274,13 @@ def _runs(text: str, length: int) -> set[str]:
     return {text[i:i + length] for i in range(len(text) - length + 1)}
 
 
+def _piece_numbers(text: str) -> set[int]:
+    """Each _PIECE bytes in a row of `text` in UTF-8, as `memoryview.cast("I")` reads them."""
+    data = text.encode("utf-8", "surrogatepass")
+    return {int.from_bytes(data[i:i + _PIECE], sys.byteorder)
+            for i in range(len(data) - _PIECE + 1)}
+
+
 class KeyFinder:
     """Finds the stretches of a text that hold RUN or more consecutive characters of one of
     `keys` (each at least RUN characters long once normalised), in any form this module
@@ -276,76 +290,135 @@ class KeyFinder:
         #: Every run of RUN characters of a key (and of its UTF-8 bytes read as Latin-1, as a
         #: decoding of its percent-escapes or base64 gives them), normalised.
         self.runs: set[str] = set()
-        #: Every piece of _PIECE characters of those, for candidates of the full test.
+        #: Every piece of _PIECE characters of those, as text and as the integer its bytes
+        #: make (`_numbers`): where the full test looks.
         self._key_pieces: set[str] = set()
-        #: The same of the keys and of their encodings (any case), base64's two alphabets
-        #: as one: the cheap test.
-        self._pieces: set[str] = set()
+        self._key_numbers: set[int] = set()
+        #: The pieces of each encoding of the keys (any case; base64 in both alphabets), and
+        #: how far either side of one the encoding of a whole key reaches.
+        self._code_numbers: dict[str, set[int]] = {e.name: set() for e in ENCODINGS}
+        self._reach: dict[str, int] = dict.fromkeys(self._code_numbers, 0)
         for key in keys:
             raw = key.encode("utf-8", "surrogatepass")
             for text in {key, raw.decode("latin-1")}:
                 self.runs |= _runs(normal(text), RUN)
                 self._key_pieces |= _runs(normal(text), _PIECE)
+                self._key_numbers |= _piece_numbers(normal(text))
             for variant in {raw, key.upper().encode("utf-8", "surrogatepass"),
                             key.lower().encode("utf-8", "surrogatepass")}:
                 for encoding in ENCODINGS:
+                    reach = -(-8 * len(variant) * encoding.chars // (8 * encoding.size))
+                    self._reach[encoding.name] = max(self._reach[encoding.name],
+                                                     reach + encoding.chars)
                     for pure in encoding.pure(variant):
-                        self._pieces |= _runs(pure.casefold().translate(_UNIFY), _PIECE)
-        self._pieces |= {p.translate(_UNIFY) for p in self._key_pieces}
+                        for form in {pure.casefold(), pure.casefold().translate(_URLSAFE)}:
+                            self._code_numbers[encoding.name] |= _piece_numbers(form)
+        #: Keys of ASCII only: a text's pieces can be read from its bytes, one per character.
+        self._ascii = all(piece.isascii() for piece in self._key_pieces)
+        #: The cheap test's pieces: the keys' and their encodings'.
+        self._pieces = self._key_numbers.union(*self._code_numbers.values())
 
     def may_hold(self, text: str) -> bool:
-        """False when `text` surely holds no key (the cheap test); True when it may."""
-        if not self._pieces:
+        """False when `text` surely holds no key (the cheap test); True when it may.
+
+        Every form of a run of RUN characters of a key holds RUN or more characters (bytes)
+        in a row once case-folded and without whitespace, so one of their pieces of _PIECE
+        bytes starts at a position divisible by _PIECE: the text's bytes are read as such
+        pieces (integers, by C code), and looked up at once.
+        """
+        if len(text) < RUN or not self._pieces:
             return False
         tricky = "&" in text or "%" in text or "\\" in text
-        for view in view_texts(text) if tricky else (text,):
+        for view in Views(text).texts if tricky else (text,):
             folded = view.casefold()
             if not folded.isascii():
                 folded = _BLANK.sub("", folded)
-            folded = "".join(folded.split()).translate(_UNIFY)
-            if not self._pieces.isdisjoint(_CHUNKS.findall(folded)):
+            data = "".join(folded.split()).encode("utf-8", "surrogatepass")
+            if not self._pieces.isdisjoint(_numbers(data)):
                 return True
         return False
 
     def spans(self, text: str, depth: int = MAX_DEPTH) -> list[tuple[int, int]]:
         """The stretches [start, end) of `text` that hold a key, merged; encoded runs are
-        decoded `depth` levels deep."""
+        decoded `depth` levels deep.
+
+        Only where a piece of a key (or of its encodings) sits is looked at closely, and a
+        view is mapped back to the text only when a key was found in it: a long text costs a
+        few passes of C code and a loop over the pieces that were found.
+        """
         if not self.may_hold(text):
             return []
         found: list[tuple[int, int]] = []
-        for view in views(text):
-            bare = view.rewrite(_BLANK, lambda m: "")
-            folded = bare.folded()
-            found += (folded.span(i, j) for i, j in self._matches(folded.text))
-            if depth > 0:
-                found += (bare.span(i, j) for i, j in self._encoded(bare.text, depth - 1))
+        views = Views(text)
+        for index, text_of_view in enumerate(views.texts):
+            bare_text = _BLANK.sub("", text_of_view)
+            runs = self._matches(bare_text.lower() if bare_text.isascii()
+                                 else bare_text.casefold())
+            coded = self._encoded(bare_text, depth - 1) if depth > 0 else []
+            if runs or coded:
+                bare = views.mapped(index).rewrite(_BLANK, _nothing)  # bare.text == bare_text
+                folded = bare.folded()
+                found += [folded.span(i, j) for i, j in runs]
+                found += [bare.span(i, j) for i, j in coded]
         return merge(found)
 
     def _matches(self, folded: str) -> list[tuple[int, int]]:
         """[i, j) of each run of RUN or more key characters in a normalised view."""
-        pieces = _CHUNKS.findall(folded)
+        if self._ascii:  # a character not ASCII is "?", one byte: positions are kept
+            numbers = _numbers(folded.encode("ascii", "replace"))
+            if self._key_numbers.isdisjoint(numbers):
+                return []
+            hits = [n for n, number in enumerate(numbers) if number in self._key_numbers]
+        else:
+            hits = [n for n, piece in enumerate(_CHUNKS.findall(folded))
+                    if piece in self._key_pieces]
         # A run of RUN characters holds a whole piece: it starts at most _PIECE before it.
-        candidates = sorted({start for n, piece in enumerate(pieces) if piece in self._key_pieces
+        candidates = sorted({start for n in hits
                              for start in range(max(0, _PIECE * n - _PIECE), _PIECE * n + 1)})
         return merge((start, start + RUN) for start in candidates
-                      if folded[start:start + RUN] in self.runs)
+                     if folded[start:start + RUN] in self.runs)
 
     def _encoded(self, text: str, depth: int) -> list[tuple[int, int]]:
-        """[i, j) of the characters of encoded runs in `text` whose decoding holds a key."""
+        """[i, j) of the characters of encoded runs in `text` whose decoding holds a key.
+
+        An encoded run of RUN bytes of a key holds RUN or more characters of the key's
+        encoding, so a piece of it at a position divisible by _PIECE: only the run of the
+        encoding's alphabet around such a piece, as far as a whole key's encoding reaches
+        either side, is decoded.
+        """
         found: list[tuple[int, int]] = []
+        numbers = _numbers(text.encode("ascii", "replace").lower())
         for encoding in ENCODINGS:
-            for token in encoding.token.finditer(text):
-                value, offset = token.group(0), token.start()
-                for align, data in encoding.decodings(value):
-                    decoded = data.decode("latin-1")
-                    spans = self.spans(decoded, depth)
-                    if not spans and "\0" in decoded and self.spans(decoded.replace("\0", ""),
-                                                                    depth):
-                        spans = [(0, len(decoded))]  # UTF-16: the whole token
-                    for first, last in spans:
-                        start, end = encoding.chars_of(align, first, last, len(value))
-                        found.append((offset + start, offset + end))
+            wanted = self._code_numbers[encoding.name]
+            if wanted.isdisjoint(numbers):
+                continue
+            reach = self._reach[encoding.name]
+            windows = merge(_run_around(text, encoding, _PIECE * n, reach)
+                            for n, number in enumerate(numbers) if number in wanted)
+            for first, last in windows:
+                for align, data in encoding.decodings(text[first:last]):
+                    for a, b in self.spans(data.decode("latin-1"), depth):
+                        start, end = encoding.chars_of(align, a, b, last - first)
+                        found.append((first + start, first + end))
         return found
+
+
+def _numbers(data: bytes) -> list[int]:
+    """`data` read as integers of _PIECE bytes, from its start (a last, shorter piece left)."""
+    return memoryview(data)[:len(data) & -_PIECE].cast("I").tolist()
+
+
+def _run_around(text: str, encoding: Encoding, at: int, reach: int) -> tuple[int, int]:
+    """The run of `encoding`'s alphabet that holds text[at], at most `reach` either side."""
+    for run in encoding.token.finditer(text, max(0, at - reach),
+                                       min(len(text), at + _PIECE + reach)):
+        if run.start() <= at < run.end():
+            return run.span()
+    return at, at
+
+
+def _nothing(match: re.Match[str]) -> str:
+    return ""
 
 
 def merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
