@@ -328,15 +328,17 @@ class KeyFinder:
         """
         if len(text) < RUN or not self._pieces:
             return False
-        tricky = "&" in text or "%" in text or "\\" in text
-        for view in Views(text).texts if tricky else (text,):
-            folded = view.casefold()
-            if not folded.isascii():
-                folded = _BLANK.sub("", folded)
-            data = "".join(folded.split()).encode("utf-8", "surrogatepass")
-            if not self._pieces.isdisjoint(_numbers(data)):
-                return True
-        return False
+        if "&" in text or "%" in text or "\\" in text:
+            return any(self._plain_may_hold(view) for view in Views(text).texts)
+        return self._plain_may_hold(text)
+
+    def _plain_may_hold(self, text: str) -> bool:
+        """The cheap test of `text` as it is (not its decodings)."""
+        if text.isascii():
+            data = "".join(text.lower().split()).encode("ascii")
+        else:
+            data = _BLANK.sub("", text.casefold()).encode("utf-8", "surrogatepass")
+        return not self._pieces.isdisjoint(memoryview(data)[:len(data) & -_PIECE].cast("I"))
 
     def spans(self, text: str, depth: int = MAX_DEPTH) -> list[tuple[int, int]]:
         """The stretches [start, end) of `text` that hold a key, merged; encoded runs are

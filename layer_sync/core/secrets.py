@@ -26,6 +26,9 @@ from urllib.parse import quote, quote_plus
 from .redaction import RUN, KeyFinder, normal
 
 REDACTED = "***"
+#: Texts a redactor remembers as holding no key: how many, and how long at most.
+_CLEAN_TEXTS = 4096
+_CLEAN_TEXT = 200
 
 #: The source of a key handed to the library as a plain string.
 GIVEN_KEY = "the api_key argument"
@@ -76,6 +79,9 @@ class Redactor:
         self._finder = KeyFinder(k for k in self.keys if len(normal(k)) >= RUN)
         forms = sorted({f for k in self.keys if len(normal(k)) < RUN
                         for f in short_key_forms(k)}, key=len, reverse=True)
+        #: Texts found to hold no key (most report cells repeat from row to row), up to a
+        #: bound; a dict, so that threads may share it.
+        self._clean: dict[str, None] = {}
         # Percent-escapes in any case (%2F and %2f are the same to a server); the rest as is.
         self._short = (re.compile("(?<![A-Za-z0-9])(?:" + "|".join(
             f"(?i:{re.escape(f)})" if "%" in f else re.escape(f) for f in forms)
@@ -99,7 +105,14 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """`text` with each stretch that holds a key (see the module's docstring) as `***`."""
-        if not self.may_contain(text):
+        if self._short is None:  # the usual case, in short: every report cell comes here
+            if text in self._clean or not self._finder.may_hold(text):
+                if len(text) <= _CLEAN_TEXT:
+                    if len(self._clean) >= _CLEAN_TEXTS:
+                        self._clean.clear()  # the next rows' texts are those that repeat now
+                    self._clean[text] = None
+                return text
+        elif not self.may_contain(text):
             return text
         for _ in range(3):  # a bound: `***` joins no two stretches into a new run of a key
             spans = self._finder.spans(text)
