@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from layer_sync.cli import main
+from layer_sync.cli.summary import print_check
 from layer_sync.core.secrets import Redactor, redact
 from layer_sync.run.check import check_file
 
@@ -411,6 +412,14 @@ def test_check_file_writes_every_known_key_as_stars_in_its_outcome(tmp_path):
     cells = [str(v) for row in table.rows() for v in row] + list(table.row_header)
     assert any("***" in c for c in cells)
     assert not [c for c in cells if leaks(c, KEY)]
+
+
+def test_the_summary_of_a_check_leaks_no_key_on_a_stream_of_its_own(tmp_path):
+    """A library user printing the summary to a plain stream (no redacting stream around it)."""
+    sheet = _lab(tmp_path, KEY)
+    out = io.StringIO()
+    print_check(check_file(sheet, api_key_file=tmp_path / "key.txt"), out, color=False)
+    assert "[error]" in out.getvalue() and not leaks(out.getvalue(), KEY), out.getvalue()
 
 
 @pytest.mark.parametrize("flag", ["--timeout", "--sheet", "--report"])

@@ -80,10 +80,10 @@ class _Writer:
     def text(self, text: str) -> str:
         # A value from the sheet or the server never reaches the terminal as a control
         # character (an escape sequence could rewrite the screen): shown as the report does.
-        text = printable(text)
-        if len(text) > MAX_LINE:
-            # The key replaced first: a cut through it would leave its first characters.
-            text = self.redactor.redact(text)
+        # The key replaced on every line (print_summary and print_check may be given a stream
+        # that does not replace it), and before a long line is cut: a cut through it would
+        # leave its first characters.
+        text = self.redactor.redact(printable(text))
         if len(text) > MAX_LINE:
             text = f"{text[:MAX_LINE]}\u2026 ({len(text) - MAX_LINE:,} more characters)"
         if self.ascii:
