@@ -11,7 +11,7 @@ base32, or cut short. So the forms are not listed; the text is normalised and se
    `RUN` (8) or more consecutive characters of a key found there is a leak.
 3. Runs of the base64 (standard or URL-safe), base32 and hex alphabets in each view are
    decoded at every alignment (so a key inside `apikey:KEY` is found at any offset), and the
-   decoded bytes are searched as a text of their own, once more (steps 1 to 3).
+   decoded bytes are searched as a text of their own (steps 1 and 2).
 4. The stretches of the text that a leak came from (for an encoded run: its groups that hold
    the key) become `***`.
 
@@ -30,7 +30,6 @@ import functools
 import html
 import html.entities
 import re
-import string
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,12 +44,11 @@ _PIECE = 4
 #: Views of one text at most (each decoding of each view is one more): bounds the work on a
 #: text built to make many.
 MAX_VIEWS = 16
-#: Encoded runs decoded inside encoded runs: base64 holding a percent-encoded key holding...
-MAX_DEPTH = 2
+#: Layers of base64, base32 or hex decoded: one, as the cheap test looks for the encodings
+#: of the key itself (in any case), not of its encodings.
+MAX_DEPTH = 1
 
 _CHUNKS = re.compile(f".{{{_PIECE}}}", re.DOTALL)
-#: What makes a view of a text other than itself (see DECODERS).
-_TRICKY = re.compile(r"[&%\\]")
 #: Whitespace and the characters that show as nothing (Unicode's format characters: soft
 #: hyphen, zero-width spaces and joiners, direction marks, BOM, tags).
 _BLANK = re.compile("[\\s\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
@@ -158,8 +156,6 @@ class View:
 
 
 _NOT_ASCII = re.compile("[^\\x00-\\x7f]")
-#: Lower case for ASCII letters only: the same length whatever the text holds.
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 class Views:
