@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ExitCode
 from ..core.issues import Issue, Severity
+from ..core.secrets import NO_KEYS, Redactor
 from ..core.text import plural
 from . import jsonline
 from .rows import Result, RowResult
@@ -43,9 +44,9 @@ class Outcome:
     issues: list[Issue] = field(default_factory=list)
     report: Path | None = None
     report_error: str | None = None
-    #: The forms of the keys (`core.secrets.key_forms`) that the report and every view write
+    #: The run's keys (`core.secrets.Redactor`), that the report and every view write
     #: as `***`, wherever the sheet or the server put them.
-    key_forms: tuple[str, ...] = field(default=(), repr=False)
+    redactor: Redactor = field(default=NO_KEYS, repr=False, compare=False)
 
     dry_run = True  # a check sends nothing; SyncOutcome says per run
 
@@ -84,7 +85,7 @@ class Outcome:
 
     def rows_table(self) -> RowsTable:
         """The report's Rows table (`outcome.table.RowsTable`)."""
-        return RowsTable(self.results, self.headers, self.issues, self.key_forms)
+        return RowsTable(self.results, self.headers, self.issues, self.redactor)
 
     def to_frame(self) -> pd.DataFrame:
         """The Rows table as a pandas DataFrame: one row per data row, every column (the

@@ -20,7 +20,7 @@ from ..core.control import RunStopped
 from ..core.errors import ApiError, ReportError
 from ..core.options import SyncChanges, SyncOptions
 from ..core.runtime import Runtime
-from ..core.secrets import ApiKey, key_forms
+from ..core.secrets import ApiKey
 from ..core.text import plural
 from ..outcome.results import SyncOutcome
 from ..outcome.rows import Result, RowResult
@@ -150,7 +150,7 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
                           sheet=data.sheet, sheets=list(data.sheets or [data.sheet]),
                           headers=[h for h in data.headers if h],
                           ignored_columns=list(data.ignored_columns), issues=list(data.issues),
-                          key_forms=key_forms(client.key.value))
+                          redactor=client.redactor)
     _plan_and_write(data, client, outcome, options, runtime)
     if control.interrupted:  # a signal: exit 128 + the signal, the report still written
         outcome.stop_signal = int(control.signal or signal.SIGINT)
