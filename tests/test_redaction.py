@@ -431,3 +431,15 @@ def test_a_key_from_the_config_pasted_into_a_flag_is_not_echoed(tmp_path, monkey
     out, err = io.StringIO(), io.StringIO()
     main(["check", "lab.csv", flag, KEY], environ={}, stdout=out, stderr=err)
     assert not leaks(out.getvalue() + err.getvalue(), KEY), err.getvalue()
+
+
+def test_a_key_of_exactly_eight_characters_is_a_real_key_found_inside_words():
+    """The line between a made-up sandbox key (replaced only where it stands alone) and a
+    real one is eight characters: a key of exactly eight is found anywhere, in any form."""
+    from layer_sync.core.secrets import Redactor
+
+    key = "Ab3dE5gH"
+    redactor = Redactor([key])
+    for text in (f"x{key}x", f"token={key.lower()}&", f"quoted {key.upper()}!"):
+        assert key.lower() not in redactor.redact(text).lower(), text
+    assert Redactor(["Ab3dE5g"]).redact("xAb3dE5gx") == "xAb3dE5gx"  # seven: a sandbox key
