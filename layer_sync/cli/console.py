@@ -18,7 +18,7 @@ from typing import Any
 
 from ..core.errors import ExitCode, LayerSyncError, signal_name
 from ..core.runtime import Runtime, Stream, local_now
-from ..core.secrets import forms_of, replace_forms
+from ..core.secrets import Redactor
 from ..core.text import one_line, plural, printable
 from ..outcome import jsonline
 from ..remote.settings import resolve_api_url
@@ -186,8 +186,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
     except Exception as exc:  # the one place a bug becomes a line, not a traceback
         if getattr(args, "traceback", False):
             raise
-        text = replace_forms(f"{type(exc).__name__}: {exc}",
-                             forms_of(getattr(args, "keys", [])))
+        text = Redactor(getattr(args, "keys", [])).redact(f"{type(exc).__name__}: {exc}")
         return end(incomplete, "internal_error", f"internal error: {printable(text)} (run "
                    "again with --traceback and report it)")
 

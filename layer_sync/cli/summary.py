@@ -23,7 +23,7 @@ from typing import IO, Any, cast
 
 from ..core.issues import Severity
 from ..core.runtime import Stream
-from ..core.secrets import replace_forms
+from ..core.secrets import NO_KEYS, Redactor
 from ..core.text import describe, plural, printable
 from ..outcome.rows import Result
 from ..plan.named import NamedStack
@@ -66,9 +66,9 @@ class Line:
 class _Writer:
     """Writes marked lines plainly, or coloured through rich on a terminal."""
 
-    def __init__(self, out: Stream, color: bool, key_forms: Iterable[str] = ()) -> None:
+    def __init__(self, out: Stream, color: bool, redactor: Redactor = NO_KEYS) -> None:
         self.out = out
-        self.key_forms = tuple(key_forms)  # replaced before a long line is cut, never after
+        self.redactor = redactor  # the key replaced before a long line is cut, never after
         self.console: Any = None
         if color:
             from rich.console import Console
@@ -82,10 +82,10 @@ class _Writer:
     def text(self, text: str) -> str:
         # A value from the sheet or the server never reaches the terminal as a control
         # character (an escape sequence could rewrite the screen): shown as the report does.
-        text = printable(text)
-        if len(text) > MAX_LINE:
-            # The key replaced first: a cut through it would leave its first characters.
-            text = replace_forms(text, self.key_forms)
+        # The key replaced on every line (print_summary and print_check may be given a stream
+        # that does not replace it), and before a long line is cut: a cut through it would
+        # leave its first characters.
+        text = self.redactor.redact(printable(text))
         if len(text) > MAX_LINE:
             text = f"{text[:MAX_LINE]}\u2026 ({len(text) - MAX_LINE:,} more characters)"
         if self.ascii:
@@ -240,7 +240,7 @@ def print_summary(outcome: Any, out: Stream, *, color: bool | None = None,
     `color`: None decides by the stream (a terminal, and NO_COLOR not set).
     """
     writer = _Writer(out, use_color(out) if color is None else color,
-                     getattr(outcome, "key_forms", ()))
+                     getattr(outcome, "redactor", NO_KEYS))
     c = outcome.counts
     title = "layer-sync (dry run: nothing written)" if outcome.dry_run else "layer-sync"
     writer.plain(f"{title}: {outcome.path.name}"
@@ -327,7 +327,7 @@ def print_check(outcome: Any, out: Stream, *, color: bool | None = None) -> None
     share, once, naming its cells or rows), what the server has of the stacks named without
     a sample_id, then one line of counts."""
     writer = _Writer(out, use_color(out) if color is None else color,
-                     getattr(outcome, "key_forms", ()))
+                     getattr(outcome, "redactor", NO_KEYS))
     for group in group_issues(outcome.issues):
         writer.problem(group)
     if outcome.issues:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ExitCode
 from ..core.issues import Issue, Severity
+from ..core.secrets import NO_KEYS, Redactor
 from ..core.text import plural
 from ..plan import named
 from ..plan.named import NamedStack
@@ -45,9 +46,9 @@ class Outcome:
     issues: list[Issue] = field(default_factory=list)
     report: Path | None = None
     report_error: str | None = None
-    #: The forms of the keys (`core.secrets.key_forms`) that the report and every view write
+    #: The run's keys (`core.secrets.Redactor`), that the report and every view write
     #: as `***`, wherever the sheet or the server put them.
-    key_forms: tuple[str, ...] = field(default=(), repr=False)
+    redactor: Redactor = field(default=NO_KEYS, repr=False, compare=False)
 
     dry_run = True  # a check sends nothing; SyncOutcome says per run
 
@@ -86,7 +87,7 @@ class Outcome:
 
     def rows_table(self) -> RowsTable:
         """The report's Rows table (`outcome.table.RowsTable`)."""
-        return RowsTable(self.results, self.headers, self.issues, self.key_forms)
+        return RowsTable(self.results, self.headers, self.issues, self.redactor)
 
     def to_frame(self) -> pd.DataFrame:
         """The Rows table as a pandas DataFrame: one row per data row, every column (the
@@ -114,6 +115,9 @@ class SyncOutcome(Outcome):
     reason_kind: str | None = None
     #: The command that made it: "sync", or "demo".
     command: str = "sync"
+    #: Layers (and target materials) this run created that the server holds twice after it,
+    #: found by the read-back (`run.readback`): their rows carry an error naming the records.
+    duplicates: int = 0
     #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
     stop_signal: int | None = None
 
@@ -125,6 +129,7 @@ class SyncOutcome(Outcome):
             name = Result(value).counted_as
             counts[name] = counts.get(name, 0) + number
         counts["remote_only"] = len(self.remote_only)
+        counts["duplicates"] = self.duplicates
         counts["matched_by_name"] = len(self.matched_by_name)
         return counts
 
@@ -143,7 +148,7 @@ class SyncOutcome(Outcome):
         if self.fatal or self.report_error is not None:
             return ExitCode.RUN_INCOMPLETE
         counts = self.counts
-        if counts["invalid"] or counts["failed"] or counts["skipped"]:
+        if counts["invalid"] or counts["failed"] or counts["skipped"] or self.duplicates:
             return ExitCode.ROWS_NEED_ATTENTION
         return ExitCode.OK
 
@@ -153,10 +158,13 @@ class SyncOutcome(Outcome):
         if self.fatal:
             return f"Stopped: {self.message}"
         verb = "would be " if self.dry_run else ""
+        twice = (f"; {plural(self.duplicates, 'layer')} this run created "
+                 f"{'is' if self.duplicates == 1 else 'are'} now on the server twice"
+                 if self.duplicates else "")
         return (f"{plural(c['rows'], 'row')}: {c['created']} {verb}created, {c['updated']} "
                 f"{verb}updated, {c['unchanged']} unchanged, {c['invalid']} invalid, "
                 f"{c['failed']} failed, {c['skipped']} skipped; "
-                f"{plural(c['remote_only'], 'layer')} on the server not in the sheet")
+                f"{plural(c['remote_only'], 'layer')} on the server not in the sheet{twice}")
 
     @property
     def reason(self) -> tuple[str, str]:
@@ -168,8 +176,8 @@ class SyncOutcome(Outcome):
         if self.report_error is not None:
             return "report_unwritable", self.report_error
         counts = self.counts
-        for kind, name in (("rows_failed", "failed"), ("rows_skipped", "skipped"),
-                           ("rows_invalid", "invalid")):
+        for kind, name in (("duplicates_found", "duplicates"), ("rows_failed", "failed"),
+                           ("rows_skipped", "skipped"), ("rows_invalid", "invalid")):
             if counts[name]:
                 return kind, self.headline
         return "ok", self.headline

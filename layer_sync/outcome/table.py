@@ -11,7 +11,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ..core.issues import Issue, Severity
-from ..core.secrets import replace_forms
+from ..core.secrets import NO_KEYS, Redactor
 from ..core.text import describe
 from ..read.rows import SheetRow
 from .rows import RowResult
@@ -50,18 +50,16 @@ def text(value: Any) -> str:
 class CellText:
     """Values as a report cell shows them (see `text`), with the run's key as `***`."""
 
-    def __init__(self, key_forms: tuple[str, ...]) -> None:
-        # The run's key is written as *** wherever the sheet or the server put it: one search
-        # a value finds it (case ignored, as a percent-encoded form is), replace_forms replaces.
-        self._key = (re.compile("|".join(map(re.escape, key_forms)), re.IGNORECASE)
-                     if key_forms else None)
-        self._forms = key_forms
+    def __init__(self, redactor: Redactor = NO_KEYS) -> None:
+        # The run's key is written as *** wherever the sheet or the server put it (a cheap
+        # test first: a value that cannot hold it is left as it is).
+        self._redactor = redactor if redactor else None
 
     def text(self, value: Any) -> str:
         """`value` as the report shows it (see `text`), with the run's key as `***`."""
         shown = text(value)
-        if self._key is not None and self._key.search(shown):
-            shown = replace_forms(shown, self._forms)
+        if self._redactor is not None:
+            shown = self._redactor.redact(shown)
         return shown
 
 
@@ -72,8 +70,8 @@ class RowsTable(CellText):
     own_columns: tuple[str, ...] = ROW_COLUMNS
 
     def __init__(self, results: Sequence[RowResult], headers: Sequence[str],
-                 issues: Sequence[Issue], key_forms: tuple[str, ...] = ()) -> None:
-        super().__init__(key_forms)
+                 issues: Sequence[Issue], redactor: Redactor = NO_KEYS) -> None:
+        super().__init__(redactor)
         self.results = results
         room = MAX_COLUMNS - len(self.own_columns)
         self.all_headers = list(headers)

@@ -48,7 +48,8 @@ def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
                                                 for i, a in enumerate(plan.actions)}
     advised = plan.advised if plan.advice else None
     sheet = [advised(i) for i in sheet_issues] if advised is not None else list(sheet_issues)
-    return sorted([*sheet, *plan.issues], key=lambda i: order.get((i.sheet, i.row), -1))
+    unique = {id(i): i for i in [*sheet, *plan.issues]}  # an issue given twice, once
+    return sorted(unique.values(), key=lambda i: order.get((i.sheet, i.row), -1))
 
 
 # ============================================================================ the plan

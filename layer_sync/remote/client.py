@@ -30,7 +30,7 @@ from urllib3.exceptions import NewConnectionError
 
 from ..core.control import RunControl, RunStopped, StopReason
 from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError, option
-from ..core.secrets import ApiKey, key_forms, replace_forms
+from ..core.secrets import ApiKey, Redactor
 from ..core.version import __version__
 from .retry import RetryPolicy
 from .settings import (
@@ -183,7 +183,8 @@ class ApiClient:
                  max_answer_seconds: float | None = None) -> None:
         self.key = check_api_key(as_api_key(api_key))
         self.max_answer_bytes = max_answer_bytes
-        self._key_forms = key_forms(self.key.value)
+        #: Writes the key as `***` (any form of it) in a text.
+        self.redactor = Redactor([self.key])
         self.base_url = check_api_url(base_url)
         self.policy = policy or RetryPolicy()
         self.max_answer_seconds = max_answer_seconds or ANSWER_TIMEOUTS * self.policy.timeout
@@ -218,7 +219,7 @@ class ApiClient:
 
     def redact(self, text: str) -> str:
         """`text` with the key replaced by `***`: for every text built from a server's answer."""
-        return replace_forms(text, self._key_forms)
+        return self.redactor.redact(text)
 
     # ------------------------------------------------------------------ endpoints
     def list_target_materials(self) -> list[dict[str, Any]]:

@@ -85,7 +85,7 @@ class ReportContent(RowsTable):
     own_columns = REPORT_ROW_COLUMNS
 
     def __init__(self, outcome: SyncOutcome | CheckOutcome) -> None:
-        super().__init__(outcome.results, outcome.headers, outcome.issues, outcome.key_forms)
+        super().__init__(outcome.results, outcome.headers, outcome.issues, outcome.redactor)
         self.outcome = outcome
         self.dry_run = outcome.dry_run
         self.checked = isinstance(outcome, CheckOutcome)

@@ -25,7 +25,7 @@ from ..core.errors import LayerSyncError, ReportError
 from ..core.issues import Issue
 from ..core.options import CheckChanges, CheckOptions
 from ..core.runtime import Runtime
-from ..core.secrets import ApiKey, forms_of
+from ..core.secrets import ApiKey, Redactor
 from ..outcome.results import CheckOutcome
 from ..outcome.rows import Result, RowResult
 from ..plan.actions import Action, ActionKind
@@ -91,7 +91,7 @@ def check_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = N
                            results=_results(data.rows, issues), issues=issues,
                            started=started_at, finished=runtime.now(),
                            duration_s=runtime.clock() - started,
-                           key_forms=forms_of(known_keys(api_key, options, runtime.environ)),
+                           redactor=Redactor(known_keys(api_key, options, runtime.environ)),
                            named_stacks=stacks, api_url=lookup.api_url,
                            server_answered=entries is not None, server_note=lookup.note,
                            requests=lookup.requests)

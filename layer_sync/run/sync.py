@@ -20,7 +20,7 @@ from ..core.control import RunStopped
 from ..core.errors import ApiError, ReportError
 from ..core.options import SyncChanges, SyncOptions
 from ..core.runtime import Runtime
-from ..core.secrets import ApiKey, key_forms
+from ..core.secrets import ApiKey
 from ..core.text import plural
 from ..outcome.results import SyncOutcome
 from ..outcome.rows import Result, RowResult
@@ -37,6 +37,7 @@ from ..report.retention import prune_reports
 from ..report.writer import write_report
 from .apply import apply_plan, dry_run_results
 from .lock import RunLock
+from .readback import read_back
 
 log = logging.getLogger("layer_sync")
 
@@ -149,7 +150,7 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
                           sheet=data.sheet, sheets=list(data.sheets or [data.sheet]),
                           headers=[h for h in data.headers if h],
                           ignored_columns=list(data.ignored_columns), issues=list(data.issues),
-                          key_forms=key_forms(client.key.value))
+                          redactor=client.redactor)
     _plan_and_write(data, client, outcome, options, runtime)
     if control.interrupted:  # a signal: exit 128 + the signal, the report still written
         outcome.stop_signal = int(control.signal or signal.SIGINT)
@@ -215,6 +216,10 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
     if fatal:
         outcome.fatal, outcome.message = True, fatal
         outcome.reason_kind = client.control.kind
+    elif not client.control.stopped:
+        twice, issues = read_back(outcome.results, lambda: _read_records(client))
+        outcome.duplicates = len(twice)
+        outcome.issues = merge_issues([*outcome.issues, *issues], plan)
 
 
 def _read_records(client: ApiClient) -> list[dict[str, Any]]:
