@@ -274,9 +274,10 @@ def test_the_readers_and_the_plans_issues_merge_in_sheet_order(tmp_path):
     data = _sheet(tmp_path, "sample_id,layer_id,orientation\n99,1,001\n1,2,1\n99,2,1120\n")
     plan = build_plan(data, SERVER)
     merged = merge_issues(data.issues, plan)
-    # Row 4: the reader's warning (four-index notation), then the plan's error.
+    # The file's note first (a CSV whose orientations a spreadsheet changed); row 4: the
+    # reader's warning (four-index notation), then the plan's error.
     assert [(i.row, i.column, i.severity) for i in merged] == [
-        (2, "sample_id", "error"), (3, "orientation", "error"), (4, "orientation", "warning"),
+        (None, None, "warning"), (2, "sample_id", "error"), (3, "orientation", "error"), (4, "orientation", "warning"),
         (4, "sample_id", "error")]
 
 
@@ -284,7 +285,9 @@ def test_the_sheet_alone_lists_its_issues_in_sheet_order(tmp_path):
     from layer_sync.read.rows import sheet_issues
 
     data = _sheet(tmp_path, "sample_id,layer_id,orientation\n3,1,001\n3,2,1\n3,1,001\n")
-    found = [(i.row, i.column) for i in sheet_issues(data)]
+    note, *issues = sheet_issues(data)  # the file's own first: a CSV's changed orientation
+    assert note.row is None and "in this CSV" in note.message
+    found = [(i.row, i.column) for i in issues]
     assert {(2, "layer_id"), (3, "orientation"), (4, "layer_id")} <= set(found)
     assert [row for row, _ in found] == sorted(row for row, _ in found)
 

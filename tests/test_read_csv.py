@@ -65,9 +65,14 @@ def test_lost_zeros_in_a_csv_are_still_caught(tmp_path):
     # A CSV saved from a sheet where 001 had become 1.
     rows = [("sample_id", "layer_id", "orientation"), ("1", "1", "1"), ("1", "2", "-1")]
     data = read_stacks(_write(tmp_path / "z.csv", ",", rows=rows))
-    messages = [i.message for i in data.issues]
-    assert "leading zeros" in messages[0] and "type 001" in messages[0]
-    assert data.issues[0].cell == "C2"
+    note, *cells = data.issues
+    # Once for the file: what a spreadsheet program does to a CSV, and the two ways out.
+    assert note.row is None and note.severity == "warning" and ".xlsx" in note.message
+    assert "2 orientations in this CSV" in note.message and "imported as text" in note.message
+    # Then each cell, with what it may have been and no single value proposed (offline).
+    assert "leading zeros (001 and 0001 both become 1)" in cells[0].message
+    assert "accounting negative" in cells[1].message and "type 0" not in cells[0].message
+    assert [c.cell for c in cells] == ["C2", "C3"]
     assert not any(r.valid for r in data.rows)
 
 

@@ -57,10 +57,16 @@ COMMANDS: dict[str, Help] = {
         "  layer-sync sync lab_stacks.xlsx --json --log-file ~/layer-sync.log >> ~/runs.jsonl",
         SYNC_EXIT, ENVIRONMENT),
     "check": Help(
-        "check a sheet against every rule, offline: no key, no network",
-        "Every rule of the sheet (formats, headers, values, chemistry, duplicate layers, gaps), "
-        "with each problem's cell. Needs no key and sends nothing.",
+        "check a sheet against every rule; needs no key and no network",
+        "Every rule of the sheet (formats, headers, values, chemistry, duplicate layers, "
+        "gaps), with each problem's cell. Needs no key and writes nothing. With an API key "
+        "set, it also reads the server's list (one GET, at most 2 attempts) when the sheet "
+        "names stacks without a sample_id or has orientations a spreadsheet changed: it then "
+        "says which stacks the server does not have yet (created only with sync --create-"
+        "samples), which were matched by name, and what the server holds for a changed "
+        "orientation. --offline asks nothing.",
         "  layer-sync check lab_stacks.xlsx\n"
+        "  layer-sync check lab_stacks.xlsx --offline\n"
         "  layer-sync check lab_stacks.xlsx --report checked.xlsx --json",
         "exit codes:\n  0    no errors (warnings allowed)\n  1    some rows have errors\n"
         "  2    the file cannot be read, bad arguments, or the report not written", ""),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -205,12 +206,33 @@ def _cmd_check(args: argparse.Namespace, runtime: Runtime) -> int:
 def _cmd_template(args: argparse.Namespace, runtime: Runtime) -> int:
     stdout = runtime.stdout
     path = write_template(args.path, force=args.force)
-    where = "fill in the Layers sheet (the Instructions sheet explains each column)" \
-        if path.suffix == ".xlsx" else "fill it in under the canonical headers"
-    print(f"Wrote {path}: {where}, replacing the example stack (its rows are refused until "
-          "they are replaced, so the example is never sent to the server). Then check it with: "
-          f"layer-sync check {path} (no key needed), and see what would change with: "
-          f"layer-sync sync {path} --dry-run",
+    shown = shlex.quote(str(path))
+    if path.suffix == ".xlsx":
+        fill = ("Fill in the Layers sheet over the example stack (the Instructions sheet "
+                "explains each column)")
+        keep = ""
+    else:
+        fill = "Fill it in below the header, over the example stack"
+        xlsx = shlex.quote(str(path.with_suffix(".xlsx")))
+        keep = ("\nA CSV keeps no cell formats: Excel and LibreOffice turn 001 into 1 and 1-10 "
+                f"into a date each time they open and save it. Prefer 'layer-sync template "
+                f"{xlsx}', or open the CSV with the orientation column imported as text (its "
+                "first line says so; layer-sync skips it).")
+    print(f"Wrote {path}.\n"
+          f"1. {fill}; the example's rows are refused until replaced, so it never reaches the "
+          "server. A stack already on the server: give its sample_id. A new stack: leave "
+          "sample_id blank and give a new sample_name and substrate.\n"
+          f"2. layer-sync check {shown}\n"
+          "   every problem with its cell; no key needed (with your API key set, it also says "
+          "which stacks are not on the server yet).\n"
+          f"3. layer-sync sync {shown} --dry-run --create-samples\n"
+          "   what would be created and changed, and which stacks were matched by name to "
+          "ones on the server; nothing is written (a sync needs your API key in "
+          "ATOMSCALE_API_KEY).\n"
+          f"4. layer-sync sync {shown} --create-samples\n"
+          "   --create-samples creates the new stacks' target materials with their layers. "
+          "Leave it out when the sheet should only change stacks already on the server: a "
+          f"new or misspelt name is then refused instead of created.{keep}",
           file=stdout)
     return 0
 

@@ -60,8 +60,10 @@ def command_options(command: str) -> dict[str, Spec]:
     return specs
 
 
-#: Every option a file may hold, and what it takes: those of `sync`, which has them all.
-OPTIONS: dict[str, Spec] = command_options("sync")
+#: Every option a file may hold, and what it takes: those of every command (`sync` has all
+#: but check's `offline`; where two commands share a name, sync's declaration is shown).
+OPTIONS: dict[str, Spec] = {**command_options("export"), **command_options("check"),
+                            **command_options("sync")}
 COMMAND_OPTIONS = tuple(DECLARED)
 #: Names that would hold a key itself; the key stays out of files that get copied around.
 _SECRET_WORDS = ("key", "token", "secret", "password")

@@ -179,6 +179,9 @@ class CheckOptions(ReadOptions, ServerOptions):
         "remove this sheet's own reports older than N days from that folder (never any "
         "other file; default: keep all)", "count", "output", least=1, most=MAX_KEPT,
         metavar="N", optional=True)))
+    offline: bool = field(default=False, metadata=described(Spec(
+        "ask no server, even with an API key known (without it, check reads the server's "
+        "list, writing nothing, to tell which stacks are new)", "flag", "server")))
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,15 @@ class SyncOptions(CheckOptions):
     max_consecutive_failures: int = field(default=20, metadata=described(Spec(
         "failed attempts in a row before the run stops as 'API down'", "count", "server",
         least=1, most=MAX_CONSECUTIVE_FAILURES, metavar="N")))
+    offline: bool = field(default=False, metadata=described(Spec(
+        "check's alone: a sync always reads the server's records", "flag", "server",
+        flag=False)))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.offline:
+            raise OptionError("offline", "is an option of check alone: a sync always reads "
+                              "the server's records")
 
     @property
     def writers(self) -> int:
@@ -238,6 +250,7 @@ class CheckChanges(ReadChanges, ServerChanges, total=False):
     report_dir: str | os.PathLike[str] | None
     keep_reports: int | None
     keep_days: int | None
+    offline: bool
 
 
 class SyncChanges(CheckChanges, total=False):

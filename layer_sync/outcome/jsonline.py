@@ -10,13 +10,14 @@ changes meaning or goes away (fields are only ever added within a version).
      "duration_s": 1.41, "input": {"path": "lab.xlsx", "sheets": ["Stacks"]},
      "api_url": "https://api.atomscale.ai/", "dry_run": false,
      "rows": 7, "created": 3, "updated": 1, "unchanged": 2, "invalid": 1, "failed": 0,
-     "skipped": 0, "remote_only": 1, "requests": {"GET": 1, "POST": 3, "PATCH": 1},
+     "skipped": 0, "remote_only": 1, "matched_by_name": 0,
+     "requests": {"GET": 1, "POST": 3, "PATCH": 1},
      "retries": 0, "report": "reports/layer-sync_lab_xlsx_20261203-020000-120.xlsx",
      "exit_code": 1, "reason": {"kind": "rows_invalid", "message": "1 row is invalid: ..."}}
 
-`check --json` prints the same fields that apply to a check (no server: `api_url` null,
-`requests` zeros) and its own counts (`valid`, `errors`, `warnings`) beside `rows` and
-`invalid`.
+`check --json` prints the same fields that apply to a check (`api_url` null and `requests`
+zeros unless it read the server's list) and its own counts (`valid`, `errors`, `warnings`)
+beside `rows` and `invalid`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ..core.version import __version__
 SCHEMA = 1
 #: The counts of a sync, in their order (also the top-level fields of the contract's floor).
 SYNC_COUNTS = ("rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
-               "remote_only", "duplicates")
+               "remote_only", "duplicates", "matched_by_name")
 #: The counts of a check.
 CHECK_COUNTS = ("rows", "valid", "invalid", "errors", "warnings")
 METHODS = ("GET", "POST", "PATCH")
@@ -49,7 +50,8 @@ FIELDS: dict[str, str] = {
     "duration_s": "seconds from start to end, the report's saving included",
     "input": "the sheet: {\"path\": the file as given, \"sheets\": the sheets read} (nulls "
              "when not known)",
-    "api_url": "the API the run talked to (never the key; null for a check)",
+    "api_url": "the API the run talked to (never the key; null for a check that asked no "
+               "server)",
     "dry_run": "true when nothing was to be written",
     "rows": "data rows read from the sheet",
     "created": "layers created (in a dry run: that would be)",
@@ -62,6 +64,9 @@ FIELDS: dict[str, str] = {
                    "sheet lacks (never deleted)",
     "duplicates": "layers (or target materials) this run created that the server holds "
                   "twice after it (another run created them too): their rows name the records",
+    "matched_by_name": "target materials found on the server by sample_name (and substrate), "
+                       "for rows that give no sample_id (the summary names each, with its "
+                       "rows and its sample_id)",
     "valid": "(check) rows that passed every rule",
     "errors": "(check) problems that make a row invalid",
     "warnings": "(check) problems that do not",

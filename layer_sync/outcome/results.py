@@ -15,6 +15,8 @@ from ..core.errors import ExitCode
 from ..core.issues import Issue, Severity
 from ..core.secrets import NO_KEYS, Redactor
 from ..core.text import plural
+from ..plan import named
+from ..plan.named import NamedStack
 from . import jsonline
 from .rows import Result, RowResult
 from .table import RowsTable, rows_frame
@@ -128,7 +130,14 @@ class SyncOutcome(Outcome):
             counts[name] = counts.get(name, 0) + number
         counts["remote_only"] = len(self.remote_only)
         counts["duplicates"] = self.duplicates
+        counts["matched_by_name"] = len(self.matched_by_name)
         return counts
+
+    @property
+    def matched_by_name(self) -> list[NamedStack]:
+        """The target materials that rows without a sample_id were found by, by name (and
+        substrate), each with its rows: `LSMO on LAO / LaAlO3 → target material 102`."""
+        return named.matched_by_name(result.action for result in self.results)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -190,6 +199,26 @@ class CheckOutcome(Outcome):
     with a server or sent) and every problem, each tied to its cell."""
 
     header_row: int = 0
+    #: The stacks the sheet names without a sample_id (`plan.named.NamedStack`), with the
+    #: server's target materials of each name when the server answered (`server_answered`).
+    named_stacks: list[NamedStack] = field(default_factory=list)
+    #: The API whose list was read (with a key known and not `offline`), or None.
+    api_url: str | None = None
+    #: True when the server's list was read: the stacks' sample_ids are the server's.
+    server_answered: bool = False
+    #: Why the server was not asked, or what went wrong when it was (None: it answered, or
+    #: there was nothing to ask).
+    server_note: str | None = None
+    #: HTTP requests sent, by method (a GET of the server's list, or none).
+    requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def new_stacks(self) -> list[NamedStack] | None:
+        """The stacks the server does not have yet (created only with --create-samples), or
+        None when that cannot be told (offline)."""
+        if not self.server_answered:
+            return None
+        return [stack for stack in self.named_stacks if not stack.sample_ids]
 
     @property
     def invalid_rows(self) -> int:
@@ -216,9 +245,11 @@ class CheckOutcome(Outcome):
     @property
     def headline(self) -> str:
         c = self.counts
-        return (f"checked offline: {plural(c['rows'], 'row')}, {c['valid']} valid, "
+        how, sent = (("checked, the server's list read", "nothing was written")
+                     if self.server_answered else ("checked offline", "nothing was sent"))
+        return (f"{how}: {plural(c['rows'], 'row')}, {c['valid']} valid, "
                 f"{c['invalid']} invalid; {plural(c['errors'], 'error')}, "
-                f"{plural(c['warnings'], 'warning')}; nothing was sent")
+                f"{plural(c['warnings'], 'warning')}; {sent}")
 
     @property
     def reason(self) -> tuple[str, str]:
@@ -231,6 +262,7 @@ class CheckOutcome(Outcome):
         return jsonline.line(
             command="check", started=self.started, finished=self.finished,
             duration_s=self.duration_s, input_path=str(self.path), sheets=self.sheets,
-            api_url=None, dry_run=True, counts=self.counts, requests={}, retries=0,
+            api_url=self.api_url, dry_run=True, counts=self.counts, requests=self.requests,
+            retries=0,
             report=str(self.report) if self.report else None, exit_code=int(self.exit_code),
             kind=kind, message=message)

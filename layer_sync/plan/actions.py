@@ -62,6 +62,8 @@ class Action:
     sample_update: SampleUpdate | None = None
     #: Problems the plan found (the reader's own are on `row.issues`).
     issues: list[Issue] = field(default_factory=list)
+    #: The row gives no sample_id: its target material was found by name (and substrate).
+    by_name: bool = False
 
     @property
     def key(self) -> tuple[int, int] | None:
@@ -103,6 +105,14 @@ class Plan:
     issues: list[Issue] = field(default_factory=list)
     #: Target materials to rename before their layers are written (--update-samples).
     sample_updates: list[SampleUpdate] = field(default_factory=list)
+    #: The reader's issues the plan completed with what the server holds, by the reader's
+    #: issue's id (an orientation a spreadsheet changed: `rules.advice`); `merge_issues`
+    #: and each row's message use them in its place.
+    advice: dict[int, Issue] = field(default_factory=dict)
+
+    def advised(self, issue: Issue) -> Issue:
+        """`issue`, or what the plan made of it knowing the server."""
+        return self.advice.get(id(issue), issue)
 
 
 @dataclass

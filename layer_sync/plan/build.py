@@ -22,6 +22,7 @@ from ..read.rows import SheetData, SheetRow
 from ..rules import values
 from ..rules.duplicates import duplicate_keys, duplicate_message
 from .actions import CREATE, INVALID, UNCHANGED, UPDATE, Action, Change, NewSample, Plan
+from .advice import server_advice
 from .records import ServerIndex
 from .targets import (
     NewKey,
@@ -41,12 +42,14 @@ CHEMISTRY = values.CHEMISTRY_FIELDS
 
 def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
     """The reader's issues and the plan's, in sheet order (file issues first; within a row,
-    the reader's before the plan's)."""
+    the reader's before the plan's); a reader's issue the plan completed with the server's
+    value (`Plan.advice`) in its completed form."""
     order: dict[tuple[str, int | None], int] = {(a.row.sheet, a.row.row): i
                                                 for i, a in enumerate(plan.actions)}
-    seen: set[int] = set()
-    issues = [i for i in [*sheet_issues, *plan.issues] if not (id(i) in seen or seen.add(id(i)))]
-    return sorted(issues, key=lambda i: order.get((i.sheet, i.row), -1))
+    advised = plan.advised if plan.advice else None
+    sheet = [advised(i) for i in sheet_issues] if advised is not None else list(sheet_issues)
+    unique = {id(i): i for i in [*sheet, *plan.issues]}  # an issue given twice, once
+    return sorted(unique.values(), key=lambda i: order.get((i.sheet, i.row), -1))
 
 
 # ============================================================================ the plan
@@ -81,6 +84,8 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
     updates = check_identity(actions, index, update_samples)
     for action in actions:
         _check_chemistry(action)
+    # An orientation a spreadsheet changed, said with the server's value of the layer.
+    advice = server_advice(((a.row, a.sample_id) for a in actions), index)
 
     new_samples: dict[NewKey, NewSample] = {}
     for done, (action, target) in enumerate(zip(actions, targets)):
@@ -88,7 +93,8 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
             progress("planning", done, len(actions), 0)
         if not action.valid:
             action.kind = INVALID
-            action.message = action.errors[0].message
+            first = action.errors[0]
+            action.message = advice.get(id(first), first).message
         elif isinstance(target, tuple):
             group = new_samples.get(target)
             if group is None:
@@ -105,6 +111,10 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
                 action.kind = INVALID
                 action.body, action.changes = {}, []
                 action.message = action.errors[0].message
+            elif action.by_name and action.kind in (CREATE, UPDATE):
+                # A write into a target material found by name: said, so that an accidental
+                # match (a "new" stack named like an existing one) is seen before it writes.
+                action.message = matched_message(action)
         if action.valid:
             # The row's first warning is its message (the report's Cell column points at it).
             warnings = action.warnings
@@ -130,7 +140,15 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
     remote_only = [record for key in remote_keys for record in index.layers[key]]
     issues = [*_odd_records_issue(data, index), *(i for a in actions for i in a.issues)]
     return Plan(actions, list(new_samples.values()), remote_only, set(index.samples), issues,
-                sample_updates)
+                sample_updates, advice)
+
+
+def matched_message(action: Action) -> str:
+    """`matched by name: LSMO on LAO / LaAlO3 → target material 102`."""
+    given = action.row.values
+    name = f"{given.get('sample_name')}" + (f" / {given['substrate']}"
+                                            if given.get("substrate") else "")
+    return f"matched by name: {name} \u2192 target material {action.sample_id}"
 
 
 def _check_unreadable(action: Action, target: int | NewKey | None, index: ServerIndex) -> None:

@@ -43,17 +43,25 @@ def resolve_target(action: Action, index: ServerIndex, create_samples: bool) -> 
     ids = index.named(name, substrate)
     on = f" on {substrate}" if substrate else ""
     if len(ids) == 1:
-        action.sample_id = ids[0]
+        action.sample_id, action.by_name = ids[0], True
         return ids[0]
     if len(ids) > 1:
         action.add(ERROR, "sample_name", f"{len(ids)} target materials are named {name!r}{on} "
                    f"(sample_ids {', '.join(map(str, ids))}); give the sample_id")
         return None
     if not create_samples:
-        action.add(ERROR, "sample_name", f"no target material named {name!r}{on} is on the "
-                   "server; check the name, give its sample_id, or run with --create-samples")
+        action.add(ERROR, "sample_name", new_stack_message(name, substrate))
         return None
     return (folded(name), folded(substrate) or None)
+
+
+def new_stack_message(name: str, substrate: str | None) -> str:
+    """The error of a row naming a target material the server does not have (said once per
+    stack on the terminal, which names its rows)."""
+    on = f" on {substrate}" if substrate else ""
+    return (f"no target material named {name!r}{on} is on the server: to create it with "
+            "these layers, run with --create-samples; if it exists, check the name or give "
+            "its sample_id")
 
 
 def target_key(target: Target, layer_id: int | None) -> TargetLayer | None:

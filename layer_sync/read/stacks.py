@@ -22,8 +22,11 @@ from ..core.errors import InputFileError, option
 from ..core.issues import Issue, Severity
 from ..core.options import ReadChanges, ReadOptions
 from ..core.runtime import Runtime
+from ..core.text import describe
 from ..rules import values
+from ..rules.advice import Medium, OrientationIssue, csv_note, orientation_advice
 from ..rules.cells import MAX_CELL_CHARS, Checked, ValueProblem, is_blank
+from ..rules.crystal import Mangled, MangledOrientation
 from .delimited import load_text
 from .files import (
     MAX_TEXT_BYTES,
@@ -99,6 +102,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
     names = lab_names(read.columns)
     file_issues: list[Issue] = []
     encoding = delimiter = None
+    medium: Medium = "text" if suffix in TEXT_SUFFIXES else "workbook"
     if suffix in TEXT_SUFFIXES:
 
         grid, encoding, delimiter = load_text(source, suffix, file_issues, guard)
@@ -123,7 +127,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
         file_issues.extend(header.issues)
         stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
         for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress,
-                         guard=guard):
+                         guard=guard, medium=medium):
             row.stack += stack
             rows.append(row)
         for name, col in header.colmap.items():
@@ -134,6 +138,8 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
         seen_headers.update(header.headers)
         seen_ignored.update(header.ignored)
     _check_gaps(rows)
+    if medium == "text":
+        _note_changed_orientations(rows, file_issues)
     sheets = [grid.name for grid, _ in found]
     return SheetData(path=path, sheet=", ".join(sheets), header_row=found[0][1].index + 1,
                      columns=columns, headers=headers if len(found) > 1 else found[0][1].headers,
@@ -205,12 +211,24 @@ def _has_header(book: Any, name: str, path: Path, lab: dict[str, str]) -> bool:
 
 # ============================================================================= rows
 
-def _check_uncached(field_name: str, raw: Any) -> Checked | str:
-    """The cell's checked value, or the problem's message."""
+def _check_uncached(field_name: str, raw: Any) -> Checked | str | Mangled:
+    """The cell's checked value, or the problem's message (what a spreadsheet made of an
+    orientation, for advice that fits the file)."""
     try:
         return values.check(field_name, raw)
+    except MangledOrientation as exc:
+        return exc.mangled
     except ValueProblem as exc:
         return str(exc)
+
+
+def _note_changed_orientations(rows: list[SheetRow], file_issues: list[Issue]) -> None:
+    """A CSV in which a spreadsheet program changed orientations: said once, for the file,
+    with what happens to a CSV in such a program and the two ways out (`advice.CSV_NOTE`)."""
+    changed = sum(isinstance(issue, OrientationIssue) for row in rows for issue in row.issues)
+    if changed:
+        sheet = rows[0].sheet
+        file_issues.append(Issue(sheet, None, None, None, "", WARNING, csv_note(changed)))
 
 
 #: A sheet repeats its values: each (field, value) is checked once.
@@ -253,14 +271,17 @@ def _fill_merged(grid: Grid, header_index: int, width: int) -> None:
 
 
 def rows_from_grid(grid: Grid, header: Header, *, numbers: Sequence[int] | None = None,
-                   cell_refs: Callable[[int], dict[str, str]] | None = None) -> list[SheetRow]:
+                   cell_refs: Callable[[int], dict[str, str]] | None = None,
+                   medium: Medium = "frame") -> list[SheetRow]:
     """The checked rows of one grid below its `header` (from `find_header`), with the gap
     warnings: what `read_stacks` makes of one sheet, for a grid built elsewhere (a DataFrame).
 
     `numbers[i]`: the row number that grid row `i` is known by (default `i + 1`, as a
-    spreadsheet counts); `cell_refs(i)`: its cells' names by field (default `F12`-style).
+    spreadsheet counts); `cell_refs(i)`: its cells' names by field (default `F12`-style);
+    `medium`: where the grid came from, for the advice on a changed orientation.
     """
-    rows = _rows(grid, header.index, header.colmap, header.headers, numbers, cell_refs)
+    rows = _rows(grid, header.index, header.colmap, header.headers, numbers, cell_refs,
+                 medium=medium)
     _check_gaps(rows)
     return rows
 
@@ -269,7 +290,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
           numbers: Sequence[int] | None = None,
           cell_refs: Callable[[int], dict[str, str]] | None = None,
           progress: Callable[[str, int, int | None, int], None] | None = None,
-          guard: ReadGuard | None = None) -> list[SheetRow]:
+          guard: ReadGuard | None = None, medium: Medium = "workbook") -> list[SheetRow]:
     _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
@@ -324,7 +345,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                         # A problem with the value is shown at the cell it was typed in.
                         refs[f] = previous.cells[f]
                 row.filled_from = previous.row
-        _check_row(row, unusable, headers, colmap, checked_columns)
+        _check_row(row, unusable, headers, colmap, checked_columns, medium)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
@@ -347,9 +368,11 @@ def _blank(value: Any) -> bool:
 
 
 def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str],
-               colmap: dict[str, int], checked_columns: list[tuple[str, str]]) -> None:
+               colmap: dict[str, int], checked_columns: list[tuple[str, str]],
+               medium: Medium = "workbook") -> None:
     """Check each field of the row; `unusable`: its fields whose cell shows no usable value
-    (field -> the error the cell shows, or None for a formula with no stored result)."""
+    (field -> the error the cell shows, or None for a formula with no stored result);
+    `medium`: where the sheet came from, for the advice on a changed orientation."""
     raw, checked = row.raw, row.values
     for field_name, column in checked_columns:
         if unusable and field_name in unusable:
@@ -364,6 +387,13 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
             outcome = _check_cached(field_name, raw[field_name])
         except TypeError:  # an unhashable value: checked without the cache
             outcome = _check_uncached(field_name, raw[field_name])
+        if isinstance(outcome, Mangled):
+            # The plan completes this advice with the server's value (`rules.advice`).
+            row.issues.append(OrientationIssue(
+                row.sheet, row.row, column, row.cells.get(field_name),
+                describe(raw[field_name]), ERROR, orientation_advice(outcome, medium),
+                mangled=outcome, medium=medium))
+            continue
         if isinstance(outcome, str):
             if row.filled_from is not None and field_name in values.SAMPLE_FIELDS:
                 outcome = f"{outcome} (taken from row {row.filled_from}, which carries the stack's sample)"

@@ -108,6 +108,8 @@ class ReportContent(RowsTable):
         ]
         if sync is not None:
             lines.append(("API URL", self.text(sync.api_url)))
+        elif isinstance(outcome, CheckOutcome) and outcome.api_url:
+            lines.append(("API URL (its list read)", self.text(outcome.api_url)))
         lines += [
             ("Started", outcome.started.strftime("%Y-%m-%d %H:%M:%S")),
             ("Finished", outcome.finished.strftime("%Y-%m-%d %H:%M:%S")),
@@ -120,9 +122,13 @@ class ReportContent(RowsTable):
         if sync is not None:  # a check compares nothing with a server and sends nothing
             lines += [
                 ("Remote only (not in sheet)", counts["remote_only"]),
+                ("Matched by name (no sample_id)",
+                 self.text(_listed([s.resolved for s in sync.matched_by_name]) or "none")),
                 ("Requests", ", ".join(f"{m} {n}" for m, n in sync.requests.items()) or "none"),
                 ("Retries", sync.retries),
             ]
+        elif isinstance(outcome, CheckOutcome):
+            lines += [(label, self.text(text)) for label, text in _stack_lines(outcome)]
         lines += [
             ("Unrecognised columns (ignored)",
              self.text(", ".join(outcome.ignored_columns) or "none")),
@@ -287,6 +293,42 @@ class ReportContent(RowsTable):
                     else r.action.row.values.get("layer_id") for r in results])),
                 "", "", show(results[0].result), "", "", "", "", "",
                 f"{plural(len(results), 'row')}, {what}"]
+
+
+#: Stacks named on one Summary line; the rest are counted (the terminal lists them too).
+MAX_LISTED = 10
+
+
+def _listed(items: list[str]) -> str:
+    """`a; b; c`, past MAX_LISTED the rest counted."""
+    more = len(items) - MAX_LISTED
+    return "; ".join(items[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _stack_lines(outcome: CheckOutcome) -> list[tuple[str, str]]:
+    """A check's Summary lines about the stacks named without a sample_id: which the server
+    does not have yet, which it has (matched by name), which name several; or that it cannot
+    be told offline."""
+    stacks = outcome.named_stacks
+    if not stacks:
+        return []
+    if not outcome.server_answered:
+        why = outcome.server_note or "the server was not asked"
+        said = (f"{_listed([s.listed for s in stacks])}. Whether the server has them cannot "
+                f"be told offline ({why}); one it does not have yet is created only with "
+                "--create-samples")
+        return [("Stacks named without a sample_id", said)]
+    new = [s.listed for s in stacks if not s.sample_ids]
+    matched = [s.resolved for s in stacks if len(s.sample_ids) == 1]
+    several = [f"{s.listed}: sample_ids {', '.join(map(str, s.sample_ids))}"
+               for s in stacks if len(s.sample_ids) > 1]
+    lines = [("Stacks not on the server yet",
+              f"{_listed(new)}: created only with --create-samples" if new else "none"),
+             ("Matched by name (no sample_id)", _listed(matched) or "none")]
+    if several:
+        lines.append(("Names of several target materials",
+                      f"{_listed(several)}: give the sample_id"))
+    return lines
 
 
 def _runs(ids: list[Any]) -> str:
