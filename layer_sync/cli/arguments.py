@@ -178,8 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--db", metavar="PATH", help="SQLite file for the records (default: in memory)")
-    p.add_argument("--seed", metavar="PATH", help="JSON list shaped like GET /target-materials/, "
-                                                   "loaded when the records are empty")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", metavar="PATH",
+                       help="JSON list shaped like GET /target-materials/, loaded when the "
+                            "records are empty (default: the sample data, as the demo's)")
+    seeds.add_argument("--empty", action="store_true",
+                       help="start with no records instead of the sample data")
     p.add_argument("--api-key", default=None, metavar="KEY",
                    help="the key clients must send as X-API-KEY (default 'sandbox')")
     p.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
@@ -202,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="PATH", help="where the report workbook goes")
     p.add_argument("--json", action="store_true",
                    help="print only a JSON summary on stdout (the human summary goes to stderr)")
+    p.add_argument("--copy-sample", metavar="DIR",
+                   help="instead of the demo, write the sample sheet (lab_stacks.xlsx, "
+                        "lab_stacks.csv) and the sandbox seed (sandbox_seed.json) into DIR, "
+                        "never over an existing file")
     _add_logging(p)
 
     p = sub.add_parser("template", help="write a blank input workbook (.xlsx) or CSV")

@@ -21,7 +21,6 @@ from ..core.runtime import Runtime, Stream
 from ..core.secrets import forms_of, replace_forms
 from ..core.text import one_line, plural, printable
 from ..outcome.results import empty_json
-from ..run.lock import lock_folder
 from .arguments import (
     KEY_FLAG_MESSAGE,
     build_parser,
@@ -121,7 +120,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
         logging_setup.configure(args, stderr)
         args.signals = signals  # for the commands that run long: see StopSignals.watching
         runtime = Runtime(environ=environ, stdout=stdout, stderr=stderr,
-                          control=signals.control, state_dir=lock_folder(environ))
+                          control=signals.control)
         return int(COMMANDS[args.command](args, runtime))
     except LayerSyncError as exc:
         print(f"layer-sync: error: {one_line(exc.for_cli())}", file=stderr)

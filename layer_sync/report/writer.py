@@ -79,7 +79,9 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], objec
     drive). Nothing is left behind if writing fails or is interrupted. Raises OSError.
     """
     path = Path(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    # O_BINARY: on Windows a descriptor is otherwise in text mode (each \n written as \r\n).
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_BINARY", 0))
     name = re.sub(r"[^\w.-]", "_", path.stem)[:40]
     while True:
         tmp = path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
