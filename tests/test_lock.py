@@ -29,7 +29,7 @@ from layer_sync.core.errors import ConfigError, Interrupted, LockedError
 from layer_sync.core.runtime import Runtime
 from layer_sync.core.secrets import ApiKey
 from layer_sync.read.stacks import read_stacks
-from layer_sync.run import lock as lock_module
+from layer_sync.run import lockfile
 from layer_sync.run.lock import (
     RunLock,
     lock_folder,
@@ -362,8 +362,8 @@ def test_a_lock_on_a_removed_file_counts_for_nothing(tmp_path):
     first.release()
     third = RunLock.acquire(url, tmp_path)
     try:
-        assert lock_module._lock(stale_fd)  # the lock of the removed file is free...
-        assert not lock_module._same_file(stale_fd, third.path)  # ...and counts for nothing
+        assert lockfile.try_lock(stale_fd)  # the lock of the removed file is free...
+        assert not lockfile.same_file(stale_fd, third.path)  # ...and counts for nothing
         with pytest.raises(LockedError):  # the third run's lock is found instead
             RunLock.acquire(url, tmp_path)
     finally:
