@@ -22,6 +22,7 @@ import fcntl as _real_fcntl  # for the stand-in msvcrt only
 import importlib.abc
 import json
 import os
+import shutil
 import signal
 import sys
 
@@ -68,6 +69,12 @@ for _name in ("getuid", "geteuid", "getgid", "getegid", "getgroups", "setuid", "
               "O_PATH", "O_TMPFILE", "O_FSYNC", "O_RSYNC", "O_DIRECT"):
     if hasattr(os, _name):
         delattr(os, _name)
+
+# The standard library's own POSIX paths that use what was just taken away take their
+# Windows path instead, as on Windows (shutil.rmtree without descriptors; no os.fwalk).
+shutil._use_fd_functions = False  # type: ignore[attr-defined]
+if hasattr(os, "fwalk"):
+    del os.fwalk
 
 os.O_BINARY, os.O_TEXT, os.O_NOINHERIT = 0x8000, 0x4000, 0x0080
 _WINDOWS_ONLY = os.O_BINARY | os.O_TEXT | os.O_NOINHERIT
