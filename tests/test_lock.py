@@ -69,6 +69,13 @@ def _holder(url: str, folder: Path | None = None, seconds: float = 120) -> subpr
     return proc
 
 
+def _kill(holder: subprocess.Popen, url: str) -> None:
+    """SIGKILL the holder, and remove the lock file it leaves in the machine's folder."""
+    holder.kill()
+    holder.wait(30)
+    lock_path(url).unlink(missing_ok=True)
+
+
 def _cli(args, env=None):
     out, err = io.StringIO(), io.StringIO()
     code = main(args, environ={"ATOMSCALE_API_KEY": API_KEY} if env is None else env,
@@ -154,8 +161,7 @@ def test_a_second_run_waits_within_the_bound_then_names_the_holder(stack, sheet)
             outcome_error = exc
         assert outcome_error is not None and stack.stats.by_method == {}
     finally:
-        holder.kill()
-        holder.wait(30)
+        _kill(holder, stack.url)
 
 
 def test_a_waiting_run_goes_ahead_once_the_holder_ends(stack, sheet):
@@ -189,8 +195,7 @@ def test_a_signal_while_waiting_stops_the_run_before_anything_is_read(stack, she
         assert time.monotonic() - started < 10 and "interrupted by SIGTERM" in err
         assert stack.stats.by_method == {}
     finally:
-        holder.kill()
-        holder.wait(30)
+        _kill(holder, stack.url)
 
 
 def _user_env(tmp_path: Path, name: str, url: str) -> dict[str, str]:
@@ -313,8 +318,7 @@ def test_a_dry_run_neither_waits_nor_blocks_and_says_a_run_is_writing(stack, she
         assert outcome.exit_code == 0 and outcome.counts["created"] == 1
         assert f"process {holder.pid}" in caplog.text and "out of date" in caplog.text
     finally:
-        holder.kill()
-        holder.wait(30)
+        _kill(holder, stack.url)
     with RunLock.acquire(stack.url):  # a dry run while this one writes: it goes ahead
         assert sync_file(sheet, api_key=API_KEY, api_url=stack.url, report=False,
                          dry_run=True, lock_wait=0).exit_code == 0
@@ -329,12 +333,11 @@ def test_sync_stacks_takes_the_servers_lock_too(stack, sheet):
                         report=False, lock_wait=0)
         assert stack.stats.by_method == {}
     finally:
-        holder.kill()
-        holder.wait(30)
+        _kill(holder, stack.url)
 
 
-def test_runs_against_two_servers_do_not_wait_for_each_other(stack, sheet):
-    with RunLock.acquire("https://elsewhere.example/"):
+def test_runs_against_two_servers_do_not_wait_for_each_other(stack, sheet, tmp_path):
+    with RunLock.acquire(f"https://elsewhere.example/{tmp_path.name}/"):  # a server of its own
         assert sync_file(sheet, api_key=API_KEY, api_url=stack.url, report=False,
                          lock_wait=0).exit_code == 0
 
@@ -349,8 +352,7 @@ def test_lock_wait_is_an_option_of_the_flags_and_the_config(stack, sheet, tmp_pa
                              str(tmp_path / "layer-sync.toml")])
         assert code == 2 and f"process {holder.pid}" in err and "after waiting" not in err
     finally:
-        holder.kill()
-        holder.wait(30)
+        _kill(holder, stack.url)
 
 
 def test_a_lock_on_a_removed_file_counts_for_nothing(tmp_path):

@@ -215,3 +215,20 @@ def test_ctrl_c_stops_a_sync_as_on_windows(windows, stack):
     assert "interrupted by Ctrl-C" in err and "Traceback" not in err
     assert openpyxl.load_workbook(windows.folder / "r.xlsx")
     assert any(e["event"] == "msvcrt.locking" for e in windows.trace())
+
+
+def test_a_key_file_is_not_called_readable_by_all_where_modes_cannot_say(tmp_path, monkeypatch):
+    # Windows' os.stat gives every file 0o666 (or 0o444): a warning from the mode bits would
+    # come every night there. The simulation keeps os.name "posix", so this is tested here.
+    from layer_sync.remote import settings
+
+    key_file = tmp_path / "key"
+    key_file.write_text(API_KEY + "\n", encoding="utf-8")
+    key_file.chmod(0o644)
+    said: list[str] = []
+    settings.resolve_api_key({}, key_file, warn=said.append)
+    assert said and "chmod 600" in said[0]  # POSIX: the mode says who may read it
+    monkeypatch.setattr(settings, "PERMISSION_BITS", False)
+    said.clear()
+    assert settings.resolve_api_key({}, key_file, warn=said.append).value == API_KEY
+    assert said == []

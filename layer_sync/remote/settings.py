@@ -68,6 +68,10 @@ def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
                          or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
 
 
+#: Whether a file's mode says who may read it: on Windows it says only read-only or not
+#: (every file looks readable by all), and its permissions are ACLs.
+PERMISSION_BITS = os.name == "posix"
+
 #: A key file holds one key: a few hundred bytes. Anything much bigger is not a key file.
 MAX_KEY_FILE_BYTES = 64 * 1024
 
@@ -134,7 +138,7 @@ def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike[str]
         path = Path(key_file)
         source = f"the key file {path}"
         text, mode = _read_key_file(path)
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if PERMISSION_BITS and mode & (stat.S_IRWXG | stat.S_IRWXO):
             warn(f"the key file {path} can be read by other users; restrict it with "
                  f"chmod 600 {path}")
         lines = text.strip().splitlines()
