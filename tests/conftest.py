@@ -59,6 +59,9 @@ def stack(sandbox):
 def _own_home(tmp_path, monkeypatch):
     """Every test's runs have a home of their own, never the user's."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # The sheets tests write are whole when read: no waiting for them to be still (the
+    # reader's own tests of that wait pass still_s, or set the variable themselves).
+    monkeypatch.setenv("LAYER_SYNC_STILL_SECONDS", "0")
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
 
 

@@ -153,11 +153,13 @@ def test_report_means_one_thing_everywhere(server, sheet, tmp_path, monkeypatch)
         sync_file(sheet, report=report, **common)
         sync_frame(frame, report=report, **common)
         check_file(sheet, report=report)
-        assert not (tmp_path / "reports").exists()
+        assert not (tmp_path / "layer-sync-reports").exists()
     written = [sync_file(sheet, report=True, **common).report,
                sync_frame(frame, report=True, **common).report,
                check_file(sheet, report=True).report]
-    assert all(p is not None and p.parent == layer_sync.run.sync.Path("reports") for p in written)
+    # Beside the sheet (the sheet is in tmp_path); a frame's in the current folder (tmp_path).
+    assert all(p is not None and p.parent.resolve() == tmp_path / "layer-sync-reports"
+               for p in written), written
     assert len({p.name for p in written}) == 3
     for path in written:
         assert openpyxl.load_workbook(path).sheetnames[0] == "Summary"

@@ -29,8 +29,8 @@ def test_demo_shows_every_outcome_with_no_key_and_no_network(tmp_path, monkeypat
     assert "1 layer on the server is not in the sheet" in text
     assert "Stacks!F10 [error]" in text and "type 001" in text
     assert "layer-sync check my_stacks.xlsx" in text  # the offline check, for the bench
-    report = next((tmp_path / "reports").glob("layer-sync_lab_stacks_*.xlsx"))
-    assert f"Report: reports/{report.name}" in text
+    report = next((tmp_path / "layer-sync-reports").glob("layer-sync_lab_stacks_*.xlsx"))
+    assert f"Report: layer-sync-reports/{report.name}" in text
     book = openpyxl.load_workbook(report)
     assert book.sheetnames == ["Summary", "Rows", "Issues", "Not in sheet"]
 
@@ -42,7 +42,7 @@ def test_demo_as_a_new_user_runs_it(tmp_path):
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)  # with --json, stdout is the JSON object alone
-    assert "Report: reports/" in proc.stderr and "Traceback" not in proc.stderr
+    assert "Report: layer-sync-reports/" in proc.stderr and "Traceback" not in proc.stderr
     assert (payload["created"], payload["updated"], payload["unchanged"], payload["invalid"],
             payload["remote_only"]) == (3, 1, 2, 1, 1)
 

@@ -188,7 +188,7 @@ def test_two_runs_in_the_same_instant_never_share_a_report(stack, tmp_path, monk
     from layer_sync.tools.samples import write_workbook
 
     write_workbook(tmp_path / "lab.xlsx")
-    taken = tmp_path / "reports" / "layer-sync_lab_csv_20261125-101500-123.xlsx"
+    taken = tmp_path / "layer-sync-reports" / "layer-sync_lab_csv_20261125-101500-123.xlsx"
     taken.parent.mkdir()
     taken.write_text("a colleague's file")
     reports = []
@@ -335,7 +335,7 @@ def test_an_empty_report_path_is_refused_before_anything_is_read_or_sent(stack, 
     assert "internal error" not in err
 
 
-@pytest.mark.parametrize("command", ["export", "template"])
+@pytest.mark.parametrize("command", ["export"])  # template logs nothing: it takes no --log-file
 def test_the_log_file_is_never_the_file_export_or_template_writes(stack, tmp_path, command):
     target = tmp_path / "new.csv"
     out, err = io.StringIO(), io.StringIO()
@@ -357,3 +357,26 @@ def test_the_log_file_is_never_where_the_standard_output_goes(tmp_path):
                               stderr=subprocess.PIPE, text=True, timeout=60)
     assert proc.returncode == 2 and "is where the standard output goes" in proc.stderr
     assert jsonl.read_text() == ""
+
+
+def test_a_report_folder_that_cannot_be_written_is_refused_before_anything_is_sent(
+        stack, sheet, tmp_path, monkeypatch):
+    """A night whose report could never be written is refused at the start, not found after
+    the writes. (The tests run as root, which may write anywhere: the folder's permission is
+    what os.access says, so it is made to say no.)"""
+    import os as os_module
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os_module.access
+    monkeypatch.setattr(os_module, "access",
+                        lambda p, mode, **kw: False if str(p) == str(locked) else real_access(p, mode, **kw))
+    stack.stats.reset()
+    err = _refused(stack, ["sync", str(sheet), "--report", str(locked / "r.xlsx")],
+                   f"you may not write in {locked}")
+    assert "internal error" not in err and stack.stats.total == 0
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    _refused(stack, ["sync", str(sheet), "--report", str(not_a_folder / "r.xlsx")],
+             "is not a folder")
+    assert stack.stats.total == 0

@@ -165,3 +165,64 @@ def test_a_problem_with_a_value_taken_from_the_row_above_names_the_cell_it_was_t
     found = [(i.row, i.cell) for i in data.issues if i.column == "sample_id"]
     assert found == [(2, "A2"), (3, "A2"), (4, "A2")]
     assert data.rows[2].cells["layer_id"] == "B4"  # its own values stay at its own cells
+
+
+# ------------------------------------------------------------ one encoding throughout (issue 18)
+
+from layer_sync.core.errors import InputFileError
+
+_LAB = ("sample_name,substrate,layer_id,composition_string,orientation,notes\n"
+        "Übergitter BTO/STO – Charge 7,SrTiO3,1,BaTiO3,001,grown at 700 °C\n"
+        "Übergitter BTO/STO – Charge 7,SrTiO3,2,SrTiO3,001,\n")
+
+
+def test_utf8_with_one_stray_windows_1252_byte_is_refused_at_that_byte(tmp_path):
+    # The attack: a UTF-8 sheet, one ° typed in a notes column by a Windows program.
+    data = _LAB.encode().replace("°".encode(), "°".encode("cp1252"))
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(data)
+    with pytest.raises(InputFileError, match=r"not in one encoding throughout: line 2, "
+                       r"column 64 holds the byte 0xB0"):
+        read_stacks(path)
+
+
+def test_a_whole_windows_1252_file_still_reads_with_its_warning(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(_LAB.encode("cp1252"))
+    data = read_stacks(path)
+    assert data.encoding == "cp1252"
+    assert data.rows[0].values["sample_name"] == "Übergitter BTO/STO – Charge 7"
+    assert any("cp1252" in i.message for i in data.file_issues)
+
+
+def test_latin1_control_bytes_are_refused_where_they_are(tmp_path):
+    path = tmp_path / "control.csv"
+    path.write_bytes(_LAB.encode("cp1252").replace(b"700", b"7\x810"))
+    with pytest.raises(InputFileError, match=r"line 2, column 61 holds the byte 0x81"):
+        read_stacks(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_a_byte_order_mark_decides_the_encoding(tmp_path, encoding):
+    # Excel's "Unicode Text" is UTF-16 with its mark, tab-separated.
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(_LAB.replace(",", "\t").encode(encoding))
+    data = read_stacks(path)
+    assert data.rows[0].values["sample_name"] == "Übergitter BTO/STO – Charge 7"
+    assert data.file_issues == [] and data.delimiter == "\t"
+
+
+def test_utf16_that_breaks_off_is_refused(tmp_path):
+    path = tmp_path / "cut.csv"
+    path.write_bytes(_LAB.encode("utf-16") + b"\x00\xd8")  # half a surrogate pair
+    with pytest.raises(InputFileError, match="not in one encoding throughout"):
+        read_stacks(path)
+
+
+def test_mixed_line_endings_read_the_same_rows(tmp_path):
+    lines = _LAB.encode().split(b"\n")
+    path = tmp_path / "endings.csv"
+    path.write_bytes(lines[0] + b"\r\n" + lines[1] + b"\r" + lines[2] + b"\n")
+    data = read_stacks(path)
+    assert [r.values["layer_id"] for r in data.rows] == [1, 2]
+    assert data.rows[0].extra == {"notes": "grown at 700 °C"}

@@ -19,8 +19,12 @@ from layer_sync.read.stacks import read_stacks
 
 
 def _encrypted_xlsx(path: Path) -> Path:
-    # An encrypted OOXML workbook is an OLE compound file, whatever its extension says.
-    path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 1024)
+    # An encrypted OOXML workbook is an OLE compound file, whatever its extension says, whose
+    # directory holds the encryption's streams instead of a workbook stream.
+    from tests import hostile
+
+    path.write_bytes(hostile.compound_file({"EncryptionInfo": b"\x04\x00\x04\x00",
+                                            "EncryptedPackage": b"\x00" * 5000}))
     return path
 
 
@@ -59,7 +63,7 @@ CASES = {
     "text named xlsx": (lambda p: _mk(p / "t.xlsx", "a,b\n1,2"), "not a .xlsx workbook"),
     "password": (lambda p: _encrypted_xlsx(p / "locked.xlsx"), "password-protected"),
     "workbook named csv": (lambda p: _mk(p / "w.csv", b"PK\x03\x04xx"), "rename it"),
-    "utf16 csv": (lambda p: _mk(p / "u.csv", "a,b\n".encode("utf-16")), "UTF-16"),
+    "utf16 csv": (lambda p: _mk(p / "u.csv", "a,b\n".encode("utf-16-le")), "UTF-16"),
     "no header csv": (lambda p: _mk(p / "h.csv", "x,y\n1,2\n"), "no recognisable header"),
 }
 
@@ -172,7 +176,7 @@ def test_zip_that_is_not_a_workbook(tmp_path):
     path = tmp_path / "z.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("hello.txt", "hi")
-    with pytest.raises(InputFileError, match="cannot be read"):
+    with pytest.raises(InputFileError, match="holds no workbook"):
         read_stacks(path)
 
 
@@ -216,4 +220,31 @@ def test_a_zip_member_larger_than_its_header_says_is_refused(tmp_path):
             start += 4
     path.write_bytes(bytes(data))
     with pytest.raises(InputFileError, match="cannot be read"):
+        read_stacks(path)
+
+
+# ----------------------------------------------------- what a file is, by content (issue 18)
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("source, name", [("technician.xls", "renamed.xlsx"),
+                                          ("technician.xlsx", "renamed.xls"),
+                                          ("technician.ods", "renamed.xlsx")])
+def test_a_workbook_with_another_workbook_suffix_is_read_as_what_it_is(tmp_path, source, name):
+    expected = read_stacks(DATA / source)
+    path = tmp_path / name
+    path.write_bytes((DATA / source).read_bytes())
+    data = read_stacks(path)  # an .xls named .xlsx was called "password-protected"
+    assert [r.values for r in data.rows] == [r.values for r in expected.rows]
+    (warning,) = [i for i in data.file_issues if "by its content" in i.message]
+    assert f"rename it to renamed{Path(source).suffix}" in warning.message
+
+
+def test_an_office_file_that_holds_no_workbook_says_so(tmp_path):
+    from tests import hostile
+
+    path = tmp_path / "letter.xls"
+    path.write_bytes(hostile.compound_file({"WordDocument": b"\x00" * 100}))
+    with pytest.raises(InputFileError, match="holds no workbook"):
         read_stacks(path)

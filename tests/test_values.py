@@ -55,6 +55,19 @@ def test_formulas_compare_by_meaning():
     assert not same("composition_string", "BaTiO3", "garbage!")
 
 
+@pytest.mark.parametrize("sheet,server", [
+    ("La0.705Sr0.3MnO3", "La0.70Sr0.3MnO3"),   # a real change in doping, half a percent
+    ("La0.7Sr0.301MnO3", "La0.7Sr0.3MnO3"),
+    ("Ba0.999Sr0.001TiO3", "BaTiO3"),
+])
+def test_a_small_real_change_in_an_amount_is_a_change(sheet, server):
+    """Amounts compare within a rounding error (1e-6), never within a chemist's tolerance."""
+    assert not same("composition_string", sheet, server)
+    assert not same("element_dict", {"La": 0.705, "Sr": 0.3, "Mn": 1, "O": 3},
+                    {"La": 0.70, "Sr": 0.3, "Mn": 1, "O": 3})
+    assert same("composition_string", "La0.7Sr0.3MnO3", "La0.70000000Sr0.3MnO3")
+
+
 @pytest.mark.parametrize("raw", ['{"Ba": 1, "Ti": 1, "O": 3}', "Ba:1, Ti:1, O:3", "Ba=1; Ti=1; O=3",
                                  {"Ba": 1, "Ti": 1, "O": 3}])
 def test_element_dict_forms(raw):

@@ -169,8 +169,11 @@ def test_every_command_end_to_end(windows, sandbox_process):
     assert (payload["created"], payload["updated"], payload["invalid"]) == (3, 1, 1)
     assert openpyxl.load_workbook(folder / "night.xlsx").sheetnames[0] == "Summary"
 
+    key_file = folder / "atomscale-key"
+    key_file.write_text(API_KEY + "\r\n", encoding="ascii")  # as Notepad saves it
     for name in ("exported.xlsx", "exported.csv"):
-        proc = windows.run("export", name, env=server)
+        proc = windows.run("export", name, "--api-key-file", str(key_file),
+                           env={"ATOMSCALE_API_URL": url})
         assert proc.returncode == 0 and "Exported 8 layers" in proc.stdout, proc.stderr
     proc = windows.run("sync", "exported.csv", "--json", "--report", "again.xlsx", env=server)
     assert proc.returncode == 0 and json.loads(proc.stdout)["requests"]["POST"] == 0

@@ -4,10 +4,11 @@ typed as a flag out of every message."""
 from __future__ import annotations
 
 import argparse
-import functools
 import re
 import sys
+import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..core.errors import ExitCode, flag
@@ -20,15 +21,86 @@ from ..core.options import (
 )
 from ..core.version import __version__
 
-EPILOG = """exit codes:
-  0  every row is in sync (or would be, in a dry run) and none is invalid
-  1  the run finished, but some rows are invalid or failed (see the report)
-  2  the run could not be done in full: bad arguments, unreadable input, no header,
-     key refused, API unreachable, another run holding the lock, an output path that
-     names the input or is not a regular file, or the report could not be written
-  129 / 130 / 143  stopped by SIGHUP / Ctrl-C / SIGTERM: nothing more was sent; the report
-     of what was done and the JSON line are still written
-"""
+ENVIRONMENT = """environment:
+  ATOMSCALE_API_KEY, AS_API_KEY        the API key (or --api-key-file PATH; never a flag)
+  ATOMSCALE_API_URL, AS_API_ENDPOINT   the API root (or --api-url)
+  NO_COLOR                             plain text, no colours, on a terminal too"""
+
+SYNC_EXIT = """exit codes:
+  0    every row is in step with the server (in a dry run: would be)
+  1    the run finished, but some rows are invalid, failed or were not sent (see the report)
+  2    the run could not be done in full: bad arguments or configuration, no key, an
+       unreadable sheet, another run holding the lock, the key refused, the API down, the
+       report not written
+  129, 130, 143  stopped by SIGHUP, Ctrl-C, SIGTERM: nothing more was sent; the report
+       and the JSON line say what was done"""
+
+@dataclass(frozen=True)
+class Help:
+    """A command's help: one line, what it does, examples, exit codes, the environment."""
+
+    line: str
+    description: str
+    examples: str
+    exit_codes: str
+    environment: str = ""
+
+
+COMMANDS: dict[str, Help] = {
+    "sync": Help(
+        "read the sheet, plan against the server, write, report",
+        "Read a lab's layer stacks (CSV or workbook), compare them with the server's, create "
+        "the new layers and update the changed ones, then write a report workbook of what "
+        "happened to every row. Nothing is ever deleted; a second run changes nothing.",
+        "  layer-sync sync lab_stacks.xlsx --dry-run     # what would change; writes nothing\n"
+        "  layer-sync sync lab_stacks.xlsx\n"
+        "  layer-sync sync lab_stacks.xlsx --json --log-file ~/layer-sync.log >> ~/runs.jsonl",
+        SYNC_EXIT, ENVIRONMENT),
+    "check": Help(
+        "check a sheet against every rule, offline: no key, no network",
+        "Every rule of the sheet (formats, headers, values, chemistry, duplicate layers, gaps), "
+        "with each problem's cell. Needs no key and sends nothing.",
+        "  layer-sync check lab_stacks.xlsx\n"
+        "  layer-sync check lab_stacks.xlsx --report checked.xlsx --json",
+        "exit codes:\n  0    no errors (warnings allowed)\n  1    some rows have errors\n"
+        "  2    the file cannot be read, bad arguments, or the report not written", ""),
+    "export": Help(
+        "write the server's layer stacks to a sheet (.xlsx / .csv)",
+        "Write every layer the server holds to a sheet in the input format: a lab starts from "
+        "what is already there, and syncing the file straight back changes nothing.",
+        "  layer-sync export our_stacks.xlsx",
+        "exit codes:\n  0    written\n  2    not written: a bad name, a file that exists "
+        "(add --force), no key, the key refused, the API unreachable", ENVIRONMENT),
+    "template": Help(
+        "write a blank input workbook (.xlsx) or CSV",
+        "Write a blank input sheet with the canonical columns and an example stack (refused "
+        "until replaced); the .xlsx explains each column on its Instructions sheet.",
+        "  layer-sync template my_stacks.xlsx",
+        "exit codes:\n  0    written\n  2    not written (a bad name, or a file that exists: "
+        "add --force)", ""),
+    "demo": Help(
+        "sync the sample workbook into a local sandbox; no key, no network",
+        "Start a local stand-in of the API seeded with sample stacks, sync the sample lab "
+        "workbook into it, and print what happened: every outcome in a few seconds.",
+        "  layer-sync demo\n"
+        "  layer-sync demo --copy-sample lab    # the sample sheet and seed, to keep",
+        "exit codes:\n  0    the demo ran\n  2    it could not", ""),
+    "sandbox": Help(
+        "run a local stand-in of the Atomscale API",
+        "A local stand-in of the target-materials API (SQLite), with faults on demand, to try "
+        "runs against before the real one; it starts with the sample data (--seed FILE for "
+        "your own, --empty for none). Ctrl-C stops it.",
+        "  layer-sync sandbox --port 8765 --api-key k\n"
+        "  ATOMSCALE_API_URL=http://127.0.0.1:8765/ ATOMSCALE_API_KEY=k layer-sync sync lab.xlsx",
+        "exit codes:\n  0    stopped (Ctrl-C)\n  2    could not start", ""),
+}
+
+
+def _epilog(command: str) -> str:
+    about = COMMANDS[command]
+    parts = (f"examples:\n{about.examples}", about.exit_codes, about.environment)
+    return "\n\n".join(part for part in parts if part)
+
 
 #: Said instead of echoing anything that may be an API key typed as a flag.
 KEY_FLAG_MESSAGE = ("the API key is never given as a command-line flag (it would show in ps and "
@@ -82,23 +154,27 @@ OUTPUT_OPTIONS: dict[str, Spec] = {
     "log_file": Spec("append timestamped log lines to PATH", "path", "output",
                      metavar="PATH"),
     "verbose": Spec("log every request", "flag", "output"),
-    "quiet": Spec("log warnings and errors only; no progress bar", "flag", "output"),
+    "quiet": Spec("on the terminal, warnings and errors only, no progress bar; the log file "
+                  "keeps warnings, errors and a line for each run", "flag", "output"),
 }
 
 
-def _add_logging(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--log-file", metavar="PATH", help=OUTPUT_OPTIONS["log_file"].help)
-    p.add_argument("-v", "--verbose", action="store_true", help=OUTPUT_OPTIONS["verbose"].help)
-    p.add_argument("-q", "--quiet", action="store_true", help=OUTPUT_OPTIONS["quiet"].help)
-    p.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+def _add_output(g: Any, *, json: bool = False, log_file: bool = False, verbose: bool = False,
+                quiet: bool = False) -> None:
+    """The command line's own output options that mean something for the command."""
+    if json:
+        g.add_argument("--json", action="store_true", help=OUTPUT_OPTIONS["json"].help)
+    if log_file:
+        g.add_argument("--log-file", metavar="PATH", help=OUTPUT_OPTIONS["log_file"].help)
+    if verbose:
+        g.add_argument("-v", "--verbose", action="store_true",
+                       help=OUTPUT_OPTIONS["verbose"].help)
+    if quiet:
+        g.add_argument("-q", "--quiet", action="store_true", help=OUTPUT_OPTIONS["quiet"].help)
 
 
-def _add_json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help=OUTPUT_OPTIONS["json"].help)
-
-
-def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH",
+def _add_config(g: Any) -> None:
+    g.add_argument("--config", metavar="PATH",
                    help="a TOML file of options and [columns] (default: layer-sync.toml in "
                         "the current folder, if any); flags win")
 
@@ -113,17 +189,17 @@ class _SheetNames(argparse.Action):
         setattr(namespace, self.dest, list(given))
 
 
-def add_options(p: argparse.ArgumentParser, declared: type[Options]) -> None:
+def add_options(p: argparse.ArgumentParser, declared: type[Options]) -> dict[str, Any]:
     """A flag for every option `declared` (`SyncOptions`…) offers on the command line, in
     its group, with its help and its default from the declaration. An option not given is
-    left out of the namespace (its default is the declaration's, or the config file's)."""
-    groups: dict[str, Any] = {}
+    left out of the namespace (its default is the declaration's, or the config file's).
+    Returns the groups (input, server, behaviour, output), for the command's own flags."""
+    groups = {name: p.add_argument_group(f"{name} options")
+              for name in ("input", "server", "behaviour", "output")}
     for name, default, spec in declared.declared():
         if not spec.flag:
             continue
-        group = groups.get(spec.group)
-        if group is None:
-            group = groups[spec.group] = p.add_argument_group(f"{spec.group} options")
+        group = groups[spec.group]
         shown = _default_text(name, default, spec)
         help_text = f"{spec.help}{shown}"
         if spec.kind == "flag":
@@ -136,6 +212,7 @@ def add_options(p: argparse.ArgumentParser, declared: type[Options]) -> None:
             group.add_argument(flag(name), type=_converter(name, spec),
                                default=argparse.SUPPRESS, metavar=spec.metavar,
                                help=help_text)
+    return groups
 
 
 def _default_text(name: str, default: Any, spec: Spec) -> str:
@@ -151,30 +228,37 @@ def given_options(args: argparse.Namespace, declared: type[Options]) -> dict[str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="layer-sync", epilog=EPILOG, allow_abbrev=False,
+    parser = _Parser(prog="layer-sync", allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Keep a lab's target layer stacks (CSV / Excel) in step with "
-                                 "the Atomscale platform.")
+                                 "the Atomscale platform.",
+                     epilog=f"{SYNC_EXIT}\n\n{ENVIRONMENT}\n\nlayer-sync COMMAND --help "
+                            "says what each command does, with examples.")
     parser.add_argument("--version", action="version", version=f"layer-sync {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser = functools.partial(sub.add_parser, allow_abbrev=False)  # type: ignore[method-assign]
 
-    p = sub.add_parser("sync", help="read the sheet, plan against the server, write, report",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
-    add_options(p, SyncOptions)
-    _add_json(p)
-    _add_config(p)
-    _add_logging(p)
+    def command(name: str) -> argparse.ArgumentParser:
+        help_line, description = COMMANDS[name].line, COMMANDS[name].description
+        made: argparse.ArgumentParser = sub.add_parser(
+            name, help=help_line, description=f"{help_line[0].upper()}{help_line[1:]}.\n\n"
+            f"{textwrap.fill(description, 79)}", epilog=_epilog(name), allow_abbrev=False,
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        made.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+        return made
 
-    p = sub.add_parser("check", help="check a sheet against every rule, offline: no key, "
-                                     "no network; problems with their cells")
-    p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
-    add_options(p, CheckOptions)
-    _add_config(p)
-    _add_logging(p)
+    p = command("sync")
+    p.add_argument("path", metavar="PATH", help="the sheet: .csv .tsv .txt .xlsx .xlsm .ods .xls")
+    groups = add_options(p, SyncOptions)
+    _add_output(groups["output"], json=True, log_file=True, verbose=True, quiet=True)
+    _add_config(groups["input"])
 
-    p = sub.add_parser("sandbox", help="run a local stand-in of the Atomscale API")
+    p = command("check")
+    p.add_argument("path", metavar="PATH", help="the sheet: .csv .tsv .txt .xlsx .xlsm .ods .xls")
+    groups = add_options(p, CheckOptions)
+    _add_output(groups["output"], json=True, log_file=True, quiet=True)
+    _add_config(groups["input"])
+
+    p = command("sandbox")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--db", metavar="PATH", help="SQLite file for the records (default: in memory)")
@@ -200,28 +284,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--echo-key", action="store_true",
                    help="quote the client's key back in error answers (to test that clients "
                         "never leak it)")
-    _add_logging(p)
+    _add_output(p, log_file=True, quiet=True)
 
-    p = sub.add_parser("demo", help="sync the sample workbook into a sandbox; no key, no network")
+    p = command("demo")
     p.add_argument("--report", metavar="PATH", help="where the report workbook goes")
-    p.add_argument("--json", action="store_true",
-                   help="print only a JSON summary on stdout (the human summary goes to stderr)")
     p.add_argument("--copy-sample", metavar="DIR",
                    help="instead of the demo, write the sample sheet (lab_stacks.xlsx, "
                         "lab_stacks.csv) and the sandbox seed (sandbox_seed.json) into DIR, "
                         "never over an existing file")
-    _add_logging(p)
+    _add_output(p, json=True, log_file=True, verbose=True, quiet=True)
 
-    p = sub.add_parser("template", help="write a blank input workbook (.xlsx) or CSV")
+    p = command("template")
     p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
     p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
-    _add_logging(p)
 
-    p = sub.add_parser("export", help="write the server's layer stacks to a sheet (.xlsx / .csv)")
+    p = command("export")
     p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
-    add_options(p, ExportOptions)
-    _add_config(p)
-    _add_logging(p)
+    groups = add_options(p, ExportOptions)
+    _add_output(groups["output"], log_file=True, verbose=True, quiet=True)
+    _add_config(groups["input"])
     parser.commands = sub.choices  # type: ignore[attr-defined]  # for the config's defaults
     return parser
 

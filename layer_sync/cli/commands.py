@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, ExitCode
+from ..core.issues import Severity
 from ..core.options import CheckOptions, ExportOptions, SyncOptions
 from ..core.runtime import Progress, Runtime, Stream
 from ..core.text import one_line, plural
-from ..outcome.results import SyncOutcome
+from ..core.version import __version__
+from ..outcome.results import CheckOutcome, SyncOutcome
 from ..remote.settings import known_keys, resolve_api_key, resolve_api_url
 from ..run.check import check_file
 from ..run.sync import sync_file
@@ -25,6 +27,7 @@ from ..tools.export import export_stacks
 from ..tools.templates import write_template
 from .arguments import given_options
 from .demo import copy_sample, run_demo
+from .process import FILE_ONLY
 from .progress import ProgressBar, bar_wanted
 from .streams import KeyRedactingFilter, RedactingStream
 from .summary import print_check
@@ -77,6 +80,7 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
 
 def _cmd_sync(args: argparse.Namespace, runtime: Runtime) -> int:
     options = SyncOptions(**given_options(args, SyncOptions))
+    log_start("sync", args.path, options, resolve_api_url(options.api_url, runtime.environ))
     api_key = resolve_api_key(runtime.environ, options.api_key_file)
     _redact_logs(args, [api_key.value], runtime)
     args.signals.watching = True  # a signal stops the run through its control (StopSignals)
@@ -100,24 +104,50 @@ def _redact_logs(args: argparse.Namespace, keys: list[str], runtime: Runtime) ->
 
 
 
-def _finish(outcome: SyncOutcome, args: argparse.Namespace, runtime: Runtime,
-            log_exit: bool = True) -> int:
+def _finish(outcome: SyncOutcome | CheckOutcome, args: argparse.Namespace,
+            runtime: Runtime) -> int:
+    """Print the summary and the JSON line, and log how the run ended."""
     stdout, stderr = runtime.stdout, runtime.stderr
     # With --json, stdout carries the JSON object alone (cron appends it to a .jsonl file).
     human = stderr if getattr(args, "json", False) else stdout
-    print_summary(outcome, human)
+    if isinstance(outcome, CheckOutcome):
+        print_check(outcome, human)
+    else:
+        print_summary(outcome, human)
     error = getattr(human, "error", None)
-    if error is not None and not outcome.fatal:  # the JSON line then says exit 2 too
-        outcome.fatal = True
-        outcome.message = f"the summary could not be written ({error.strerror or error})"
-    if outcome.fatal:
-        print(f"layer-sync: error: {one_line(str(outcome.message))}", file=stderr)
-    if log_exit:
-        log.info("exit code %d: %s", int(outcome.exit_code), outcome.headline)
+    if isinstance(outcome, SyncOutcome):
+        if error is not None and not outcome.fatal:  # the JSON line then says exit 2 too
+            outcome.fatal, outcome.reason_kind = True, "run_incomplete"
+            outcome.message = f"the summary could not be written ({error.strerror or error})"
+        if outcome.fatal:
+            print(f"layer-sync: error: {one_line(str(outcome.message))}", file=stderr)
+    if outcome.report_error:
+        print(f"layer-sync: error: {one_line(str(outcome.report_error))}", file=stderr)
+    log_ending(outcome)
     if getattr(args, "json", False):
         print(outcome.to_json(), file=stdout)
     return int(outcome.exit_code)
 
+
+
+def log_ending(outcome: SyncOutcome | CheckOutcome) -> None:
+    """One dated line in the --log-file for how the run ended, at the level it deserves:
+    INFO in step, WARNING rows need attention, ERROR the run could not be done or was
+    stopped; the first problem's words beside it (the terminal has the summary already)."""
+    code = int(outcome.exit_code)
+    kind, message = outcome.reason
+    level = logging.INFO if code == 0 else logging.WARNING if code == 1 else logging.ERROR
+    first = next((i for i in outcome.issues if i.severity == Severity.ERROR), None)
+    detail = f"; first problem: {first.location} {first.message}" if first and code == 1 else ""
+    log.log(level, "exit code %d (%s): %s%s", code, kind, message, detail, extra=FILE_ONLY)
+
+
+def log_start(command: str, path: str, options: CheckOptions, api_url: str | None) -> None:
+    """One dated line in the --log-file for the run's start: what, which sheet, which API."""
+    server = f" -> {api_url}" if api_url else ""
+    dry = " (dry run)" if getattr(options, "dry_run", False) else ""
+    log.info("%s %s%s%s: started (layer-sync %s)", command, path, server, dry, __version__,
+             extra=FILE_ONLY)
 
 
 def print_summary(outcome: Any, out: Stream) -> None:
@@ -160,7 +190,7 @@ def _cmd_demo(args: argparse.Namespace, runtime: Runtime) -> int:
     with _progress_bar(runtime, args.quiet) as progress:
         outcome = run_demo(report=args.report, announce=announce,
                            runtime=replace(runtime, progress=progress))
-    code = _finish(outcome, args, runtime, log_exit=False)
+    code = _finish(outcome, args, runtime)
     if code == ExitCode.ROWS_NEED_ATTENTION:
         # The sample sheet has an invalid row on purpose: the demo itself went as designed.
         code = int(ExitCode.OK)
@@ -190,14 +220,12 @@ def _copy_sample(folder: str, runtime: Runtime) -> int:
 
 def _cmd_check(args: argparse.Namespace, runtime: Runtime) -> int:
     options = CheckOptions(**given_options(args, CheckOptions))
+    log_start("check", args.path, options, None)
     # A check needs no key, but one the environment or a key file names is kept out of
     # everything it prints, logs and writes.
     _redact_logs(args, known_keys(None, options, runtime.environ), runtime)
     outcome = check_file(args.path, options=options, runtime=runtime)
-    print_check(outcome, runtime.stdout)
-    if outcome.report_error:
-        print(f"layer-sync: error: {one_line(str(outcome.report_error))}", file=runtime.stderr)
-    return int(outcome.exit_code)
+    return _finish(outcome, args, runtime)
 
 
 def _cmd_template(args: argparse.Namespace, runtime: Runtime) -> int:

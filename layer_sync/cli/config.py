@@ -46,7 +46,7 @@ CONFIG_NAME = "layer-sync.toml"
 DECLARED: dict[str, type[Options]] = {"sync": SyncOptions, "check": CheckOptions,
                                       "export": ExportOptions}
 _OUTPUT: dict[str, tuple[str, ...]] = {"sync": ("json", "log_file", "verbose", "quiet"),
-                                       "check": ("log_file", "verbose", "quiet"),
+                                       "check": ("json", "log_file", "quiet"),
                                        "export": ("log_file", "verbose", "quiet")}
 
 

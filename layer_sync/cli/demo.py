@@ -14,6 +14,7 @@ from pathlib import Path
 from ..core.errors import ConfigError
 from ..core.runtime import Runtime
 from ..outcome.results import SyncOutcome
+from ..report.paths import REPORTS_FOLDER
 from ..run.sync import sync_file
 from ..sandbox import SandboxServer
 from ..tools import samples
@@ -36,8 +37,10 @@ def run_demo(report: str | Path | None = None,
         with SandboxServer(api_key=key, seed=[dict(e) for e in samples.SEED]) as server:
             if announce is not None:
                 announce(server.url, sheet)
+            # The sample sheet is a temporary copy: the report goes in the current folder.
             return sync_file(sheet, api_key=key, api_url=server.url,
-                             report=True if report is None else report, runtime=runtime)
+                             report=True if report is None else report,
+                             report_dir=Path(REPORTS_FOLDER), runtime=runtime)
 
 
 def copy_sample(folder: str | os.PathLike[str]) -> list[Path]:

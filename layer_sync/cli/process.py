@@ -63,20 +63,25 @@ class LoggingSetup:
         self._save(logging.getLogger("layer_sync.sandbox"))
         for handler in list(root.handlers):
             root.removeHandler(handler)
-        level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-        root.setLevel(logging.DEBUG if args.log_file else level)
+        verbose, quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+        log_file = getattr(args, "log_file", None)
+        level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+        root.setLevel(logging.DEBUG if log_file else level)
         root.propagate = False
         console = logging.StreamHandler(stderr)
         console.setLevel(level)
         console.setFormatter(_Printable("%(message)s"))
+        console.addFilter(_for_the_console)
         root.addHandler(console)
         self._added.append(console)
-        if args.log_file:
+        if log_file:
             try:
-                file_handler = _LogFile(args.log_file, stderr)
+                file_handler = _LogFile(log_file, stderr)
             except OSError as exc:
-                raise ConfigError(f"cannot open the log file {args.log_file}: {exc.strerror}") from None
-            file_handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+                raise ConfigError(f"cannot open the log file {log_file}: {exc.strerror}") from None
+            file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+            if quiet:  # warnings and errors only, but one line for each run's start and end
+                file_handler.addFilter(_quiet_file)
             file_handler.setFormatter(_Printable("%(asctime)s %(levelname)s %(message)s"))
             root.addHandler(file_handler)
             self._added.append(file_handler)
@@ -94,6 +99,22 @@ class LoggingSetup:
             logger.setLevel(level)
             logger.propagate = propagate
         self._saved, self._added = [], []
+
+
+def _for_the_console(record: logging.LogRecord) -> bool:
+    """Lines logged with `extra=FILE_ONLY` go to the log file only: the terminal has them
+    already, as the command line printed them (its error line, its summary)."""
+    return getattr(record, "console", True) is not False
+
+
+#: `log.error(..., extra=FILE_ONLY)`: a line for the --log-file, not the terminal: the
+#: run's start and end (kept with -q too: every run leaves its dated line).
+FILE_ONLY = {"console": False}
+
+
+def _quiet_file(record: logging.LogRecord) -> bool:
+    """-q: the log file takes warnings, errors and each run's start and end line."""
+    return record.levelno >= logging.WARNING or getattr(record, "console", True) is False
 
 
 class _LogFile(logging.FileHandler):

@@ -24,8 +24,14 @@ class StopReason(Enum):
     CANCELLED = "the run no longer needed it"
 
 
+_KINDS = {StopReason.KEY_REFUSED: "key_refused", StopReason.API_DOWN: "api_down",
+          StopReason.INTERRUPTED: "interrupted", StopReason.CANCELLED: "run_incomplete"}
+
+
 class RunStopped(ApiError):
     """A request not sent (or given up) because the run was interrupted or cancelled."""
+
+    kind = "stopped"
 
 
 class RunControl:
@@ -78,6 +84,11 @@ class RunControl:
     def cancel(self) -> None:
         """Stop the requests under way because nobody needs their answers any more."""
         self.stop(StopReason.CANCELLED, "cancelled: the run no longer needs this request")
+
+    @property
+    def kind(self) -> str | None:
+        """Why the run stopped, as the JSON line's `reason.kind` (None: it did not)."""
+        return _KINDS.get(self.reason) if self.reason is not None else None
 
     @property
     def interrupted(self) -> bool:

@@ -44,6 +44,13 @@ class LayerSyncError(Exception):
     """
 
     exit_code: ExitCode = ExitCode.RUN_INCOMPLETE
+    #: Why, in a short stable word for the JSON line's `reason.kind` (`no_key`, `locked`…).
+    kind: str = "run_incomplete"
+
+    def __init__(self, *args: object, kind: str | None = None) -> None:
+        super().__init__(*args)
+        if kind is not None:
+            self.kind = kind
 
     def __str__(self) -> str:
         return _MARKED.sub(r"\1", super().__str__())
@@ -72,13 +79,19 @@ def flag(name: str) -> str:
 class InputFileError(LayerSyncError):
     """The input file cannot be used: missing, empty, corrupt, protected, no header."""
 
+    kind = "input_unreadable"
+
 
 class ConfigError(LayerSyncError):
     """Bad arguments or missing configuration (API key, URL)."""
 
+    kind = "bad_configuration"
+
 
 class OptionError(ConfigError):
     """An option's value cannot be used: `option` names it (`timeout`), the message says why."""
+
+    kind = "bad_option"
 
     def __init__(self, name: str, detail: str) -> None:
         super().__init__(f"{option(name)} {detail}")
@@ -89,12 +102,17 @@ class OptionError(ConfigError):
 class LockedError(LayerSyncError):
     """Another run is writing to the same server (the lock of run/lock.py)."""
 
+    kind = "locked"
+
 
 class ApiError(LayerSyncError):
     """A request failed for good. `status` is the HTTP status, or None without an answer."""
 
-    def __init__(self, message: str, status: int | None = None, attempts: int = 1) -> None:
-        super().__init__(message)
+    kind = "api_error"
+
+    def __init__(self, message: str, status: int | None = None, attempts: int = 1, *,
+                 kind: str | None = None) -> None:
+        super().__init__(message, kind=kind)
         self.status = status
         self.attempts = attempts
 
@@ -102,13 +120,19 @@ class ApiError(LayerSyncError):
 class AuthError(ApiError):
     """401 / 403: the key is missing, wrong, revoked or lacks the write scope."""
 
+    kind = "key_refused"
+
 
 class ApiDownError(ApiError):
     """Too many failed attempts in a row across all workers: the API is taken to be down."""
 
+    kind = "api_down"
+
 
 class ReportError(LayerSyncError):
     """The report workbook could not be written."""
+
+    kind = "report_unwritable"
 
 
 class Interrupted(KeyboardInterrupt):

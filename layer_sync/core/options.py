@@ -50,6 +50,8 @@ class Spec:
     flag: bool = True
     #: Environment variables that win over a config file's value (the command line wins over both).
     environment: tuple[str, ...] = ()
+    #: None is a value of its own (the default: adaptive, keep all, beside the sheet…).
+    optional: bool = False
 
 
 def described(spec: Spec) -> dict[str, Spec]:
@@ -65,6 +67,8 @@ MAX_CONSECUTIVE_FAILURES = 10_000
 #: How long a run waits for another one writing to the same server (see run/lock.py): a
 #: nightly run of tens of thousands of rows takes minutes; and the most it may be told to.
 LOCK_WAIT_S, MAX_LOCK_WAIT_S = 600, 86_400
+#: The most reports (or days of them) kept: more than a lab's lifetime of nights.
+MAX_KEPT = 100_000
 
 @dataclass(frozen=True)
 class Options:
@@ -167,6 +171,17 @@ class CheckOptions(ReadOptions, ServerOptions):
     force: bool = field(default=False, metadata=described(Spec(
         "replace an existing report file even if it is not a layer-sync report", "flag",
         "output")))
+    report_dir: Path | None = field(default=None, metadata=described(Spec(
+        "the folder of the reports layer-sync names itself (default: layer-sync-reports "
+        "beside the sheet)", "path", "output", metavar="DIR", optional=True)))
+    keep_reports: int | None = field(default=None, metadata=described(Spec(
+        "keep the newest N of this sheet's own reports in that folder, removing older ones "
+        "(never any other file; default: keep all)", "count", "output", least=1,
+        most=MAX_KEPT, metavar="N", optional=True)))
+    keep_days: int | None = field(default=None, metadata=described(Spec(
+        "remove this sheet's own reports older than N days from that folder (never any "
+        "other file; default: keep all)", "count", "output", least=1, most=MAX_KEPT,
+        metavar="N", optional=True)))
 
 
 @dataclass(frozen=True)
@@ -187,7 +202,7 @@ class SyncOptions(CheckOptions):
     concurrency: int | None = field(default=None, metadata=described(Spec(
         "writes in flight at once, fixed (default: adaptive, as many as the server takes up "
         "to --max-concurrency)", "count", "server", least=1, most=MAX_CONCURRENCY,
-        metavar="N")))
+        metavar="N", optional=True)))
     max_concurrency: int = field(default=32, metadata=described(Spec(
         "the most writes in flight when the concurrency adapts", "count", "server", least=1,
         most=MAX_CONCURRENCY, metavar="N")))
@@ -227,6 +242,9 @@ class ExportChanges(ServerChanges, total=False):
 class CheckChanges(ReadChanges, ServerChanges, total=False):
     report: str | os.PathLike[str] | bool | None
     force: bool
+    report_dir: str | os.PathLike[str] | None
+    keep_reports: int | None
+    keep_days: int | None
 
 
 class SyncChanges(CheckChanges, total=False):
@@ -249,8 +267,8 @@ def check_value(name: str, spec: Spec, value: Any) -> Any:
             raise OptionError(name, f"must be True or False, not {value!r}")
         return value
     if kind == "count":
-        if value is None and name == "concurrency":
-            return None  # adaptive
+        if value is None and spec.optional:
+            return None  # its own meaning: adaptive, keep all…
         if isinstance(value, bool) or not isinstance(value, int):
             raise OptionError(name, f"must be a whole number, not {value!r}")
         _bounded(name, spec, value)

@@ -50,8 +50,11 @@ def local_now() -> _dt.datetime:
 class Runtime:
     """Everything a run takes from its surroundings.
 
-    `clock`: seconds for durations (monotonic). `sleep`: waits between attempts; None means
-    the run control's own, which a stop cuts short. `now`: the wall-clock time for the
+    `clock`: seconds for durations (monotonic). `sleep`: waits between attempts (and for a
+    sheet being saved to be still); None means the run control's own, which a stop cuts
+    short. `wall`: the wall clock files' modification times are compared with. `still_s`:
+    how long a sheet must have been still before it is read (None: 2 s, or
+    LAYER_SYNC_STILL_SECONDS). `now`: the wall-clock time for the
     report and the JSON line. `progress`: called as the run goes (see `Progress`).
     `control`: the run's stop switch (a signal handler calls its `interrupt`). `environ`: where
     the API key and URL are looked for. `state_dir`: where locks and the journal of writes in
@@ -61,6 +64,8 @@ class Runtime:
 
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] | None = None
+    wall: Callable[[], float] = time.time
+    still_s: float | None = None
     now: Callable[[], _dt.datetime] = local_now
     progress: Progress | None = None
     control: RunControl = field(default_factory=RunControl)

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import ExitCode
 from ..core.issues import Issue, Severity
 from ..core.text import plural
+from . import jsonline
 from .rows import Result, RowResult
 from .table import RowsTable, rows_frame
 
@@ -22,10 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: The counts of a sync's JSON line, in its order.
-COUNT_NAMES = ("rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
-               "remote_only")
-#: The counts of a check's JSON line, in its order.
-CHECK_COUNT_NAMES = ("rows", "valid", "invalid", "errors", "warnings")
+COUNT_NAMES = jsonline.SYNC_COUNTS
 
 
 @dataclass
@@ -37,6 +34,8 @@ class Outcome:
     finished: _dt.datetime
     duration_s: float = 0.0
     sheet: str | None = None
+    #: The sheets read, in order (a CSV: its file name).
+    sheets: list[str] = field(default_factory=list)
     #: Every header of the sheet read, in order (the Rows table's columns as read).
     headers: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
@@ -70,20 +69,26 @@ class Outcome:
     def warnings(self) -> list[Issue]:
         return [i for i in self.issues if i.severity != Severity.ERROR]
 
+    @property
+    def reason(self) -> tuple[str, str]:
+        """Why the run ended as it did: a stable word (`jsonline.REASONS`) and one line."""
+        raise NotImplementedError
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON line's fields, as a dict."""
+        """The JSON line's fields, as a dict (see `outcome.jsonline` for each)."""
         raise NotImplementedError
 
     def to_json(self) -> str:
         """The JSON line: one line of JSON, as `--json` prints it."""
-        return json.dumps(self.to_dict())
+        return jsonline.dumps(self.to_dict())
 
     def rows_table(self) -> RowsTable:
         """The report's Rows table (`outcome.table.RowsTable`)."""
         return RowsTable(self.results, self.headers, self.issues, self.key_forms)
 
     def to_frame(self) -> pd.DataFrame:
-        """The report's Rows sheet as a pandas DataFrame: one row per data row (needs pandas)."""
+        """The Rows table as a pandas DataFrame: one row per data row, every column (the
+        report's Rows sheet, less compact; needs pandas)."""
         return rows_frame(self.rows_table())
 
     def _tally(self) -> Counter[Result]:
@@ -103,6 +108,10 @@ class SyncOutcome(Outcome):
     retries: int = 0
     message: str | None = None  # why the run stopped early (exit code 2)
     fatal: bool = False
+    #: Why it stopped early, as a stable word (`jsonline.REASONS`): `key_refused`, `api_down`…
+    reason_kind: str | None = None
+    #: The command that made it: "sync", or "demo".
+    command: str = "sync"
     #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
     stop_signal: int | None = None
 
@@ -140,20 +149,31 @@ class SyncOutcome(Outcome):
                 f"{c['failed']} failed, {c['skipped']} skipped; "
                 f"{plural(c['remote_only'], 'layer')} on the server not in the sheet")
 
+    @property
+    def reason(self) -> tuple[str, str]:
+        code = self.exit_code
+        if self.stop_signal is not None:
+            return jsonline.signal_kind(int(code)), self.message or self.headline
+        if self.fatal:
+            return self.reason_kind or "run_incomplete", self.message or self.headline
+        if self.report_error is not None:
+            return "report_unwritable", self.report_error
+        counts = self.counts
+        for kind, name in (("rows_failed", "failed"), ("rows_skipped", "skipped"),
+                           ("rows_invalid", "invalid")):
+            if counts[name]:
+                return kind, self.headline
+        return "ok", self.headline
+
     def to_dict(self) -> dict[str, Any]:
-        return {**self.counts,
-                "requests": {m: self.requests.get(m, 0) for m in ("GET", "POST", "PATCH")},
-                "retries": self.retries, "duration_s": round(self.duration_s, 2),
-                "dry_run": self.dry_run, "report": str(self.report) if self.report else None,
-                "exit_code": int(self.exit_code)}
-
-
-def empty_json(dry_run: bool = False, exit_code: int = int(ExitCode.RUN_INCOMPLETE)) -> str:
-    """The JSON line for a run that never started (zeros), e.g. bad arguments."""
-    payload: dict[str, Any] = dict.fromkeys(COUNT_NAMES, 0)
-    payload.update({"requests": {"GET": 0, "POST": 0, "PATCH": 0}, "retries": 0,
-                    "duration_s": 0.0, "dry_run": dry_run, "report": None, "exit_code": exit_code})
-    return json.dumps(payload)
+        kind, message = self.reason
+        return jsonline.line(
+            command=self.command, started=self.started, finished=self.finished,
+            duration_s=self.duration_s, input_path=str(self.path), sheets=self.sheets,
+            api_url=self.api_url, dry_run=self.dry_run, counts=self.counts,
+            requests=self.requests, retries=self.retries,
+            report=str(self.report) if self.report else None, exit_code=int(self.exit_code),
+            kind=kind, message=message)
 
 
 @dataclass
@@ -192,7 +212,17 @@ class CheckOutcome(Outcome):
                 f"{c['invalid']} invalid; {plural(c['errors'], 'error')}, "
                 f"{plural(c['warnings'], 'warning')}; nothing was sent")
 
+    @property
+    def reason(self) -> tuple[str, str]:
+        if self.report_error is not None:
+            return "report_unwritable", self.report_error
+        return ("rows_invalid" if self.errors else "ok"), self.headline
+
     def to_dict(self) -> dict[str, Any]:
-        return {**self.counts, "duration_s": round(self.duration_s, 2),
-                "report": str(self.report) if self.report else None,
-                "exit_code": int(self.exit_code)}
+        kind, message = self.reason
+        return jsonline.line(
+            command="check", started=self.started, finished=self.finished,
+            duration_s=self.duration_s, input_path=str(self.path), sheets=self.sheets,
+            api_url=None, dry_run=True, counts=self.counts, requests={}, retries=0,
+            report=str(self.report) if self.report else None, exit_code=int(self.exit_code),
+            kind=kind, message=message)

@@ -73,6 +73,9 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
         for action, _ in pairs:
             action.add(ERROR, "layer_id", message)
 
+    for action, target in zip(actions, targets):
+        _check_unreadable(action, target, index)
+
     updates = check_identity(actions, index, update_samples)
     for action in actions:
         _check_chemistry(action)
@@ -123,9 +126,40 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
     # The keys picked before they are sorted: a sheet that names every layer sorts none.
     remote_keys = sorted(k for k in index.layers if k[0] in covered and k not in named_keys)
     remote_only = [record for key in remote_keys for record in index.layers[key]]
-    issues = [issue for action in actions for issue in action.issues]
+    issues = [*_odd_records_issue(data, index), *(i for a in actions for i in a.issues)]
     return Plan(actions, list(new_samples.values()), remote_only, set(index.samples), issues,
                 sample_updates)
+
+
+def _check_unreadable(action: Action, target: int | NewKey | None, index: ServerIndex) -> None:
+    """A row whose layer the server may hold in a record the tool cannot read is not planned:
+    compared with nothing, it would be created again (a second copy of the same layer)."""
+    if target is None or action.layer_id is None:
+        return
+    if isinstance(target, int):
+        odd = index.unreadable((target, action.layer_id))
+        what = f"layer {action.layer_id} of sample {target}"
+    else:
+        odd = index.unreadable_named(target[0])
+        what = f"the target material {action.row.values.get('sample_name')!r}"
+    if odd is not None:
+        action.add(ERROR, "layer_id", f"the server holds a record that may be {what} but does "
+                   f"not have the shape the API documents ({odd.reason}"
+                   f"{f', record id {odd.record_id}' if odd.record_id is not None else ''}); "
+                   "nothing is sent for this row, so that no second copy is made: have the "
+                   "record corrected on the server, then run again")
+
+
+def _odd_records_issue(data: SheetData, index: ServerIndex) -> list[Issue]:
+    """One warning about the file that names the server's records that could not be read."""
+    if not index.odd:
+        return []
+    shown = "; ".join(f"{o.reason}" + (f" (record id {o.record_id})" if o.record_id is not None
+                                        else "") for o in index.odd[:5])
+    more = f"; and {len(index.odd) - 5:,} more" if len(index.odd) > 5 else ""
+    return [Issue(data.sheet, None, None, None, "", WARNING,
+                  f"the server's list holds {len(index.odd):,} record(s) that do not have the "
+                  f"shape the API documents, left alone: {shown}{more}")]
 
 
 def _managed(row: SheetRow) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from ..rules import values
 from ..rules.cells import MAX_CELL_CHARS, Checked, ValueProblem, is_blank
 from .delimited import load_text
 from .files import (
+    MAX_TEXT_BYTES,
+    MAX_WORKBOOK_BYTES,
     SUFFIXES,
     TEXT_SUFFIXES,
     WORKBOOK_SUFFIXES,
@@ -31,6 +33,7 @@ from .files import (
     check_input_file,
     column_letter,
 )
+from .guard import ReadGuard
 from .headers import (
     ALIASES,
     HEADER_SEARCH_ROWS,
@@ -42,6 +45,7 @@ from .headers import (
     squeeze_header,
 )
 from .rows import SheetData, SheetRow
+from .source import Source, read_source
 from .workbook import Workbook
 
 __all__ = ["ALIASES", "HEADER_SEARCH_ROWS", "SUFFIXES", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES",
@@ -66,6 +70,14 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
     `runtime.progress("reading", rows_done, rows, 0)` is called every 1,000 rows while they
     are checked (for a progress bar).
 
+    The file is read once, whole, and checked unchanged after the read; a file modified
+    moments ago is first watched until it has been still for `runtime.still_s` seconds
+    (default 2, or LAYER_SYNC_STILL_SECONDS; it waits at most 10 s, and says so on the log).
+    `runtime.clock` and `runtime.sleep` time that wait and bound the whole read (30 s);
+    `runtime.wall` is the clock modification times are compared with. The run's control
+    (`runtime.control`) is asked between chunks and rows: once a signal has interrupted the
+    run, reading stops with `core.errors.Interrupted(signum)`, a KeyboardInterrupt.
+
     Raises InputFileError (exit code 2) for a file that cannot be used at all.
     """
     read = ReadOptions.build(options, changes)
@@ -73,22 +85,31 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
     all_sheets, columns = read.all_sheets, read.columns
     path = Path(path)
     suffix = check_input_file(path)
+    runtime = runtime or Runtime()
+    control = runtime.control
+    clock = runtime.clock
+    guard = ReadGuard(path, clock=clock,
+                      should_stop=lambda: (control.signal or True) if control.interrupted else None)
+    source = read_source(path, MAX_TEXT_BYTES if suffix in TEXT_SUFFIXES else MAX_WORKBOOK_BYTES,
+                         guard=guard, clock=clock, sleep=runtime.sleep or control.sleep,
+                         wall=runtime.wall, still_s=runtime.still_s)
     wanted = list(read.sheet)
     names = lab_names(columns)
     file_issues: list[Issue] = []
     encoding = delimiter = None
     if suffix in TEXT_SUFFIXES:
 
-        grid, encoding, delimiter = load_text(path, suffix, file_issues)
+        grid, encoding, delimiter = load_text(source, suffix, file_issues, guard)
         if any(name.casefold() != grid.name.casefold() for name in wanted):
             raise InputFileError(f"{path.name} is a text file with no sheets; leave out "
                                  f"{option('sheet')}")
         header = find_header(grid, path, names)
         if header is None:
-            raise InputFileError(no_header_message(path, [grid], names))
+            raise InputFileError(no_header_message(path, [grid], names), kind="no_header")
         found = [(grid, header)]
     else:
-        found = _read_workbook(path, suffix, wanted, all_sheets, file_issues, names)
+        found = _read_workbook(source, suffix, wanted, all_sheets, file_issues, names, guard)
+    del source
     rows: list[SheetRow] = []
     columns: dict[str, str] = {}
     headers: list[str] = []
@@ -99,7 +120,8 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
     for grid, header in found:
         file_issues.extend(header.issues)
         stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
-        for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress):
+        for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress,
+                         guard=guard):
             row.stack += stack
             rows.append(row)
         for name, col in header.colmap.items():
@@ -117,11 +139,13 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
                      encoding=encoding, delimiter=delimiter, sheets=names, near_misses=near)
 
 
-def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
-                   file_issues: list[Issue], lab: dict[str, str]) -> list[tuple[Grid, Header]]:
+def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: bool,
+                   file_issues: list[Issue], lab: dict[str, str],
+                   guard: ReadGuard) -> list[tuple[Grid, Header]]:
     """The sheets to read, each with its header (see `read_stacks`)."""
-
-    book = Workbook(path, suffix)
+    path = source.path
+    book = Workbook(source, suffix, guard, file_issues)
+    source.take()  # the reader holds its own copy
     try:
         report_of = book.report_input()
         if report_of is not None:
@@ -132,7 +156,7 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
             missing = [n for n in wanted if n.casefold() not in by_name]
             if missing:
                 raise InputFileError(f"{path.name} has no sheet {missing[0]!r}; its sheets are "
-                                     f"{', '.join(map(repr, book.all_names))}")
+                                     f"{', '.join(map(repr, book.all_names))}", kind="sheet_missing")
             names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
         else:
             names = book.names
@@ -152,11 +176,11 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
             if header is not None:
                 found.append((grid, header))
             elif wanted:
-                raise InputFileError(no_header_message(path, [grid], lab))
+                raise InputFileError(no_header_message(path, [grid], lab), kind="no_header")
             else:
                 tried.append(grid)
         if not found:
-            raise InputFileError(no_header_message(path, tried, lab))
+            raise InputFileError(no_header_message(path, tried, lab), kind="no_header")
         if others:
             listed = ", ".join(map(repr, others))
             file_issues.append(Issue(
@@ -194,14 +218,30 @@ _check_cached = lru_cache(maxsize=65536, typed=True)(_check_uncached)  # typed: 
 def _fill_merged(grid: Grid, header_index: int, width: int) -> None:
     """A merged range's value fills its cells below the header, within the sheet's rows and
     the header's `width` (a range can claim a billion columns; the cells past them are not
-    read anyway)."""
+    read anyway).
+
+    Ranges that do not overlap cover each cell once at most, so the cells they cover together
+    are at most the grid's: more than that means overlapping ranges (which no spreadsheet
+    program saves), refused before the work, which would grow with their square.
+    """
     cells = grid.cells
+    spans = []
+    budget, work = len(cells) * max(width, 1), 0
     for (r0, c0), (r1, c1) in grid.merged:
         if r1 <= header_index or r0 >= len(cells) or c0 >= len(cells[r0]) or c0 >= width:
             continue
         c1 = min(c1, width - 1)
+        first, last = max(r0, header_index + 1), min(r1, len(cells) - 1)
+        work += max(0, last - first + 1) * (c1 - c0 + 1)
+        if work > budget:
+            raise InputFileError(
+                f"sheet {grid.name!r} has merged ranges that overlap one another, which no "
+                "spreadsheet program saves; unmerge its cells (select all, Unmerge) and "
+                "merge them again, then save it")
+        spans.append((r0, c0, c1, first, last))
+    for r0, c0, c1, first, last in spans:
         value = cells[r0][c0]
-        for r in range(max(r0, header_index + 1), min(r1, len(cells) - 1) + 1):
+        for r in range(first, last + 1):
             row = cells[r]
             if len(row) <= c1:
                 row.extend([""] * (c1 + 1 - len(row)))
@@ -226,7 +266,8 @@ def rows_from_grid(grid: Grid, header: Header, *, numbers: Sequence[int] | None 
 def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[str],
           numbers: Sequence[int] | None = None,
           cell_refs: Callable[[int], dict[str, str]] | None = None,
-          progress: Callable[[str, int, int | None, int], None] | None = None) -> list[SheetRow]:
+          progress: Callable[[str, int, int | None, int], None] | None = None,
+          guard: ReadGuard | None = None) -> list[SheetRow]:
     _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
@@ -241,8 +282,11 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     blank = _blank
     total = len(grid.cells) - header_index - 1
     for index in range(header_index + 1, len(grid.cells)):
-        if progress is not None and (index - header_index) % 1000 == 0:
-            progress("reading", index - header_index, total, 0)
+        if (index - header_index) % 1000 == 0:
+            if progress is not None:
+                progress("reading", index - header_index, total, 0)
+            if guard is not None:
+                guard.check()
         cells = grid.cells[index]
         number = index + 1 if numbers is None else numbers[index]
         width = len(cells)

@@ -199,7 +199,7 @@ class ApiClient:
         except (requests.exceptions.RequestException, ValueError) as exc:
             raise ConfigError(f"the API URL {self.base_url!r} cannot be used: "
                               f"{type(exc).__name__}; set {option('api_url')} or ATOMSCALE_API_URL, "
-                              "e.g. https://api.atomscale.ai/") from None
+                              "e.g. https://api.atomscale.ai/", kind="bad_api_url") from None
         self.session = session or requests.Session()
         self.session.headers.update(headers)
         # requests reads the proxy and CA settings of the environment (HTTPS_PROXY, NO_PROXY,

@@ -35,11 +35,11 @@ def check_api_key(key: ApiKey) -> ApiKey:
     a character like `€` has no single-byte form. The message never shows the key.
     """
     if not key.value:
-        raise ConfigError(f"the API key in {key.source} is empty")
+        raise ConfigError(f"the API key in {key.source} is empty", kind="bad_key")
     if not all(" " <= ch <= "~" for ch in key.value):
         raise ConfigError(f"the API key in {key.source} holds a character that cannot be sent "
                           "in an HTTP header (a line break, a tab, or a letter such as é or €); "
-                          "copy the key again from Atomscale")
+                          "copy the key again from Atomscale", kind="bad_key")
     return key
 
 
@@ -54,11 +54,11 @@ def check_api_url(url: str) -> str:
     if parts is None or parts.scheme not in ("http", "https") or not host:
         raise ConfigError(f"the API URL {url!r} is not an http(s) address; set "
                           f"{option('api_url')} or ATOMSCALE_API_URL, e.g. "
-                          "https://api.atomscale.ai/")
+                          "https://api.atomscale.ai/", kind="bad_api_url")
     if any(ch.isspace() or not ch.isprintable() for ch in host):
         raise ConfigError(f"the API URL {url!r} cannot be used: its host name holds a space or "
                           f"a control character; set {option('api_url')} or "
-                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
+                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/", kind="bad_api_url")
     return url if url.endswith("/") else url + "/"
 
 
@@ -82,28 +82,29 @@ def _read_key_file(path: Path) -> tuple[str, int]:
     # A path that names no file may be a key pasted in place of a path: it is not shown.
     shown = str(path) if (os.sep in str(path) or "." in path.name) else "given"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0))  # Windows: not in text mode
     except FileNotFoundError:
         raise ConfigError(f"the key file {shown} does not exist; {option('api_key_file')} "
                           "takes the path of a file that holds the key, never the key "
-                          "itself") from None
+                          "itself", kind="key_file_unreadable") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the key file {shown}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read the key file {shown}: {exc.strerror}", kind="key_file_unreadable") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):  # a folder too, which opens but cannot be read
         os.close(fd)
         raise ConfigError(f"the key file {shown} is not a regular file; give the path of a "
-                          "file that holds the key")
+                          "file that holds the key", kind="key_file_unreadable")
     with os.fdopen(fd, "rb") as handle:
         data = handle.read(MAX_KEY_FILE_BYTES + 1)
     if len(data) > MAX_KEY_FILE_BYTES:
         raise ConfigError(f"the key file {shown} is larger than {MAX_KEY_FILE_BYTES // 1024} kB: "
-                          "it should hold the key alone")
+                          "it should hold the key alone", kind="key_file_unreadable")
     try:
         return data.decode("utf-8"), info.st_mode
     except UnicodeDecodeError:
         raise ConfigError(f"the key file {shown} is not text (UTF-8); it should hold the key "
-                          "alone") from None
+                          "alone", kind="key_file_unreadable") from None
 
 
 def read_key_file_key(path: str | os.PathLike[str]) -> str | None:
@@ -143,11 +144,11 @@ def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike[str]
                  f"chmod 600 {path}")
         lines = text.strip().splitlines()
         if not lines:
-            raise ConfigError(f"the key file {path} is empty")
+            raise ConfigError(f"the key file {path} is empty", kind="key_file_unreadable")
         return check_api_key(ApiKey(lines[0].strip(), source))
     for name in KEY_VARIABLES:
         value = environ.get(name, "").strip()
         if value:
             return check_api_key(ApiKey(value, name))
     raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY) in the environment, "
-                      f"or give {option('api_key_file')} PATH")
+                      f"or give {option('api_key_file')} PATH", kind="no_key")

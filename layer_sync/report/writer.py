@@ -3,19 +3,30 @@ place when complete, with the user's umask. The report workbook goes through her
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..core.errors import ConfigError, ReportError
 from ..outcome.results import CheckOutcome, SyncOutcome
+from . import layout
 from .content import ReportContent
 from .paths import check_report_path
+
+log = logging.getLogger("layer_sync")
+
+#: The workbook's options: every string is written as text (never a formula, a number or a
+#: link, whatever it holds: `layout` writes strings as strings besides); rows go to disk as
+#: they are written (constant memory).
+WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False,
+                    "strings_to_numbers": False, "constant_memory": True}
 
 
 def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[str], *,
@@ -25,13 +36,14 @@ def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[st
     The output rules are kept here, where the file is written, whoever calls: never the
     run's input, never a file that is not a regular file, an existing file only when it is a
     layer-sync report or with `force` (`paths.check_report_path`). The file is created with
-    the user's umask, in a temporary folder in the target's folder, then renamed into place,
-    so a reader never sees half a workbook; nothing is left behind on any exit (an error,
-    Ctrl-C, or the signal handler's exception during the save).
+    the user's umask, in a temporary folder in the target's folder
+    (the writer's own temporary files go there too), then renamed into place, so a reader never
+    sees half a workbook; nothing is left behind on any exit (an error, Ctrl-C, or the signal
+    handler's exception during the save).
     """
-    from ..report import (
-        layout as report_layout,  # imports the writer: only runs that write a report need it
-    )
+    # ~40 ms to import: only runs that write a report need it. (Typed, but marked untyped.)
+    import xlsxwriter  # type: ignore[import-untyped]
+    from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
 
     path = Path(path)
     try:
@@ -44,34 +56,46 @@ def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[st
         work = tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise ReportError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+    book = None
     try:
         partial = Path(work) / path.name
-        book = report_layout.xlsx.Workbook(str(partial))
-        book.set_tempdir(work)  # the rows written so far go in the folder removed below
-        report_layout.fill(book, ReportContent(outcome))
-        # The file is created as any other (mode 0666 less the user's umask); mkstemp
-        # would have made it 0600, unreadable to colleagues on a shared drive.
-        book.close()
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            # The file is created as any other (mode 0666 less the user's umask); mkstemp
+            # would have made it 0600, unreadable to colleagues on a shared drive.
+            book = xlsxwriter.Workbook(str(partial), {**WORKBOOK_OPTIONS, "tmpdir": work})
+            layout.fill(book, ReportContent(outcome))
+            book.close()
+        for warning in said:  # a line in the log, never a warning's own two lines on stderr
+            log.warning("the report writer: %s", warning.message)
         os.replace(partial, path)
-    except (OSError, ValueError) as exc:
-        # ValueError: a value past the writer's limits (text() keeps values within them).
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise ReportError(f"cannot write the report {path}: {reason}") from None
-    except BaseException as exc:
-        # A panic inside the Rust writer arrives as pyo3's PanicException, which derives from
-        # BaseException: the report is not written (exit 2), never a traceback. Ctrl-C,
-        # SystemExit and our own bugs (ordinary exceptions) pass on as they are.
-        if isinstance(exc, (Exception, KeyboardInterrupt, SystemExit, GeneratorExit)):
-            raise
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ReportError(f"cannot write the report {path}: the report writer failed "
-                          f"({detail}); is the disk full, or $TMPDIR not writable?") from None
+    except (OSError, ValueError, XlsxWriterException) as exc:
+        raise ReportError(f"cannot write the report {path}: {_reason(exc)}") from None
     finally:
+        if book is not None:
+            _release(book)
         shutil.rmtree(work, ignore_errors=True)
     return path
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> Path:
+def _reason(exc: BaseException) -> str:
+    """Why the writer failed, in a few words (the OSError inside XlsxWriter's own error)."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else exc
+    reason = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
+    return " ".join(reason.split())  # one line, whatever the library said
+
+
+def _release(book: Any) -> None:
+    """Close the temporary files of a workbook that was not saved (an error or Ctrl-C before
+    the save): open, they could not be removed on Windows. A saved one has closed them."""
+    for sheet in book.worksheets():
+        handle = getattr(sheet, "row_data_fh", None)
+        if handle is not None and not handle.closed:
+            handle.close()
+
+
+def write_atomically(path: str | os.PathLike[str],
+                     write: Callable[[IO[bytes]], object]) -> Path:
     """Write `path` through a temporary file beside it, renamed into place when complete.
 
     The temporary file is created with mode 0666 less the user's umask, as any new file of

@@ -23,7 +23,7 @@ from ..plan.actions import Action, ActionKind
 from ..read.rows import SheetRow, sheet_issues
 from ..read.stacks import read_stacks
 from ..remote.settings import known_keys
-from ..report.paths import check_report_path, reserve_report_name
+from ..report.paths import check_report_path, report_folder, reserve_report_name
 from ..report.writer import write_report
 
 #: The message of a row that passed every rule.
@@ -52,7 +52,8 @@ def check_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = N
     started_at, started = runtime.now(), runtime.clock()
     data = read_stacks(path, options=options, runtime=runtime)
     issues = sheet_issues(data)
-    outcome = CheckOutcome(path=path, sheet=data.sheet, header_row=data.header_row,
+    outcome = CheckOutcome(path=path, sheet=data.sheet, sheets=list(data.sheets or [data.sheet]),
+                           header_row=data.header_row,
                            headers=[h for h in data.headers if h],
                            ignored_columns=list(data.ignored_columns),
                            results=_results(data.rows, issues), issues=issues,
@@ -60,7 +61,8 @@ def check_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = N
                            duration_s=runtime.clock() - started,
                            key_forms=forms_of(known_keys(api_key, options, runtime.environ)))
     if options.report is not False:
-        reserved = (reserve_report_name(path, started_at) if options.report is True else None)
+        reserved = (reserve_report_name(path, started_at, report_folder(path, options.report_dir))
+                    if options.report is True else None)
         target = reserved.path if reserved is not None else options.report
         assert isinstance(target, Path)
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from ..core.control import RunStopped
-from ..core.errors import ApiError, ConfigError, ReportError
+from ..core.errors import ApiError, ReportError
 from ..core.options import SyncChanges, SyncOptions
 from ..core.runtime import Runtime
 from ..core.secrets import ApiKey, key_forms
@@ -32,12 +32,8 @@ from ..read.stacks import read_stacks
 from ..remote.client import ApiClient
 from ..remote.retry import RetryPolicy
 from ..remote.settings import resolve_api_key, resolve_api_url
-from ..report.paths import (
-    ReservedName,
-    check_report_path,
-    reserve_report_name,
-    temp_folder_problem,
-)
+from ..report.paths import ReservedName, check_report_path, report_folder, reserve_report_name
+from ..report.retention import prune_reports
 from ..report.writer import write_report
 from .apply import apply_plan, dry_run_results
 from .lock import lock_for_run
@@ -77,7 +73,7 @@ def sync_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = No
         with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
                           runtime=runtime):
             start = runtime.now(), runtime.clock()  # the run's duration counts the reading
-            reserved = reserve_report_name(path, start[0]) if report is True else None
+            reserved = _reserve(path, start[0], options) if report is True else None
             try:
                 runtime.report("reading", 0, None, 0)
                 data = read_stacks(path, options=options, runtime=runtime)
@@ -106,7 +102,7 @@ def sync_stacks(data: SheetData, *, api_key: str | ApiKey | None = None,
         with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
                           runtime=runtime):
             start = runtime.now(), runtime.clock()
-            reserved = reserve_report_name(data.path, start[0]) if report is True else None
+            reserved = _reserve(data.path, start[0], options) if report is True else None
             try:
                 return _sync(data, client, options, runtime, start, _target(report, reserved))
             finally:
@@ -133,9 +129,12 @@ def _report_target(options: SyncOptions, inputs: list[Path]) -> Path | bool:
     none); the writer checks it again when it writes."""
     if isinstance(options.report, Path):
         check_report_path(options.report, inputs=inputs, force=options.force)
-    elif options.report is True and (problem := temp_folder_problem()):
-        raise ConfigError(problem)
     return options.report
+
+
+def _reserve(path: Path, now: _dt.datetime, options: SyncOptions) -> ReservedName:
+    """A report name of its own for this run, in the reports' folder (see `report_folder`)."""
+    return reserve_report_name(path, now, report_folder(path, options.report_dir))
 
 
 def _target(report: Path | bool, reserved: ReservedName | None) -> tuple[Path, bool] | None:
@@ -154,7 +153,8 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
     started_at, started = start
     outcome = SyncOutcome(path=Path(data.path), api_url=client.base_url,
                           dry_run=options.dry_run, started=started_at, finished=started_at,
-                          sheet=data.sheet, headers=[h for h in data.headers if h],
+                          sheet=data.sheet, sheets=list(data.sheets or [data.sheet]),
+                          headers=[h for h in data.headers if h],
                           ignored_columns=list(data.ignored_columns), issues=list(data.issues),
                           key_forms=key_forms(client.key.value))
     _plan_and_write(data, client, outcome, options, runtime)
@@ -171,6 +171,10 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
         except ReportError as exc:
             outcome.report_error = str(exc)
             log.error("%s", exc)
+        else:
+            if reserved:  # a name of its own: its folder keeps as many as it is told to
+                prune_reports(target.parent, outcome.path, keep=options.keep_reports,
+                              days=options.keep_days, now=outcome.started, written=target)
         outcome.duration_s = runtime.clock() - started
     if control.interrupted and outcome.stop_signal is None:
         # The signal came while the report was saved: the report is whole (it says what was
@@ -198,7 +202,7 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
     try:
         entries = _read_records(client)
     except ApiError as exc:
-        outcome.fatal = True
+        outcome.fatal, outcome.reason_kind = True, exc.kind
         outcome.message = (str(exc) if exc.status in (401, 403)
                            else f"could not read the server's records: {exc}")
         skip_all(outcome.message)
@@ -217,6 +221,7 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
                                         concurrency=options.writers, progress=writing)
     if fatal:
         outcome.fatal, outcome.message = True, fatal
+        outcome.reason_kind = client.control.kind
 
 
 def _read_records(client: ApiClient) -> list[dict[str, Any]]:
