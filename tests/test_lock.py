@@ -48,6 +48,7 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX lock folder an
 def sheet(tmp_path) -> Path:
     path = tmp_path / "lab.csv"
     path.write_text("sample_id,layer_id,orientation\n1,2,001\n", encoding="utf-8")
+    _saved_long_ago(path)
     return path
 
 
@@ -209,6 +210,13 @@ def _user_env(tmp_path: Path, name: str, url: str) -> dict[str, str]:
             "ATOMSCALE_API_URL": url}
 
 
+def _saved_long_ago(path: Path) -> None:
+    """A sheet saved an hour ago: no run waits for it to be still (one just saved may still
+    be being written)."""
+    an_hour_ago = time.time() - 3600
+    os.utime(path, (an_hour_ago, an_hour_ago))
+
+
 ROWS = 300
 SHEET = "sample_id,layer_id,composition_string,orientation\n" + "".join(
     f"1,{n},SrTiO3,001\n" for n in range(2, ROWS + 2))
@@ -223,6 +231,7 @@ def test_two_users_syncing_their_own_copies_at_once_never_both_write(stack, tmp_
         env = _user_env(tmp_path, name, stack.url)
         copy = Path(env["HOME"]) / "lab.csv"
         copy.write_text(SHEET, encoding="utf-8")
+        _saved_long_ago(copy)
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "layer_sync", "sync", str(copy), "--json", "--report",
              str(Path(env["HOME"]) / "r.xlsx"), "--concurrency", "4"], env=env, cwd=env["HOME"],
@@ -269,20 +278,29 @@ def test_two_real_users_of_the_machine_share_one_lock(stack, tmp_path):
         sheet = shared / "lab.csv"
         sheet.write_text(SHEET, encoding="utf-8")
         os.chown(sheet, nobody, -1)
+        _saved_long_ago(sheet)
         # root holds the lock first, created 0666 by root: nobody must wait for it, then take
         # the same file (which it cannot remove: the folder is sticky) and name itself in it.
-        stack.latency_ms = 5
-        holder = _holder(stack.url, seconds=1.0)
+        holder = _holder(stack.url)
         assert stat.S_IMODE(lock_path(stack.url).stat().st_mode) == 0o666
         env = {"PATH": "/usr/bin:/bin", "ATOMSCALE_API_KEY": API_KEY, "HOME": str(shared)}
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-c", RUN_AS, str(nobody), str(sheet), "sync", str(sheet),
-             "--api-url", stack.url, "--json", "--report", str(shared / "r.xlsx"), "-v"],
-            env=env, cwd=shared, capture_output=True, text=True, timeout=120, check=False)
-        assert holder.wait(30) == 0
-        assert proc.returncode == 0, proc.stderr
-        assert "waiting for it to finish" in proc.stderr and "of user root" in proc.stderr
-        assert json.loads(proc.stdout.splitlines()[-1])["created"] == ROWS
+             "--api-url", stack.url, "--json", "--report", str(shared / "r.xlsx")],
+            env=env, cwd=shared, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, text=True)
+        assert proc.stderr is not None
+        seen = ""
+        while "waiting for it to finish" not in seen:  # nobody waits for root's run...
+            line = proc.stderr.readline()
+            assert line, seen
+            seen += line
+        assert "of user root" in seen and stack.stats.by_method == {}
+        holder.send_signal(signal.SIGKILL)  # ...which dies
+        holder.wait(30)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, seen + err
+        assert json.loads(out.splitlines()[-1])["created"] == ROWS
         assert (shared / "r.xlsx").stat().st_uid == nobody
     finally:
         lock_path(stack.url).unlink(missing_ok=True)
