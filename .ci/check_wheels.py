@@ -71,7 +71,10 @@ def resolve(requirements: list[str], platform: str, python: str) -> tuple[bool, 
     if proc.returncode == 0:
         return True, ""
     found = re.findall(r"No matching distribution found for (\S+)", proc.stderr)
-    return False, ", ".join(found) or proc.stderr.strip().splitlines()[-1]
+    if found:
+        return False, ", ".join(found)
+    lines = proc.stderr.strip().splitlines() or [f"pip exited with {proc.returncode}"]
+    return False, "pip failed: " + lines[-1]
 
 
 def _name(requirement: str) -> str:
@@ -88,6 +91,9 @@ def check(requirements: list[str], platform: str, python: str) -> list[str]:
     while remaining:
         ok, reason = resolve(remaining, platform, python)
         if ok:
+            break
+        if reason.startswith("pip failed: "):  # not a missing wheel (the network?): say so
+            problems.append(reason)
             break
         missing = {_name(r) for r in reason.split(", ")}
         named = [r for r in remaining if _name(r) in missing]
