@@ -13,6 +13,7 @@ from pathlib import Path
 import openpyxl
 
 from layer_sync.cli import main
+from layer_sync.cli.demo import run_demo
 from layer_sync.read.stacks import read_stacks
 from layer_sync.tools import samples
 
@@ -113,3 +114,14 @@ def test_copy_sample_never_writes_over_a_file(tmp_path):
     code = main(["demo", "--copy-sample", str(tmp_path / "a file")], environ={},
                 stdout=io.StringIO(), stderr=(err := io.StringIO()))
     assert code == 2 and "is not a folder" in err.getvalue()
+
+
+def test_the_demo_does_not_wait_for_its_own_fresh_sheet(tmp_path, monkeypatch, caplog):
+    # A sheet modified moments ago is watched until still (it may be being saved); the demo's
+    # own copy, written and closed by the demo, is not.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LAYER_SYNC_STILL_SECONDS", "2")  # as outside the tests
+    caplog.set_level("INFO", logger="layer_sync")
+    outcome = run_demo(report=tmp_path / "r.xlsx")
+    assert outcome.counts["created"] == 3
+    assert "may still be being written" not in caplog.text

@@ -9,6 +9,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import ConfigError
@@ -32,6 +33,8 @@ def run_demo(report: str | Path | None = None,
     reports/)."""
 
     key = secrets.token_urlsafe(16)  # the sandbox's own, made up for this run
+    # The sheet is the demo's own, written and closed here: no need to wait until it is still.
+    runtime = replace(runtime or Runtime(), still_s=0.0)
     with tempfile.TemporaryDirectory(prefix="layer-sync-demo-") as folder:
         sheet = samples.write_workbook(Path(folder) / "lab_stacks.xlsx")
         with SandboxServer(api_key=key, seed=[dict(e) for e in samples.SEED]) as server:
