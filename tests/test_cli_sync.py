@@ -43,7 +43,7 @@ def test_sync_prints_summary_and_json_as_last_line(stack, tmp_path):
     payload = json.loads(lines[-1])
     assert set(payload) == set(FIELDS) - {"valid", "errors", "warnings"}  # the documented line
     assert (payload["created"], payload["updated"], payload["exit_code"]) == (1, 1, 0)
-    assert payload["requests"] == {"GET": 1, "POST": 1, "PATCH": 1}
+    assert payload["requests"] == {"GET": 2, "POST": 1, "PATCH": 1}
     assert payload["report"] == str(report) and report.exists()
     assert len(lines) == 1  # with --json, stdout is the JSON object alone
     assert "1 created, 1 updated" in err and f"Report: {report}" in err
@@ -510,7 +510,7 @@ def test_a_reader_that_goes_away_ends_the_output_not_the_run(stack, tmp_path):
     code = main(["sync", str(path), "--api-url", stack.url, "--report", str(report)],
                 environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
     assert code == 0 and report.exists()
-    assert stack.stats.by_method == {"GET": 1, "PATCH": 1, "POST": 1}
+    assert stack.stats.by_method == {"GET": 2, "PATCH": 1, "POST": 1}
     assert "error" not in out.getvalue() + err.getvalue()
 
 

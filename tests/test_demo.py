@@ -66,7 +66,11 @@ def test_sample_workbook_and_csv_read_to_the_same_stacks():
         return [(r.values.get("sample_id"), r.values.get("layer_id"), r.values.get("orientation"),
                  r.valid) for r in read_stacks(path).rows]
 
-    assert key(SAMPLE_DATA / "lab_stacks.xlsx") == key(SAMPLE_DATA / "lab_stacks.csv")
+    from_workbook = key(SAMPLE_DATA / "lab_stacks.xlsx")
+    assert from_workbook == key(SAMPLE_DATA / "lab_stacks.csv")
+    # Not two empty readings: the seven layers of the three stacks, one of them invalid.
+    assert len(from_workbook) == 7 and [valid for *_, valid in from_workbook].count(False) == 1
+    assert {(s, layer) for s, layer, _, _ in from_workbook} >= {(101, 1), (102, 2), (103, 2)}
 
 
 def test_demo_names_the_copy_of_the_sample_sheet_it_used(tmp_path, monkeypatch):

@@ -61,7 +61,7 @@ def test_check_has_json_with_the_fields_that_apply(sheet):
     assert (line["rows"], line["valid"], line["invalid"], line["errors"]) == (2, 1, 1, 1)
     assert line["reason"]["kind"] == "rows_invalid" and line["exit_code"] == 1
     assert set(line) == set(FIELDS) - {"created", "updated", "unchanged", "failed", "skipped",
-                                       "remote_only"}
+                                       "remote_only", "duplicates"}
     assert "lab.csv!C3 [error]" in err  # the human lines go to stderr with --json
 
 

@@ -156,9 +156,11 @@ def test_any_bytes_read_or_fail_with_our_error(tmp_path, data, suffix):
     path = tmp_path / f"b{suffix}"
     path.write_bytes(data)
     try:
-        read_stacks(path)
-    except InputFileError:
-        pass
+        stacks = read_stacks(path)
+    except InputFileError as exc:
+        _one_line_naming(exc, path)
+    else:
+        _holds_together(stacks)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -167,9 +169,38 @@ def test_any_text_reads_or_fails_with_our_error(tmp_path, text):
     path = tmp_path / "t.csv"
     path.write_text("sample_id,layer_id,orientation\n" + text, encoding="utf-8")
     try:
-        read_stacks(path)
-    except InputFileError:
-        pass
+        stacks = read_stacks(path)
+    except InputFileError as exc:
+        _one_line_naming(exc, path)
+        return
+    _holds_together(stacks)
+    # The header is the first line: every data row is below it, in order, numbered as read.
+    assert stacks.header_row == 1 and all(r.row >= 2 for r in stacks.rows)
+
+
+def _one_line_naming(exc: InputFileError, path) -> None:
+    """Our error: one line a technician reads, naming the file."""
+    message = str(exc)
+    assert message and "\n" not in message and "Traceback" not in message
+    assert path.name in message or str(path) in message, message
+
+
+def _holds_together(stacks) -> None:
+    """What any read sheet promises: rows in order, below the header; a row is valid exactly
+    when it has no error; each issue points at a row that was read (or at the file); a valid
+    row names its layer and its target material."""
+    numbers = [(r.sheet, r.row) for r in stacks.rows]
+    assert len(set(numbers)) == len(numbers)
+    assert all(r.row > stacks.header_row for r in stacks.rows if r.sheet == stacks.sheets[0])
+    known = set(numbers)
+    for issue in stacks.issues:
+        assert issue.row is None or (issue.sheet, issue.row) in known, issue
+        assert issue.message and issue.severity in ("error", "warning")
+    for row in stacks.rows:
+        assert row.valid == (not row.errors)
+        if row.valid:
+            assert isinstance(row.values.get("layer_id"), int)
+            assert row.values.get("sample_id") is not None or row.values.get("sample_name")
 
 
 def test_zip_that_is_not_a_workbook(tmp_path):

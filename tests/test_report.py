@@ -255,7 +255,7 @@ def test_summary_counts_and_a_chart_in_the_outcome_colours_and_order(run, tmp_pa
     assert labels["Unchanged"] == 1 and labels["Remote only (not in sheet)"] == 1
     assert labels["Exit code"] == 1 and labels["Dry run"] == "no"
     assert "Notes" in labels["Unrecognised columns (ignored)"]
-    assert "GET 1" in labels["Requests"] and labels["layer-sync version"]
+    assert "GET 2" in labels["Requests"] and labels["layer-sync version"]  # the plan, the read-back
     ws = book["Summary"]
     outcome_rows = [r for r in range(2, ws.max_row + 1)
                     if ws.cell(r, 1).value in ("Created", "Updated", "Unchanged", "Invalid",

@@ -33,7 +33,7 @@ from ..core.version import __version__
 SCHEMA = 1
 #: The counts of a sync, in their order (also the top-level fields of the contract's floor).
 SYNC_COUNTS = ("rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
-               "remote_only")
+               "remote_only", "duplicates")
 #: The counts of a check.
 CHECK_COUNTS = ("rows", "valid", "invalid", "errors", "warnings")
 METHODS = ("GET", "POST", "PATCH")
@@ -60,6 +60,8 @@ FIELDS: dict[str, str] = {
     "skipped": "rows not sent because the run stopped",
     "remote_only": "layers on the server, in a target material the sheet covers, that the "
                    "sheet lacks (never deleted)",
+    "duplicates": "layers (or target materials) this run created that the server holds "
+                  "twice after it (another run created them too): their rows name the records",
     "valid": "(check) rows that passed every rule",
     "errors": "(check) problems that make a row invalid",
     "warnings": "(check) problems that do not",
@@ -75,6 +77,8 @@ FIELDS: dict[str, str] = {
 REASONS: dict[str, str] = {
     "ok": "exit 0: every row is in step (or would be, in a dry run)",
     "rows_invalid": "exit 1: some rows are invalid (the report says why, cell by cell)",
+    "duplicates_found": "exit 1: the server holds a layer this run created twice (another "
+                        "run created it too); the rows name the records",
     "rows_failed": "exit 1: some rows' writes failed",
     "rows_skipped": "exit 1: some rows were not sent (the run stopped before them)",
     "bad_arguments": "exit 2: the command line could not be read",

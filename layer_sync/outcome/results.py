@@ -112,6 +112,9 @@ class SyncOutcome(Outcome):
     reason_kind: str | None = None
     #: The command that made it: "sync", or "demo".
     command: str = "sync"
+    #: Layers (and target materials) this run created that the server holds twice after it,
+    #: found by the read-back (`run.readback`): their rows carry an error naming the records.
+    duplicates: int = 0
     #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
     stop_signal: int | None = None
 
@@ -123,6 +126,7 @@ class SyncOutcome(Outcome):
             name = Result(value).counted_as
             counts[name] = counts.get(name, 0) + number
         counts["remote_only"] = len(self.remote_only)
+        counts["duplicates"] = self.duplicates
         return counts
 
     @property
@@ -134,7 +138,7 @@ class SyncOutcome(Outcome):
         if self.fatal or self.report_error is not None:
             return ExitCode.RUN_INCOMPLETE
         counts = self.counts
-        if counts["invalid"] or counts["failed"] or counts["skipped"]:
+        if counts["invalid"] or counts["failed"] or counts["skipped"] or self.duplicates:
             return ExitCode.ROWS_NEED_ATTENTION
         return ExitCode.OK
 
@@ -144,10 +148,13 @@ class SyncOutcome(Outcome):
         if self.fatal:
             return f"Stopped: {self.message}"
         verb = "would be " if self.dry_run else ""
+        twice = (f"; {plural(self.duplicates, 'layer')} this run created "
+                 f"{'is' if self.duplicates == 1 else 'are'} now on the server twice"
+                 if self.duplicates else "")
         return (f"{plural(c['rows'], 'row')}: {c['created']} {verb}created, {c['updated']} "
                 f"{verb}updated, {c['unchanged']} unchanged, {c['invalid']} invalid, "
                 f"{c['failed']} failed, {c['skipped']} skipped; "
-                f"{plural(c['remote_only'], 'layer')} on the server not in the sheet")
+                f"{plural(c['remote_only'], 'layer')} on the server not in the sheet{twice}")
 
     @property
     def reason(self) -> tuple[str, str]:
@@ -159,8 +166,8 @@ class SyncOutcome(Outcome):
         if self.report_error is not None:
             return "report_unwritable", self.report_error
         counts = self.counts
-        for kind, name in (("rows_failed", "failed"), ("rows_skipped", "skipped"),
-                           ("rows_invalid", "invalid")):
+        for kind, name in (("duplicates_found", "duplicates"), ("rows_failed", "failed"),
+                           ("rows_skipped", "skipped"), ("rows_invalid", "invalid")):
             if counts[name]:
                 return kind, self.headline
         return "ok", self.headline

@@ -44,7 +44,9 @@ def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
     the reader's before the plan's)."""
     order: dict[tuple[str, int | None], int] = {(a.row.sheet, a.row.row): i
                                                 for i, a in enumerate(plan.actions)}
-    return sorted([*sheet_issues, *plan.issues], key=lambda i: order.get((i.sheet, i.row), -1))
+    seen: set[int] = set()
+    issues = [i for i in [*sheet_issues, *plan.issues] if not (id(i) in seen or seen.add(id(i)))]
+    return sorted(issues, key=lambda i: order.get((i.sheet, i.row), -1))
 
 
 # ============================================================================ the plan

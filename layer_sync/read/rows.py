@@ -3,7 +3,7 @@ its checked values and its problems, and the whole (`SheetData`)."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ class SheetRow:
     values: dict[str, Any] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     filled_from: int | None = None  # the row the sample columns were taken from
-    _ref: tuple | None = field(default=None, repr=False)  # sample_ref, once the row is checked
+    _ref: tuple[Any, ...] | None = field(default=None, repr=False)  # sample_ref, once checked
 
     @property
     def errors(self) -> list[Issue]:
@@ -42,7 +42,7 @@ class SheetRow:
         return not any(i.severity == Severity.ERROR for i in self.issues)  # asked often: no list built
 
     @property
-    def sample_ref(self) -> tuple | None:
+    def sample_ref(self) -> tuple[Any, ...] | None:
         """("id", 42) or ("name", "bto on sto", "srtio3"), or None when not usable."""
         if self._ref is not None:
             return self._ref or None
@@ -54,8 +54,8 @@ class SheetRow:
             return ("name", name.casefold(), substrate.casefold() if substrate else None)
         return None
 
-    def add(self, severity: str, field_name: str | None, message: str, column: str | None = None,
-            value: Any = None) -> Issue:
+    def add(self, severity: Severity, field_name: str | None, message: str,
+            column: str | None = None, value: Any = None) -> Issue:
         cell = self.cells.get(field_name) if field_name else None
         column = column or (self.columns.get(field_name) if field_name else None)
         issue = Issue(self.sheet, self.row, column, cell,
@@ -149,7 +149,7 @@ def sheet_duplicates(rows: Sequence[SheetRow]) -> list[Issue]:
     substrate) and layer_id. `build_plan` applies the same rule to the keys resolved against
     the server, which also catches one layer named once by id and once by name.
     """
-    def key(row: SheetRow) -> Hashable | None:
+    def key(row: SheetRow) -> tuple[tuple[Any, ...], int] | None:
         ref, layer_id = row.sample_ref, row.values.get("layer_id")
         return None if ref is None or layer_id is None else (ref, layer_id)
 
@@ -167,6 +167,7 @@ def sheet_duplicates(rows: Sequence[SheetRow]) -> list[Issue]:
 def sheet_issues(data: SheetData) -> list[Issue]:
     """Every problem the sheet alone shows, in sheet order: what `layer-sync check` reports
     (the reader's issues and the duplicate-key rule; no server needed)."""
-    order = {(row.sheet, row.row): i for i, row in enumerate(data.rows)}
+    order: dict[tuple[str, int | None], int] = {(row.sheet, row.row): i
+                                                for i, row in enumerate(data.rows)}
     return sorted([*data.issues, *sheet_duplicates(data.rows)],
                   key=lambda i: order.get((i.sheet, i.row), -1))

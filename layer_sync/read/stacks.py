@@ -9,10 +9,12 @@ module fills merged and blank cells down, checks every value and the rules acros
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Unpack
 
@@ -82,7 +84,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
     """
     read = ReadOptions.build(options, changes)
     progress = runtime.progress if runtime is not None else None
-    all_sheets, columns = read.all_sheets, read.columns
+    all_sheets = read.all_sheets
     path = Path(path)
     suffix = check_input_file(path)
     runtime = runtime or Runtime()
@@ -94,7 +96,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
                          guard=guard, clock=clock, sleep=runtime.sleep or control.sleep,
                          wall=runtime.wall, still_s=runtime.still_s)
     wanted = list(read.sheet)
-    names = lab_names(columns)
+    names = lab_names(read.columns)
     file_issues: list[Issue] = []
     encoding = delimiter = None
     if suffix in TEXT_SUFFIXES:
@@ -132,11 +134,11 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
         seen_headers.update(header.headers)
         seen_ignored.update(header.ignored)
     _check_gaps(rows)
-    names = [grid.name for grid, _ in found]
-    return SheetData(path=path, sheet=", ".join(names), header_row=found[0][1].index + 1,
+    sheets = [grid.name for grid, _ in found]
+    return SheetData(path=path, sheet=", ".join(sheets), header_row=found[0][1].index + 1,
                      columns=columns, headers=headers if len(found) > 1 else found[0][1].headers,
                      ignored_columns=ignored, rows=rows, file_issues=file_issues,
-                     encoding=encoding, delimiter=delimiter, sheets=names, near_misses=near)
+                     encoding=encoding, delimiter=delimiter, sheets=sheets, near_misses=near)
 
 
 def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: bool,
@@ -340,7 +342,7 @@ def _blank(value: Any) -> bool:
     if isinstance(value, str):
         return value.isspace()
     if isinstance(value, float):
-        return value != value  # NaN
+        return math.isnan(value)
     return False
 
 
@@ -390,13 +392,13 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
 
 
 def _check_gaps(rows: list[SheetRow]) -> None:
-    by_sample: dict[tuple, list[SheetRow]] = defaultdict(list)
+    by_sample: dict[tuple[Any, ...], list[SheetRow]] = defaultdict(list)
     for row in rows:
         if row.sample_ref is not None and row.values.get("layer_id") is not None:
             by_sample[row.sample_ref].append(row)
     for ref, group in by_sample.items():
         ordered = sorted(group, key=lambda r: r.values["layer_id"])
-        for before, after in zip(ordered, ordered[1:]):
+        for before, after in pairwise(ordered):
             low, high = before.values["layer_id"], after.values["layer_id"]
             if high - low > 1:
                 missing = f"layer {low + 1}" if high - low == 2 else f"layers {low + 1}-{high - 1}"

@@ -15,6 +15,7 @@ calamine gives as blank cells: formulas without a stored result and cells showin
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import zipfile
@@ -150,10 +151,8 @@ class Workbook:
 
     def close(self) -> None:
         if self._book is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing what could not be read is no news
                 self._book.close()
-            except Exception:  # noqa: BLE001 (closing what could not be read is no news)
-                pass
         if self._archive is not None:
             self._archive.close()
 

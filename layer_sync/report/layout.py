@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from .content import ISSUE_COLUMNS, REMOTE_COLUMNS, REPORT_ROW_COLUMNS, ReportContent
 
 if TYPE_CHECKING:  # the writer imports XlsxWriter itself, only for runs that write a report
-    from xlsxwriter import Workbook  # type: ignore[import-untyped]
-    from xlsxwriter.chart import Chart  # type: ignore[import-untyped]
-    from xlsxwriter.format import Format  # type: ignore[import-untyped]
-    from xlsxwriter.worksheet import Worksheet  # type: ignore[import-untyped]
+    from xlsxwriter import Workbook
+    from xlsxwriter.chart import Chart
+    from xlsxwriter.format import Format
+    from xlsxwriter.worksheet import Worksheet
 
 #: One colour per outcome, in the Rows sheet, the Summary's counts and the chart alike.
 RESULT_COLOURS = {

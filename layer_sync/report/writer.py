@@ -1,16 +1,22 @@
-"""Writing a file so that it appears whole: through a temporary file beside it, renamed into
-place when complete, with the user's umask. The report workbook goes through here."""
+"""Writing a file so that it appears whole, with the user's umask: the one way layer-sync
+writes its files (`replacing`), for the report workbook (`write_report`) and the template
+and export sheets (`write_atomically`).
+
+A file is written in a private folder made beside its target and renamed into place when
+complete, so a reader never sees half of it, and the folder (with anything a writer kept
+there) is removed on every exit: an error, Ctrl-C, the signal handler's exception.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,9 +47,9 @@ def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[st
     sees half a workbook; nothing is left behind on any exit (an error, Ctrl-C, or the signal
     handler's exception during the save).
     """
-    # ~40 ms to import: only runs that write a report need it. (Typed, but marked untyped.)
-    import xlsxwriter  # type: ignore[import-untyped]
-    from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
+    # ~40 ms to import: only runs that write a report need it.
+    import xlsxwriter
+    from xlsxwriter.exceptions import XlsxWriterException
 
     path = Path(path)
     try:
@@ -51,31 +57,43 @@ def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[st
                           force=force)
     except ConfigError as exc:
         raise ReportError(f"cannot write the report: {exc}") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        work = tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ReportError(f"cannot write the report {path}: {exc.strerror or exc}") from None
     book = None
     try:
-        partial = Path(work) / path.name
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            # The file is created as any other (mode 0666 less the user's umask); mkstemp
-            # would have made it 0600, unreadable to colleagues on a shared drive.
-            book = xlsxwriter.Workbook(str(partial), {**WORKBOOK_OPTIONS, "tmpdir": work})
-            layout.fill(book, ReportContent(outcome))
-            book.close()
+        with replacing(path) as partial:
+            try:
+                with warnings.catch_warnings(record=True) as said:
+                    warnings.simplefilter("always")
+                    # The writer's own temporary files go in the private folder too.
+                    book = xlsxwriter.Workbook(str(partial), {**WORKBOOK_OPTIONS,
+                                                              "tmpdir": str(partial.parent)})
+                    layout.fill(book, ReportContent(outcome))
+                    book.close()
+            finally:
+                if book is not None:
+                    _release(book)  # before the folder is removed (Windows keeps open files)
         for warning in said:  # a line in the log, never a warning's own two lines on stderr
             log.warning("the report writer: %s", warning.message)
-        os.replace(partial, path)
     except (OSError, ValueError, XlsxWriterException) as exc:
         raise ReportError(f"cannot write the report {path}: {_reason(exc)}") from None
-    finally:
-        if book is not None:
-            _release(book)
-        shutil.rmtree(work, ignore_errors=True)
     return path
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """The path to write `path`'s new content to, in a private folder made beside it: renamed
+    into place when the block ends well; the folder removed on every exit. The file keeps the
+    mode it was created with: made by `open` or `os.open(..., 0o666)`, that is 0666 less the
+    user's umask, as any new file of theirs (mkstemp's 0600 would lock colleagues out on a
+    shared drive). Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]", "_", path.stem)[:40]
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent))
+    try:
+        partial = work / path.name
+        yield partial
+        os.replace(partial, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _reason(exc: BaseException) -> str:
@@ -96,32 +114,13 @@ def _release(book: Any) -> None:
 
 def write_atomically(path: str | os.PathLike[str],
                      write: Callable[[IO[bytes]], object]) -> Path:
-    """Write `path` through a temporary file beside it, renamed into place when complete.
-
-    The temporary file is created with mode 0666 less the user's umask, as any new file of
-    theirs would be (tempfile's would be 0600: colleagues could not open it on a shared
-    drive). Nothing is left behind if writing fails or is interrupted. Raises OSError.
-    """
+    """Write `path` with `write(handle)` through `replacing`: whole or not at all, with the
+    user's umask. Raises OSError."""
     path = Path(path)
-    # O_BINARY: on Windows a descriptor is otherwise in text mode (each \n written as \r\n).
-    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-             | getattr(os, "O_BINARY", 0))
-    name = re.sub(r"[^\w.-]", "_", path.stem)[:40]
-    while True:
-        tmp = path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
+    with replacing(path) as partial:
+        # O_BINARY: on Windows a descriptor is otherwise in text mode (\n written as \r\n).
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path

@@ -37,6 +37,7 @@ from ..report.retention import prune_reports
 from ..report.writer import write_report
 from .apply import apply_plan, dry_run_results
 from .lock import lock_for_run
+from .readback import read_back
 
 log = logging.getLogger("layer_sync")
 
@@ -222,6 +223,10 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
     if fatal:
         outcome.fatal, outcome.message = True, fatal
         outcome.reason_kind = client.control.kind
+    elif not client.control.stopped:
+        twice, issues = read_back(outcome.results, lambda: _read_records(client))
+        outcome.duplicates = len(twice)
+        outcome.issues = merge_issues([*outcome.issues, *issues], plan)
 
 
 def _read_records(client: ApiClient) -> list[dict[str, Any]]:
