@@ -140,7 +140,7 @@ def test_a_holder_killed_with_sigkill_blocks_until_it_dies_then_frees_the_lock(s
     code, out, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--lock-wait", "0",
                            "--report", str(sheet.with_suffix(".xlsx"))])
     assert code == 0, err  # ...and it blocks nothing
-    assert stack.stats.by_method == {"GET": 1, "POST": 1}
+    assert stack.stats.by_method["POST"] == 1  # (and GETs: the records, the read-back)
     assert not lock_path(stack.url).exists()  # removed by the run that ended
 
 
