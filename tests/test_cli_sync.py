@@ -173,8 +173,9 @@ def test_second_run_while_one_holds_the_lock_exits_2_at_once(stack, tmp_path):
     from layer_sync.run.lock import RunLock
 
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
-    with RunLock.acquire(path):
-        code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
+    with RunLock.acquire(stack.url):  # another run writes to this server (tests/test_lock.py)
+        code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json",
+                               "--lock-wait", "0"])
     assert code == 2 and "another layer-sync run" in err
     assert stack.stats.by_method == {}
 

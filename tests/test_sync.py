@@ -293,15 +293,15 @@ def test_forbidden_key_stops_the_run_and_names_the_variable(seeded, tmp_path, cl
     assert outcome.counts["skipped"] == 5
 
 
-def test_lock_second_run_on_the_same_input_exits_2(seeded, tmp_path):
+def test_lock_second_run_against_the_same_server_exits_2(seeded, tmp_path):
     from layer_sync.run.lock import RunLock
 
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
-    assert lock_path(path).parent != path.parent  # works even when the input's folder is read-only
-    with RunLock.acquire(path):  # another run holds it
+    assert lock_path(seeded.url).parent != path.parent  # works even when the input's folder is read-only
+    with RunLock.acquire(seeded.url):  # another run writes to this server (tests/test_lock.py)
         with pytest.raises(LockedError, match="another layer-sync run"):
-            _run(seeded, path)
-    assert _run(seeded, path).exit_code == 0  # released afterwards
+            _run(seeded, path, lock_wait=0)
+    assert _run(seeded, path, lock_wait=0).exit_code == 0  # released afterwards
 
 
 def test_input_file_is_only_read(seeded, tmp_path, clock):

@@ -39,7 +39,7 @@ SHEET = (HEADER
 
 @pytest.fixture(autouse=True)
 def _own_home(tmp_path, monkeypatch):
-    """Locks (under ~/.cache/layer-sync) stay inside the test's folder."""
+    """Runs have a home of their own, inside the test's folder."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
 

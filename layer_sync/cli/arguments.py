@@ -88,12 +88,14 @@ COMMANDS: dict[str, Help] = {
         "sync the sample workbook into a local sandbox; no key, no network",
         "Start a local stand-in of the API seeded with sample stacks, sync the sample lab "
         "workbook into it, and print what happened: every outcome in a few seconds.",
-        "  layer-sync demo",
+        "  layer-sync demo\n"
+        "  layer-sync demo --copy-sample lab    # the sample sheet and seed, to keep",
         "exit codes:\n  0    the demo ran\n  2    it could not", ""),
     "sandbox": Help(
         "run a local stand-in of the Atomscale API",
         "A local stand-in of the target-materials API (SQLite), with faults on demand, to try "
-        "runs against before the real one. Ctrl-C stops it.",
+        "runs against before the real one; it starts with the sample data (--seed FILE for "
+        "your own, --empty for none). Ctrl-C stops it.",
         "  layer-sync sandbox --port 8765 --api-key k\n"
         "  ATOMSCALE_API_URL=http://127.0.0.1:8765/ ATOMSCALE_API_KEY=k layer-sync sync lab.xlsx",
         "exit codes:\n  0    stopped (Ctrl-C)\n  2    could not start", ""),
@@ -266,8 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--db", metavar="PATH", help="SQLite file for the records (default: in memory)")
-    p.add_argument("--seed", metavar="PATH", help="JSON list shaped like GET /target-materials/, "
-                                                   "loaded when the records are empty")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", metavar="PATH",
+                       help="JSON list shaped like GET /target-materials/, loaded when the "
+                            "records are empty (default: the sample data, as the demo's)")
+    seeds.add_argument("--empty", action="store_true",
+                       help="start with no records instead of the sample data")
     p.add_argument("--api-key", default=None, metavar="KEY",
                    help="the key clients must send as X-API-KEY (default 'sandbox')")
     p.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
@@ -288,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo")
     p.add_argument("--report", metavar="PATH", help="where the report workbook goes")
+    p.add_argument("--copy-sample", metavar="DIR",
+                   help="instead of the demo, write the sample sheet (lab_stacks.xlsx, "
+                        "lab_stacks.csv) and the sandbox seed (sandbox_seed.json) into DIR, "
+                        "never over an existing file")
     _add_output(p, json=True, log_file=True, verbose=True, quiet=True)
 
     p = command("template")

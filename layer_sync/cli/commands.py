@@ -23,10 +23,11 @@ from ..remote.settings import known_keys, resolve_api_key, resolve_api_url
 from ..run.check import check_file
 from ..run.sync import sync_file
 from ..sandbox import DEFAULT_API_KEY, FAULT_KINDS, Faults, SandboxServer, parse_kinds
+from ..tools import samples
 from ..tools.export import export_stacks
 from ..tools.templates import write_template
 from .arguments import given_options
-from .demo import run_demo
+from .demo import copy_sample, run_demo
 from .process import FILE_ONLY
 from .progress import ProgressBar, bar_wanted
 from .streams import KeyRedactingFilter, RedactingStream
@@ -45,10 +46,19 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
         raise ConfigError(str(exc)) from None
     if args.seed and not Path(args.seed).is_file():
         raise ConfigError(f"the seed file {args.seed} does not exist")
+    # Without --seed, the sample data (the installed package has it, wherever it runs from).
+    seed: str | list[dict[str, Any]] | None = (
+        None if args.empty else args.seed or [dict(e) for e in samples.SEED])
+    records = ("empty" if args.empty else f"seeded from {args.seed}" if args.seed else
+               "seeded with the sample data (3 target materials, 5 layers; --empty for none)")
+    if args.db:
+        records = f"kept in {args.db}; {records} when it holds none"
+    else:
+        records = f"in memory, {records}"
     faults = Faults(rate=args.fault_rate, kinds=kinds, seed=args.fault_seed,
                     slow_seconds=args.slow_ms / 1000, retry_after=args.retry_after)
     try:
-        server = SandboxServer(host=args.host, port=args.port, db=args.db, seed=args.seed,
+        server = SandboxServer(host=args.host, port=args.port, db=args.db, seed=seed,
                                api_key=args.api_key or DEFAULT_API_KEY,
                                latency_ms=args.latency_ms, faults=faults,
                                echo_key=args.echo_key)
@@ -58,7 +68,7 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
         raise ConfigError(f"cannot load the seed {args.seed}: {exc}") from None
     key_note = "the key given with --api-key" if args.api_key else f"'{DEFAULT_API_KEY}'"
     print(f"layer-sync sandbox listening on {server.url} (X-API-KEY: {key_note}; "
-          f"records: {args.db or 'in memory'}). Ctrl-C stops it.", file=stderr, flush=True)
+          f"records: {records}). Ctrl-C stops it.", file=stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -168,10 +178,14 @@ def _cmd_demo(args: argparse.Namespace, runtime: Runtime) -> int:
     if not getattr(args, "verbose", False):  # the demo shows its summary, not the log
         logging.getLogger("layer_sync").setLevel(logging.WARNING)
 
-    def announce(url: str) -> None:
+    if args.copy_sample is not None:
+        return _copy_sample(args.copy_sample, runtime)
+
+    def announce(url: str, sheet: Path) -> None:
         print(f"Demo: a sandbox Atomscale API is running on {url} with 3 target materials "
-              "(5 layers).\nSyncing the sample lab workbook (sample_data/lab_stacks.xlsx) "
-              "into it...\n", file=human, flush=True)
+              f"(5 layers).\nSyncing the sample lab workbook into it: a fresh copy, {sheet}, "
+              "removed afterwards ('layer-sync demo --copy-sample DIR' writes one to keep)..."
+              "\n", file=human, flush=True)
 
     args.signals.watching = True
     with _progress_bar(runtime, args.quiet) as progress:
@@ -191,6 +205,18 @@ def _cmd_demo(args: argparse.Namespace, runtime: Runtime) -> int:
               "network, with 'layer-sync check my_stacks.xlsx'.", file=human)
     return code
 
+
+
+def _copy_sample(folder: str, runtime: Runtime) -> int:
+    written = copy_sample(folder)
+    sheet, seed = written[0], written[2]
+    print(f"Wrote {', '.join(str(p) for p in written)}.\n"
+          f"Check the sheet at the bench: layer-sync check {sheet}\n"
+          f"Sync it into a sandbox of your own: layer-sync sandbox --port 8765 --api-key k "
+          f"--seed {seed}\n"
+          "  then, in another terminal: ATOMSCALE_API_URL=http://127.0.0.1:8765/ "
+          f"ATOMSCALE_API_KEY=k layer-sync sync {sheet}", file=runtime.stdout)
+    return 0
 
 
 def _cmd_check(args: argparse.Namespace, runtime: Runtime) -> int:

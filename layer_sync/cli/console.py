@@ -22,7 +22,6 @@ from ..core.secrets import Redactor
 from ..core.text import one_line, plural, printable
 from ..outcome import jsonline
 from ..remote.settings import resolve_api_url
-from ..run.lock import lock_folder
 from .arguments import (
     KEY_FLAG_MESSAGE,
     build_parser,
@@ -169,7 +168,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
         end.logging = True
         args.signals = signals  # for the commands that run long: see StopSignals.watching
         runtime = Runtime(environ=environ, stdout=stdout, stderr=stderr,
-                          control=signals.control, state_dir=lock_folder(environ))
+                          control=signals.control)
         return int(COMMANDS[args.command](args, runtime))
     except LayerSyncError as exc:
         return end(int(exc.exit_code), exc.kind, f"error: {one_line(exc.for_cli())}")

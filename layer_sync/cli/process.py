@@ -1,5 +1,6 @@
 """What the command line sets up in its own process for a run, and puts back afterwards:
-the `layer_sync` logger's handlers and level, the handlers of SIGTERM, SIGHUP and SIGINT,
+the `layer_sync` logger's handlers and level, the handlers of SIGTERM, SIGHUP and SIGINT
+(those of them the platform has),
 and (the console script only) how often the garbage collector runs.
 
 Used by `cli.main()` only: library code never changes process-wide state, and main() leaves
@@ -144,7 +145,9 @@ class _LogFile(logging.FileHandler):
 
 class StopSignals:
     """SIGTERM and SIGHUP stop a run the way Ctrl-C does (cron's and systemd's time limits and
-    timeout(1) send SIGTERM; a closed terminal sends SIGHUP).
+    timeout(1) send SIGTERM; a closed terminal sends SIGHUP). Only the signals the platform
+    has are handled: Windows has no SIGHUP, and its console's Ctrl-Break (SIGBREAK) stops a
+    run as SIGTERM does (exit 143).
 
     The first signal calls `control.interrupt(signum)`: a sync that watches the control
     (`watching = True`) sends nothing more, waits briefly for the answers in flight, writes
@@ -155,7 +158,7 @@ class StopSignals:
     ignored. Installed only here, for the length of main(), and put back afterwards.
     """
 
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
                     if hasattr(signal, name))
 
     def __init__(self, stderr: Stream) -> None:

@@ -100,7 +100,7 @@ class OptionError(ConfigError):
 
 
 class LockedError(LayerSyncError):
-    """Another run is syncing against the same server."""
+    """Another run is writing to the same server (the lock of run/lock.py)."""
 
     kind = "locked"
 
@@ -138,8 +138,9 @@ class ReportError(LayerSyncError):
 class Interrupted(KeyboardInterrupt):
     """The run was asked to stop by a signal (SIGTERM, SIGHUP, or Ctrl-C's SIGINT).
 
-    Raised in the main thread by the command line's signal handler, never by the library.
-    It is a KeyboardInterrupt, so everything that stops cleanly on Ctrl-C stops cleanly on
+    Raised in the main thread by the command line's signal handler, and by a run that is
+    stopped while it waits for another run's lock (nothing was read or sent yet); never
+    elsewhere by the library. It is a KeyboardInterrupt, so everything that stops cleanly on Ctrl-C stops cleanly on
     it too; `sync_file` turns it into an outcome whose exit code is 128 + `signum`.
     """
 

@@ -64,6 +64,9 @@ def described(spec: Spec) -> dict[str, Spec]:
 MAX_CONCURRENCY, MAX_ATTEMPTS, MAX_TIMEOUT_S = 64, 100, 3600.0
 #: The most failed attempts in a row before a run stops as "API down".
 MAX_CONSECUTIVE_FAILURES = 10_000
+#: How long a run waits for another one writing to the same server (see run/lock.py): a
+#: nightly run of tens of thousands of rows takes minutes; and the most it may be told to.
+LOCK_WAIT_S, MAX_LOCK_WAIT_S = 600, 86_400
 #: The most reports (or days of them) kept: more than a lab's lifetime of nights.
 MAX_KEPT = 100_000
 
@@ -212,6 +215,10 @@ class SyncOptions(CheckOptions):
     offline: bool = field(default=False, metadata=described(Spec(
         "check's alone: a sync always reads the server's records", "flag", "server",
         flag=False)))
+    lock_wait: int = field(default=LOCK_WAIT_S, metadata=described(Spec(
+        "seconds to wait while another run (of any user of this machine) writes to the same "
+        "server, before giving up with exit 2; 0 gives up at once", "count", "behaviour",
+        least=0, most=MAX_LOCK_WAIT_S, metavar="S")))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -260,6 +267,7 @@ class SyncChanges(CheckChanges, total=False):
     concurrency: int | None
     max_concurrency: int
     max_consecutive_failures: int
+    lock_wait: int
 
 
 # ---------------------------------------------------------------------------- checks

@@ -58,7 +58,7 @@ class Runtime:
     report and the JSON line. `progress`: called as the run goes (see `Progress`).
     `control`: the run's stop switch (a signal handler calls its `interrupt`). `environ`: where
     the API key and URL are looked for. `state_dir`: where locks and the journal of writes in
-    flight live (default: the user's cache folder). `stdout`, `stderr`: where the command line
+    flight live (default: the machine's lock folder, shared by every user: run/lock.py). `stdout`, `stderr`: where the command line
     prints (the library prints nothing).
     """
 

@@ -101,7 +101,10 @@ def open_regular(path: Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
     opened descriptor, so a file swapped after an earlier check is caught too.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        # O_BINARY: on Windows a descriptor is otherwise in text mode (line ends translated,
+        # Ctrl-Z taken as the end of the file); Windows has no O_NONBLOCK (nor FIFOs).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:

@@ -68,6 +68,10 @@ def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
                          or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
 
 
+#: Whether a file's mode says who may read it: on Windows it says only read-only or not
+#: (every file looks readable by all), and its permissions are ACLs.
+PERMISSION_BITS = os.name == "posix"
+
 #: A key file holds one key: a few hundred bytes. Anything much bigger is not a key file.
 MAX_KEY_FILE_BYTES = 64 * 1024
 
@@ -78,7 +82,8 @@ def _read_key_file(path: Path) -> tuple[str, int]:
     # A path that names no file may be a key pasted in place of a path: it is not shown.
     shown = str(path) if (os.sep in str(path) or "." in path.name) else "given"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0))  # Windows: not in text mode
     except FileNotFoundError:
         raise ConfigError(f"the key file {shown} does not exist; {option('api_key_file')} "
                           "takes the path of a file that holds the key, never the key "
@@ -134,7 +139,7 @@ def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike[str]
         path = Path(key_file)
         source = f"the key file {path}"
         text, mode = _read_key_file(path)
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if PERMISSION_BITS and mode & (stat.S_IRWXG | stat.S_IRWXO):
             warn(f"the key file {path} can be read by other users; restrict it with "
                  f"chmod 600 {path}")
         lines = text.strip().splitlines()

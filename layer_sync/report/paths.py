@@ -222,7 +222,8 @@ def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path) -> Re
     for n in range(1, 1000):
         candidate = folder / (f"{stem}.xlsx" if n == 1 else f"{stem}-{n}.xlsx")
         try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_BINARY", 0), 0o666)  # Windows: not in text mode
         except FileExistsError:
             continue
         except OSError as exc:

@@ -118,8 +118,9 @@ def write_atomically(path: str | os.PathLike[str],
     user's umask. Raises OSError."""
     path = Path(path)
     with replacing(path) as partial:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                     0o666)
+        # O_BINARY: on Windows a descriptor is otherwise in text mode (\n written as \r\n).
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
     return path

@@ -36,7 +36,7 @@ from ..report.paths import ReservedName, check_report_path, report_folder, reser
 from ..report.retention import prune_reports
 from ..report.writer import write_report
 from .apply import apply_plan, dry_run_results
-from .lock import RunLock
+from .lock import lock_for_run
 from .readback import read_back
 
 log = logging.getLogger("layer_sync")
@@ -56,8 +56,12 @@ def sync_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = No
     regular file. `runtime` (a `Runtime`): clock, sleep, progress, the run's stop switch, the
     environment. A report that cannot be written sets `outcome.report_error` (exit code 2).
 
+    While another run writes to the same server (any user's, on this machine), a run that
+    writes waits for it up to `lock_wait` seconds; a dry run does not wait.
+
     Raises LayerSyncError (exit code 2) when the run cannot start: bad options, an unusable
-    input file or report path, no header, no key, another run holding the lock. Everything
+    input file or report path, no header, no key, another run writing to the server past
+    `lock_wait`. Everything
     after the sheet is read ends in a SyncOutcome, whose `exit_code` says how it went.
     """
     options = SyncOptions.build(options, changes)
@@ -67,7 +71,8 @@ def sync_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = No
     client = _client(api_key, options, runtime)  # no key, a bad URL: before anything else
     try:
         report = _report_target(options, inputs=[path])
-        with RunLock.acquire(path, runtime.state_dir):
+        with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
+                          runtime=runtime):
             start = runtime.now(), runtime.clock()  # the run's duration counts the reading
             reserved = _reserve(path, start[0], options) if report is True else None
             try:
@@ -88,20 +93,22 @@ def sync_stacks(data: SheetData, *, api_key: str | ApiKey | None = None,
                 options: SyncOptions | None = None, runtime: Runtime | None = None,
                 **changes: Unpack[SyncChanges]) -> SyncOutcome:
     """Sync stacks already read (`read_stacks`, `read_frame`) with the server: the same plan,
-    writes and report as `sync_file`, without the file's lock. `report=True` names the report
-    after `data.path` in `reports/`."""
+    writes, server lock and report as `sync_file`. `report=True` names the report after
+    `data.path` in `reports/`."""
     options = SyncOptions.build(options, changes)
     runtime = runtime or Runtime()
     client = _client(api_key, options, runtime)
     try:
         report = _report_target(options, inputs=[data.path] if data.path.is_file() else [])
-        start = runtime.now(), runtime.clock()
-        reserved = _reserve(data.path, start[0], options) if report is True else None
-        try:
-            return _sync(data, client, options, runtime, start, _target(report, reserved))
-        finally:
-            if reserved is not None:
-                reserved.release()
+        with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
+                          runtime=runtime):
+            start = runtime.now(), runtime.clock()
+            reserved = _reserve(data.path, start[0], options) if report is True else None
+            try:
+                return _sync(data, client, options, runtime, start, _target(report, reserved))
+            finally:
+                if reserved is not None:
+                    reserved.release()
     finally:
         client.close()
 
