@@ -210,3 +210,22 @@ def test_cells_longer_than_any_value_of_their_field_are_refused_at_once(field, s
     with pytest.raises(cells.ValueProblem, match=f"{size:,} characters"):
         values.check(field, "SrTiO3" * (size // 6) + "O" * (size % 6))
     assert time.perf_counter() - start < 0.1
+
+
+
+def test_the_space_group_table_is_spglibs():
+    """The 530 settings kept as data are spglib's own (when spglib is installed to compare)."""
+    import json
+    import warnings
+    from importlib import resources
+
+    spglib = pytest.importorskip("spglib")
+    table = json.loads(resources.files("layer_sync.rules").joinpath("space_groups.json")
+                       .read_text(encoding="utf-8"))["settings"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for hall, (number, short, full, international) in enumerate(table, start=1):
+            sg = spglib.get_spacegroup_type(hall)
+            assert (sg.number, sg.international_short, sg.international_full,
+                    sg.international) == (number, short, full, international), hall
+    assert len(table) == 530 and {row[0] for row in table} == set(range(1, 231))

@@ -1,14 +1,16 @@
 """Crystallography's field rules: Miller indices (with what spreadsheets do to them) and the
-230 space groups (`spglib` knows them in all 530 settings, imported on first use)."""
+230 space groups (spglib's table of them in all 530 settings, kept as data)."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from typing import Any
 
 from ..core.text import describe
@@ -258,28 +260,21 @@ class SpaceGroup:
 
 @cache
 def _space_group_table() -> tuple[dict[str, set[int]], dict[int, str]]:
-    """Every symbol spglib knows for the 230 groups (all 530 settings), squeezed."""
-    import warnings
-
-    import spglib  # only when a space group is met
-
+    """Every symbol of the 230 groups in all 530 settings (spglib's table, kept as data in
+    `space_groups.json`: see scripts/make_space_groups.py), squeezed."""
+    table = json.loads(resources.files(__package__).joinpath("space_groups.json")
+                       .read_text(encoding="utf-8"))
     by_symbol: dict[str, set[int]] = {}
     short: dict[int, str] = {}
-    with warnings.catch_warnings():  # spglib 2.x warns about its own error-handling switch
-        warnings.simplefilter("ignore", DeprecationWarning)
-        types = [spglib.get_spacegroup_type(hall) for hall in range(1, 531)]
-    for sg in types:
-        if sg is None:  # every Hall number 1-530 has a type; None would be spglib's bug
-            continue
-        short.setdefault(sg.number, sg.international_short)
-        names = {sg.international_short, sg.international_full,
-                 *(part for part in sg.international.split("="))}
-        full_tokens = sg.international_full.split()
+    for number, international_short, international_full, international in table["settings"]:
+        short.setdefault(number, international_short)
+        names = {international_short, international_full, *international.split("=")}
+        full_tokens = international_full.split()
         # Monoclinic settings are also written without their 1s: P 1 2_1/n 1 -> P2_1/n.
         if len(full_tokens) == 4 and full_tokens.count("1") == 2:
             names.add("".join(t for t in full_tokens if t != "1"))
         for name in names:
-            by_symbol.setdefault(_squeeze(name), set()).add(sg.number)
+            by_symbol.setdefault(_squeeze(name), set()).add(number)
     return by_symbol, short
 
 
