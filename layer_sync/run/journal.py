@@ -8,10 +8,10 @@ same lock, finds them (`Journal.unsettled`) and waits until each is old enough f
 commit to have shown (`settle_s`) before it reads the server's records: whatever the dead
 run's writes did, the plan then sees it, and nothing is created twice.
 
-One line of JSON per event, appended and flushed (the kernel keeps it through `kill -9`; a
-power cut may lose the last lines, which is what an fsync per write would cost to avoid).
-The file holds ids and times, never the key. Only the run holding the server's lock writes
-it; `clear` starts it afresh once its entries are settled.
+One line of JSON per event, written at once (the kernel keeps it through `kill -9`; a power
+cut may lose the last lines, which is what an fsync per write would cost to avoid). The file
+holds ids and times, never the key. Only the run holding the server's lock writes it;
+`clear` starts it afresh once its entries are settled.
 """
 
 from __future__ import annotations
@@ -20,13 +20,17 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from ..core.errors import ConfigError
+from .lockfile import open_lock_file
 
 log = logging.getLogger("layer_sync")
 
@@ -46,43 +50,79 @@ class Entry:
     sent_at: float
 
 
+#: The first line of a journal file: layer-sync never writes to a file that does not start
+#: so (a file planted or linked there by another user of the shared folder).
+MARKER = b"layer-sync journal\n"
+
+
 class Journal:
-    """The journal file at `path` (created 0666 less the umask: the server's lock folder is
-    shared by the users of the machine, as the lock is)."""
+    """The journal file at `path`, beside the server's lock in the folder every user of the
+    machine shares: opened as the lock file is (`run.lockfile`: created 0666, never through a
+    symbolic link, never a file with other names or other content), and written only by the
+    run holding the server's lock. A journal that cannot be used is said on the log, and the
+    run goes on without it (it helps the next run; it never stops this one)."""
 
     def __init__(self, path: Path, wall: Callable[[], float] = time.time) -> None:
         self.path = path
         self._wall = wall
         self._lock = threading.Lock()
-        self._handle: IO[str] | None = None
+        self._fd: int | None = None
+        self._writable = False
+        self._broken = False
+
+    # ------------------------------------------------------------------ the file
+    def _open(self) -> int | None:
+        """The journal's descriptor (opened and checked on first use), or None."""
+        if self._fd is not None or self._broken:
+            return self._fd
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, writable = open_lock_file(self.path)
+        except (OSError, ConfigError) as exc:
+            return self._give_up(exc)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                raise ConfigError(f"{self.path} is not a layer-sync journal (a special file, or "
+                                  "one with other names)")
+            head = _read_at(fd, 0, len(MARKER)) if info.st_size else b""
+            if info.st_size and (head != MARKER or info.st_size > MAX_JOURNAL_BYTES):
+                raise ConfigError(f"{self.path} is not a layer-sync journal, or is too large")
+            if writable and not info.st_size:
+                _write_at(fd, 0, MARKER)
+        except (OSError, ConfigError) as exc:
+            os.close(fd)
+            return self._give_up(exc)
+        self._fd, self._writable = fd, writable
+        return fd
+
+    def _give_up(self, exc: BaseException) -> None:
+        self._broken = True
+        reason = getattr(exc, "strerror", None) or str(exc)
+        log.warning("the journal of writes in flight %s cannot be used (%s): a run after this "
+                    "one will not know which of its writes were in flight", self.path, reason)
+        return None
 
     # ------------------------------------------------------------------ the last run's writes
     def unsettled(self) -> list[Entry]:
         """The writes begun and never settled in the journal as it stands (a run that died)."""
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                text = handle.read(MAX_JOURNAL_BYTES + 1)
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            log.warning("could not read the journal of writes in flight %s (%s)", self.path,
-                        exc.strerror or exc)
-            return []
-        if len(text) > MAX_JOURNAL_BYTES:
-            log.warning("the journal of writes in flight %s is too large to be ours; it is "
-                        "started afresh", self.path)
-            return []
+        with self._lock:
+            fd = self._open()
+            if fd is None:
+                return []
+            size = os.fstat(fd).st_size
+            data = _read_at(fd, len(MARKER), size) if size > len(MARKER) else b""
         begun: dict[str, Entry] = {}
-        for line in text.splitlines():
+        for line in data.decode("utf-8", "replace").splitlines():
             try:
                 event = json.loads(line)
                 token = str(event["token"])
                 if event["event"] == "begin":
-                    begun[token] = Entry(token, str(event.get("what", "")),
+                    begun[token] = Entry(token, str(event.get("what", ""))[:200],
                                          float(event["sent_at"]))
                 elif event["event"] == "settled":
                     begun.pop(token, None)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a line cut by a crash: the ones around it still count
         return list(begun.values())
 
@@ -106,9 +146,10 @@ class Journal:
         """Start the journal afresh: the last run's writes are settled (the records read
         after `settle_wait` show them)."""
         with self._lock:
-            self._close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+            fd = self._open()
+            if fd is not None and self._writable:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, len(MARKER))
 
     def begin(self, what: str) -> Callable[[], None]:
         """Note a write about to be sent; returns what to call once its outcome is known
@@ -121,27 +162,40 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            self._close()
+            if self._fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+                self._fd = None
 
     def _append(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event) + "\n"
+        line = (json.dumps(event) + "\n").encode("utf-8")
         with self._lock:
+            fd = self._open()
+            if fd is None or not self._writable:
+                return
             try:
-                if self._handle is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                                 | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
-                                 0o666)
-                    self._handle = os.fdopen(fd, "a", encoding="utf-8")
-                self._handle.write(line)
-                self._handle.flush()  # in the kernel: survives kill -9
+                end = os.lseek(fd, 0, os.SEEK_END)
+                if end + len(line) > MAX_JOURNAL_BYTES:
+                    return  # a run of hundreds of thousands of writes: the rest unjournaled
+                _write_at(fd, end, line)  # in the kernel at once: survives kill -9
             except OSError as exc:
-                # The journal helps the next run; its loss never stops this one.
-                log.warning("could not write the journal of writes in flight %s (%s)",
-                            self.path, exc.strerror or exc)
+                self._fd = None
+                os.close(fd)
+                self._give_up(exc)
 
-    def _close(self) -> None:
-        if self._handle is not None:
-            with contextlib.suppress(OSError):
-                self._handle.close()
-            self._handle = None
+
+def _read_at(fd: int, offset: int, size: int) -> bytes:
+    """Up to `size` bytes from `offset` (os.pread is not on Windows)."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    chunks, left = [], size
+    while left > 0 and (chunk := os.read(fd, left)):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_at(fd: int, offset: int, data: bytes) -> None:
+    os.lseek(fd, offset, os.SEEK_SET)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
