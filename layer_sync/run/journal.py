@@ -79,7 +79,8 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, writable = open_lock_file(self.path)
         except (OSError, ConfigError) as exc:
-            return self._give_up(exc)
+            self._give_up(exc)
+            return None
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
@@ -92,7 +93,8 @@ class Journal:
                 _write_at(fd, 0, MARKER)
         except (OSError, ConfigError) as exc:
             os.close(fd)
-            return self._give_up(exc)
+            self._give_up(exc)
+            return None
         self._fd, self._writable = fd, writable
         return fd
 
@@ -101,7 +103,6 @@ class Journal:
         reason = getattr(exc, "strerror", None) or str(exc)
         log.warning("the journal of writes in flight %s cannot be used (%s): a run after this "
                     "one will not know which of its writes were in flight", self.path, reason)
-        return None
 
     # ------------------------------------------------------------------ the last run's writes
     def unsettled(self) -> list[Entry]:
