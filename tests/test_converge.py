@@ -163,8 +163,9 @@ def _edit_formula(path: Path, layer: tuple[int, int], formula: str) -> None:
     if path.suffix == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:
             table = list(csv.reader(handle))
-        column, header = table[0].index("composition_string"), table[0]
-        for line in table[1:]:
+        # The export's first line is its note about spreadsheet programs; the header follows.
+        column, header = table[1].index("composition_string"), table[1]
+        for line in table[2:]:
             if (int(line[header.index("sample_id")]), int(line[header.index("layer_id")])) == layer:
                 line[column] = formula
         with path.open("w", newline="", encoding="utf-8") as handle:

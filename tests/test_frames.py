@@ -16,6 +16,8 @@ import pytest
 import layer_sync
 from layer_sync import ExitCode, read_frame, read_stacks, sync_file, sync_frame
 from layer_sync.core.issues import Issue, Severity
+from layer_sync.outcome.table import ROW_COLUMNS
+from layer_sync.report.content import REPORT_ROW_COLUMNS
 from layer_sync.rules.values import ALL_FIELDS
 from layer_sync.sandbox import Faults, SandboxServer
 
@@ -227,7 +229,9 @@ def test_outcome_to_frame_is_the_reports_rows_sheet(seeded, tmp_path):
     rows = outcome.to_frame()
     sheet = openpyxl.load_workbook(report, read_only=True)["Rows"]
     written = [list(r) for r in sheet.iter_rows(values_only=True)]
-    assert list(rows.columns) == written[0]
+    # Every column for every row (the report's Rows sheet says what happened once, and gives
+    # the columns as read only where a row has something to say): the same columns as read.
+    assert list(rows.columns) == [*ROW_COLUMNS, *written[0][len(REPORT_ROW_COLUMNS):]]
     assert len(rows) == len(df) == len(written) - 1
     assert rows["Result"].tolist() == ["unchanged", "updated", "created", "created", "invalid"]
     assert rows["Row"].tolist() == [0, 1, 2, 3, 4]

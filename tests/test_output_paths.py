@@ -22,6 +22,7 @@ import pytest
 
 from layer_sync.cli import main
 from layer_sync.core.errors import ConfigError, InputFileError
+from layer_sync.core.runtime import Runtime
 from layer_sync.report.paths import is_layer_sync_report, reserve_report_name
 from layer_sync.report.writer import write_atomically
 from layer_sync.run.sync import sync_file
@@ -187,12 +188,13 @@ def test_two_runs_in_the_same_instant_never_share_a_report(stack, tmp_path, monk
     from layer_sync.tools.samples import write_workbook
 
     write_workbook(tmp_path / "lab.xlsx")
-    taken = tmp_path / "reports" / "layer-sync_lab_csv_20261125-101500-123.xlsx"
+    taken = tmp_path / "layer-sync-reports" / "layer-sync_lab_csv_20261125-101500-123.xlsx"
     taken.parent.mkdir()
     taken.write_text("a colleague's file")
     reports = []
     for name in ("lab.csv", "lab.csv", "lab.xlsx"):
-        outcome = sync_file(tmp_path / name, api_key=API_KEY, api_url=stack.url, now=_fixed_now)
+        outcome = sync_file(tmp_path / name, api_key=API_KEY, api_url=stack.url,
+                            runtime=Runtime(now=_fixed_now))
         reports.append(outcome.report)
     assert [p.name for p in reports] == ["layer-sync_lab_csv_20261125-101500-123-2.xlsx",
                                          "layer-sync_lab_csv_20261125-101500-123-3.xlsx",
@@ -329,11 +331,11 @@ def test_export_never_writes_over_the_key_file_it_read(stack, tmp_path):
 
 @pytest.mark.parametrize("empty", ["", "  "])
 def test_an_empty_report_path_is_refused_before_anything_is_read_or_sent(stack, sheet, empty):
-    err = _refused(stack, ["sync", str(sheet), "--report", empty], "report's path is empty")
+    err = _refused(stack, ["sync", str(sheet), "--report", empty], "--report is empty")
     assert "internal error" not in err
 
 
-@pytest.mark.parametrize("command", ["export", "template"])
+@pytest.mark.parametrize("command", ["export"])  # template logs nothing: it takes no --log-file
 def test_the_log_file_is_never_the_file_export_or_template_writes(stack, tmp_path, command):
     target = tmp_path / "new.csv"
     out, err = io.StringIO(), io.StringIO()
@@ -355,3 +357,26 @@ def test_the_log_file_is_never_where_the_standard_output_goes(tmp_path):
                               stderr=subprocess.PIPE, text=True, timeout=60)
     assert proc.returncode == 2 and "is where the standard output goes" in proc.stderr
     assert jsonl.read_text() == ""
+
+
+def test_a_report_folder_that_cannot_be_written_is_refused_before_anything_is_sent(
+        stack, sheet, tmp_path, monkeypatch):
+    """A night whose report could never be written is refused at the start, not found after
+    the writes. (The tests run as root, which may write anywhere: the folder's permission is
+    what os.access says, so it is made to say no.)"""
+    import os as os_module
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os_module.access
+    monkeypatch.setattr(os_module, "access",
+                        lambda p, mode, **kw: False if str(p) == str(locked) else real_access(p, mode, **kw))
+    stack.stats.reset()
+    err = _refused(stack, ["sync", str(sheet), "--report", str(locked / "r.xlsx")],
+                   f"you may not write in {locked}")
+    assert "internal error" not in err and stack.stats.total == 0
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    _refused(stack, ["sync", str(sheet), "--report", str(not_a_folder / "r.xlsx")],
+             "is not a folder")
+    assert stack.stats.total == 0

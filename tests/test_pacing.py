@@ -18,6 +18,7 @@ from requests.structures import CaseInsensitiveDict
 from layer_sync.cli import main
 from layer_sync.core.control import StopReason
 from layer_sync.core.errors import ApiError
+from layer_sync.core.runtime import Runtime
 from layer_sync.core.secrets import ApiKey
 from layer_sync.remote.client import ApiClient
 from layer_sync.remote.limits import (
@@ -254,7 +255,9 @@ def _seed(server: SandboxServer) -> None:
 
 def _sync(server, path, **kw):
     kw.setdefault("report", False)
-    return sync_file(path, api_key=ApiKey(API_KEY, "ATOMSCALE_API_KEY"), api_url=server.url, **kw)
+    runtime = Runtime(**{k: kw.pop(k) for k in ("sleep", "clock") if k in kw})
+    return sync_file(path, api_key=ApiKey(API_KEY, "ATOMSCALE_API_KEY"), api_url=server.url,
+                     runtime=runtime, **kw)
 
 
 def _no_duplicates(server: SandboxServer, expected: int) -> None:

@@ -161,16 +161,20 @@ def test_remote_only_covers_samples_named_by_invalid_rows_too(tmp_path):
 @pytest.mark.parametrize("entries,kind", [
     # Entries with no usable sample_id name no target material: sample 1 is not on the server.
     ([{"sample_id": None}, {"layer_id": 1}, {"sample_id": "x", "layer_id": 1}], INVALID),
-    # A layer_id sent as text and a field this tool does not know: still the same layer.
-    ([{**_entry(1, 1, 10), "brand_new_field": {"x": 1}, "layer_id": "1"}], UNCHANGED),
-    ([{**_entry(1, 1, 10), "sample_id": 1.0, "layer_id": 1.0}], UNCHANGED),
+    # A field this tool does not know: still the same layer.
+    ([{**_entry(1, 1, 10), "brand_new_field": {"x": 1}}], UNCHANGED),
+    # Ids sent as text or as floats are not what the API documents: not guessed at (the layer
+    # is left alone), never taken for another layer and created again.
+    ([{**_entry(1, 1, 10), "layer_id": "1"}], INVALID),
+    ([{**_entry(1, 1, 10), "sample_id": 1.0, "layer_id": 1.0}], INVALID),
 ])
 def test_odd_server_entries_are_handled(tmp_path, entries, kind):
     data = _sheet(tmp_path, "sample_id,layer_id\n1,1\n")
     plan = build_plan(data, entries)
     assert plan.actions[0].kind == kind
     if kind == INVALID:
-        assert "sample_id 1 is not on the server" in plan.actions[0].message
+        assert ("sample_id 1 is not on the server" in plan.actions[0].message
+                or "shape the API documents" in plan.actions[0].message)
 
 
 # ---------------------------------------------------------------- identity cross-check
@@ -270,9 +274,10 @@ def test_the_readers_and_the_plans_issues_merge_in_sheet_order(tmp_path):
     data = _sheet(tmp_path, "sample_id,layer_id,orientation\n99,1,001\n1,2,1\n99,2,1120\n")
     plan = build_plan(data, SERVER)
     merged = merge_issues(data.issues, plan)
-    # Row 4: the reader's warning (four-index notation), then the plan's error.
+    # The file's note first (a CSV whose orientations a spreadsheet changed); row 4: the
+    # reader's warning (four-index notation), then the plan's error.
     assert [(i.row, i.column, i.severity) for i in merged] == [
-        (2, "sample_id", "error"), (3, "orientation", "error"), (4, "orientation", "warning"),
+        (None, None, "warning"), (2, "sample_id", "error"), (3, "orientation", "error"), (4, "orientation", "warning"),
         (4, "sample_id", "error")]
 
 
@@ -280,7 +285,9 @@ def test_the_sheet_alone_lists_its_issues_in_sheet_order(tmp_path):
     from layer_sync.read.rows import sheet_issues
 
     data = _sheet(tmp_path, "sample_id,layer_id,orientation\n3,1,001\n3,2,1\n3,1,001\n")
-    found = [(i.row, i.column) for i in sheet_issues(data)]
+    note, *issues = sheet_issues(data)  # the file's own first: a CSV's changed orientation
+    assert note.row is None and "in this CSV" in note.message
+    found = [(i.row, i.column) for i in issues]
     assert {(2, "layer_id"), (3, "orientation"), (4, "layer_id")} <= set(found)
     assert [row for row, _ in found] == sorted(row for row, _ in found)
 
@@ -302,3 +309,56 @@ def test_ids_past_what_the_api_stores_name_no_record():
                _entry(10 ** 20, 1, 5003), _entry(1, 2, 5004)]
     index = ServerIndex.build(entries)
     assert list(index.layers) == [(1, 2)] and list(index.samples) == [1]
+
+
+# ------------------------------------------------------------------ odd server records
+
+ODD_FIELDS = [
+    {"layer_id": "2"}, {"layer_id": 2.0}, {"layer_id": True}, {"layer_id": {"n": 2}},
+    {"layer_id": [2]}, {"sample_id": "1"}, {"sample_id": 1.0}, {"id": "11"}, {"id": 1.5},
+    {"composition_string": 7}, {"orientation": ["0", "0", "1"]}, {"element_dict": "Ba:1"},
+    {"element_dict": {"Ba": "1"}}, {"element_dict": {"Ba": float("nan")}}, {"mp_id": False},
+    {"layer_id": 2**40}, {"sample_name": 5},
+]
+
+
+@pytest.mark.parametrize("odd", ODD_FIELDS, ids=lambda o: repr(o)[:30])
+def test_a_record_of_odd_shape_makes_its_layer_unplannable_never_new(tmp_path, odd):
+    """A record whose ids or fields are not what the API documents is not guessed at: the row
+    for the layer it may be is invalid (nothing sent), never a create of a second copy."""
+    record = {**_entry(1, 2, 11, composition_string="BaTiO3", orientation="001"), **odd}
+    entries = [_entry(1, 1, 10, composition_string="SrTiO3"), record]
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string\n1,1,SrTiO3\n1,2,BaTiO3\n")
+    plan = build_plan(data, entries)
+    first, second = plan.actions
+    assert second.kind == INVALID and second.body == {}
+    assert "does not have the shape the API documents" in second.message
+    assert any(i.row is None and "left alone" in i.message for i in plan.issues)
+    layer = odd.get("layer_id", 2)
+    if (not set(odd) & {"sample_id", "sample_name"} and type(layer) in (int, str, float)
+            and 0 < int(layer) < 2**31):
+        assert first.kind == UNCHANGED  # its neighbour, read whole, is planned as usual
+
+
+def test_an_entry_that_is_no_object_stops_every_create_but_not_the_rest(tmp_path):
+    entries = [_entry(1, 1, 10, composition_string="SrTiO3"), "garbage", 42]
+    data = _sheet(tmp_path, "sample_id,layer_id,composition_string\n1,1,MgO\n1,2,BaTiO3\n")
+    plan = build_plan(data, entries)
+    kinds = [a.kind for a in plan.actions]
+    assert kinds == [INVALID, INVALID]  # which layer a bare 42 is cannot be told
+    assert all("an entry is" in a.message for a in plan.actions)
+
+
+def test_an_odd_record_of_a_target_material_to_create_holds_it_back(tmp_path):
+    entries = [{"id": None, "sample_id": "7", "sample_name": "New stack", "substrate": None,
+                "layer_id": None}]
+    data = _sheet(tmp_path, "sample_name,layer_id,composition_string\nNew stack,1,MgO\n")
+    plan = build_plan(data, entries, create_samples=True)
+    assert plan.actions[0].kind == INVALID and plan.new_samples == []
+
+
+def test_records_of_the_documented_shape_are_all_read(tmp_path):
+    from layer_sync.plan.records import ServerIndex, shape_problem
+
+    assert all(shape_problem(e) is None for e in SERVER)
+    assert ServerIndex.build(SERVER).odd == []

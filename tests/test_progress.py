@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from layer_sync.cli.progress import ProgressBar, bar_wanted
+from layer_sync.core.runtime import Runtime
 
 from .conftest import API_KEY
 
@@ -142,7 +143,7 @@ def test_a_sync_reports_reading_and_planning_with_their_totals(stack, tmp_path):
                     encoding="utf-8")
     calls = []
     outcome = sync_file(path, api_key=API_KEY, api_url=stack.url, report=False, dry_run=True,
-                        progress=lambda *a: calls.append(a))
+                        runtime=Runtime(progress=lambda *a: calls.append(a)))
     assert outcome.exit_code == 0 and outcome.counts["created"] == 2500
     assert [c[0] for c in calls][0] == "reading"
     assert ("reading", 1000, 2500, 0) in calls and ("reading", 2000, 2500, 0) in calls

@@ -65,9 +65,14 @@ def test_lost_zeros_in_a_csv_are_still_caught(tmp_path):
     # A CSV saved from a sheet where 001 had become 1.
     rows = [("sample_id", "layer_id", "orientation"), ("1", "1", "1"), ("1", "2", "-1")]
     data = read_stacks(_write(tmp_path / "z.csv", ",", rows=rows))
-    messages = [i.message for i in data.issues]
-    assert "leading zeros" in messages[0] and "type 001" in messages[0]
-    assert data.issues[0].cell == "C2"
+    note, *cells = data.issues
+    # Once for the file: what a spreadsheet program does to a CSV, and the two ways out.
+    assert note.row is None and note.severity == "warning" and ".xlsx" in note.message
+    assert "2 orientations in this CSV" in note.message and "imported as text" in note.message
+    # Then each cell, with what it may have been and no single value proposed (offline).
+    assert "leading zeros (001 and 0001 both become 1)" in cells[0].message
+    assert "accounting negative" in cells[1].message and "type 0" not in cells[0].message
+    assert [c.cell for c in cells] == ["C2", "C3"]
     assert not any(r.valid for r in data.rows)
 
 
@@ -165,3 +170,64 @@ def test_a_problem_with_a_value_taken_from_the_row_above_names_the_cell_it_was_t
     found = [(i.row, i.cell) for i in data.issues if i.column == "sample_id"]
     assert found == [(2, "A2"), (3, "A2"), (4, "A2")]
     assert data.rows[2].cells["layer_id"] == "B4"  # its own values stay at its own cells
+
+
+# ------------------------------------------------------------ one encoding throughout (issue 18)
+
+from layer_sync.core.errors import InputFileError
+
+_LAB = ("sample_name,substrate,layer_id,composition_string,orientation,notes\n"
+        "Übergitter BTO/STO – Charge 7,SrTiO3,1,BaTiO3,001,grown at 700 °C\n"
+        "Übergitter BTO/STO – Charge 7,SrTiO3,2,SrTiO3,001,\n")
+
+
+def test_utf8_with_one_stray_windows_1252_byte_is_refused_at_that_byte(tmp_path):
+    # The attack: a UTF-8 sheet, one ° typed in a notes column by a Windows program.
+    data = _LAB.encode().replace("°".encode(), "°".encode("cp1252"))
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(data)
+    with pytest.raises(InputFileError, match=r"not in one encoding throughout: line 2, "
+                       r"column 64 holds the byte 0xB0"):
+        read_stacks(path)
+
+
+def test_a_whole_windows_1252_file_still_reads_with_its_warning(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(_LAB.encode("cp1252"))
+    data = read_stacks(path)
+    assert data.encoding == "cp1252"
+    assert data.rows[0].values["sample_name"] == "Übergitter BTO/STO – Charge 7"
+    assert any("cp1252" in i.message for i in data.file_issues)
+
+
+def test_latin1_control_bytes_are_refused_where_they_are(tmp_path):
+    path = tmp_path / "control.csv"
+    path.write_bytes(_LAB.encode("cp1252").replace(b"700", b"7\x810"))
+    with pytest.raises(InputFileError, match=r"line 2, column 61 holds the byte 0x81"):
+        read_stacks(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_a_byte_order_mark_decides_the_encoding(tmp_path, encoding):
+    # Excel's "Unicode Text" is UTF-16 with its mark, tab-separated.
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(_LAB.replace(",", "\t").encode(encoding))
+    data = read_stacks(path)
+    assert data.rows[0].values["sample_name"] == "Übergitter BTO/STO – Charge 7"
+    assert data.file_issues == [] and data.delimiter == "\t"
+
+
+def test_utf16_that_breaks_off_is_refused(tmp_path):
+    path = tmp_path / "cut.csv"
+    path.write_bytes(_LAB.encode("utf-16") + b"\x00\xd8")  # half a surrogate pair
+    with pytest.raises(InputFileError, match="not in one encoding throughout"):
+        read_stacks(path)
+
+
+def test_mixed_line_endings_read_the_same_rows(tmp_path):
+    lines = _LAB.encode().split(b"\n")
+    path = tmp_path / "endings.csv"
+    path.write_bytes(lines[0] + b"\r\n" + lines[1] + b"\r" + lines[2] + b"\n")
+    data = read_stacks(path)
+    assert [r.values["layer_id"] for r in data.rows] == [1, 2]
+    assert data.rows[0].extra == {"notes": "grown at 700 °C"}

@@ -19,8 +19,12 @@ from layer_sync.read.stacks import read_stacks
 
 
 def _encrypted_xlsx(path: Path) -> Path:
-    # An encrypted OOXML workbook is an OLE compound file, whatever its extension says.
-    path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 1024)
+    # An encrypted OOXML workbook is an OLE compound file, whatever its extension says, whose
+    # directory holds the encryption's streams instead of a workbook stream.
+    from tests import hostile
+
+    path.write_bytes(hostile.compound_file({"EncryptionInfo": b"\x04\x00\x04\x00",
+                                            "EncryptedPackage": b"\x00" * 5000}))
     return path
 
 
@@ -59,7 +63,7 @@ CASES = {
     "text named xlsx": (lambda p: _mk(p / "t.xlsx", "a,b\n1,2"), "not a .xlsx workbook"),
     "password": (lambda p: _encrypted_xlsx(p / "locked.xlsx"), "password-protected"),
     "workbook named csv": (lambda p: _mk(p / "w.csv", b"PK\x03\x04xx"), "rename it"),
-    "utf16 csv": (lambda p: _mk(p / "u.csv", "a,b\n".encode("utf-16")), "UTF-16"),
+    "utf16 csv": (lambda p: _mk(p / "u.csv", "a,b\n".encode("utf-16-le")), "UTF-16"),
     "no header csv": (lambda p: _mk(p / "h.csv", "x,y\n1,2\n"), "no recognisable header"),
 }
 
@@ -152,9 +156,11 @@ def test_any_bytes_read_or_fail_with_our_error(tmp_path, data, suffix):
     path = tmp_path / f"b{suffix}"
     path.write_bytes(data)
     try:
-        read_stacks(path)
-    except InputFileError:
-        pass
+        stacks = read_stacks(path)
+    except InputFileError as exc:
+        _one_line_naming(exc, path)
+    else:
+        _holds_together(stacks)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -163,16 +169,45 @@ def test_any_text_reads_or_fails_with_our_error(tmp_path, text):
     path = tmp_path / "t.csv"
     path.write_text("sample_id,layer_id,orientation\n" + text, encoding="utf-8")
     try:
-        read_stacks(path)
-    except InputFileError:
-        pass
+        stacks = read_stacks(path)
+    except InputFileError as exc:
+        _one_line_naming(exc, path)
+        return
+    _holds_together(stacks)
+    # The header is the first line: every data row is below it, in order, numbered as read.
+    assert stacks.header_row == 1 and all(r.row >= 2 for r in stacks.rows)
+
+
+def _one_line_naming(exc: InputFileError, path) -> None:
+    """Our error: one line a technician reads, naming the file."""
+    message = str(exc)
+    assert message and "\n" not in message and "Traceback" not in message
+    assert path.name in message or str(path) in message, message
+
+
+def _holds_together(stacks) -> None:
+    """What any read sheet promises: rows in order, below the header; a row is valid exactly
+    when it has no error; each issue points at a row that was read (or at the file); a valid
+    row names its layer and its target material."""
+    numbers = [(r.sheet, r.row) for r in stacks.rows]
+    assert len(set(numbers)) == len(numbers)
+    assert all(r.row > stacks.header_row for r in stacks.rows if r.sheet == stacks.sheets[0])
+    known = set(numbers)
+    for issue in stacks.issues:
+        assert issue.row is None or (issue.sheet, issue.row) in known, issue
+        assert issue.message and issue.severity in ("error", "warning")
+    for row in stacks.rows:
+        assert row.valid == (not row.errors)
+        if row.valid:
+            assert isinstance(row.values.get("layer_id"), int)
+            assert row.values.get("sample_id") is not None or row.values.get("sample_name")
 
 
 def test_zip_that_is_not_a_workbook(tmp_path):
     path = tmp_path / "z.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("hello.txt", "hi")
-    with pytest.raises(InputFileError, match="cannot be read"):
+    with pytest.raises(InputFileError, match="holds no workbook"):
         read_stacks(path)
 
 
@@ -216,4 +251,31 @@ def test_a_zip_member_larger_than_its_header_says_is_refused(tmp_path):
             start += 4
     path.write_bytes(bytes(data))
     with pytest.raises(InputFileError, match="cannot be read"):
+        read_stacks(path)
+
+
+# ----------------------------------------------------- what a file is, by content (issue 18)
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("source, name", [("technician.xls", "renamed.xlsx"),
+                                          ("technician.xlsx", "renamed.xls"),
+                                          ("technician.ods", "renamed.xlsx")])
+def test_a_workbook_with_another_workbook_suffix_is_read_as_what_it_is(tmp_path, source, name):
+    expected = read_stacks(DATA / source)
+    path = tmp_path / name
+    path.write_bytes((DATA / source).read_bytes())
+    data = read_stacks(path)  # an .xls named .xlsx was called "password-protected"
+    assert [r.values for r in data.rows] == [r.values for r in expected.rows]
+    (warning,) = [i for i in data.file_issues if "by its content" in i.message]
+    assert f"rename it to renamed{Path(source).suffix}" in warning.message
+
+
+def test_an_office_file_that_holds_no_workbook_says_so(tmp_path):
+    from tests import hostile
+
+    path = tmp_path / "letter.xls"
+    path.write_bytes(hostile.compound_file({"WordDocument": b"\x00" * 100}))
+    with pytest.raises(InputFileError, match="holds no workbook"):
         read_stacks(path)

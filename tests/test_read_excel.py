@@ -399,3 +399,25 @@ def test_cells_without_addresses_are_read_and_bounded(tmp_path):
     far = f'<row r="1048576">{_unaddressed([1] * 10)}</row>'
     with pytest.raises(InputFileError, match=r"reaches cell J1048576"):
         read_stacks(hostile.write_xlsx(tmp_path / "far.xlsx", head, far))
+
+
+def test_a_strict_ooxml_workbook_reads_as_the_reader_reads_it(tmp_path):
+    """Workbooks calamine reads were refused ("the part cannot be found") when their parts
+    were named in the Strict namespace or in another folder (issue 18): the sheets are found
+    along the reader's own path."""
+    from tests import hostile
+
+    strict = "http://purl.oclc.org/ooxml/spreadsheetml/main"
+    path = hostile.relationships_elsewhere(tmp_path)  # its reader's folder: book/
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    body = hostile._rows_xml([hostile.HEADER, [7, 1, "Si", "001"]])
+    parts["book/worksheets/sheet1.xml"] = hostile._sheet_xml(body).replace(
+        hostile._MAIN, strict).encode()
+    parts["book/workbook.xml"] = parts["book/workbook.xml"].replace(hostile._MAIN.encode(),
+                                                                    strict.encode())
+    hostile._package(path, parts)
+    (row,) = read_stacks(path).rows
+    assert (row.values["sample_id"], row.values["orientation"]) == (7, "001")

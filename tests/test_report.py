@@ -14,15 +14,16 @@ import zipfile
 
 import openpyxl
 import pytest
-import rvgsrust_xlsxwriter
+import xlsxwriter
 from openpyxl.utils import get_column_letter
 
 from layer_sync.cli import main
 from layer_sync.core.errors import ReportError
 from layer_sync.outcome import table as table_module
-from layer_sync.outcome.table import MAX_COLUMNS, MAX_ROWS, ROW_COLUMNS
+from layer_sync.outcome.table import MAX_COLUMNS, MAX_ROWS
 from layer_sync.report import content as content_module
 from layer_sync.report import writer as report_module
+from layer_sync.report.content import REPORT_ROW_COLUMNS
 from layer_sync.report.writer import write_report
 from layer_sync.run.sync import sync_file
 
@@ -72,7 +73,7 @@ def _summary(book) -> dict:
 
 
 def test_sheets_headers_filters_and_widths(run):
-    outcome, book = run()
+    _outcome, book = run()
     assert book.sheetnames == ["Summary", "Rows", "Issues", "Not in sheet"]
     for name in ("Rows", "Issues", "Not in sheet"):
         ws = book[name]
@@ -82,14 +83,14 @@ def test_sheets_headers_filters_and_widths(run):
 
 
 def test_a_dry_run_names_the_record_each_row_was_compared_with(run):
-    outcome, book = run(dry_run=True)
+    _outcome, book = run(dry_run=True)
     rows = _table(book["Rows"])
     assert [(r["Result"], r["Record id"]) for r in rows] == [
         ("would update", 10), ("unchanged", 11), ("invalid", None), ("would create", None)]
 
 
 def test_tables_print_landscape_fitted_to_the_width_with_the_header_on_every_page(run):
-    outcome, book = run()
+    _outcome, book = run()
     for name in ("Rows", "Issues", "Not in sheet"):
         ws = book[name]
         assert ws.page_setup.orientation == "landscape"
@@ -103,13 +104,13 @@ def test_tables_print_landscape_fitted_to_the_width_with_the_header_on_every_pag
 
 
 def test_rows_prints_what_happened_to_each_row_and_says_the_values_as_read_are_left_out(run):
-    outcome, book = run()
+    _outcome, book = run()
     ws = book["Rows"]
     header = [c.value for c in ws[1]]
-    assert header[len(ROW_COLUMNS)].endswith("(as read)")
-    last = get_column_letter(len(ROW_COLUMNS))
+    assert header[len(REPORT_ROW_COLUMNS)].endswith("(as read)")
+    last = get_column_letter(len(REPORT_ROW_COLUMNS))
     assert ws.print_area == f"'Rows'!$A$1:${last}${ws.max_row}"  # every row, its own columns
-    assert "values as read from your sheet are in the workbook" in ws.oddHeader.left.text
+    assert "Values as read: in the workbook" in ws.oddFooter.left.text
     for name in ("Issues", "Not in sheet"):  # printed whole
         assert not book[name].print_area
 
@@ -121,7 +122,7 @@ def _fit(ws) -> tuple[int, int]:
 
 
 def test_long_text_wraps_and_numbers_keep_apart_from_their_neighbours(run):
-    outcome, book = run()
+    _outcome, book = run()
     ws = book["Rows"]
     header = [c.value for c in ws[1]]
     invalid = 4  # the third data row
@@ -135,11 +136,11 @@ def test_long_text_wraps_and_numbers_keep_apart_from_their_neighbours(run):
 
 
 def test_rows_sheet_says_what_happened_to_every_row(run):
-    outcome, book = run()
+    _outcome, book = run()
     rows = _table(book["Rows"])
-    assert [(r["Row"], r["Action"], r["Result"]) for r in rows] == [
-        (2, "update", "updated"), (3, "unchanged", "unchanged"), (4, "invalid", "invalid"),
-        (5, "create", "created")]
+    assert "Action" not in rows[0]  # what happened is said once, in Result
+    assert [(r["Row"], r["Result"]) for r in rows] == [
+        (2, "updated"), (3, "unchanged"), (4, "invalid"), (5, "created")]
     assert rows[0]["Changes"] == "orientation: 001 \u2192 111"
     assert rows[0]["HTTP status"] == 200 and rows[0]["Attempts"] == 1 and rows[0]["Record id"] == 10
     # An unchanged row names the server's record it was compared with; a created one the new.
@@ -148,8 +149,10 @@ def test_rows_sheet_says_what_happened_to_every_row(run):
     assert "not a chemical formula" in rows[2]["Message"]
     # The cell of the row's first problem, beside its message.
     assert rows[2]["Cell"] == "D4" and rows[0]["Cell"] is None
-    # Every column of the row as read, unrecognised ones too, so failed rows can be re-run.
+    # Every column of a row with something to say as read, unrecognised ones too, so failed
+    # rows can be fixed and run again; a row in sync has nothing to fix.
     assert rows[0]["Notes (as read)"] == "first" and rows[2]["Composition (as read)"] == "=1+2"
+    assert rows[3]["Sample ID (as read)"] == "1" and rows[1]["Sample ID (as read)"] is None
 
 
 @pytest.mark.parametrize("dry_run", [False, True])
@@ -176,16 +179,60 @@ def test_a_warning_is_the_rows_message_beside_its_cell(sandbox, tmp_path, dry_ru
     assert rows[1]["Cell"] == "B3" and "2 times" in rows[1]["Message"]
 
 
+def test_rows_in_sync_are_gathered_a_sample_to_a_line_and_every_row_is_accounted_for(
+        sandbox, tmp_path):
+    """Rows with nothing to say (unchanged, no message) take one line per run of a sample's
+    consecutive rows, naming their rows and layers; every other row has a line of its own
+    with its values as read. Every data row is on exactly one line; to_frame() keeps them all."""
+    keys = [(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 1), (2, 2), (2, 3), (3, 1)]
+    sandbox.store.seed([{"id": 10 + i, "sample_id": s, "sample_name": f"S{s}", "substrate": "Si",
+                         "layer_id": n, "composition_string": "MgO", "orientation": "001"}
+                        for i, (s, n) in enumerate(keys)])
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,sample_name,layer_id,composition_string,orientation,Notes\n"
+                    + "".join(f"{s},S{s},{n},MgO,{'111' if (s, n) == (1, 5) else '001'},n{s}{n}\n"
+                              for s, n in keys), encoding="utf-8")
+    report = tmp_path / "r.xlsx"
+    outcome = sync_file(path, api_key=API_KEY, api_url=sandbox.url, report=report,
+                        dry_run=True)
+    assert outcome.report == report, outcome.report_error
+    book = openpyxl.load_workbook(report)
+    rows = _table(book["Rows"])
+    assert [(r["Row"], r["sample_id"], r["layer_id"], r["Result"], r["Notes (as read)"])
+            for r in rows] == [
+        ("2\u20135", "1", "1\u20134", "unchanged", None), (6, "1", "5", "would update", "n15"),
+        ("7\u20139", "2", "1\u20133", "unchanged", None), (10, "3", "1", "unchanged", None)]
+    assert rows[0]["Message"] == "4 rows, each as the server holds it"
+    assert rows[0]["composition_string"] is None and rows[0]["Record id"] is None
+    # A row in sync alone is a line of its own, with its layer and record, not its values.
+    assert rows[3]["composition_string"] == "MgO" and rows[3]["Record id"] == 18
+    covered = []
+    for r in rows:
+        first, _, last = str(r["Row"]).partition("\u2013")
+        covered += range(int(first), int(last or first) + 1)
+    assert covered == list(range(2, 11)) and _summary(book)["Rows"] == 9
+    frame = outcome.to_frame()  # for notebooks: every row, every column
+    assert len(frame) == 9 and frame["Notes (as read)"].tolist()[:2] == ["n11", "n12"]
+
+
+def test_layer_ids_of_a_gathered_line_are_runs():
+    from layer_sync.report.content import _runs
+
+    assert _runs([1, 2, 3, 5, 7, 8]) == "1\u20133, 5, 7\u20138"
+    assert _runs(list(range(1, 40, 2))) == "1, 3, 5, 7, 9, 11, 13, 15, \u2026 (20 layers)"
+
+
 def test_results_are_coloured(run):
-    outcome, book = run()
+    _outcome, book = run()
     ws = book["Rows"]
-    colours = {ws.cell(r, 7).value: ws.cell(r, 7).fill.fgColor.rgb for r in range(2, 6)}
+    col = REPORT_ROW_COLUMNS.index("Result") + 1
+    colours = {ws.cell(r, col).value: ws.cell(r, col).fill.fgColor.rgb for r in range(2, 6)}
     assert colours["created"].endswith("C6EFCE") and colours["updated"].endswith("A9D08E")
     assert colours["unchanged"].endswith("E7E6E6") and colours["invalid"].endswith("FFC7CE")
 
 
 def test_values_and_headers_from_the_sheet_and_server_are_text_never_formulas(run):
-    outcome, book = run()
+    _outcome, book = run()
     for ws in book.worksheets:
         for row in ws.iter_rows():
             for cell in row:
@@ -202,13 +249,13 @@ def test_values_and_headers_from_the_sheet_and_server_are_text_never_formulas(ru
 
 
 def test_summary_counts_and_a_chart_in_the_outcome_colours_and_order(run, tmp_path):
-    outcome, book = run()
+    _outcome, book = run()
     labels = _summary(book)
     assert labels["Created"] == 1 and labels["Updated"] == 1 and labels["Invalid"] == 1
     assert labels["Unchanged"] == 1 and labels["Remote only (not in sheet)"] == 1
     assert labels["Exit code"] == 1 and labels["Dry run"] == "no"
     assert "Notes" in labels["Unrecognised columns (ignored)"]
-    assert "GET 1" in labels["Requests"] and labels["layer-sync version"]
+    assert "GET 2" in labels["Requests"] and labels["layer-sync version"]  # the plan, the read-back
     ws = book["Summary"]
     outcome_rows = [r for r in range(2, ws.max_row + 1)
                     if ws.cell(r, 1).value in ("Created", "Updated", "Unchanged", "Invalid",
@@ -223,7 +270,7 @@ def test_summary_counts_and_a_chart_in_the_outcome_colours_and_order(run, tmp_pa
 
 
 def test_dry_run_report_says_would_create_and_would_update_everywhere(run, sandbox):
-    outcome, book = run(dry_run=True)
+    _outcome, book = run(dry_run=True)
     rows = _table(book["Rows"])
     assert [r["Result"] for r in rows] == ["would update", "unchanged", "invalid", "would create"]
     labels = _summary(book)
@@ -323,13 +370,16 @@ def test_more_rows_than_a_sheet_holds_are_left_out_and_the_report_says_so(sandbo
     assert summary["Layers left out of Not in sheet"].startswith("3 layer(s) on the server")
 
 
-def test_the_row_limit_is_the_writers(tmp_path):
-    """MAX_ROWS is what an .xlsx sheet holds: the last row can be written, one more cannot."""
-    book = rvgsrust_xlsxwriter.Workbook(str(tmp_path / "limit.xlsx"))
-    ws = book.add_worksheet("Rows", constant_memory=True)
-    ws.write(MAX_ROWS - 1, 0, "last")
-    with pytest.raises(Exception):
-        ws.write(MAX_ROWS, 0, "one too many")
+def test_the_row_and_column_limits_are_the_writers(tmp_path):
+    """MAX_ROWS and MAX_COLUMNS are what an .xlsx sheet holds: the last row and column can be
+    written, one more cannot."""
+    book = xlsxwriter.Workbook(str(tmp_path / "limit.xlsx"), {"constant_memory": True,
+                                                               "tmpdir": str(tmp_path)})
+    ws = book.add_worksheet("Rows")
+    assert ws.write_string(0, MAX_COLUMNS - 1, "last column") == 0
+    assert ws.write_string(0, MAX_COLUMNS, "one too many") == -1
+    assert ws.write_string(MAX_ROWS - 1, 0, "last") == 0
+    assert ws.write_string(MAX_ROWS, 0, "one too many") == -1
     book.close()
     assert openpyxl.load_workbook(tmp_path / "limit.xlsx", read_only=True)["Rows"].max_row == MAX_ROWS
 
@@ -400,7 +450,7 @@ def test_written_through_a_temporary_file_then_renamed(sandbox, lab, tmp_path):
     target.write_bytes(b"yesterday's report")
     yesterday = tmp_path / "yesterday.xlsx"
     os.link(target, yesterday)  # the old file, seen through a second name
-    write_report(outcome, target)
+    write_report(outcome, target, force=True)  # not a layer-sync report: replaced with force
     # A new file took the name: the old one was never opened for writing (a direct save
     # would have overwritten it in place, and a reader could have seen half a workbook).
     assert yesterday.read_bytes() == b"yesterday's report"
@@ -425,16 +475,16 @@ def test_nothing_is_left_behind_when_the_run_is_stopped_during_the_save(
     system_temp = tmp_path / "system-temp"
     system_temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
-    monkeypatch.setenv("TMPDIR", str(system_temp))  # the writer's own (Rust) temporary files
-    close = rvgsrust_xlsxwriter.Workbook.close
+    monkeypatch.setenv("TMPDIR", str(system_temp))
+    close = xlsxwriter.Workbook.close
     seen = []
 
-    def interrupted(book, path=None):
-        close(book, path)  # the workbook is saved, and then Ctrl-C arrives before the rename
+    def interrupted(book):
+        close(book)  # the workbook is saved, and then Ctrl-C arrives before the rename
         seen.extend(p.name for p in (tmp_path / "out").rglob("*"))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rvgsrust_xlsxwriter.Workbook, "close", interrupted)
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_report(outcome, tmp_path / "out" / "report.xlsx")
     assert "report.xlsx" in seen  # there was a temporary file to clean up
@@ -458,7 +508,7 @@ def _convert(report, to: str, out) -> None:
     profile = (out / "profile").as_uri()
     proc = subprocess.run([_soffice(), f"-env:UserInstallation={profile}", "--headless",
                            "--convert-to", to, "--outdir", str(out), str(report)],
-                          capture_output=True, text=True, timeout=180)
+                          check=False, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -477,7 +527,7 @@ def _values(book) -> dict:
 
 
 def test_libreoffice_reads_back_every_value_as_written(run, tmp_path):
-    outcome, ours = run()
+    _outcome, ours = run()
     out = tmp_path / "converted"
     out.mkdir()
     copy = out / "copy.xlsx"
@@ -501,41 +551,83 @@ def test_libreoffice_prints_one_page_per_sheet_for_a_small_report(run, tmp_path)
     assert pages == 4  # Summary with its chart, Rows, Issues, Not in sheet: one page each
 
 
-def test_a_panic_in_the_writer_is_a_report_error_and_leaves_nothing(sandbox, lab, tmp_path,
-                                                                    monkeypatch):
-    # pyo3 turns a Rust panic into PanicException, a BaseException: one line, exit 2.
-    class PanicException(BaseException):
-        pass
+@pytest.mark.parametrize("where", ["rows", "save"])
+def test_a_writer_failure_is_one_line_exit_2_and_leaves_nothing(sandbox, tmp_path, monkeypatch,
+                                                                where):
+    """The disk fills while the writer keeps its rows in its temporary files, or while it
+    saves the workbook (XlsxWriter wraps that OSError in its own error): one line, exit 2,
+    the JSON line's report null, nothing left beside the report's name."""
+    import xlsxwriter.workbook
 
-    def panics(book, path=None):
-        raise PanicException("index out of bounds")
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if where == "rows":
+        monkeypatch.setattr(tempfile, "mkstemp", full)  # the writer's, not the work folder's
+    else:
+        monkeypatch.setattr(xlsxwriter.workbook, "ZipFile", full)
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,orientation\n1,1,111\n", encoding="utf-8")
+    out_dir = tmp_path / "out"
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["sync", str(path), "--api-url", sandbox.url, "--json", "--report",
+                 str(out_dir / "r.xlsx")], environ={"ATOMSCALE_API_KEY": API_KEY},
+                stdout=out, stderr=err)
+    assert code == 2 and json.loads(out.getvalue().splitlines()[-1])["report"] is None
+    lines = [line for line in err.getvalue().splitlines()
+             if "cannot write the report" in line]
+    assert lines and all(line.endswith("No space left on device") for line in lines)
+    assert "Traceback" not in err.getvalue() and "Warning" not in err.getvalue()
+    assert list(out_dir.iterdir()) == []
+
+
+def test_a_workbook_left_unsaved_has_its_temporary_files_closed(sandbox, lab, tmp_path,
+                                                                monkeypatch):
+    """Ctrl-C while the rows are written: the writer's temporary files are closed before its
+    folder is removed (open, Windows would keep them), and nothing is left."""
+    from layer_sync.report import layout
 
     outcome = _outcome(sandbox, lab)
-    monkeypatch.setattr(rvgsrust_xlsxwriter.Workbook, "close", panics)
-    with pytest.raises(ReportError, match="the report writer failed"):
+    books = []
+    fill = layout.fill
+
+    def interrupted(book, content):
+        books.append(book)
+        fill(book, content)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(layout, "fill", interrupted)
+    with pytest.raises(KeyboardInterrupt):
         write_report(outcome, tmp_path / "out" / "report.xlsx")
+    assert all(ws.row_data_fh.closed for ws in books[0].worksheets())
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_record_id_a_number_would_round_is_written_as_text():
     # Workbook numbers are doubles: 9007199254740995 would read 9007199254740996.
-    from layer_sync.outcome.table import _number
+    from layer_sync.outcome.table import exact_number
 
-    assert _number(9_007_199_254_740_995) == "9007199254740995"
-    assert _number(1002) == 1002 and _number(None) == ""
+    assert exact_number(9_007_199_254_740_995) == "9007199254740995"
+    assert exact_number(1002) == 1002 and exact_number(None) == ""
 
 
-def test_a_tmpdir_the_writer_cannot_use_is_refused_before_anything_is_sent(sandbox, tmp_path,
-                                                                          monkeypatch):
-    """The Rust writer takes $TMPDIR as it is (Python would look for another folder) and
-    panics, printing its own trace: a TMPDIR that is no writable folder is one line, at once."""
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "gone"))
+def test_the_writer_keeps_nothing_in_tmpdir_so_no_tmpdir_stops_it(sandbox, tmp_path,
+                                                                 monkeypatch):
+    """The writer keeps its temporary files in the report's own work folder: a $TMPDIR that is
+    no folder (a cron job's) changes nothing, and a usable one is left as it was."""
+    sandbox.store.seed([dict(SEED[0])])
     path = tmp_path / "lab.csv"
     path.write_text("sample_id,layer_id,orientation\n1,1,111\n", encoding="utf-8")
-    sandbox.stats.reset()
-    for report in ([], ["--report", str(tmp_path / "r.xlsx")]):
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    for folder in (tmp_path / "gone", system_temp):
+        monkeypatch.setenv("TMPDIR", str(folder))
+        monkeypatch.setattr(tempfile, "tempdir", None)  # Python looks at $TMPDIR again
         out, err = io.StringIO(), io.StringIO()
-        code = main(["sync", str(path), "--api-url", sandbox.url, "--json", *report],
-                    environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
-        assert code == 2 and sandbox.stats.total == 0
-        assert "$TMPDIR" in err.getvalue() and "not a folder you can write in" in err.getvalue()
+        report = tmp_path / f"{folder.name}.xlsx"
+        code = main(["sync", str(path), "--api-url", sandbox.url, "--json", "--report",
+                     str(report)], environ={"ATOMSCALE_API_KEY": API_KEY},
+                    stdout=out, stderr=err)
+        assert code == 0, err.getvalue()
+        assert json.loads(out.getvalue().splitlines()[-1])["report"] == str(report)
+    assert list(system_temp.iterdir()) == []

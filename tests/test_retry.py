@@ -252,18 +252,20 @@ def test_a_host_name_that_does_not_resolve_is_not_retried(clock):
 
 # ---------------------------------------------------------------- run control
 
-def test_run_control_first_reason_wins_and_names_the_exit_code():
+def test_run_control_first_reason_wins_and_names_the_signal():
     control = RunControl()
-    assert not control.stopped and control.exit_code is None
+    assert not control.stopped and control.signal is None
     assert control.stop(StopReason.API_DOWN, "down")
     assert not control.stop(StopReason.KEY_REFUSED, "refused")
     control.interrupt(signal.SIGTERM)
-    assert (control.reason, control.message, control.exit_code) == (StopReason.API_DOWN, "down", None)
+    assert (control.reason, control.message, control.interrupted) == (StopReason.API_DOWN, "down",
+                                                                      False)
     for signum, code in ((signal.SIGTERM, ExitCode.TERMINATED), (signal.SIGINT, ExitCode.INTERRUPTED),
                          (signal.SIGHUP, 129)):
         control = RunControl()
         control.interrupt(signum)
-        assert control.stopped and control.interrupted and control.exit_code == code
+        assert control.stopped and control.interrupted and control.signal == signum
+        assert ExitCode.for_signal(control.signal) == code  # the one way to the exit code
         assert signal_name(signum) in control.message  # "Ctrl-C" for SIGINT
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from layer_sync.cli import main
 from layer_sync.report.paths import is_layer_sync_report
+from layer_sync.run.lock import lock_path
 
 from .conftest import API_KEY
 
@@ -52,12 +53,12 @@ def _start(stack, folder: Path, *extra: str) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, text=True)
 
 
-def _nothing_left_behind(folder: Path) -> None:
+def _nothing_left_behind(folder: Path, url: str) -> None:
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["home", "lab.csv", "r.xlsx", "tmp"], names  # no temporary file beside it
     assert list((folder / "tmp").iterdir()) == []  # none in the temp folder either
-    locks = folder / "home" / ".cache" / "layer-sync" / "locks"
-    assert list(locks.iterdir()) == []  # the lock is removed
+    assert list((folder / "home").iterdir()) == []  # nor in the home folder
+    assert not lock_path(url).exists()  # the server's lock is removed
 
 
 def test_sigterm_during_a_300_row_run(stack, tmp_path):
@@ -78,7 +79,7 @@ def test_sigterm_during_a_300_row_run(stack, tmp_path):
     time.sleep(0.2)
     assert stack.stats.by_method["POST"] == sent  # nothing more was sent
     assert sent <= payload["created"] + 4 + 1  # what was done, and what was on the wire
-    _nothing_left_behind(tmp_path)
+    _nothing_left_behind(tmp_path, stack.url)
 
     stack.latency_ms = 0
     proc = _start(stack, tmp_path)  # the rerun completes, with no duplicate
@@ -86,7 +87,7 @@ def test_sigterm_during_a_300_row_run(stack, tmp_path):
     assert proc.returncode == 0, err
     keys = Counter((l["sample_id"], l["layer_id"]) for l in stack.store.layers())
     assert len(keys) == 301 and set(keys.values()) == {1}
-    _nothing_left_behind(tmp_path)
+    _nothing_left_behind(tmp_path, stack.url)
 
 
 @pytest.mark.parametrize("first,then,code", [
@@ -106,7 +107,7 @@ def test_sighup_and_ctrl_c(stack, tmp_path, first, then, code):
     payload = json.loads(out)
     assert payload["exit_code"] == code and payload["created"] >= 1 and payload["skipped"] > 0
     assert "interrupted by" in err and "Traceback" not in err
-    _nothing_left_behind(tmp_path)
+    _nothing_left_behind(tmp_path, stack.url)
 
 
 def _in_process(stack, tmp_path, when, args=()):

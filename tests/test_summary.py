@@ -166,11 +166,11 @@ def test_a_value_of_thousands_of_characters_is_cut_on_the_terminal_and_says_how_
 
 def test_the_key_is_replaced_before_a_long_line_is_cut_never_left_in_part():
     from layer_sync.cli.summary import MAX_LINE, _Writer
-    from layer_sync.core.secrets import key_forms
+    from layer_sync.core.secrets import Redactor
 
     key = "sk-live-0123456789abcdef"
     out = io.StringIO()
-    writer = _Writer(out, color=False, key_forms=key_forms(key))
+    writer = _Writer(out, color=False, redactor=Redactor([key]))
     writer.plain("y" * (MAX_LINE - 10) + key + "z" * 600)  # the cut would fall inside the key
     text = out.getvalue()
     assert "sk-" not in text and "***" in text and text.rstrip().endswith(" more characters)")

@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from layer_sync.core.errors import LockedError
+from layer_sync.core.runtime import Runtime
 from layer_sync.core.secrets import ApiKey
 from layer_sync.run.lock import lock_path
 from layer_sync.run.sync import sync_file
@@ -24,13 +25,18 @@ def _entry(sample_id, layer_id, record_id, name=None, substrate="SrTiO3", **fiel
 
 
 
+RUNTIME_FIELDS = ("sleep", "clock", "now", "progress", "control", "state_dir")
+
+
 def _run(sandbox, path, clock=None, **kw):
     kw.setdefault("report", False)
     if clock is not None:
         kw.setdefault("sleep", clock.sleep)
         kw.setdefault("clock", clock.monotonic)
     kw.setdefault("api_key", ApiKey(API_KEY, "ATOMSCALE_API_KEY"))
-    return sync_file(path, api_url=sandbox.url, **kw)
+    fields = {k: kw.pop(k) for k in RUNTIME_FIELDS if k in kw}
+    runtime = kw.pop("runtime", None) or Runtime(**fields)
+    return sync_file(path, api_url=sandbox.url, runtime=runtime, **kw)
 
 
 def _keys(sandbox) -> list[tuple[int, int]]:
@@ -59,12 +65,14 @@ def test_clean_sync_makes_exactly_the_planned_writes_then_converges(seeded, tmp_
                 [[1, 1, "SrTiO3", "001"], [1, 2, "BaTiO3", "111"], [1, 4, "LaAlO3", "(0 0 1)"],
                  [2, 1, "MgO", "001"]])
     outcome = _run(seeded, path, clock)
-    payload = outcome.to_dict()
-    assert payload.pop("pacing")["slow_downs"] == 0  # how it rode the server: test_pacing.py
-    assert payload | {"duration_s": 0} == {
+    line = outcome.to_dict()
+    assert {k: line[k] for k in ("rows", "created", "updated", "unchanged", "invalid", "failed",
+                                 "skipped", "remote_only", "requests", "retries", "dry_run",
+                                 "report", "exit_code")} == {
         "rows": 4, "created": 2, "updated": 1, "unchanged": 1, "invalid": 0, "failed": 0,
-        "skipped": 0, "remote_only": 1, "requests": {"GET": 1, "POST": 2, "PATCH": 1},
-        "retries": 0, "duration_s": 0, "dry_run": False, "report": None, "exit_code": 0}
+        "skipped": 0, "remote_only": 1, "requests": {"GET": 2, "POST": 2, "PATCH": 1},
+        "retries": 0, "dry_run": False, "report": None, "exit_code": 0}
+    assert line["reason"]["kind"] == "ok" and line["command"] == "sync"
     assert Counter(m for m, _ in _writes(seeded)) == {"POST": 2, "PATCH": 1}
     layers = {(l["sample_id"], l["layer_id"]): l for l in seeded.store.layers()}
     assert layers[(1, 2)]["orientation"] == "111" and layers[(1, 2)]["composition_string"] == "BaTiO3"
@@ -149,7 +157,7 @@ def test_unknown_outcomes_are_settled_with_one_get_for_all_rows_in_doubt(seeded,
     outcome = _run(seeded, path, clock, concurrency=8)
     assert outcome.counts["created"] == 8
     assert outcome.requests["POST"] == 8
-    assert outcome.requests["GET"] <= 3, outcome.requests  # the plan's GET + shared re-reads
+    assert outcome.requests["GET"] <= 4, outcome.requests  # the plan, shared re-reads, read-back
     assert len(set(_keys(seeded))) == len(_keys(seeded))
 
 
@@ -189,7 +197,7 @@ def test_retry_after_holds_back_every_worker(seeded, tmp_path):
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, n, "001"] for n in range(4, 24)])
     outcome = _run(seeded, path, concurrency=4,
-                   sleep=lambda s: sleeps.append((threading.current_thread().name, s)))
+                   runtime=Runtime(sleep=lambda s: sleeps.append((threading.current_thread().name, s))))
     assert outcome.counts["created"] == 20
     # Several workers waited, not just one (and then left at the pace, one after the other).
     held = [(name, s) for name, s in sleeps if 4 <= s]
@@ -199,7 +207,7 @@ def test_retry_after_holds_back_every_worker(seeded, tmp_path):
 def test_refused_key_makes_no_writes_and_exits_2(seeded, tmp_path, clock):
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 4, "001"]])
     outcome = sync_file(path, api_key=ApiKey("revoked", "ATOMSCALE_API_KEY"), api_url=seeded.url,
-                        report=False, sleep=clock.sleep, clock=clock.monotonic)
+                        report=False, runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic))
     assert outcome.exit_code == 2 and "ATOMSCALE_API_KEY" in outcome.message
     assert seeded.stats.by_method == {"GET": 1}
     assert [r.result for r in outcome.results] == ["skipped"]
@@ -242,7 +250,7 @@ def test_unreachable_api_ends_with_exit_2(tmp_path, clock):
         port = s.getsockname()[1]
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
     outcome = sync_file(path, api_key="k", api_url=f"http://127.0.0.1:{port}/", report=False,
-                        sleep=clock.sleep, clock=clock.monotonic)
+                        runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic))
     assert outcome.exit_code == 2 and "could not connect" in outcome.message
     assert outcome.requests["GET"] == 6  # --max-attempts, the first included
 
@@ -273,7 +281,7 @@ def test_other_4xx_fail_their_row_with_the_servers_message_and_are_not_retried(s
     patch = next(r for r in outcome.results if r.action.kind == "update")
     assert (patch.result, patch.status) == ("failed", 404)
     assert outcome.exit_code == 1 and outcome.retries == 0
-    assert outcome.requests == {"GET": 1, "POST": 2, "PATCH": 1}
+    assert outcome.requests == {"GET": 2, "POST": 2, "PATCH": 1}
 
 
 def test_forbidden_key_stops_the_run_and_names_the_variable(seeded, tmp_path, clock):
@@ -286,15 +294,15 @@ def test_forbidden_key_stops_the_run_and_names_the_variable(seeded, tmp_path, cl
     assert outcome.counts["skipped"] == 5
 
 
-def test_lock_second_run_on_the_same_input_exits_2(seeded, tmp_path):
+def test_lock_second_run_against_the_same_server_exits_2(seeded, tmp_path):
     from layer_sync.run.lock import RunLock
 
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
-    assert lock_path(path).parent != path.parent  # works even when the input's folder is read-only
-    with RunLock.acquire(path):  # another run holds it
+    assert lock_path(seeded.url).parent != path.parent  # works even when the input's folder is read-only
+    with RunLock.acquire(seeded.url):  # another run writes to this server (tests/test_lock.py)
         with pytest.raises(LockedError, match="another layer-sync run"):
-            _run(seeded, path)
-    assert _run(seeded, path).exit_code == 0  # released afterwards
+            _run(seeded, path, lock_wait=0)
+    assert _run(seeded, path, lock_wait=0).exit_code == 0  # released afterwards
 
 
 def test_input_file_is_only_read(seeded, tmp_path, clock):
@@ -389,7 +397,7 @@ def test_the_key_never_leaks_even_when_the_server_quotes_it(tmp_path, clock, cap
         server.faults.inject("500", count=6, method="POST")  # retried, then given up
         caplog.set_level(logging.DEBUG)
         outcome = sync_file(path, api_key=key, api_url=server.url, report=tmp_path / "r.xlsx",
-                            sleep=clock.sleep, clock=clock.monotonic, concurrency=1)
+                            runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic), concurrency=1)
         assert outcome.counts["failed"] == 3 and outcome.counts["created"] == 3
         # The same through the command line, its terminal output and its log file.
         server.faults.inject("422", method="POST")
@@ -405,7 +413,7 @@ def test_the_key_never_leaks_even_when_the_server_quotes_it(tmp_path, clock, cap
         # A refused key that the server quotes back.
         server.api_key = "another"
         refused = sync_file(path, api_key=key, api_url=server.url, report=tmp_path / "r3.xlsx",
-                            sleep=clock.sleep, clock=clock.monotonic)
+                            runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic))
         assert refused.exit_code == 2
     texts = [outcome.to_json(), refused.to_json(), outcome.message or "", refused.message or "",
              caplog.text, stdout.getvalue(), stderr.getvalue(), (tmp_path / "sync.log").read_text()]
@@ -453,7 +461,7 @@ def test_a_key_a_header_cannot_carry_is_refused_before_any_request(tmp_path, whe
 def test_a_host_name_that_does_not_resolve_ends_the_run_at_once(tmp_path, clock):
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id"], [[1, 1]])
     outcome = sync_file(path, api_key="k", api_url="http://nonexistent.invalid/", report=False,
-                        sleep=clock.sleep, clock=clock.monotonic)
+                        runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic))
     assert outcome.exit_code == 2
     assert "the host name nonexistent.invalid could not be resolved" in outcome.message
     assert outcome.requests == {"GET": 1} and clock.sleeps == []
@@ -549,7 +557,7 @@ def test_rows_with_errors_stay_invalid_when_the_server_cannot_be_read(tmp_path, 
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, 1, "001"], [1, 2, 1]])  # row 3: a mangled orientation
     outcome = sync_file(path, api_key=API_KEY, api_url="http://127.0.0.1:9/", report=False,
-                        sleep=clock.sleep, clock=clock.monotonic, max_attempts=2)
+                        runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic), max_attempts=2)
     assert outcome.exit_code == 2
     assert [r.result for r in outcome.results] == ["skipped", "invalid"]
     assert (outcome.counts["skipped"], outcome.counts["invalid"]) == (1, 1)
@@ -566,9 +574,9 @@ def test_a_signal_during_the_report_save_still_ends_the_run_as_stopped(seeded, t
     control = RunControl()
     save = sync_module.write_report
 
-    def signalled_during_save(outcome, path):
+    def signalled_during_save(outcome, path, **kw):
         control.interrupt(signal.SIGTERM)  # what the command line's handler does
-        return save(outcome, path)
+        return save(outcome, path, **kw)
 
     monkeypatch.setattr(sync_module, "write_report", signalled_during_save)
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"], [[1, 2, "111"]])
@@ -609,7 +617,7 @@ def test_the_key_never_reaches_the_report_or_an_export_when_a_record_or_a_cell_h
             _entry(1, 3, 11, composition_string="MgO", orientation=key),
             _entry(2, 1, 12, element_dict={key: 1}), _entry(2, 2, 13, element_dict=[key])])
         outcome = sync_file(path, api_key=key, api_url=server.url, report=tmp_path / "r.xlsx",
-                            dry_run=True, sleep=clock.sleep, clock=clock.monotonic)
+                            dry_run=True, runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic))
         assert outcome.counts["rows"] == 2
         export_stacks(tmp_path / "ex.csv", api_key=key, api_url=server.url)
         export_stacks(tmp_path / "ex.xlsx", api_key=key, api_url=server.url)

@@ -38,10 +38,13 @@ def _cells(path: Path) -> dict:
 def test_committed_xlsx_template_matches_what_the_command_writes(tmp_path):
     out = io.StringIO()
     assert main(["template", str(tmp_path / "t.xlsx")], stdout=out, stderr=io.StringIO()) == 0
-    assert "--dry-run" in out.getvalue()
-    # The example stack is refused as it is (see below): no advice that it would be created.
-    assert "refused until they are replaced" in out.getvalue()
-    assert "--create-samples" not in out.getvalue()
+    said = out.getvalue()
+    # The example stack is refused as it is (see below): never created, even so.
+    assert "refused until replaced, so it never reaches the server" in said
+    # The path the template is for: check, then a dry run and a sync that create new stacks
+    # (a new user followed "sync --dry-run" and every row of a new stack was refused).
+    assert said.index("layer-sync check") < said.index("--dry-run --create-samples") \
+        < said.rindex("sync ") and "A new stack: leave sample_id blank" in said
     assert _cells(tmp_path / "t.xlsx") == _cells(TEMPLATES / "layer_stacks_template.xlsx")
 
 
@@ -73,8 +76,12 @@ def test_templates_example_is_refused_and_a_renamed_one_syncs_then_converges(san
                                                                              tmp_path):
     data = read_stacks(TEMPLATES / name)
     assert [r.values["layer_id"] for r in data.rows] == [1, 2, 3]
-    # The example stack left in a sheet is never created (found by a new-user trial).
-    assert [(i.row, i.cell, i.severity) for i in data.issues] == [(r, "B2", "error") for r in (2, 3, 4)]
+    # The example stack left in a sheet is never created (found by a new-user trial); a CSV's
+    # first line is the note about spreadsheet programs, a title row above the header.
+    top = 2 if name.endswith(".csv") else 1
+    assert data.header_row == top
+    assert [(i.row, i.cell, i.severity) for i in data.issues] == [
+        (r, f"B{top + 1}", "error") for r in range(top + 1, top + 4)]
     assert all("template's example stack" in i.message for i in data.issues)
     copy = tmp_path / name  # a copy: another run syncing the committed file holds its lock
     copy.write_bytes((TEMPLATES / name).read_bytes())

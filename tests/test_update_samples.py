@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 
 from layer_sync.cli import main
+from layer_sync.core.runtime import Runtime
 from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY
@@ -38,7 +39,7 @@ SHEET = (HEADER
 
 @pytest.fixture(autouse=True)
 def _own_home(tmp_path, monkeypatch):
-    """Locks (under ~/.cache/layer-sync) stay inside the test's folder."""
+    """Runs have a home of their own, inside the test's folder."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
 
@@ -59,9 +60,8 @@ def sheet(tmp_path) -> Path:
 
 def _sync(server, path, clock=None, **kw):
     kw.setdefault("report", False)
-    if clock is not None:
-        kw.update(sleep=clock.sleep, clock=clock.monotonic)
-    return sync_file(path, api_key=API_KEY, api_url=server.url, **kw)
+    runtime = Runtime(sleep=clock.sleep, clock=clock.monotonic) if clock is not None else None
+    return sync_file(path, api_key=API_KEY, api_url=server.url, runtime=runtime, **kw)
 
 
 def _writes(server) -> list[tuple[str, str]]:
@@ -112,7 +112,7 @@ def test_the_rename_is_one_patch_before_its_layers_then_a_second_run_sends_nothi
         ("PATCH", "/target-materials/layers/"))
     assert writes.count(("POST", "/target-materials/layers/")) == 2
     assert _keys(server) == {(101, 1), (101, 2), (102, 1), (102, 2)}
-    assert outcome.to_dict()["requests"] == {"GET": 1, "POST": 2, "PATCH": 2}
+    assert outcome.to_dict()["requests"] == {"GET": 2, "POST": 2, "PATCH": 2}
     # The rows of 101 say so, in the result and the report; 102's row does not.
     assert [RENAME in r.message for r in outcome.results] == [True, True, False]
     assert outcome.results[0].message.startswith(f"renamed {RENAME}")
@@ -194,6 +194,6 @@ def test_cli_without_the_flag_refuses_the_rename_and_says_how(server, sheet, tmp
     code, out, err = _cli(["sync", str(sheet), "--api-url", server.url, "--json",
                            "--report", str(tmp_path / "r.xlsx")])
     assert code == 1
-    assert json.loads(out)["requests"] == {"GET": 1, "POST": 1, "PATCH": 0}
+    assert json.loads(out)["requests"] == {"GET": 2, "POST": 1, "PATCH": 0}
     assert "--update-samples" in err and "~ 101" not in err
     assert _names(server)[101] == (OLD, "SrTiO3")

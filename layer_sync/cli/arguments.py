@@ -4,23 +4,109 @@ typed as a flag out of every message."""
 from __future__ import annotations
 
 import argparse
-import functools
 import re
 import sys
-from typing import Any
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from ..core.errors import ExitCode
+from ..core.errors import ExitCode, flag
+from ..core.options import (
+    CheckOptions,
+    ExportOptions,
+    Options,
+    Spec,
+    SyncOptions,
+)
 from ..core.version import __version__
 
-EPILOG = """exit codes:
-  0  every row is in sync (or would be, in a dry run) and none is invalid
-  1  the run finished, but some rows are invalid or failed (see the report)
-  2  the run could not be done in full: bad arguments, unreadable input, no header,
-     key refused, API unreachable, another run holding the lock, an output path that
-     names the input or is not a regular file, or the report could not be written
-  129 / 130 / 143  stopped by SIGHUP / Ctrl-C / SIGTERM: nothing more was sent; the report
-     of what was done and the JSON line are still written
-"""
+ENVIRONMENT = """environment:
+  ATOMSCALE_API_KEY, AS_API_KEY        the API key (or --api-key-file PATH; never a flag)
+  ATOMSCALE_API_URL, AS_API_ENDPOINT   the API root (or --api-url)
+  NO_COLOR                             plain text, no colours, on a terminal too"""
+
+SYNC_EXIT = """exit codes:
+  0    every row is in step with the server (in a dry run: would be)
+  1    the run finished, but some rows are invalid, failed or were not sent (see the report)
+  2    the run could not be done in full: bad arguments or configuration, no key, an
+       unreadable sheet, another run holding the lock, the key refused, the API down, the
+       report not written
+  129, 130, 143  stopped by SIGHUP, Ctrl-C, SIGTERM: nothing more was sent; the report
+       and the JSON line say what was done"""
+
+@dataclass(frozen=True)
+class Help:
+    """A command's help: one line, what it does, examples, exit codes, the environment."""
+
+    line: str
+    description: str
+    examples: str
+    exit_codes: str
+    environment: str = ""
+
+
+COMMANDS: dict[str, Help] = {
+    "sync": Help(
+        "read the sheet, plan against the server, write, report",
+        "Read a lab's layer stacks (CSV or workbook), compare them with the server's, create "
+        "the new layers and update the changed ones, then write a report workbook of what "
+        "happened to every row. Nothing is ever deleted; a second run changes nothing.",
+        "  layer-sync sync lab_stacks.xlsx --dry-run     # what would change; writes nothing\n"
+        "  layer-sync sync lab_stacks.xlsx\n"
+        "  layer-sync sync lab_stacks.xlsx --json --log-file ~/layer-sync.log >> ~/runs.jsonl",
+        SYNC_EXIT, ENVIRONMENT),
+    "check": Help(
+        "check a sheet against every rule; needs no key and no network",
+        "Every rule of the sheet (formats, headers, values, chemistry, duplicate layers, "
+        "gaps), with each problem's cell. Needs no key and writes nothing. With an API key "
+        "set, it also reads the server's list (one GET, at most 2 attempts) when the sheet "
+        "names stacks without a sample_id or has orientations a spreadsheet changed: it then "
+        "says which stacks the server does not have yet (created only with sync --create-"
+        "samples), which were matched by name, and what the server holds for a changed "
+        "orientation. --offline asks nothing.",
+        "  layer-sync check lab_stacks.xlsx\n"
+        "  layer-sync check lab_stacks.xlsx --offline\n"
+        "  layer-sync check lab_stacks.xlsx --report checked.xlsx --json",
+        "exit codes:\n  0    no errors (warnings allowed)\n  1    some rows have errors\n"
+        "  2    the file cannot be read, bad arguments, or the report not written", ""),
+    "export": Help(
+        "write the server's layer stacks to a sheet (.xlsx / .csv)",
+        "Write every layer the server holds to a sheet in the input format: a lab starts from "
+        "what is already there, and syncing the file straight back changes nothing.",
+        "  layer-sync export our_stacks.xlsx",
+        "exit codes:\n  0    written\n  2    not written: a bad name, a file that exists "
+        "(add --force), no key, the key refused, the API unreachable", ENVIRONMENT),
+    "template": Help(
+        "write a blank input workbook (.xlsx) or CSV",
+        "Write a blank input sheet with the canonical columns and an example stack (refused "
+        "until replaced); the .xlsx explains each column on its Instructions sheet.",
+        "  layer-sync template my_stacks.xlsx",
+        "exit codes:\n  0    written\n  2    not written (a bad name, or a file that exists: "
+        "add --force)", ""),
+    "demo": Help(
+        "sync the sample workbook into a local sandbox; no key, no network",
+        "Start a local stand-in of the API seeded with sample stacks, sync the sample lab "
+        "workbook into it, and print what happened: every outcome in a few seconds.",
+        "  layer-sync demo\n"
+        "  layer-sync demo --copy-sample lab    # the sample sheet and seed, to keep",
+        "exit codes:\n  0    the demo ran\n  2    it could not", ""),
+    "sandbox": Help(
+        "run a local stand-in of the Atomscale API",
+        "A local stand-in of the target-materials API (SQLite), with faults on demand, to try "
+        "runs against before the real one; it starts with the sample data (--seed FILE for "
+        "your own, --empty for none). Ctrl-C stops it.",
+        "  layer-sync sandbox --port 8765 --api-key k\n"
+        "  ATOMSCALE_API_URL=http://127.0.0.1:8765/ ATOMSCALE_API_KEY=k layer-sync sync lab.xlsx",
+        "exit codes:\n  0    stopped (Ctrl-C)\n  2    could not start", ""),
+}
+
+
+def _epilog(command: str) -> str:
+    about = COMMANDS[command]
+    parts = (f"examples:\n{about.examples}", about.exit_codes, about.environment)
+    return "\n\n".join(part for part in parts if part)
+
 
 #: Said instead of echoing anything that may be an API key typed as a flag.
 KEY_FLAG_MESSAGE = ("the API key is never given as a command-line flag (it would show in ps and "
@@ -29,19 +115,28 @@ KEY_FLAG_MESSAGE = ("the API key is never given as a command-line flag (it would
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well
         self.print_usage(sys.stderr)
         self.exit(int(ExitCode.RUN_INCOMPLETE), f"layer-sync: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+def _converter(name: str, spec: Spec) -> Callable[[str], Any]:
+    """The `type=` of an option's flag: the text as its kind's value (a number for a count or
+    seconds). The declaration checks it when the options object is made (one line naming the
+    flag, through the command line's error boundary), as it checks the library's values."""
+    def convert(text: str) -> Any:
+        if spec.kind == "count":
+            try:
+                return int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if spec.kind == "seconds":
+            try:
+                return float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        return text
+    return convert
 
 
 def _number(text: str) -> float:
@@ -51,13 +146,6 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def _positive_float(text: str) -> float:
-    value = _number(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
-
-
 def _rate(text: str) -> float:
     value = _number(text)
     if not 0 <= value <= 1:
@@ -65,30 +153,53 @@ def _rate(text: str) -> float:
     return value
 
 
-def _add_logging(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--log-file", metavar="PATH", help="append timestamped log lines to PATH")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="log warnings and errors only; no progress bar")
-    p.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+def _per_second(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
 
 
-def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH",
+def _how_many(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+#: The command line's own options, beside the declared ones: how a run is logged and shown.
+OUTPUT_OPTIONS: dict[str, Spec] = {
+    "json": Spec("print only a JSON summary on stdout (the human summary goes to stderr)",
+                 "flag", "output"),
+    "log_file": Spec("append timestamped log lines to PATH", "path", "output",
+                     metavar="PATH"),
+    "verbose": Spec("log every request", "flag", "output"),
+    "quiet": Spec("on the terminal, warnings and errors only, no progress bar; the log file "
+                  "keeps warnings, errors and a line for each run", "flag", "output"),
+}
+
+
+def _add_output(g: Any, *, json: bool = False, log_file: bool = False, verbose: bool = False,
+                quiet: bool = False) -> None:
+    """The command line's own output options that mean something for the command."""
+    if json:
+        g.add_argument("--json", action="store_true", help=OUTPUT_OPTIONS["json"].help)
+    if log_file:
+        g.add_argument("--log-file", metavar="PATH", help=OUTPUT_OPTIONS["log_file"].help)
+    if verbose:
+        g.add_argument("-v", "--verbose", action="store_true",
+                       help=OUTPUT_OPTIONS["verbose"].help)
+    if quiet:
+        g.add_argument("-q", "--quiet", action="store_true", help=OUTPUT_OPTIONS["quiet"].help)
+
+
+def _add_config(g: Any) -> None:
+    g.add_argument("--config", metavar="PATH",
                    help="a TOML file of options and [columns] (default: layer-sync.toml in "
                         "the current folder, if any); flags win")
-
-
-def _add_api(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--api-url", metavar="URL",
-                   help="API root (default: $ATOMSCALE_API_URL, else $AS_API_ENDPOINT, "
-                        "else https://api.atomscale.ai/)")
-    p.add_argument("--api-key-file", metavar="PATH",
-                   help="read the API key from PATH (default: $ATOMSCALE_API_KEY, else $AS_API_KEY)")
-    p.add_argument("--timeout", type=_positive_float, default=30.0, metavar="S",
-                   help="seconds per request (default 30)")
-    p.add_argument("--max-attempts", type=_positive_int, default=6, metavar="N",
-                   help="attempts per request, the first included (default 6)")
 
 
 class _SheetNames(argparse.Action):
@@ -101,63 +212,85 @@ class _SheetNames(argparse.Action):
         setattr(namespace, self.dest, list(given))
 
 
-def _add_sheets(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sheet", metavar="NAME", action=_SheetNames,
-                   help="worksheet to read, case ignored; repeat for several (default: the first "
-                        "with a recognisable header; the others are named in a warning)")
-    p.add_argument("--all-sheets", action="store_true",
-                   help="read every worksheet with a recognisable header")
+def add_options(p: argparse.ArgumentParser, declared: type[Options]) -> dict[str, Any]:
+    """A flag for every option `declared` (`SyncOptions`…) offers on the command line, in
+    its group, with its help and its default from the declaration. An option not given is
+    left out of the namespace (its default is the declaration's, or the config file's).
+    Returns the groups (input, server, behaviour, output), for the command's own flags."""
+    groups = {name: p.add_argument_group(f"{name} options")
+              for name in ("input", "server", "behaviour", "output")}
+    for name, default, spec in declared.declared():
+        if not spec.flag:
+            continue
+        group = groups[spec.group]
+        shown = _default_text(name, default, spec)
+        help_text = f"{spec.help}{shown}"
+        if spec.kind == "flag":
+            group.add_argument(flag(name), action="store_true", default=argparse.SUPPRESS,
+                               help=help_text)
+        elif spec.kind == "names":
+            group.add_argument(flag(name), action=_SheetNames, default=argparse.SUPPRESS,
+                               metavar=spec.metavar, help=help_text)
+        else:
+            group.add_argument(flag(name), type=_converter(name, spec),
+                               default=argparse.SUPPRESS, metavar=spec.metavar,
+                               help=help_text)
+    return groups
+
+
+def _default_text(name: str, default: Any, spec: Spec) -> str:
+    if spec.kind in ("count", "seconds") and default is not None:
+        return f" (default {default:g})"
+    return ""
+
+
+def given_options(args: argparse.Namespace, declared: type[Options]) -> dict[str, Any]:
+    """The declared options the command line (or the config file) gave."""
+    names = {name for name, _, _ in declared.declared()}
+    return {name: value for name, value in vars(args).items() if name in names}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="layer-sync", epilog=EPILOG, allow_abbrev=False,
+    parser = _Parser(prog="layer-sync", allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Keep a lab's target layer stacks (CSV / Excel) in step with "
-                                 "the Atomscale platform.")
+                                 "the Atomscale platform.",
+                     epilog=f"{SYNC_EXIT}\n\n{ENVIRONMENT}\n\nlayer-sync COMMAND --help "
+                            "says what each command does, with examples.")
     parser.add_argument("--version", action="version", version=f"layer-sync {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser = functools.partial(sub.add_parser, allow_abbrev=False)  # type: ignore[method-assign]
 
-    p = sub.add_parser("sync", help="read the sheet, plan against the server, write, report",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
-    _add_api(p)
-    _add_sheets(p)
-    p.add_argument("--dry-run", action="store_true", help="plan only: no POST or PATCH")
-    p.add_argument("--report", metavar="PATH", help="where the report workbook goes (default: "
-                   "reports/layer-sync_<input>_<suffix>_<time>.xlsx, never an existing file)")
-    p.add_argument("--concurrency", type=_positive_int, default=None, metavar="N",
-                   help="writes in flight at once, fixed (default: as many as the server "
-                        "takes, found as the run goes, up to 32)")
-    p.add_argument("--max-consecutive-failures", type=_positive_int, default=20, metavar="N",
-                   help="failed attempts in a row before the run stops as 'API down' (default 20)")
-    p.add_argument("--create-samples", action="store_true",
-                   help="create target materials that the server does not know (by name)")
-    p.add_argument("--update-samples", action="store_true",
-                   help="rename a target material whose name or substrate differs from the "
-                        "sheet's (PATCH /target-materials/{sample_id}) instead of an error")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing --report file even if it is not a layer-sync report")
-    p.add_argument("--json", action="store_true",
-                   help="print only a JSON summary on stdout (the human summary goes to stderr)")
-    _add_config(p)
-    _add_logging(p)
+    def command(name: str) -> argparse.ArgumentParser:
+        help_line, description = COMMANDS[name].line, COMMANDS[name].description
+        made: argparse.ArgumentParser = sub.add_parser(
+            name, help=help_line, description=f"{help_line[0].upper()}{help_line[1:]}.\n\n"
+            f"{textwrap.fill(description, 79)}", epilog=_epilog(name), allow_abbrev=False,
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        made.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+        return made
 
-    p = sub.add_parser("check", help="check a sheet against every rule, offline: no key, "
-                                     "no network; problems with their cells")
-    p.add_argument("path", metavar="PATH", help=".csv .tsv .txt .xlsx .xlsm .ods .xls")
-    _add_sheets(p)
-    p.add_argument("--report", metavar="PATH", help="also write the Rows and Issues sheets "
-                                                     "to PATH (.xlsx)")
-    _add_config(p)
-    _add_logging(p)
+    p = command("sync")
+    p.add_argument("path", metavar="PATH", help="the sheet: .csv .tsv .txt .xlsx .xlsm .ods .xls")
+    groups = add_options(p, SyncOptions)
+    _add_output(groups["output"], json=True, log_file=True, verbose=True, quiet=True)
+    _add_config(groups["input"])
 
-    p = sub.add_parser("sandbox", help="run a local stand-in of the Atomscale API")
+    p = command("check")
+    p.add_argument("path", metavar="PATH", help="the sheet: .csv .tsv .txt .xlsx .xlsm .ods .xls")
+    groups = add_options(p, CheckOptions)
+    _add_output(groups["output"], json=True, log_file=True, quiet=True)
+    _add_config(groups["input"])
+
+    p = command("sandbox")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--db", metavar="PATH", help="SQLite file for the records (default: in memory)")
-    p.add_argument("--seed", metavar="PATH", help="JSON list shaped like GET /target-materials/, "
-                                                   "loaded when the records are empty")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", metavar="PATH",
+                       help="JSON list shaped like GET /target-materials/, loaded when the "
+                            "records are empty (default: the sample data, as the demo's)")
+    seeds.add_argument("--empty", action="store_true",
+                       help="start with no records instead of the sample data")
     p.add_argument("--api-key", default=None, metavar="KEY",
                    help="the key clients must send as X-API-KEY (default 'sandbox')")
     p.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
@@ -174,40 +307,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--echo-key", action="store_true",
                    help="quote the client's key back in error answers (to test that clients "
                         "never leak it)")
-    p.add_argument("--capacity", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--capacity", type=_how_many, default=None, metavar="N",
                    help="serve N requests at once; more wait in a queue, and past it the "
                         "answer is 503 with Retry-After (default: no limit)")
     p.add_argument("--queue", type=int, default=None, metavar="N",
                    help="how many may wait for --capacity (default: as many as --capacity)")
-    p.add_argument("--rate", type=_positive_float, default=None, metavar="R",
+    p.add_argument("--rate", type=_per_second, default=None, metavar="R",
                    help="admit R requests a second; past it the answer is 429 with "
                         "Retry-After (default: no limit)")
-    p.add_argument("--burst", type=_positive_int, default=None, metavar="B",
+    p.add_argument("--burst", type=_how_many, default=None, metavar="B",
                    help="with --rate, admit at most B at once (default: a quarter of a "
                         "second's worth)")
     p.add_argument("--rate-headers", choices=("draft", "draft-06", "x", "none"), default="none",
                    help="with --rate, state the limit in every answer: the IETF draft's "
                         "RateLimit-Policy and RateLimit, its earlier RateLimit-Limit/-Remaining/"
                         "-Reset, X-RateLimit-*, or none (default)")
-    _add_logging(p)
+    _add_output(p, log_file=True, quiet=True)
 
-    p = sub.add_parser("demo", help="sync the sample workbook into a sandbox; no key, no network")
+    p = command("demo")
     p.add_argument("--report", metavar="PATH", help="where the report workbook goes")
-    p.add_argument("--json", action="store_true",
-                   help="print only a JSON summary on stdout (the human summary goes to stderr)")
-    _add_logging(p)
+    p.add_argument("--copy-sample", metavar="DIR",
+                   help="instead of the demo, write the sample sheet (lab_stacks.xlsx, "
+                        "lab_stacks.csv) and the sandbox seed (sandbox_seed.json) into DIR, "
+                        "never over an existing file")
+    _add_output(p, json=True, log_file=True, verbose=True, quiet=True)
 
-    p = sub.add_parser("template", help="write a blank input workbook (.xlsx) or CSV")
+    p = command("template")
     p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
     p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
-    _add_logging(p)
 
-    p = sub.add_parser("export", help="write the server's layer stacks to a sheet (.xlsx / .csv)")
+    p = command("export")
     p.add_argument("path", metavar="PATH", help="a .xlsx or .csv file to write")
-    _add_api(p)
-    p.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
-    _add_config(p)
-    _add_logging(p)
+    groups = add_options(p, ExportOptions)
+    _add_output(groups["output"], log_file=True, verbose=True, quiet=True)
+    _add_config(groups["input"])
     parser.commands = sub.choices  # type: ignore[attr-defined]  # for the config's defaults
     return parser
 

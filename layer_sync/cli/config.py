@@ -27,34 +27,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import ConfigError
-from ..remote.settings import MAX_ATTEMPTS, MAX_CONCURRENCY, MAX_TIMEOUT_S
+from ..core.errors import ConfigError, OptionError
+from ..core.options import (
+    CheckOptions,
+    ExportOptions,
+    Options,
+    Spec,
+    SyncOptions,
+    check_value,
+)
 from ..rules.values import ALL_FIELDS
+from .arguments import OUTPUT_OPTIONS
 
 #: Looked for in the current folder when no --config is given.
 CONFIG_NAME = "layer-sync.toml"
-#: Options whose value is a path: a relative one is taken from the config file's folder.
-PATH_OPTIONS = ("api_key_file", "report", "log_file")
-#: The `sync` options a file may hold, by long name with `_`, and what each takes:
-#: "flag" true/false, "text" a string, "names" a string or a list of strings, "count" a whole
-#: number >= 1, "seconds" a number > 0.
-OPTIONS: dict[str, str] = {
-    "api_url": "text", "api_key_file": "text", "sheet": "names", "all_sheets": "flag",
-    "dry_run": "flag", "report": "text", "concurrency": "count", "max_attempts": "count",
-    "timeout": "seconds", "max_consecutive_failures": "count", "create_samples": "flag",
-    "update_samples": "flag", "json": "flag", "log_file": "text", "verbose": "flag",
-    "quiet": "flag", "force": "flag",
-}
-#: Options that the environment's variables override (the command line, then these, then the file).
-ENVIRONMENT_WINS = {"api_url": ("ATOMSCALE_API_URL", "AS_API_ENDPOINT"),
-                    "api_key_file": ("ATOMSCALE_API_KEY", "AS_API_KEY")}
-_LOGGING = ("log_file", "verbose", "quiet")
-#: The options each command takes from the file (a check never writes the sync's report).
-COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
-    "sync": tuple(OPTIONS),
-    "check": ("sheet", *_LOGGING),
-    "export": ("api_url", "api_key_file", "timeout", "max_attempts", *_LOGGING),
-}
+#: The options each command takes from the file, by long name with `_`: the declarations of
+#: the library's options (`core.options`) and the command line's own output options.
+DECLARED: dict[str, type[Options]] = {"sync": SyncOptions, "check": CheckOptions,
+                                      "export": ExportOptions}
+_OUTPUT: dict[str, tuple[str, ...]] = {"sync": ("json", "log_file", "verbose", "quiet"),
+                                       "check": ("json", "log_file", "quiet"),
+                                       "export": ("log_file", "verbose", "quiet")}
+
+
+def command_options(command: str) -> dict[str, Spec]:
+    """The options `command` takes from a config file (none for a command not listed)."""
+    declared = DECLARED.get(command)
+    if declared is None:
+        return {}
+    specs = {name: spec for name, _, spec in declared.declared() if spec.flag}
+    specs.update({name: OUTPUT_OPTIONS[name] for name in _OUTPUT[command]})
+    return specs
+
+
+#: Every option a file may hold, and what it takes: those of every command (`sync` has all
+#: but check's `offline`; where two commands share a name, sync's declaration is shown).
+OPTIONS: dict[str, Spec] = {**command_options("export"), **command_options("check"),
+                            **command_options("sync")}
+COMMAND_OPTIONS = tuple(DECLARED)
 #: Names that would hold a key itself; the key stays out of files that get copied around.
 _SECRET_WORDS = ("key", "token", "secret", "password")
 
@@ -68,7 +78,7 @@ class Config:
     columns: dict[str, str] = field(default_factory=dict)  # header as the lab writes it -> field
 
 
-def find_config(explicit: str | os.PathLike | None, cwd: Path | None = None) -> Path | None:
+def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path | None:
     """`--config PATH` (which must exist), else `layer-sync.toml` in `cwd`, else None."""
     if explicit is not None:
         path = Path(explicit)
@@ -82,7 +92,7 @@ def find_config(explicit: str | os.PathLike | None, cwd: Path | None = None) -> 
     return path if path.is_file() else None
 
 
-def load_config(path: str | os.PathLike, fields: Sequence[str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str], fields: Sequence[str] | None = None) -> Config:
     """Read and check a config file against the `sync` options and the fields.
 
     Raises ConfigError naming the file and the key for: TOML that does not parse, an unknown
@@ -112,12 +122,12 @@ def load_config(path: str | os.PathLike, fields: Sequence[str] | None = None) ->
             raise ConfigError(f"{path}: {key}: the API key is never kept in the config file; "
                               "only api_key_file is accepted (the path of a file holding the "
                               "key, readable by you only: chmod 600)")
-        kind = OPTIONS.get(key)
-        if kind is None:
+        spec = OPTIONS.get(key)
+        if spec is None:
             raise ConfigError(f"{path}: unknown option {key!r}; the options are "
                               f"{', '.join(OPTIONS)}, and a [columns] table")
-        value = _checked(path, key, value, kind)
-        if key in PATH_OPTIONS:
+        value = _checked(path, key, value, spec)
+        if spec.kind in ("path", "report"):
             value = str(_from_folder(path, value))
         config.options[key] = value
     return config
@@ -131,10 +141,9 @@ def apply_config(config: Config, parser: argparse.ArgumentParser, command: str,
     set in the environment is used over the file's `api_url` or `api_key_file`.
     """
     environ = {} if environ is None else environ
-    wanted = set(COMMAND_OPTIONS.get(command, ()))
-    for option, variables in ENVIRONMENT_WINS.items():
-        if any(environ.get(v, "").strip() for v in variables):
-            wanted.discard(option)
+    specs = command_options(command)
+    wanted = {name for name, spec in specs.items()
+              if not any(environ.get(v, "").strip() for v in spec.environment)}
     parser.set_defaults(**{k: v for k, v in config.options.items() if k in wanted})
 
 
@@ -143,44 +152,30 @@ def _looks_secret(key: str) -> bool:
     return squeezed != "api_key_file" and any(word in squeezed for word in _SECRET_WORDS)
 
 
-def _checked(path: Path, key: str, value: Any, kind: str) -> Any:
-    """The value as the command line would give it, or ConfigError naming the key."""
-    if kind == "flag":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: {key} must be true or false, not {_toml(value)}")
-        return value
-    if kind == "text":
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{path}: {key} must be a text in quotes, not {_toml(value)}")
-        return value
+def _checked(path: Path, key: str, value: Any, spec: Spec) -> Any:
+    """The value as the command line would give it, or ConfigError naming the file and the
+    key: first its TOML type, in TOML's words, then the declaration's bounds."""
+    kind = spec.kind
+    if kind == "flag" and not isinstance(value, bool):
+        raise ConfigError(f"{path}: {key} must be true or false, not {_toml(value)}")
+    if kind == "count" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{path}: {key} must be a whole number, not {_toml(value)}")
+    if kind == "seconds" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{path}: {key} must be a number of seconds, not {_toml(value)}")
+    if kind in ("text", "path", "report") and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"{path}: {key} must be a text in quotes, not {_toml(value)}")
     if kind == "names":
         names = [value] if isinstance(value, str) else value
         if (not isinstance(names, list) or not names
                 or not all(isinstance(n, str) and n.strip() for n in names)):
             raise ConfigError(f"{path}: {key} must be a text in quotes or a list of them "
                               f"(sheet = [\"Stacks\", \"Old\"]), not {_toml(value)}")
-        return names
-    if kind == "count":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: {key} must be a whole number, not {_toml(value)}")
-        if value < 1:
-            raise ConfigError(f"{path}: {key} must be 1 or more, not {value}")
-        most = _MOST.get(key)
-        if most is not None and value > most:
-            raise ConfigError(f"{path}: {key} must be at most {most}, not {value}")
-        return value
-    # seconds
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{path}: {key} must be a number of seconds, not {_toml(value)}")
-    if not value > 0:
-        raise ConfigError(f"{path}: {key} must be more than 0, not {value}")
-    if not value <= MAX_TIMEOUT_S:
-        raise ConfigError(f"{path}: {key} must be at most {MAX_TIMEOUT_S:g} seconds, not {value}")
-    return float(value)
-
-
-#: The largest value of a count option (the others have none).
-_MOST = {"concurrency": MAX_CONCURRENCY, "max_attempts": MAX_ATTEMPTS}
+        value = names
+    try:
+        check_value(key, spec, value)
+    except OptionError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return float(value) if kind == "seconds" else value
 
 
 def _toml(value: Any) -> str:

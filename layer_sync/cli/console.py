@@ -14,12 +14,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 from ..core.errors import ExitCode, LayerSyncError, signal_name
-from ..core.secrets import redact
+from ..core.runtime import Runtime, Stream, local_now
+from ..core.secrets import Redactor
 from ..core.text import one_line, plural, printable
-from ..outcome.results import empty_json
+from ..outcome import jsonline
+from ..remote.settings import resolve_api_url
 from .arguments import (
     KEY_FLAG_MESSAGE,
     build_parser,
@@ -29,20 +31,62 @@ from .arguments import (
 from .commands import COMMANDS
 from .config import COMMAND_OPTIONS, apply_config, find_config, load_config
 from .outputs import check_command_outputs
-from .process import LoggingSetup, StopSignals, collecting_less_often
+from .process import FILE_ONLY, LoggingSetup, StopSignals, collecting_less_often
 from .streams import RedactingStream, keys_known_early
 
 log = logging.getLogger("layer_sync")
 
-def _json_zeros(args: Any, argv: list[str], code: int, stdout: IO[str]) -> None:
-    """The JSON line of a run that never started, when --json was asked for."""
-    if getattr(args, "json", False) if args is not None else "--json" in argv:
+class _Ending:
+    """How a run that ends without an outcome (bad arguments, no key, a locked server, a
+    signal before anything was sent, a bug) is told: one line on stderr, a dated line in the
+    --log-file, and with --json the JSON line, each naming the reason."""
 
-        print(empty_json(getattr(args, "dry_run", False), int(code)), file=stdout)
+    def __init__(self, argv: list[str], environ: dict[str, str], stdout: Stream,
+                 stderr: Stream) -> None:
+        self.argv, self.environ, self.stdout, self.stderr = argv, environ, stdout, stderr
+        self.started = local_now()
+        self.args: argparse.Namespace | None = None
+        self.logging = False  # the --log-file is open: the line goes there too
+
+    def __call__(self, code: int, kind: str, line: str) -> int:
+        """Say it; `line` is what follows `layer-sync: ` (`error: …`, `interrupted …`)."""
+        print(f"layer-sync: {line}", file=self.stderr)
+        if self.logging:
+            log.error("exit code %d (%s): %s", code, kind, line.removeprefix("error: "),
+                      extra=FILE_ONLY)
+        args, argv = self.args, self.argv
+        if getattr(args, "json", False) if args is not None else "--json" in argv:
+            print(jsonline.dumps(self._fields(code, kind, line.removeprefix("error: "))),
+                  file=self.stdout)
+        return code
+
+    def _fields(self, code: int, kind: str, message: str) -> dict[str, Any]:
+        args, argv = self.args, self.argv
+        if args is not None:
+            command = getattr(args, "command", None)
+            path = getattr(args, "path", None) if command in ("sync", "check") else None
+            sheets = list(getattr(args, "sheet", ()) or ())
+            given_url = getattr(args, "api_url", None)
+            dry_run = bool(getattr(args, "dry_run", False)) or command == "check"
+        else:  # the command line could not be read: what it seems to say
+            command = argv[0] if argv and argv[0] in COMMANDS else None
+            path = (argv[1] if command in ("sync", "check") and len(argv) > 1
+                    and not argv[1].startswith("-") else None)
+            sheets, given_url, dry_run = [], None, "--dry-run" in argv or command == "check"
+        api_url = None
+        if command in ("sync", "demo", "export"):
+            with contextlib.suppress(LayerSyncError):
+                api_url = resolve_api_url(given_url, self.environ)
+        finished = local_now()
+        return jsonline.line(
+            command=command, started=self.started, finished=finished,
+            duration_s=(finished - self.started).total_seconds(), input_path=path,
+            sheets=sheets, api_url=api_url, dry_run=dry_run, counts={}, requests={},
+            retries=0, report=None, exit_code=code, kind=kind, message=message)
 
 
 def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = None,
-         stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+         stdout: Stream | None = None, stderr: Stream | None = None) -> int:
     """Run the command line; returns the exit code. Streams and environment are injectable.
 
     Leaves the process as it found it: the `layer_sync` logger and the signal handlers it
@@ -84,15 +128,15 @@ def _output_failed(code: int, stdout: RedactingStream, stderr: RedactingStream) 
     return code
 
 
-def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[str],
+def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stream,
           logging_setup: LoggingSetup, signals: StopSignals) -> int:
     parser = build_parser()
     args: argparse.Namespace | None = None
+    end = _Ending(argv, environ, stdout, stderr)
+    incomplete = int(ExitCode.RUN_INCOMPLETE)
     if looks_like_key_flag(argv):
         # Never echo what follows: it is a secret, and it would end up in logs.
-        print(f"layer-sync: error: {KEY_FLAG_MESSAGE}", file=stderr)
-        _json_zeros(None, argv, ExitCode.RUN_INCOMPLETE, stdout)
-        return int(ExitCode.RUN_INCOMPLETE)
+        return end(incomplete, "bad_arguments", f"error: {KEY_FLAG_MESSAGE}")
     try:
         try:
             # argparse writes usage, help and errors to sys.stdout / sys.stderr: point them here.
@@ -106,40 +150,44 @@ def _main(argv: list[str], environ: dict[str, str], stdout: IO[str], stderr: IO[
                                   f"{', '.join(names)}" if names else
                                   f"unrecognized arguments: {plural(len(extras), 'extra value')} "
                                   "(not shown, in case one is a secret)") + "; see layer-sync --help")
-        except SystemExit as exc:
+        except SystemExit as exc:  # argparse has printed its line (and the usage)
             code = int(exc.code or 0)
-            if code:
-                _json_zeros(None, argv, code, stdout)
+            if code and ("--json" in argv):
+                print(jsonline.dumps(end._fields(code, "bad_arguments",
+                                                 "the command line could not be read")),
+                      file=stdout)
             return code
         if not args.command:
             parser.print_help(stdout)
             return int(ExitCode.RUN_INCOMPLETE)
+        end.args = args
         args = _with_config(parser, argv, args, environ)
+        end.args = args
         check_command_outputs(args)
         logging_setup.configure(args, stderr)
-        args.signals = signals  # for the commands that run long: see _stop_check
-        handler = COMMANDS[args.command]
-        return int(handler(args, environ, stdout, stderr))
+        end.logging = True
+        args.signals = signals  # for the commands that run long: see StopSignals.watching
+        runtime = Runtime(environ=environ, stdout=stdout, stderr=stderr,
+                          control=signals.control)
+        return int(COMMANDS[args.command](args, runtime))
     except LayerSyncError as exc:
-        print(f"layer-sync: error: {one_line(str(exc))}", file=stderr)
-        _json_zeros(args, argv, int(exc.exit_code), stdout)
-        return int(exc.exit_code)
+        return end(int(exc.exit_code), exc.kind, f"error: {one_line(exc.for_cli())}")
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (errors.Interrupted)
         signum = int(getattr(exc, "signum", signal.SIGINT))
         code = int(ExitCode.for_signal(signum))
-        print(f"layer-sync: interrupted by {signal_name(signum)} before anything was written",
-              file=stderr)
-        _json_zeros(args, argv, code, stdout)
-        return code
+        return end(code, jsonline.signal_kind(code),
+                   f"interrupted by {signal_name(signum)} before anything was written")
+    except MemoryError:
+        # The bounds keep every accepted sheet under 1 GB; a machine with less to give (or a
+        # cap on the process) still ends in one line, exit 2 and the JSON line.
+        return end(incomplete, "out_of_memory", "error: the machine ran out of memory for "
+                   "this run; close other programs, or split the sheet, and run again")
     except Exception as exc:  # the one place a bug becomes a line, not a traceback
         if getattr(args, "traceback", False):
             raise
-
-        text = redact(f"{type(exc).__name__}: {exc}", getattr(args, "key", None))
-        print(f"layer-sync: internal error: {printable(text)} (run again with --traceback and report it)",
-              file=stderr)
-        _json_zeros(args, argv, ExitCode.RUN_INCOMPLETE, stdout)
-        return int(ExitCode.RUN_INCOMPLETE)
+        text = Redactor(getattr(args, "keys", [])).redact(f"{type(exc).__name__}: {exc}")
+        return end(incomplete, "internal_error", f"internal error: {printable(text)} (run "
+                   "again with --traceback and report it)")
 
 
 def _with_config(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace,

@@ -27,7 +27,7 @@ def check_command_outputs(args: Any) -> None:
     for what, target in written:
         for source in key_file:
             if same_file(target, source):
-                raise ConfigError(f"{what} {target} is the key file {source}; choose another name")
+                raise ConfigError(f"{what} {target} is the key file {source}; choose another name", kind="output_refused")
     log_file = getattr(args, "log_file", None)
     if not log_file:
         return
@@ -36,16 +36,16 @@ def check_command_outputs(args: Any) -> None:
                              "give --log-file a log's name (layer-sync.log)")
     if _is_standard_output(log_file):
         raise ConfigError(f"--log-file {log_file} is where the standard output goes (the JSON "
-                          "line's file under cron); give the log a file of its own")
+                          "line's file under cron); give the log a file of its own", kind="output_refused")
     for what, target in written:  # the report, or the file export and template write
         if same_file(target, log_file) or os.path.abspath(target) == os.path.abspath(log_file):
             name = "--report" if what == "--report" else f"{args.command}'s file"
             raise ConfigError(f"--log-file and {name} name the same file {log_file}; "
-                              "give them different names")
+                              "give them different names", kind="output_refused")
 
 
 
-def _is_standard_output(path: str | os.PathLike) -> bool:
+def _is_standard_output(path: str | os.PathLike[str]) -> bool:
     """Whether `path` is the file the process's standard output goes to (`--log-file
     /dev/stdout` under `>> runs.jsonl`: log lines would land among the JSON lines)."""
     try:

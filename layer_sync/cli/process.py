@@ -1,5 +1,6 @@
 """What the command line sets up in its own process for a run, and puts back afterwards:
-the `layer_sync` logger's handlers and level, the handlers of SIGTERM, SIGHUP and SIGINT,
+the `layer_sync` logger's handlers and level, the handlers of SIGTERM, SIGHUP and SIGINT
+(those of them the platform has),
 and (the console script only) how often the garbage collector runs.
 
 Used by `cli.main()` only: library code never changes process-wide state, and main() leaves
@@ -15,10 +16,11 @@ import logging
 import signal
 import sys
 import threading
-from typing import IO, Any
+from typing import Any, Self
 
 from ..core.control import RunControl
 from ..core.errors import ConfigError, Interrupted, signal_name
+from ..core.runtime import Stream
 from ..core.text import printable
 
 #: The collector's thresholds for a run of the console script (mypy's command line uses the
@@ -55,26 +57,31 @@ class LoggingSetup:
     def _save(self, logger: logging.Logger) -> None:
         self._saved.append((logger, logger.level, list(logger.handlers), logger.propagate))
 
-    def configure(self, args: argparse.Namespace, stderr: IO[str]) -> None:
+    def configure(self, args: argparse.Namespace, stderr: Stream) -> None:
         root = logging.getLogger("layer_sync")
         self._save(root)
         self._save(logging.getLogger("layer_sync.sandbox"))
         for handler in list(root.handlers):
             root.removeHandler(handler)
-        level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-        root.setLevel(logging.DEBUG if args.log_file else level)
+        verbose, quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+        log_file = getattr(args, "log_file", None)
+        level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+        root.setLevel(logging.DEBUG if log_file else level)
         root.propagate = False
         console = logging.StreamHandler(stderr)
         console.setLevel(level)
         console.setFormatter(_Printable("%(message)s"))
+        console.addFilter(_for_the_console)
         root.addHandler(console)
         self._added.append(console)
-        if args.log_file:
+        if log_file:
             try:
-                file_handler = _LogFile(args.log_file, stderr)
+                file_handler = _LogFile(log_file, stderr)
             except OSError as exc:
-                raise ConfigError(f"cannot open the log file {args.log_file}: {exc.strerror}") from None
-            file_handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+                raise ConfigError(f"cannot open the log file {log_file}: {exc.strerror}") from None
+            file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+            if quiet:  # warnings and errors only, but one line for each run's start and end
+                file_handler.addFilter(_quiet_file)
             file_handler.setFormatter(_Printable("%(asctime)s %(levelname)s %(message)s"))
             root.addHandler(file_handler)
             self._added.append(file_handler)
@@ -94,12 +101,28 @@ class LoggingSetup:
         self._saved, self._added = [], []
 
 
+def _for_the_console(record: logging.LogRecord) -> bool:
+    """Lines logged with `extra=FILE_ONLY` go to the log file only: the terminal has them
+    already, as the command line printed them (its error line, its summary)."""
+    return getattr(record, "console", True) is not False
+
+
+#: `log.error(..., extra=FILE_ONLY)`: a line for the --log-file, not the terminal: the
+#: run's start and end (kept with -q too: every run leaves its dated line).
+FILE_ONLY = {"console": False}
+
+
+def _quiet_file(record: logging.LogRecord) -> bool:
+    """-q: the log file takes warnings, errors and each run's start and end line."""
+    return record.levelno >= logging.WARNING or getattr(record, "console", True) is False
+
+
 class _LogFile(logging.FileHandler):
     """The --log-file. A line it cannot write (a full disk) is said once, on the terminal, and
     the file takes no more; the run goes on (the standard handler printed a traceback for
     every line)."""
 
-    def __init__(self, path: str, console: IO[str]) -> None:
+    def __init__(self, path: str, console: Stream) -> None:
         super().__init__(path, mode="a", encoding="utf-8")
         self._console = console
         self.failed = False
@@ -108,7 +131,7 @@ class _LogFile(logging.FileHandler):
         if not self.failed:
             super().emit(record)
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         if self.failed:
             return
         self.failed = True
@@ -122,7 +145,9 @@ class _LogFile(logging.FileHandler):
 
 class StopSignals:
     """SIGTERM and SIGHUP stop a run the way Ctrl-C does (cron's and systemd's time limits and
-    timeout(1) send SIGTERM; a closed terminal sends SIGHUP).
+    timeout(1) send SIGTERM; a closed terminal sends SIGHUP). Only the signals the platform
+    has are handled: Windows has no SIGHUP, and its console's Ctrl-Break (SIGBREAK) stops a
+    run as SIGTERM does (exit 143).
 
     The first signal calls `control.interrupt(signum)`: a sync that watches the control
     (`watching = True`) sends nothing more, waits briefly for the answers in flight, writes
@@ -133,10 +158,10 @@ class StopSignals:
     ignored. Installed only here, for the length of main(), and put back afterwards.
     """
 
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
                     if hasattr(signal, name))
 
-    def __init__(self, stderr: IO[str]) -> None:
+    def __init__(self, stderr: Stream) -> None:
 
         self.control = RunControl()
         self.watching = False
@@ -144,7 +169,7 @@ class StopSignals:
         self._stderr = stderr
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> Self:
         if threading.current_thread() is not threading.main_thread():
             return self  # signals reach the main thread only; a caller's thread keeps its own
         for signum in self.SIGNALS:

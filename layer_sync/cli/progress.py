@@ -18,15 +18,16 @@ import io
 import logging
 import os
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, Any, Self, cast
 
 #: How each phase reads on the bar.
 PHASES = {"reading": "reading the sheet", "planning": "planning", "writing": "writing"}
 #: What the bar says before the run's first report.
 STARTING = "reading and planning"
+from ..core.runtime import Stream
 
 
-def bar_wanted(stream: IO[str], quiet: bool = False,
+def bar_wanted(stream: Stream, quiet: bool = False,
                environ: Mapping[str, str] | None = None) -> bool:
     """A bar only for a person watching: the stream is a terminal, no -q, and TERM is not dumb."""
     environ = os.environ if environ is None else environ
@@ -70,7 +71,7 @@ class ProgressBar:
     runs (the "layer_sync" logger by default).
     """
 
-    def __init__(self, stream: IO[str], *, console: Any = None,
+    def __init__(self, stream: Stream, *, console: Any = None,
                  logger: logging.Logger | None = None) -> None:
         self._stream = stream
         self._console = console
@@ -78,14 +79,14 @@ class ProgressBar:
         self._progress: Any = None
         self._task: Any = None
         self._phase: str | None = None
-        self._swapped: list[tuple[logging.StreamHandler, Any]] = []
+        self._swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> Self:
         from rich.console import Console
         from rich.progress import BarColumn, SpinnerColumn, TextColumn
         from rich.progress import Progress as RichProgress
 
-        console = self._console or Console(file=self._stream)
+        console = self._console or Console(file=cast(IO[str], self._stream))  # it writes only
         count, left = _columns()  # rich's classes, imported only when a bar is drawn
         self._progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"),
                                       BarColumn(), count(), left(), console=console,

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import tomllib
 from collections.abc import Iterable
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
-from ..core.secrets import ApiKey, key_forms, replace_forms
+from ..core.errors import LayerSyncError
+from ..core.runtime import Stream
+from ..core.secrets import NO_KEYS, ApiKey, Redactor
 from ..remote.settings import KEY_VARIABLES, read_key_file_key
+from .config import find_config
 
 
 class KeyRedactingFilter(logging.Filter):
@@ -21,24 +26,23 @@ class KeyRedactingFilter(logging.Filter):
 
     def __init__(self, key: str | ApiKey) -> None:
         super().__init__()
-        value = key.value if isinstance(key, ApiKey) else key
-        self._forms = key_forms(value) if value else ()
+        self._redactor = Redactor([key])
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._forms:
+        if not self._redactor:
             return True
         try:
             message = record.getMessage()
-        except Exception:  # arguments that do not fit the format: never print them
+        except Exception:  # noqa: BLE001 - arguments that do not fit the format: never print them
             message = f"(a log message that could not be formatted: {record.msg!r})"
-        record.msg, record.args = replace_forms(message, self._forms), None
+        record.msg, record.args = self._redactor.redact(message), None
         if record.exc_info and not record.exc_text:
             # Formatted here, once, so that the handler prints this redacted text.
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = replace_forms(record.exc_text, self._forms)
+            record.exc_text = self._redactor.redact(record.exc_text)
         if record.stack_info:
-            record.stack_info = replace_forms(record.stack_info, self._forms)
+            record.stack_info = self._redactor.redact(record.stack_info)
         return True
 
 
@@ -48,9 +52,9 @@ class RedactingStream:
     `***`. Keys are added as they become known (`add`); everything else is the wrapped
     stream's (isatty, fileno, encoding…), so terminals and progress bars see no difference."""
 
-    def __init__(self, stream: IO[str], keys: Iterable[str | ApiKey] = ()) -> None:
+    def __init__(self, stream: Stream, keys: Iterable[str | ApiKey] = ()) -> None:
         self._stream = stream
-        self._forms: tuple[str, ...] = ()
+        self._redactor = NO_KEYS
         #: The reader went away (`layer-sync sync … | head -1`): the rest is dropped, and the
         #: run goes on to its end and its own exit code (what it did is in the report).
         self.reader_gone = False
@@ -61,17 +65,21 @@ class RedactingStream:
             self.add(key)
 
     def add(self, key: str | ApiKey | None) -> None:
-        value = key.value if isinstance(key, ApiKey) else key
-        if value:
-            self._forms = tuple(sorted({*self._forms, *key_forms(value)}, key=len, reverse=True))
+        self._redactor = self._redactor.adding([key])
 
     def write(self, text: str) -> int:
         if not (self.reader_gone or self.error):
             try:
-                self._stream.write(replace_forms(text, self._forms) if self._forms else text)
+                self._stream.write(self._redactor.redact(text))
             except OSError as exc:
                 self._failed(exc)
         return len(text)
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
 
     def flush(self) -> None:
         if not (self.reader_gone or self.error):
@@ -91,13 +99,37 @@ class RedactingStream:
 
 
 def keys_known_early(argv: list[str], environ: dict[str, str]) -> list[str]:
-    """The keys in the environment and in a key file given as `--api-key-file PATH`, read
+    """The keys in the environment, in a key file given as `--api-key-file PATH` and in the
+    key file that the config file names (`--config PATH`, else layer-sync.toml here), read
     as resolve_api_key reads them; a file that cannot be read is left to that function."""
 
     keys = [environ.get(name, "").strip() for name in KEY_VARIABLES]
-    for i, word in enumerate(argv):
-        path = (argv[i + 1] if word == "--api-key-file" and i + 1 < len(argv) else
-                word.partition("=")[2] if word.startswith("--api-key-file=") else None)
-        if path:
-            keys.append(read_key_file_key(path) or "")
+    for path in _flag_values(argv, "--api-key-file"):
+        keys.append(read_key_file_key(path) or "")
+    configs = _flag_values(argv, "--config")
+    keys.append(_config_key(configs[-1] if configs else None) or "")
     return [key for key in keys if key]
+
+
+def _flag_values(argv: list[str], name: str) -> list[str]:
+    return [value for i, word in enumerate(argv)
+            if (value := argv[i + 1] if word == name and i + 1 < len(argv) else
+                word.partition("=")[2] if word.startswith(f"{name}=") else "")]
+
+
+def _config_key(explicit: str | None) -> str | None:
+    """The key in the key file a config file names (`api_key_file`, relative to the config's
+    folder), nothing else of the file checked; one that cannot be read is left to
+    load_config, which says what is wrong."""
+    try:
+        path = find_config(explicit)  # a regular file, never a FIFO
+        if path is None:
+            return None
+        with path.open("rb") as handle:
+            named = tomllib.load(handle).get("api_key_file")
+    except (LayerSyncError, OSError, ValueError, RecursionError):  # TOMLDecodeError: ValueError
+        return None
+    if not isinstance(named, str) or not named.strip():
+        return None
+    key_file = Path(named).expanduser()
+    return read_key_file_key(key_file if key_file.is_absolute() else path.parent / key_file)

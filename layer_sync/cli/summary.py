@@ -17,14 +17,17 @@ given; the command line decides which stream that is.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..core.issues import Severity
-from ..core.secrets import replace_forms
+from ..core.runtime import Stream
+from ..core.secrets import NO_KEYS, Redactor
 from ..core.text import describe, plural, printable
 from ..outcome.rows import Result
+from ..plan.named import NamedStack
+from .grouping import IssueGroup, group_issues
 
 #: Lines shown per group before "… and N more".
 MAX_PER_GROUP = 20
@@ -40,7 +43,7 @@ _STYLES = {"+": "green", "~": "yellow", "!": "red"}
 
 
 
-def use_color(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
+def use_color(stream: Stream, environ: Mapping[str, str] | None = None) -> bool:
     """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
     environ = os.environ if environ is None else environ
     if "NO_COLOR" in environ or environ.get("TERM") == "dumb":
@@ -63,31 +66,32 @@ class Line:
 class _Writer:
     """Writes marked lines plainly, or coloured through rich on a terminal."""
 
-    def __init__(self, out: IO[str], color: bool, key_forms: Iterable[str] = ()) -> None:
+    def __init__(self, out: Stream, color: bool, redactor: Redactor = NO_KEYS) -> None:
         self.out = out
-        self.key_forms = tuple(key_forms)  # replaced before a long line is cut, never after
+        self.redactor = redactor  # the key replaced before a long line is cut, never after
         self.console: Any = None
         if color:
             from rich.console import Console
 
             # markup and highlighting off: sheet text like "[error]" or "001" is shown as is.
-            self.console = Console(file=out, force_terminal=True, color_system="standard",
+            self.console = Console(file=cast(IO[str], out), force_terminal=True, color_system="standard",
                                    markup=False, highlight=False, emoji=False, soft_wrap=True)
-        # "→" and "…" where the stream can take them (a cron mail in ASCII cannot).
-        self.ascii = not _can_encode(out, "\u2192\u2026")
+        # "→", "…" and "–" where the stream can take them (a cron mail in ASCII cannot).
+        self.ascii = not _can_encode(out, "\u2192\u2026\u2013")
 
     def text(self, text: str) -> str:
         # A value from the sheet or the server never reaches the terminal as a control
         # character (an escape sequence could rewrite the screen): shown as the report does.
-        text = printable(text)
-        if len(text) > MAX_LINE:
-            # The key replaced first: a cut through it would leave its first characters.
-            text = replace_forms(text, self.key_forms)
+        # The key replaced on every line (print_summary and print_check may be given a stream
+        # that does not replace it), and before a long line is cut: a cut through it would
+        # leave its first characters.
+        text = self.redactor.redact(printable(text))
         if len(text) > MAX_LINE:
             text = f"{text[:MAX_LINE]}\u2026 ({len(text) - MAX_LINE:,} more characters)"
         if self.ascii:
-            text = text.replace("\ufffd", "?")
-        return text.replace("\u2192", "->").replace("\u2026", "...") if self.ascii else text
+            return (text.replace("\ufffd", "?").replace("\u2192", "->")
+                    .replace("\u2026", "...").replace("\u2013", "-"))
+        return text
 
     def plain(self, text: str) -> None:
         if self.console is not None:
@@ -118,7 +122,7 @@ class _Writer:
             print(self.text(f"{issue.location} {tag} {issue.message}"), file=self.out)
 
 
-def _can_encode(out: IO[str], sample: str) -> bool:
+def _can_encode(out: Stream, sample: str) -> bool:
     encoding = getattr(out, "encoding", None)
     if not encoding:
         return True  # a StringIO: text, no bytes
@@ -169,6 +173,12 @@ def issue_line(issue: Any) -> Line:
     return Line("!", f"{issue.location} [{issue.severity}] {issue.message}", style)
 
 
+def group_line(group: IssueGroup) -> Line:
+    """`! Stacks!B2 [error] no target material named … (rows 2–4)`: a problem once."""
+    style = None if group.severity == Severity.ERROR else "yellow"
+    return Line("!", f"{group.location} [{group.severity}] {group.message}", style)
+
+
 def failed_line(result: Any) -> Line:
     row = result.action.row
     return Line("!", f"{row.sheet} row {row.row} [failed] {result.message}")
@@ -192,8 +202,9 @@ def change_groups(outcome: Any) -> list[list[Line]]:
             updates.append(update_line(result))
         elif result.result == Result.FAILED:
             failed.append(failed_line(result))
-    errors = [issue_line(i) for i in outcome.issues if i.severity == Severity.ERROR]
-    warnings = [issue_line(i) for i in outcome.issues if i.severity != Severity.ERROR]
+    groups = group_issues(outcome.issues)
+    errors = [group_line(g) for g in groups if g.severity == Severity.ERROR]
+    warnings = [group_line(g) for g in groups if g.severity != Severity.ERROR]
     return [creates, [*renames.values(), *updates], errors + failed + warnings]
 
 
@@ -222,14 +233,14 @@ def count_line(counts: Mapping[str, int], dry_run: bool) -> str:
             f"{counts['invalid']} invalid, {counts['failed']} failed, {counts['skipped']} skipped")
 
 
-def print_summary(outcome: Any, out: IO[str], *, color: bool | None = None,
+def print_summary(outcome: Any, out: Stream, *, color: bool | None = None,
                   max_per_group: int = MAX_PER_GROUP) -> None:
     """The human summary of a sync: the counts, then the changes and problems, grouped.
 
     `color`: None decides by the stream (a terminal, and NO_COLOR not set).
     """
     writer = _Writer(out, use_color(out) if color is None else color,
-                     getattr(outcome, "key_forms", ()))
+                     getattr(outcome, "redactor", NO_KEYS))
     c = outcome.counts
     title = "layer-sync (dry run: nothing written)" if outcome.dry_run else "layer-sync"
     writer.plain(f"{title}: {outcome.path.name}"
@@ -239,6 +250,9 @@ def print_summary(outcome: Any, out: IO[str], *, color: bool | None = None,
         are = "is" if c["remote_only"] == 1 else "are"
         writer.plain(f"  {plural(c['remote_only'], 'layer')} on the server {are} not in the sheet "
                      "(listed in the report; nothing is deleted)")
+    for line in matched_lines(getattr(outcome, "matched_by_name", []), max_per_group,
+                              in_report=bool(outcome.report)):
+        writer.plain(f"  {line}")
     if outcome.ignored_columns:
         writer.plain(f"  columns not used: {', '.join(outcome.ignored_columns)}")
     requests_text = ", ".join(f"{m} {n}" for m, n in outcome.requests.items()) or "none"
@@ -254,21 +268,86 @@ def print_summary(outcome: Any, out: IO[str], *, color: bool | None = None,
         writer.plain(f"\n  Report not written: {outcome.report_error}")
 
 
-def print_check(outcome: Any, out: IO[str], *, color: bool | None = None) -> None:
-    """What `layer-sync check` prints: every problem with its cell, then one line of counts."""
+def matched_lines(stacks: Sequence[NamedStack], max_per_group: int = MAX_PER_GROUP, *,
+                  in_report: bool = False) -> list[str]:
+    """`1 stack matched by name (no sample_id in the sheet): LSMO on LAO / LaAlO3 → target
+    material 102 (rows 6–8)`; several: a line each below the first."""
+    if not stacks:
+        return []
+    head = (f"{plural(len(stacks), 'stack')} matched by name (no sample_id in the sheet; check "
+            "that each is the one meant)")
+    if len(stacks) == 1:
+        return [f"{head}: {stacks[0].resolved}"]
+    lines = [f"{head}:", *(f"  {stack.resolved}" for stack in stacks[:max_per_group])]
+    if len(stacks) > max_per_group:
+        lines.append(f"  \u2026 and {len(stacks) - max_per_group} more"
+                     + (" in the report" if in_report else ""))
+    return lines
+
+
+def stack_lines(outcome: Any, max_per_group: int = MAX_PER_GROUP) -> list[str]:
+    """What `check` says about the stacks named without a sample_id: which the server does
+    not have yet (created only with --create-samples), which were matched by name, which
+    name several; or, when the server was not asked, that it cannot tell."""
+    stacks: list[NamedStack] = list(getattr(outcome, "named_stacks", []))
+    if not stacks:
+        return []
+    if not outcome.server_answered:
+        listed = ", ".join(stack.listed for stack in stacks[:max_per_group])
+        if len(stacks) > max_per_group:
+            listed += f", \u2026 and {len(stacks) - max_per_group} more"
+        note = outcome.server_note or "the server was not asked"
+        why = f"offline ({note})" if outcome.api_url is None else f"({note})"
+        line = (f"{plural(len(stacks), 'stack')} named without a sample_id: {listed}. Whether "
+                f"the server has {'it' if len(stacks) == 1 else 'them'} cannot be told {why}; "
+                "a stack it does not have yet is created only with --create-samples "
+                f"(layer-sync sync {outcome.path.name} --dry-run --create-samples shows what "
+                "would be made)")
+        return [line]
+    lines: list[str] = []
+    new = [stack for stack in stacks if not stack.sample_ids]
+    if new:
+        are = "is" if len(new) == 1 else "are"
+        lines.append(f"{plural(len(new), 'stack')} {are} not on the server yet: "
+                     f"{'it' if len(new) == 1 else 'they'} would be created with "
+                     f"--create-samples (without it, sync refuses {'its' if len(new) == 1 else 'their'} "
+                     "rows):")
+        lines += [f"  + {stack.listed}" for stack in new[:max_per_group]]
+        if len(new) > max_per_group:
+            lines.append(f"  \u2026 and {len(new) - max_per_group} more")
+    lines += matched_lines([s for s in stacks if len(s.sample_ids) == 1], max_per_group)
+    several = [stack for stack in stacks if len(stack.sample_ids) > 1]
+    for stack in several[:max_per_group]:
+        lines.append(f"{stack.listed}: {len(stack.sample_ids)} target materials on the "
+                     f"server have this name (sample_ids {', '.join(map(str, stack.sample_ids))}"
+                     "); give the sample_id")
+    return lines
+
+
+def print_check(outcome: Any, out: Stream, *, color: bool | None = None) -> None:
+    """What `layer-sync check` prints: every problem with its cell (a problem several rows
+    share, once, naming its cells or rows), what the server has of the stacks named without
+    a sample_id, then one line of counts."""
     writer = _Writer(out, use_color(out) if color is None else color,
-                     getattr(outcome, "key_forms", ()))
-    for issue in outcome.issues:
-        writer.problem(issue)
+                     getattr(outcome, "redactor", NO_KEYS))
+    for group in group_issues(outcome.issues):
+        writer.problem(group)
     if outcome.issues:
+        writer.plain("")
+    lines = stack_lines(outcome)
+    for line in lines:
+        writer.plain(line)
+    if lines:
         writer.plain("")
     if outcome.ignored_columns:
         writer.plain(f"columns not used: {', '.join(outcome.ignored_columns)}")
     errors, warnings = len(outcome.errors), len(outcome.issues) - len(outcome.errors)
     sheet = f", sheet {outcome.sheet!r}" if outcome.sheet else ""
+    sent = ("nothing was written; the server's list was read" if outcome.server_answered
+            else "nothing was sent")
     writer.plain(f"{outcome.path.name}{sheet}: {plural(len(outcome.results), 'row')}, "
                  f"{outcome.valid_rows} valid, {outcome.invalid_rows} invalid; "
-                 f"{plural(errors, 'error')}, {plural(warnings, 'warning')} (nothing was sent)")
+                 f"{plural(errors, 'error')}, {plural(warnings, 'warning')} ({sent})")
     if outcome.report:
         writer.plain(f"Report: {outcome.report}")
     elif outcome.report_error:

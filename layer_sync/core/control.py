@@ -9,11 +9,10 @@ the run's owner reads `reason` and `message` at the end to say how it went.
 
 from __future__ import annotations
 
-import signal
 import threading
 from enum import Enum
 
-from .errors import ApiError, ExitCode, signal_name
+from .errors import ApiError, signal_name
 
 
 class StopReason(Enum):
@@ -25,8 +24,14 @@ class StopReason(Enum):
     CANCELLED = "the run no longer needed it"
 
 
+_KINDS = {StopReason.KEY_REFUSED: "key_refused", StopReason.API_DOWN: "api_down",
+          StopReason.INTERRUPTED: "interrupted", StopReason.CANCELLED: "run_incomplete"}
+
+
 class RunStopped(ApiError):
     """A request not sent (or given up) because the run was interrupted or cancelled."""
+
+    kind = "stopped"
 
 
 class RunControl:
@@ -81,21 +86,13 @@ class RunControl:
         self.stop(StopReason.CANCELLED, "cancelled: the run no longer needs this request")
 
     @property
-    def interrupted(self) -> bool:
-        return self.reason is StopReason.INTERRUPTED
+    def kind(self) -> str | None:
+        """Why the run stopped, as the JSON line's `reason.kind` (None: it did not)."""
+        return _KINDS.get(self.reason) if self.reason is not None else None
 
     @property
-    def exit_code(self) -> ExitCode | int | None:
-        """128 + the signal when a signal interrupted the run (130 Ctrl-C, 143 SIGTERM,
-        129 SIGHUP); None when it was not interrupted."""
-        if not self.interrupted:
-            return None
-        signum = self.signal if self.signal is not None else int(signal.SIGINT)
-        code = 128 + int(signum)
-        try:
-            return ExitCode(code)
-        except ValueError:
-            return code
+    def interrupted(self) -> bool:
+        return self.reason is StopReason.INTERRUPTED
 
     def sleep(self, seconds: float) -> None:
         """Wait `seconds`, or less if the run is stopped meanwhile (a backoff that a stop ends)."""

@@ -1,14 +1,21 @@
 """Keeping the API key out of every text that leaves the process.
 
 A server may quote the key back (in an error page, a validation detail, a redirect's
-Location); the client passes every text built from an answer through `ApiClient.redact`, and
-the command line installs `KeyRedactingFilter` on its log handlers and writes its own output
-through `RedactingStream` (a key pasted into the wrong flag is echoed as `***`).
+Location), in any encoding; a technician may paste it into a cell of the sheet. One
+`Redactor` per set of known keys writes each as `***`: the client passes every text built
+from an answer through it (`ApiClient.redact`), the report every cell, the terminal summary
+every long line, and the command line installs it on its log handlers (`KeyRedactingFilter`)
+and its output streams (`RedactingStream`).
+
+What counts as the key: 8 or more consecutive characters of it (its first ones, its last,
+any in between), in any case, split by whitespace or line breaks, as HTML entities, percent-
+or backslash-escaped, or inside base64, base32 or hex (`core.redaction` says how). A key
+shorter than 8 characters (a made-up sandbox key such as "k") is replaced only where it
+stands alone, so that "skipped" stays "skipped".
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -16,68 +23,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
 
+from .redaction import RUN, KeyFinder, normal
+
 REDACTED = "***"
-
-
-def key_forms(secret: str) -> tuple[str, ...]:
-    """The key as a server may quote it back: as sent, percent-encoded (in a URL, and again
-    by a proxy that encodes what it forwards), JSON-escaped, HTML-escaped, base64-encoded; and
-    as our own messages quote a value (repr, with either quote escaped); longest first, so
-    that a longer form is replaced whole."""
-    encoded = quote(secret, safe="")
-    raw = secret.encode("utf-8", "surrogatepass")
-    forms = {secret, encoded, quote(secret), quote_plus(secret), quote(encoded, safe=""),
-             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=True)[1:-1],
-             html.escape(secret), html.escape(secret, quote=False),
-             # (a made-up sandbox key such as "k" is base64 "aw": a real key only)
-             *(f(raw).decode("ascii").rstrip("=") for f in (base64.b64encode,
-                                                            base64.urlsafe_b64encode)
-               if len(secret) >= SHORT_KEY),
-             *_repr_forms(secret)}
-    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
-
-
-def forms_of(secrets: Iterable[str | None]) -> tuple[str, ...]:
-    """The forms of several keys (`key_forms` each), longest first."""
-    return tuple(sorted({f for s in secrets if s for f in key_forms(s)}, key=len, reverse=True))
-
-
-def _repr_forms(secret: str) -> tuple[str, ...]:
-    """The key inside a value our messages quote with `!r`: backslashes doubled, and either
-    quote escaped (which one depends on the whole value)."""
-    doubled = secret.replace("\\", "\\\\")
-    return doubled, doubled.replace("'", "\\'"), doubled.replace('"', '\\"')
-
-
-#: A key shorter than this (a made-up one for a sandbox, such as "k") is replaced only where it
-#: stands alone, so that "skipped" does not become "s***ipped"; a real key is far longer.
-SHORT_KEY = 8
-
-
-def replace_forms(text: str, forms: Iterable[str]) -> str:
-    """`text` with each of `forms` replaced by `***`."""
-    for form in forms:
-        if "%" in form:  # percent-encoded: %2F and %2f are the same to a server
-            text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
-            continue
-        if form not in text:
-            continue
-        if len(form) >= SHORT_KEY:
-            text = text.replace(form, REDACTED)
-        else:
-            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", REDACTED, text)
-    return text
-
-
-def redact(text: str, key: str | ApiKey) -> str:
-    """`text` with every occurrence of the key replaced by `***`."""
-    value = key.value if isinstance(key, ApiKey) else key
-    return replace_forms(text, key_forms(value)) if value else text
-
+#: Texts a redactor remembers as holding no key: how many, and how long at most.
+_CLEAN_TEXTS = 4096
+_CLEAN_TEXT = 200
 
 #: The source of a key handed to the library as a plain string.
 GIVEN_KEY = "the api_key argument"
-
 
 
 @dataclass(frozen=True)
@@ -93,3 +47,90 @@ class ApiKey:
 
     def __str__(self) -> str:
         return f"<API key from {self.source}>"
+
+
+def short_key_forms(secret: str) -> tuple[str, ...]:
+    """A short key as a server may quote it back: as sent, percent-encoded (once, twice),
+    JSON- and HTML-escaped, as our messages quote a value (repr); longest first."""
+    encoded = quote(secret, safe="")
+    doubled = secret.replace("\\", "\\\\")
+    forms = {secret, encoded, quote(secret), quote_plus(secret), quote(encoded, safe=""),
+             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=True)[1:-1],
+             html.escape(secret), html.escape(secret, quote=False),
+             doubled, doubled.replace("'", "\\'"), doubled.replace('"', '\\"')}
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+def _value(key: str | ApiKey | None) -> str:
+    value = key.value if isinstance(key, ApiKey) else key
+    return value.strip() if value else ""
+
+
+class Redactor:
+    """Writes each of `keys` as `***` in any text (`redact`); `may_contain` is the cheap test
+    that lets a text holding no key through untouched.
+
+    Built once per set of keys (it prepares what to look for, about a millisecond); then a
+    text that holds no key costs about a microsecond. Immutable: safe across threads.
+    """
+
+    def __init__(self, keys: Iterable[str | ApiKey | None] = ()) -> None:
+        self.keys: tuple[str, ...] = tuple(sorted({_value(k) for k in keys} - {""}))
+        self._finder = KeyFinder(k for k in self.keys if len(normal(k)) >= RUN)
+        forms = sorted({f for k in self.keys if len(normal(k)) < RUN
+                        for f in short_key_forms(k)}, key=len, reverse=True)
+        #: Texts found to hold no key (most report cells repeat from row to row), up to a
+        #: bound; a dict, so that threads may share it.
+        self._clean: dict[str, None] = {}
+        # Percent-escapes in any case (%2F and %2f are the same to a server); the rest as is.
+        self._short = (re.compile("(?<![A-Za-z0-9])(?:" + "|".join(
+            f"(?i:{re.escape(f)})" if "%" in f else re.escape(f) for f in forms)
+            + ")(?![A-Za-z0-9])") if forms else None)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def __repr__(self) -> str:  # never the keys
+        return f"<Redactor of {len(self.keys)} key{'' if len(self.keys) == 1 else 's'}>"
+
+    def adding(self, keys: Iterable[str | ApiKey | None]) -> Redactor:
+        """A redactor of these keys and `keys` (this one, if they add nothing)."""
+        more = {_value(k) for k in keys} - set(self.keys) - {""}
+        return Redactor([*self.keys, *more]) if more else self
+
+    def may_contain(self, text: str) -> bool:
+        """False when `text` surely holds none of the keys; True when it may."""
+        return bool(self._short is not None and self._short.search(text)) \
+            or self._finder.may_hold(text)
+
+    def redact(self, text: str) -> str:
+        """`text` with each stretch that holds a key (see the module's docstring) as `***`."""
+        if self._short is None:  # the usual case, in short: every report cell comes here
+            if text in self._clean or not self._finder.may_hold(text):
+                if len(text) <= _CLEAN_TEXT:
+                    if len(self._clean) >= _CLEAN_TEXTS:
+                        self._clean.clear()  # the next rows' texts are those that repeat now
+                    self._clean[text] = None
+                return text
+        elif not self.may_contain(text):
+            return text
+        for _ in range(3):  # a bound: `***` joins no two stretches into a new run of a key
+            spans = self._finder.spans(text)
+            if not spans:
+                break
+            out, done = [], 0
+            for start, end in spans:
+                out += [text[done:start], REDACTED]
+                done = end
+            text = "".join([*out, text[done:]])
+        return self._short.sub(REDACTED, text) if self._short is not None else text
+
+
+#: No key known: every text as it is.
+NO_KEYS = Redactor()
+
+
+def redact(text: str, key: str | ApiKey | None) -> str:
+    """`text` with the key written as `***` (see `Redactor`; build one where many texts are
+    redacted)."""
+    return Redactor([key]).redact(text) if key else text

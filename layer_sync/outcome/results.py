@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ExitCode
 from ..core.issues import Issue, Severity
+from ..core.secrets import NO_KEYS, Redactor
 from ..core.text import plural
+from ..plan import named
+from ..plan.named import NamedStack
+from . import jsonline
 from .rows import Result, RowResult
 from .table import RowsTable, rows_frame
 
@@ -22,10 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: The counts of a sync's JSON line, in its order.
-COUNT_NAMES = ("rows", "created", "updated", "unchanged", "invalid", "failed", "skipped",
-               "remote_only")
-#: The counts of a check's JSON line, in its order.
-CHECK_COUNT_NAMES = ("rows", "valid", "invalid", "errors", "warnings")
+COUNT_NAMES = jsonline.SYNC_COUNTS
 
 
 @dataclass
@@ -37,6 +37,8 @@ class Outcome:
     finished: _dt.datetime
     duration_s: float = 0.0
     sheet: str | None = None
+    #: The sheets read, in order (a CSV: its file name).
+    sheets: list[str] = field(default_factory=list)
     #: Every header of the sheet read, in order (the Rows table's columns as read).
     headers: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
@@ -44,9 +46,9 @@ class Outcome:
     issues: list[Issue] = field(default_factory=list)
     report: Path | None = None
     report_error: str | None = None
-    #: The forms of the keys (`core.secrets.key_forms`) that the report and every view write
+    #: The run's keys (`core.secrets.Redactor`), that the report and every view write
     #: as `***`, wherever the sheet or the server put them.
-    key_forms: tuple[str, ...] = field(default=(), repr=False)
+    redactor: Redactor = field(default=NO_KEYS, repr=False, compare=False)
 
     dry_run = True  # a check sends nothing; SyncOutcome says per run
 
@@ -70,20 +72,26 @@ class Outcome:
     def warnings(self) -> list[Issue]:
         return [i for i in self.issues if i.severity != Severity.ERROR]
 
+    @property
+    def reason(self) -> tuple[str, str]:
+        """Why the run ended as it did: a stable word (`jsonline.REASONS`) and one line."""
+        raise NotImplementedError
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON line's fields, as a dict."""
+        """The JSON line's fields, as a dict (see `outcome.jsonline` for each)."""
         raise NotImplementedError
 
     def to_json(self) -> str:
         """The JSON line: one line of JSON, as `--json` prints it."""
-        return json.dumps(self.to_dict())
+        return jsonline.dumps(self.to_dict())
 
     def rows_table(self) -> RowsTable:
         """The report's Rows table (`outcome.table.RowsTable`)."""
-        return RowsTable(self.results, self.headers, self.issues, self.key_forms)
+        return RowsTable(self.results, self.headers, self.issues, self.redactor)
 
     def to_frame(self) -> pd.DataFrame:
-        """The report's Rows sheet as a pandas DataFrame: one row per data row (needs pandas)."""
+        """The Rows table as a pandas DataFrame: one row per data row, every column (the
+        report's Rows sheet, less compact; needs pandas)."""
         return rows_frame(self.rows_table())
 
     def _tally(self) -> Counter[Result]:
@@ -107,6 +115,7 @@ class Riding:
     pace_stated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON line's `pacing` field (see `jsonline.FIELDS`)."""
         return {"most_in_flight": self.most_in_flight, "limit": self.limit,
                 "adaptive": self.adaptive, "slow_downs": self.slow_downs,
                 "pace_per_s": round(self.pace_per_s, 1) if self.pace_per_s else None}
@@ -131,12 +140,19 @@ class SyncOutcome(Outcome):
     """Everything a sync did: per-row results, counts, requests, the report, the exit code."""
 
     api_url: str = ""
-    dry_run: bool = False  # type: ignore[assignment]
+    dry_run: bool = False
     remote_only: list[dict[str, Any]] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     retries: int = 0
     message: str | None = None  # why the run stopped early (exit code 2)
     fatal: bool = False
+    #: Why it stopped early, as a stable word (`jsonline.REASONS`): `key_refused`, `api_down`…
+    reason_kind: str | None = None
+    #: The command that made it: "sync", or "demo".
+    command: str = "sync"
+    #: Layers (and target materials) this run created that the server holds twice after it,
+    #: found by the read-back (`run.readback`): their rows carry an error naming the records.
+    duplicates: int = 0
     #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
     stop_signal: int | None = None
     #: How the writes rode the server (None: nothing was written, e.g. a dry run).
@@ -150,7 +166,15 @@ class SyncOutcome(Outcome):
             name = Result(value).counted_as
             counts[name] = counts.get(name, 0) + number
         counts["remote_only"] = len(self.remote_only)
+        counts["duplicates"] = self.duplicates
+        counts["matched_by_name"] = len(self.matched_by_name)
         return counts
+
+    @property
+    def matched_by_name(self) -> list[NamedStack]:
+        """The target materials that rows without a sample_id were found by, by name (and
+        substrate), each with its rows: `LSMO on LAO / LaAlO3 → target material 102`."""
+        return named.matched_by_name(result.action for result in self.results)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -161,7 +185,7 @@ class SyncOutcome(Outcome):
         if self.fatal or self.report_error is not None:
             return ExitCode.RUN_INCOMPLETE
         counts = self.counts
-        if counts["invalid"] or counts["failed"] or counts["skipped"]:
+        if counts["invalid"] or counts["failed"] or counts["skipped"] or self.duplicates:
             return ExitCode.ROWS_NEED_ATTENTION
         return ExitCode.OK
 
@@ -171,26 +195,39 @@ class SyncOutcome(Outcome):
         if self.fatal:
             return f"Stopped: {self.message}"
         verb = "would be " if self.dry_run else ""
+        twice = (f"; {plural(self.duplicates, 'layer')} this run created "
+                 f"{'is' if self.duplicates == 1 else 'are'} now on the server twice"
+                 if self.duplicates else "")
         return (f"{plural(c['rows'], 'row')}: {c['created']} {verb}created, {c['updated']} "
                 f"{verb}updated, {c['unchanged']} unchanged, {c['invalid']} invalid, "
                 f"{c['failed']} failed, {c['skipped']} skipped; "
-                f"{plural(c['remote_only'], 'layer')} on the server not in the sheet")
+                f"{plural(c['remote_only'], 'layer')} on the server not in the sheet{twice}")
+
+    @property
+    def reason(self) -> tuple[str, str]:
+        code = self.exit_code
+        if self.stop_signal is not None:
+            return jsonline.signal_kind(int(code)), self.message or self.headline
+        if self.fatal:
+            return self.reason_kind or "run_incomplete", self.message or self.headline
+        if self.report_error is not None:
+            return "report_unwritable", self.report_error
+        counts = self.counts
+        for kind, name in (("duplicates_found", "duplicates"), ("rows_failed", "failed"),
+                           ("rows_skipped", "skipped"), ("rows_invalid", "invalid")):
+            if counts[name]:
+                return kind, self.headline
+        return "ok", self.headline
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.counts,
-                "requests": {m: self.requests.get(m, 0) for m in ("GET", "POST", "PATCH")},
-                "retries": self.retries, "pacing": (self.riding or Riding()).to_dict(),
-                "duration_s": round(self.duration_s, 2), "dry_run": self.dry_run, "report": str(self.report) if self.report else None,
-                "exit_code": int(self.exit_code)}
-
-
-def empty_json(dry_run: bool = False, exit_code: int = int(ExitCode.RUN_INCOMPLETE)) -> str:
-    """The JSON line for a run that never started (zeros), e.g. bad arguments."""
-    payload: dict[str, Any] = dict.fromkeys(COUNT_NAMES, 0)
-    payload.update({"requests": {"GET": 0, "POST": 0, "PATCH": 0}, "retries": 0,
-                    "pacing": Riding().to_dict(), "duration_s": 0.0, "dry_run": dry_run,
-                    "report": None, "exit_code": exit_code})
-    return json.dumps(payload)
+        kind, message = self.reason
+        return jsonline.line(
+            command=self.command, started=self.started, finished=self.finished,
+            duration_s=self.duration_s, input_path=str(self.path), sheets=self.sheets,
+            api_url=self.api_url, dry_run=self.dry_run, counts=self.counts,
+            requests=self.requests, retries=self.retries,
+            report=str(self.report) if self.report else None, exit_code=int(self.exit_code),
+            kind=kind, message=message, pacing=(self.riding or Riding()).to_dict())
 
 
 @dataclass
@@ -199,6 +236,26 @@ class CheckOutcome(Outcome):
     with a server or sent) and every problem, each tied to its cell."""
 
     header_row: int = 0
+    #: The stacks the sheet names without a sample_id (`plan.named.NamedStack`), with the
+    #: server's target materials of each name when the server answered (`server_answered`).
+    named_stacks: list[NamedStack] = field(default_factory=list)
+    #: The API whose list was read (with a key known and not `offline`), or None.
+    api_url: str | None = None
+    #: True when the server's list was read: the stacks' sample_ids are the server's.
+    server_answered: bool = False
+    #: Why the server was not asked, or what went wrong when it was (None: it answered, or
+    #: there was nothing to ask).
+    server_note: str | None = None
+    #: HTTP requests sent, by method (a GET of the server's list, or none).
+    requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def new_stacks(self) -> list[NamedStack] | None:
+        """The stacks the server does not have yet (created only with --create-samples), or
+        None when that cannot be told (offline)."""
+        if not self.server_answered:
+            return None
+        return [stack for stack in self.named_stacks if not stack.sample_ids]
 
     @property
     def invalid_rows(self) -> int:
@@ -225,11 +282,24 @@ class CheckOutcome(Outcome):
     @property
     def headline(self) -> str:
         c = self.counts
-        return (f"checked offline: {plural(c['rows'], 'row')}, {c['valid']} valid, "
+        how, sent = (("checked, the server's list read", "nothing was written")
+                     if self.server_answered else ("checked offline", "nothing was sent"))
+        return (f"{how}: {plural(c['rows'], 'row')}, {c['valid']} valid, "
                 f"{c['invalid']} invalid; {plural(c['errors'], 'error')}, "
-                f"{plural(c['warnings'], 'warning')}; nothing was sent")
+                f"{plural(c['warnings'], 'warning')}; {sent}")
+
+    @property
+    def reason(self) -> tuple[str, str]:
+        if self.report_error is not None:
+            return "report_unwritable", self.report_error
+        return ("rows_invalid" if self.errors else "ok"), self.headline
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.counts, "duration_s": round(self.duration_s, 2),
-                "report": str(self.report) if self.report else None,
-                "exit_code": int(self.exit_code)}
+        kind, message = self.reason
+        return jsonline.line(
+            command="check", started=self.started, finished=self.finished,
+            duration_s=self.duration_s, input_path=str(self.path), sheets=self.sheets,
+            api_url=self.api_url, dry_run=True, counts=self.counts, requests=self.requests,
+            retries=0,
+            report=str(self.report) if self.report else None, exit_code=int(self.exit_code),
+            kind=kind, message=message)

@@ -9,8 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from ..core.issues import Issue, Severity
+from ..core.text import describe
 from ..read.rows import SheetRow, row_issue
-from ..rules import values
 
 
 class ActionKind(StrEnum):
@@ -34,8 +34,8 @@ class Change:
     new: Any
 
     def __str__(self) -> str:
-        old = values.describe(self.old) if self.old is not None else "(blank)"
-        return f"{self.field}: {old} \u2192 {values.describe(self.new)}"
+        old = describe(self.old) if self.old is not None else "(blank)"
+        return f"{self.field}: {old} \u2192 {describe(self.new)}"
 
 
 CREATE, UPDATE = ActionKind.CREATE, ActionKind.UPDATE
@@ -62,6 +62,8 @@ class Action:
     sample_update: SampleUpdate | None = None
     #: Problems the plan found (the reader's own are on `row.issues`).
     issues: list[Issue] = field(default_factory=list)
+    #: The row gives no sample_id: its target material was found by name (and substrate).
+    by_name: bool = False
 
     @property
     def key(self) -> tuple[int, int] | None:
@@ -103,6 +105,14 @@ class Plan:
     issues: list[Issue] = field(default_factory=list)
     #: Target materials to rename before their layers are written (--update-samples).
     sample_updates: list[SampleUpdate] = field(default_factory=list)
+    #: The reader's issues the plan completed with what the server holds, by the reader's
+    #: issue's id (an orientation a spreadsheet changed: `rules.advice`); `merge_issues`
+    #: and each row's message use them in its place.
+    advice: dict[int, Issue] = field(default_factory=dict)
+
+    def advised(self, issue: Issue) -> Issue:
+        """`issue`, or what the plan made of it knowing the server."""
+        return self.advice.get(id(issue), issue)
 
 
 @dataclass
@@ -111,7 +121,7 @@ class NewSample:
 
     sample_name: str
     substrate: str | None
-    actions: list["Action"] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -130,7 +140,7 @@ class SampleUpdate:
     sample_id: int
     changes: dict[str, str]    # only the differing fields: sample_name and/or substrate
     old: dict[str, Any]        # the server's values of those fields, for the report
-    actions: list["Action"] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
 
     def describe(self) -> str:
         """`sample_name: Old → New; substrate: …`, as the report shows changes."""

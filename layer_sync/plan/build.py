@@ -12,16 +12,25 @@ on that row's `Action` (and all of them, in sheet order, on `Plan.issues`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from ..core.issues import Issue, Severity
+from ..core.runtime import Progress
+from ..core.text import describe
 from ..read.rows import SheetData, SheetRow
 from ..rules import values
 from ..rules.duplicates import duplicate_keys, duplicate_message
 from .actions import CREATE, INVALID, UNCHANGED, UPDATE, Action, Change, NewSample, Plan
+from .advice import server_advice
 from .records import ServerIndex
-from .targets import check_identity, resolve_target, target_key, target_text
+from .targets import (
+    NewKey,
+    check_identity,
+    resolve_target,
+    target_key,
+    target_text,
+)
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -33,16 +42,21 @@ CHEMISTRY = values.CHEMISTRY_FIELDS
 
 def merge_issues(sheet_issues: Iterable[Issue], plan: Plan) -> list[Issue]:
     """The reader's issues and the plan's, in sheet order (file issues first; within a row,
-    the reader's before the plan's)."""
-    order = {(a.row.sheet, a.row.row): i for i, a in enumerate(plan.actions)}
-    return sorted([*sheet_issues, *plan.issues], key=lambda i: order.get((i.sheet, i.row), -1))
+    the reader's before the plan's); a reader's issue the plan completed with the server's
+    value (`Plan.advice`) in its completed form."""
+    order: dict[tuple[str, int | None], int] = {(a.row.sheet, a.row.row): i
+                                                for i, a in enumerate(plan.actions)}
+    advised = plan.advised if plan.advice else None
+    sheet = [advised(i) for i in sheet_issues] if advised is not None else list(sheet_issues)
+    unique = {id(i): i for i in [*sheet, *plan.issues]}  # an issue given twice, once
+    return sorted(unique.values(), key=lambda i: order.get((i.sheet, i.row), -1))
 
 
 # ============================================================================ the plan
 
 def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples: bool = False,
                update_samples: bool = False,
-               progress: Callable[[str, int, int | None, int], None] | None = None) -> Plan:
+               progress: Progress | None = None) -> Plan:
     """Compare the sheet's rows with the server's records.
 
     `create_samples`: a row naming an unknown target material (by name) creates it.
@@ -59,22 +73,28 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
     # by name is a duplicate too.
     by_target = duplicate_keys(zip(actions, targets),
                                lambda pair: target_key(pair[1], pair[0].layer_id))
-    for key, group in by_target.items():
-        message = duplicate_message(target_text(key), [action.row for action, _ in group])
-        for action, _ in group:
+    for key, pairs in by_target.items():
+        message = duplicate_message(target_text(key), [action.row for action, _ in pairs])
+        for action, _ in pairs:
             action.add(ERROR, "layer_id", message)
+
+    for action, target in zip(actions, targets):
+        _check_unreadable(action, target, index)
 
     updates = check_identity(actions, index, update_samples)
     for action in actions:
         _check_chemistry(action)
+    # An orientation a spreadsheet changed, said with the server's value of the layer.
+    advice = server_advice(((a.row, a.sample_id) for a in actions), index)
 
-    new_samples: dict[tuple, NewSample] = {}
+    new_samples: dict[NewKey, NewSample] = {}
     for done, (action, target) in enumerate(zip(actions, targets)):
         if progress is not None and done % 1000 == 0:
             progress("planning", done, len(actions), 0)
         if not action.valid:
             action.kind = INVALID
-            action.message = action.errors[0].message
+            first = action.errors[0]
+            action.message = advice.get(id(first), first).message
         elif isinstance(target, tuple):
             group = new_samples.get(target)
             if group is None:
@@ -91,6 +111,10 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
                 action.kind = INVALID
                 action.body, action.changes = {}, []
                 action.message = action.errors[0].message
+            elif action.by_name and action.kind in (CREATE, UPDATE):
+                # A write into a target material found by name: said, so that an accidental
+                # match (a "new" stack named like an existing one) is seen before it writes.
+                action.message = matched_message(action)
         if action.valid:
             # The row's first warning is its message (the report's Cell column points at it).
             warnings = action.warnings
@@ -114,9 +138,48 @@ def build_plan(data: SheetData, entries: list[dict[str, Any]], *, create_samples
     # The keys picked before they are sorted: a sheet that names every layer sorts none.
     remote_keys = sorted(k for k in index.layers if k[0] in covered and k not in named_keys)
     remote_only = [record for key in remote_keys for record in index.layers[key]]
-    issues = [issue for action in actions for issue in action.issues]
+    issues = [*_odd_records_issue(data, index), *(i for a in actions for i in a.issues)]
     return Plan(actions, list(new_samples.values()), remote_only, set(index.samples), issues,
-                sample_updates)
+                sample_updates, advice)
+
+
+def matched_message(action: Action) -> str:
+    """`matched by name: LSMO on LAO / LaAlO3 → target material 102`."""
+    given = action.row.values
+    name = f"{given.get('sample_name')}" + (f" / {given['substrate']}"
+                                            if given.get("substrate") else "")
+    return f"matched by name: {name} \u2192 target material {action.sample_id}"
+
+
+def _check_unreadable(action: Action, target: int | NewKey | None, index: ServerIndex) -> None:
+    """A row whose layer the server may hold in a record the tool cannot read is not planned:
+    compared with nothing, it would be created again (a second copy of the same layer)."""
+    if target is None or action.layer_id is None:
+        return
+    if isinstance(target, int):
+        odd = index.unreadable((target, action.layer_id))
+        what = f"layer {action.layer_id} of sample {target}"
+    else:
+        odd = index.unreadable_named(target[0])
+        what = f"the target material {action.row.values.get('sample_name')!r}"
+    if odd is not None:
+        action.add(ERROR, "layer_id", f"the server holds a record that may be {what} but does "
+                   f"not have the shape the API documents ({odd.reason}"
+                   f"{f', record id {odd.record_id}' if odd.record_id is not None else ''}); "
+                   "nothing is sent for this row, so that no second copy is made: have the "
+                   "record corrected on the server, then run again")
+
+
+def _odd_records_issue(data: SheetData, index: ServerIndex) -> list[Issue]:
+    """One warning about the file that names the server's records that could not be read."""
+    if not index.odd:
+        return []
+    shown = "; ".join(f"{o.reason}" + (f" (record id {o.record_id})" if o.record_id is not None
+                                        else "") for o in index.odd[:5])
+    more = f"; and {len(index.odd) - 5:,} more" if len(index.odd) > 5 else ""
+    return [Issue(data.sheet, None, None, None, "", WARNING,
+                  f"the server's list holds {len(index.odd):,} record(s) that do not have the "
+                  f"shape the API documents, left alone: {shown}{more}")]
 
 
 def _managed(row: SheetRow) -> dict[str, Any]:
@@ -190,10 +253,10 @@ def _warn_of_stale_identifiers(action: Action, managed: dict[str, Any],
     if not kept:
         return
     old = action.record.get("composition_string") if action.record else None
-    named = " and ".join(f"{f} {values.describe(managed[f])}" for f in kept)
+    named = " and ".join(f"{f} {describe(managed[f])}" for f in kept)
     action.add(WARNING, kept[0],
-               f"composition_string changes from {values.describe(old) if old else '(blank)'} "
-               f"to {values.describe(managed['composition_string'])}, but {named} "
+               f"composition_string changes from {describe(old) if old else '(blank)'} "
+               f"to {describe(managed['composition_string'])}, but {named} "
                f"{'stay' if len(kept) > 1 else 'stays'} as before and may describe the old "
                f"material: check {'them' if len(kept) > 1 else 'it'}")
 
@@ -206,6 +269,6 @@ def _server_chemistry_conflict(elements: dict[str, Any], record: dict[str, Any])
     conflict = values.composition_conflict(formula, elements)
     if conflict is None:
         return None
-    return (f"element_dict {values.describe(elements)} does not match the server's "
+    return (f"element_dict {describe(elements)} does not match the server's "
             f"composition_string {formula!r}; give the composition_string in the sheet too, "
             "or leave element_dict blank")

@@ -1,46 +1,85 @@
-"""The server's records (the list endpoint's answer), indexed for the plan, the writer's
-re-reads and `export`. Pure: no network, no disk."""
+"""The server's records (the list endpoint's answer), checked against the shape the API
+documents and indexed for the plan, the writer's re-reads and `export`. Pure: no network,
+no disk.
+
+Every entry is checked before anything is planned (`shape_problem`): ids are whole numbers
+(not text, not floats, not booleans), names and layer fields are text or null, element_dict
+an object of numbers. An entry that does not fit is not guessed at: it becomes an
+`OddRecord`, and every layer it could be is *unplannable* (`ServerIndex.unreadable`): a row
+for it is compared with nothing and never created, so a record the tool cannot read never
+turns into a second copy of the same layer.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..rules.cells import MAX_ID
 
+#: The layer's text fields and the target material's, as the API documents them (or null).
+TEXT_FIELDS = ("sample_name", "substrate", "composition_string", "orientation", "space_group",
+               "mp_id")
+#: Ids: whole numbers (or null, for a target material listed without layers).
+ID_FIELDS = ("id", "sample_id", "layer_id")
+SAMPLE_TEXT = ("sample_name", "substrate")
+
+
+@dataclass(frozen=True)
+class OddRecord:
+    """An entry of the server's list that does not have the documented shape.
+
+    `sample_id` and `layer_id` are what it seems to name, as far as that can be told (None:
+    it cannot), so that the layers it could be are left alone; `sample_name` likewise.
+    """
+
+    reason: str
+    sample_id: int | None
+    layer_id: int | None
+    sample_name: str | None
+    record_id: Any = None
+
 
 @dataclass
 class ServerIndex:
-    """The list endpoint's answer, indexed: layers by (sample_id, layer_id), samples by id and name."""
+    """The list endpoint's answer, indexed: layers by (sample_id, layer_id), samples by id and
+    name; the entries that do not fit the documented shape in `odd`."""
 
     layers: dict[tuple[int, int], list[dict[str, Any]]]
     samples: dict[int, dict[str, Any]]
     by_name: dict[str, set[int]]
+    odd: list[OddRecord] = field(default_factory=list)
 
     @classmethod
-    def build(cls, entries: list[dict[str, Any]]) -> "ServerIndex":
+    def build(cls, entries: Iterable[Any]) -> ServerIndex:
         layers: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
         samples: dict[int, dict[str, Any]] = {}
         by_name: dict[str, set[int]] = defaultdict(set)
+        odd: list[OddRecord] = []
         for entry in entries:
-            sample_id = _int_or_none(entry.get("sample_id"))
-            if sample_id is None:
-                continue
+            problem = shape_problem(entry)
+            if problem is not None:
+                odd.append(_odd(entry, problem))
+                if not _sample_part_fits(entry):
+                    continue
+                # The target material's part fits: it is on the server, whatever its layer.
+            sample_id: int = entry["sample_id"]
             if sample_id not in samples:
                 samples[sample_id] = {"sample_name": entry.get("sample_name"),
                                       "substrate": entry.get("substrate")}
                 name = entry.get("sample_name")
                 if isinstance(name, str) and name.strip():
                     by_name[folded(name)].add(sample_id)
-            layer_id = _int_or_none(entry.get("layer_id"))
-            if layer_id is not None:
+            layer_id = entry.get("layer_id")
+            if problem is None and layer_id is not None:
                 layers[(sample_id, layer_id)].append(entry)
         for records in layers.values():
             if len(records) > 1:  # the lowest id first: the record a row is compared with
-                records.sort(key=lambda r: (_int_or_none(r.get("id")) is None,
-                                            _int_or_none(r.get("id")) or 0))
-        return cls(dict(layers), samples, dict(by_name))
+                records.sort(key=lambda r: (r.get("id") is None, r.get("id") or 0))
+        return cls(dict(layers), samples, dict(by_name), odd)
 
     def find(self, key: tuple[int, int]) -> dict[str, Any] | None:
         records = self.layers.get(key)
@@ -52,20 +91,112 @@ class ServerIndex:
             ids = [i for i in ids if folded(self.samples[i].get("substrate")) == folded(substrate)]
         return ids
 
+    def unreadable(self, key: tuple[int, int]) -> OddRecord | None:
+        """An odd record that may be the layer `key` (sample_id, layer_id): one that names it,
+        one of its target material whose layer cannot be told, or one whose target material
+        cannot be told. None when every record that could be it was read."""
+        sample_id, layer_id = key
+        for record in self.odd:
+            if record.sample_id is None:
+                return record
+            if record.sample_id == sample_id and record.layer_id in (None, layer_id):
+                return record
+        return None
+
+    def unreadable_named(self, name: str) -> OddRecord | None:
+        """An odd record that may be a target material named `name` (to create): one of that
+        name, or one whose name cannot be told."""
+        wanted = folded(name)
+        for record in self.odd:
+            if record.sample_name is None and record.sample_id is None:
+                return record
+            if record.sample_name is not None and folded(record.sample_name) == wanted:
+                return record
+        return None
+
+
+def shape_problem(entry: Any) -> str | None:
+    """What keeps `entry` from being a record of the documented shape, in words; None when it
+    fits. Ids are whole numbers up to what the API stores; text is text; element_dict is an
+    object of finite numbers."""
+    if not isinstance(entry, dict):
+        return f"an entry is {_kind(entry)}, not an object"
+    for name in ID_FIELDS:
+        value = entry.get(name)
+        if value is None and name != "sample_id":
+            continue
+        if type(value) is not int:
+            return f"{name} is {_kind(value)}, not a whole number"
+        if not 0 <= value <= MAX_ID:
+            return f"{name} {value} is beyond the ids the API stores"
+    for name in TEXT_FIELDS:
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"{name} is {_kind(value)}, not text"
+    elements = entry.get("element_dict")
+    if elements is not None and not (
+            isinstance(elements, dict) and all(
+                isinstance(k, str) and type(v) in (int, float) and math.isfinite(v)
+                for k, v in elements.items())):
+        return f"element_dict is {_kind(elements)}, not an object of element: number"
+    if entry.get("layer_id") is None and any(
+            entry.get(name) is not None for name in TEXT_FIELDS if name not in SAMPLE_TEXT):
+        return "it holds a layer's fields but no layer_id"
+    return None
+
+
+def _sample_part_fits(entry: Any) -> bool:
+    """Whether an odd entry's target material (sample_id, name, substrate) has the shape."""
+    if not isinstance(entry, dict):
+        return False
+    sample_id = entry.get("sample_id")
+    if type(sample_id) is not int or not 0 <= sample_id <= MAX_ID:
+        return False
+    return all(entry.get(n) is None or isinstance(entry.get(n), str) for n in SAMPLE_TEXT)
+
+
+def _odd(entry: Any, reason: str) -> OddRecord:
+    """What an odd entry seems to name, read leniently (only to leave those layers alone)."""
+    if not isinstance(entry, dict):
+        return OddRecord(reason, None, None, None)
+    name = entry.get("sample_name")
+    return OddRecord(reason, _int_or_none(entry.get("sample_id")),
+                     _int_or_none(entry.get("layer_id")),
+                     name if isinstance(name, str) else None, entry.get("id"))
+
+
+def _kind(value: Any) -> str:
+    """`value` described by its kind, briefly: `the text '3'`, `the number 3.0`, `an object`."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"[:60]
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
 
 def _int_or_none(value: Any) -> int | None:
+    """A whole number however it is written (3, "3", 3.0), or None: for telling which layer an
+    odd record may be, never for planning."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
         number = value
     else:
         try:
-            number = float(value)
+            amount = float(value)
         except (TypeError, ValueError, OverflowError):  # a 400-digit id is no id
             return None
-        if not number.is_integer():
+        if not amount.is_integer():
             return None
-        number = int(number)
+        number = int(amount)
     # Past what the API stores (signed 32-bit) is no id either: it names no record a sheet
     # can (a 10**400 layer_id made export's workbook fail).
     return number if abs(number) <= MAX_ID else None

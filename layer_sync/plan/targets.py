@@ -6,7 +6,6 @@ error (a wrong id would write into someone else's stack), or a rename (--update-
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable
 from typing import Any
 
 from ..core.issues import Severity
@@ -14,11 +13,17 @@ from .actions import Action, SampleUpdate
 from .records import ServerIndex, folded
 
 ERROR = Severity.ERROR
+#: A target material to create, by its folded name and substrate.
+NewKey = tuple[str, str | None]
+#: A row's target material: a sample_id on the server, one to create, or none.
+Target = int | NewKey | None
+#: A layer of a target material: (target, layer_id).
+TargetLayer = tuple[int | NewKey, int]
 #: The target material's own fields that a row may give beside its sample_id.
 IDENTITY = ("sample_name", "substrate")
 
 
-def resolve_target(action: Action, index: ServerIndex, create_samples: bool) -> int | tuple | None:
+def resolve_target(action: Action, index: ServerIndex, create_samples: bool) -> Target:
     """The row's target material: a sample_id on the server, the key of a target material to
     create (`--create-samples`), or None (with an issue when the row names one that cannot be
     found). Sets `action.sample_id` when it is on the server."""
@@ -29,8 +34,8 @@ def resolve_target(action: Action, index: ServerIndex, create_samples: bool) -> 
             action.add(ERROR, "sample_id", f"sample_id {sample_id} is not on the server; check "
                        "the number, or leave it blank and give the sample_name")
             return None
-        action.sample_id = sample_id
-        return sample_id
+        action.sample_id = int(sample_id)
+        return action.sample_id
     name = row.values.get("sample_name")
     if not name:
         return None
@@ -38,25 +43,33 @@ def resolve_target(action: Action, index: ServerIndex, create_samples: bool) -> 
     ids = index.named(name, substrate)
     on = f" on {substrate}" if substrate else ""
     if len(ids) == 1:
-        action.sample_id = ids[0]
+        action.sample_id, action.by_name = ids[0], True
         return ids[0]
     if len(ids) > 1:
         action.add(ERROR, "sample_name", f"{len(ids)} target materials are named {name!r}{on} "
                    f"(sample_ids {', '.join(map(str, ids))}); give the sample_id")
         return None
     if not create_samples:
-        action.add(ERROR, "sample_name", f"no target material named {name!r}{on} is on the "
-                   "server; check the name, give its sample_id, or run with --create-samples")
+        action.add(ERROR, "sample_name", new_stack_message(name, substrate))
         return None
     return (folded(name), folded(substrate) or None)
 
 
-def target_key(target: int | tuple | None, layer_id: int | None) -> Hashable | None:
+def new_stack_message(name: str, substrate: str | None) -> str:
+    """The error of a row naming a target material the server does not have (said once per
+    stack on the terminal, which names its rows)."""
+    on = f" on {substrate}" if substrate else ""
+    return (f"no target material named {name!r}{on} is on the server: to create it with "
+            "these layers, run with --create-samples; if it exists, check the name or give "
+            "its sample_id")
+
+
+def target_key(target: Target, layer_id: int | None) -> TargetLayer | None:
     return None if target is None or layer_id is None else (target, layer_id)
 
 
-def target_text(key: Hashable) -> str:
-    target, layer_id = key  # type: ignore[misc]
+def target_text(key: TargetLayer) -> str:
+    target, layer_id = key
     if isinstance(target, int):
         return f"layer {layer_id} of sample {target}"
     return f"layer {layer_id} of new target material {target[0]!r}"
@@ -71,7 +84,8 @@ def check_identity(actions: list[Action], index: ServerIndex,
     of one target material that disagree with each other are errors.
     """
     # Rows of one stack repeat one name and substrate: each pair given is compared once.
-    by_sample: dict[int, dict[tuple, list[Action]]] = defaultdict(lambda: defaultdict(list))
+    by_sample: dict[int, dict[tuple[str | None, str | None], list[Action]]] = defaultdict(
+        lambda: defaultdict(list))
     for action in actions:
         given = action.row.values
         if given.get("sample_id") is not None and action.sample_id is not None:
@@ -91,7 +105,7 @@ def check_identity(actions: list[Action], index: ServerIndex,
             continue
         changes: dict[str, str] = {}
         for position, name in enumerate(IDENTITY):
-            said = [pair[position] for pair in by_given if pair[position]]
+            said = [value for pair in by_given if (value := pair[position])]
             if len({folded(v) for v in said}) > 1:
                 listed = ", ".join(sorted({repr(v) for v in said}))
                 for pair, group in by_given.items():

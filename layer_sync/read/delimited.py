@@ -1,52 +1,54 @@
 """CSV, TSV and TXT files into a grid: the encoding decided, the delimiter sniffed.
 
-The whole file is read (it is bounded: see `inputfile.MAX_TEXT_BYTES`), decoded as UTF-8 (with
-or without a byte-order mark), else as Windows-1252 with a warning, and split by the stdlib
-`csv` module with the delimiter its sniffer finds.
+The whole file is read once (`source`, bounded by `files.MAX_TEXT_BYTES`), decoded in one
+encoding throughout (`textcodec`: UTF-8 with or without a byte-order mark, UTF-16 or UTF-32
+with one, else Windows-1252 with a warning), and split by the stdlib `csv` module with the
+delimiter its sniffer finds, line by line, bounded in rows and cells as it goes.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-from pathlib import Path
+import re
+from collections.abc import Iterator
 
 from ..core.errors import InputFileError
 from ..core.issues import Issue, Severity
-from .files import MAX_SHEET_CELLS, MAX_TEXT_BYTES, OLE_MAGIC, Grid, read_bytes
+from .files import MAX_SHEET_CELLS, MAX_SHEET_ROWS, Grid
+from .guard import ReadGuard
+from .kinds import looks_like_zip
+from .ole import OLE_MAGIC
+from .source import Source
+from .textcodec import decode
 
 #: The characters a spreadsheet program would run as a formula at the start of a cell. A CSV
 #: export guards such a cell with a leading apostrophe (the usual defence against formula
 #: injection); reading it back removes the apostrophe, so an export syncs back unchanged.
 GUARDED_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A line as the csv module reads a file opened with newline="": CRLF, CR or LF ends it.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
-def load_text(path: Path, suffix: str, issues: list[Issue]) -> tuple[Grid, str, str]:
+def load_text(source: Source, suffix: str, issues: list[Issue],
+              guard: ReadGuard | None = None) -> tuple[Grid, str, str]:
     """The file as one grid named after the file; its encoding and delimiter.
 
-    Appends a file-level warning to `issues` when the text is not UTF-8.
+    Appends a file-level warning to `issues` when the text is not UTF-8. The bytes are
+    released once decoded (`source.take()`), so the file is never held twice over.
     """
-    data = read_bytes(path, MAX_TEXT_BYTES, "a text file")
-    if data.startswith(b"PK") or data.startswith(OLE_MAGIC):
+    path = source.path
+    data = source.take()
+    if looks_like_zip(data) or data.startswith(OLE_MAGIC):
         raise InputFileError(f"{path.name} is a workbook saved with a {suffix} name; "
                              "rename it to .xlsx (or .xls) and run again")
-    if b"\x00" in data[:4096]:
-        raise InputFileError(f"{path.name} is not a text file (UTF-16 or binary); save it as "
-                             "'CSV UTF-8' and run again")
-    try:
-        text = data.decode("utf-8-sig")
-        encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-        encoding = "cp1252"
-        issues.append(Issue(path.name, None, None, None, "", Severity.WARNING,
-                            "the file is not UTF-8; it was read as Windows-1252 (cp1252). "
-                            "Check names with accents, or save as 'CSV UTF-8'"))
+    text, encoding, warning = decode(data, path.name)
     del data
+    if warning:
+        issues.append(Issue(path.name, None, None, None, "", Severity.WARNING, warning))
     if not text.strip():
         raise InputFileError(f"{path.name} is empty")
     delimiter = sniff_delimiter(text, suffix)
-    rows = _split(path, text, delimiter)
+    rows = _split(path.name, text, delimiter, guard)
     if "'" in text:
         rows = [[unguard(cell) for cell in row] for row in rows]
     return Grid(path.name, rows), encoding, delimiter
@@ -62,24 +64,35 @@ def unguard(cell: str) -> str:
     return cell
 
 
-def _split(path: Path, text: str, delimiter: str) -> list[list[str]]:
-    """The csv module's rows, bounded in cells (rows x the widest row so far)."""
+def _lines(text: str) -> Iterator[str]:
+    return (match.group() for match in _LINE.finditer(text))
+
+
+def _split(name: str, text: str, delimiter: str, guard: ReadGuard | None) -> list[list[str]]:
+    """The csv module's rows, bounded in rows and cells (rows x the widest row so far)."""
     rows: list[list[str]] = []
     width = 0
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_lines(text), delimiter=delimiter)
     try:
         for row in reader:
             rows.append(row)
             width = max(width, len(row))
-            if len(rows) * width > MAX_SHEET_CELLS:
+            count = len(rows)
+            if count > MAX_SHEET_ROWS:
                 raise InputFileError(
-                    f"{path.name} has more cells than layer-sync reads ({len(rows):,} rows x "
+                    f"{name} has more than {MAX_SHEET_ROWS:,} rows, more than layer-sync reads "
+                    "in one sheet; split it into several files and sync each")
+            if count * width > MAX_SHEET_CELLS:
+                raise InputFileError(
+                    f"{name} has more cells than layer-sync reads ({count:,} rows x "
                     f"{width:,} columns, over {MAX_SHEET_CELLS:,}); check it is the right file, "
                     "or split it")
+            if guard is not None and count % 1000 == 0:
+                guard.check()
     except csv.Error as exc:
         # The csv module refuses a field past its limit (128 KiB): no spreadsheet cell holds
         # that much (32,767 characters), so the file is not a sheet a program wrote.
-        raise InputFileError(f"{path.name} cannot be read as CSV at line {reader.line_num} "
+        raise InputFileError(f"{name} cannot be read as CSV at line {reader.line_num} "
                              f"({exc}); a spreadsheet cell holds at most 32,767 characters: "
                              "check the quotes on that line") from None
     return rows

@@ -22,26 +22,44 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods", ".xls")
 SUFFIXES = TEXT_SUFFIXES + WORKBOOK_SUFFIXES
 
-#: A CSV of 100,000 rows x 20 columns is ~15 MB. The text is held decoded (up to 4 bytes a
-#: character in memory), so this bound keeps the text under 256 MB.
-MAX_TEXT_BYTES = 64 << 20
-#: A 100,000-row .xlsx is ~5 MB on disk; an .xls (not compressed) ~25 MB. The file is held in
-#: memory once, so that the checks below and the reader see the same bytes.
-MAX_WORKBOOK_BYTES = 100 << 20
-#: The inflated size of one part of a workbook (a sheet's XML, the shared strings, content.xml).
-#: A 100,000-row x 20-column sheet is ~100 MB of XML; a zip bomb is gigabytes.
+# The bounds are chosen so that a run on any file they accept (a dry run included: the
+# sheet's rows, the server's records, the plan and the report) stays under a minute and 1 GB on
+# a two-core machine: the largest accepted sheet, 100,000 rows x 26 columns, is measured by
+# tests/test_read_limits.py. Everything past them is refused before the reader allocates it.
+
+#: Rows in one sheet (the header and any title rows included).
+MAX_SHEET_ROWS = 100_000
+#: Rows x columns of a sheet's used area (up to its last filled row and column): 100,000 rows
+#: of columns A to Z. The reader allocates every cell of that area, filled or not; one stray
+#: value at XFD1048576 would be 17 billion cells.
+MAX_SHEET_CELLS = 2_600_000
+#: Cells held at once across sheets: every sheet an .xls or .ods holds (the reader parses them
+#: all when it opens the file), or every sheet read with --all-sheets.
+MAX_BOOK_CELLS = 4_000_000
+#: A text file: 100,000 rows x 26 columns of ten characters is ~27 MB. The text is held
+#: decoded (up to 4 bytes a character), so this keeps it under 128 MB.
+MAX_TEXT_BYTES = 32 << 20
+#: A workbook file: a 100,000-row .xlsx is ~5-10 MB on disk, an .xls (not compressed, 65,536
+#: rows at most) ~25 MB. The file is held in memory once, so that the checks below and the
+#: reader see the same bytes.
+MAX_WORKBOOK_BYTES = 64 << 20
+#: The inflated size of one part of a workbook (a sheet's XML, content.xml). A 100,000 x 26
+#: sheet is ~150 MB of XML; a zip bomb is gigabytes.
 MAX_PART_BYTES = 256 << 20
+#: The parts read whole to find the sheets (the package's relationships, workbook.xml).
+MAX_STRUCTURE_BYTES = 8 << 20
 #: The shared strings are held whole by the reader: 100,000 distinct 100-character names are
 #: ~15 MB of XML.
 MAX_SHARED_STRINGS_BYTES = 128 << 20
-#: Rows x columns of a sheet's used area (up to its last filled row and column). The reader
-#: allocates ~40 bytes for every cell of that area, filled or not: 5,000,000 cells (100,000
-#: rows x 50 columns) is ~200 MB. One stray value at XFD1048576 would be 17 billion cells.
-MAX_SHEET_CELLS = 5_000_000
+#: Distinct strings a workbook may claim: the reader reserves room for the count the file
+#: states before it reads one (24 bytes each).
+MAX_SHARED_STRINGS = MAX_BOOK_CELLS
+#: Bytes inflated in all, over every part scanned and read: a package whose sheets share
+#: parts, or that has a thousand large sheets, is refused before it costs minutes.
+MAX_PACKAGE_BYTES = 768 << 20
 #: Merged ranges in one sheet. A lab sheet has a few per stack; the reader keeps ~300 bytes for
 #: each, so a 31 MB file listing seven million of them would take over 2 GB.
 MAX_MERGED_RANGES = 100_000
-OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 
 
 @dataclass
@@ -83,7 +101,10 @@ def open_regular(path: Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
     opened descriptor, so a file swapped after an earlier check is caught too.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        # O_BINARY: on Windows a descriptor is otherwise in text mode (line ends translated,
+        # Ctrl-Z taken as the end of the file); Windows has no O_NONBLOCK (nor FIFOs).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
@@ -91,20 +112,6 @@ def open_regular(path: Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
         if not stat.S_ISREG(info.st_mode):
             raise _not_regular(path, info.st_mode)
         yield handle, info
-
-
-def read_bytes(path: Path, limit: int, what: str) -> bytes:
-    """The whole file, refused past `limit` bytes (checked before and while reading)."""
-    with open_regular(path) as (handle, info):
-        if info.st_size > limit:
-            raise too_big(path, info.st_size, limit, what)
-        try:
-            data = handle.read(limit + 1)
-        except OSError as exc:
-            raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > limit:  # it grew while being read
-        raise too_big(path, len(data), limit, what)
-    return data
 
 
 def too_big(path: Path, size: int, limit: int, what: str) -> InputFileError:
@@ -117,18 +124,27 @@ def _mb(size: int) -> str:
     return f"{size / (1 << 20):,.0f} MB" if size >= 1 << 20 else f"{size:,} bytes"
 
 
-def check_input_file(path: Path) -> str:
-    """Fail early for a file that is missing, not a regular file, empty, protected or of the
-    wrong kind. Returns its suffix, lower case."""
-    suffix = path.suffix.lower()
+def stat_regular(path: Path) -> os.stat_result:
+    """The status of the file `path` names (symlinks followed: a .csv link to /dev/zero is a
+    device); only a regular file passes."""
     try:
-        info = path.stat()  # follows symlinks: a .csv link to /dev/zero is a device
+        info = path.stat()
     except FileNotFoundError:
-        raise InputFileError(f"{path} does not exist") from None
+        raise InputFileError(f"{path} does not exist", kind="input_missing") from None
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
         raise _not_regular(path, info.st_mode)
+    return info
+
+
+def check_input_file(path: Path) -> str:
+    """Fail early for a file that is missing, not a regular file, empty, too large, or whose
+    first bytes contradict its name (a workbook named .csv, text named .xlsx). Returns its
+    suffix, lower case. What the file really is, is decided from its whole content when it
+    is read (`kinds.detect`)."""
+    suffix = path.suffix.lower()
+    info = stat_regular(path)
     if suffix not in SUFFIXES:
         raise InputFileError(f"{path.name} is not a spreadsheet layer-sync reads; use "
                              f"{', '.join(SUFFIXES)}")
@@ -138,12 +154,6 @@ def check_input_file(path: Path) -> str:
     head = read_head(path)
     if not head:
         raise InputFileError(f"{path.name} is empty")
-    if suffix in (".xlsx", ".xlsm") and head.startswith(OLE_MAGIC):
-        raise InputFileError(f"{path.name} is password-protected (encrypted); open it, remove "
-                             "the password (File > Info > Protect Workbook) and save it again")
-    if suffix in (".xlsx", ".xlsm", ".ods") and not head.startswith(b"PK"):
-        raise InputFileError(f"{path.name} is not a {suffix} workbook (corrupt, or another kind "
-                             "of file renamed); open it in a spreadsheet program and save it again")
     return suffix
 
 

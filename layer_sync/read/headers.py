@@ -21,7 +21,9 @@ from typing import Any
 
 from ..core.errors import InputFileError
 from ..core.issues import Issue, Severity
+from ..core.text import describe
 from ..rules import values
+from ..rules.cells import ValueProblem, is_blank
 from .files import Grid, column_letter
 
 HEADER_SEARCH_ROWS = 20
@@ -67,7 +69,7 @@ class Header:
 
 def squeeze_header(text: Any) -> str:
     """`"Layer #"` -> `"layer"`, `"Materials Project ID"` -> `"materialsprojectid"`."""
-    return re.sub(r"[^0-9a-z]", "", values.describe(text).casefold())
+    return re.sub(r"[^0-9a-z]", "", describe(text).casefold())
 
 
 @lru_cache(maxsize=4096)
@@ -92,18 +94,18 @@ def field_for_header(text: Any, names: Mapping[str, str] | None = None) -> str |
 
     `names`: a lab's own names (see `lab_names`), matched like the built-in ones and first.
     """
-    if values.is_blank(text):
+    if is_blank(text):
         return None
     if names:
-        own = names.get(squeeze_header(values.describe(text)[:200]))
+        own = names.get(squeeze_header(describe(text)[:200]))
         if own is not None:
             return own
-    return _field_for_text(values.describe(text)[:200])
+    return _field_for_text(describe(text)[:200])
 
 
 def near_miss(text: Any) -> str | None:
     """The field an unrecognised header closely resembles (`"Orientaton"` -> orientation)."""
-    plain = squeeze_header(_HINT.sub(" ", values.describe(text)[:200]))
+    plain = squeeze_header(_HINT.sub(" ", describe(text)[:200]))
     if not 4 <= len(plain) <= _NEAR_MISS_LONGEST:  # "pot" is not "pos"
         return None
     close = difflib.get_close_matches(plain, _ALIAS_TO_FIELD, n=1, cutoff=NEAR_MISS_CUTOFF)
@@ -129,7 +131,7 @@ def find_header(grid: Grid, path: Path, names: Mapping[str, str] | None = None) 
                 colmap[name] = col
         if not ("layer_id" in colmap and ("sample_id" in colmap or "sample_name" in colmap)):
             continue
-        headers = [values.describe(c).strip() for c in cells]
+        headers = [describe(c).strip() for c in cells]
         if duplicates:
             name, col = duplicates[0]
             first = colmap[name]
@@ -143,11 +145,11 @@ def find_header(grid: Grid, path: Path, names: Mapping[str, str] | None = None) 
         below = grid.cells[index + 1:]
         for c, name in enumerate(headers):
             if not name and c not in used and any(
-                    c < len(row) and not values.is_blank(row[c]) for row in below):
+                    c < len(row) and not is_blank(row[c]) for row in below):
                 headers[c] = f"column {column_letter(c)}"
         header = Header(index, colmap, headers,
                         [headers[c] for c in range(len(cells)) if c not in used and headers[c]])
-        unused = [c for c in range(len(cells)) if c not in used and not values.is_blank(cells[c])]
+        unused = [c for c in range(len(cells)) if c not in used and not is_blank(cells[c])]
         for c in unused[:NEAR_MISS_COLUMNS]:
             resembles = near_miss(cells[c])
             if resembles is None:
@@ -192,7 +194,7 @@ def _formulas_below(grid: Grid, header_index: int, col: int) -> list[str]:
     for value in seen:
         try:
             checked = values.check("composition_string", value)
-        except values.ValueProblem:
+        except ValueProblem:
             continue
         formulas.append((value.strip(), len(values.parse_formula(checked.value))))
     if not formulas or 3 * len(formulas) < 2 * len(seen) or max(n for _, n in formulas) < 2:
@@ -206,7 +208,7 @@ def no_header_message(path: Path, grids: list[Grid],
     best: tuple[int, list[str], str] = (0, [], "")
     for grid in grids:
         for cells in grid.cells[:HEADER_SEARCH_ROWS]:
-            known = [f"{values.describe(c).strip()!r} ({field_for_header(c, names)})"
+            known = [f"{describe(c).strip()!r} ({field_for_header(c, names)})"
                      for c in cells if field_for_header(c, names)]
             if len(known) > best[0]:
                 best = (len(known), known, grid.name)

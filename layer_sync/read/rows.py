@@ -3,12 +3,13 @@ its checked values and its problems, and the whole (`SheetData`)."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.issues import Issue, Severity
+from ..core.text import describe
 from ..rules import values
 from ..rules.duplicates import duplicate_keys, duplicate_message
 
@@ -30,7 +31,7 @@ class SheetRow:
     values: dict[str, Any] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     filled_from: int | None = None  # the row the sample columns were taken from
-    _ref: tuple | None = field(default=None, repr=False)  # sample_ref, once the row is checked
+    _ref: tuple[Any, ...] | None = field(default=None, repr=False)  # sample_ref, once checked
 
     @property
     def errors(self) -> list[Issue]:
@@ -41,7 +42,7 @@ class SheetRow:
         return not any(i.severity == Severity.ERROR for i in self.issues)  # asked often: no list built
 
     @property
-    def sample_ref(self) -> tuple | None:
+    def sample_ref(self) -> tuple[Any, ...] | None:
         """("id", 42) or ("name", "bto on sto", "srtio3"), or None when not usable."""
         if self._ref is not None:
             return self._ref or None
@@ -53,12 +54,12 @@ class SheetRow:
             return ("name", name.casefold(), substrate.casefold() if substrate else None)
         return None
 
-    def add(self, severity: str, field_name: str | None, message: str, column: str | None = None,
-            value: Any = None) -> Issue:
+    def add(self, severity: Severity, field_name: str | None, message: str,
+            column: str | None = None, value: Any = None) -> Issue:
         cell = self.cells.get(field_name) if field_name else None
         column = column or (self.columns.get(field_name) if field_name else None)
         issue = Issue(self.sheet, self.row, column, cell,
-                      values.describe(self.raw.get(field_name) if value is None and field_name else value),
+                      describe(self.raw.get(field_name) if value is None and field_name else value),
                       severity, message)
         self.issues.append(issue)
         return issue
@@ -101,7 +102,7 @@ def row_issue(row: SheetRow, severity: Severity, field_name: str | None, message
     """An issue located at a row's cell for `field_name` (the row itself is not changed)."""
     return Issue(row.sheet, row.row, row.columns.get(field_name) if field_name else None,
                  row.cells.get(field_name) if field_name else None,
-                 values.describe(row.raw.get(field_name)) if field_name else "", severity, message)
+                 describe(row.raw.get(field_name)) if field_name else "", severity, message)
 
 
 #: Columns of `stacks_frame` that hold whole numbers: pandas' nullable Int64 (blank is <NA>).
@@ -109,7 +110,11 @@ _INTEGER_FIELDS = ("sample_id", "layer_id")
 
 
 
-def stacks_frame(data: "SheetData") -> "pd.DataFrame":
+#: The columns `SheetData.to_frame()` puts before the fields: its own, not the lab's.
+FRAME_COLUMNS = ("sheet", "row", "valid")
+
+
+def stacks_frame(data: SheetData) -> pd.DataFrame:
     """One row per data row: `sheet`, `row` (the sheet's row number, or the frame's label),
     `valid` (no error, as `layer-sync check` says: a layer named by two rows makes both
     invalid), then the canonical fields in `values.ALL_FIELDS` order.
@@ -120,15 +125,15 @@ def stacks_frame(data: "SheetData") -> "pd.DataFrame":
     error (see `data.issues`), is None; `sample_id` and `layer_id` are nullable integers
     (Int64: blank is <NA>); `pd.isna` is true for both kinds of blank.
     """
-    import pandas as pd
-
+    import pandas as pd  # only for notebook users: the command line never imports pandas
 
     rows = data.rows
     duplicated = {(i.sheet, i.row) for i in sheet_duplicates(rows)}
+    sheet, row, valid = FRAME_COLUMNS
     table: dict[str, Any] = {
-        "sheet": pd.Series([r.sheet for r in rows], dtype=object),
-        "row": pd.Series([r.row for r in rows], dtype="int64"),
-        "valid": pd.Series([r.valid and (r.sheet, r.row) not in duplicated for r in rows],
+        sheet: pd.Series([r.sheet for r in rows], dtype=object),
+        row: pd.Series([r.row for r in rows], dtype="int64"),
+        valid: pd.Series([r.valid and (r.sheet, r.row) not in duplicated for r in rows],
                            dtype=bool),
     }
     for name in values.ALL_FIELDS:
@@ -144,7 +149,7 @@ def sheet_duplicates(rows: Sequence[SheetRow]) -> list[Issue]:
     substrate) and layer_id. `build_plan` applies the same rule to the keys resolved against
     the server, which also catches one layer named once by id and once by name.
     """
-    def key(row: SheetRow) -> Hashable | None:
+    def key(row: SheetRow) -> tuple[tuple[Any, ...], int] | None:
         ref, layer_id = row.sample_ref, row.values.get("layer_id")
         return None if ref is None or layer_id is None else (ref, layer_id)
 
@@ -162,6 +167,7 @@ def sheet_duplicates(rows: Sequence[SheetRow]) -> list[Issue]:
 def sheet_issues(data: SheetData) -> list[Issue]:
     """Every problem the sheet alone shows, in sheet order: what `layer-sync check` reports
     (the reader's issues and the duplicate-key rule; no server needed)."""
-    order = {(row.sheet, row.row): i for i, row in enumerate(data.rows)}
+    order: dict[tuple[str, int | None], int] = {(row.sheet, row.row): i
+                                                for i, row in enumerate(data.rows)}
     return sorted([*data.issues, *sheet_duplicates(data.rows)],
                   key=lambda i: order.get((i.sheet, i.row), -1))

@@ -9,18 +9,28 @@ module fills merged and blank cells down, checks every value and the rules acros
 
 from __future__ import annotations
 
+import math
+import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from ..core.errors import InputFileError
+from ..core.errors import InputFileError, option
 from ..core.issues import Issue, Severity
+from ..core.options import ReadChanges, ReadOptions
+from ..core.runtime import Runtime
+from ..core.text import describe
 from ..rules import values
-from ..rules.cells import MAX_CELL_CHARS
+from ..rules.advice import Medium, OrientationIssue, csv_note, orientation_advice
+from ..rules.cells import MAX_CELL_CHARS, Checked, ValueProblem, is_blank
+from ..rules.crystal import Mangled, MangledOrientation
 from .delimited import load_text
 from .files import (
+    MAX_TEXT_BYTES,
+    MAX_WORKBOOK_BYTES,
     SUFFIXES,
     TEXT_SUFFIXES,
     WORKBOOK_SUFFIXES,
@@ -28,6 +38,7 @@ from .files import (
     check_input_file,
     column_letter,
 )
+from .guard import ReadGuard
 from .headers import (
     ALIASES,
     HEADER_SEARCH_ROWS,
@@ -39,6 +50,7 @@ from .headers import (
     squeeze_header,
 )
 from .rows import SheetData, SheetRow
+from .source import Source, read_source
 from .workbook import Workbook
 
 __all__ = ["ALIASES", "HEADER_SEARCH_ROWS", "SUFFIXES", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES",
@@ -50,38 +62,60 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 # ============================================================================= public
 
-def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
-                all_sheets: bool = False, columns: Mapping[str, str] | None = None,
-                progress: Callable[[str, int, int | None, int], None] | None = None
-                ) -> SheetData:
+def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = None,
+                runtime: Runtime | None = None, **changes: Unpack[ReadChanges]) -> SheetData:
     """Read the layer stacks of a CSV or workbook, check every value, report every problem.
 
     `sheet` names one sheet or several (case ignored); `all_sheets` reads every sheet with a
     recognisable header. By default the first sheet with a header is read, and any other
     sheet with one is named in a file-level warning. A key repeated across the sheets read is
-    a duplicate like any other. `progress("reading", rows_done, rows, 0)` is called every
-    1,000 rows while they are checked (for a progress bar). `columns` maps a lab's own header names to fields
+    a duplicate like any other. `columns` maps a lab's own header names to fields
     (`{"Film": "composition_string"}`); they are matched like the built-in names, and first.
+    These come as keywords or in `options` (a `ReadOptions`, or the `SyncOptions` of a sync).
+    `runtime.progress("reading", rows_done, rows, 0)` is called every 1,000 rows while they
+    are checked (for a progress bar).
+
+    The file is read once, whole, and checked unchanged after the read; a file modified
+    moments ago is first watched until it has been still for `runtime.still_s` seconds
+    (default 2, or LAYER_SYNC_STILL_SECONDS; it waits at most 10 s, and says so on the log).
+    `runtime.clock` and `runtime.sleep` time that wait and bound the whole read (30 s);
+    `runtime.wall` is the clock modification times are compared with. The run's control
+    (`runtime.control`) is asked between chunks and rows: once a signal has interrupted the
+    run, reading stops with `core.errors.Interrupted(signum)`, a KeyboardInterrupt.
 
     Raises InputFileError (exit code 2) for a file that cannot be used at all.
     """
+    read = ReadOptions.build(options, changes)
+    progress = runtime.progress if runtime is not None else None
+    all_sheets = read.all_sheets
     path = Path(path)
     suffix = check_input_file(path)
-    wanted = [sheet] if isinstance(sheet, str) else list(sheet or [])
-    names = lab_names(columns)
+    runtime = runtime or Runtime()
+    control = runtime.control
+    clock = runtime.clock
+    guard = ReadGuard(path, clock=clock,
+                      should_stop=lambda: (control.signal or True) if control.interrupted else None)
+    source = read_source(path, MAX_TEXT_BYTES if suffix in TEXT_SUFFIXES else MAX_WORKBOOK_BYTES,
+                         guard=guard, clock=clock, sleep=runtime.sleep or control.sleep,
+                         wall=runtime.wall, still_s=runtime.still_s)
+    wanted = list(read.sheet)
+    names = lab_names(read.columns)
     file_issues: list[Issue] = []
     encoding = delimiter = None
+    medium: Medium = "text" if suffix in TEXT_SUFFIXES else "workbook"
     if suffix in TEXT_SUFFIXES:
 
-        grid, encoding, delimiter = load_text(path, suffix, file_issues)
+        grid, encoding, delimiter = load_text(source, suffix, file_issues, guard)
         if any(name.casefold() != grid.name.casefold() for name in wanted):
-            raise InputFileError(f"{path.name} is a text file with no sheets; drop --sheet")
+            raise InputFileError(f"{path.name} is a text file with no sheets; leave out "
+                                 f"{option('sheet')}")
         header = find_header(grid, path, names)
         if header is None:
-            raise InputFileError(no_header_message(path, [grid], names))
+            raise InputFileError(no_header_message(path, [grid], names), kind="no_header")
         found = [(grid, header)]
     else:
-        found = _read_workbook(path, suffix, wanted, all_sheets, file_issues, names)
+        found = _read_workbook(source, suffix, wanted, all_sheets, file_issues, names, guard)
+    del source
     rows: list[SheetRow] = []
     columns: dict[str, str] = {}
     headers: list[str] = []
@@ -92,7 +126,8 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
     for grid, header in found:
         file_issues.extend(header.issues)
         stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
-        for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress):
+        for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress,
+                         guard=guard, medium=medium):
             row.stack += stack
             rows.append(row)
         for name, col in header.colmap.items():
@@ -103,18 +138,22 @@ def read_stacks(path: str | Path, sheet: str | Sequence[str] | None = None, *,
         seen_headers.update(header.headers)
         seen_ignored.update(header.ignored)
     _check_gaps(rows)
-    names = [grid.name for grid, _ in found]
-    return SheetData(path=path, sheet=", ".join(names), header_row=found[0][1].index + 1,
+    if medium == "text":
+        _note_changed_orientations(rows, file_issues)
+    sheets = [grid.name for grid, _ in found]
+    return SheetData(path=path, sheet=", ".join(sheets), header_row=found[0][1].index + 1,
                      columns=columns, headers=headers if len(found) > 1 else found[0][1].headers,
                      ignored_columns=ignored, rows=rows, file_issues=file_issues,
-                     encoding=encoding, delimiter=delimiter, sheets=names, near_misses=near)
+                     encoding=encoding, delimiter=delimiter, sheets=sheets, near_misses=near)
 
 
-def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
-                   file_issues: list[Issue], lab: dict[str, str]) -> list[tuple[Grid, Header]]:
+def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: bool,
+                   file_issues: list[Issue], lab: dict[str, str],
+                   guard: ReadGuard) -> list[tuple[Grid, Header]]:
     """The sheets to read, each with its header (see `read_stacks`)."""
-
-    book = Workbook(path, suffix)
+    path = source.path
+    book = Workbook(source, suffix, guard, file_issues)
+    source.take()  # the reader holds its own copy
     try:
         report_of = book.report_input()
         if report_of is not None:
@@ -125,7 +164,7 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
             missing = [n for n in wanted if n.casefold() not in by_name]
             if missing:
                 raise InputFileError(f"{path.name} has no sheet {missing[0]!r}; its sheets are "
-                                     f"{', '.join(map(repr, book.all_names))}")
+                                     f"{', '.join(map(repr, book.all_names))}", kind="sheet_missing")
             names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
         else:
             names = book.names
@@ -145,11 +184,11 @@ def _read_workbook(path: Path, suffix: str, wanted: list[str], all_sheets: bool,
             if header is not None:
                 found.append((grid, header))
             elif wanted:
-                raise InputFileError(no_header_message(path, [grid], lab))
+                raise InputFileError(no_header_message(path, [grid], lab), kind="no_header")
             else:
                 tried.append(grid)
         if not found:
-            raise InputFileError(no_header_message(path, tried, lab))
+            raise InputFileError(no_header_message(path, tried, lab), kind="no_header")
         if others:
             listed = ", ".join(map(repr, others))
             file_issues.append(Issue(
@@ -172,12 +211,24 @@ def _has_header(book: Any, name: str, path: Path, lab: dict[str, str]) -> bool:
 
 # ============================================================================= rows
 
-def _check_uncached(field_name: str, raw: Any) -> values.Checked | str:
-    """The cell's checked value, or the problem's message."""
+def _check_uncached(field_name: str, raw: Any) -> Checked | str | Mangled:
+    """The cell's checked value, or the problem's message (what a spreadsheet made of an
+    orientation, for advice that fits the file)."""
     try:
         return values.check(field_name, raw)
-    except values.ValueProblem as exc:
+    except MangledOrientation as exc:
+        return exc.mangled
+    except ValueProblem as exc:
         return str(exc)
+
+
+def _note_changed_orientations(rows: list[SheetRow], file_issues: list[Issue]) -> None:
+    """A CSV in which a spreadsheet program changed orientations: said once, for the file,
+    with what happens to a CSV in such a program and the two ways out (`advice.CSV_NOTE`)."""
+    changed = sum(isinstance(issue, OrientationIssue) for row in rows for issue in row.issues)
+    if changed:
+        sheet = rows[0].sheet
+        file_issues.append(Issue(sheet, None, None, None, "", WARNING, csv_note(changed)))
 
 
 #: A sheet repeats its values: each (field, value) is checked once.
@@ -187,31 +238,50 @@ _check_cached = lru_cache(maxsize=65536, typed=True)(_check_uncached)  # typed: 
 def _fill_merged(grid: Grid, header_index: int, width: int) -> None:
     """A merged range's value fills its cells below the header, within the sheet's rows and
     the header's `width` (a range can claim a billion columns; the cells past them are not
-    read anyway)."""
+    read anyway).
+
+    Ranges that do not overlap cover each cell once at most, so the cells they cover together
+    are at most the grid's: more than that means overlapping ranges (which no spreadsheet
+    program saves), refused before the work, which would grow with their square.
+    """
     cells = grid.cells
+    spans = []
+    budget, work = len(cells) * max(width, 1), 0
     for (r0, c0), (r1, c1) in grid.merged:
         if r1 <= header_index or r0 >= len(cells) or c0 >= len(cells[r0]) or c0 >= width:
             continue
         c1 = min(c1, width - 1)
+        first, last = max(r0, header_index + 1), min(r1, len(cells) - 1)
+        work += max(0, last - first + 1) * (c1 - c0 + 1)
+        if work > budget:
+            raise InputFileError(
+                f"sheet {grid.name!r} has merged ranges that overlap one another, which no "
+                "spreadsheet program saves; unmerge its cells (select all, Unmerge) and "
+                "merge them again, then save it")
+        spans.append((r0, c0, c1, first, last))
+    for r0, c0, c1, first, last in spans:
         value = cells[r0][c0]
-        for r in range(max(r0, header_index + 1), min(r1, len(cells) - 1) + 1):
+        for r in range(first, last + 1):
             row = cells[r]
             if len(row) <= c1:
                 row.extend([""] * (c1 + 1 - len(row)))
             for c in range(c0, c1 + 1):
-                if (r, c) != (r0, c0) and values.is_blank(row[c]):
+                if (r, c) != (r0, c0) and is_blank(row[c]):
                     row[c] = value
 
 
 def rows_from_grid(grid: Grid, header: Header, *, numbers: Sequence[int] | None = None,
-                   cell_refs: Callable[[int], dict[str, str]] | None = None) -> list[SheetRow]:
+                   cell_refs: Callable[[int], dict[str, str]] | None = None,
+                   medium: Medium = "frame") -> list[SheetRow]:
     """The checked rows of one grid below its `header` (from `find_header`), with the gap
     warnings: what `read_stacks` makes of one sheet, for a grid built elsewhere (a DataFrame).
 
     `numbers[i]`: the row number that grid row `i` is known by (default `i + 1`, as a
-    spreadsheet counts); `cell_refs(i)`: its cells' names by field (default `F12`-style).
+    spreadsheet counts); `cell_refs(i)`: its cells' names by field (default `F12`-style);
+    `medium`: where the grid came from, for the advice on a changed orientation.
     """
-    rows = _rows(grid, header.index, header.colmap, header.headers, numbers, cell_refs)
+    rows = _rows(grid, header.index, header.colmap, header.headers, numbers, cell_refs,
+                 medium=medium)
     _check_gaps(rows)
     return rows
 
@@ -219,7 +289,8 @@ def rows_from_grid(grid: Grid, header: Header, *, numbers: Sequence[int] | None 
 def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[str],
           numbers: Sequence[int] | None = None,
           cell_refs: Callable[[int], dict[str, str]] | None = None,
-          progress: Callable[[str, int, int | None, int], None] | None = None) -> list[SheetRow]:
+          progress: Callable[[str, int, int | None, int], None] | None = None,
+          guard: ReadGuard | None = None, medium: Medium = "workbook") -> list[SheetRow]:
     _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
@@ -234,8 +305,11 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     blank = _blank
     total = len(grid.cells) - header_index - 1
     for index in range(header_index + 1, len(grid.cells)):
-        if progress is not None and (index - header_index) % 1000 == 0:
-            progress("reading", index - header_index, total, 0)
+        if (index - header_index) % 1000 == 0:
+            if progress is not None:
+                progress("reading", index - header_index, total, 0)
+            if guard is not None:
+                guard.check()
         cells = grid.cells[index]
         number = index + 1 if numbers is None else numbers[index]
         width = len(cells)
@@ -271,7 +345,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                         # A problem with the value is shown at the cell it was typed in.
                         refs[f] = previous.cells[f]
                 row.filled_from = previous.row
-        _check_row(row, unusable, headers, colmap, checked_columns)
+        _check_row(row, unusable, headers, colmap, checked_columns, medium)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
@@ -283,20 +357,22 @@ _NO_FIELDS: dict[str, str | None] = {}
 
 
 def _blank(value: Any) -> bool:
-    """values.is_blank, for the loop over every cell: the common kinds first."""
+    """is_blank, for the loop over every cell: the common kinds first."""
     if value is None or value == "":
         return True
     if isinstance(value, str):
         return value.isspace()
     if isinstance(value, float):
-        return value != value  # NaN
+        return math.isnan(value)
     return False
 
 
 def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str],
-               colmap: dict[str, int], checked_columns: list[tuple[str, str]]) -> None:
+               colmap: dict[str, int], checked_columns: list[tuple[str, str]],
+               medium: Medium = "workbook") -> None:
     """Check each field of the row; `unusable`: its fields whose cell shows no usable value
-    (field -> the error the cell shows, or None for a formula with no stored result)."""
+    (field -> the error the cell shows, or None for a formula with no stored result);
+    `medium`: where the sheet came from, for the advice on a changed orientation."""
     raw, checked = row.raw, row.values
     for field_name, column in checked_columns:
         if unusable and field_name in unusable:
@@ -311,6 +387,13 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
             outcome = _check_cached(field_name, raw[field_name])
         except TypeError:  # an unhashable value: checked without the cache
             outcome = _check_uncached(field_name, raw[field_name])
+        if isinstance(outcome, Mangled):
+            # The plan completes this advice with the server's value (`rules.advice`).
+            row.issues.append(OrientationIssue(
+                row.sheet, row.row, column, row.cells.get(field_name),
+                describe(raw[field_name]), ERROR, orientation_advice(outcome, medium),
+                mangled=outcome, medium=medium))
+            continue
         if isinstance(outcome, str):
             if row.filled_from is not None and field_name in values.SAMPLE_FIELDS:
                 outcome = f"{outcome} (taken from row {row.filled_from}, which carries the stack's sample)"
@@ -339,13 +422,13 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
 
 
 def _check_gaps(rows: list[SheetRow]) -> None:
-    by_sample: dict[tuple, list[SheetRow]] = defaultdict(list)
+    by_sample: dict[tuple[Any, ...], list[SheetRow]] = defaultdict(list)
     for row in rows:
         if row.sample_ref is not None and row.values.get("layer_id") is not None:
             by_sample[row.sample_ref].append(row)
     for ref, group in by_sample.items():
         ordered = sorted(group, key=lambda r: r.values["layer_id"])
-        for before, after in zip(ordered, ordered[1:]):
+        for before, after in pairwise(ordered):
             low, high = before.values["layer_id"], after.values["layer_id"]
             if high - low > 1:
                 missing = f"layer {low + 1}" if high - low == 2 else f"layers {low + 1}-{high - 1}"

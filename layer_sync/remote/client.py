@@ -27,8 +27,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from ..core.control import RunControl, RunStopped, StopReason
-from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError
-from ..core.secrets import ApiKey, key_forms, replace_forms
+from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError, option
+from ..core.secrets import ApiKey, Redactor
 from ..core.version import __version__
 from .answers import Answer, Transient, caused_by, key_refused_message, server_reason
 from .ratelimit import parse_rate_headers, parse_retry_after
@@ -105,7 +105,8 @@ class ApiClient:
                  max_answer_seconds: float | None = None) -> None:
         self.key = check_api_key(as_api_key(api_key))
         self.max_answer_bytes = max_answer_bytes
-        self._key_forms = key_forms(self.key.value)
+        #: Writes the key as `***` (any form of it) in a text.
+        self.redactor = Redactor([self.key])
         self.base_url = check_api_url(base_url)
         self.policy = policy or RetryPolicy()
         self.max_answer_seconds = max_answer_seconds or ANSWER_TIMEOUTS * self.policy.timeout
@@ -121,8 +122,8 @@ class ApiClient:
             requests.Request("GET", self.base_url, headers=headers).prepare()
         except (requests.exceptions.RequestException, ValueError) as exc:
             raise ConfigError(f"the API URL {self.base_url!r} cannot be used: "
-                              f"{type(exc).__name__}; set --api-url or ATOMSCALE_API_URL, e.g. "
-                              "https://api.atomscale.ai/") from None
+                              f"{type(exc).__name__}; set {option('api_url')} or ATOMSCALE_API_URL, "
+                              "e.g. https://api.atomscale.ai/", kind="bad_api_url") from None
         self.session = session or requests.Session()
         self.session.headers.update(headers)
         # requests reads the proxy and CA settings of the environment (HTTPS_PROXY, NO_PROXY,
@@ -141,7 +142,7 @@ class ApiClient:
 
     def redact(self, text: str) -> str:
         """`text` with the key replaced by `***`: for every text built from a server's answer."""
-        return replace_forms(text, self._key_forms)
+        return self.redactor.redact(text)
 
     # ------------------------------------------------------------------ endpoints
     def list_target_materials(self) -> list[dict[str, Any]]:

@@ -13,17 +13,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, option
+from ..core.options import ServerOptions
 from ..core.secrets import GIVEN_KEY, ApiKey
 
 log = logging.getLogger("layer_sync")
 
 DEFAULT_API_URL = "https://api.atomscale.ai/"
 KEY_VARIABLES = ("ATOMSCALE_API_KEY", "AS_API_KEY")
-
-#: The most writes in flight, attempts per request, and seconds per request: far past what a
-#: run needs (a million "in flight" made the connection pool alone take minutes and memory).
-MAX_CONCURRENCY, MAX_ATTEMPTS, MAX_TIMEOUT_S = 64, 100, 3600.0
 
 
 def as_api_key(key: str | ApiKey) -> ApiKey:
@@ -38,11 +35,11 @@ def check_api_key(key: ApiKey) -> ApiKey:
     a character like `€` has no single-byte form. The message never shows the key.
     """
     if not key.value:
-        raise ConfigError(f"the API key in {key.source} is empty")
+        raise ConfigError(f"the API key in {key.source} is empty", kind="bad_key")
     if not all(" " <= ch <= "~" for ch in key.value):
         raise ConfigError(f"the API key in {key.source} holds a character that cannot be sent "
                           "in an HTTP header (a line break, a tab, or a letter such as é or €); "
-                          "copy the key again from Atomscale")
+                          "copy the key again from Atomscale", kind="bad_key")
     return key
 
 
@@ -55,20 +52,25 @@ def check_api_url(url: str) -> str:
     except ValueError:  # e.g. an unclosed [ of an IPv6 address, or a bad port
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(f"the API URL {url!r} is not an http(s) address; set --api-url or "
-                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/")
+        raise ConfigError(f"the API URL {url!r} is not an http(s) address; set "
+                          f"{option('api_url')} or ATOMSCALE_API_URL, e.g. "
+                          "https://api.atomscale.ai/", kind="bad_api_url")
     if any(ch.isspace() or not ch.isprintable() for ch in host):
         raise ConfigError(f"the API URL {url!r} cannot be used: its host name holds a space or "
-                          "a control character; set --api-url or ATOMSCALE_API_URL, e.g. "
-                          "https://api.atomscale.ai/")
+                          f"a control character; set {option('api_url')} or "
+                          "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/", kind="bad_api_url")
     return url if url.endswith("/") else url + "/"
 
 
 def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
-    """--api-url, else ATOMSCALE_API_URL, else AS_API_ENDPOINT, else the public API."""
+    """api_url, else ATOMSCALE_API_URL, else AS_API_ENDPOINT, else the public API."""
     return check_api_url(explicit or environ.get("ATOMSCALE_API_URL")
                          or environ.get("AS_API_ENDPOINT") or DEFAULT_API_URL)
 
+
+#: Whether a file's mode says who may read it: on Windows it says only read-only or not
+#: (every file looks readable by all), and its permissions are ACLs.
+PERMISSION_BITS = os.name == "posix"
 
 #: A key file holds one key: a few hundred bytes. Anything much bigger is not a key file.
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -80,30 +82,32 @@ def _read_key_file(path: Path) -> tuple[str, int]:
     # A path that names no file may be a key pasted in place of a path: it is not shown.
     shown = str(path) if (os.sep in str(path) or "." in path.name) else "given"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0))  # Windows: not in text mode
     except FileNotFoundError:
-        raise ConfigError(f"the key file {shown} does not exist; --api-key-file takes the path "
-                          "of a file that holds the key, never the key itself") from None
+        raise ConfigError(f"the key file {shown} does not exist; {option('api_key_file')} "
+                          "takes the path of a file that holds the key, never the key "
+                          "itself", kind="key_file_unreadable") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the key file {shown}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read the key file {shown}: {exc.strerror}", kind="key_file_unreadable") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):  # a folder too, which opens but cannot be read
         os.close(fd)
         raise ConfigError(f"the key file {shown} is not a regular file; give the path of a "
-                          "file that holds the key")
+                          "file that holds the key", kind="key_file_unreadable")
     with os.fdopen(fd, "rb") as handle:
         data = handle.read(MAX_KEY_FILE_BYTES + 1)
     if len(data) > MAX_KEY_FILE_BYTES:
         raise ConfigError(f"the key file {shown} is larger than {MAX_KEY_FILE_BYTES // 1024} kB: "
-                          "it should hold the key alone")
+                          "it should hold the key alone", kind="key_file_unreadable")
     try:
         return data.decode("utf-8"), info.st_mode
     except UnicodeDecodeError:
         raise ConfigError(f"the key file {shown} is not text (UTF-8); it should hold the key "
-                          "alone") from None
+                          "alone", kind="key_file_unreadable") from None
 
 
-def read_key_file_key(path: str | os.PathLike) -> str | None:
+def read_key_file_key(path: str | os.PathLike[str]) -> str | None:
     """The key a key file holds (its first line), or None when it cannot be read: for
     redacting output before the arguments are checked; `resolve_api_key` says what is wrong."""
     try:
@@ -114,7 +118,18 @@ def read_key_file_key(path: str | os.PathLike) -> str | None:
     return lines[0].strip() if lines else None
 
 
-def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | None = None,
+def known_keys(api_key: str | ApiKey | None, options: ServerOptions,
+               environ: Mapping[str, str]) -> list[str]:
+    """Every key this run could know of (given, in the key file, in the environment): a
+    command that needs none still writes each as `***` wherever it meets it."""
+    keys = [api_key.value if isinstance(api_key, ApiKey) else api_key or ""]
+    if options.api_key_file is not None:
+        keys.append(read_key_file_key(options.api_key_file) or "")
+    keys += [environ.get(name, "").strip() for name in KEY_VARIABLES]
+    return [key for key in keys if key]
+
+
+def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike[str] | None = None,
                     warn: Callable[[str], None] = log.warning) -> ApiKey:
     """The key from --api-key-file, else ATOMSCALE_API_KEY, else AS_API_KEY, with its source.
 
@@ -124,16 +139,16 @@ def resolve_api_key(environ: Mapping[str, str], key_file: str | os.PathLike | No
         path = Path(key_file)
         source = f"the key file {path}"
         text, mode = _read_key_file(path)
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if PERMISSION_BITS and mode & (stat.S_IRWXG | stat.S_IRWXO):
             warn(f"the key file {path} can be read by other users; restrict it with "
                  f"chmod 600 {path}")
         lines = text.strip().splitlines()
         if not lines:
-            raise ConfigError(f"the key file {path} is empty")
+            raise ConfigError(f"the key file {path} is empty", kind="key_file_unreadable")
         return check_api_key(ApiKey(lines[0].strip(), source))
     for name in KEY_VARIABLES:
         value = environ.get(name, "").strip()
         if value:
             return check_api_key(ApiKey(value, name))
     raise ConfigError("no API key: set ATOMSCALE_API_KEY (or AS_API_KEY) in the environment, "
-                      "or give --api-key-file PATH")
+                      f"or give {option('api_key_file')} PATH", kind="no_key")

@@ -1,12 +1,20 @@
 """How the report looks, on screen and on paper (writer calls only; no decisions on content).
 
-The writer is rvgsrust-xlsxwriter, a binding of rust_xlsxwriter (see `report` and the README
-for why): a workbook, its formats made once, worksheets in constant-memory mode (each row
-goes to disk as it is written, so rows are written in order), a chart.
+The writer is XlsxWriter (see `report.content` and the README): a workbook in constant-memory
+mode (each row goes to disk as it is written, so rows are written in order), its formats made
+once, a chart.
 
+- Every page says which sheet it is and which run: a page header with the report's and the
+  sheet's title on the left, the input, its sheet, when it ran and how on the right; the
+  footer gives the page number.
 - Every table: a bold, filled, wrapped header row, frozen, with filters; printed landscape,
   fitted to the page width, the header row repeated on every page, grid lines printed. Rows
-  prints its own columns (what happened to each row), not the sheet's values as read.
+  prints its own columns (each row's layer and what happened to it), not the sheet's values
+  as read.
+- Outcomes are told apart by a mark and a word as well as by colour (`✓ unchanged`,
+  `✗ invalid`, `! failed`; those that need attention in bold), so a greyscale print reads:
+  the mark is the cell's number format, the cell's value stays the word (filters, formulas
+  and `to_frame()` see `invalid`).
 - Long text (messages, changes, values) wraps in a column of sensible width instead of being
   cut off or stretching the row; numbers are left-aligned and indented so that a row number
   never reads as one with the text beside it ("5 101", not "5101").
@@ -20,12 +28,15 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import chain, cycle, islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import rvgsrust_xlsxwriter as xlsx
+from .content import ISSUE_COLUMNS, REMOTE_COLUMNS, REPORT_ROW_COLUMNS, ReportContent
 
-from ..outcome.table import ROW_COLUMNS
-from .content import ISSUE_COLUMNS, REMOTE_COLUMNS, ReportContent
+if TYPE_CHECKING:  # the writer imports XlsxWriter itself, only for runs that write a report
+    from xlsxwriter import Workbook
+    from xlsxwriter.chart import Chart
+    from xlsxwriter.format import Format
+    from xlsxwriter.worksheet import Worksheet
 
 #: One colour per outcome, in the Rows sheet, the Summary's counts and the chart alike.
 RESULT_COLOURS = {
@@ -34,6 +45,15 @@ RESULT_COLOURS = {
     "failed": "#FF8F8F", "skipped": "#FFEB9C",
 }
 SEVERITY_COLOURS = {"error": "#FFC7CE", "warning": "#FFEB9C"}
+#: The mark beside each outcome's word, so a greyscale print tells them apart (the terminal's
+#: `+` and `~` for what is written, `✗` for what is wrong in the sheet, `!` for what failed).
+MARKS = {
+    "created": "+", "would create": "+", "updated": "~", "would update": "~",
+    "unchanged": "\u2713", "valid": "\u2713", "invalid": "\u2717", "failed": "!",
+    "skipped": "\u2013", "error": "\u2717", "warning": "!",
+}
+#: Outcomes (and severities) that ask for someone's attention: bold, on screen and paper.
+ATTENTION = {"invalid", "failed", "skipped", "error"}
 HEADER_COLOUR = "#DDEBF7"
 SUMMARY_WIDTH = 60
 #: Column widths are measured on this many rows (the rest are like them, or wrap).
@@ -44,75 +64,71 @@ MAX_WIDTH = 24
 NUMBERS = {"Row", "HTTP status", "Attempts", "Record id"}
 #: A wrapped row's height per line (pixels, for the default 11-point font), and at most this
 #: many lines: longer text is still all there, in the cell, with a scroll bar.
-#: Heights are set in pixels (20 = 15 points at 96 dpi): rvgsrust-xlsxwriter's height in
-#: points, used even once, made saving a 50,000-row sheet twice as slow (0.55 -> 1.2 s).
 LINE_HEIGHT = 20
 #: Letters of a bold header per character of width (a wrapped header must show all its lines).
 BOLD_LETTERS = 0.9
 MAX_LINES = 8
+#: What each sheet is, at the top of its printed pages (a page 4 read alone says it).
+TITLES = {
+    "Summary": "Summary",
+    "Rows": "Rows: what happened to each row of your sheet",
+    "Issues": "Issues: every problem found, with its cell",
+    "Not in sheet": "Not in sheet: layers on the server that your sheet lacks (nothing is deleted)",
+}
+#: The Rows pages' footnote: how quiet rows are shown, and what is in the file, not on paper.
+_PRINTED_NOTE = ("{quiet}: a line per sample. Values as read: in the workbook, right of "
+                 "Message")
+#: Excel's limit on a page header (XlsxWriter leaves out a longer one, with a warning).
+_HEADER_LIMIT = 255
 
 
-def fill(book: xlsx.Workbook, content: ReportContent) -> None:
+def fill(book: Workbook, content: ReportContent) -> None:
     """Write every sheet of the report into `book`."""
     formats = _Formats(book)
     # Summary first (the sheet the workbook opens on), written last: it sums up the others.
     summary = book.add_worksheet("Summary")
-    # On paper, Rows is what happened to each row (its own columns): with the sheet's values
-    # as read beside them too, a page fitted to their width printed in ~4-point type.
-    _table(book.add_worksheet("Rows", constant_memory=True), formats, content.row_header,
-           content.rows(), colour_column="Result", printed=len(ROW_COLUMNS))
-    _table(book.add_worksheet("Issues", constant_memory=True), formats, ISSUE_COLUMNS,
-           content.issues(), colour_column="Severity")
+    # On paper, Rows is each row's layer and what happened to it (its own columns): with the
+    # sheet's values as read beside them too, a page fitted to their width printed in
+    # ~4-point type.
+    _table(book.add_worksheet("Rows"), formats, content.row_header, content.rows(),
+           content, colour_column="Result", printed=len(REPORT_ROW_COLUMNS))
+    _table(book.add_worksheet("Issues"), formats, ISSUE_COLUMNS, content.issues(), content,
+           colour_column="Severity")
     if not content.checked:  # a check asked no server: there is nothing to say of its layers
-        _table(book.add_worksheet("Not in sheet", constant_memory=True), formats, REMOTE_COLUMNS,
-               content.remote())
-    _summary(summary, formats, content)
-
-
-def _format(book: xlsx.Workbook, *, bold: bool = False, fill: str | None = None,
-            wrap: bool = False, left: bool = False, top: bool = False, indent: int = 0,
-            size: float | None = None, bottom_border: bool = False) -> xlsx.Format:
-    """One cell format (the writer shares a format between the cells that name it)."""
-    made = book.add_format()
-    if bold:
-        made.set_bold()
-    if fill:
-        made.set_background_color(fill)
-    if wrap:
-        made.set_text_wrap()
-    if left:
-        made.set_align("left")
-    if top:
-        made.set_vertical_align("top")
-    if indent:
-        made.set_indent(indent)
-    if size:
-        made.set_font_size(size)
-    if bottom_border:
-        made.set_bottom_border("thin")
-    return made
+        _table(book.add_worksheet("Not in sheet"), formats, REMOTE_COLUMNS, content.remote(),
+               content)
+    _summary(book, summary, formats, content)
 
 
 class _Formats:
     """The workbook's cell formats, made once."""
 
-    def __init__(self, book: xlsx.Workbook) -> None:
-        self.header = _format(book, bold=True, fill=HEADER_COLOUR, wrap=True, bottom_border=True)
+    def __init__(self, book: Workbook) -> None:
+        add = book.add_format
+        self.header = add({"bold": True, "bg_color": HEADER_COLOUR, "text_wrap": True,
+                           "bottom": 1})
         # Table cells sit at the top, so a row whose message wraps still reads across.
-        self.text = _format(book, top=True)
-        self.wrap = _format(book, wrap=True, top=True)
-        self.number = _format(book, left=True, indent=1, top=True)
-        self.title = _format(book, bold=True, size=14)
-        self.label = _format(book, bold=True, top=True)
-        self.value = _format(book, wrap=True, left=True, top=True)
-        self.fills = {name: _format(book, fill=colour, top=True)
+        self.text = add({"valign": "top"})
+        self.wrap = add({"text_wrap": True, "valign": "top"})
+        self.number = add({"align": "left", "indent": 1, "valign": "top"})
+        self.title = add({"bold": True, "font_size": 14})
+        self.label = add({"bold": True, "valign": "top"})
+        self.value = add({"text_wrap": True, "align": "left", "valign": "top"})
+        self.fills = {name: add({"bg_color": colour, "valign": "top", "bold": name in ATTENTION,
+                                 "num_format": _marked(name)})
                       for name, colour in {**RESULT_COLOURS, **SEVERITY_COLOURS}.items()}
-        self.outcome_labels = {name: _format(book, fill=colour, bold=True)
+        self.outcome_labels = {name: add({"bg_color": colour, "bold": True, "valign": "top",
+                                          "num_format": _marked(name)})
                                for name, colour in RESULT_COLOURS.items()}
 
 
-def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
-           rows: Iterable[list[Any]], colour_column: str | None = None,
+def _marked(name: str) -> str:
+    """The number format that shows a text cell with the outcome's mark before it."""
+    return f'"{MARKS[name]} "@'
+
+
+def _table(ws: Worksheet, formats: _Formats, header: Sequence[str], rows: Iterable[list[Any]],
+           content: ReportContent, colour_column: str | None = None,
            printed: int | None = None) -> None:
     """A sheet of one header row and `rows` (text or whole numbers; "" is left blank).
     `printed`: print only the first this many columns (the page header says so)."""
@@ -120,54 +136,50 @@ def _table(ws: xlsx.Worksheet, formats: _Formats, header: Sequence[str],
     sample = list(islice(rows, WIDTH_SAMPLE))
     widths = _widths(header, sample)
     wrapped: list[tuple[int, float]] = []  # (column, width) of the columns whose text wraps
+    cell_formats: list[Format] = []
     for col, (name, width) in enumerate(zip(header, widths)):
-        ws.set_column_width(col, width)
         if name in NUMBERS:
-            ws.set_column_format(col, formats.number)
+            made = formats.number
         elif name in WRAPPED or width > MAX_WIDTH:  # long values: wrapped at the cap
-            ws.set_column_format(col, formats.wrap)
+            made = formats.wrap
             wrapped.append((col, width))
         else:
-            ws.set_column_format(col, formats.text)
-    # A cell written without a format of its own takes its column's.
+            made = formats.text
+        ws.set_column(col, col, width, made)  # blank cells look like the written ones
+        cell_formats.append(made)
     for col, name in enumerate(header):
-        ws.write(0, col, name, formats.header)
+        ws.write_string(0, col, name, formats.header)
     # Neither LibreOffice nor Excel fits a row's height to wrapped text when it opens a
     # file, so a row whose text wraps gets the height of its lines here.
-    ws.set_row_height_pixels(0, LINE_HEIGHT * max(_lines(name, width, BOLD_LETTERS)
+    ws.set_row_pixels(0, LINE_HEIGHT * max(_lines(name, width, BOLD_LETTERS)
                                            for name, width in zip(header, widths)))
     colour_at = header.index(colour_column) if colour_column else -1
     fills = formats.fills
-    write, write_row, set_height = ws.write, ws.write_row, ws.set_row_height_pixels
+    # Strings are written as strings (never a formula, a number or a link, whatever they
+    # hold: the workbook's options say so too); a blank cell ("") is left out.
+    string, number, set_height = ws.write_string, ws.write_number, ws.set_row_pixels
     last = 0
     for last, values in enumerate(chain(sample, rows), start=1):
-        # Strings are always written as text by this writer (never a formula, a number or a
-        # link). A blank cell (None) is left out, so the file stays small. One call a row,
-        # then the coloured cell with its format: 0.65 -> 0.44 s at 50,000 rows (measured).
-        cells = [None if value == "" else value for value in values]
-        if colour_at >= 0:
-            cells[colour_at] = None
-        write_row(last, 0, cells)
-        if colour_at >= 0:
-            write(last, colour_at, values[colour_at],
-                  fills.get(values[colour_at], formats.text))
+        for col, value in enumerate(values):
+            if value == "":
+                continue
+            if type(value) is str:
+                string(last, col, value, fills.get(value, cell_formats[col])
+                       if col == colour_at else cell_formats[col])
+            else:
+                number(last, col, value, cell_formats[col])
+        size = len(values)  # a gathered line stops before the columns as read
         lines = max([_lines(values[col], width) for col, width in wrapped
-                     if len(values[col]) > width - 2] or [1])
+                     if col < size and len(values[col]) > width - 2] or [1])
         if lines > 1:
             set_height(last, LINE_HEIGHT * lines)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, last, len(header) - 1)
-    _print_setup(ws)
+    _print_setup(ws, content)
     if printed is not None and printed < len(header):
-        ws.set_print_area(0, 0, last, printed - 1)
-        ws.set_header(f"&L&\"-,Italic\"{_PRINTED_NOTE}")
-    ws.set_print_fit_to_pages(1, 0)  # as wide as the page, as many pages down as it takes
-    ws.set_repeat_rows(0, 0)
-
-
-#: The page header of a sheet printed without its last columns.
-_PRINTED_NOTE = ("Printed: what happened to each row. The row's values as read from your sheet "
-                 "are in the workbook, in the columns to the right of Message")
+        ws.print_area(0, 0, last, printed - 1)
+    ws.fit_to_pages(1, 0)  # as wide as the page, as many pages down as it takes
+    ws.repeat_rows(0)
 
 
 def _widths(header: Sequence[str], rows: list[list[Any]]) -> list[float]:
@@ -178,8 +190,7 @@ def _widths(header: Sequence[str], rows: list[list[Any]]) -> list[float]:
     for values in rows:
         for col, value in enumerate(values):
             size = len(value) if type(value) is str else len(str(value)) + 2  # + the indent
-            if size > widths[col]:
-                widths[col] = size
+            widths[col] = max(widths[col], size)
     return [min(width, WRAPPED.get(name, MAX_WIDTH)) + 2 for name, width in zip(header, widths)]
 
 
@@ -193,70 +204,93 @@ def _lines(value: str, width: float, letters: float = 1.15) -> int:
     return min(lines, MAX_LINES)
 
 
-def _print_setup(ws: xlsx.Worksheet) -> None:
+def _print_setup(ws: Worksheet, content: ReportContent, gridlines: bool = True) -> None:
+    """Landscape, and a header and footer that say which sheet and run a page is of."""
     ws.set_landscape()
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3, footer=0.3)
-    ws.set_print_gridlines(True)  # grid lines on paper too: columns stay apart
-    ws.set_footer("&L&A&CPage &P of &N&R&F")
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    if gridlines:
+        ws.hide_gridlines(0)  # grid lines on paper too: columns stay apart
+    name = ws.get_name()
+    ws.set_header(page_header(name, content.page_title), {"margin": 0.3})
+    quiet = "Valid rows" if content.checked else "Rows already in sync"
+    note = (f'&8&"-,Italic"{_PRINTED_NOTE.format(quiet=quiet)}' if name == "Rows"
+            else "&A")
+    ws.set_footer(f"&L{note}&CPage &P of &N&R&F", {"margin": 0.3})
 
 
-def _summary(ws: xlsx.Worksheet, formats: _Formats, content: ReportContent) -> None:
+def page_header(sheet: str, run: str) -> str:
+    """The page header of `sheet`: the report and the sheet's title on the left, the run on
+    the right, within Excel's limit on a header."""
+    left = f'&L&"-,Bold"layer-sync report \u00b7 {_codes(TITLES.get(sheet, sheet))}&R'
+    return left + _codes(run, _HEADER_LIMIT - _units(left))
+
+
+def _codes(text: str, room: int = _HEADER_LIMIT) -> str:
+    """`text` as it is in a page header: `&` doubled (it starts a code there), on one line,
+    cut to `room` UTF-16 units (Excel's measure)."""
+    text = " ".join(text.split())
+    escaped = text.replace("&", "&&")
+    if _units(escaped) <= room:
+        return escaped
+    kept, used = [], 1  # 1: the ellipsis
+    for char in text:
+        piece = "&&" if char == "&" else char
+        used += _units(piece)
+        if used > room:
+            break
+        kept.append(piece)
+    return "".join(kept) + "\u2026"
+
+
+def _units(text: str) -> int:
+    """The length of `text` in UTF-16 units, as Excel counts it."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _summary(book: Workbook, ws: Worksheet, formats: _Formats,
+             content: ReportContent) -> None:
     """Label/value lines, the counts in the outcome colours; beside them, their chart."""
-    ws.set_column_width(0, 30)
-    ws.set_column_width(1, SUMMARY_WIDTH)
-    ws.set_column_format(1, formats.value)
-    ws.write(0, 0, "layer-sync report", formats.title)
+    ws.set_column(0, 0, 30)
+    ws.set_column(1, 1, SUMMARY_WIDTH, formats.value)
+    ws.write_string(0, 0, "layer-sync report", formats.title)
     counts: list[int] = []  # the rows of the outcome lines, in their order
     for i, (label, value, outcome) in enumerate(content.summary(), start=1):
-        ws.write(i, 0, label, formats.outcome_labels[outcome] if outcome else formats.label)
-        ws.write(i, 1, value, formats.value)
-        if isinstance(value, str) and _lines(value, SUMMARY_WIDTH) > 1:
-            ws.set_row_height_pixels(i, LINE_HEIGHT * _lines(value, SUMMARY_WIDTH))
+        ws.write_string(i, 0, label, formats.outcome_labels[outcome] if outcome
+                        else formats.label)
+        if isinstance(value, str):
+            ws.write_string(i, 1, value, formats.value)
+            if _lines(value, SUMMARY_WIDTH) > 1:
+                ws.set_row_pixels(i, LINE_HEIGHT * _lines(value, SUMMARY_WIDTH))
+        else:
+            ws.write_number(i, 1, value, formats.value)
         if outcome:
             counts.append(i)
-    ws.insert_chart(1, 3, _outcome_chart(content, counts[0], counts[-1]), 10, 0)
-    ws.set_landscape()
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3, footer=0.3)
-    ws.set_print_fit_to_pages(1, 1)  # the summary and its chart on one page
-    ws.set_footer("&L&A&CPage &P of &N&R&F")
+    ws.insert_chart(1, 3, _outcome_chart(book, content, counts[0], counts[-1]),
+                    {"x_offset": 10, "y_offset": 0})
+    _print_setup(ws, content, gridlines=False)
+    ws.fit_to_pages(1, 1)  # the summary and its chart on one page
 
 
-def _outcome_chart(content: ReportContent, first: int, last: int) -> xlsx.Chart:
+def _outcome_chart(book: Workbook, content: ReportContent, first: int,
+                   last: int) -> Chart:
     """A column per outcome, left to right in the Summary's order, each in its colour."""
-    series = xlsx.ChartSeries()
-    series.set_name("Rows")
-    series.set_categories(f"Summary!$A${first + 1}:$A${last + 1}")
-    series.set_values(f"Summary!$B${first + 1}:$B${last + 1}")
-    points = []
-    for name, _ in content.outcome_counts:
-        look = xlsx.ChartFormat()
-        look.set_fill_color(RESULT_COLOURS[name])
-        look.set_border_color("#7F7F7F")
-        point = xlsx.ChartPoint()
-        point.set_format(look)
-        points.append(point)
-    series.set_points(points)
-    label = xlsx.ChartDataLabel()
-    label.show_value()
-    label.set_num_format("#,##0")
-    series.set_data_label(label)
-    series.set_gap(60)
-    chart = xlsx.Chart("column")
-    chart.push_series(series)
-    chart.set_title_name("Rows by outcome")
-    title_font = xlsx.ChartFont()
-    title_font.set_size(12)
-    chart.set_title_font(title_font)
-    chart.set_legend_hidden()
+    chart = book.add_chart({"type": "column"})
+    assert chart is not None  # a known type
+    chart.add_series({
+        "name": "Rows",
+        "categories": ["Summary", first, 0, last, 0],
+        "values": ["Summary", first, 1, last, 1],
+        "points": [{"fill": {"color": RESULT_COLOURS[name]}, "border": {"color": "#7F7F7F"}}
+                   for name, _ in content.outcome_counts],
+        "data_labels": {"value": True, "num_format": "#,##0"},
+        "gap": 60,
+    })
+    chart.set_title({"name": "Rows by outcome", "name_font": {"size": 12}})
+    chart.set_legend({"none": True})
     top = max((n for _, n in content.outcome_counts), default=0)
-    chart.set_y_axis_min(0)
-    chart.set_y_axis_max(_axis_top(top))
-    chart.set_y_axis_major_unit(_tick(top))
-    chart.set_y_axis_num_format("#,##0")
-    chart.set_y_axis_major_gridlines(True)
-    axis_font = xlsx.ChartFont()
-    axis_font.set_size(9)
-    chart.set_x_axis_font(axis_font)
+    chart.set_y_axis({"min": 0, "max": _axis_top(top), "major_unit": _tick(top),
+                      "num_format": "#,##0", "major_gridlines": {"visible": True}})
+    chart.set_x_axis({"num_font": {"size": 9}})
     return chart
 
 

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, option
 from ..read.workbook import Workbook
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
@@ -29,7 +29,7 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """True when both paths exist and are one file (symbolic and hard links followed)."""
     try:
         return os.path.samestat(os.stat(a), os.stat(b))
@@ -37,74 +37,69 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def check_output(path: str | os.PathLike, what: str, *, inputs: Iterable[str | os.PathLike] = (),
+def check_output(path: str | os.PathLike[str], what: str, *,
+                 inputs: Iterable[str | os.PathLike[str]] = (),
                  exists_ok: bool | Callable[[Path], bool] = True,
-                 exists_hint: str = "choose another name or add --force to replace it") -> Path:
+                 exists_hint: str = f"choose another name, or replace it with {option('force')}",
+                 ) -> Path:
     """Refuse (ConfigError, exit 2) an output path that must not be written.
 
-    `what` names the path in the message (`--report`, `the export file`). `inputs`: files the
-    run reads, which the output must not be. `exists_ok`: whether an existing regular file
-    may be replaced (or appended to): True, False, or a test of the file.
+    `what` names the path in the message: an option (`report`, `log_file`), which the
+    command line shows as its flag, or words (`the file`). `inputs`: files the run reads,
+    which the output must not be. `exists_ok`: whether an existing regular file may be
+    replaced (or appended to): True, False, or a test of the file.
     """
     path = Path(path)
+    if what.isidentifier():  # an option's name: the command line shows its flag
+        what = option(what)
+
+    def refuse(message: str) -> ConfigError:
+        return ConfigError(message, kind="output_refused")
+
     for source in inputs:
         if same_file(path, source):
-            raise ConfigError(f"{what} {path} is the input file {source} (the same file"
-                              f"{' under another name' if Path(source) != path else ''}); "
-                              "layer-sync only reads its input: choose another name")
+            raise refuse(f"{what} {path} is the input file {source} (the same file"
+                         f"{' under another name' if Path(source) != path else ''}); "
+                         "layer-sync only reads its input: choose another name")
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         if os.path.lexists(path):
-            raise ConfigError(f"{what} {path} is a broken symbolic link; remove it or choose "
-                              "another name") from None
+            raise refuse(f"{what} {path} is a broken symbolic link; remove it or choose "
+                         "another name") from None
         return path
     except OSError:
         return path  # a folder that cannot be searched, or not a folder: writing will say so
     for test, kind in _KINDS:
         if test(mode):
-            raise ConfigError(f"{what} {path} is {kind}, not a regular file; give the name of "
-                              "a file to write")
+            raise refuse(f"{what} {path} is {kind}, not a regular file; give the name of a "
+                         "file to write")
     if not stat.S_ISREG(mode):
-        raise ConfigError(f"{what} {path} is not a regular file; give the name of a file to write")
+        raise refuse(f"{what} {path} is not a regular file; give the name of a file to write")
     allowed = exists_ok(path) if callable(exists_ok) else exists_ok
     if not allowed:
-        raise ConfigError(f"{what} {path} exists; {exists_hint}")
+        raise refuse(f"{what} {path} exists; {exists_hint}")
     return path
 
 
-def check_report_path(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
+def check_report_path(path: str | os.PathLike[str], *,
+                      inputs: Iterable[str | os.PathLike[str]] = (),
                       force: bool = False) -> Path:
-    """The rules for `--report`: the name ends in `.xlsx` (what the report is: a workbook
+    """The rules for a `report` path: the name ends in `.xlsx` (what the report is: a workbook
     named `notes.txt` or `run.csv` would open as garbage, or not at all); an existing file is
     replaced only when it is a layer-sync report, or with `force` (never when it is an input
     or not a regular file)."""
-    check_output(path, "--report", inputs=inputs)  # never an input, a device, a FIFO…
+    check_output(path, "report", inputs=inputs)  # never an input, a device, a FIFO…
     if Path(path).suffix.lower() != ".xlsx":
-        raise ConfigError(f"--report {path}: the report is an Excel workbook; give a name "
-                          f"ending in .xlsx (e.g. {_xlsx_hint(str(path))})")
-    checked = check_output(path, "--report", inputs=inputs,
+        raise ConfigError(f"{option('report')} {path}: the report is an Excel workbook; "
+                          f"give a name ending in .xlsx (e.g. {_xlsx_hint(str(path))})", kind="output_refused")
+    checked = check_output(path, "report", inputs=inputs,
                            exists_ok=True if force else is_layer_sync_report,
                            exists_hint="it is not a layer-sync report, so it is left alone; "
-                                       "choose another --report name or add --force to replace it")
+                                       f"choose another {option('report')} name, or replace it with "
+                                       f"{option('force')}")
     _check_folder(Path(path))
-    problem = temp_folder_problem()
-    if problem:
-        raise ConfigError(f"--report {path}: {problem}")
     return checked
-
-
-def temp_folder_problem() -> str | None:
-    """Why the report writer could not work, if $TMPDIR names a folder that is not there or not
-    writable (the Rust writer uses it as it is, where Python would look for another; it then
-    panics, printing its own trace): None when all is well."""
-    folder = os.environ.get("TMPDIR")
-    if not folder:
-        return None
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        return (f"$TMPDIR ({folder}) is not a folder you can write in, and the report writer "
-                "needs one; set TMPDIR to one (or unset it)")
-    return None
 
 
 def _xlsx_hint(given: str) -> str:
@@ -123,34 +118,35 @@ def _check_folder(path: Path) -> None:
     writes would be done and the night's record lost at the end): its folder, or the nearest
     one that exists, must be a folder this user may write in, and its name must fit one."""
     if len(os.fsencode(path.name)) > _MAX_NAME_BYTES:
-        raise ConfigError(f"--report {path}: the file name is too long for a folder "
-                          f"(at most {_MAX_NAME_BYTES} bytes); give a shorter one")
+        raise ConfigError(f"{option('report')} {path}: the file name is too long for a "
+                          f"folder (at most {_MAX_NAME_BYTES} bytes); give a shorter one", kind="output_refused")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise ConfigError(f"--report {path}: {folder} is not a folder; give a path in one")
+        raise ConfigError(f"{option('report')} {path}: {folder} is not a folder; give a path "
+                          "in one", kind="output_refused")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"--report {path}: you may not write in {folder}; give a path in a "
-                          "folder you can write in")
+        raise ConfigError(f"{option('report')} {path}: you may not write in {folder}; give a "
+                          "path in a folder you can write in", kind="output_refused")
 
 
 #: The longest file name most file systems take, less room for the temporary file's name.
 _MAX_NAME_BYTES = 200
 
 
-def is_layer_sync_report(path: str | os.PathLike) -> bool:
+def is_layer_sync_report(path: str | os.PathLike[str]) -> bool:
     """True for a workbook that the reader recognises as a layer-sync report (sheets Summary
     and Rows, "layer-sync report" in Summary!A1): the reader's own test, so that the two never
     disagree. Anything unreadable or hostile is simply not one of our reports."""
 
     try:
         book = Workbook(Path(path), ".xlsx")  # our reports are .xlsx, whatever their name
-    except Exception:
+    except Exception:  # noqa: BLE001 (whatever a hostile file does, it is not a report)
         return False
     try:
         return book.report_input() is not None
-    except Exception:
+    except Exception:  # noqa: BLE001 (likewise)
         return False
     finally:
         book.close()
@@ -198,30 +194,53 @@ def report_stem(input_path: Path, now: _dt.datetime) -> str:
             f"-{now.microsecond // 1000:03d}")
 
 
-def reserve_report_name(input_path: Path, now: _dt.datetime,
-                        folder: Path = Path("reports")) -> ReservedName:
+#: The folder of the reports layer-sync names itself, beside the sheet (`report_dir`).
+REPORTS_FOLDER = "layer-sync-reports"
+
+
+def report_folder(input_path: Path, report_dir: Path | None) -> Path:
+    """Where a report of its own name goes: `report_dir`, else `layer-sync-reports` beside
+    the sheet (a sheet on a shared drive has its nights beside it, whatever folder cron
+    starts in), else (a DataFrame, no file) in the current folder."""
+    if report_dir is not None:
+        return report_dir
+    base = input_path.parent if input_path.is_file() else Path()
+    return base / REPORTS_FOLDER
+
+
+def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path) -> ReservedName:
     """A report name in `folder` that no file has, held until the report replaces it
-    (`-2`, `-3`... are added while a name is taken). When the folder cannot be created or
-    written, the name is returned unreserved: writing the report will say why it failed."""
+    (`-2`, `-3`... are added while a name is taken). A folder that cannot be made or written
+    in is refused here, before anything is sent (a night would otherwise do its writes and
+    lose its record at the end)."""
     stem = report_stem(input_path, now)
     made = None if folder.is_dir() else folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return ReservedName(folder / f"{stem}.xlsx", None)
+    except OSError as exc:
+        raise _unwritable(folder, exc) from None
     for n in range(1, 1000):
         candidate = folder / (f"{stem}.xlsx" if n == 1 else f"{stem}-{n}.xlsx")
         try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_BINARY", 0), 0o666)  # Windows: not in text mode
         except FileExistsError:
             continue
-        except OSError:
-            return ReservedName(candidate, None)
+        except OSError as exc:
+            raise _unwritable(folder, exc) from None
         try:
             return ReservedName(candidate, os.fstat(fd), made)
         finally:
             os.close(fd)
-    raise ConfigError(f"no free report name in {folder} for {stem}; give one with --report")
+    raise ConfigError(f"no free report name in {folder} for {stem}; give one with "
+                      f"{option('report')}", kind="output_refused")
+
+
+def _unwritable(folder: Path, exc: OSError) -> ConfigError:
+    return ConfigError(f"the reports' folder {folder} cannot be written ({exc.strerror or exc}); "
+                       f"set {option('report_dir')} (in layer-sync.toml: report_dir = \"...\") "
+                       f"to a folder you can write in, or give {option('report')}",
+                       kind="output_refused")
 
 
 # ----------------------------------------------------------------------------- the command line's outputs

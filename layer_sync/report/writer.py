@@ -1,95 +1,126 @@
-"""Writing a file so that it appears whole: through a temporary file beside it, renamed into
-place when complete, with the user's umask. The report workbook goes through here."""
+"""Writing a file so that it appears whole, with the user's umask: the one way layer-sync
+writes its files (`replacing`), for the report workbook (`write_report`) and the template
+and export sheets (`write_atomically`).
+
+A file is written in a private folder made beside its target and renamed into place when
+complete, so a reader never sees half of it, and the folder (with anything a writer kept
+there) is removed on every exit: an error, Ctrl-C, the signal handler's exception.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
-import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from ..core.errors import ReportError
-from ..outcome.results import SyncOutcome
+from ..core.errors import ConfigError, ReportError
+from ..outcome.results import CheckOutcome, SyncOutcome
+from . import layout
 from .content import ReportContent
-from .paths import temp_folder_problem
+from .paths import check_report_path
+
+log = logging.getLogger("layer_sync")
+
+#: The workbook's options: every string is written as text (never a formula, a number or a
+#: link, whatever it holds: `layout` writes strings as strings besides); rows go to disk as
+#: they are written (constant memory).
+WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False,
+                    "strings_to_numbers": False, "constant_memory": True}
 
 
-def write_report(outcome: "SyncOutcome", path: str | os.PathLike) -> Path:
+def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[str], *,
+                 force: bool = False) -> Path:
     """Write the report of a finished run to `path`; returns the path. Raises ReportError.
 
-    The file is created with the user's umask, in a temporary folder in the target's folder,
-    then renamed into place, so a reader never sees half a workbook; nothing is left behind
-    on any exit (an error, Ctrl-C, or the signal handler's exception during the save).
+    The output rules are kept here, where the file is written, whoever calls: never the
+    run's input, never a file that is not a regular file, an existing file only when it is a
+    layer-sync report or with `force` (`paths.check_report_path`). The file is created with
+    the user's umask, in a temporary folder in the target's folder
+    (the writer's own temporary files go there too), then renamed into place, so a reader never
+    sees half a workbook; nothing is left behind on any exit (an error, Ctrl-C, or the signal
+    handler's exception during the save).
     """
-    from ..report import (
-        layout as report_layout,  # imports the writer: only runs that write a report need it
-    )
+    # ~40 ms to import: only runs that write a report need it.
+    import xlsxwriter
+    from xlsxwriter.exceptions import XlsxWriterException
 
     path = Path(path)
-    problem = temp_folder_problem()
-    if problem:
-        raise ReportError(f"cannot write the report {path}: {problem}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        work = tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ReportError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+        check_report_path(path, inputs=[outcome.path] if outcome.path.is_file() else [],
+                          force=force)
+    except ConfigError as exc:
+        raise ReportError(f"cannot write the report: {exc}") from None
+    book = None
     try:
-        partial = Path(work) / path.name
-        book = report_layout.xlsx.Workbook(str(partial))
-        book.set_tempdir(work)  # the rows written so far go in the folder removed below
-        report_layout.fill(book, ReportContent(outcome))
-        # The file is created as any other (mode 0666 less the user's umask); mkstemp
-        # would have made it 0600, unreadable to colleagues on a shared drive.
-        book.close()
-        os.replace(partial, path)
-    except (OSError, ValueError) as exc:
-        # ValueError: a value past the writer's limits (text() keeps values within them).
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise ReportError(f"cannot write the report {path}: {reason}") from None
-    except BaseException as exc:
-        # A panic inside the Rust writer arrives as pyo3's PanicException, which derives from
-        # BaseException: the report is not written (exit 2), never a traceback. Ctrl-C,
-        # SystemExit and our own bugs (ordinary exceptions) pass on as they are.
-        if isinstance(exc, (Exception, KeyboardInterrupt, SystemExit, GeneratorExit)):
-            raise
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ReportError(f"cannot write the report {path}: the report writer failed "
-                          f"({detail}); is the disk full, or $TMPDIR not writable?") from None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with replacing(path) as partial:
+            try:
+                with warnings.catch_warnings(record=True) as said:
+                    warnings.simplefilter("always")
+                    # The writer's own temporary files go in the private folder too.
+                    book = xlsxwriter.Workbook(str(partial), {**WORKBOOK_OPTIONS,
+                                                              "tmpdir": str(partial.parent)})
+                    layout.fill(book, ReportContent(outcome))
+                    book.close()
+            finally:
+                if book is not None:
+                    _release(book)  # before the folder is removed (Windows keeps open files)
+        for warning in said:  # a line in the log, never a warning's own two lines on stderr
+            log.warning("the report writer: %s", warning.message)
+    except (OSError, ValueError, XlsxWriterException) as exc:
+        raise ReportError(f"cannot write the report {path}: {_reason(exc)}") from None
     return path
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> Path:
-    """Write `path` through a temporary file beside it, renamed into place when complete.
-
-    The temporary file is created with mode 0666 less the user's umask, as any new file of
-    theirs would be (tempfile's would be 0600: colleagues could not open it on a shared
-    drive). Nothing is left behind if writing fails or is interrupted. Raises OSError.
-    """
-    path = Path(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """The path to write `path`'s new content to, in a private folder made beside it: renamed
+    into place when the block ends well; the folder removed on every exit. The file keeps the
+    mode it was created with: made by `open` or `os.open(..., 0o666)`, that is 0666 less the
+    user's umask, as any new file of theirs (mkstemp's 0600 would lock colleagues out on a
+    shared drive). Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^\w.-]", "_", path.stem)[:40]
-    while True:
-        tmp = path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent))
     try:
+        partial = work / path.name
+        yield partial
+        os.replace(partial, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why the writer failed, in a few words (the OSError inside XlsxWriter's own error)."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else exc
+    reason = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
+    return " ".join(reason.split())  # one line, whatever the library said
+
+
+def _release(book: Any) -> None:
+    """Close the temporary files of a workbook that was not saved (an error or Ctrl-C before
+    the save): open, they could not be removed on Windows. A saved one has closed them."""
+    for sheet in book.worksheets():
+        handle = getattr(sheet, "row_data_fh", None)
+        if handle is not None and not handle.closed:
+            handle.close()
+
+
+def write_atomically(path: str | os.PathLike[str],
+                     write: Callable[[IO[bytes]], object]) -> Path:
+    """Write `path` with `write(handle)` through `replacing`: whole or not at all, with the
+    user's umask. Raises OSError."""
+    path = Path(path)
+    with replacing(path) as partial:
+        # O_BINARY: on Windows a descriptor is otherwise in text mode (\n written as \r\n).
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path

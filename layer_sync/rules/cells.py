@@ -48,12 +48,10 @@ MAX_VALUE_CHARS = 1_000
 def whole_number(raw: Any, what: str, minimum: int = 1, maximum: int | None = None) -> int:
     """`1`, `"1"`, `1.0` -> 1; `1.5`, `"two"`, dates and booleans are refused, and so is a
     number past `maximum` (the API's ids stop at `MAX_ID`)."""
-    if isinstance(raw, bool) or isinstance(raw, (_dt.date, _dt.time, _dt.timedelta)):
+    if isinstance(raw, (bool, _dt.date, _dt.time, _dt.timedelta)):
         raise ValueProblem(f"{what} must be a whole number, not {describe(raw)!r}")
     number: float | int
-    if isinstance(raw, int):
-        number = raw
-    elif isinstance(raw, float):
+    if isinstance(raw, (int, float)):
         number = raw
     else:
         text = str(raw).strip()

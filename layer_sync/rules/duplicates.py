@@ -9,6 +9,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 class Located(Protocol):
@@ -21,15 +22,14 @@ class Located(Protocol):
     def row(self) -> int: ...
 
 
-def duplicate_keys(items: Iterable[T],
-                   key: Callable[[T], Hashable | None]) -> dict[Hashable, list[T]]:
+def duplicate_keys(items: Iterable[T], key: Callable[[T], K | None]) -> dict[K, list[T]]:
     """The one duplicate-key rule: the keys that more than one item holds, with those items
     (in input order). Items whose key is None name no layer and are left out."""
     # Counted first, so that the common case (every key once) builds no list per key.
     items = list(items)
     keys = [key(item) for item in items]
     counts = Counter(keys)
-    by_key: dict[Hashable, list[T]] = defaultdict(list)
+    by_key: dict[K, list[T]] = defaultdict(list)
     for k, item in zip(keys, items):
         if k is not None and counts[k] > 1:
             by_key[k].append(item)

@@ -3,8 +3,7 @@
 Everything here is pure: no network, no disk. Chemistry comes from a well-kept library,
 imported on first use so that a run that never meets a formula does not pay for it:
 `periodictable` parses formulas. Miller indices and space groups are in `crystal`, what a
-cell holds before any rule in `cells` (its names are re-exported here, where the other
-modules have always found them).
+cell holds before any rule in `cells`.
 
 A cell arrives as the spreadsheet holds it: `str` for text, `float`/`int` for a number,
 `datetime.date`/`datetime.datetime` for a date, `bool`, or `None`/'' when blank.
@@ -55,7 +54,7 @@ def _parse_formula_cached(formula: str) -> tuple[tuple[str, float], ...]:
 
     try:
         parsed = periodictable.formula(formula)
-    except Exception as exc:  # pyparsing and ValueError both mean "not a formula"
+    except Exception as exc:  # noqa: BLE001 - pyparsing's and ValueError: "not a formula"
         raise ValueProblem(_formula_message(formula, exc)) from None
     atoms: dict[str, float] = {}
     for atom, amount in parsed.atoms.items():
@@ -304,4 +303,4 @@ def same(field_name: str, sheet_value: Any, server_value: Any) -> bool:
         return False
     if field_name in CHEMISTRY_FIELDS:
         return _same_amounts(dict(mine), dict(theirs))
-    return mine == theirs
+    return bool(mine == theirs)

@@ -1,136 +1,278 @@
-"""The lock that keeps two runs off one sheet: "this sheet, on this machine, for this user".
+"""The lock that keeps two runs from writing to one server at once, whoever runs them.
 
-- Two locks, both needed: one on the sheet's identity (device and inode: a hard link is the
-  same sheet) and one on its real path (symbolic links resolved: a spreadsheet program that
-  saves by writing a new file and renaming it over the old one gives the sheet a new inode,
-  but it is still the sheet a running sync is reading).
-- Held in a per-user folder that depends on nothing but the home folder (not TMPDIR, not
-  XDG_RUNTIME_DIR, which cron does not set while a login session does):
-  `~/.cache/layer-sync/locks`, created 0700.
-- An `fcntl.flock` on the lock file: the kernel lets go of it when the process ends, however
-  it ends (even `kill -9`), so a crashed run never blocks the next one.
-- Removed when the run ends. filelock's FileLock cannot do that safely (it keeps the file by
-  design, and removing it after release lets a waiter lock an orphaned inode while a third
-  run locks a new file of the same name). Here the file is removed *while still held*, and
-  a run that has just locked checks that the name still leads to the inode it locked; if not,
-  it locked a file already removed, and it tries again.
+- **Keyed by the server**: its API URL normalised (scheme, host, port, path), not the sheet
+  and not the user: two people syncing their own copies of one sheet against one server are
+  the case it exists for. Not by the key either: two keys on one server may well write the
+  same lab's target materials, and a run that waits costs less than a layer stored twice.
+- **One folder for every user of the machine**, chosen from nothing a user's environment can
+  change (cron sets no HOME-, TMPDIR- or XDG-like variable the way a login does): on POSIX the
+  first of /run/lock, /var/lock and /tmp that belongs to root, is writable by all and is
+  sticky (nobody can remove or rename a file there that is not theirs); on Windows
+  %ProgramData%\\layer-sync, the same for every account.
+- **One file per server**, `layer-sync-<digest of the URL>.lock`, that any user can take,
+  never followed through a symbolic link nor written when planted (run/lockfile.py); the
+  holder writes its process id, user and start time into it, so that a run that finds the
+  lock taken can say who holds it. The kernel holds the lock: it is let go when the process
+  ends, however it ends (`kill -9`), so a crashed run never blocks the next one.
+- **A second run waits** for the lock up to a bound (`lock_wait`), then gives up naming the
+  holder; a signal ends the wait. A dry run writes nothing and takes no lock.
+- **The holder removes the file when it ends**, while still holding it, when it may (in a
+  sticky folder only the file's owner can); a run that has just locked a file checks that the
+  name still leads to it, and tries again if not.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
+import logging
 import os
-from collections.abc import Mapping
+import signal
+import stat
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
 from pathlib import Path
+from typing import Self
+from urllib.parse import urlsplit
 
-from ..core.errors import ConfigError, LockedError
+from ..core.control import RunControl
+from ..core.errors import ConfigError, Interrupted, LockedError, option
+from ..core.runtime import Runtime
+from .lockfile import (
+    RECORD_SIZE,
+    backend,
+    check_lock_file,
+    close,
+    describe_holder,
+    holder_record,
+    open_flags,
+    open_lock_file,
+    read_record,
+    same_file,
+    try_lock,
+    write_record,
+)
+
+log = logging.getLogger("layer_sync")
+
+#: Where a shared lock may live on POSIX, in order: root's, writable by all, sticky.
+POSIX_FOLDERS = (Path("/run/lock"), Path("/var/lock"), Path("/tmp"))
+#: The first and the longest pause between two tries while waiting for the lock.
+FIRST_PAUSE_S, LONGEST_PAUSE_S = 0.05, 1.0
 
 
-def lock_folder(environ: Mapping[str, str] | None = None) -> Path:
-    """The per-user folder for locks (created 0700 on first use, by `RunLock.acquire`)."""
-    environ = os.environ if environ is None else environ
-    home = environ.get("HOME") or os.path.expanduser("~")  # cron may give no HOME: passwd's
-    return Path(home) / ".cache" / "layer-sync" / "locks"
+# ---------------------------------------------------------------------------- where
 
-
-def lock_path(input_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
-    """The identity lock of an input: named after the file's device and inode, in `folder`
-    (default: `lock_folder()`)."""
-    info = os.stat(input_path)
-    return Path(folder or lock_folder()) / f"sheet-{info.st_dev:x}-{info.st_ino:x}.lock"
-
-
-def name_lock_path(input_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
-    """The name lock of an input: named after a digest of its real path, in `folder`."""
-    real = os.path.realpath(input_path).encode("utf-8", "surrogateescape")
-    return Path(folder or lock_folder()) / f"path-{hashlib.sha256(real).hexdigest()[:24]}.lock"
-
-
-def _lock_if_current(fd: int, path: Path) -> bool:
-    """Lock `fd` (BlockingIOError when another process holds it); True when `path` still
-    names the file locked, False when that file was removed meanwhile (then the lock is
-    worthless: a new file may already be locked under the same name)."""
+def server_key(api_url: str) -> str:
+    """The API URL as the lock knows it: scheme and host in lower case, the port always
+    given, the path ending in `/`; no user, password, query or fragment (`HTTPS://API.x.org`
+    and `https://api.x.org:443/` are one server)."""
+    parts = urlsplit(api_url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or {"http": 80, "https": 443}.get(scheme)
+    path = "/" + "/".join(p for p in parts.path.split("/") if p)
+    path = path if path.endswith("/") else path + "/"
+    shown_host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown_host}:{port}{path}"
+
+
+def _shown(key: str) -> str:
+    """A server key as a person writes the URL (without the scheme's own port)."""
+    for scheme, port in (("http", 80), ("https", 443)):
+        if key.startswith(f"{scheme}://"):
+            host, sep, path = key[len(scheme) + 3:].partition("/")
+            if host.endswith(f":{port}"):
+                return f"{scheme}://{host[:-len(str(port)) - 1]}{sep}{path}"
+    return key
+
+
+def lock_folder() -> Path:
+    """The machine's folder for locks, the same for every user and every environment:
+    POSIX: the first of /run/lock, /var/lock, /tmp that is root's, writable by all and
+    sticky; Windows: %ProgramData%\\layer-sync."""
+    if backend() == "msvcrt":
+        return Path(os.environ.get("ProgramData") or r"C:\ProgramData") / "layer-sync"
+    for folder in POSIX_FOLDERS:
+        try:
+            info = folder.stat()
+        except OSError:
+            continue
+        if (stat.S_ISDIR(info.st_mode) and info.st_uid == 0
+                and info.st_mode & stat.S_IWOTH and info.st_mode & stat.S_ISVTX):
+            return folder
+    raise ConfigError("none of /run/lock, /var/lock and /tmp is a folder shared by all users "
+                      "(root's, writable by all, sticky, as /tmp is): layer-sync cannot take "
+                      "the lock that keeps two runs from writing to one server at once; ask the "
+                      "machine's administrator to restore /tmp (chmod 1777 /tmp)")
+
+
+def lock_path(api_url: str, folder: str | os.PathLike[str] | None = None) -> Path:
+    """The lock file of the server at `api_url`, in `folder` (default: `lock_folder()`)."""
+    digest = hashlib.sha256(server_key(api_url).encode("utf-8")).hexdigest()[:32]
+    return Path(folder if folder is not None else lock_folder()) / f"layer-sync-{digest}.lock"
+
+
+def _prepare(folder: Path) -> None:
+    """A folder given instead of the machine's, or Windows': created when missing (on POSIX
+    like /tmp, writable by all and sticky), and on POSIX used only if no other user can swap
+    the files in it. (On Windows %ProgramData%'s own permissions let each user create files
+    there and keep others from changing them.)"""
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if backend() == "fcntl":
+                os.chmod(folder, 0o1777)  # mkdir's mode is cut by the umask
+        except OSError as exc:
+            raise ConfigError(f"cannot create the lock folder {folder}: "
+                              f"{exc.strerror or exc}") from None
+    try:
+        info = folder.stat()
     except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise BlockingIOError(exc.errno, exc.strerror) from None
-        raise
-    try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
-    except FileNotFoundError:
-        return False
+        raise ConfigError(f"cannot use the lock folder {folder}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"the lock folder {folder} is not a folder")
+    if backend() == "fcntl":
+        if info.st_uid not in (0, os.geteuid()):
+            raise ConfigError(f"the lock folder {folder} belongs to another user (uid "
+                              f"{info.st_uid}), who could replace the locks in it; use a "
+                              "folder of your own or root's")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+            raise ConfigError(f"the lock folder {folder} can be changed by other users but "
+                              f"is not sticky, so they could replace the locks in it; "
+                              f"chmod +t {folder}")
 
+
+# ---------------------------------------------------------------------------- the lock
 
 class RunLock:
-    """An exclusive, non-blocking lock on one input file (its identity and its name);
-    `release()` removes its files."""
+    """The lock of one server, held by this process until `release()`."""
 
-    def __init__(self, held: list[tuple[Path, int]]) -> None:
-        self.path = held[0][0]
-        self._held = held
+    def __init__(self, path: Path, fd: int, writable: bool) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self._writable = writable
 
     @classmethod
-    def acquire(cls, input_path: str | os.PathLike,
-                folder: str | os.PathLike | None = None) -> "RunLock":
-        """Take both locks (in `folder`, default `lock_folder()`) or raise LockedError
-        (another run holds one) / ConfigError."""
-        try:
-            paths = [lock_path(input_path, folder), name_lock_path(input_path, folder)]
-        except OSError as exc:
-            raise ConfigError(f"cannot read {input_path}: {exc.strerror or exc}") from None
-        held: list[tuple[Path, int]] = []
-        try:
-            for path in paths:
-                held.append((path, _take(path, Path(input_path).name)))
-        except BaseException:
-            if held:
-                cls(held).release()
-            raise
-        return cls(held)
+    def acquire(cls, api_url: str, folder: str | os.PathLike[str] | None = None, *,
+                wait: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] | None = None,
+                control: RunControl | None = None,
+                waiting: Callable[[str], None] | None = None) -> RunLock:
+        """Take the lock of the server at `api_url` (in `folder`, default `lock_folder()`).
+
+        When another run holds it, try again for up to `wait` seconds (`clock` and `sleep`
+        measure and pass the time; a stop of `control` ends the wait with `Interrupted`),
+        calling `waiting(message)` once; then LockedError naming the holder. ConfigError when
+        the lock file or its folder cannot be used.
+        """
+        server = _shown(server_key(api_url))
+        path = lock_path(api_url, folder)
+        if folder is not None or backend() == "msvcrt":  # POSIX's own folders all exist
+            _prepare(path.parent)
+        started, pause = clock(), FIRST_PAUSE_S
+        while True:
+            taken, holder = _take(path)
+            if taken is not None:
+                fd, writable = taken
+                lock = cls(path, fd, writable)
+                if writable:
+                    try:
+                        write_record(fd, holder_record())
+                    except OSError:  # a full disk: the lock holds without the name
+                        pass
+                return lock
+            waited = clock() - started
+            if waited >= wait:
+                after = f" after waiting {round(waited, 1):g} s" if wait > 0 else ""
+                raise LockedError(
+                    f"another layer-sync run is writing to {server} right now ({holder})"
+                    f"{after}; run again when it has finished, or let a run wait longer for it "
+                    f"with {option('lock_wait')} SECONDS (lock: {path})")
+            if waiting is not None and pause == FIRST_PAUSE_S:  # said once, on the first wait
+                waiting(f"another layer-sync run is writing to {server} right now ({holder}); "
+                        f"waiting for it to finish, up to {wait:g} s")
+            step = min(pause, wait - waited)
+            pause = min(pause * 2, LONGEST_PAUSE_S)
+            (sleep or (control.sleep if control is not None else time.sleep))(step)
+            if control is not None and control.interrupted:
+                raise Interrupted(control.signal or signal.SIGINT)
 
     def release(self) -> None:
-        """Remove each lock file, then let go of its lock (in that order: see the module)."""
-        held, self._held = self._held, []
-        for path, fd in held:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+        """Mark the record free, remove the file if it still is ours and we may, let go."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            if self._writable:
+                with suppress(OSError):
+                    write_record(fd, {})
+            if backend() == "fcntl" and same_file(fd, self.path):
+                with suppress(OSError):  # another user's file in a sticky folder: it stays
+                    os.unlink(self.path)
+        finally:
+            close(fd, locked=True)
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
 
 
-def _take(path: Path, sheet_name: str) -> int:
-    """Lock the file `path` (created if need be); its descriptor, or LockedError / ConfigError."""
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the lock folder {path.parent}: "
-                          f"{exc.strerror or exc}") from None
-    for _ in range(100):  # a removed inode is retried; 100 races in a row never happen
+def _take(path: Path) -> tuple[tuple[int, bool] | None, str]:
+    """((descriptor, writable), "") with the lock taken, or (None, who holds it)."""
+    for _ in range(100):  # a file removed under us is tried again; 100 races never happen
+        fd, writable = open_lock_file(path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-                         | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except OSError as exc:
-            raise ConfigError(f"cannot take the lock {path}: {exc.strerror or exc}") from None
-        try:
-            if _lock_if_current(fd, path):
-                return fd
-        except BlockingIOError:
-            os.close(fd)
-            raise LockedError(f"another layer-sync run is syncing {sheet_name} "
-                              f"right now; wait for it to finish (lock: {path})") from None
-        except OSError as exc:
-            os.close(fd)
-            raise ConfigError(f"cannot take the lock {path}: {exc.strerror or exc}") from None
-        os.close(fd)  # the holder removed this file before we locked it: take the new one
+            check_lock_file(fd, path)
+            if not try_lock(fd):
+                holder = describe_holder(read_record(fd, RECORD_SIZE))
+                close(fd, locked=False)
+                return None, holder
+        except BaseException:
+            close(fd, locked=False)
+            raise
+        if same_file(fd, path):
+            return (fd, writable), ""
+        close(fd, locked=True)  # its holder removed it before we locked it: take the new one
     raise LockedError(f"could not take the lock {path}: other runs keep replacing it")
+
+
+def lock_holder(api_url: str, folder: str | os.PathLike[str] | None = None) -> str | None:
+    """Who holds the lock of the server at `api_url` right now (see `describe_holder`), or
+    None when nobody does (or the lock cannot be looked at)."""
+    path = lock_path(api_url, folder)
+    try:
+        fd = os.open(path, os.O_RDONLY | open_flags())
+    except OSError:
+        return None
+    try:
+        check_lock_file(fd, path)
+        if try_lock(fd):
+            return None
+        return describe_holder(read_record(fd, RECORD_SIZE))
+    except (OSError, ConfigError):
+        return None
+    finally:
+        close(fd, locked=True)
+
+
+def lock_for_run(api_url: str, *, dry_run: bool, wait: float,
+                 runtime: Runtime) -> AbstractContextManager[RunLock | None]:
+    """The lock a sync holds while it reads the server and writes: none for a dry run, which
+    writes nothing (it neither waits for a run that writes nor holds one up; it says when one
+    is writing, as its plan may then be out of date when it ends)."""
+    if dry_run:
+        holder = lock_holder(api_url, runtime.state_dir)
+        if holder is not None:
+            log.warning("another layer-sync run is writing to %s right now (%s): this dry "
+                        "run's plan may be out of date when it ends", _shown(server_key(api_url)),
+                        holder)
+        return nullcontext()
+    return RunLock.acquire(api_url, runtime.state_dir, wait=wait, clock=runtime.clock,
+                           sleep=runtime.sleep, control=runtime.control, waiting=log.info)

@@ -13,165 +13,172 @@ import logging
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from ..core.control import RunControl, RunStopped
-from ..core.errors import ApiError, ConfigError, ReportError
-from ..core.runtime import Progress  # progress(phase, done, total, retries)
-from ..core.secrets import ApiKey, key_forms
+from ..core.control import RunStopped
+from ..core.errors import ApiError, ReportError
+from ..core.options import SyncChanges, SyncOptions
+from ..core.runtime import Runtime
+from ..core.secrets import ApiKey
 from ..core.text import plural
 from ..outcome.results import SyncOutcome
 from ..outcome.rows import Result, RowResult
 from ..plan.actions import Action, ActionKind
 from ..plan.build import build_plan, merge_issues
 from ..read.files import check_input_file
-from ..read.rows import SheetData
+from ..read.rows import SheetData, SheetRow
 from ..read.stacks import read_stacks
 from ..remote.client import ApiClient
 from ..remote.retry import RetryPolicy
-from ..remote.settings import (
-    MAX_ATTEMPTS,
-    MAX_CONCURRENCY,
-    MAX_TIMEOUT_S,
-    resolve_api_key,
-    resolve_api_url,
-)
-from ..report.paths import check_report_path, reserve_report_name, temp_folder_problem
+from ..remote.settings import resolve_api_key, resolve_api_url
+from ..report.paths import ReservedName, check_report_path, report_folder, reserve_report_name
+from ..report.retention import prune_reports
 from ..report.writer import write_report
 from .apply import apply_plan, dry_run_results
-from .lock import RunLock
+from .lock import lock_for_run
+from .readback import read_back
 
 log = logging.getLogger("layer_sync")
 
 
-
-def sync_file(path: str | os.PathLike, *, api_key: str | ApiKey | None = None,
-              api_url: str | None = None, sheet: str | Sequence[str] | None = None,
-              all_sheets: bool = False, columns: Mapping[str, str] | None = None,
-              dry_run: bool = False, report: str | os.PathLike | None | bool = None,
-              force: bool = False, concurrency: int | None = None, max_concurrency: int = 32,
-              max_attempts: int = 6, timeout: float = 30.0, max_consecutive_failures: int = 20,
-              create_samples: bool = False, update_samples: bool = False,
-              sleep: Callable[[float], None] | None = None,
-              clock: Callable[[], float] = time.monotonic, progress: Progress | None = None,
-              now: Callable[[], _dt.datetime] = _dt.datetime.now,
-              lock_dir: str | os.PathLike | None = None,
-              control: RunControl | None = None) -> SyncOutcome:
+def sync_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = None,
+              options: SyncOptions | None = None, runtime: Runtime | None = None,
+              **changes: Unpack[SyncChanges]) -> SyncOutcome:
     """Sync one sheet with the server and write the report.
 
-    `api_key` and `api_url`: as the command line finds them when not given: the key from
-    ATOMSCALE_API_KEY, else AS_API_KEY; the URL from ATOMSCALE_API_URL, else AS_API_ENDPOINT,
-    else the public API.
-    `sheet`: a sheet name or several (case ignored); `all_sheets`: every sheet with a
-    recognisable header. `columns`: a lab's header names mapped to fields
-    (`{"Film": "composition_string"}`).
-    `report`: a path, None for a new `reports/…` name of its own, or False for no report.
-    An existing `report` is replaced only when it is a layer-sync report, or with `force`;
-    never when it is the input (by identity) or not a regular file. A report that cannot be
-    written sets `outcome.report_error` (exit code 2).
-    `lock_dir`: where the lock that keeps two runs off one sheet lives (default: the user's
-    `lock.lock_folder()`). `control`: the run's stop switch; a signal handler calls its
-    `interrupt(signum)` (nothing more is sent, exit code 128 + the signal).
+    `options` (a `SyncOptions`) and keywords of the same names (`dry_run=True`,
+    `report="nightly.xlsx"`, `sheet="Stacks"`, …) say how; the keywords win. `api_key`: the
+    key itself; when not given it comes from `api_key_file`, else ATOMSCALE_API_KEY, else
+    AS_API_KEY in `runtime.environ`. `report`: True (the default) for a new report of its own
+    name in `reports/`, a path, or False/None for none; an existing file is replaced only
+    when it is a layer-sync report, or with `force`, never when it is the input or not a
+    regular file. `runtime` (a `Runtime`): clock, sleep, progress, the run's stop switch, the
+    environment. A report that cannot be written sets `outcome.report_error` (exit code 2).
+
+    While another run writes to the same server (any user's, on this machine), a run that
+    writes waits for it up to `lock_wait` seconds; a dry run does not wait.
 
     Raises LayerSyncError (exit code 2) when the run cannot start: bad options, an unusable
-    input file or report path, no header, another run holding the lock. Everything after the
-    sheet is read ends in a SyncOutcome, whose `exit_code` says how it went.
+    input file or report path, no header, no key, another run writing to the server past
+    `lock_wait`. Everything
+    after the sheet is read ends in a SyncOutcome, whose `exit_code` says how it went.
     """
-
-    _check_options(concurrency, max_concurrency, max_attempts, max_consecutive_failures, timeout)
-    if isinstance(report, str) and not report.strip():
-        raise ConfigError("the report's path is empty; give a file name, or leave --report out "
-                          "for one of its own in reports/")
+    options = SyncOptions.build(options, changes)
+    runtime = runtime or Runtime()
     path = Path(path)
     check_input_file(path)  # a missing or unusable file fails before any request
-    if report:
-        check_report_path(report, inputs=[path], force=force)
-    elif report is None and (problem := temp_folder_problem()):  # the default report's writer
-        raise ConfigError(problem)
-    with RunLock.acquire(path, lock_dir):
-        start = now(), clock()  # the run's duration counts the reading
-        reserved = reserve_report_name(path, start[0]) if report is None else None
-        try:
-            if progress is not None:
-                progress("reading", 0, None, 0)
-            data = read_stacks(path, sheet, all_sheets=all_sheets, columns=columns,
-                               progress=progress)
-            log.info("read %s from %s, sheet %r (header on row %d)",
-                     plural(len(data.rows), "row"), path.name, data.sheet, data.header_row)
-            target = None if report is False else Path(report) if report else reserved.path
-            return sync_stacks(data, api_key=api_key, api_url=api_url, dry_run=dry_run,
-                               report=target, concurrency=concurrency,
-                               max_concurrency=max_concurrency, max_attempts=max_attempts,
-                               timeout=timeout,
-                               max_consecutive_failures=max_consecutive_failures,
-                               create_samples=create_samples, update_samples=update_samples,
-                               sleep=sleep, clock=clock, progress=progress, now=now,
-                               control=control, start=start)
-        finally:
-            if reserved is not None:
-                reserved.release()  # the placeholder, when no report replaced it
-
-
-def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
-                api_url: str | None = None,
-                dry_run: bool = False, report: str | os.PathLike | None = None,
-                concurrency: int | None = None, max_concurrency: int = 32,
-                max_attempts: int = 6, timeout: float = 30.0,
-                max_consecutive_failures: int = 20, create_samples: bool = False,
-                update_samples: bool = False, sleep: Callable[[float], None] | None = None,
-                clock: Callable[[], float] = time.monotonic, progress: Progress | None = None,
-                now: Callable[[], _dt.datetime] = _dt.datetime.now,
-                control: RunControl | None = None,
-                start: tuple[_dt.datetime, float] | None = None) -> SyncOutcome:
-    """Sync stacks already read (`sheet.read_stacks`, `frames.read_frame`) with the server.
-
-    The same plan, writes and report as `sync_file`, without the file's lock; `report` is a
-    path or None (no report); `api_key` and `api_url` as in `sync_file`. `start`: when the
-    run began, as (`now()`, `clock()`), when that was before the stacks were read (by
-    default, now). Raises ConfigError for bad options or an unusable key or URL.
-    """
-
-    _check_options(concurrency, max_concurrency, max_attempts, max_consecutive_failures, timeout)
-    api_url = resolve_api_url(api_url, os.environ)
-    if api_key is None:
-        api_key = resolve_api_key(os.environ)
-    started_at, started = start or (now(), clock())
-    control = control or RunControl()
-    policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout,
-                         max_consecutive_failures=max_consecutive_failures,
-                         clock=clock, sleep=sleep)
-    client = ApiClient(api_url, api_key, policy, concurrency=concurrency,
-                       max_concurrency=max_concurrency, control=control)
-    outcome = SyncOutcome(path=Path(data.path), api_url=client.base_url, dry_run=dry_run,
-                          started=started_at, finished=started_at, sheet=data.sheet,
-                          headers=[h for h in data.headers if h],
-                          ignored_columns=list(data.ignored_columns), issues=list(data.issues),
-                          key_forms=key_forms(client.key.value))
+    client = _client(api_key, options, runtime)  # no key, a bad URL: before anything else
     try:
-        _plan_and_write(data, client, outcome, dry_run=dry_run, create_samples=create_samples,
-                        update_samples=update_samples, concurrency=concurrency,
-                        max_concurrency=max_concurrency, progress=progress)
+        report = _report_target(options, inputs=[path])
+        with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
+                          runtime=runtime):
+            start = runtime.now(), runtime.clock()  # the run's duration counts the reading
+            reserved = _reserve(path, start[0], options) if report is True else None
+            try:
+                runtime.report("reading", 0, None, 0)
+                data = read_stacks(path, options=options, runtime=runtime)
+                log.info("read %s from %s, sheet %r (header on row %d)",
+                         plural(len(data.rows), "row"), path.name, data.sheet,
+                         data.header_row)
+                return _sync(data, client, options, runtime, start, _target(report, reserved))
+            finally:
+                if reserved is not None:
+                    reserved.release()  # the placeholder, when no report replaced it
     finally:
         client.close()
+
+
+def sync_stacks(data: SheetData, *, api_key: str | ApiKey | None = None,
+                options: SyncOptions | None = None, runtime: Runtime | None = None,
+                **changes: Unpack[SyncChanges]) -> SyncOutcome:
+    """Sync stacks already read (`read_stacks`, `read_frame`) with the server: the same plan,
+    writes, server lock and report as `sync_file`. `report=True` names the report after
+    `data.path` in `reports/`."""
+    options = SyncOptions.build(options, changes)
+    runtime = runtime or Runtime()
+    client = _client(api_key, options, runtime)
+    try:
+        report = _report_target(options, inputs=[data.path] if data.path.is_file() else [])
+        with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
+                          runtime=runtime):
+            start = runtime.now(), runtime.clock()
+            reserved = _reserve(data.path, start[0], options) if report is True else None
+            try:
+                return _sync(data, client, options, runtime, start, _target(report, reserved))
+            finally:
+                if reserved is not None:
+                    reserved.release()
+    finally:
+        client.close()
+
+
+def _client(api_key: str | ApiKey | None, options: SyncOptions, runtime: Runtime) -> ApiClient:
+    """The API client of a run, its key and URL found as the options and environment say."""
+    api_url = resolve_api_url(options.api_url, runtime.environ)
+    if api_key is None:
+        api_key = resolve_api_key(runtime.environ, options.api_key_file)
+    policy = RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout,
+                         max_consecutive_failures=options.max_consecutive_failures,
+                         clock=runtime.clock, sleep=runtime.sleep)
+    return ApiClient(api_url, api_key, policy, concurrency=options.concurrency,
+                     max_concurrency=options.max_concurrency, control=runtime.control)
+
+
+def _report_target(options: SyncOptions, inputs: list[Path]) -> Path | bool:
+    """The report's path checked before anything is sent (True: a name of its own, False:
+    none); the writer checks it again when it writes."""
+    if isinstance(options.report, Path):
+        check_report_path(options.report, inputs=inputs, force=options.force)
+    return options.report
+
+
+def _reserve(path: Path, now: _dt.datetime, options: SyncOptions) -> ReservedName:
+    """A report name of its own for this run, in the reports' folder (see `report_folder`)."""
+    return reserve_report_name(path, now, report_folder(path, options.report_dir))
+
+
+def _target(report: Path | bool, reserved: ReservedName | None) -> tuple[Path, bool] | None:
+    """Where the report goes and whether the file there may be replaced: the name reserved
+    for it (the empty file made to hold the name), a path given, or None for no report."""
+    if reserved is not None:
+        return reserved.path, True
+    return (report, False) if isinstance(report, Path) else None
+
+
+def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Runtime,
+          start: tuple[_dt.datetime, float], report: tuple[Path, bool] | None) -> SyncOutcome:
+    """Plan, write and report the stacks read; `start`: when the run began (now(), clock());
+    `report`: the report's path and whether it may replace the file there (see `_target`)."""
+    control = runtime.control
+    started_at, started = start
+    outcome = SyncOutcome(path=Path(data.path), api_url=client.base_url,
+                          dry_run=options.dry_run, started=started_at, finished=started_at,
+                          sheet=data.sheet, sheets=list(data.sheets or [data.sheet]),
+                          headers=[h for h in data.headers if h],
+                          ignored_columns=list(data.ignored_columns), issues=list(data.issues),
+                          redactor=client.redactor)
+    _plan_and_write(data, client, outcome, options, runtime)
     if control.interrupted:  # a signal: exit 128 + the signal, the report still written
         outcome.stop_signal = int(control.signal or signal.SIGINT)
         outcome.fatal, outcome.message = True, control.message
     outcome.requests = dict(client.counters.requests)
     outcome.retries = client.counters.retries
-    if not dry_run and (outcome.requests.get("POST") or outcome.requests.get("PATCH")):
-        outcome.riding = client.throttle.riding()
-    outcome.finished, outcome.duration_s = now(), clock() - started
+    if outcome.requests.get("POST") or outcome.requests.get("PATCH"):
+        outcome.riding = client.throttle.riding()  # how the writes rode the server
+    outcome.finished, outcome.duration_s = runtime.now(), runtime.clock() - started
     if report is not None:
-
+        target, reserved = report
         try:
-            outcome.report = write_report(outcome, report)
+            outcome.report = write_report(outcome, target, force=options.force or reserved)
         except ReportError as exc:
             outcome.report_error = str(exc)
             log.error("%s", exc)
-        outcome.duration_s = clock() - started
+        else:
+            if reserved:  # a name of its own: its folder keeps as many as it is told to
+                prune_reports(target.parent, outcome.path, keep=options.keep_reports,
+                              days=options.keep_days, now=outcome.started, written=target)
+        outcome.duration_s = runtime.clock() - started
     if control.interrupted and outcome.stop_signal is None:
         # The signal came while the report was saved: the report is whole (it says what was
         # done), and the exit code still says the run was stopped.
@@ -180,9 +187,8 @@ def sync_stacks(data: "SheetData", *, api_key: str | ApiKey | None = None,
     return outcome
 
 
-def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry_run: bool,
-                    create_samples: bool, update_samples: bool, concurrency: int | None,
-                    max_concurrency: int, progress: Progress | None) -> None:
+def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
+                    options: SyncOptions, runtime: Runtime) -> None:
     """Fill `outcome` with a result per row: planned against the server, then written."""
 
     def skip_all(reason: str) -> None:
@@ -199,30 +205,35 @@ def _plan_and_write(data: "SheetData", client: Any, outcome: SyncOutcome, *, dry
     try:
         entries = _read_records(client)
     except ApiError as exc:
-        outcome.fatal = True
+        outcome.fatal, outcome.reason_kind = True, exc.kind
         outcome.message = (str(exc) if exc.status in (401, 403)
                            else f"could not read the server's records: {exc}")
         skip_all(outcome.message)
         return
-    plan = build_plan(data, entries, create_samples=create_samples,
-                      update_samples=update_samples, progress=progress)
+    plan = build_plan(data, entries, create_samples=options.create_samples,
+                      update_samples=options.update_samples, progress=runtime.progress)
     outcome.remote_only = plan.remote_only
     outcome.issues = merge_issues(data.issues, plan)
-    if dry_run:
+    if options.dry_run:
         outcome.results = dry_run_results(plan)
         return
     def writing(done: int, total: int, retries: int) -> None:
-        if progress is not None:
-            progress("writing", done, total, retries)
+        runtime.report("writing", done, total, retries)
 
     outcome.results, fatal = apply_plan(plan, client, plan.known_samples,
-                                        concurrency=concurrency,
-                                        max_concurrency=max_concurrency, progress=writing)
+                                        concurrency=options.concurrency,
+                                        max_concurrency=options.max_concurrency,
+                                        progress=writing)
     if fatal:
         outcome.fatal, outcome.message = True, fatal
+        outcome.reason_kind = client.control.kind
+    elif not client.control.stopped:
+        twice, issues = read_back(outcome.results, lambda: _read_records(client))
+        outcome.duplicates = len(twice)
+        outcome.issues = merge_issues([*outcome.issues, *issues], plan)
 
 
-def _read_records(client: Any) -> list[dict[str, Any]]:
+def _read_records(client: ApiClient) -> list[dict[str, Any]]:
     """The server's records, read by a thread of its own while this one watches the run's
     control: after a signal, a server that never finishes its answer (one that trickles it
     byte by byte defeats any per-read timeout) is given the grace period, then left behind."""
@@ -232,7 +243,7 @@ def _read_records(client: Any) -> list[dict[str, Any]]:
     def read() -> None:
         try:
             box["entries"] = client.list_target_materials()
-        except BaseException as exc:  # handed to the caller below
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
             box["error"] = exc
 
     reader = threading.Thread(target=read, name="read-records", daemon=True)
@@ -243,28 +254,12 @@ def _read_records(client: Any) -> list[dict[str, Any]]:
             reader.join(client.control.grace_s)
             if reader.is_alive():
                 raise RunStopped(client.control.message)
-    if "error" in box:
-        raise box["error"]
-    return box["entries"]
+    error = box.get("error")
+    if isinstance(error, BaseException):
+        raise error
+    entries: list[dict[str, Any]] = box["entries"]
+    return entries
 
 
-def _check_options(concurrency: int | None, max_concurrency: int, max_attempts: int,
-                   max_consecutive_failures: int, timeout: float) -> None:
-    counts = (("concurrency", concurrency), ("max_concurrency", max_concurrency),
-              ("max_attempts", max_attempts),
-              ("max_consecutive_failures", max_consecutive_failures))
-    for name, value in counts:
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} must be 1 or more")
-    for name, value, most in (("concurrency", concurrency, MAX_CONCURRENCY),
-                              ("max_concurrency", max_concurrency, MAX_CONCURRENCY),
-                              ("max_attempts", max_attempts, MAX_ATTEMPTS)):
-        if value is not None and value > most:
-            raise ConfigError(f"{name} must be at most {most}")
-    if not 0 < timeout <= MAX_TIMEOUT_S:  # also NaN and infinity
-        raise ConfigError(f"timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
-
-
-def _blank_action(row: Any) -> Any:
-
+def _blank_action(row: SheetRow) -> Action:
     return Action(row, ActionKind.SKIPPED, layer_id=row.values.get("layer_id"))

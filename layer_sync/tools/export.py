@@ -8,12 +8,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
+from ..core.options import ExportChanges, ExportOptions
+from ..core.runtime import Runtime
+from ..core.secrets import ApiKey
 from ..plan.records import ServerIndex
 from ..remote.client import ApiClient
 from ..remote.retry import RetryPolicy
-from ..rules import values
+from ..remote.settings import resolve_api_key, resolve_api_url
+from ..rules import cells, values
 from .templates import cell_text, check_target, write_rows
 
 log = logging.getLogger("layer_sync")
@@ -28,9 +32,13 @@ class ExportResult:
     duplicates: int
 
 
-def export_stacks(path: str | os.PathLike, *, api_key: str, api_url: str, force: bool = False,
-                  timeout: float = 30.0, max_attempts: int = 6) -> ExportResult:
+def export_stacks(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = None,
+                  options: ExportOptions | None = None, runtime: Runtime | None = None,
+                  **changes: Unpack[ExportChanges]) -> ExportResult:
     """Write every layer on the server to `path` (.xlsx or .csv), one row per layer.
+
+    `options` (an `ExportOptions`) and keywords of the same names: `api_url`, `api_key_file`,
+    `timeout`, `max_attempts`, `force`; the key and URL are found as `sync_file` finds them.
 
     A key the server holds twice is written once, from the record of the lowest id (the one
     `sync` compares with), so the file syncs back without duplicate-key errors. An existing
@@ -38,9 +46,17 @@ def export_stacks(path: str | os.PathLike, *, api_key: str, api_url: str, force:
     a FIFO, a folder); a CSV's cells that a spreadsheet would run as formulas are guarded.
     """
 
+    options = ExportOptions.build(options, changes)
+    runtime = runtime or Runtime()
     path = Path(path)
+    force = options.force
     check_target(path, force)  # before anything is sent: a file we must not replace is refused
-    client = ApiClient(api_url, api_key, RetryPolicy(max_attempts=max_attempts, timeout=timeout))
+    api_url = resolve_api_url(options.api_url, runtime.environ)
+    if api_key is None:
+        api_key = resolve_api_key(runtime.environ, options.api_key_file)
+    policy = RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout,
+                         clock=runtime.clock, sleep=runtime.sleep)
+    client = ApiClient(api_url, api_key, policy, control=runtime.control)
     try:
         entries = client.list_target_materials()
     finally:
@@ -93,7 +109,7 @@ def _blank_overlong(rows: list[dict[str, Any]]) -> None:
         log.warning("%d value(s) on the server are longer than a sheet cell of their field may "
                     "hold (%s characters for a name or substrate, %s for the others): their "
                     "cells are left blank, so syncing this file leaves them as they are: %s",
-                    len(left), f"{values.MAX_CELL_CHARS:,}", f"{values.MAX_VALUE_CHARS:,}", shown)
+                    len(left), f"{cells.MAX_CELL_CHARS:,}", f"{cells.MAX_VALUE_CHARS:,}", shown)
 
 
 def element_dict_cell(record: dict[str, Any]) -> tuple[Any, bool]:
@@ -106,12 +122,12 @@ def element_dict_cell(record: dict[str, Any]) -> tuple[Any, bool]:
     """
     elements = record.get("element_dict")
     formula = record.get("composition_string")
-    if values.is_blank(elements) or not isinstance(formula, str) or values.is_blank(formula):
+    if cells.is_blank(elements) or not isinstance(formula, str) or cells.is_blank(formula):
         return elements, False
     try:
         derived = values.element_counts(formula)
         given = values.parse_element_dict(elements)
-    except values.ValueProblem:
+    except cells.ValueProblem:
         return elements, False  # unreadable on the server: exported as it is
     if values.same("element_dict", derived, given):
         return None, False

@@ -43,7 +43,9 @@ SUBTITLE = "Edit on the shared drive; synced to Atomscale every night by layer-s
 HEADER = ["Sample ID", "Sample", "Substrate", "Layer #", "Chemical Formula", "Miller Index",
           "SG", "MP ID", "Grower", "Notes"]
 #: (sample_id, name, substrate, layer, formula, orientation, space group, mp_id, grower, notes)
-STACKS: list[list[tuple]] = [
+Layer = tuple[int | None, str | None, str | None, int, str, str | int, str | None, str | None,
+              str, str]
+STACKS: list[list[Layer]] = [
     [(101, "BTO/STO superlattice", "SrTiO3", 1, "SrTiO3", "001", "Pm-3m", "mp-5229", "AK", "buffer"),
      (None, None, None, 2, "BaTiO3", "001", "P4mm", "mp-5020", "AK", "orientation corrected"),
      (None, None, None, 3, "SrTiO3", "(001)", None, None, "AK", "new cap layer")],
@@ -95,8 +97,8 @@ def write_workbook(path: Path) -> Path:
             ws.merge_cells(start_row=first, start_column=col, end_row=row - 1, end_column=col)
             ws.cell(first, col).alignment = Alignment(vertical="center")
         row += 1  # a blank row between stacks
-    for col, width in zip("ABCDEFGHIJ", (10, 24, 11, 8, 18, 13, 8, 10, 8, 34)):
-        ws.column_dimensions[col].width = width
+    for letter, width in zip("ABCDEFGHIJ", (10, 24, 11, 8, 18, 13, 8, 10, 8, 34)):
+        ws.column_dimensions[letter].width = width
     book.save(path)
     return path
 

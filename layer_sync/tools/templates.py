@@ -18,7 +18,8 @@ from ..read.delimited import GUARDED_STARTS
 from ..report.paths import check_output
 from ..report.writer import write_atomically
 from ..rules.cells import ValueProblem
-from ..rules.values import ALL_FIELDS, EXAMPLE_SAMPLE_NAME, parse_orientation
+from ..rules.crystal import parse_orientation
+from ..rules.values import ALL_FIELDS, EXAMPLE_SAMPLE_NAME
 
 #: Columns whose cells must stay text: typed into ordinary cells, 001 becomes 1.
 TEXT_COLUMNS = ("orientation", "space_group", "mp_id", "composition_string", "element_dict",
@@ -37,12 +38,16 @@ EXAMPLE_STACK: list[dict[str, Any]] = [
 ]
 
 INSTRUCTIONS: list[tuple[str, str, str]] = [
-    ("sample_id", "Target material id on Atomscale (a whole number).",
-     "Leave blank to name the target material by sample_name (and substrate) instead."),
+    ("sample_id", "The target material's id on Atomscale (a whole number).",
+     ("To add to or change a stack already on the server, give its sample_id. For a new "
+      "stack, leave it blank and give a new sample_name and substrate.")),
     ("sample_name", "The target material's name, e.g. BTO on STO.",
-     "Used to find the target material when sample_id is blank; with --create-samples an "
-     "unknown name creates it."),
-    ("substrate", "The substrate, e.g. SrTiO3.", "Tells apart two target materials of the same name."),
+     ("When sample_id is blank, the stack is looked up by this name (and substrate). A name "
+      "the server already has is matched to that target material and its layers are compared "
+      "with the sheet's (the dry run names each match). A name it does not have is a new "
+      "stack: created only when you run with --create-samples, refused without it.")),
+    ("substrate", "The substrate, e.g. SrTiO3.",
+     "Tells apart two target materials of the same name."),
     ("layer_id", "Position of the layer in the stack: 1 sits on the substrate.",
      "Required. A whole number, 1 or more. Each layer appears once per target material."),
     ("composition_string", "Chemical formula: BaTiO3, (Ba0.5Sr0.5)TiO3, La0.7Sr0.3MnO3.",
@@ -50,30 +55,51 @@ INSTRUCTIONS: list[tuple[str, str, str]] = [
     ("element_dict", 'Elements and amounts: Ba:1, Ti:1, O:3 or {"Ba": 1, "Ti": 1, "O": 3}.',
      "Usually left blank: the server derives it from the formula."),
     ("orientation", "Miller indices: 001, 111, 1-10, 0001; (001), [001], 0 0 1 also work.",
-     "This column is formatted as text so that 001 stays 001. Never type it into an ordinary "
-     "cell: 001 becomes 1, (001) becomes -1 and 1-10 becomes a date; layer-sync refuses those."),
+     ("This column is formatted as text so that 001 stays 001. Typed into an ordinary cell, "
+      "001 becomes 1, (001) becomes -1 and 1-10 becomes a date; layer-sync refuses those "
+      "cells. Keep the file as .xlsx: saved as CSV, the text format is lost.")),
     ("space_group", "Hermann-Mauguin symbol (P4mm, Fm-3m, P2_1/c) or number 1-230.",
      "Compared by group: P4mm = P 4 m m = 99. Usually left blank: the server fills it in."),
     ("mp_id", "Materials Project id: mp-5020.", "Usually left blank: the server fills it in."),
 ]
 
 RULES = [
-    "The example stack (Example: BTO on STO) shows how rows look; layer-sync refuses it: "
-    "write your own stacks over it or delete its rows.",
+    ("The example stack (Example: BTO on STO) shows how rows look; layer-sync refuses it: "
+     "write your own stacks over it or delete its rows."),
     "One row per layer. Rows of one stack follow each other; a blank row ends a stack.",
-    "In a stack, only the first row needs sample_id / sample_name / substrate: the rows below "
-    "take them from it (merged cells work too).",
-    "A blank cell leaves the server's value alone: it is neither sent nor compared. To manage "
-    "a field, fill it in; to stop managing it, clear the cell.",
+    ("In a stack, only the first row needs sample_id / sample_name / substrate: the rows below "
+     "take them from it (merged cells work too)."),
+    ("A stack already on the server: give its sample_id. A new stack: leave sample_id blank, "
+     "give a new sample_name and its substrate, and sync with --create-samples, which creates "
+     "the target material with its layers. Without --create-samples its rows are refused (so "
+     "a misspelt name never becomes a new target material by itself). A name the server "
+     "already has is not new: the rows go into that stack, and the dry run names each match."),
+    ("A blank cell leaves the server's value alone: it is neither sent nor compared. To manage "
+     "a field, fill it in; to stop managing it, clear the cell."),
     "Title rows above the header and extra columns of your own are fine: they are ignored.",
-    "Run: layer-sync sync this_file.xlsx --dry-run to see what would change, then without "
-    "--dry-run. The report workbook says what happened to every row.",
-    "Nothing is ever deleted on the server: layers missing from the sheet are listed in the "
-    "report's 'Not in sheet'.",
+    ("Then, in a terminal, with this file's name for my_stacks.xlsx: (1) layer-sync check "
+     "my_stacks.xlsx: every problem with its cell, no key needed (with your API key in "
+     "ATOMSCALE_API_KEY it also says which stacks are not on the server yet). (2) layer-sync "
+     "sync my_stacks.xlsx --dry-run --create-samples: what would be created and changed, and "
+     "which stacks were matched by name; nothing is written. (3) layer-sync sync "
+     "my_stacks.xlsx --create-samples. Both need the key in ATOMSCALE_API_KEY. The report "
+     "workbook says what happened to every row."),
+    ("Nothing is ever deleted on the server: layers missing from the sheet are listed in the "
+     "report's 'Not in sheet'."),
 ]
 
+#: The first line of a CSV that `template` or `export` writes, a title row the reader skips:
+#: a CSV keeps no cell formats, and the spreadsheet program that opens it says nothing of
+#: what it does to Miller indices. No comma, semicolon or tab in it: it stays one cell, and
+#: the delimiter is sniffed from the lines that have them.
+CSV_NOTE_LINE = (
+    "layer-sync sheet. Keep the orientation column as text: Excel and LibreOffice turn 001 "
+    "into 1 and 1-10 into a date each time they open and save a CSV (even a column "
+    "formatted as text). Edit it as .xlsx ({command} my_stacks.xlsx writes one) or open "
+    "this CSV with the orientation column imported as Text. layer-sync skips this line.")
 
-def check_target(path: str | os.PathLike, force: bool = False) -> str:
+
+def check_target(path: str | os.PathLike[str], force: bool = False) -> str:
     """Refuse (ConfigError) a file name `template` / `export` must not write: not .xlsx or
     .csv, an existing file without `force`, or (even with `force`) anything that is not a
     regular file: a device, a FIFO, a folder. Returns the suffix."""
@@ -87,12 +113,12 @@ def check_target(path: str | os.PathLike, force: bool = False) -> str:
     return suffix
 
 
-def write_template(path: str | os.PathLike, force: bool = False) -> Path:
+def write_template(path: str | os.PathLike[str], force: bool = False) -> Path:
     """Write the blank input template (.xlsx with instructions, or .csv) with one example stack."""
     path = Path(path)
     suffix = check_target(path, force)
     if suffix == ".csv":
-        _write_csv(path, EXAMPLE_STACK)
+        _write_csv(path, EXAMPLE_STACK, CSV_NOTE_LINE.format(command="layer-sync template"))
     else:
         _write_xlsx(path, EXAMPLE_STACK, instructions=True, validation_rows=1000)
     return path
@@ -102,7 +128,7 @@ def write_rows(path: Path, rows: Sequence[dict[str, Any]], force: bool = False) 
     """Write layer rows in the input format (by extension); used by `export`."""
     suffix = check_target(path, force)
     if suffix == ".csv":
-        _write_csv(path, rows)
+        _write_csv(path, rows, CSV_NOTE_LINE.format(command="layer-sync export"))
     else:
         _write_xlsx(path, rows, instructions=False, validation_rows=max(1000, len(rows) + 100))
     return path
@@ -149,9 +175,10 @@ def _atomic(path: Path, write: Any) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+def _write_csv(path: Path, rows: Iterable[dict[str, Any]], note: str) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([note])  # a title row: the reader looks for the header below it
     writer.writerow(ALL_FIELDS)
     for row in rows:
         writer.writerow(["" if row.get(f) is None else csv_safe(cell_text(row.get(f)))

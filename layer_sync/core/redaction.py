@@ -1,0 +1,430 @@
+"""Finding the API key in a text in any common form (`secrets.Redactor` writes it as `***`).
+
+A server may quote the key back in a form nobody listed: upper case, split by a line break,
+as HTML entities, percent-encoded byte by byte, inside base64 of `apikey:KEY`, in hex or
+base32, or cut short. So the forms are not listed; the text is normalised and searched:
+
+1. *Views* of the text: the text itself, and the text with HTML entities, percent-escapes and
+   backslash escapes (JSON, Python) decoded, in any order and repeatedly (bounded). Each
+   view knows, for each of its characters, the stretch of the text it came from.
+2. Each view is case-folded and loses its whitespace (and invisible characters); any run of
+   `RUN` (8) or more consecutive characters of a key found there is a leak.
+3. Runs of the base64 (standard or URL-safe), base32 and hex alphabets in each view are
+   decoded at every alignment (so a key inside `apikey:KEY` is found at any offset), and the
+   decoded bytes are searched as a text of their own (steps 1 and 2).
+4. The stretches of the text that a leak came from (for an encoded run: its groups that hold
+   the key) become `***`.
+
+Every line written and every report cell passes through here, so a cheap test comes first
+(`KeyFinder.may_hold`): every form above of a run of 8 characters of the key holds, once
+case-folded and without whitespace, 4 consecutive bytes of the key or of one of its
+encodings at a position divisible by 4; a text where no such 4 bytes sit (checked by C code:
+the bytes read as integers, looked up in a set) is returned untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import html
+import html.entities
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+#: Consecutive characters of a key that make a leak: a key's first characters, its last, or
+#: any 8 of its middle. A key shorter than this is replaced only where it stands alone.
+RUN = 8
+#: The cheap test's pieces: every run of RUN characters holds one at a position divisible by
+#: _PIECE, as long as _PIECE * 2 <= RUN. Four bytes: a C unsigned int ("I", four bytes on
+#: every platform Python supports), as memoryview.cast reads them.
+_PIECE = 4
+#: Views of one text at most (each decoding of each view is one more): bounds the work on a
+#: text built to make many.
+MAX_VIEWS = 16
+#: Layers of base64, base32 or hex decoded: one, as the cheap test looks for the encodings
+#: of the key itself (in any case), not of its encodings.
+MAX_DEPTH = 1
+
+_CHUNKS = re.compile(f".{{{_PIECE}}}", re.DOTALL)
+#: Whitespace and the characters that show as nothing (Unicode's format characters: soft
+#: hyphen, zero-width spaces and joiners, direction marks, BOM, tags).
+_BLANK = re.compile("[\\s\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
+                    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+                    "\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U00013438"
+                    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]+")
+#: Standard base64 to URL-safe base64.
+_URLSAFE = str.maketrans("+/", "-_")
+
+
+# ------------------------------------------------------------------------------ decoders
+
+def _char(code: int) -> str | None:
+    return chr(code) if code <= 0x10FFFF else None
+
+
+def _html(match: re.Match[str]) -> str | None:
+    hexa, decimal, name = match.groups()
+    if hexa is not None:
+        return _char(int(hexa, 16))
+    if decimal is not None:
+        return _char(int(decimal))
+    return html.entities.html5.get(f"{name};")
+
+
+def _percent(match: re.Match[str]) -> str | None:
+    return chr(int(match.group(1) or match.group(2), 16))
+
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "v": "\v", "b": "\b", "a": "\a",
+            "0": "\0"}
+
+
+def _backslash(match: re.Match[str]) -> str | None:
+    code = match.group(1) or match.group(2) or match.group(3)
+    if code is not None:
+        return _char(int(code, 16))
+    other = match.group(4)
+    return _ESCAPES.get(other, other)
+
+
+#: (a character without which the decoder changes nothing, what it finds, what it makes).
+_Decoder = tuple[str, re.Pattern[str], Callable[[re.Match[str]], str | None]]
+DECODERS: tuple[_Decoder, ...] = (
+    ("&", re.compile(r"&(?:#[xX]([0-9A-Fa-f]{1,8})|#([0-9]{1,10})|([A-Za-z][A-Za-z0-9]{1,31}));?"),
+     _html),
+    ("%", re.compile(r"%([0-9A-Fa-f]{2})|%[uU]([0-9A-Fa-f]{4})"), _percent),
+    ("\\", re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))",
+                      re.DOTALL), _backslash),
+)
+
+
+@dataclass(frozen=True)
+class View:
+    """A view of a text, and for each of its characters the stretch of the text
+    (`starts[i]`, `ends[i]`) it came from; None for the text itself."""
+
+    text: str
+    starts: Sequence[int] | None = None
+    ends: Sequence[int] | None = None
+
+    def span(self, i: int, j: int) -> tuple[int, int]:
+        """The stretch of the text that view characters [i, j) came from."""
+        if self.starts is None or self.ends is None:
+            return i, j
+        return self.starts[i], self.ends[j - 1]
+
+    def rewrite(self, pattern: re.Pattern[str],
+                make: Callable[[re.Match[str]], str | None]) -> View:
+        """This view with each match of `pattern` replaced by what `make` makes of it (None:
+        left as is); each character made comes from the whole stretch of its match."""
+        text, out = self.text, []
+        starts: list[int] = []
+        ends: list[int] = []
+        own_starts = range(len(text)) if self.starts is None else self.starts
+        own_ends = range(1, len(text) + 1) if self.ends is None else self.ends
+        done = 0
+        for match in pattern.finditer(text):
+            made = make(match)
+            if made is None:
+                continue
+            a, b = match.span()
+            out.append(text[done:a])
+            starts.extend(own_starts[done:a])
+            ends.extend(own_ends[done:a])
+            out.append(made)
+            starts.extend([own_starts[a]] * len(made))
+            ends.extend([own_ends[b - 1]] * len(made))
+            done = b
+        if not done:
+            return self
+        out.append(text[done:])
+        starts.extend(own_starts[done:])
+        ends.extend(own_ends[done:])
+        return View("".join(out), starts, ends)
+
+    def folded(self) -> View:
+        """Case-folded, each character's stretch kept ("ß" is "ss" from one stretch)."""
+        if self.text.isascii():
+            return View(self.text.lower(), self.starts, self.ends)
+        folded = self.text.casefold()
+        if len(folded) == len(self.text):  # no character became two: each kept its place
+            return View(folded, self.starts, self.ends)
+        return self.rewrite(_NOT_ASCII, lambda m: m.group(0).casefold())
+
+
+_NOT_ASCII = re.compile("[^\\x00-\\x7f]")
+
+
+class Views:
+    """A text and its decodings (HTML entities, percent-escapes, backslash escapes, in any
+    order, repeatedly), at most MAX_VIEWS: `texts`; each mapped back to the text only when a
+    key was found in it (`mapped`), as that costs a loop over its changes."""
+
+    def __init__(self, text: str) -> None:
+        self.texts = [text]
+        self._made_from: list[tuple[int, _Decoder]] = []  # of texts[1:]
+        self._mapped = {0: View(text)}
+        seen, i = {text}, 0
+        while i < len(self.texts) and len(self.texts) < MAX_VIEWS:
+            view = self.texts[i]
+            for decoder in DECODERS:
+                trigger, pattern, decode = decoder
+                if trigger in view and len(self.texts) < MAX_VIEWS:
+                    made = pattern.sub(functools.partial(_decoded, decode), view)
+                    if made not in seen:
+                        seen.add(made)
+                        self.texts.append(made)
+                        self._made_from.append((i, decoder))
+            i += 1
+
+    def mapped(self, index: int) -> View:
+        """`texts[index]` with where each of its characters came from."""
+        view = self._mapped.get(index)
+        if view is None:
+            parent, (_, pattern, decode) = self._made_from[index - 1]
+            view = self._mapped[index] = self.mapped(parent).rewrite(pattern, decode)
+        return view
+
+
+def _decoded(decode: Callable[[re.Match[str]], str | None], match: re.Match[str]) -> str:
+    made = decode(match)
+    return match.group(0) if made is None else made
+
+
+# ------------------------------------------------------------------------------ encoded runs
+
+@dataclass(frozen=True)
+class Encoding:
+    """A binary-to-text encoding: its alphabet, characters and bytes per group, decoder."""
+
+    name: str
+    token: re.Pattern[str]  # a run of its alphabet
+    chars: int  # characters per group
+    size: int  # bytes per group
+    encode: Callable[[bytes], str]
+    decode: Callable[[str], bytes]
+
+    def pure(self, data: bytes) -> Iterator[str]:
+        """`data` encoded at each alignment within a group, less the characters that also
+        hold bits of the bytes around it: what any encoding of text holding `data` holds."""
+        bits = 8 * self.size // self.chars
+        for align in range(self.size):
+            encoded = self.encode(bytes(align) + data).rstrip("=")
+            first = -(-8 * align // bits)
+            yield encoded[first:8 * (align + len(data)) // bits]
+
+    def decodings(self, token: str) -> Iterator[tuple[int, bytes]]:
+        """(alignment, bytes) of `token` decoded from each of its first `chars` positions."""
+        for align in range(min(self.chars, len(token))):
+            part = token[align:]
+            whole = len(part) - len(part) % self.chars
+            try:
+                data = self.decode(part[:whole]) if whole else b""
+                tail = part[whole:]
+                if tail:  # a last, partial group: its whole bytes
+                    for cut in range(len(tail), 1, -1):
+                        try:
+                            data += self.decode(tail[:cut] + "=" * (self.chars - cut))
+                            break
+                        except (binascii.Error, ValueError):
+                            continue
+            except (binascii.Error, ValueError):
+                continue
+            yield align, data
+
+    def chars_of(self, align: int, first: int, last: int, length: int) -> tuple[int, int]:
+        """The token characters that hold bits of decoded bytes [first, last) (from the
+        token's character `align` on)."""
+        bits = 8 * self.size // self.chars
+        return align + 8 * first // bits, min(align + (8 * last - 1) // bits + 1, length)
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+
+
+def _b32(text: str) -> bytes:
+    return base64.b32decode(text.upper())
+
+
+ENCODINGS = (
+    Encoding("base64", re.compile(r"[A-Za-z0-9+/_-]+"), 4, 3,
+             lambda data: base64.b64encode(data).decode("ascii"), _b64),
+    Encoding("base32", re.compile(r"[A-Za-z2-7]+"), 8, 5,
+             lambda data: base64.b32encode(data).decode("ascii"), _b32),
+    Encoding("hex", re.compile(r"[0-9A-Fa-f]+"), 2, 1, bytes.hex, bytes.fromhex),
+)
+
+
+# ------------------------------------------------------------------------------ the keys
+
+def normal(text: str) -> str:
+    """`text` case-folded, without whitespace or invisible characters: as views are searched."""
+    return _BLANK.sub("", text.casefold())
+
+
+def _runs(text: str, length: int) -> set[str]:
+    return {text[i:i + length] for i in range(len(text) - length + 1)}
+
+
+def _piece_numbers(text: str) -> set[int]:
+    """Each _PIECE bytes in a row of `text` in UTF-8, as `memoryview.cast("I")` reads them."""
+    data = text.encode("utf-8", "surrogatepass")
+    return {int.from_bytes(data[i:i + _PIECE], sys.byteorder)
+            for i in range(len(data) - _PIECE + 1)}
+
+
+class KeyFinder:
+    """Finds the stretches of a text that hold RUN or more consecutive characters of one of
+    `keys` (each at least RUN characters long once normalised), in any form this module
+    decodes. Built once per set of keys: it prepares the runs and pieces to look for."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        #: Every run of RUN characters of a key (and of its UTF-8 bytes read as Latin-1, as a
+        #: decoding of its percent-escapes or base64 gives them), normalised.
+        self.runs: set[str] = set()
+        #: Every piece of _PIECE characters of those, as text and as the integer its bytes
+        #: make (`_numbers`): where the full test looks.
+        self._key_pieces: set[str] = set()
+        self._key_numbers: set[int] = set()
+        #: The pieces of each encoding of the keys (any case; base64 in both alphabets), and
+        #: how far either side of one the encoding of a whole key reaches.
+        self._code_numbers: dict[str, set[int]] = {e.name: set() for e in ENCODINGS}
+        self._reach: dict[str, int] = dict.fromkeys(self._code_numbers, 0)
+        for key in keys:
+            raw = key.encode("utf-8", "surrogatepass")
+            for text in {key, raw.decode("latin-1")}:
+                self.runs |= _runs(normal(text), RUN)
+                self._key_pieces |= _runs(normal(text), _PIECE)
+                self._key_numbers |= _piece_numbers(normal(text))
+            for variant in {raw, key.upper().encode("utf-8", "surrogatepass"),
+                            key.lower().encode("utf-8", "surrogatepass")}:
+                for encoding in ENCODINGS:
+                    reach = -(-8 * len(variant) * encoding.chars // (8 * encoding.size))
+                    self._reach[encoding.name] = max(self._reach[encoding.name],
+                                                     reach + encoding.chars)
+                    for pure in encoding.pure(variant):
+                        for form in {pure.casefold(), pure.casefold().translate(_URLSAFE)}:
+                            self._code_numbers[encoding.name] |= _piece_numbers(form)
+        #: Keys of ASCII only: a text's pieces can be read from its bytes, one per character.
+        self._ascii = all(piece.isascii() for piece in self._key_pieces)
+        #: The cheap test's pieces: the keys' and their encodings'.
+        self._pieces = self._key_numbers.union(*self._code_numbers.values())
+
+    def may_hold(self, text: str) -> bool:
+        """False when `text` surely holds no key (the cheap test); True when it may.
+
+        Every form of a run of RUN characters of a key holds RUN or more characters (bytes)
+        in a row once case-folded and without whitespace, so one of their pieces of _PIECE
+        bytes starts at a position divisible by _PIECE: the text's bytes are read as such
+        pieces (integers, by C code), and looked up at once.
+        """
+        if len(text) < RUN or not self._pieces:
+            return False
+        if "&" in text or "%" in text or "\\" in text:
+            return any(self._plain_may_hold(view) for view in Views(text).texts)
+        return self._plain_may_hold(text)
+
+    def _plain_may_hold(self, text: str) -> bool:
+        """The cheap test of `text` as it is (not its decodings)."""
+        if text.isascii():
+            data = "".join(text.lower().split()).encode("ascii")
+        else:
+            data = _BLANK.sub("", text.casefold()).encode("utf-8", "surrogatepass")
+        return not self._pieces.isdisjoint(memoryview(data)[:len(data) & -_PIECE].cast("I"))
+
+    def spans(self, text: str, depth: int = MAX_DEPTH) -> list[tuple[int, int]]:
+        """The stretches [start, end) of `text` that hold a key, merged; encoded runs are
+        decoded `depth` levels deep.
+
+        Only where a piece of a key (or of its encodings) sits is looked at closely, and a
+        view is mapped back to the text only when a key was found in it: a long text costs a
+        few passes of C code and a loop over the pieces that were found.
+        """
+        if not self.may_hold(text):
+            return []
+        found: list[tuple[int, int]] = []
+        views = Views(text)
+        for index, text_of_view in enumerate(views.texts):
+            bare_text = _BLANK.sub("", text_of_view)
+            runs = self._matches(bare_text.lower() if bare_text.isascii()
+                                 else bare_text.casefold())
+            coded = self._encoded(bare_text, depth - 1) if depth > 0 else []
+            if runs or coded:
+                bare = views.mapped(index).rewrite(_BLANK, _nothing)  # bare.text == bare_text
+                folded = bare.folded()
+                found += [folded.span(i, j) for i, j in runs]
+                found += [bare.span(i, j) for i, j in coded]
+        return merge(found)
+
+    def _matches(self, folded: str) -> list[tuple[int, int]]:
+        """[i, j) of each run of RUN or more key characters in a normalised view."""
+        if self._ascii:  # a character not ASCII is "?", one byte: positions are kept
+            numbers = _numbers(folded.encode("ascii", "replace"))
+            if self._key_numbers.isdisjoint(numbers):
+                return []
+            hits = [n for n, number in enumerate(numbers) if number in self._key_numbers]
+        else:
+            hits = [n for n, piece in enumerate(_CHUNKS.findall(folded))
+                    if piece in self._key_pieces]
+        # A run of RUN characters holds a whole piece: it starts at most _PIECE before it.
+        candidates = sorted({start for n in hits
+                             for start in range(max(0, _PIECE * n - _PIECE), _PIECE * n + 1)})
+        return merge((start, start + RUN) for start in candidates
+                     if folded[start:start + RUN] in self.runs)
+
+    def _encoded(self, text: str, depth: int) -> list[tuple[int, int]]:
+        """[i, j) of the characters of encoded runs in `text` whose decoding holds a key.
+
+        An encoded run of RUN bytes of a key holds RUN or more characters of the key's
+        encoding, so a piece of it at a position divisible by _PIECE: only the run of the
+        encoding's alphabet around such a piece, as far as a whole key's encoding reaches
+        either side, is decoded.
+        """
+        found: list[tuple[int, int]] = []
+        numbers = _numbers(text.encode("ascii", "replace").lower())
+        for encoding in ENCODINGS:
+            wanted = self._code_numbers[encoding.name]
+            if wanted.isdisjoint(numbers):
+                continue
+            reach = self._reach[encoding.name]
+            windows = merge(_run_around(text, encoding, _PIECE * n, reach)
+                            for n, number in enumerate(numbers) if number in wanted)
+            for first, last in windows:
+                for align, data in encoding.decodings(text[first:last]):
+                    for a, b in self.spans(data.decode("latin-1"), depth):
+                        start, end = encoding.chars_of(align, a, b, last - first)
+                        found.append((first + start, first + end))
+        return found
+
+
+def _numbers(data: bytes) -> list[int]:
+    """`data` read as integers of _PIECE bytes, from its start (a last, shorter piece left)."""
+    return memoryview(data)[:len(data) & -_PIECE].cast("I").tolist()
+
+
+def _run_around(text: str, encoding: Encoding, at: int, reach: int) -> tuple[int, int]:
+    """The run of `encoding`'s alphabet that holds text[at], at most `reach` either side."""
+    for run in encoding.token.finditer(text, max(0, at - reach),
+                                       min(len(text), at + _PIECE + reach)):
+        if run.start() <= at < run.end():
+            return run.span()
+    return at, at
+
+
+def _nothing(match: re.Match[str]) -> str:
+    return ""
+
+
+def merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` sorted, those that overlap or touch made one."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged

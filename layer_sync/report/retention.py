@@ -1,0 +1,83 @@
+"""Keeping the reports folder tidy for nightly runs: the newest N of a sheet's own reports,
+or those of the last N days, and nothing else is ever touched.
+
+A report is removed only when all of these hold: it is in the reports folder itself (not
+below it), its name is one layer-sync gives a report of *this* sheet
+(`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>[-N].xlsx`), it is a regular file (not a
+link), its content is a layer-sync report (the reader's own test), and it is not the report
+just written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import re
+import stat
+from pathlib import Path
+
+from .paths import is_layer_sync_report, report_stem
+
+log = logging.getLogger("layer_sync")
+
+
+def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int | None,
+                  now: _dt.datetime, written: Path | None) -> list[Path]:
+    """Remove this sheet's older reports from `folder` as `keep` (the newest N) and `days`
+    say; returns what was removed. Nothing is raised: a report that cannot be removed stays,
+    and the log says so."""
+    if keep is None and days is None:
+        return []
+    own = _own_reports(folder, input_path)
+    doomed: list[Path] = []
+    if keep is not None and len(own) > keep:
+        doomed += [path for _, path in own[:-keep]]
+    if days is not None:
+        limit = now.replace(tzinfo=None) - _dt.timedelta(days=days)
+        doomed += [path for when, path in own if when < limit and path not in doomed]
+    removed = []
+    for path in doomed:
+        if written is not None and _same(path, written):
+            continue
+        try:
+            info = os.lstat(path)
+            if not stat.S_ISREG(info.st_mode) or not is_layer_sync_report(path):
+                continue
+            os.unlink(path)
+        except OSError as exc:
+            log.warning("could not remove the old report %s (%s)", path, exc.strerror or exc)
+            continue
+        removed.append(path)
+    if removed:
+        log.info("removed %d old report(s) of %s from %s", len(removed), input_path.name, folder)
+    return removed
+
+
+def _own_reports(folder: Path, input_path: Path) -> list[tuple[_dt.datetime, Path]]:
+    """This sheet's reports in `folder`, oldest first, with the time in their name."""
+    prefix = report_stem(input_path, _dt.datetime(2000, 1, 1))[:-len("20000101-000000-000")]
+    pattern = re.compile(re.escape(prefix) + r"(\d{8}-\d{6})-(\d{3})(?:-\d+)?\.xlsx")
+    found = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        try:
+            when = _dt.datetime.strptime(match[1], "%Y%m%d-%H%M%S").replace(
+                microsecond=int(match[2]) * 1000)
+        except ValueError:
+            continue
+        found.append((when, folder / name))
+    return sorted(found)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
