@@ -1,4 +1,4 @@
-"""The one retry policy: backoff, caps, Retry-After, the shared gate, the breaker, attempts."""
+"""The one retry policy: backoff, caps, Retry-After, the shared hold, the breaker, attempts."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from layer_sync.core.errors import (
     signal_name,
 )
 from layer_sync.core.secrets import ApiKey, redact
-from layer_sync.remote.client import ApiClient, parse_retry_after
-from layer_sync.remote.retry import BackoffGate, Breaker, RetryPolicy
+from layer_sync.remote.client import ApiClient
+from layer_sync.remote.pacing import Pace
+from layer_sync.remote.ratelimit import parse_retry_after
+from layer_sync.remote.retry import Breaker, RetryPolicy
 from layer_sync.sandbox import SandboxServer
 
 from .conftest import API_KEY
@@ -123,13 +125,14 @@ def test_a_post_is_never_sent_without_an_in_doubt_check(sandbox, clock):
         _client(sandbox, clock).send("POST", "target-materials/layers/", {})
 
 
-def test_gate_holds_until_its_time(clock):
-    gate = BackoffGate(clock.monotonic)
-    assert gate.wait(clock.sleep) == 0
-    gate.hold(5)
-    gate.hold(2)  # a shorter hold never shortens a longer one
-    assert gate.wait(clock.sleep) == 5 and clock.sleeps == [5]
-    assert gate.wait(clock.sleep) == 0
+def test_the_hold_lasts_until_its_time(clock):
+    pace = Pace(clock.monotonic)
+    assert pace.reserve() == 0
+    pace.hold(5)
+    pace.hold(2)  # a shorter hold never shortens a longer one
+    assert pace.reserve() == 5
+    clock.sleep(5)
+    assert pace.reserve() == 0
 
 
 def test_breaker_trips_after_n_in_a_row_and_a_success_resets():

@@ -497,3 +497,110 @@ def test_a_lone_surrogate_in_a_body_is_422_not_500(sandbox, path, body):
     r = requests.post(sandbox.url + path, data=body, timeout=5,
                       headers={**H, "Content-Type": "application/json"})
     assert r.status_code == 422 and "surrogate" in r.json()["detail"]
+
+
+# ---------------------------------------------------------------- playing a server's limits
+
+def _get_all_at_once(url: str, count: int) -> list[requests.Response]:
+    def get(_: int) -> requests.Response:
+        with requests.Session() as session:  # a connection each, as separate clients
+            return session.get(url + "target-materials/", headers=H, timeout=10)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(get, range(count)))
+
+
+def test_capacity_serves_n_at_once_queues_more_and_refuses_past_the_queue():
+    with SandboxServer(api_key=API_KEY, capacity=2, queue=1, latency_ms=300) as server:
+        started = time.perf_counter()
+        answers = _get_all_at_once(server.url, 5)
+        took = time.perf_counter() - started
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [200, 200, 200, 503, 503]  # two served, one waited, two refused
+        refused = [r for r in answers if r.status_code == 503]
+        assert all(r.headers["Retry-After"] == "1" for r in refused)
+        assert "the server is full" in refused[0].json()["detail"]
+        assert 0.6 <= took < 3  # the one that waited was served after the first two
+        assert server.stats.by_status == {200: 3, 503: 2}
+
+
+def test_the_capacity_s_default_queue_is_as_long_as_the_capacity():
+    with SandboxServer(api_key=API_KEY, capacity=2, latency_ms=200) as server:
+        statuses = sorted(r.status_code for r in _get_all_at_once(server.url, 6))
+    assert statuses == [200, 200, 200, 200, 503, 503]
+
+
+def test_rate_admits_r_a_second_then_429_with_retry_after():
+    with SandboxServer(api_key=API_KEY, rate=5) as server:
+        session = requests.Session()
+        answers = [session.get(server.url + "target-materials/", headers=H, timeout=5)
+                   for _ in range(12)]
+    refused = [r for r in answers if r.status_code == 429]
+    assert len(refused) >= 2  # twelve at once: a burst of one or two, then five a second
+    assert answers[0].status_code == 200 and refused[0].headers["Retry-After"] == "1"
+    assert "RateLimit" not in refused[0].headers  # no headers unless asked for
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("form,expected", [
+    ("draft", {"RateLimit-Policy": '"default";q=4;w=1', "RateLimit": '"default";r=1;t=1'}),
+    ("draft-06", {"RateLimit-Limit": "4", "RateLimit-Remaining": "1", "RateLimit-Reset": "1"}),
+    ("x", {"X-RateLimit-Limit": "4", "X-RateLimit-Remaining": "1",
+           "X-RateLimit-Reset": "1800000001"}),
+    ("none", {}),
+])
+def test_each_form_of_rate_limit_headers_says_the_limit(form, expected):
+    from layer_sync.sandbox.limits import RateLimit
+
+    clock = _Clock()
+    limit = RateLimit(4, form, burst=2, clock=clock,
+                      wall_clock=lambda: 1_800_000_000.0 + clock.now)
+    assert limit.admit() == (True, expected)  # one of two at once taken: one left
+    assert limit.admit()[0]
+    admitted, headers = limit.admit()  # a third at once: past the burst
+    assert not admitted and headers["Retry-After"] == "1"
+    clock.now = 0.25  # a quarter second: one more admitted (four a second)
+    assert limit.admit()[0] and not limit.admit()[0]
+
+
+def test_the_rate_is_kept_on_average_and_a_burst_by_default_is_a_quarter_second():
+    from layer_sync.sandbox.limits import RateLimit
+
+    clock = _Clock()
+    limit = RateLimit(40, clock=clock)
+    assert limit.burst == 10
+    admitted = 0
+    for step in range(400):  # two hundred a second, for two seconds
+        clock.now = step / 200
+        admitted += limit.admit()[0]
+    assert 10 + 79 <= admitted <= 10 + 80  # the burst, then forty a second
+    assert RateLimit(0.5, clock=clock).burst == 1
+
+
+def test_command_line_sandbox_plays_a_server_of_a_capacity_and_a_rate():
+    proc = subprocess.Popen([sys.executable, "-m", "layer_sync", "sandbox", "--port", "0",
+                             "--api-key", "k", "--capacity", "2", "--queue", "0", "--rate", "50",
+                             "--rate-headers", "draft", "--latency-ms", "200", "-q"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+/)", line).group(1)
+        assert "serves 2 at once; admits 50 a second" in line
+
+        def get(_: int) -> requests.Response:
+            return requests.get(url + "target-materials/", headers={"X-API-KEY": "k"}, timeout=10)
+
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(get, range(3)))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert sorted(r.status_code for r in answers) == [200, 200, 503]
+    assert all(r.headers["RateLimit-Policy"] == '"default";q=50;w=1' for r in answers)

@@ -199,8 +199,9 @@ def test_retry_after_holds_back_every_worker(seeded, tmp_path):
     outcome = _run(seeded, path, concurrency=4,
                    runtime=Runtime(sleep=lambda s: sleeps.append((threading.current_thread().name, s))))
     assert outcome.counts["created"] == 20
-    held = [(name, s) for name, s in sleeps if 4 <= s <= 5]
-    assert len({name for name, _ in held}) >= 3, sleeps  # several workers waited, not just one
+    # Several workers waited, not just one (and then left at the pace, one after the other).
+    held = [(name, s) for name, s in sleeps if 4 <= s]
+    assert len({name for name, _ in held}) >= 3, sleeps
 
 
 def test_refused_key_makes_no_writes_and_exits_2(seeded, tmp_path, clock):

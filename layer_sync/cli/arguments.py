@@ -153,6 +153,23 @@ def _rate(text: str) -> float:
     return value
 
 
+def _per_second(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def _how_many(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
 #: The command line's own options, beside the declared ones: how a run is logged and shown.
 OUTPUT_OPTIONS: dict[str, Spec] = {
     "json": Spec("print only a JSON summary on stdout (the human summary goes to stderr)",
@@ -290,6 +307,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--echo-key", action="store_true",
                    help="quote the client's key back in error answers (to test that clients "
                         "never leak it)")
+    p.add_argument("--capacity", type=_how_many, default=None, metavar="N",
+                   help="serve N requests at once; more wait in a queue, and past it the "
+                        "answer is 503 with Retry-After (default: no limit)")
+    p.add_argument("--queue", type=int, default=None, metavar="N",
+                   help="how many may wait for --capacity (default: as many as --capacity)")
+    p.add_argument("--rate", type=_per_second, default=None, metavar="R",
+                   help="admit R requests a second; past it the answer is 429 with "
+                        "Retry-After (default: no limit)")
+    p.add_argument("--burst", type=_how_many, default=None, metavar="B",
+                   help="with --rate, admit at most B at once (default: a quarter of a "
+                        "second's worth)")
+    p.add_argument("--rate-headers", choices=("draft", "draft-06", "x", "none"), default="none",
+                   help="with --rate, state the limit in every answer: the IETF draft's "
+                        "RateLimit-Policy and RateLimit, its earlier RateLimit-Limit/-Remaining/"
+                        "-Reset, X-RateLimit-*, or none (default)")
     _add_output(p, log_file=True, quiet=True)
 
     p = command("demo")

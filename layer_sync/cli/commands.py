@@ -61,14 +61,18 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
         server = SandboxServer(host=args.host, port=args.port, db=args.db, seed=seed,
                                api_key=args.api_key or DEFAULT_API_KEY,
                                latency_ms=args.latency_ms, faults=faults,
-                               echo_key=args.echo_key)
+                               echo_key=args.echo_key, capacity=args.capacity,
+                               queue=args.queue, rate=args.rate, rate_headers=args.rate_headers,
+                               burst=args.burst)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise ConfigError(f"cannot load the seed {args.seed}: {exc}") from None
     key_note = "the key given with --api-key" if args.api_key else f"'{DEFAULT_API_KEY}'"
+    limits = "".join([f"; serves {args.capacity} at once" if args.capacity else "",
+                      f"; admits {args.rate:g} a second" if args.rate else ""])
     print(f"layer-sync sandbox listening on {server.url} (X-API-KEY: {key_note}; "
-          f"records: {records}). Ctrl-C stops it.", file=stderr, flush=True)
+          f"records: {records}{limits}). Ctrl-C stops it.", file=stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

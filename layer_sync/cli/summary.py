@@ -258,6 +258,8 @@ def print_summary(outcome: Any, out: Stream, *, color: bool | None = None,
     requests_text = ", ".join(f"{m} {n}" for m, n in outcome.requests.items()) or "none"
     writer.plain(f"  requests: {requests_text}; {plural(outcome.retries, 'retry', 'retries')}; "
                  f"{outcome.duration_s:.2f} s")
+    if getattr(outcome, "riding", None) is not None:  # how the writes rode the server
+        writer.plain(f"  server: {outcome.riding.text}")
     print_groups(change_groups(outcome), writer, in_report=bool(outcome.report),
                  max_per_group=max_per_group)
     if outcome.report:

@@ -12,7 +12,9 @@ changes meaning or goes away (fields are only ever added within a version).
      "rows": 7, "created": 3, "updated": 1, "unchanged": 2, "invalid": 1, "failed": 0,
      "skipped": 0, "remote_only": 1, "matched_by_name": 0,
      "requests": {"GET": 1, "POST": 3, "PATCH": 1},
-     "retries": 0, "report": "reports/layer-sync_lab_xlsx_20261203-020000-120.xlsx",
+     "retries": 0, "pacing": {"most_in_flight": 4, "limit": 8, "adaptive": true,
+     "slow_downs": 0, "pace_per_s": null},
+     "report": "reports/layer-sync_lab_xlsx_20261203-020000-120.xlsx",
      "exit_code": 1, "reason": {"kind": "rows_invalid", "message": "1 row is invalid: ..."}}
 
 `check --json` prints the same fields that apply to a check (`api_url` null and `requests`
@@ -38,6 +40,9 @@ SYNC_COUNTS = ("rows", "created", "updated", "unchanged", "invalid", "failed", "
 #: The counts of a check.
 CHECK_COUNTS = ("rows", "valid", "invalid", "errors", "warnings")
 METHODS = ("GET", "POST", "PATCH")
+#: The `pacing` field of a run that wrote nothing.
+NO_PACING: Mapping[str, Any] = {"most_in_flight": 0, "limit": 0, "adaptive": False,
+                                "slow_downs": 0, "pace_per_s": None}
 
 #: Every field of every line, with what it holds (the docs' table is this).
 FIELDS: dict[str, str] = {
@@ -72,6 +77,12 @@ FIELDS: dict[str, str] = {
     "warnings": "(check) problems that do not",
     "requests": "HTTP requests sent, by method, retries included",
     "retries": "requests tried again",
+    "pacing": "how the writes rode the server: {\"most_in_flight\": the most writes in "
+              "flight at once, \"limit\": where the limit on them ended, \"adaptive\": "
+              "whether it adapted (false with --concurrency), \"slow_downs\": how often the "
+              "server asked to slow down (429, 503 with Retry-After), \"pace_per_s\": the "
+              "requests a second the run was paced at in the end (null: no pace)} (zeros "
+              "and null where nothing was written)",
     "report": "the report workbook written for this run (null when none was)",
     "exit_code": "the process's exit code",
     "reason": "why the run ended so: {\"kind\": a short stable word (see REASONS), "
@@ -139,8 +150,10 @@ def line(*, command: str | None, started: _dt.datetime | None, finished: _dt.dat
          duration_s: float, input_path: str | None, sheets: Sequence[str],
          api_url: str | None, dry_run: bool, counts: Mapping[str, int],
          requests: Mapping[str, int], retries: int, report: str | None, exit_code: int,
-         kind: str, message: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A JSON line's fields, in the documented order (`extra`: fields a run adds at the end)."""
+         kind: str, message: str, pacing: Mapping[str, Any] | None = None,
+         extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON line's fields, in the documented order (`extra`: fields a run adds at the end;
+    `pacing`: `outcome.results.Riding.to_dict()`, zeros when None)."""
     names = CHECK_COUNTS if command == "check" else SYNC_COUNTS
     fields: dict[str, Any] = {
         "schema": SCHEMA, "command": command, "version": __version__,
@@ -150,6 +163,7 @@ def line(*, command: str | None, started: _dt.datetime | None, finished: _dt.dat
         "api_url": api_url, "dry_run": dry_run,
         **{name: int(counts.get(name, 0)) for name in names},
         "requests": {m: int(requests.get(m, 0)) for m in METHODS}, "retries": retries,
+        "pacing": dict(pacing) if pacing is not None else dict(NO_PACING),
         "report": report, "exit_code": exit_code,
         "reason": {"kind": kind, "message": message},
     }

@@ -100,6 +100,41 @@ class Outcome:
         return Counter(result.result for result in self.results)
 
 
+@dataclass(frozen=True)
+class Riding:
+    """How a sync rode the server: the most writes in flight at once, the limit it ended at
+    (N with --concurrency), whether that limit adapted, how often the server asked to slow
+    down (a 429, a 503 with Retry-After), and the pace it ended at (requests a second, and
+    whether the server stated it; None: no pace was needed)."""
+
+    most_in_flight: int = 0
+    limit: int = 0
+    adaptive: bool = False
+    slow_downs: int = 0
+    pace_per_s: float | None = None
+    pace_stated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line's `pacing` field (see `jsonline.FIELDS`)."""
+        return {"most_in_flight": self.most_in_flight, "limit": self.limit,
+                "adaptive": self.adaptive, "slow_downs": self.slow_downs,
+                "pace_per_s": round(self.pace_per_s, 1) if self.pace_per_s else None}
+
+    @property
+    def text(self) -> str:
+        """One line, after "server: " on the terminal and in the report: `at most 24 writes
+        at once (adaptive, 28 at the end); asked to slow down 3 times; paced at 38.0
+        requests a second, as it stated`."""
+        how = f"adaptive, {self.limit} at the end" if self.adaptive else "fixed by --concurrency"
+        line = (f"at most {plural(self.most_in_flight, 'write')} at once ({how}); "
+                + (f"asked to slow down {plural(self.slow_downs, 'time')}" if self.slow_downs
+                   else "never asked to slow down"))
+        if self.pace_per_s:
+            line += (f"; paced at {self.pace_per_s:.1f} requests a second"
+                     + (", as it stated" if self.pace_stated else ""))
+        return line
+
+
 @dataclass
 class SyncOutcome(Outcome):
     """Everything a sync did: per-row results, counts, requests, the report, the exit code."""
@@ -120,6 +155,8 @@ class SyncOutcome(Outcome):
     duplicates: int = 0
     #: The signal that stopped the run (SIGTERM, SIGHUP, SIGINT), if one did: exit 128 + it.
     stop_signal: int | None = None
+    #: How the writes rode the server (None: nothing was written, e.g. a dry run).
+    riding: Riding | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -190,7 +227,7 @@ class SyncOutcome(Outcome):
             api_url=self.api_url, dry_run=self.dry_run, counts=self.counts,
             requests=self.requests, retries=self.retries,
             report=str(self.report) if self.report else None, exit_code=int(self.exit_code),
-            kind=kind, message=message)
+            kind=kind, message=message, pacing=(self.riding or Riding()).to_dict())
 
 
 @dataclass

@@ -12,14 +12,12 @@ answer passes through `ApiClient.redact`, and `KeyRedactingFilter` does the same
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -32,12 +30,15 @@ from ..core.control import RunControl, RunStopped, StopReason
 from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError, option
 from ..core.secrets import ApiKey, Redactor
 from ..core.version import __version__
+from .answers import Answer, Transient, caused_by, key_refused_message, server_reason
+from .ratelimit import parse_rate_headers, parse_retry_after
 from .retry import RetryPolicy
 from .settings import (
     as_api_key,
     check_api_key,
     check_api_url,
 )
+from .throttle import Throttle, Ticket
 
 log = logging.getLogger("layer_sync.api")
 
@@ -49,32 +50,6 @@ MAX_ANSWER_BYTES = 256 << 20
 #: server or proxy that keeps sending a byte now and then and would otherwise hold a run forever.
 ANSWER_TIMEOUTS = 4
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-class Transient(Exception):
-    """An attempt that may succeed if tried again.
-
-    `unknown`: the request may have been carried out (the server may hold the write).
-    `retry_after`: seconds the server asked us to wait.
-    """
-
-    def __init__(self, message: str, status: int | None = None, unknown: bool = False,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.unknown = unknown
-        self.retry_after = retry_after
-
-
-@dataclass
-class Answer:
-    """A request's final answer: the JSON body, the status, how many attempts it took, and
-    whether it was found on the server after an unknown outcome instead of being sent again."""
-
-    data: Any
-    status: int | None
-    attempts: int
-    recovered: bool = False
 
 
 class Counters:
@@ -94,77 +69,23 @@ class Counters:
             self.retries += 1
 
 
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Retry-After in seconds or as an HTTP date -> seconds to wait (None if absent/garbled)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - now())
-
-
-def key_refused_message(status: int, source: str) -> str:
-    """The one message for a refused key: what happened and where the key came from."""
-    if status == 403:
-        return (f"the API key in {source} may not do this (403): it needs write access; set a "
-                "key with write scope there; nothing more was sent")
-    return (f"the API key in {source} was refused (401); check it, or set a valid key there; "
-            "nothing more was sent")
-
-
-def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
-    """Whether `exc` or anything it wraps (causes, contexts, urllib3's `reason`) is of `kinds`."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, kinds):
-            return True
-        for inner in (current.__cause__, current.__context__, getattr(current, "reason", None),
-                      *current.args):
-            if isinstance(inner, BaseException):
-                todo.append(inner)
-    return False
-
-
-def _detail(response: requests.Response, content: bytes, clean: Callable[[str], str]) -> str:
-    """The server's reason for an error answer, `clean`ed (the key replaced) before it is
-    shortened, so that a cut can never leave part of the key behind."""
-    try:
-        body = json.loads(content)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
-        text = clean(content.decode(response.encoding or "utf-8", "replace").strip())
-        return text[:300] if text else clean(response.reason or f"HTTP {response.status_code}")
-    if isinstance(body, dict) and "detail" in body:
-        detail = body["detail"]
-        if isinstance(detail, list):  # FastAPI-style validation errors
-            return clean("; ".join(
-                f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}"
-                if isinstance(d, dict) else str(d) for d in detail))
-        return clean(str(detail))
-    return clean(json.dumps(body))[:300]
+#: Refusals of one request that the pace answers without spending an attempt; past them,
+#: each counts as a failed attempt again (a server that refuses this request alone).
+MAX_PACED_REFUSALS = 30
 
 
 class _Tries:
-    """One request's attempts so far, and whether the last one's outcome is unknown."""
+    """One request's attempts so far, whether the last one's outcome is unknown, its
+    refusals sent again without spending an attempt, and the seconds it waited for the run's
+    pace (a slot, a departure, a refusal's Retry-After): not counted in its retry budget."""
 
-    __slots__ = ("sent", "doubt")
+    __slots__ = ("doubt", "paced", "sent", "waited")
 
     def __init__(self) -> None:
         self.sent = 0
         self.doubt = False
+        self.paced = 0
+        self.waited = 0.0
 
 
 class ApiClient:
@@ -172,12 +93,13 @@ class ApiClient:
 
     `control`: the run's `RunControl`; the client asks it before every attempt and wait, and
     tells it when the key is refused or the API is down. `api_key`: an `ApiKey` (its source
-    is named in messages) or a plain string.
+    is named in messages) or a plain string. `concurrency`: the writes in flight at once, or
+    None to find it as the run goes, up to `max_concurrency` (`throttle.Throttle`).
     """
 
     def __init__(self, base_url: str, api_key: str | ApiKey, policy: RetryPolicy | None = None, *,
-                 control: RunControl | None = None, pool_size: int = 8,
-                 session: requests.Session | None = None,
+                 control: RunControl | None = None, concurrency: int | None = None,
+                 max_concurrency: int = 32, session: requests.Session | None = None,
                  wall_clock: Callable[[], float] = time.time,
                  max_answer_bytes: int = MAX_ANSWER_BYTES,
                  max_answer_seconds: float | None = None) -> None:
@@ -190,6 +112,7 @@ class ApiClient:
         self.max_answer_seconds = max_answer_seconds or ANSWER_TIMEOUTS * self.policy.timeout
         self.control = control or RunControl()
         self.counters = Counters()
+        self.throttle = Throttle(concurrency, max_concurrency, clock=self.policy.clock)
         self._wall_clock = wall_clock
         # A wait between attempts ends early when the run is stopped (unless tests inject one).
         self._sleep = self.policy.sleep or self.control.sleep
@@ -209,7 +132,7 @@ class ApiClient:
         # but 2.6 % of the 1,200-write benchmark's time (12 pairs): under 5 %, not kept.
         # One connection per writer (and the reads beside them) stays open for reuse;
         # requests' default keeps 10. No retries inside urllib3: the policy decides them all.
-        adapter = HTTPAdapter(pool_maxsize=max(pool_size, 1) + 2, max_retries=0)
+        adapter = HTTPAdapter(pool_maxsize=self.throttle.ceiling + 2, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._host = urlsplit(self.base_url).hostname or self.base_url
@@ -259,21 +182,27 @@ class ApiClient:
         tries = _Tries()
 
         def attempt() -> Answer:
-            if tries.doubt:
-                assert in_doubt is not None
-                found = self._look_again(in_doubt)
-                if found is not None:
-                    return Answer(found, None, tries.sent, recovered=True)
-                tries.doubt = False
-            try:
-                data, status = self._once(method, path, body, tries)
-            except Transient as exc:
-                tries.doubt = in_doubt is not None and exc.unknown
-                raise
-            except ApiError as exc:
-                exc.attempts = tries.sent
-                raise
-            return Answer(data, status, tries.sent)
+            while True:
+                if self.control.stopped:  # e.g. during a refusal's wait below
+                    raise self._stopped_error(tries.sent, in_doubt=tries.doubt)
+                if tries.doubt:
+                    assert in_doubt is not None
+                    found = self._look_again(in_doubt)
+                    if found is not None:
+                        return Answer(found, None, tries.sent, recovered=True)
+                    tries.doubt = False
+                try:
+                    data, status = self._once(method, path, body, tries)
+                except Transient as exc:
+                    tries.doubt = in_doubt is not None and exc.unknown
+                    if not exc.paced or tries.paced >= MAX_PACED_REFUSALS:
+                        raise
+                    self._paced_refusal(exc, tries, f"{method} {path}")
+                    continue
+                except ApiError as exc:
+                    exc.attempts = tries.sent
+                    raise
+                return Answer(data, status, tries.sent)
 
         def before_sleep(retry_state: Any) -> None:
             self.counters.retried()
@@ -281,7 +210,8 @@ class ApiClient:
                       retry_state.outcome.exception(), tries.sent, self.policy.max_attempts)
 
         retrying = self.policy.retrying(Transient, should_stop=lambda: self.control.stopped,
-                                        sleep=self._sleep, before_sleep=before_sleep)
+                                        sleep=self._sleep, before_sleep=before_sleep,
+                                        excused=lambda: tries.waited)
         try:
             return retrying(attempt)
         except Transient as exc:
@@ -301,6 +231,18 @@ class ApiClient:
         raise ApiError(self.redact(f"{last} (gave up after {tries.sent} attempt"
                                    f"{'s' if tries.sent != 1 else ''})"),
                        last.status, tries.sent) from None
+
+    def _paced_refusal(self, exc: Transient, tries: _Tries, request: str) -> None:
+        """A refusal the pace answers (the server served other writes meanwhile): sent
+        again without spending an attempt, after its own Retry-After (for a 429 the others
+        may be held too: see `pacing`). Not counted in its budget."""
+        tries.paced += 1
+        self.counters.retried()
+        log.debug("%s: %s; the server is serving others: sent again at the pace", request, exc)
+        if exc.retry_after:
+            started = self.policy.clock()
+            self._sleep(exc.retry_after)
+            tries.waited += self.policy.clock() - started
 
     def _look_again(self, in_doubt: Callable[[], Any]) -> Any:
         """The re-read before a POST in doubt is sent again; a failed re-read stays in doubt."""
@@ -323,13 +265,23 @@ class ApiClient:
         return kind(message, None, attempts)
 
     def _once(self, method: str, path: str, body: Any, tries: _Tries) -> tuple[Any, int]:
-        """One attempt; `tries.sent` counts it only once it is really sent."""
-        policy = self.policy
+        """One attempt; `tries.sent` counts it only once it is really sent. It waits first for
+        the run's throttle (a slot for a write, and the pace), and tells it what came back."""
         if self.control.stopped:
             raise self._stopped_error(tries.sent)
-        policy.gate.wait(self._sleep)
-        if self.control.stopped:  # the key refused or the run stopped while we waited
-            raise self._stopped_error(tries.sent)
+        ticket = self.throttle.admit(method != "GET", self._sleep, lambda: self.control.stopped)
+        tries.waited += ticket.waited
+        try:
+            if self.control.stopped:  # the key refused or the run stopped while we waited
+                raise self._stopped_error(tries.sent)
+            return self._exchange(method, path, body, tries, ticket)
+        finally:
+            self.throttle.release(ticket)
+
+    def _exchange(self, method: str, path: str, body: Any, tries: _Tries,
+                  ticket: Ticket) -> tuple[Any, int]:
+        """Send one attempt and read its answer (`_once` has admitted it)."""
+        policy = self.policy
         self.counters.sent(method)
         tries.sent += 1
         started = time.perf_counter()
@@ -339,30 +291,35 @@ class ApiClient:
             response = self.session.request(method, urljoin(self.base_url, path), json=body,
                                             timeout=policy.timeout, allow_redirects=False,
                                             stream=True)
-            content = self._read_body(response, f"{method} {path}", deadline)
+            content = self._read_body(response, f"{method} {path}", deadline, ticket)
         except requests.exceptions.ConnectTimeout:
             self._failed()
             raise Transient(f"could not connect to {self.base_url} (timed out)") from None
         except requests.exceptions.Timeout:
             self._failed()
+            self.throttle.overloaded(ticket)
             raise Transient(f"no answer within {policy.timeout:g} s", unknown=True) from None
         except requests.exceptions.SSLError as exc:
             raise ApiError(f"the TLS certificate of {self.base_url} could not be verified "
                            f"({type(exc).__name__}); check --api-url") from None
         except requests.exceptions.ConnectionError as exc:
             self._failed()
-            if _caused_by(exc, (socket.gaierror,)):
+            if caused_by(exc, (socket.gaierror,)):
                 # A name that does not resolve now will not resolve in a minute: not retried.
                 raise ApiError(f"the host name {self._host} could not be resolved; check the "
                                "API URL (--api-url, ATOMSCALE_API_URL or AS_API_ENDPOINT) and "
                                "the network") from None
-            if _caused_by(exc, (NewConnectionError, ConnectionRefusedError)):
+            if caused_by(exc, (NewConnectionError, ConnectionRefusedError)):
                 raise Transient(f"could not connect to {self.base_url}") from None
             raise Transient("the connection was dropped before an answer", unknown=True) from None
         except requests.exceptions.RequestException as exc:
             raise ApiError(f"{method} {path} could not be sent: {type(exc).__name__}") from None
         status = response.status_code
         log.debug("%s %s %d %.0f ms", method, path, status, (time.perf_counter() - started) * 1000)
+        rate = parse_rate_headers(response.headers, self._wall_clock)
+        if status in (429, 503):
+            self._refused(response, content, ticket, rate)
+        self.throttle.answered(ticket, status, rate)
         if 300 <= status < 400:
             location = self.redact(response.headers.get("Location", "?"))
             raise ApiError(f"the API answered {method} {path} with a redirect ({status}) to "
@@ -371,24 +328,16 @@ class ApiClient:
             message = key_refused_message(status, self.key.source)
             self.control.stop(StopReason.KEY_REFUSED, message)
             raise AuthError(message, status)
-        if status == 429:
-            wait = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock)
-            if wait is not None and wait > policy.max_retry_after:
-                raise ApiError(f"rate limited: the server asked to wait {wait:.0f} s, longer than "
-                               f"{policy.max_retry_after:.0f} s; run again later", status)
-            if wait is not None:
-                policy.gate.hold(wait)
-            raise Transient("rate limited (429)", status, retry_after=wait)
         if status in RETRYABLE_STATUS:
             self._failed()
-            raise Transient(f"server error {status}: {_detail(response, content, self.redact)}",
+            raise Transient(f"server error {status}: {server_reason(response, content, self.redact)}",
                             status, unknown=True)
         if method != "GET":
             # The server answered a write: its write path is up. A GET that works proves
             # nothing about writes (a re-read between failed POSTs must not reset the count).
             policy.breaker.success()
         if status >= 400:
-            raise ApiError(f"{status}: {_detail(response, content, self.redact)}", status)
+            raise ApiError(f"{status}: {server_reason(response, content, self.redact)}", status)
         try:
             data = json.loads(content) if content else {}
         except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
@@ -396,7 +345,32 @@ class ApiClient:
                             unknown=True) from None
         return data, status
 
-    def _read_body(self, response: requests.Response, request: str, deadline: float) -> bytes:
+    def _refused(self, response: requests.Response, content: bytes, ticket: Ticket,
+                 rate: Any) -> None:
+        """A 429, or a 503 with Retry-After: the server asks us to slow down. Raises the
+        Transient to try again (`paced` when the pace answers it: see `throttle`). A 503
+        without Retry-After returns: a server error like 500, and one reason fewer in flight."""
+        policy, status = self.policy, response.status_code
+        wait = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock)
+        if status == 503 and wait is None:
+            self.throttle.overloaded(ticket)
+            return
+        if wait is not None and wait > policy.max_retry_after:
+            what = "rate limited" if status == 429 else f"server busy ({status})"
+            raise ApiError(f"{what}: the server asked to wait {wait:.0f} s, longer than "
+                           f"{policy.max_retry_after:.0f} s; run again later", status)
+        paced = self.throttle.refused(ticket, status, wait, rate)
+        if status == 429:
+            # Nothing was done (RFC 6585): never in doubt, never a failure of the API.
+            raise Transient("rate limited (429)", status, retry_after=wait, paced=paced)
+        if not paced:
+            self._failed()
+        # A 503 may come from a proxy after the server did the work: in doubt, as any 5xx.
+        raise Transient(f"server busy (503): {server_reason(response, content, self.redact)}",
+                        status, unknown=True, retry_after=wait, paced=paced)
+
+    def _read_body(self, response: requests.Response, request: str, deadline: float,
+                   ticket: Ticket) -> bytes:
         """The answer's body, read as it arrives (`raw.read1`: whatever one read brings, so
         that a trickle is noticed); one larger than `max_answer_bytes`, or still arriving at
         `deadline` (time.monotonic), is refused. The body's own errors are urllib3's (requests
@@ -410,6 +384,7 @@ class ApiClient:
                     chunk = response.raw.read1(1 << 16, decode_content=True)
                 except urllib3.exceptions.ReadTimeoutError:
                     self._failed()
+                    self.throttle.overloaded(ticket)  # slow to answer: fewer in flight
                     raise Transient(f"no answer within {self.policy.timeout:g} s",
                                     unknown=True) from None
                 except urllib3.exceptions.SSLError as exc:
@@ -433,6 +408,7 @@ class ApiClient:
                 chunks.append(chunk)
                 if time.monotonic() > deadline:
                     self._failed()
+                    self.throttle.overloaded(ticket)
                     raise Transient(f"the answer to {request} was still arriving after "
                                     f"{self.max_answer_seconds:g} s", unknown=True)
         return b"".join(chunks)

@@ -1,11 +1,14 @@
-"""The one retry policy, built from tenacity's small parts and two shared pieces of state.
+"""The one retry policy, built from tenacity's small parts and one shared piece of state.
 
-- `BackoffGate`: a server's Retry-After holds back every worker, not just the one that got it.
 - `Breaker`: failed attempts in a row, across all workers; past the limit the API is "down".
 - `RetryPolicy`: capped exponential backoff plus random jitter (`wait + wait`) (or the
   server's Retry-After), a stop after N attempts, after about a minute of retrying, or when
   the run is stopped, whichever comes first; and the injectable clock and sleep that let
   tests assert every wait without waiting.
+
+A 429's Retry-After holds back every worker, not just the one that got it: that hold, and
+the pace after it, are the run's throttle's (`throttle.Throttle`, `pacing.Pace`). Time a
+request spends waiting for the throttle is not retrying, and is left out of its budget.
 
 Whether the run goes on is not the policy's business: it asks (`should_stop`), and the
 run's `control.RunControl` answers.
@@ -23,30 +26,6 @@ from tenacity import stop_after_attempt, wait_exponential, wait_random
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-
-
-class BackoffGate:
-    """A shared "not before" time: every worker waits for it before each attempt."""
-
-    def __init__(self, clock: Clock = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._not_before = 0.0
-
-    def hold(self, seconds: float) -> None:
-        with self._lock:
-            self._not_before = max(self._not_before, self._clock() + max(0.0, seconds))
-
-    def remaining(self) -> float:
-        with self._lock:
-            return max(0.0, self._not_before - self._clock())
-
-    def wait(self, sleep: Sleep) -> float:
-        """Sleep until the gate opens; returns the time slept (0 when open)."""
-        remaining = self.remaining()
-        if remaining > 0:
-            sleep(remaining)
-        return remaining
 
 
 class Breaker:
@@ -76,13 +55,15 @@ class Breaker:
 
 
 class _StopAfterDelay(tenacity.stop.stop_base):
-    """tenacity's stop_after_delay, but on the injected clock."""
+    """tenacity's stop_after_delay, but on the injected clock, and less the seconds
+    `excused()` (waiting for the run's pace is not retrying)."""
 
-    def __init__(self, seconds: float, clock: Clock, started: float) -> None:
-        self.seconds, self.clock, self.started = seconds, clock, started
+    def __init__(self, seconds: float, clock: Clock, started: float,
+                 excused: Callable[[], float]) -> None:
+        self.seconds, self.clock, self.started, self.excused = seconds, clock, started, excused
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self.clock() - self.started >= self.seconds
+        return self.clock() - self.started - self.excused() >= self.seconds
 
 
 class _StopWhen(tenacity.stop.stop_base):
@@ -123,11 +104,9 @@ class RetryPolicy:
     clock: Clock = time.monotonic
     #: None: the caller's sleep (the client uses one that a stopped run cuts short).
     sleep: Sleep | None = None
-    gate: BackoffGate = field(init=False)
     breaker: Breaker = field(init=False)
 
     def __post_init__(self) -> None:
-        self.gate = BackoffGate(self.clock)
         self.breaker = Breaker(self.max_consecutive_failures)
 
     @property
@@ -138,15 +117,16 @@ class RetryPolicy:
     def retrying(self, retry_on: type[BaseException] | tuple[type[BaseException], ...], *,
                  should_stop: Callable[[], bool], sleep: Sleep,
                  before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
-                 ) -> tenacity.Retrying:
+                 excused: Callable[[], float] = lambda: 0.0) -> tenacity.Retrying:
         """A fresh tenacity loop for one request, its time budget counted from now.
 
         `should_stop`: asked after each failed attempt (the run's control); `sleep`: the
-        wait between attempts when the policy has none of its own.
+        wait between attempts when the policy has none of its own; `excused()`: the seconds
+        the request has spent waiting for the run's pace, left out of its budget.
         """
         return tenacity.Retrying(
             stop=(stop_after_attempt(self.max_attempts)
-                  | _StopAfterDelay(self.retry_budget, self.clock, self.clock())
+                  | _StopAfterDelay(self.retry_budget, self.clock, self.clock(), excused)
                   | _StopWhen(should_stop)),
             wait=_WaitForServer(wait_exponential(multiplier=self.initial_backoff, max=self.max_backoff)
                                 + wait_random(0, self.jitter)),

@@ -127,6 +127,8 @@ class ReportContent(RowsTable):
                 ("Requests", ", ".join(f"{m} {n}" for m, n in sync.requests.items()) or "none"),
                 ("Retries", sync.retries),
             ]
+            if sync.riding is not None:  # how the writes rode the server
+                lines.append(("Server", sync.riding.text))
         elif isinstance(outcome, CheckOutcome):
             lines += [(label, self.text(text)) for label, text in _stack_lines(outcome)]
         lines += [

@@ -1,6 +1,7 @@
-"""Run a Plan: writes go out concurrently under one shared back-off; unknown outcomes are
-settled by reading the server's records again (one GET for all the rows in doubt at that
-moment), so that nothing is ever created twice. A target material to rename
+"""Run a Plan: writes go out concurrently, as many at once as the server takes (the client's
+throttle: a fixed number, or a limit found as the run goes, and the server's stated pace);
+unknown outcomes are settled by reading the server's records again (one GET for all the rows
+in doubt at that moment), so that nothing is ever created twice. A target material to rename
 (`--update-samples`) is renamed first; its rows' layers are written after the rename succeeded.
 
 The run's `RunControl` (`client.control`) decides whether writes go on: once it is stopped
@@ -16,6 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..core.control import RunControl, RunStopped, StopReason
@@ -32,7 +34,8 @@ from ..plan.actions import (
     SampleUpdate,
 )
 from ..plan.records import ServerIndex
-from ..remote.client import Answer, ApiClient
+from ..remote.answers import Answer
+from ..remote.client import ApiClient
 
 log = logging.getLogger("layer_sync.apply")
 
@@ -40,6 +43,8 @@ CREATED, UPDATED, FAILED, SKIPPED = Result.CREATED, Result.UPDATED, Result.FAILE
 WOULD_CREATE, WOULD_UPDATE = Result.WOULD_CREATE, Result.WOULD_UPDATE
 
 Progress = Callable[[int, int, int], None]
+#: A write to run, and the rows it writes.
+Task = tuple[Callable[[], list[RowResult]], list[Action]]
 
 
 class Reconciler:
@@ -84,7 +89,7 @@ class Reconciler:
             error: BaseException | None = None
             try:
                 records = self._fetch()
-            except BaseException as exc:  # handed to every waiter, raised there
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiter, raised there
                 error = exc
             with self._cond:
                 self._generation += 1
@@ -131,14 +136,17 @@ def _server_id(action: Action) -> int | None:
     return value if type(value) is int else None
 
 
-def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concurrency: int = 8,
+def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *,
+               concurrency: int | None = None, max_concurrency: int = 32,
                progress: Progress | None = None,
                on_result: Callable[[int, RowResult], None] | None = None,
                ) -> tuple[list[RowResult], str | None]:
     """Send the plan's writes. Returns a result per row (plan order) and, when the run had to
     stop (key refused, API down, interrupted: see `client.control`), the reason.
-    `on_result(index, result)` is called from the calling thread as each row's result is
-    known (the report streams them)."""
+    `concurrency`: the writes in flight at once; None: as many as the server takes, found as
+    the run goes, up to `max_concurrency` (the client's throttle decides, and should have
+    been made with the same two). `on_result(index, result)` is called from the calling
+    thread as each row's result is known (the report streams them)."""
     position = {id(a): i for i, a in enumerate(plan.actions)}
     results: dict[int, RowResult] = {}
 
@@ -153,22 +161,24 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *, concur
         if action.kind in (INVALID, UNCHANGED) and id(action) not in renamed:
             record(RowResult(action, Result(action.kind.value), record_id=_server_id(action),
                              message=action.message))
-    tasks: list[tuple[Callable[[], list[RowResult]], list[Action]]] = []
+    tasks: list[Task] = []
     reconciler = Reconciler(client.list_target_materials)
     for update in plan.sample_updates:
-        tasks.append((lambda u=update: _rename_then_write(client, reconciler, u), update.actions))
+        tasks.append((partial(_rename_then_write, client, reconciler, update), update.actions))
     for group in plan.new_samples:
-        tasks.append((lambda g=group: _create_sample(client, reconciler, g, known_samples), group.actions))
+        tasks.append((partial(_create_sample, client, reconciler, group, known_samples),
+                      group.actions))
     for action in plan.actions:
         if id(action) in renamed:
             continue
         if action.kind == CREATE and action.new_sample is None:
-            tasks.append((lambda a=action: [_create_layer(client, reconciler, a)], [action]))
+            tasks.append((partial(_one, _create_layer, client, reconciler, action), [action]))
         elif action.kind == UPDATE:
-            tasks.append((lambda a=action: [_update_layer(client, a)], [action]))
+            tasks.append((partial(_one, _update_layer, client, action), [action]))
 
     if tasks:
-        _run_tasks(client, tasks, concurrency, record, progress)
+        workers = concurrency if concurrency is not None else max_concurrency
+        _run_tasks(client, tasks, workers, record, progress)
     control = client.control
     fatal = control.message if control.reason in _FATAL else None
     return [results[id(a)] for a in plan.actions], fatal
@@ -180,9 +190,10 @@ _FATAL = (StopReason.KEY_REFUSED, StopReason.API_DOWN, StopReason.INTERRUPTED)
 _POLL_S = 0.25
 
 
-def _run_tasks(client: ApiClient, tasks: list, concurrency: int,
+def _run_tasks(client: ApiClient, tasks: list[Task], workers: int,
                record: Callable[[RowResult], None], progress: Progress | None) -> None:
-    """Run the writes on `concurrency` worker threads: one request on the wire per worker.
+    """Run the writes on `workers` threads: at most one request on the wire per worker, and
+    no more in flight than the client's throttle allows (it holds the others back).
 
     Finished writes come back through a queue, so that the calling thread can also watch the
     run control while it waits (after an interruption it waits only `grace_s`). The workers
@@ -213,7 +224,7 @@ def _run_tasks(client: ApiClient, tasks: list, concurrency: int,
             task, actions = tasks[index]
             finished.put((index, _guarded(client, task, actions)))
 
-    for n in range(min(max(1, concurrency), len(tasks))):
+    for n in range(min(max(1, workers), len(tasks))):
         threading.Thread(target=work, name=f"write-{n}", daemon=True).start()
     pending = set(range(len(tasks)))
     done = 0
@@ -288,6 +299,11 @@ def _guarded(client: ApiClient, task: Callable[[], list[RowResult]], actions: li
                 for a in actions]
 
 
+def _one(write: Callable[..., RowResult], *args: Any) -> list[RowResult]:
+    """A write of one row, as a task's list of results."""
+    return [write(*args)]
+
+
 def _record_id(answer: Answer) -> int | None:
     data = answer.data
     value = data.get("id") if isinstance(data, dict) else None
@@ -340,9 +356,9 @@ def _rename_then_write(client: ApiClient, reconciler: Reconciler,
     results = []
     for action in update.actions:
         if action.kind == UPDATE:
-            result = _guarded(client, lambda a=action: [_update_layer(client, a)], [action])[0]
+            result = _guarded(client, partial(_one, _update_layer, client, action), [action])[0]
         elif action.kind == CREATE:
-            result = _guarded(client, lambda a=action: [_create_layer(client, reconciler, a)],
+            result = _guarded(client, partial(_one, _create_layer, client, reconciler, action),
                               [action])[0]
         else:
             result = RowResult(action, Result.UNCHANGED, message=action.message)

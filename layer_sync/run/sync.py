@@ -121,8 +121,8 @@ def _client(api_key: str | ApiKey | None, options: SyncOptions, runtime: Runtime
     policy = RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout,
                          max_consecutive_failures=options.max_consecutive_failures,
                          clock=runtime.clock, sleep=runtime.sleep)
-    return ApiClient(api_url, api_key, policy, pool_size=options.writers,
-                     control=runtime.control)
+    return ApiClient(api_url, api_key, policy, concurrency=options.concurrency,
+                     max_concurrency=options.max_concurrency, control=runtime.control)
 
 
 def _report_target(options: SyncOptions, inputs: list[Path]) -> Path | bool:
@@ -164,6 +164,8 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
         outcome.fatal, outcome.message = True, control.message
     outcome.requests = dict(client.counters.requests)
     outcome.retries = client.counters.retries
+    if outcome.requests.get("POST") or outcome.requests.get("PATCH"):
+        outcome.riding = client.throttle.riding()  # how the writes rode the server
     outcome.finished, outcome.duration_s = runtime.now(), runtime.clock() - started
     if report is not None:
         target, reserved = report
@@ -219,7 +221,9 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
         runtime.report("writing", done, total, retries)
 
     outcome.results, fatal = apply_plan(plan, client, plan.known_samples,
-                                        concurrency=options.writers, progress=writing)
+                                        concurrency=options.concurrency,
+                                        max_concurrency=options.max_concurrency,
+                                        progress=writing)
     if fatal:
         outcome.fatal, outcome.message = True, fatal
         outcome.reason_kind = client.control.kind

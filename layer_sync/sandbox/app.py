@@ -15,10 +15,9 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 from .bodies import (
@@ -31,57 +30,25 @@ from .bodies import (
     validate_seed,
 )
 from .faults import Faults, before_handling
+from .limits import Capacity, RateLimit
+from .stats import Stats
 from .store import NotFound, Store
 
 log = logging.getLogger("layer_sync.sandbox")
 
 DEFAULT_API_KEY = "sandbox"
-class Stats:
-    """Request counters, safe across threads: tests prove concurrency with `max_in_flight`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.by_method: dict[str, int] = {}
-            self.by_status: dict[int, int] = {}
-            self.faults: dict[str, int] = {}
-            # The latest requests only: a sandbox may run for days.
-            self.log: deque[tuple[str, str, int | None, str | None]] = deque(maxlen=100_000)
-            self.in_flight = 0
-            self.max_in_flight = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_method.values())
-
-    def begin(self, method: str) -> None:
-        with self._lock:
-            self.by_method[method] = self.by_method.get(method, 0) + 1
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-
-    def note_fault(self, fault: str) -> None:
-        with self._lock:
-            self.faults[fault] = self.faults.get(fault, 0) + 1
-
-    def end(self, method: str, path: str, status: int | None, fault: str | None) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            if status is not None:
-                self.by_status[status] = self.by_status.get(status, 0) + 1
-            self.log.append((method, path, status, fault))
-
-
 class SandboxServer:
     """The sandbox, runnable in a thread (tests, demo) or in the foreground (`layer-sync sandbox`)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None,
-                 seed: str | Path | list | None = None, api_key: str = DEFAULT_API_KEY,
+                 seed: str | Path | list[Any] | None = None, api_key: str = DEFAULT_API_KEY,
                  latency_ms: float = 0.0, faults: Faults | None = None,
-                 echo_key: bool = False) -> None:
+                 echo_key: bool = False, capacity: int | None = None,
+                 queue: int | None = None, rate: float | None = None,
+                 rate_headers: str = "none", burst: int | None = None) -> None:
+        # The server's limits (`limits`): checked first, so that a bad one fails at once.
+        self.capacity = Capacity(capacity, queue) if capacity is not None else None
+        self.rate_limit = RateLimit(rate, rate_headers, burst) if rate is not None else None
         self.store = Store(db)
         if seed is not None:
             if not isinstance(seed, list):
@@ -110,9 +77,9 @@ class SandboxServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host if isinstance(host, str) else host.decode()}:{port}/"
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox",
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -135,7 +102,7 @@ class SandboxServer:
                     pass
         self.store.close()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -221,6 +188,15 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "layer-sync-sandbox/1"
+        # One request's state (a connection's requests come one after the other).
+        _answer_at = 0.0
+        _arrived = 0.0
+        _serving = False
+        _limit_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never changed
+        _method = ""
+        _status: int | None = None
+        _fault: str | None = None
+        _recorded = True
 
         def setup(self) -> None:
             super().setup()
@@ -241,7 +217,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self._arrived = time.perf_counter()
             return super().parse_request()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:  # the standard library's own name
             pass  # one line per request is written by _handle, without the key
 
         def do_GET(self) -> None:
@@ -268,12 +244,15 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 body = self.rfile.read(length) if length > 0 else b""
                 # --latency-ms is the time from receiving a request to answering it, as a
                 # remote API's response time would be; the sandbox's own work happens inside
-                # that window (see _send), so it adds only parsing and I/O on top.
+                # that window (see _send), so it adds only parsing and I/O on top. With a
+                # capacity, it is counted from the moment the request is served.
                 self._answer_at = self._arrived + sandbox.latency_ms / 1000
+                if not self._admitted():
+                    return
                 fault = self._fault = sandbox.faults.decide(method)
                 if fault:
                     sandbox.stats.note_fault(fault)
-                if before_handling(fault):
+                if fault is not None and before_handling(fault):
                     self._injected(fault)
                     return
                 if not sandbox.key_accepted(self.headers.get("X-API-KEY")):
@@ -300,11 +279,36 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     self.close_connection = True
             finally:
+                if self._serving:
+                    self._serving = False
+                    assert sandbox.capacity is not None
+                    sandbox.capacity.leave()
                 self._record()
                 ms = (time.perf_counter() - started) * 1000
                 log.info("%s %s %s %.1f ms%s", method, self.path,
                          self._status if self._status is not None else "dropped", ms,
                          f" (fault {self._fault})" if self._fault else "")
+
+        def _admitted(self) -> bool:
+            """The server's limits: past its rate a 429, past its capacity and queue a 503,
+            both at once and with Retry-After; else the request is served (it may have
+            waited in the queue first)."""
+            self._limit_headers = {}
+            if sandbox.rate_limit is not None:
+                admitted, self._limit_headers = sandbox.rate_limit.admit()
+                if not admitted:
+                    self._answer_at = 0.0
+                    self._send(429, {"detail": "Too Many Requests: past the rate limit"})
+                    return False
+            if sandbox.capacity is not None:
+                if not sandbox.capacity.enter():
+                    self._answer_at = 0.0
+                    self._send(503, {"detail": "Service Unavailable: the server is full"},
+                               {"Retry-After": sandbox.capacity.retry_after})
+                    return False
+                self._serving = True
+                self._answer_at = time.perf_counter() + sandbox.latency_ms / 1000
+            return True
 
         def _injected(self, fault: str) -> None:
             """A fault answered before the request is handled: nothing is stored."""
@@ -357,7 +361,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                      f"Content-Type: {kind}",
                      f"Content-Length: {len(data)}",
                      f"Server: {self.server_version}"]
-            lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+            lines += [f"{k}: {v}" for k, v in {**self._limit_headers, **(headers or {})}.items()]
             if self.close_connection:
                 lines.append("Connection: close")
             answer = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
@@ -378,13 +382,6 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 time.sleep(sandbox.faults.trickle_seconds)
                 self.wfile.write(answer[i:i + 1])
-
-        _answer_at = 0.0
-        _arrived = 0.0
-        _method = ""
-        _status: int | None = None
-        _fault: str | None = None
-        _recorded = True
 
         def _drop(self) -> None:
             # SO_LINGER 0: closing sends a reset, as a crashed proxy would.

@@ -134,12 +134,11 @@ def validate_layer(body: Any, need_sample: bool = True) -> dict[str, Any]:
         if body.get(name) is not None and not isinstance(body[name], str):
             raise Unprocessable(f"{name}: value is not a valid string ({body[name]!r})")
     elements = body.get("element_dict")
-    if elements is not None:
-        if not isinstance(elements, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                and abs(v) <= INT32_MAX for v in elements.values()):
-            raise Unprocessable("element_dict: must be an object of element: number (finite, "
-                                f"at most {INT32_MAX})")
+    if elements is not None and (not isinstance(elements, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and abs(v) <= INT32_MAX for v in elements.values())):
+        raise Unprocessable("element_dict: must be an object of element: number (finite, "
+                            f"at most {INT32_MAX})")
     return {k: body[k] for k in ("id", "layer_id", "sample_id", "element_dict", *_LAYER_TEXT_FIELDS)
             if k in body}
 

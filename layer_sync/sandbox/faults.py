@@ -56,7 +56,7 @@ class Faults:
     retry_after: str = "1"
     #: Apply random faults only to these methods (None: every method).
     methods: frozenset[str] | None = None
-    _script: deque = field(default_factory=deque, repr=False)
+    _script: deque[tuple[str, str | None]] = field(default_factory=deque, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -87,5 +87,6 @@ class Faults:
             if self.methods is not None and method not in self.methods:
                 return None
             if self._random.random() < self.rate:
-                return self._random.choice(self.kinds)
+                drawn: str = self._random.choice(self.kinds)
+                return drawn
             return None

@@ -81,10 +81,10 @@ class NotFound(LookupError):
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def _signature(composition: str | None) -> tuple | None:
+def _signature(composition: str | None) -> tuple[Any, ...] | None:
     if not composition:
         return None
     try:
@@ -224,8 +224,9 @@ class Store:
             except BaseException as exc:
                 self._db.execute("ROLLBACK")
                 if isinstance(exc, (sqlite3.Error, OverflowError, UnicodeEncodeError)):
-                    # What validate_seed lets through but SQLite refuses: "cannot load the seed".
-                    raise ValueError(f"cannot store it ({exc})") from None
+                    # What validate_seed lets through but SQLite refuses: "cannot load the
+                    # seed" (a ValueError, as the seed's other checks raise).
+                    raise ValueError(f"cannot store it ({exc})") from None  # noqa: TRY004
                 raise
 
     # ------------------------------------------------------------------ helpers
@@ -239,6 +240,7 @@ class Store:
              sample.get("detail_note_content"), sample.get("user_id", "sandbox-user"),
              sample.get("user_name", "Sandbox User"), sample.get("version") or 1,
              sample.get("last_updated") or _now()))
+        assert cur.lastrowid is not None  # an INSERT's
         return int(cur.lastrowid)
 
     def _insert_layer(self, sample_id: int, layer: dict[str, Any], enrich: bool = True) -> int:
@@ -251,6 +253,7 @@ class Store:
             (data.get("id"), sample_id, data["layer_id"], data.get("composition_string"),
              _dumps(data.get("element_dict")), data.get("orientation"), data.get("space_group"),
              data.get("mp_id")))
+        assert cur.lastrowid is not None  # an INSERT's
         return int(cur.lastrowid)
 
     def _enrich(self, layer: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +265,8 @@ class Store:
             derived = self._derive_elements(composition)
             if derived is not None:
                 layer["element_dict"] = derived
-        known = self._known.get(_signature(composition))
+        signature = _signature(composition)
+        known = self._known.get(signature) if signature is not None else None
         if known:
             layer.setdefault("space_group", None)
             layer.setdefault("mp_id", None)

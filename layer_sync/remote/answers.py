@@ -1,0 +1,87 @@
+"""What an attempt comes to: a final `Answer`, a `Transient` failure worth trying again, or an
+error; and the words for them (the server's reason, a refused key, what caused a failure).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+
+class Transient(Exception):
+    """An attempt that may succeed if tried again.
+
+    `unknown`: the request may have been carried out (the server may hold the write).
+    `retry_after`: seconds the server asked us to wait.
+    `paced`: a refusal (429, 503 with Retry-After) while the server served other writes: the
+    pace's business, sent again without spending an attempt (see `throttle`).
+    """
+
+    def __init__(self, message: str, status: int | None = None, unknown: bool = False,
+                 retry_after: float | None = None, paced: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.unknown = unknown
+        self.retry_after = retry_after
+        self.paced = paced
+
+
+@dataclass
+class Answer:
+    """A request's final answer: the JSON body, the status, how many attempts it took, and
+    whether it was found on the server after an unknown outcome instead of being sent again."""
+
+    data: Any
+    status: int | None
+    attempts: int
+    recovered: bool = False
+
+
+def key_refused_message(status: int, source: str) -> str:
+    """The one message for a refused key: what happened and where the key came from."""
+    if status == 403:
+        return (f"the API key in {source} may not do this (403): it needs write access; set a "
+                "key with write scope there; nothing more was sent")
+    return (f"the API key in {source} was refused (401); check it, or set a valid key there; "
+            "nothing more was sent")
+
+
+def caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether `exc` or anything it wraps (causes, contexts, urllib3's `reason`) is of `kinds`."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kinds):
+            return True
+        for inner in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                      *current.args):
+            if isinstance(inner, BaseException):
+                todo.append(inner)
+    return False
+
+
+def server_reason(response: requests.Response, content: bytes,
+                  clean: Callable[[str], str]) -> str:
+    """The server's reason for an error answer, `clean`ed (the key replaced) before it is
+    shortened, so that a cut can never leave part of the key behind."""
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
+        text = clean(content.decode(response.encoding or "utf-8", "replace").strip())
+        return text[:300] if text else clean(response.reason or f"HTTP {response.status_code}")
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        if isinstance(detail, list):  # FastAPI-style validation errors
+            return clean("; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}"
+                if isinstance(d, dict) else str(d) for d in detail))
+        return clean(str(detail))
+    return clean(json.dumps(body))[:300]
