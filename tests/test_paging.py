@@ -28,7 +28,6 @@ from layer_sync.remote.answers import Answer
 from layer_sync.remote.client import ApiClient
 from layer_sync.remote.jsoncost import parsed_cost
 from layer_sync.remote.paging import ListIncomplete, next_link, parse_page, read_list
-from layer_sync.remote.retry import RetryPolicy
 from layer_sync.run.sync import sync_file
 from layer_sync.sandbox import Faults, Listing, SandboxServer
 
@@ -234,6 +233,26 @@ def test_a_list_of_more_pages_than_the_bound_is_refused():
 
     with pytest.raises(ListIncomplete, match="more than 50 pages"):
         read_list(get, "http://a.test/l/", max_cost=1 << 30, max_pages=50)
+
+
+def test_a_list_of_more_records_than_a_run_reads_is_refused_as_it_comes():
+    """Small records cost the plan more than their text says: past the bound, the list is
+    refused after the page that passes it, before the plan holds any of it."""
+
+    def get(url: str) -> Answer:
+        number = int(url.rpartition("=")[2]) if "=" in url else 1
+        return Answer([{"id": number * 10 + i} for i in range(10)], 200, 1,
+                      headers={"Link": f"<http://a.test/l/?page={number + 1}>; rel=next"})
+
+    with pytest.raises(ApiError, match="holds more than 25 records") as caught:
+        read_list(get, "http://a.test/l/", max_cost=1 << 30, max_entries=25)
+    assert caught.value.kind == "answer_too_large"
+
+
+def test_the_new_reasons_are_documented_words():
+    from layer_sync.outcome.jsonline import REASONS
+
+    assert {"list_incomplete", "answer_too_large"} <= set(REASONS)
 
 
 def test_the_key_in_a_next_link_is_never_shown():

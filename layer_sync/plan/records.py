@@ -28,7 +28,7 @@ ID_FIELDS = ("id", "sample_id", "layer_id")
 SAMPLE_TEXT = ("sample_name", "substrate")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OddRecord:
     """An entry of the server's list that does not have the documented shape.
 
@@ -93,10 +93,14 @@ class ServerIndex:
         samples: dict[int, dict[str, Any]] = {}
         by_name: dict[str, set[int]] = defaultdict(set)
         odd: list[OddRecord] = []
+        # Odd records alike are one object (a list of bare values would otherwise cost the
+        # plan hundreds of bytes each).
+        alike: dict[OddRecord, OddRecord] = {}
         for entry in entries:
             problem = shape_problem(entry)
             if problem is not None:
-                odd.append(_odd(entry, problem))
+                record = _odd(entry, problem)
+                odd.append(alike.setdefault(record, record))
                 if not _sample_part_fits(entry):
                     continue
                 # The target material's part fits: it is on the server, whatever its layer.

@@ -1,16 +1,16 @@
 """What a JSON answer will take in memory once parsed, told from its bytes before it is parsed.
 
 The bound on an answer's size is on its *decoded* bytes (after gzip), and that is not enough:
-parsed, a list of small objects takes 20 to 40 times its text (`[[],[],…]` 33x, `[[[[]]]]`
+parsed, a list of small objects takes 20 to 40 times its text (`[[],[],…]` 24x, `[[[[]]]]`
 42x: each `[]` is a 56-byte list object and a pointer, from 3 bytes of text), while a real
-list of layers takes ~5x. So a 250 MB gzip-inflated answer of `[{},{},…]` took 7 GB. Here the
-cost is estimated from counts that C code makes fast (0.2 s for 64 MB): every object the
+list of layers takes ~5x: a 254 KB gzip answer, 250 MB of JSON once inflated, took 7 GB. Here the
+cost is estimated from counts that C code makes fast (0.2 to 0.7 s for 64 MB): every object the
 parser can make starts at a `,` `:` `{` or `[` (or is the first in a container), and each of
 them costs at most ~100 bytes; the text itself is held up to four times while it is parsed
 (the bytes, the decoded text, the strings made from it and the parser's buffer for them), each
 time at one, two or four bytes a character by the widest character it holds.
 
-Measured against `tracemalloc`'s peak of `json.loads` on 35 shapes (benchmarks/
+Measured against `tracemalloc`'s peak of `json.loads` on 18 shapes (benchmarks/
 bench_json_cost.py): the estimate is at least 1.16 times the real peak for every one (empty
 containers, deep nesting, unique keys, astral and escaped text) and ~2.9 times it for a real
 list of layers.
@@ -22,8 +22,8 @@ import re
 
 #: The memory one answer may take once parsed, and the whole list, every page of it
 #: together: past it the answer is refused unread. The estimate is ~2.9 times a real list's
-#: cost, so a list of ~100,000 layers (44 MB of JSON) is read, and nothing that passes takes
-#: more than ~550 MB (docs/design.md).
+#: cost, so a list of ~110,000 layers (41 MB of JSON) is read, and nothing that passes takes
+#: more than ~550 MB to parse (docs/design.md).
 MAX_PARSED_COST = 640 << 20
 #: What every `,` `:` `{` `[` may cost once parsed, at most (a one-key dict: 192 bytes from
 #: 8 bytes of text, two separators and a brace; an empty list: 64 bytes from 3).

@@ -40,6 +40,10 @@ log = logging.getLogger("layer_sync.api")
 
 #: The most pages a list is read in: 100,000 layers at 100 a page. Past it the list is refused.
 MAX_PAGES = 1000
+#: The most records a list may hold: twice the largest sheet's rows (a real list is bounded
+#: before this by what it takes once parsed, ~110,000 layers: `jsoncost`). Small records
+#: cost the plan more than their text says (the index of 3 million `[]` took 660 MB).
+MAX_ENTRIES = 200_000
 #: The fields of an envelope that hold the page's records.
 ENTRY_FIELDS = ("results", "items", "data")
 #: The fields that give the total count of records (at the envelope's top, or in its `meta`).
@@ -72,14 +76,15 @@ class Page:
 
 
 def read_list(get: Callable[[str], Answer], url: str, *, max_cost: int,
-              max_pages: int = MAX_PAGES, clean: Callable[[str], str] = str) -> list[Any]:
+              max_pages: int = MAX_PAGES, max_entries: int = MAX_ENTRIES,
+              clean: Callable[[str], str] = str) -> list[Any]:
     """Every entry of the list at `url` (absolute), following its pages to the end.
 
     `get(url)` sends one GET under the retry policy (a page that fails is retried as any GET)
     and returns its `Answer`; `max_cost`: the memory all pages together may take once parsed
     (`Answer.cost`); `clean`: the key removed from a text (URLs come from the server).
     Raises `ListIncomplete` when the list cannot be read whole, ApiError (`answer_too_large`)
-    past `max_cost`, and whatever `get` raises.
+    past `max_cost` or `max_entries`, and whatever `get` raises.
     """
     origin = _origin(url)
     seen = {_without_fragment(url)}
@@ -96,6 +101,10 @@ def read_list(get: Callable[[str], Answer], url: str, *, max_cost: int,
                            f"memory once read (after {pages} pages); it was not read whole and "
                            "nothing was written", answer.status, kind="answer_too_large")
         page = parse_page(answer, url, clean)
+        if len(entries) + len(page.entries) > max_entries:
+            raise ApiError(f"the server's list holds more than {max_entries:,} records, more "
+                           "than a run reads; it was not read whole and nothing was written",
+                           answer.status, kind="answer_too_large")
         new = _merge(entries, where, page.entries)
         if page.total is not None:
             total = page.total
