@@ -119,6 +119,17 @@ def test_the_command_line_reads_a_paged_list_whole(paged, tmp_path):
     assert line["requests"] == {"GET": 7, "POST": 0, "PATCH": 0} and line["unchanged"] == 300
 
 
+def test_export_reads_every_page_too(paged, tmp_path):
+    from layer_sync.tools.export import export_stacks
+
+    exported = tmp_path / "export.csv"
+    export_stacks(exported, api_key=API_KEY, api_url=paged.url)
+    assert len(exported.read_text(encoding="utf-8").strip().splitlines()) >= 301
+    paged.stats.reset()
+    again = _sync(paged, exported)  # the export syncs back with nothing to change
+    assert again.exit_code == 0 and again.requests == {"GET": 7} and _writes(paged) == 0
+
+
 def test_records_seen_on_two_pages_are_one_record_not_a_reason_to_write(paged, tmp_path):
     """A page's edge that moves while the list is read (a record added before it) shows one
     record on two pages: it is one record, not one held twice, and nothing is created."""

@@ -351,10 +351,10 @@ class ApiClient:
             raise ApiError(f"{status}: {server_reason(response, content, self.redact)}", status)
         tries.headers, tries.cost = response.headers, parsed_cost(content)
         if tries.cost > self.max_answer_cost:  # checked before it is parsed: see jsoncost
-            raise ApiError(f"the answer to {method} {path} would take about "
-                           f"{megabytes(tries.cost)} of memory once read, more than the "
-                           f"{megabytes(self.max_answer_cost)} a run reads; it was not read "
-                           "(is --api-url the API?)", status, kind="answer_too_large")
+            raise ApiError(self.redact(
+                f"the answer to {method} {path} would take about {megabytes(tries.cost)} of "
+                f"memory once read, more than the {megabytes(self.max_answer_cost)} a run "
+                "reads; it was not read (is --api-url the API?)"), status, kind="answer_too_large")
         try:
             data = json.loads(content) if content else {}
         except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
@@ -418,9 +418,10 @@ class ApiClient:
                     break
                 size += len(chunk)
                 if size > limit:
-                    raise ApiError(f"the answer to {request} is larger than "
-                                   f"{megabytes(limit)}; it was not read (is --api-url the "
-                                   "API?)", response.status_code, kind="answer_too_large")
+                    raise ApiError(self.redact(f"the answer to {request} is larger than "
+                                               f"{megabytes(limit)}; it was not read (is "
+                                               "--api-url the API?)"),
+                                   response.status_code, kind="answer_too_large")
                 chunks.append(chunk)
                 if time.monotonic() > deadline:
                     self._failed()
