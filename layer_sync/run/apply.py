@@ -36,6 +36,7 @@ from ..plan.actions import (
 from ..plan.records import ServerIndex
 from ..remote.answers import Answer
 from ..remote.client import ApiClient
+from .journal import Journal
 
 log = logging.getLogger("layer_sync.apply")
 
@@ -140,13 +141,15 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *,
                concurrency: int | None = None, max_concurrency: int = 32,
                progress: Progress | None = None,
                on_result: Callable[[int, RowResult], None] | None = None,
-               ) -> tuple[list[RowResult], str | None]:
+               journal: Journal | None = None) -> tuple[list[RowResult], str | None]:
     """Send the plan's writes. Returns a result per row (plan order) and, when the run had to
     stop (key refused, API down, interrupted: see `client.control`), the reason.
     `concurrency`: the writes in flight at once; None: as many as the server takes, found as
     the run goes, up to `max_concurrency` (the client's throttle decides, and should have
     been made with the same two). `on_result(index, result)` is called from the calling
-    thread as each row's result is known (the report streams them)."""
+    thread as each row's result is known (the report streams them). `journal`: where each
+    create is noted before it is sent and settled once its outcome is known, so that a run
+    after this one, if it dies, knows which writes may still land (`journal.Journal`)."""
     position = {id(a): i for i, a in enumerate(plan.actions)}
     results: dict[int, RowResult] = {}
 
@@ -162,17 +165,16 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *,
             record(RowResult(action, Result(action.kind.value), record_id=_server_id(action),
                              message=action.message))
     tasks: list[Task] = []
-    reconciler = Reconciler(client.list_target_materials)
+    creates = Creates(client, Reconciler(client.list_target_materials), journal)
     for update in plan.sample_updates:
-        tasks.append((partial(_rename_then_write, client, reconciler, update), update.actions))
+        tasks.append((partial(_rename_then_write, creates, update), update.actions))
     for group in plan.new_samples:
-        tasks.append((partial(_create_sample, client, reconciler, group, known_samples),
-                      group.actions))
+        tasks.append((partial(_create_sample, creates, group, known_samples), group.actions))
     for action in plan.actions:
         if id(action) in renamed:
             continue
         if action.kind == CREATE and action.new_sample is None:
-            tasks.append((partial(_one, _create_layer, client, reconciler, action), [action]))
+            tasks.append((partial(_one, _create_layer, creates, action), [action]))
         elif action.kind == UPDATE:
             tasks.append((partial(_one, _update_layer, client, action), [action]))
 
@@ -185,7 +187,8 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *,
 
 
 #: The stop reasons that end a run early (exit 2, or 128 + the signal).
-_FATAL = (StopReason.KEY_REFUSED, StopReason.API_DOWN, StopReason.INTERRUPTED)
+_FATAL = (StopReason.KEY_REFUSED, StopReason.API_DOWN, StopReason.INTERRUPTED,
+          StopReason.WAIT_TOO_LONG)
 #: How often the calling thread looks at the run control while it waits for writes.
 _POLL_S = 0.25
 
@@ -310,10 +313,39 @@ def _record_id(answer: Answer) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _create_layer(client: ApiClient, reconciler: Reconciler, action: Action) -> RowResult:
+class Creates:
+    """What a create needs besides its row: the client, the re-read that settles a write in
+    doubt, and the journal of writes in flight (None: none kept)."""
+
+    def __init__(self, client: ApiClient, reconciler: Reconciler,
+                 journal: Journal | None = None) -> None:
+        self.client = client
+        self.reconciler = reconciler
+        self.journal = journal
+
+    def send(self, what: str, write: Callable[[], Answer]) -> Answer:
+        """Send a create, noted in the journal while its outcome is unknown: settled once
+        the server answered (or the re-read found it, or it was refused); left open when
+        its outcome stays unknown, so that the next run waits for it to land or not."""
+        if self.journal is None:
+            return write()
+        settle = self.journal.begin(what)
+        try:
+            answer = write()
+        except ApiError as exc:
+            if not exc.in_doubt:  # refused, or never sent
+                settle()
+            raise
+        settle()
+        return answer
+
+
+def _create_layer(creates: Creates, action: Action) -> RowResult:
     key = action.key
     assert key is not None
-    answer = client.create_layer(action.body, in_doubt=lambda: reconciler.layer(key))
+    client, reconciler = creates.client, creates.reconciler
+    answer = creates.send(f"layer {key[0]}/{key[1]}", lambda: client.create_layer(
+        action.body, in_doubt=lambda: reconciler.layer(key)))
     message = ("the server stored it although its answer was lost; not sent again"
                if answer.recovered else "")
     return RowResult(action, CREATED, answer.status, answer.attempts, _record_id(answer),
@@ -337,14 +369,14 @@ def _joined(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
-def _rename_then_write(client: ApiClient, reconciler: Reconciler,
-                       update: SampleUpdate) -> list[RowResult]:
+def _rename_then_write(creates: Creates, update: SampleUpdate) -> list[RowResult]:
     """Rename a target material (one PATCH), then write its rows' layers one after another.
 
     No layer is sent before the rename has succeeded: the rows say the new name, and a layer
     written under the old one would land in a stack the sheet does not describe. If the
     rename fails, every row of the target material fails with its reason.
     """
+    client = creates.client
     try:
         client.update_target_material(update.sample_id, dict(update.changes))
     except (AuthError, ApiDownError, RunStopped):
@@ -358,8 +390,7 @@ def _rename_then_write(client: ApiClient, reconciler: Reconciler,
         if action.kind == UPDATE:
             result = _guarded(client, partial(_one, _update_layer, client, action), [action])[0]
         elif action.kind == CREATE:
-            result = _guarded(client, partial(_one, _create_layer, client, reconciler, action),
-                              [action])[0]
+            result = _guarded(client, partial(_one, _create_layer, creates, action), [action])[0]
         else:
             result = RowResult(action, Result.UNCHANGED, message=action.message)
         result.message = _joined(note, result.message)
@@ -367,11 +398,13 @@ def _rename_then_write(client: ApiClient, reconciler: Reconciler,
     return results
 
 
-def _create_sample(client: ApiClient, reconciler: Reconciler, group: NewSample,
-                   known: set[int]) -> list[RowResult]:
+def _create_sample(creates: Creates, group: NewSample, known: set[int]) -> list[RowResult]:
     body = {"sample": {"sample_name": group.sample_name, "substrate": group.substrate},
             "layers": [dict(a.body) for a in group.actions]}
-    answer = client.create_target_material(body, in_doubt=lambda: reconciler.sample(group, known))
+    client, reconciler = creates.client, creates.reconciler
+    rows = f"{group.actions[0].row.row}" if group.actions else "?"
+    answer = creates.send(f"target material of row {rows}", lambda: client.create_target_material(
+        body, in_doubt=lambda: reconciler.sample(group, known)))
     data = answer.data if isinstance(answer.data, dict) else {}
     sample_id = data.get("sample_id")
     if not isinstance(sample_id, int):
@@ -384,7 +417,7 @@ def _create_sample(client: ApiClient, reconciler: Reconciler, group: NewSample,
         if present is not None and action.layer_id not in present:
             # The lost POST created the target material without this layer: add it alone.
             action.body = {"sample_id": sample_id, **action.body}
-            results.append(_create_layer(client, reconciler, action))
+            results.append(_create_layer(creates, action))
             continue
         note = f"created target material {sample_id} ({group.sample_name})"
         if answer.recovered:
