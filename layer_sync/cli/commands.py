@@ -56,14 +56,15 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
     else:
         records = f"in memory, {records}"
     faults = Faults(rate=args.fault_rate, kinds=kinds, seed=args.fault_seed,
-                    slow_seconds=args.slow_ms / 1000, retry_after=args.retry_after)
+                    slow_seconds=args.slow_ms / 1000, late_seconds=args.late_ms / 1000,
+                    retry_after=args.retry_after)
     try:
         server = SandboxServer(host=args.host, port=args.port, db=args.db, seed=seed,
                                api_key=args.api_key or DEFAULT_API_KEY,
                                latency_ms=args.latency_ms, faults=faults,
                                echo_key=args.echo_key, capacity=args.capacity,
                                queue=args.queue, rate=args.rate, rate_headers=args.rate_headers,
-                               burst=args.burst)
+                               burst=args.burst, idempotency=args.idempotency)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     except ValueError as exc:

@@ -228,6 +228,11 @@ class ApiClient:
             return retrying(attempt)
         except Transient as exc:
             last = exc
+        except ApiError as exc:
+            # Stopped while a write was in doubt (the key refused on the re-read, the run
+            # interrupted): whether the server stored it is still unknown.
+            exc.in_doubt = exc.in_doubt or tries.doubt
+            raise
         if self.control.stopped:
             raise self._stopped_error(tries.sent, in_doubt=tries.doubt) from None
         if tries.doubt and in_doubt is not None:

@@ -293,13 +293,23 @@ def _guarded(client: ApiClient, task: Callable[[], list[RowResult]], actions: li
     except (AuthError, ApiDownError, RunStopped) as exc:
         if exc.attempts == 0:  # stopped before it was sent
             return [RowResult(a, SKIPPED, message=control.skip_note()) for a in actions]
-        return [RowResult(a, FAILED, exc.status, exc.attempts, message=str(exc)) for a in actions]
+        return [RowResult(a, FAILED, exc.status, exc.attempts, message=_failure(exc))
+                for a in actions]
     except ApiError as exc:
-        return [RowResult(a, FAILED, exc.status, exc.attempts, message=str(exc)) for a in actions]
+        return [RowResult(a, FAILED, exc.status, exc.attempts, message=_failure(exc))
+                for a in actions]
     except Exception as exc:  # a bug must fail its row, not the run
         log.exception("unexpected error while writing")
         return [RowResult(a, FAILED, None, 0, message=f"unexpected error: {client.redact(str(exc))}")
                 for a in actions]
+
+
+def _failure(exc: ApiError) -> str:
+    """A failed write's message; one whose outcome is unknown says so."""
+    message = str(exc)
+    if exc.in_doubt and "unknown" not in message and "not confirm" not in message:
+        message += "; whether the server stored it is unknown (the next run will see)"
+    return message
 
 
 def _one(write: Callable[..., RowResult], *args: Any) -> list[RowResult]:
