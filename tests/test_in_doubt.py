@@ -230,7 +230,7 @@ def test_a_write_in_doubt_waits_for_a_read_that_started_after_it():
     # the next GET; callers in doubt at the same moment share it (one GET for the lot).
     import threading
 
-    from layer_sync.run.apply import Reconciler
+    from layer_sync.run.doubt import Reconciler
 
     calls: list[int] = []
     first_started, release_first = threading.Event(), threading.Event()
