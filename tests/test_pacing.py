@@ -394,15 +394,17 @@ def test_retry_after_as_a_date_is_honoured(sandbox, clock):
     assert sum(s for s in clock.sleeps if s > 1) == pytest.approx(58, abs=3)  # twice ~29 s
 
 
-def test_a_servers_wait_past_the_limit_fails_the_request(clock):
+def test_a_servers_wait_past_the_limit_stops_the_run(clock):
     with SandboxServer(api_key=API_KEY) as server:
         server.faults.retry_after = "600"
         server.faults.inject("429")
         client = ApiClient(server.url, API_KEY, RetryPolicy(clock=clock.monotonic,
                                                             sleep=clock.sleep))
-        with pytest.raises(ApiError, match="wait 600 s"):
+        with pytest.raises(ApiError, match="wait 600 s") as caught:
             client.list_target_materials()
-        assert client.control.reason is None
+        assert caught.value.kind == "wait_too_long"
+        assert client.control.reason is StopReason.WAIT_TOO_LONG
+        assert clock.sleeps == []  # it did not sleep a moment of it
 
 
 # ---------------------------------------------------------------- what the run says

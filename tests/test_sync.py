@@ -556,7 +556,7 @@ def test_the_library_finds_the_key_and_the_api_url_where_the_command_line_does(
 def test_rows_with_errors_stay_invalid_when_the_server_cannot_be_read(tmp_path, clock):
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, 1, "001"], [1, 2, 1]])  # row 3: a mangled orientation
-    outcome = sync_file(path, api_key=API_KEY, api_url="http://127.0.0.1:9/", report=False,
+    outcome = sync_file(path, api_key=API_KEY, api_url="http://127.0.0.1:9/rows-invalid/", report=False,
                         runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic), max_attempts=2)
     assert outcome.exit_code == 2
     assert [r.result for r in outcome.results] == ["skipped", "invalid"]

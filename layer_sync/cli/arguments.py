@@ -299,10 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-rate", type=_rate, default=0.0, metavar="P",
                    help="share of requests that fail (0-1)")
     p.add_argument("--faults", default=None, metavar="KINDS",
-                   help="429,500,502,503,reset,commit500,commitreset,slow (default: all)")
+                   help="429,500,502,503,reset,commit500,commitreset,slow (default: all of "
+                        "these), or late (a write stored --late-ms after it arrived, its "
+                        "answer lost: only when named)")
     p.add_argument("--fault-seed", type=int, default=None, metavar="N", help="repeatable faults")
     p.add_argument("--slow-ms", type=float, default=35000.0, metavar="N",
                    help="how late a 'slow' answer comes (default 35000, past a 30 s timeout)")
+    p.add_argument("--late-ms", type=float, default=3000.0, metavar="N",
+                   help="how late a 'late' write is stored (default 3000)")
+    p.add_argument("--idempotency", action="store_true",
+                   help="honour Idempotency-Key: a write whose key was seen before is "
+                        "answered as the first time, not done again")
     p.add_argument("--retry-after", default="1", metavar="S",
                    help="the Retry-After of a 429 (seconds or an HTTP date; default 1)")
     p.add_argument("--echo-key", action="store_true",

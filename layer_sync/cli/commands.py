@@ -57,7 +57,8 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
     else:
         records = f"in memory, {records}"
     faults = Faults(rate=args.fault_rate, kinds=kinds, seed=args.fault_seed,
-                    slow_seconds=args.slow_ms / 1000, retry_after=args.retry_after)
+                    slow_seconds=args.slow_ms / 1000, late_seconds=args.late_ms / 1000,
+                    retry_after=args.retry_after)
     try:
         listing = listing_from_arguments(args)
     except ValueError as exc:
@@ -68,7 +69,8 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
                                latency_ms=args.latency_ms, faults=faults,
                                echo_key=args.echo_key, capacity=args.capacity,
                                queue=args.queue, rate=args.rate, rate_headers=args.rate_headers,
-                               burst=args.burst, listing=listing)
+                               burst=args.burst, idempotency=args.idempotency,
+                               listing=listing)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     except ValueError as exc:

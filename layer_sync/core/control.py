@@ -22,10 +22,12 @@ class StopReason(Enum):
     API_DOWN = "the API looks down"
     INTERRUPTED = "the run was interrupted"
     CANCELLED = "the run no longer needed it"
+    WAIT_TOO_LONG = "the server asked us to wait too long"
 
 
 _KINDS = {StopReason.KEY_REFUSED: "key_refused", StopReason.API_DOWN: "api_down",
-          StopReason.INTERRUPTED: "interrupted", StopReason.CANCELLED: "run_incomplete"}
+          StopReason.INTERRUPTED: "interrupted", StopReason.CANCELLED: "run_incomplete",
+          StopReason.WAIT_TOO_LONG: "wait_too_long"}
 
 
 class RunStopped(ApiError):

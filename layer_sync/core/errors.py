@@ -111,10 +111,12 @@ class ApiError(LayerSyncError):
     kind = "api_error"
 
     def __init__(self, message: str, status: int | None = None, attempts: int = 1, *,
-                 kind: str | None = None) -> None:
+                 kind: str | None = None, in_doubt: bool = False) -> None:
         super().__init__(message, kind=kind)
         self.status = status
         self.attempts = attempts
+        #: Whether the server may have stored the write all the same (its answer was lost).
+        self.in_doubt = in_doubt
 
 
 class AuthError(ApiError):

@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -82,15 +83,21 @@ class _Tries:
     refusals sent again without spending an attempt, and the seconds it waited for the run's
     pace (a slot, a departure, a refusal's Retry-After): not counted in its retry budget."""
 
-    __slots__ = ("cost", "doubt", "headers", "paced", "sent", "waited")
+    __slots__ = ("answer_headers", "cost", "doubt", "headers", "paced", "sent", "sent_at",
+                 "waited")
 
-    def __init__(self) -> None:
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        #: The request's own headers, the same on every attempt (its Idempotency-Key).
+        self.headers = headers
         self.sent = 0
+        #: When the last attempt left (the policy's clock): a write in doubt is looked for
+        #: on the server only `settle_s` after it.
+        self.sent_at = 0.0
         self.doubt = False
         self.paced = 0
         self.waited = 0.0
         # The last answer's headers and what its JSON took to parse (`jsoncost`).
-        self.headers: Mapping[str, str] = {}
+        self.answer_headers: Mapping[str, str] = {}
         self.cost = 0
 
 
@@ -190,7 +197,10 @@ class ApiClient:
         """
         if method == "POST" and in_doubt is None:
             raise ValueError("a POST needs an in_doubt check: it is never repeated blindly")
-        tries = _Tries()
+        # One key per write, sent with every attempt of it: a server that honours
+        # Idempotency-Key stores a write once however often it arrives; one that does not
+        # ignores the header (the re-read in doubt is then what prevents a second record).
+        tries = _Tries(None if method == "GET" else {"Idempotency-Key": str(uuid.uuid4())})
 
         def attempt() -> Answer:
             while True:
@@ -198,6 +208,9 @@ class ApiClient:
                     raise self._stopped_error(tries.sent, in_doubt=tries.doubt)
                 if tries.doubt:
                     assert in_doubt is not None
+                    self._settle(tries)
+                    if self.control.stopped:
+                        raise self._stopped_error(tries.sent, in_doubt=True)
                     found = self._look_again(in_doubt)
                     if found is not None:
                         return Answer(found, None, tries.sent, recovered=True)
@@ -213,7 +226,8 @@ class ApiClient:
                 except ApiError as exc:
                     exc.attempts = tries.sent
                     raise
-                return Answer(data, status, tries.sent, headers=tries.headers, cost=tries.cost)
+                return Answer(data, status, tries.sent, headers=tries.answer_headers,
+                              cost=tries.cost)
 
         def before_sleep(retry_state: Any) -> None:
             self.counters.retried()
@@ -227,18 +241,24 @@ class ApiClient:
             return retrying(attempt)
         except Transient as exc:
             last = exc
+        except ApiError as exc:
+            # Stopped while a write was in doubt (the key refused on the re-read, the run
+            # interrupted): whether the server stored it is still unknown.
+            exc.in_doubt = exc.in_doubt or tries.doubt
+            raise
         if self.control.stopped:
             raise self._stopped_error(tries.sent, in_doubt=tries.doubt) from None
         if tries.doubt and in_doubt is not None:
+            self._settle(tries)
             try:  # a last look: the write may have arrived after all
-                found = in_doubt()
+                found = None if self.control.stopped else in_doubt()
             except ApiError:
                 found = None
             if found is not None:
                 return Answer(found, None, tries.sent, recovered=True)
             raise ApiError(self.redact(f"{last}; the server did not confirm whether it stored "
                                        "this, so it was not sent again (the next run will see)"),
-                           last.status, tries.sent) from None
+                           last.status, tries.sent, in_doubt=True) from None
         raise ApiError(self.redact(f"{last} (gave up after {tries.sent} attempt"
                                    f"{'s' if tries.sent != 1 else ''})"),
                        last.status, tries.sent) from None
@@ -254,6 +274,19 @@ class ApiClient:
             started = self.policy.clock()
             self._sleep(exc.retry_after)
             tries.waited += self.policy.clock() - started
+
+    def _settle(self, tries: _Tries) -> None:
+        """Wait until the last attempt was sent `settle_s` ago: a server may commit a write
+        seconds after its answer was lost (a slow database, a proxy that forwards late), and
+        a re-read before then would not find it and send it again. The wait is the pace's,
+        not the request's: it does not count in its retry budget."""
+        clock = self.policy.clock
+        wait = tries.sent_at + self.policy.settle_s - clock()
+        if wait > 0 and not self.control.stopped:
+            log.debug("a write in doubt: waiting %.1f s for a late commit to show", wait)
+            started = clock()
+            self._sleep(wait)
+            tries.waited += clock() - started
 
     def _look_again(self, in_doubt: Callable[[], Any]) -> Any:
         """The re-read before a POST in doubt is sent again; a failed re-read stays in doubt."""
@@ -273,7 +306,7 @@ class ApiClient:
         message = self.control.message
         if in_doubt:
             message += "; whether the server stored the last attempt is unknown (the next run will see)"
-        return kind(message, None, attempts)
+        return kind(message, None, attempts, in_doubt=in_doubt)
 
     def _once(self, method: str, path: str, body: Any, tries: _Tries) -> tuple[Any, int]:
         """One attempt; `tries.sent` counts it only once it is really sent. It waits first for
@@ -295,13 +328,14 @@ class ApiClient:
         policy = self.policy
         self.counters.sent(method)
         tries.sent += 1
+        tries.sent_at = policy.clock()
         started = time.perf_counter()
         deadline = time.monotonic() + self.max_answer_seconds
         try:
             # Streamed, so that an answer past `max_answer_bytes` is refused, not read whole.
             response = self.session.request(method, urljoin(self.base_url, path), json=body,
-                                            timeout=policy.timeout, allow_redirects=False,
-                                            stream=True)
+                                            headers=tries.headers, timeout=policy.timeout,
+                                            allow_redirects=False, stream=True)
             content = self._read_body(response, f"{method} {path}", deadline, ticket)
         except requests.exceptions.ConnectTimeout:
             self._failed()
@@ -349,7 +383,7 @@ class ApiClient:
             policy.breaker.success()
         if status >= 400:
             raise ApiError(f"{status}: {server_reason(response, content, self.redact)}", status)
-        tries.headers, tries.cost = response.headers, parsed_cost(content)
+        tries.answer_headers, tries.cost = response.headers, parsed_cost(content)
         if tries.cost > self.max_answer_cost:  # checked before it is parsed: see jsoncost
             raise ApiError(self.redact(
                 f"the answer to {method} {path} would take about {megabytes(tries.cost)} of "
@@ -373,9 +407,14 @@ class ApiClient:
             self.throttle.overloaded(ticket)
             return
         if wait is not None and wait > policy.max_retry_after:
+            # Waiting it out would hold the night's run (and every other request would be
+            # told the same): the run stops, and says so, instead of sleeping.
             what = "rate limited" if status == 429 else f"server busy ({status})"
-            raise ApiError(f"{what}: the server asked to wait {wait:.0f} s, longer than "
-                           f"{policy.max_retry_after:.0f} s; run again later", status)
+            message = (f"{what}: the server asked us to wait {wait:.0f} s, longer than a run "
+                       f"waits ({policy.max_retry_after:.0f} s); nothing more was sent; run "
+                       "again later")
+            self.control.stop(StopReason.WAIT_TOO_LONG, message)
+            raise RunStopped(message, status, kind="wait_too_long")
         paced = self.throttle.refused(ticket, status, wait, rate)
         if status == 429:
             # Nothing was done (RFC 6585): never in doubt, never a failure of the API.

@@ -41,12 +41,13 @@ MARGIN = 0.95
 #: a refused request).
 CUT = 0.9
 PROBE_AFTER_S = 5.0
-#: The rate sent is measured over at most MEASURE_S since the last cut, and at least this.
+#: The rate sent is measured over the last MEASURE_S seconds since the last cut or hold,
+#: and at least MIN_SPAN_S.
+MEASURE_S = 0.5
 MIN_SPAN_S = 0.1
 #: A refusal of a request that took its departure within two round trips of the last cut
 #: (and at least this long) is part of the same congestion: one cut for it.
 MIN_GAP_S = 0.05
-MEASURE_S = 0.5
 
 
 class Pace:
@@ -140,8 +141,7 @@ class Pace:
     def throttled(self, retry_after: float | None, sent_at: float,
                   reserved_at: float | None = None, round_trip: float = 0.0) -> bool:
         """A 429 of a request sent at `sent_at` (its departure taken at `reserved_at`; an
-        answer takes about `round_trip` seconds).
-        Before the run has a pace of its own (or when the server refuses the rate it
+        answer takes about `round_trip` seconds). Before the run has a pace of its own (or when the server refuses the rate it
         stated), every request waits out `retry_after`; returns True then. With a pace
         learnt from earlier refusals, the others slow down instead (the refused request
         waits out its own Retry-After: the caller's business).

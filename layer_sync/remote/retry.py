@@ -16,9 +16,10 @@ run's `control.RunControl` answers.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import tenacity
@@ -89,6 +90,24 @@ class _WaitForServer(tenacity.wait.wait_base):
         return float(self.fallback(retry_state))
 
 
+#: How long after a write was sent its outcome may still change on the server (a slow
+#: database, a proxy that forwards late), in seconds. LAYER_SYNC_SETTLE_SECONDS sets another.
+SETTLE_S = 10.0
+SETTLE_VARIABLE = "LAYER_SYNC_SETTLE_SECONDS"
+#: The longest settle window the environment may set.
+MAX_SETTLE_S = 120.0
+
+
+def settle_seconds(environ: Mapping[str, str]) -> float:
+    """`SETTLE_S`, or the environment's LAYER_SYNC_SETTLE_SECONDS (0 to `MAX_SETTLE_S`)."""
+    text = environ.get(SETTLE_VARIABLE, "").strip()
+    try:
+        value = float(text) if text else SETTLE_S
+    except ValueError:
+        return SETTLE_S
+    return min(max(value, 0.0), MAX_SETTLE_S) if not math.isnan(value) else SETTLE_S
+
+
 @dataclass
 class RetryPolicy:
     """Everything that decides when to try again, shared by all workers of a run."""
@@ -99,8 +118,12 @@ class RetryPolicy:
     initial_backoff: float = 0.5
     max_backoff: float = 10.0
     jitter: float = 0.5
-    #: The longest Retry-After honoured; a server asking for more fails the request.
-    max_retry_after: float = 300.0
+    #: The longest Retry-After honoured (a minute: a request's retry budget); a server
+    #: asking for more stops the run ("asked us to wait too long") instead of holding it.
+    max_retry_after: float = 60.0
+    #: How long after a write was sent its outcome may still change on the server: a write
+    #: in doubt is looked for only then (see `ApiClient._settle`).
+    settle_s: float = SETTLE_S
     clock: Clock = time.monotonic
     #: None: the caller's sleep (the client uses one that a stopped run cuts short).
     sleep: Sleep | None = None

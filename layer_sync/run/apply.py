@@ -1,6 +1,6 @@
 """Run a Plan: writes go out concurrently, as many at once as the server takes (the client's
 throttle: a fixed number, or a limit found as the run goes, and the server's stated pace);
-unknown outcomes are settled by reading the server's records again (one GET for all the rows
+unknown outcomes are settled by reading the server's records again (`doubt.py`: one GET for all the rows
 in doubt at that moment), so that nothing is ever created twice. A target material to rename
 (`--update-samples`) is renamed first; its rows' layers are written after the rename succeeded.
 
@@ -33,9 +33,10 @@ from ..plan.actions import (
     Plan,
     SampleUpdate,
 )
-from ..plan.records import ServerIndex
 from ..remote.answers import Answer
 from ..remote.client import ApiClient
+from .doubt import Creates, Reconciler
+from .journal import Journal
 
 log = logging.getLogger("layer_sync.apply")
 
@@ -45,74 +46,6 @@ WOULD_CREATE, WOULD_UPDATE = Result.WOULD_CREATE, Result.WOULD_UPDATE
 Progress = Callable[[int, int, int], None]
 #: A write to run, and the rows it writes.
 Task = tuple[Callable[[], list[RowResult]], list[Action]]
-
-
-class Reconciler:
-    """Reads the server's records again for the writes whose outcome is unknown.
-
-    Every caller waits for a GET that *started after* it came into doubt, and all callers
-    in doubt at that moment share one GET: one request for the lot, not one per row.
-    """
-
-    def __init__(self, fetch: Callable[[], list[dict[str, Any]]]) -> None:
-        self._fetch = fetch
-        self._cond = threading.Condition()
-        self._fetching = False
-        self._generation = 0
-        self._results: dict[int, tuple[list[dict[str, Any]] | None, BaseException | None]] = {}
-        self._index: tuple[list[dict[str, Any]], ServerIndex] | None = None
-
-    def index(self) -> ServerIndex:
-        """Fresh records, indexed once per GET however many rows look them up."""
-        entries = self.entries()
-        with self._cond:
-            cached = self._index
-            if cached is None or cached[0] is not entries:
-                cached = self._index = (entries, ServerIndex.build(entries))
-        return cached[1]
-
-    def entries(self) -> list[dict[str, Any]]:
-        """Fresh records: from a GET that starts after this call."""
-        with self._cond:
-            # A GET already under way may have read before our write: wait for the next one.
-            wanted = self._generation + (2 if self._fetching else 1)
-            while self._generation < wanted:
-                if not self._fetching:
-                    self._fetching = True
-                    leader = True
-                    break
-                self._cond.wait()
-            else:
-                leader = False
-        if leader:
-            records: list[dict[str, Any]] | None = None
-            error: BaseException | None = None
-            try:
-                records = self._fetch()
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiter, raised there
-                error = exc
-            with self._cond:
-                self._generation += 1
-                self._results = {self._generation: (records, error)}
-                self._fetching = False
-                self._cond.notify_all()
-        with self._cond:
-            records, error = self._results.get(self._generation, (None, None))
-        if error is not None:
-            raise error
-        return records or []
-
-    def layer(self, key: tuple[int, int]) -> dict[str, Any] | None:
-        return self.index().find(key)
-
-    def sample(self, group: NewSample, known: set[int]) -> dict[str, Any] | None:
-        """The target material a lost POST created: named like the group, and new."""
-        index = self.index()
-        fresh = [i for i in index.named(group.sample_name, group.substrate) if i not in known]
-        if not fresh:
-            return None
-        sample_id = min(fresh)
-        return {"sample_id": sample_id, "layers": {k[1] for k in index.layers if k[0] == sample_id}}
 
 
 def dry_run_results(plan: Plan) -> list[RowResult]:
@@ -140,13 +73,15 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *,
                concurrency: int | None = None, max_concurrency: int = 32,
                progress: Progress | None = None,
                on_result: Callable[[int, RowResult], None] | None = None,
-               ) -> tuple[list[RowResult], str | None]:
+               journal: Journal | None = None) -> tuple[list[RowResult], str | None]:
     """Send the plan's writes. Returns a result per row (plan order) and, when the run had to
     stop (key refused, API down, interrupted: see `client.control`), the reason.
     `concurrency`: the writes in flight at once; None: as many as the server takes, found as
     the run goes, up to `max_concurrency` (the client's throttle decides, and should have
     been made with the same two). `on_result(index, result)` is called from the calling
-    thread as each row's result is known (the report streams them)."""
+    thread as each row's result is known (the report streams them). `journal`: where each
+    create is noted before it is sent and settled once its outcome is known, so that a run
+    after this one, if it dies, knows which writes may still land (`journal.Journal`)."""
     position = {id(a): i for i, a in enumerate(plan.actions)}
     results: dict[int, RowResult] = {}
 
@@ -162,17 +97,16 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *,
             record(RowResult(action, Result(action.kind.value), record_id=_server_id(action),
                              message=action.message))
     tasks: list[Task] = []
-    reconciler = Reconciler(client.list_target_materials)
+    creates = Creates(client, Reconciler(client.list_target_materials), journal)
     for update in plan.sample_updates:
-        tasks.append((partial(_rename_then_write, client, reconciler, update), update.actions))
+        tasks.append((partial(_rename_then_write, creates, update), update.actions))
     for group in plan.new_samples:
-        tasks.append((partial(_create_sample, client, reconciler, group, known_samples),
-                      group.actions))
+        tasks.append((partial(_create_sample, creates, group, known_samples), group.actions))
     for action in plan.actions:
         if id(action) in renamed:
             continue
         if action.kind == CREATE and action.new_sample is None:
-            tasks.append((partial(_one, _create_layer, client, reconciler, action), [action]))
+            tasks.append((partial(_one, _create_layer, creates, action), [action]))
         elif action.kind == UPDATE:
             tasks.append((partial(_one, _update_layer, client, action), [action]))
 
@@ -185,7 +119,8 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *,
 
 
 #: The stop reasons that end a run early (exit 2, or 128 + the signal).
-_FATAL = (StopReason.KEY_REFUSED, StopReason.API_DOWN, StopReason.INTERRUPTED)
+_FATAL = (StopReason.KEY_REFUSED, StopReason.API_DOWN, StopReason.INTERRUPTED,
+          StopReason.WAIT_TOO_LONG)
 #: How often the calling thread looks at the run control while it waits for writes.
 _POLL_S = 0.25
 
@@ -290,13 +225,23 @@ def _guarded(client: ApiClient, task: Callable[[], list[RowResult]], actions: li
     except (AuthError, ApiDownError, RunStopped) as exc:
         if exc.attempts == 0:  # stopped before it was sent
             return [RowResult(a, SKIPPED, message=control.skip_note()) for a in actions]
-        return [RowResult(a, FAILED, exc.status, exc.attempts, message=str(exc)) for a in actions]
+        return [RowResult(a, FAILED, exc.status, exc.attempts, message=_failure(exc))
+                for a in actions]
     except ApiError as exc:
-        return [RowResult(a, FAILED, exc.status, exc.attempts, message=str(exc)) for a in actions]
+        return [RowResult(a, FAILED, exc.status, exc.attempts, message=_failure(exc))
+                for a in actions]
     except Exception as exc:  # a bug must fail its row, not the run
         log.exception("unexpected error while writing")
         return [RowResult(a, FAILED, None, 0, message=f"unexpected error: {client.redact(str(exc))}")
                 for a in actions]
+
+
+def _failure(exc: ApiError) -> str:
+    """A failed write's message; one whose outcome is unknown says so."""
+    message = str(exc)
+    if exc.in_doubt and "unknown" not in message and "not confirm" not in message:
+        message += "; whether the server stored it is unknown (the next run will see)"
+    return message
 
 
 def _one(write: Callable[..., RowResult], *args: Any) -> list[RowResult]:
@@ -310,10 +255,12 @@ def _record_id(answer: Answer) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _create_layer(client: ApiClient, reconciler: Reconciler, action: Action) -> RowResult:
+def _create_layer(creates: Creates, action: Action) -> RowResult:
     key = action.key
     assert key is not None
-    answer = client.create_layer(action.body, in_doubt=lambda: reconciler.layer(key))
+    client, reconciler = creates.client, creates.reconciler
+    answer = creates.send(f"layer {key[0]}/{key[1]}", lambda: client.create_layer(
+        action.body, in_doubt=lambda: reconciler.layer(key)))
     message = ("the server stored it although its answer was lost; not sent again"
                if answer.recovered else "")
     return RowResult(action, CREATED, answer.status, answer.attempts, _record_id(answer),
@@ -337,14 +284,14 @@ def _joined(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
-def _rename_then_write(client: ApiClient, reconciler: Reconciler,
-                       update: SampleUpdate) -> list[RowResult]:
+def _rename_then_write(creates: Creates, update: SampleUpdate) -> list[RowResult]:
     """Rename a target material (one PATCH), then write its rows' layers one after another.
 
     No layer is sent before the rename has succeeded: the rows say the new name, and a layer
     written under the old one would land in a stack the sheet does not describe. If the
     rename fails, every row of the target material fails with its reason.
     """
+    client = creates.client
     try:
         client.update_target_material(update.sample_id, dict(update.changes))
     except (AuthError, ApiDownError, RunStopped):
@@ -358,8 +305,7 @@ def _rename_then_write(client: ApiClient, reconciler: Reconciler,
         if action.kind == UPDATE:
             result = _guarded(client, partial(_one, _update_layer, client, action), [action])[0]
         elif action.kind == CREATE:
-            result = _guarded(client, partial(_one, _create_layer, client, reconciler, action),
-                              [action])[0]
+            result = _guarded(client, partial(_one, _create_layer, creates, action), [action])[0]
         else:
             result = RowResult(action, Result.UNCHANGED, message=action.message)
         result.message = _joined(note, result.message)
@@ -367,11 +313,13 @@ def _rename_then_write(client: ApiClient, reconciler: Reconciler,
     return results
 
 
-def _create_sample(client: ApiClient, reconciler: Reconciler, group: NewSample,
-                   known: set[int]) -> list[RowResult]:
+def _create_sample(creates: Creates, group: NewSample, known: set[int]) -> list[RowResult]:
     body = {"sample": {"sample_name": group.sample_name, "substrate": group.substrate},
             "layers": [dict(a.body) for a in group.actions]}
-    answer = client.create_target_material(body, in_doubt=lambda: reconciler.sample(group, known))
+    client, reconciler = creates.client, creates.reconciler
+    rows = f"{group.actions[0].row.row}" if group.actions else "?"
+    answer = creates.send(f"target material of row {rows}", lambda: client.create_target_material(
+        body, in_doubt=lambda: reconciler.sample(group, known)))
     data = answer.data if isinstance(answer.data, dict) else {}
     sample_id = data.get("sample_id")
     if not isinstance(sample_id, int):
@@ -384,7 +332,7 @@ def _create_sample(client: ApiClient, reconciler: Reconciler, group: NewSample,
         if present is not None and action.layer_id not in present:
             # The lost POST created the target material without this layer: add it alone.
             action.body = {"sample_id": sample_id, **action.body}
-            results.append(_create_layer(client, reconciler, action))
+            results.append(_create_layer(creates, action))
             continue
         note = f"created target material {sample_id} ({group.sample_name})"
         if answer.recovered:

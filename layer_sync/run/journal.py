@@ -30,13 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
+from ..remote.retry import SETTLE_S
 from .lockfile import open_lock_file
 
 log = logging.getLogger("layer_sync")
 
-#: How long after a write was sent its outcome may still change on the server (a slow
-#: database, a proxy that forwards late): a write in doubt is looked for only after this.
-SETTLE_S = 10.0
 #: A journal larger than this is not ours to trust (it is cleared, and said).
 MAX_JOURNAL_BYTES = 16 << 20
 
@@ -69,6 +67,8 @@ class Journal:
         self._fd: int | None = None
         self._writable = False
         self._broken = False
+        #: This run's writes begun and not settled yet.
+        self._open_tokens: set[str] = set()
 
     # ------------------------------------------------------------------ the file
     def _open(self) -> int | None:
@@ -157,9 +157,39 @@ class Journal:
         (created, refused, found on the server). A write never settled stays in the journal:
         the next run waits for it (`settle_wait`)."""
         token = uuid.uuid4().hex
+        with self._lock:
+            self._open_tokens.add(token)
         self._append({"event": "begin", "token": token, "what": what,
                       "sent_at": self._wall()})
-        return lambda: self._append({"event": "settled", "token": token})
+
+        def settle() -> None:
+            with self._lock:
+                if token not in self._open_tokens:
+                    return
+                self._open_tokens.discard(token)
+            self._append({"event": "settled", "token": token})
+
+        return settle
+
+    def finish(self) -> None:
+        """The run ends (still holding the server's lock): with every write settled the
+        journal is removed, when we may (the next run has nothing to wait for); a write
+        left in doubt keeps it, for the next run to wait on."""
+        with self._lock:
+            fd, self._fd = self._fd, None
+            left = bool(self._open_tokens)
+            if fd is None:
+                return
+            try:
+                if not left and self._writable:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, len(MARKER))
+            finally:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if not left and self._writable:
+                with contextlib.suppress(OSError):  # another user's file in a sticky folder
+                    os.unlink(self.path)
 
     def close(self) -> None:
         with self._lock:

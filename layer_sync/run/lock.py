@@ -39,6 +39,7 @@ from ..core.control import RunControl
 from ..core.errors import ConfigError, Interrupted, LockedError, option
 from ..core.runtime import Runtime
 from .lockfile import (
+    NOT_SAID,
     RECORD_SIZE,
     backend,
     check_lock_file,
@@ -59,6 +60,8 @@ log = logging.getLogger("layer_sync")
 POSIX_FOLDERS = (Path("/run/lock"), Path("/var/lock"), Path("/tmp"))
 #: The first and the longest pause between two tries while waiting for the lock.
 FIRST_PAUSE_S, LONGEST_PAUSE_S = 0.05, 1.0
+#: How long to wait for a run that has just taken the lock to write its name.
+NAME_PAUSE_S = 0.2
 
 
 # ---------------------------------------------------------------------------- where
@@ -175,8 +178,15 @@ class RunLock:
         if folder is not None or backend() == "msvcrt":  # POSIX's own folders all exist
             _prepare(path.parent)
         started, pause = clock(), FIRST_PAUSE_S
+        asked_again = False
         while True:
             taken, holder = _take(path)
+            if taken is None and holder == NOT_SAID and not asked_again:
+                # A run that has just taken the lock writes its name a moment later: look
+                # again once, so that the line says who it is.
+                asked_again = True
+                (sleep or (control.sleep if control is not None else time.sleep))(NAME_PAUSE_S)
+                continue
             if taken is not None:
                 fd, writable = taken
                 lock = cls(path, fd, writable)

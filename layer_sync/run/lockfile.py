@@ -188,6 +188,11 @@ def holder_record() -> dict[str, Any]:
     return {"pid": os.getpid(), "user": user, "since": since}
 
 
+#: A holder whose record is empty: it has just taken the lock (it writes its name next), or
+#: cannot write the file.
+NOT_SAID = "a process that has not said who it is yet"
+
+
 def describe_holder(record: bytes) -> str:
     """Who holds a lock, from its record ("process 4242 of user alice, since 2026-11-25
     02:00:03+01:00"), as far as the record says; any user can write the file, so nothing in
@@ -198,7 +203,7 @@ def describe_holder(record: bytes) -> str:
     except (UnicodeDecodeError, ValueError):
         data = None
     if not isinstance(data, dict) or not data:
-        return "a process that has not said who it is yet"
+        return NOT_SAID
 
     def field(name: str) -> str:
         return one_line(str(data.get(name, "?")))[:60]

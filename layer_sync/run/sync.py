@@ -13,6 +13,8 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Unpack
 
@@ -30,13 +32,14 @@ from ..read.files import check_input_file
 from ..read.rows import SheetData, SheetRow
 from ..read.stacks import read_stacks
 from ..remote.client import ApiClient
-from ..remote.retry import RetryPolicy
+from ..remote.retry import RetryPolicy, settle_seconds
 from ..remote.settings import resolve_api_key, resolve_api_url
 from ..report.paths import ReservedName, check_report_path, report_folder, reserve_report_name
 from ..report.retention import prune_reports
 from ..report.writer import write_report
 from .apply import apply_plan, dry_run_results
-from .lock import lock_for_run
+from .journal import Journal
+from .lock import RunLock, lock_for_run
 from .readback import read_back
 
 log = logging.getLogger("layer_sync")
@@ -72,7 +75,7 @@ def sync_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = No
     try:
         report = _report_target(options, inputs=[path])
         with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
-                          runtime=runtime):
+                          runtime=runtime) as lock, _journal(lock, runtime) as journal:
             start = runtime.now(), runtime.clock()  # the run's duration counts the reading
             reserved = _reserve(path, start[0], options) if report is True else None
             try:
@@ -81,7 +84,8 @@ def sync_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = No
                 log.info("read %s from %s, sheet %r (header on row %d)",
                          plural(len(data.rows), "row"), path.name, data.sheet,
                          data.header_row)
-                return _sync(data, client, options, runtime, start, _target(report, reserved))
+                return _sync(data, client, options, runtime, start, _target(report, reserved),
+                             journal)
             finally:
                 if reserved is not None:
                     reserved.release()  # the placeholder, when no report replaced it
@@ -101,11 +105,12 @@ def sync_stacks(data: SheetData, *, api_key: str | ApiKey | None = None,
     try:
         report = _report_target(options, inputs=[data.path] if data.path.is_file() else [])
         with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
-                          runtime=runtime):
+                          runtime=runtime) as lock, _journal(lock, runtime) as journal:
             start = runtime.now(), runtime.clock()
             reserved = _reserve(data.path, start[0], options) if report is True else None
             try:
-                return _sync(data, client, options, runtime, start, _target(report, reserved))
+                return _sync(data, client, options, runtime, start, _target(report, reserved),
+                             journal)
             finally:
                 if reserved is not None:
                     reserved.release()
@@ -120,9 +125,37 @@ def _client(api_key: str | ApiKey | None, options: SyncOptions, runtime: Runtime
         api_key = resolve_api_key(runtime.environ, options.api_key_file)
     policy = RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout,
                          max_consecutive_failures=options.max_consecutive_failures,
+                         settle_s=settle_seconds(runtime.environ),
                          clock=runtime.clock, sleep=runtime.sleep)
     return ApiClient(api_url, api_key, policy, concurrency=options.concurrency,
                      max_concurrency=options.max_concurrency, control=runtime.control)
+
+
+@contextmanager
+def _journal(lock: RunLock | None, runtime: Runtime) -> Iterator[Journal | None]:
+    """The journal of writes in flight beside the server's lock (none for a dry run, which
+    holds no lock and writes nothing); removed at the end when every write was settled."""
+    if lock is None:
+        yield None
+        return
+    journal = Journal(lock.path.with_suffix(".journal"), wall=runtime.wall)
+    try:
+        yield journal
+    finally:
+        journal.finish()
+
+
+def _after_last_run(journal: Journal | None, runtime: Runtime) -> None:
+    """Before the server's records are read: if the last run against this server died with
+    writes in flight, wait until any of them that is going to land has landed (the records
+    then show it, and the plan sends nothing twice)."""
+    if journal is None:
+        return
+    wait = journal.settle_wait(settle_seconds(runtime.environ))
+    if wait > 0:
+        (runtime.sleep or runtime.control.sleep)(wait)
+    if not runtime.control.stopped:
+        journal.clear()
 
 
 def _report_target(options: SyncOptions, inputs: list[Path]) -> Path | bool:
@@ -147,7 +180,8 @@ def _target(report: Path | bool, reserved: ReservedName | None) -> tuple[Path, b
 
 
 def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Runtime,
-          start: tuple[_dt.datetime, float], report: tuple[Path, bool] | None) -> SyncOutcome:
+          start: tuple[_dt.datetime, float], report: tuple[Path, bool] | None,
+          journal: Journal | None = None) -> SyncOutcome:
     """Plan, write and report the stacks read; `start`: when the run began (now(), clock());
     `report`: the report's path and whether it may replace the file there (see `_target`)."""
     control = runtime.control
@@ -158,7 +192,7 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
                           headers=[h for h in data.headers if h],
                           ignored_columns=list(data.ignored_columns), issues=list(data.issues),
                           redactor=client.redactor)
-    _plan_and_write(data, client, outcome, options, runtime)
+    _plan_and_write(data, client, outcome, options, runtime, journal)
     if control.interrupted:  # a signal: exit 128 + the signal, the report still written
         outcome.stop_signal = int(control.signal or signal.SIGINT)
         outcome.fatal, outcome.message = True, control.message
@@ -188,7 +222,7 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
 
 
 def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
-                    options: SyncOptions, runtime: Runtime) -> None:
+                    options: SyncOptions, runtime: Runtime, journal: Journal | None) -> None:
     """Fill `outcome` with a result per row: planned against the server, then written."""
 
     def skip_all(reason: str) -> None:
@@ -200,6 +234,10 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
                                      message=f"not sent: {reason}") for row in data.rows]
 
     if client.control.stopped:  # interrupted while the sheet was read
+        skip_all(client.control.message)
+        return
+    _after_last_run(journal, runtime)
+    if client.control.stopped:  # interrupted while it waited
         skip_all(client.control.message)
         return
     try:
@@ -223,7 +261,7 @@ def _plan_and_write(data: SheetData, client: ApiClient, outcome: SyncOutcome,
     outcome.results, fatal = apply_plan(plan, client, plan.known_samples,
                                         concurrency=options.concurrency,
                                         max_concurrency=options.max_concurrency,
-                                        progress=writing)
+                                        progress=writing, journal=journal)
     if fatal:
         outcome.fatal, outcome.message = True, fatal
         outcome.reason_kind = client.control.kind

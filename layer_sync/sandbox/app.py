@@ -30,6 +30,7 @@ from .bodies import (
     validate_seed,
 )
 from .faults import Faults, before_handling
+from .idempotency import IdempotencyKeys
 from .limits import Capacity, RateLimit
 from .listing import ListAnswer, Listing
 from .stats import Stats
@@ -47,7 +48,7 @@ class SandboxServer:
                  echo_key: bool = False, capacity: int | None = None,
                  queue: int | None = None, rate: float | None = None,
                  rate_headers: str = "none", burst: int | None = None,
-                 listing: Listing | None = None) -> None:
+                 idempotency: bool = False, listing: Listing | None = None) -> None:
         #: How the list is answered: whole by default; paged, odd, gzipped (`listing`).
         self.listing = listing or Listing()
         # The server's limits (`limits`): checked first, so that a bad one fails at once.
@@ -70,6 +71,9 @@ class SandboxServer:
         self.latency_ms = latency_ms
         self.faults = faults or Faults()
         self.stats = Stats()
+        #: Every write's Idempotency-Key; with `idempotency`, a key seen before is answered
+        #: as the first time, the write not done again.
+        self.idempotency = IdempotencyKeys(honour=idempotency)
         #: Tests: accept the key for this many more requests, then refuse it (a revoked key).
         self.revoke_key_after: int | None = None
         self._key_lock = threading.Lock()
@@ -252,6 +256,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 # that window (see _send), so it adds only parsing and I/O on top. With a
                 # capacity, it is counted from the moment the request is served.
                 self._answer_at = self._arrived + sandbox.latency_ms / 1000
+                sandbox.idempotency.note(method, self.headers.get("Idempotency-Key"))
                 if not self._admitted():
                     return
                 fault = self._fault = sandbox.faults.decide(method)
@@ -264,12 +269,16 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                     self._send(401, {"detail": "Invalid or missing API key (X-API-KEY)"
                                                + self._quoted_key()})
                     return
-                status, payload = sandbox.route(method, self.path, body)
+                if fault == "late":  # the client gives up first; the write lands later
+                    time.sleep(sandbox.faults.late_seconds)
+                status, payload = sandbox.idempotency.handle(
+                    method, self.headers.get("Idempotency-Key"),
+                    lambda: sandbox.route(method, self.path, body))
                 if status >= 400 and isinstance(payload, dict):
                     payload = {**payload, "detail": f"{payload.get('detail')}{self._quoted_key()}"}
                 if fault == "commit500" and status < 400:
                     self._send_500()
-                elif fault == "commitreset":
+                elif fault in ("commitreset", "late"):
                     self._drop()
                 else:
                     if fault == "slow":

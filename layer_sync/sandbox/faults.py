@@ -11,6 +11,10 @@ Kinds:
   redirect     answered 307 with a Location elsewhere; nothing stored (only when injected)
   trickle      the request is handled, then the answer's body is sent a byte at a time,
                `trickle_seconds` apart (only when injected)
+  late         the request is handled `late_seconds` after it arrived (past the client's
+               timeout: a slow database, a proxy that forwards late), then the connection
+               is dropped: the write lands after the client gave up on its answer (only
+               when asked for: injected, or named in `kinds`)
 
 Faults come from a script first (tests queue exact faults) and then at random with
 `rate`, from a seeded generator so that a run is repeatable.
@@ -26,6 +30,8 @@ from dataclasses import dataclass, field
 FAULT_KINDS = ("429", "500", "502", "503", "reset", "commit500", "commitreset", "slow")
 #: Kinds a test injects on purpose, never drawn at random.
 SCRIPTED_KINDS = ("redirect", "trickle")
+#: Kinds drawn at random only when named (`--faults late`), never by default.
+OPT_IN_KINDS = ("late",)
 BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset", "redirect"})
 
 
@@ -37,10 +43,10 @@ def before_handling(kind: str | None) -> bool:
 def parse_kinds(text: str) -> tuple[str, ...]:
     """`"429, 500,reset"` -> `("429", "500", "reset")`; raises ValueError for unknown kinds."""
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    unknown = [k for k in kinds if k not in FAULT_KINDS and k not in OPT_IN_KINDS]
     if unknown:
         raise ValueError(f"unknown fault kind(s) {', '.join(unknown)}; "
-                         f"choose from {','.join(FAULT_KINDS)}")
+                         f"choose from {','.join(FAULT_KINDS + OPT_IN_KINDS)}")
     return kinds
 
 
@@ -53,6 +59,7 @@ class Faults:
     seed: int | None = None
     slow_seconds: float = 35.0
     trickle_seconds: float = 0.05
+    late_seconds: float = 3.0
     retry_after: str = "1"
     #: Apply random faults only to these methods (None: every method).
     methods: frozenset[str] | None = None
@@ -65,7 +72,7 @@ class Faults:
     def inject(self, kind: str, count: int = 1, method: str | None = None) -> None:
         """Fail the next `count` requests (of `method`, if given) with `kind`, or with any
         HTTP status given as digits ("404", "422", "403"), answered without handling."""
-        if kind not in FAULT_KINDS and kind not in SCRIPTED_KINDS and not (kind.isdigit() and 400 <= int(kind) <= 599):
+        if kind not in (*FAULT_KINDS, *SCRIPTED_KINDS, *OPT_IN_KINDS) and not (kind.isdigit() and 400 <= int(kind) <= 599):
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
             for _ in range(count):
