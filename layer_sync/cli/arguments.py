@@ -20,6 +20,7 @@ from ..core.options import (
     SyncOptions,
 )
 from ..core.version import __version__
+from ..sandbox.listing import add_listing_arguments
 
 ENVIRONMENT = """environment:
   ATOMSCALE_API_KEY, AS_API_KEY        the API key (or --api-key-file PATH; never a flag)
@@ -329,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --rate, state the limit in every answer: the IETF draft's "
                         "RateLimit-Policy and RateLimit, its earlier RateLimit-Limit/-Remaining/"
                         "-Reset, X-RateLimit-*, or none (default)")
+    add_listing_arguments(p)
     _add_output(p, log_file=True, quiet=True)
 
     p = command("demo")

@@ -23,6 +23,7 @@ from ..remote.settings import known_keys, resolve_api_key, resolve_api_url
 from ..run.check import check_file
 from ..run.sync import sync_file
 from ..sandbox import DEFAULT_API_KEY, FAULT_KINDS, Faults, SandboxServer, parse_kinds
+from ..sandbox.listing import listing_from_arguments
 from ..tools import samples
 from ..tools.export import export_stacks
 from ..tools.templates import write_template
@@ -59,12 +60,17 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
                     slow_seconds=args.slow_ms / 1000, late_seconds=args.late_ms / 1000,
                     retry_after=args.retry_after)
     try:
+        listing = listing_from_arguments(args)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
         server = SandboxServer(host=args.host, port=args.port, db=args.db, seed=seed,
                                api_key=args.api_key or DEFAULT_API_KEY,
                                latency_ms=args.latency_ms, faults=faults,
                                echo_key=args.echo_key, capacity=args.capacity,
                                queue=args.queue, rate=args.rate, rate_headers=args.rate_headers,
-                               burst=args.burst, idempotency=args.idempotency)
+                               burst=args.burst, idempotency=args.idempotency,
+                               listing=listing)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     except ValueError as exc:

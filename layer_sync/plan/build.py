@@ -23,7 +23,7 @@ from ..rules import values
 from ..rules.duplicates import duplicate_keys, duplicate_message
 from .actions import CREATE, INVALID, UNCHANGED, UPDATE, Action, Change, NewSample, Plan
 from .advice import server_advice
-from .records import ServerIndex
+from .records import ServerIndex, unreadable_message
 from .targets import (
     NewKey,
     check_identity,
@@ -163,11 +163,7 @@ def _check_unreadable(action: Action, target: int | NewKey | None, index: Server
         odd = index.unreadable_named(target[0])
         what = f"the target material {action.row.values.get('sample_name')!r}"
     if odd is not None:
-        action.add(ERROR, "layer_id", f"the server holds a record that may be {what} but does "
-                   f"not have the shape the API documents ({odd.reason}"
-                   f"{f', record id {odd.record_id}' if odd.record_id is not None else ''}); "
-                   "nothing is sent for this row, so that no second copy is made: have the "
-                   "record corrected on the server, then run again")
+        action.add(ERROR, "layer_id", unreadable_message(what, odd))
 
 
 def _odd_records_issue(data: SheetData, index: ServerIndex) -> list[Issue]:

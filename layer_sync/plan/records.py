@@ -28,7 +28,7 @@ ID_FIELDS = ("id", "sample_id", "layer_id")
 SAMPLE_TEXT = ("sample_name", "substrate")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OddRecord:
     """An entry of the server's list that does not have the documented shape.
 
@@ -43,6 +43,37 @@ class OddRecord:
     record_id: Any = None
 
 
+class _OddPlaces:
+    """The odd records indexed by what they may be, so that looking one up for every row of
+    a sheet is one dict lookup, not a pass over them all (100,000 rows against 100,000 odd
+    records took minutes). Each place keeps the first odd record (in the list's order)."""
+
+    def __init__(self, odd: list[OddRecord]) -> None:
+        self.anything: tuple[int, OddRecord] | None = None  # its target material unknown
+        self.sample: dict[int, tuple[int, OddRecord]] = {}  # any layer of a target material
+        self.layer: dict[tuple[int, int], tuple[int, OddRecord]] = {}
+        self.unnamed: tuple[int, OddRecord] | None = None  # neither name nor id known
+        self.named: dict[str, tuple[int, OddRecord]] = {}
+        for place, record in enumerate(odd):
+            found = (place, record)
+            if record.sample_id is None:
+                self.anything = self.anything or found
+            elif record.layer_id is None:
+                self.sample.setdefault(record.sample_id, found)
+            else:
+                self.layer.setdefault((record.sample_id, record.layer_id), found)
+            if record.sample_name is None and record.sample_id is None:
+                self.unnamed = self.unnamed or found
+            if record.sample_name is not None:
+                self.named.setdefault(folded(record.sample_name), found)
+
+
+def _first(*found: tuple[int, OddRecord] | None) -> OddRecord | None:
+    """The odd record that came first in the list, of those found."""
+    places = [f for f in found if f is not None]
+    return min(places, key=lambda f: f[0])[1] if places else None
+
+
 @dataclass
 class ServerIndex:
     """The list endpoint's answer, indexed: layers by (sample_id, layer_id), samples by id and
@@ -53,16 +84,23 @@ class ServerIndex:
     by_name: dict[str, set[int]]
     odd: list[OddRecord] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._odd = _OddPlaces(self.odd)
+
     @classmethod
     def build(cls, entries: Iterable[Any]) -> ServerIndex:
         layers: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
         samples: dict[int, dict[str, Any]] = {}
         by_name: dict[str, set[int]] = defaultdict(set)
         odd: list[OddRecord] = []
+        # Odd records alike are one object (a list of bare values would otherwise cost the
+        # plan hundreds of bytes each).
+        alike: dict[OddRecord, OddRecord] = {}
         for entry in entries:
             problem = shape_problem(entry)
             if problem is not None:
-                odd.append(_odd(entry, problem))
+                record = _odd(entry, problem)
+                odd.append(alike.setdefault(record, record))
                 if not _sample_part_fits(entry):
                     continue
                 # The target material's part fits: it is on the server, whatever its layer.
@@ -91,28 +129,28 @@ class ServerIndex:
             ids = [i for i in ids if folded(self.samples[i].get("substrate")) == folded(substrate)]
         return ids
 
-    def unreadable(self, key: tuple[int, int]) -> OddRecord | None:
+    def unreadable(self, key: tuple[int, int | None]) -> OddRecord | None:
         """An odd record that may be the layer `key` (sample_id, layer_id): one that names it,
         one of its target material whose layer cannot be told, or one whose target material
         cannot be told. None when every record that could be it was read."""
-        sample_id, layer_id = key
-        for record in self.odd:
-            if record.sample_id is None:
-                return record
-            if record.sample_id == sample_id and record.layer_id in (None, layer_id):
-                return record
-        return None
+        places = self._odd
+        layer = places.layer.get((key[0], key[1])) if key[1] is not None else None
+        return _first(places.anything, places.sample.get(key[0]), layer)
 
     def unreadable_named(self, name: str) -> OddRecord | None:
         """An odd record that may be a target material named `name` (to create): one of that
         name, or one whose name cannot be told."""
-        wanted = folded(name)
-        for record in self.odd:
-            if record.sample_name is None and record.sample_id is None:
-                return record
-            if record.sample_name is not None and folded(record.sample_name) == wanted:
-                return record
-        return None
+        places = self._odd
+        return _first(places.unnamed, places.named.get(folded(name)))
+
+
+def unreadable_message(what: str, odd: OddRecord) -> str:
+    """The error of a row whose layer (`what`: `layer 2 of sample 1`) the server may hold in
+    the odd record `odd`."""
+    record = f", record id {odd.record_id}" if odd.record_id is not None else ""
+    return (f"the server holds a record that may be {what} but does not have the shape the "
+            f"API documents ({odd.reason}{record}); nothing is sent for this row, so that no "
+            "second copy is made: have the record corrected on the server, then run again")
 
 
 def shape_problem(entry: Any) -> str | None:
@@ -120,7 +158,7 @@ def shape_problem(entry: Any) -> str | None:
     fits. Ids are whole numbers up to what the API stores; text is text; element_dict is an
     object of finite numbers."""
     if not isinstance(entry, dict):
-        return f"an entry is {_kind(entry)}, not an object"
+        return f"an entry is {'null' if entry is None else _kind(entry)}, not an object"
     for name in ID_FIELDS:
         value = entry.get(name)
         if value is None and name != "sample_id":
@@ -160,9 +198,16 @@ def _odd(entry: Any, reason: str) -> OddRecord:
     if not isinstance(entry, dict):
         return OddRecord(reason, None, None, None)
     name = entry.get("sample_name")
+    record_id = entry.get("id")
+    # The id as the messages show it: a plain number, or short text; anything else, none.
+    if (type(record_id) is not int or not 0 <= record_id <= MAX_ID) and not isinstance(
+            record_id, str):
+        record_id = None
+    elif isinstance(record_id, str):
+        record_id = repr(record_id[:40])
     return OddRecord(reason, _int_or_none(entry.get("sample_id")),
                      _int_or_none(entry.get("layer_id")),
-                     name if isinstance(name, str) else None, entry.get("id"))
+                     name if isinstance(name, str) else None, record_id)
 
 
 def _kind(value: Any) -> str:
@@ -198,8 +243,9 @@ def _int_or_none(value: Any) -> int | None:
             return None
         number = int(amount)
     # Past what the API stores (signed 32-bit) is no id either: it names no record a sheet
-    # can (a 10**400 layer_id made export's workbook fail).
-    return number if abs(number) <= MAX_ID else None
+    # can (a 10**400 layer_id made export's workbook fail); nor is a negative one (the ids
+    # count from 0 and layers from 1): which record it was cannot be told.
+    return number if 0 <= number <= MAX_ID else None
 
 
 def folded(text: Any) -> str:

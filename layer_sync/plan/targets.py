@@ -10,7 +10,7 @@ from typing import Any
 
 from ..core.issues import Severity
 from .actions import Action, SampleUpdate
-from .records import ServerIndex, folded
+from .records import ServerIndex, folded, unreadable_message
 
 ERROR = Severity.ERROR
 #: A target material to create, by its folded name and substrate.
@@ -31,6 +31,11 @@ def resolve_target(action: Action, index: ServerIndex, create_samples: bool) -> 
     sample_id = row.values.get("sample_id")
     if sample_id is not None:
         if sample_id not in index.samples:
+            odd = index.unreadable((sample_id, action.layer_id))
+            if odd is not None:  # it may be on the server, in a record that cannot be read
+                action.add(ERROR, "layer_id", unreadable_message(
+                    f"layer {action.layer_id} of sample {sample_id}", odd))
+                return None
             action.add(ERROR, "sample_id", f"sample_id {sample_id} is not on the server; check "
                        "the number, or leave it blank and give the sample_name")
             return None

@@ -5,8 +5,8 @@ error; and the words for them (the server's reason, a refused key, what caused a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -39,6 +39,10 @@ class Answer:
     status: int | None
     attempts: int
     recovered: bool = False
+    #: The answer's headers (a list's `Link`, `X-Total-Count`: see `paging`).
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: What its JSON took to parse, estimated (`jsoncost.parsed_cost`).
+    cost: int = 0
 
 
 def key_refused_message(status: int, source: str) -> str:
@@ -68,14 +72,23 @@ def caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> boo
     return False
 
 
+#: An error answer's body is parsed for its reason only up to this size (its start is shown).
+MAX_REASON_BYTES = 64 << 10
+
+
 def server_reason(response: requests.Response, content: bytes,
                   clean: Callable[[str], str]) -> str:
     """The server's reason for an error answer, `clean`ed (the key replaced) before it is
     shortened, so that a cut can never leave part of the key behind."""
     try:
+        if len(content) > MAX_REASON_BYTES:  # parsed, a large body could fill the memory
+            raise ValueError("too long to be a reason")
         body = json.loads(content)
     except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
-        text = clean(content.decode(response.encoding or "utf-8", "replace").strip())
+        # Its start only: what is shown is its first 300 characters once cleaned, and
+        # cleaning (which replaces the key by `***`) never shortens 16 KB to under 300.
+        text = clean(content[:MAX_REASON_BYTES >> 2].decode(response.encoding or "utf-8",
+                                                            "replace").strip())
         return text[:300] if text else clean(response.reason or f"HTTP {response.status_code}")
     if isinstance(body, dict) and "detail" in body:
         detail = body["detail"]

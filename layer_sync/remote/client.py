@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -32,6 +32,8 @@ from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError, option
 from ..core.secrets import ApiKey, Redactor
 from ..core.version import __version__
 from .answers import Answer, Transient, caused_by, key_refused_message, server_reason
+from .jsoncost import MAX_PARSED_COST, megabytes, parsed_cost
+from .paging import read_list
 from .ratelimit import parse_rate_headers, parse_retry_after
 from .retry import RetryPolicy
 from .settings import (
@@ -43,9 +45,10 @@ from .throttle import Throttle, Ticket
 
 log = logging.getLogger("layer_sync.api")
 
-#: The largest answer read: the list of a lab's target materials is a few MB (100,000 layers
-#: are ~30 MB); past this the server has gone wrong, and reading on could fill the memory.
-MAX_ANSWER_BYTES = 256 << 20
+#: The largest answer read, decoded (after gzip): the list of a lab's target materials is a
+#: few MB (100,000 layers are ~44 MB); past this the server has gone wrong, and reading on
+#: could fill the memory. What it would take once parsed is bounded too (`jsoncost`).
+MAX_ANSWER_BYTES = 64 << 20
 #: An answer must arrive whole within this many timeouts (2 minutes by default: 30 MB at a
 #: quarter of a MB a second). The timeout bounds each wait for the next bytes; this bounds a
 #: server or proxy that keeps sending a byte now and then and would otherwise hold a run forever.
@@ -80,7 +83,8 @@ class _Tries:
     refusals sent again without spending an attempt, and the seconds it waited for the run's
     pace (a slot, a departure, a refusal's Retry-After): not counted in its retry budget."""
 
-    __slots__ = ("doubt", "headers", "paced", "sent", "sent_at", "waited")
+    __slots__ = ("answer_headers", "cost", "doubt", "headers", "paced", "sent", "sent_at",
+                 "waited")
 
     def __init__(self, headers: dict[str, str] | None = None) -> None:
         #: The request's own headers, the same on every attempt (its Idempotency-Key).
@@ -92,6 +96,9 @@ class _Tries:
         self.doubt = False
         self.paced = 0
         self.waited = 0.0
+        # The last answer's headers and what its JSON took to parse (`jsoncost`).
+        self.answer_headers: Mapping[str, str] = {}
+        self.cost = 0
 
 
 class ApiClient:
@@ -108,9 +115,12 @@ class ApiClient:
                  max_concurrency: int = 32, session: requests.Session | None = None,
                  wall_clock: Callable[[], float] = time.time,
                  max_answer_bytes: int = MAX_ANSWER_BYTES,
-                 max_answer_seconds: float | None = None) -> None:
+                 max_answer_seconds: float | None = None,
+                 max_answer_cost: int = MAX_PARSED_COST) -> None:
         self.key = check_api_key(as_api_key(api_key))
         self.max_answer_bytes = max_answer_bytes
+        #: The memory an answer (the whole list, every page of it) may take once parsed.
+        self.max_answer_cost = max_answer_cost
         #: Writes the key as `***` (any form of it) in a text.
         self.redactor = Redactor([self.key])
         self.base_url = check_api_url(base_url)
@@ -151,11 +161,13 @@ class ApiClient:
         return self.redactor.redact(text)
 
     # ------------------------------------------------------------------ endpoints
-    def list_target_materials(self) -> list[dict[str, Any]]:
-        answer = self.send("GET", "target-materials/")
-        if not isinstance(answer.data, list):
-            raise ApiError("the server's list of target materials is not a JSON array", answer.status)
-        return [e for e in answer.data if isinstance(e, dict)]
+    def list_target_materials(self) -> list[Any]:
+        """The server's records, every page of them (`paging.read_list`), each entry as it
+        came: one that is not an object is the plan's to judge (`plan.records`), never
+        dropped here, where it would be a record silently lost."""
+        return read_list(lambda url: self.send("GET", url),
+                         urljoin(self.base_url, "target-materials/"),
+                         max_cost=self.max_answer_cost, clean=self.redact)
 
     def create_layer(self, body: dict[str, Any],
                      in_doubt: Callable[[], dict[str, Any] | None]) -> Answer:
@@ -214,7 +226,8 @@ class ApiClient:
                 except ApiError as exc:
                     exc.attempts = tries.sent
                     raise
-                return Answer(data, status, tries.sent)
+                return Answer(data, status, tries.sent, headers=tries.answer_headers,
+                              cost=tries.cost)
 
         def before_sleep(retry_state: Any) -> None:
             self.counters.retried()
@@ -370,6 +383,12 @@ class ApiClient:
             policy.breaker.success()
         if status >= 400:
             raise ApiError(f"{status}: {server_reason(response, content, self.redact)}", status)
+        tries.answer_headers, tries.cost = response.headers, parsed_cost(content)
+        if tries.cost > self.max_answer_cost:  # checked before it is parsed: see jsoncost
+            raise ApiError(self.redact(
+                f"the answer to {method} {path} would take about {megabytes(tries.cost)} of "
+                f"memory once read, more than the {megabytes(self.max_answer_cost)} a run "
+                "reads; it was not read (is --api-url the API?)"), status, kind="answer_too_large")
         try:
             data = json.loads(content) if content else {}
         except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
@@ -438,10 +457,10 @@ class ApiClient:
                     break
                 size += len(chunk)
                 if size > limit:
-                    raise ApiError(f"the answer to {request} is larger than "
-                                   f"{f'{limit >> 20} MB' if limit >= 1 << 20 else f'{limit} bytes'}"
-                                   "; it was not read (is --api-url the API?)",
-                                   response.status_code)
+                    raise ApiError(self.redact(f"the answer to {request} is larger than "
+                                               f"{megabytes(limit)}; it was not read (is "
+                                               "--api-url the API?)"),
+                                   response.status_code, kind="answer_too_large")
                 chunks.append(chunk)
                 if time.monotonic() > deadline:
                     self._failed()

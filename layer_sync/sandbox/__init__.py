@@ -2,7 +2,8 @@
 
 from .app import DEFAULT_API_KEY, SandboxServer
 from .faults import FAULT_KINDS, Faults, parse_kinds
+from .listing import Listing
 from .stats import Stats
 from .store import Store
 
-__all__ = ["DEFAULT_API_KEY", "FAULT_KINDS", "Faults", "SandboxServer", "Stats", "Store", "parse_kinds"]
+__all__ = ["DEFAULT_API_KEY", "FAULT_KINDS", "Faults", "Listing", "SandboxServer", "Stats", "Store", "parse_kinds"]

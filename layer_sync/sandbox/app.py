@@ -32,6 +32,7 @@ from .bodies import (
 from .faults import Faults, before_handling
 from .idempotency import IdempotencyKeys
 from .limits import Capacity, RateLimit
+from .listing import ListAnswer, Listing
 from .stats import Stats
 from .store import NotFound, Store
 
@@ -47,7 +48,9 @@ class SandboxServer:
                  echo_key: bool = False, capacity: int | None = None,
                  queue: int | None = None, rate: float | None = None,
                  rate_headers: str = "none", burst: int | None = None,
-                 idempotency: bool = False) -> None:
+                 idempotency: bool = False, listing: Listing | None = None) -> None:
+        #: How the list is answered: whole by default; paged, odd, gzipped (`listing`).
+        self.listing = listing or Listing()
         # The server's limits (`limits`): checked first, so that a bad one fails at once.
         self.capacity = Capacity(capacity, queue) if capacity is not None else None
         self.rate_limit = RateLimit(rate, rate_headers, burst) if rate is not None else None
@@ -124,6 +127,7 @@ class SandboxServer:
 
     # ------------------------------------------------------------------ routing
     def route(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        query = urlsplit(path).query
         path = urlsplit(path).path.rstrip("/")
         one = ONE_TARGET_MATERIAL.fullmatch(path)
         if one and one["id"] != "layers":
@@ -135,7 +139,7 @@ class SandboxServer:
         if method not in allowed:
             return 405, {"detail": "Method Not Allowed"}
         if method == "GET":
-            return 200, self.store.list_json()
+            return 200, self.listing.answer(self.store.list_json(), query, self.url)
         try:
             data = parse_json(body) if body else None
             if path == "/target-materials":
@@ -361,7 +365,10 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
                   trickle: bool = False) -> None:
-            if isinstance(payload, str):
+            if isinstance(payload, ListAnswer):  # the list, paged or encoded (`listing`)
+                data, extra = payload.encode(self.headers.get("Accept-Encoding"))
+                kind, headers = "application/json", {**extra, **(headers or {})}
+            elif isinstance(payload, str):
                 data, kind = payload.encode("utf-8"), "text/html; charset=utf-8"
             elif isinstance(payload, bytes):  # JSON text already (the list: see Store)
                 data, kind = payload, "application/json"
