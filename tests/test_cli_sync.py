@@ -6,6 +6,7 @@ import gc
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -248,15 +249,23 @@ def test_a_server_that_trickles_every_answer_ends_the_run_with_its_line(stack, t
     assert stack.stats.by_method == {"GET": 2}
 
 
-def test_max_consecutive_failures_option(stack, tmp_path):
+def test_max_consecutive_failures_option(stack, tmp_path, clock):
+    # The API is down after N failed attempts in a row that went on for 30 s (on the run's
+    # clock, here one whose sleeps do not wait): nothing more is sent, the report is written.
+    from layer_sync.core.runtime import Runtime
+    from layer_sync.run.sync import sync_file
+
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n" +
                 "".join(f"1,{n},001\n" for n in range(2, 12)))
     stack.faults.kinds, stack.faults.methods, stack.faults.rate = ("502",), frozenset({"POST"}), 1.0
-    code, out, err = _cli(["sync", str(path), "--api-url", stack.url, "--json", "--concurrency", "1",
-                           "--max-consecutive-failures", "3", "--report", str(tmp_path / "r.xlsx")])
-    payload = json.loads(out.strip().splitlines()[-1])
-    assert code == 2 and "3 failed attempts in a row" in err
-    assert stack.stats.by_method["POST"] == 3 and payload["skipped"] == 10 - payload["failed"]
+    outcome = sync_file(path, api_key=API_KEY, api_url=stack.url, concurrency=1,
+                        max_consecutive_failures=3, report=tmp_path / "r.xlsx",
+                        runtime=Runtime(clock=clock.monotonic, sleep=clock.sleep,
+                                        environ={"LAYER_SYNC_SETTLE_SECONDS": "0"}))
+    assert outcome.exit_code == 2 and outcome.reason_kind == "api_down"
+    assert re.search(r"the API looks down: \d+ failed attempts in a row over 3\d s", outcome.message)
+    posts = stack.stats.by_method["POST"]
+    assert 3 <= posts <= 18 and outcome.counts["skipped"] == 10 - outcome.counts["failed"]
     assert (tmp_path / "r.xlsx").exists()  # the report is still written
 
 

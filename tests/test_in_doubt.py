@@ -258,3 +258,18 @@ def test_a_write_in_doubt_waits_for_a_read_that_started_after_it():
     assert seen["early"] == [{"read": 1}]
     assert all(seen[f"late{n}"] == [{"read": 2}] for n in range(3))  # a GET after them, shared
     assert calls == [1, 2]
+
+
+# ---------------------------------------------------------------- a blip is not an outage
+def test_a_burst_of_failures_within_seconds_does_not_stop_the_run(stack, tmp_path):
+    # The new user's night: the API restarted for a second while eight writes were in
+    # flight; twenty attempts failed within a tenth of a second and the run stopped as
+    # "API down". The API is down only after failing for 30 s as well; until then each
+    # request retries with its own backoff.
+    rows = 40
+    stack.faults.inject("reset", count=24, method="POST")  # dropped before handling
+    outcome = sync_file(_sheet(tmp_path, rows), api_key=API_KEY, runtime=_runtime(0.2),
+                        options=SyncOptions(api_url=stack.url, report=False, concurrency=8))
+    assert outcome.exit_code == 0, outcome.message
+    assert outcome.counts["created"] == rows
+    _stored_once(stack, rows)

@@ -135,8 +135,8 @@ def test_the_hold_lasts_until_its_time(clock):
     assert pace.reserve() == 0
 
 
-def test_breaker_trips_after_n_in_a_row_and_a_success_resets():
-    breaker = Breaker(3)
+def test_breaker_trips_after_n_in_a_row_and_a_success_resets(clock):
+    breaker = Breaker(3, clock.monotonic, down_after_s=0)
     breaker.failure(), breaker.failure(), breaker.success()
     assert not breaker.failure() and not breaker.failure()
     assert breaker.failure() and breaker.tripped
@@ -144,8 +144,20 @@ def test_breaker_trips_after_n_in_a_row_and_a_success_resets():
     assert breaker.tripped  # once down, the run stays stopped
 
 
+def test_breaker_needs_the_failures_to_last_as_well(clock):
+    breaker = Breaker(3, clock.monotonic, down_after_s=30)
+    assert not any(breaker.failure() for _ in range(50))  # a burst within a moment: a blip
+    clock.sleep(29)
+    assert not breaker.failure() and breaker.failing_for == 29
+    clock.sleep(1)
+    assert breaker.failure() and breaker.tripped
+    fresh = Breaker(3, clock.monotonic, down_after_s=30)
+    fresh.failure(), clock.sleep(40), fresh.success()  # a success starts the time again
+    assert not fresh.failure() and not fresh.failure() and not fresh.failure()
+
+
 def test_breaker_stops_retries_across_requests(sandbox, clock):
-    client = _client(sandbox, clock, max_consecutive_failures=3, max_attempts=6)
+    client = _client(sandbox, clock, max_consecutive_failures=3, max_attempts=6, down_after_s=0)
     sandbox.faults.inject("500", count=10)
     with pytest.raises(ApiDownError):
         client.list_target_materials()
@@ -292,7 +304,7 @@ def test_nothing_is_sent_once_the_run_is_stopped(sandbox, clock):
 
 
 def test_the_breaker_stops_the_run_as_api_down(sandbox, clock):
-    client = _client(sandbox, clock, max_consecutive_failures=2)
+    client = _client(sandbox, clock, max_consecutive_failures=2, down_after_s=0)
     sandbox.faults.inject("503", count=5)
     with pytest.raises(ApiDownError, match="2 failed attempts in a row"):
         client.list_target_materials()

@@ -210,7 +210,8 @@ class SyncOptions(CheckOptions):
         "the most writes in flight when the concurrency adapts", "count", "server", least=1,
         most=MAX_CONCURRENCY, metavar="N")))
     max_consecutive_failures: int = field(default=20, metadata=described(Spec(
-        "failed attempts in a row before the run stops as 'API down'", "count", "server",
+        "failed attempts in a row (over at least 30 s) before the run stops as 'API down'",
+        "count", "server",
         least=1, most=MAX_CONSECUTIVE_FAILURES, metavar="N")))
     offline: bool = field(default=False, metadata=described(Spec(
         "check's alone: a sync always reads the server's records", "flag", "server",

@@ -474,5 +474,6 @@ class ApiClient:
         breaker = self.policy.breaker
         if breaker.failure():
             self.control.stop(StopReason.API_DOWN,
-                              f"the API looks down: {breaker.limit} failed attempts in a row; "
-                              "nothing more was sent (the rows left are marked skipped)")
+                              f"the API looks down: {breaker.in_a_row} failed attempts in a row "
+                              f"over {breaker.failing_for:.0f} s; nothing more was sent (the "
+                              "rows left are marked skipped)")

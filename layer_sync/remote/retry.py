@@ -29,19 +29,34 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 
-class Breaker:
-    """Counts failed attempts in a row across all workers; trips at `limit`."""
+#: The API is taken to be down only after failing for this long (seconds) as well as
+#: `max_consecutive_failures` times in a row: with many writes in flight, twenty attempts
+#: fail within a tenth of a second of an outage, and a server restarting for a few seconds is
+#: not down. Each request keeps retrying with its own backoff meanwhile.
+DOWN_AFTER_S = 30.0
 
-    def __init__(self, limit: int) -> None:
+
+class Breaker:
+    """Counts failed attempts in a row across all workers; trips at `limit` of them, once
+    they have gone on for `down_after_s` (on `clock`): a failing API, not a blip."""
+
+    def __init__(self, limit: int, clock: Clock = time.monotonic,
+                 down_after_s: float = DOWN_AFTER_S) -> None:
         self.limit = limit
+        self.down_after_s = down_after_s
+        self._clock = clock
         self._lock = threading.Lock()
         self._in_a_row = 0
+        self._since = 0.0
         self.tripped = False
 
     def failure(self) -> bool:
         with self._lock:
+            now = self._clock()
+            if self._in_a_row == 0:
+                self._since = now
             self._in_a_row += 1
-            if self._in_a_row >= self.limit:
+            if self._in_a_row >= self.limit and now - self._since >= self.down_after_s:
                 self.tripped = True
             return self.tripped
 
@@ -49,6 +64,12 @@ class Breaker:
         with self._lock:
             if not self.tripped:
                 self._in_a_row = 0
+
+    @property
+    def failing_for(self) -> float:
+        """Seconds since the first failure of the current run of failures (0: none)."""
+        with self._lock:
+            return self._clock() - self._since if self._in_a_row else 0.0
 
     @property
     def in_a_row(self) -> int:
@@ -124,13 +145,16 @@ class RetryPolicy:
     #: How long after a write was sent its outcome may still change on the server: a write
     #: in doubt is looked for only then (see `ApiClient._settle`).
     settle_s: float = SETTLE_S
+    #: How long attempts must have been failing, besides their number, for the API to be
+    #: taken as down (see `Breaker`).
+    down_after_s: float = DOWN_AFTER_S
     clock: Clock = time.monotonic
     #: None: the caller's sleep (the client uses one that a stopped run cuts short).
     sleep: Sleep | None = None
     breaker: Breaker = field(init=False)
 
     def __post_init__(self) -> None:
-        self.breaker = Breaker(self.max_consecutive_failures)
+        self.breaker = Breaker(self.max_consecutive_failures, self.clock, self.down_after_s)
 
     @property
     def retry_budget(self) -> float:
