@@ -19,7 +19,7 @@ from layer_sync.outcome.jsonline import FIELDS
 
 from layer_sync.cli import main
 
-from .conftest import API_KEY
+from .conftest import API_KEY, dead_url
 
 
 def _csv(path: Path, text: str) -> Path:
@@ -292,7 +292,7 @@ def test_an_unusable_api_url_is_a_clear_error_before_any_request(url, words, tmp
 
 def test_a_key_with_a_line_break_is_a_clear_error_that_does_not_show_it(tmp_path):
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
-    code, out, err = _cli(["sync", str(path), "--api-url", "http://127.0.0.1:9/cli-unreachable/", "--json"],
+    code, out, err = _cli(["sync", str(path), "--api-url", dead_url("cli-unreachable"), "--json"],
                           env={"ATOMSCALE_API_KEY": "s3cret\npart"})
     assert code == 2 and "ATOMSCALE_API_KEY" in err and "s3cret" not in err + out
 
@@ -325,7 +325,7 @@ def test_a_key_pasted_into_another_flag_is_never_echoed(flag, source, tmp_path):
     # Each of these flags' errors names its value; the key, known from the environment or
     # from the key file on the same line, comes out as *** instead (stdout and stderr alike).
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,001\n")
-    env, key_args = {"ATOMSCALE_API_URL": "http://127.0.0.1:9/key-in-a-flag/"}, []
+    env, key_args = {"ATOMSCALE_API_URL": dead_url("key-in-a-flag")}, []
     if source == "environment":
         env["ATOMSCALE_API_KEY"] = SECRET
     else:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from layer_sync.cli import main
+from layer_sync.cli.process import StopSignals
 from layer_sync.report.paths import is_layer_sync_report
 from layer_sync.run.lock import lock_path
 
@@ -174,3 +175,20 @@ def test_a_write_whose_answer_never_comes_does_not_keep_the_process_alive(stack,
     assert proc.returncode == 143, err
     payload = json.loads(out)
     assert payload["exit_code"] == 143 and payload["failed"] == 4
+
+
+def test_the_same_signal_again_within_a_moment_is_its_echo_and_says_nothing():
+    """timeout(1) and a closed terminal signal the process and its group: one request, said
+    once; the same signal later, or another one, is a second request and is answered."""
+    now = [100.0]
+    err = io.StringIO()
+    signals = StopSignals(err, clock=lambda: now[0])
+    signals.watching = True
+    signals._handle(signal.SIGTERM, None)
+    now[0] += 0.2
+    signals._handle(signal.SIGTERM, None)
+    assert err.getvalue() == "" and signals.control.interrupted
+    now[0] += 5
+    signals._handle(signal.SIGTERM, None)
+    signals._handle(signal.SIGINT, None)
+    assert err.getvalue().count("still stopping") == 2

@@ -178,8 +178,8 @@ OUTPUT_OPTIONS: dict[str, Spec] = {
     "log_file": Spec("append timestamped log lines to PATH", "path", "output",
                      metavar="PATH"),
     "verbose": Spec("log every request", "flag", "output"),
-    "quiet": Spec("on the terminal, warnings and errors only, no progress bar; the log file "
-                  "keeps warnings, errors and a line for each run", "flag", "output"),
+    "quiet": Spec("on the terminal, warnings and errors only, no progress bar (the log file "
+                  "keeps all its lines)", "flag", "output"),
 }
 
 
@@ -199,8 +199,8 @@ def _add_output(g: Any, *, json: bool = False, log_file: bool = False, verbose: 
 
 def _add_config(g: Any) -> None:
     g.add_argument("--config", metavar="PATH",
-                   help="a TOML file of options and [columns] (default: layer-sync.toml in "
-                        "the current folder, if any); flags win")
+                   help="a TOML file of options and [columns] (default: layer-sync.toml beside "
+                        "the sheet, else in the current folder, if any); flags win")
 
 
 class _SheetNames(argparse.Action):

@@ -39,7 +39,7 @@ from ..core.options import (
 from ..rules.values import ALL_FIELDS
 from .arguments import OUTPUT_OPTIONS
 
-#: Looked for in the current folder when no --config is given.
+#: Looked for beside the sheet, then in the current folder, when no --config is given.
 CONFIG_NAME = "layer-sync.toml"
 #: The options each command takes from the file, by long name with `_`: the declarations of
 #: the library's options (`core.options`) and the command line's own output options.
@@ -78,8 +78,12 @@ class Config:
     columns: dict[str, str] = field(default_factory=dict)  # header as the lab writes it -> field
 
 
-def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path | None:
-    """`--config PATH` (which must exist), else `layer-sync.toml` in `cwd`, else None."""
+def find_config(explicit: str | os.PathLike[str] | None,
+                sheet: str | os.PathLike[str] | None = None,
+                cwd: Path | None = None) -> Path | None:
+    """`--config PATH` (which must exist), else `layer-sync.toml` beside the sheet (the file
+    the command names), else in `cwd`, else None: a lab keeps its settings with its sheet,
+    and cron starts in the home folder."""
     if explicit is not None:
         path = Path(explicit)
         if not path.exists():
@@ -88,8 +92,18 @@ def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None
             raise ConfigError(f"the config file {path} is not a regular file; give the path of "
                               "a TOML file")
         return path
-    path = (cwd or Path.cwd()) / CONFIG_NAME
-    return path if path.is_file() else None
+    here = cwd or Path.cwd()
+    folders = [here]
+    if sheet is not None and str(sheet) not in ("", "-"):
+        folders.insert(0, here / Path(sheet).parent)  # an absolute sheet path stays as it is
+    for folder in folders:
+        path = folder / CONFIG_NAME
+        try:
+            if path.is_file():
+                return path
+        except OSError:  # a folder that cannot be looked into holds no config for us
+            continue
+    return None
 
 
 def load_config(path: str | os.PathLike[str], fields: Sequence[str] | None = None) -> Config:
@@ -103,8 +117,7 @@ def load_config(path: str | os.PathLike[str], fields: Sequence[str] | None = Non
         fields = ALL_FIELDS
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        data = tomllib.loads(toml_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except RecursionError:  # arrays or tables nested thousands deep
@@ -133,9 +146,36 @@ def load_config(path: str | os.PathLike[str], fields: Sequence[str] | None = Non
     return config
 
 
+#: A config file is a few lines; anything larger is not one (and is not read whole).
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def toml_text(path: Path) -> str:
+    """The file's text, read as TOML's UTF-8; what editors write instead (Notepad's
+    "Unicode", "ANSI", a BOM) is named, with what to do, never a traceback."""
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: too large for a config file (over "
+                          f"{MAX_CONFIG_BYTES // 1_000_000} MB); is it the right file?")
+    save_as = "save it as UTF-8 (in Notepad: File, Save as, Encoding: UTF-8)"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
+        raise ConfigError(f"{path}: saved as UTF-16 (\"Unicode\"), not as TOML's UTF-8; "
+                          f"{save_as}")
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # "UTF-8 with BOM": UTF-8 all the same
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line} is not UTF-8 text (a byte "
+                          f"0x{raw[exc.start]:02X}, as Windows \"ANSI\" writes an accented "
+                          f"letter); {save_as}") from None
+
+
 def apply_config(config: Config, parser: argparse.ArgumentParser, command: str,
-                 environ: Mapping[str, str] | None = None) -> None:
-    """Make the file's options the defaults of `command`'s parser, so that flags given win.
+                 environ: Mapping[str, str] | None = None) -> set[str]:
+    """Make the file's options the defaults of `command`'s parser, so that flags given win;
+    returns the names of those it set.
 
     The order is: the command line, then the environment, then the file: an API URL or key
     set in the environment is used over the file's `api_url` or `api_key_file`.
@@ -144,7 +184,9 @@ def apply_config(config: Config, parser: argparse.ArgumentParser, command: str,
     specs = command_options(command)
     wanted = {name for name, spec in specs.items()
               if not any(environ.get(v, "").strip() for v in spec.environment)}
-    parser.set_defaults(**{k: v for k, v in config.options.items() if k in wanted})
+    applied = {k: v for k, v in config.options.items() if k in wanted}
+    parser.set_defaults(**applied)
+    return set(applied)
 
 
 def _looks_secret(key: str) -> bool:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..core.errors import ExitCode, LayerSyncError, signal_name
@@ -21,6 +22,7 @@ from ..core.runtime import Runtime, Stream, local_now
 from ..core.secrets import Redactor
 from ..core.text import one_line, plural, printable
 from ..outcome import jsonline
+from ..read.files import TEXT_SUFFIXES
 from ..remote.settings import resolve_api_url
 from .arguments import (
     KEY_FLAG_MESSAGE,
@@ -171,7 +173,8 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
                           control=signals.control)
         return int(COMMANDS[args.command](args, runtime))
     except LayerSyncError as exc:
-        return end(int(exc.exit_code), exc.kind, f"error: {one_line(exc.for_cli())}")
+        named = getattr(args, "from_config", None) or {}
+        return end(int(exc.exit_code), exc.kind, f"error: {one_line(exc.for_cli(named))}")
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (errors.Interrupted)
         signum = int(getattr(exc, "signum", signal.SIGINT))
         code = int(ExitCode.for_signal(signum))
@@ -192,19 +195,28 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
 
 def _with_config(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace,
                  environ: dict[str, str]) -> argparse.Namespace:
-    """The arguments again, with the config file's options as defaults (flags win)."""
+    """The arguments again, with the config file's options as defaults (flags win).
 
-    args.columns = {}
+    `args.config_file` is the file used (None: none), and `args.from_config` maps each option
+    whose value came from it to how a message names it (`sheet` in /lab/layer-sync.toml), so
+    that an error points at the line to change, not at a flag nobody typed."""
+
+    args.columns, args.config_file, args.from_config = {}, None, {}
     if args.command not in COMMAND_OPTIONS:
         return args
-    path = find_config(getattr(args, "config", None))
+    path = find_config(getattr(args, "config", None), getattr(args, "path", None))
     if path is None:
         return args
     config = load_config(path)
-    apply_config(config, parser.commands[args.command], args.command,  # type: ignore[attr-defined]
-                 environ=environ)
+    given = set(vars(args))  # options not given on the line are left out of the namespace
+    applied = apply_config(config, parser.commands[args.command],  # type: ignore[attr-defined]
+                           args.command, environ=environ)
     args = parser.parse_known_args(argv)[0]
-    args.columns = config.columns
+    args.columns, args.config_file = config.columns, path
+    args.from_config = {name: f"`{name}` in {path}" for name in applied - given}
+    if "sheet" in args.from_config and Path(args.path).suffix.lower() in TEXT_SUFFIXES:
+        # The lab's workbook setting; a CSV beside it has no sheets to choose from.
+        del args.sheet, args.from_config["sheet"]
     return args
 
 

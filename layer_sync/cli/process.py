@@ -16,6 +16,8 @@ import logging
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any, Self
 
 from ..core.control import RunControl
@@ -79,9 +81,9 @@ class LoggingSetup:
                 file_handler = _LogFile(log_file, stderr)
             except OSError as exc:
                 raise ConfigError(f"cannot open the log file {log_file}: {exc.strerror}") from None
+            # -q quiets the terminal (cron's mail); the log file keeps the run's INFO lines
+            # (which sheet, the lock waited for, ...), a handful a night.
             file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
-            if quiet:  # warnings and errors only, but one line for each run's start and end
-                file_handler.addFilter(_quiet_file)
             file_handler.setFormatter(_Printable("%(asctime)s %(levelname)s %(message)s"))
             root.addHandler(file_handler)
             self._added.append(file_handler)
@@ -110,11 +112,6 @@ def _for_the_console(record: logging.LogRecord) -> bool:
 #: `log.error(..., extra=FILE_ONLY)`: a line for the --log-file, not the terminal: the
 #: run's start and end (kept with -q too: every run leaves its dated line).
 FILE_ONLY = {"console": False}
-
-
-def _quiet_file(record: logging.LogRecord) -> bool:
-    """-q: the log file takes warnings, errors and each run's start and end line."""
-    return record.levelno >= logging.WARNING or getattr(record, "console", True) is False
 
 
 class _LogFile(logging.FileHandler):
@@ -161,12 +158,18 @@ class StopSignals:
     SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
                     if hasattr(signal, name))
 
-    def __init__(self, stderr: Stream) -> None:
+    #: The same signal again within this many seconds is its echo, not a second request:
+    #: timeout(1) and a closed terminal send one to the process and to its group.
+    ECHO_S = 1.0
+
+    def __init__(self, stderr: Stream, clock: Callable[[], float] = time.monotonic) -> None:
 
         self.control = RunControl()
         self.watching = False
         self.received: int | None = None
         self._stderr = stderr
+        self._clock = clock
+        self._received_at = 0.0
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Self:
@@ -184,12 +187,15 @@ class StopSignals:
     def _handle(self, signum: int, frame: Any) -> None:
 
         if self.received is not None:
+            if signum == self.received and self._clock() - self._received_at < self.ECHO_S:
+                return  # the same signal, sent to the group as well: nothing to say
             with contextlib.suppress(Exception):  # never fail inside a handler
                 self._stderr.write(f"layer-sync: still stopping ({signal_name(signum)} "
                                    "ignored): waiting for the answers in flight, then writing "
                                    "the report\n")
             return
         self.received = signum
+        self._received_at = self._clock()
         self.control.interrupt(signum)
         if not self.watching:
             raise Interrupted(signum)

@@ -163,7 +163,8 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
             by_name = {n.casefold(): n for n in book.all_names}
             missing = [n for n in wanted if n.casefold() not in by_name]
             if missing:
-                raise InputFileError(f"{path.name} has no sheet {missing[0]!r}; its sheets are "
+                raise InputFileError(f"{path.name} has no sheet {missing[0]!r} (named by "
+                                     f"{option('sheet')}); its sheets are "
                                      f"{', '.join(map(repr, book.all_names))}", kind="sheet_missing")
             names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
         else:
