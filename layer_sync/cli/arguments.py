@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ..core.errors import ExitCode, flag
+from ..core.errors import flag
 from ..core.options import (
     CheckOptions,
     ExportOptions,
@@ -116,9 +115,17 @@ KEY_FLAG_MESSAGE = ("the API key is never given as a command-line flag (it would
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well
-        self.print_usage(sys.stderr)
-        self.exit(int(ExitCode.RUN_INCOMPLETE), f"layer-sync: error: {message}\n")
+    """A parser that prints nothing of its own when a line cannot be read: every mistake
+    is an `argparse.ArgumentError`, which `cli.reading` turns into one line naming the option
+    (with the nearest real one) and the command's --help; the rest of the line is still read,
+    for the JSON line and the log file."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("exit_on_error", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:  # what argparse says without an ArgumentError
+        raise argparse.ArgumentError(None, message)
 
 
 def _converter(name: str, spec: Spec) -> Callable[[str], Any]:
@@ -371,12 +378,3 @@ def looks_like_key_flag(argv: list[str]) -> bool:
             return True
     return False
 
-
-def unknown_names(extras: list[str]) -> list[str]:
-    """The names of unrecognised options, never their values (a value may be a secret)."""
-    names = []
-    for arg in extras:
-        name = arg.split("=", 1)[0]
-        if re.fullmatch(r"--?[A-Za-z][A-Za-z0-9_-]{0,40}", name) and name not in names:
-            names.append(name)
-    return names

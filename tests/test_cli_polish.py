@@ -1,0 +1,128 @@
+"""What a new user tripped over at the command line: a mistyped option or command, a
+layer-sync.toml value, the help's defaults, a blank row in a stack, the order of the
+created rows, the server line, a formula's text in the Issues, an Excel owner file, a taken
+sandbox port, the demo's JSON line."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from layer_sync.cli import main
+
+from .conftest import API_KEY
+
+TOML_URL = "http://127.0.0.1:9/from-the-toml/"
+
+
+def _cli(args, env=None):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(args, environ=env if env is not None else {"ATOMSCALE_API_KEY": API_KEY},
+                stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _json(out: str) -> dict:
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    return json.loads(lines[0])
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    """A sheet with a layer-sync.toml beside it naming an API URL, the current folder."""
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id\n1,1\n", encoding="utf-8")
+    (tmp_path / "layer-sync.toml").write_text(f'api_url = "{TOML_URL}"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return sheet
+
+
+# ---------------------------------------------------------------------------- 1. the line
+
+def test_a_mistyped_option_on_the_cron_line_ends_like_any_early_failure(lab, tmp_path):
+    log = tmp_path / "layer-sync.log"
+    code, out, err = _cli(["sync", str(lab), "-q", "--json", "--log-file", str(log),
+                           "--keep-report", "5"])
+    assert code == 2
+    line = ("unrecognized option: --keep-report (did you mean --keep-reports?); "
+            "see layer-sync sync --help")
+    assert err.strip() == f"layer-sync: error: {line}"  # one line, no usage block
+    payload = _json(out)
+    assert payload["reason"] == {"kind": "bad_arguments", "message": line}
+    assert payload["command"] == "sync" and payload["input"]["path"] == str(lab)
+    assert payload["api_url"] == TOML_URL  # what the run would have used: the toml's
+    assert line in log.read_text(encoding="utf-8")  # the dated line, as for any failure
+
+
+def test_the_api_url_is_the_flag_then_the_environment_then_the_toml(lab):
+    env = {"ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": "http://127.0.0.1:9/env/"}
+    assert _json(_cli(["sync", str(lab), "--jsn"], env)[1])["api_url"] == \
+        "http://127.0.0.1:9/env/"
+    out = _cli(["sync", str(lab), "--json", "--nope", "--api-url", "http://127.0.0.1:9/flag/"],
+               env)[1]
+    assert _json(out)["api_url"] == "http://127.0.0.1:9/flag/"
+
+
+def test_the_api_url_is_null_when_it_cannot_be_told(lab, tmp_path):
+    # A misspelt --api-url: the run would have used what it names, which is not known.
+    payload = _json(_cli(["sync", str(lab), "--json", "--api-ulr", "http://x/"])[1])
+    assert payload["api_url"] is None
+    assert "--api-ulr (did you mean --api-url?)" in payload["reason"]["message"]
+    # A config file that cannot be read: neither is its URL.
+    (tmp_path / "layer-sync.toml").write_text("api_url = \n", encoding="utf-8")
+    assert _json(_cli(["sync", str(lab), "--json", "--nope"])[1])["api_url"] is None
+    assert _json(_cli(["sync", str(lab), "--json"])[1])["api_url"] is None
+    # A line argparse cannot read at all: scanned for --json only.
+    assert _json(_cli(["sync", "--json"])[1])["api_url"] is None
+
+
+def test_a_misspelt_json_flag_still_gives_the_json_line(lab):
+    code, out, err = _cli(["sync", str(lab), "--jsn"])
+    assert code == 2 and "--jsn (did you mean --json?)" in err
+    assert _json(out)["exit_code"] == 2
+
+
+@pytest.mark.parametrize("args,said", [
+    (["syn", "lab.csv"], "unknown command 'syn' (did you mean sync?)"),
+    (["chek", "lab.csv"], "unknown command 'chek' (did you mean check?)"),
+    (["sync", "lab.csv", "--create-sample"], "--create-sample (did you mean --create-samples?)"),
+    (["sync", "lab.csv", "--dry"], "--dry (did you mean --dry-run?)"),
+    (["check", "lab.csv", "--ofline"], "--ofline (did you mean --offline?)"),
+    (["export", "x.csv", "--forse"], "--forse (did you mean --force?)"),
+    (["sandbox", "--prot", "0"], "--prot (did you mean --port?)"),
+    (["--json", "sync", "lab.csv"], "--json (it goes after the command"),
+])
+def test_a_near_miss_names_the_real_option_of_its_command(args, said):
+    code, _, err = _cli(args)
+    assert code == 2 and said in err, err
+    command = args[0] if args[0] in ("sync", "check", "export", "sandbox") else args[1]
+    pointer = ("see layer-sync --help" if said.startswith("unknown command")
+               else f"see layer-sync {command} --help")
+    assert err.rstrip().endswith(pointer)
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_refused_value_leaves_the_rest_of_the_line_read(lab, tmp_path):
+    log = tmp_path / "runs.log"
+    code, out, err = _cli(["sync", str(lab), "--timeout", "abc", "--json", "--log-file",
+                           str(log)])
+    assert code == 2 and "argument --timeout: 'abc' is not a number" in err
+    assert "see layer-sync sync --help" in err
+    payload = _json(out)
+    assert payload["api_url"] == TOML_URL and payload["input"]["path"] == str(lab)
+    assert "'abc' is not a number" in log.read_text(encoding="utf-8")
+    # A missing PATH: the line is scanned for --json and --log-file.
+    code, out, _ = _cli(["sync", "--json", "--log-file", str(log)])
+    assert code == 2 and _json(out)["reason"]["message"].startswith(
+        "the following arguments are required: PATH")
+    assert log.read_text(encoding="utf-8").count("exit code 2 (bad_arguments)") == 2
+
+
+def test_a_value_after_an_unknown_option_is_never_shown(lab, tmp_path):
+    log = tmp_path / "x.log"
+    code, out, err = _cli(["sync", str(lab), "--json", "--log-file", str(log),
+                           "--tokn", "s3cr3t-value"])
+    assert code == 2 and "s3cr3t-value" not in out + err + log.read_text(encoding="utf-8")
