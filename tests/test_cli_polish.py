@@ -126,3 +126,31 @@ def test_a_value_after_an_unknown_option_is_never_shown(lab, tmp_path):
     code, out, err = _cli(["sync", str(lab), "--json", "--log-file", str(log),
                            "--tokn", "s3cr3t-value"])
     assert code == 2 and "s3cr3t-value" not in out + err + log.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- 2. the toml
+
+@pytest.mark.parametrize("text,said", [
+    ("dry_run = false\ncreate_samples = yes\n",
+     "line 2 is not valid TOML (invalid value): create_samples = yes; true and false are the "
+     "words"),
+    ("create_samples = True\n", "true and false are the words"),
+    ("sheet = Stacks\n", 'a text goes in double quotes (sheet = "Stacks")'),
+    ("timeout = 30s\n", "a number goes without quotes or units (timeout = 30)"),
+    ('report_dir = "C:\\Lab\\reports"\n', "a Windows path goes in single quotes"),
+    ("sheet = \"A\"\nsheet = \"B\"\n", "sheet is given twice"),
+    ("api_url = \n", "give a value after the = sign"),
+    ("keep_report = 60\n", "unknown option 'keep_report' (did you mean keep_reports?)"),
+    ("[columns]\n\"Film\" = \"compositon_string\"\n", "(did you mean composition_string?)"),
+])
+def test_a_config_mistake_says_the_line_and_how_it_is_written(text, said, lab, tmp_path):
+    (tmp_path / "layer-sync.toml").write_text(text, encoding="utf-8")
+    code, out, err = _cli(["check", str(lab), "--offline", "--json"])
+    assert code == 2 and said in err, err
+    assert _json(out)["reason"]["kind"] == "bad_configuration"
+
+
+def test_a_config_line_that_may_hold_the_key_is_never_shown(lab, tmp_path):
+    (tmp_path / "layer-sync.toml").write_text("api_key = hunter2-secret\n", encoding="utf-8")
+    code, out, err = _cli(["check", str(lab), "--offline", "--json"])
+    assert code == 2 and "hunter2" not in out + err and "api_key_file" in err
