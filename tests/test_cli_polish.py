@@ -5,8 +5,11 @@ sandbox port, the demo's JSON line."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +157,71 @@ def test_a_config_line_that_may_hold_the_key_is_never_shown(lab, tmp_path):
     (tmp_path / "layer-sync.toml").write_text("api_key = hunter2-secret\n", encoding="utf-8")
     code, out, err = _cli(["check", str(lab), "--offline", "--json"])
     assert code == 2 and "hunter2" not in out + err and "api_key_file" in err
+
+
+# ---------------------------------------------------------------------------- 3. the help
+
+def _help(command: str, monkeypatch) -> str:
+    monkeypatch.setenv("COLUMNS", "2000")  # one line per option: no word cut at a hyphen
+    code, out, _ = _cli([command, "--help"])
+    assert code == 0
+    return " ".join(out.split())
+
+
+def test_the_help_names_the_report_folder_a_run_really_uses(stack, tmp_path, monkeypatch):
+    sheet = tmp_path / "sheets" / "lab.csv"
+    sheet.parent.mkdir()
+    sheet.write_text("sample_id,layer_id,orientation\n1,1,001\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--json"])
+    assert code == 0, err
+    report = Path(_json(out)["report"])
+    assert report.parent.parent == sheet.parent  # beside the sheet
+    said = _help("sync", monkeypatch)
+    assert (f"--report PATH where the report workbook goes (default: a new file in "
+            f"{report.parent.name}{os.sep} beside the sheet") in said
+    assert f"(default: {report.parent.name} beside the sheet)" in said  # --report-dir
+    assert "reports/layer-sync_" not in said
+
+
+def _helps(command: str) -> dict[str, str]:
+    """Each option's help as --help shows it, by its name (dest)."""
+    from layer_sync.cli.arguments import build_parser
+
+    sub = build_parser().commands[command]
+    formatter = sub._get_formatter()
+    return {action.dest: formatter._expand_help(action) for action in sub._actions
+            if action.help and action.help != argparse.SUPPRESS}
+
+
+def test_every_default_the_help_names_is_the_codes():
+    from layer_sync.cli.arguments import build_parser
+    from layer_sync.core.options import CheckOptions, ExportOptions, SyncOptions
+    from layer_sync.remote.retry import DOWN_AFTER_S
+    from layer_sync.remote.settings import DEFAULT_API_URL
+
+    for command, declared in (("sync", SyncOptions), ("check", CheckOptions),
+                              ("export", ExportOptions)):
+        helps = _helps(command)
+        for name, default, spec in declared.declared():
+            if spec.flag and spec.kind in ("count", "seconds") and default is not None:
+                assert f"default {default:g})" in helps[name], (command, name)
+        assert helps["api_url"].endswith(f"else {DEFAULT_API_URL})")
+        assert "$ATOMSCALE_API_KEY, else $AS_API_KEY" in helps["api_key_file"]
+        # The declarations' own help names no default the code holds elsewhere.
+        for name, _, spec in declared.declared():
+            assert not any(word in spec.help for word in ("$", "http", "-reports", "reports/", "default 1",
+                                                          "default 2", "default 3")), name
+    assert f"at least {DOWN_AFTER_S:g} s" in _helps("sync")["max_consecutive_failures"]
+    # Every other option's default, as argparse holds it (the sandbox's --port…).
+    for command in build_parser().commands:
+        sub = build_parser().commands[command]
+        helps = _helps(command)
+        for action in sub._actions:
+            default = action.default
+            if (action.dest not in helps or isinstance(default, bool)
+                    or default in (None, argparse.SUPPRESS) or isinstance(default, (list, tuple))):
+                continue
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            if "default" in helps[action.dest]:
+                assert shown in helps[action.dest], (command, action.dest)
