@@ -225,3 +225,26 @@ def test_every_default_the_help_names_is_the_codes():
             shown = f"{default:g}" if isinstance(default, float) else str(default)
             if "default" in helps[action.dest]:
                 assert shown in helps[action.dest], (command, action.dest)
+
+
+# ---------------------------------------------------------------------------- 4. blank rows
+
+def test_a_blank_row_inside_a_stack_is_named_as_what_ended_it(tmp_path):
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id,composition_string\n1,1,SrTiO3\n\n,2,BaTiO3\n"
+                     ",3,SrRuO3\n\n\n,1,GaN\n7,1,AlN\n,2,GaN\n", encoding="utf-8")
+    code, out, _ = _cli(["check", str(sheet), "--offline"])
+    assert code == 1
+    assert ("lab.csv!A4 [error] no sample_id or sample_name: row 3 above is blank: it ended "
+            "the stack, and the sample columns are carried down only within a stack; fill in "
+            "sample_id (or sample_name) on row 4, or remove the blank row if it is the same "
+            "stack (rows 4–5)") in out
+    assert "rows 6-7 above are blank: they ended the stack" in out and "on row 8" in out
+    assert "A10" not in out  # a stack of its own, carried down from row 9
+
+
+def test_a_row_without_a_sample_under_the_header_is_said_as_before(tmp_path):
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id\n,1\n", encoding="utf-8")
+    out = _cli(["check", str(sheet), "--offline"])[1]
+    assert "the row does not say which target material it belongs to" in out

@@ -300,6 +300,10 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     rows: list[SheetRow] = []
     stack = 0
     previous: SheetRow | None = None
+    # The blank rows (first, last) that ended the stack above, and the first row after them,
+    # while the stack below gives no sample of its own: said on its rows' "no sample" error.
+    ended: tuple[int, int] | None = None
+    after_blank: tuple[int, int, int] | None = None
     columns = list(colmap.items())
     checked_columns = [(f, headers[c]) for f, c in columns]  # (field, header), looked up once
     blank = _blank
@@ -319,6 +323,9 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         if not unusable and all(blank(v) for v in raw.values()):
             if previous is not None:
                 stack += 1
+                ended = (number, number)
+            elif ended is not None:
+                ended = (ended[0], number)
             previous = None
             continue
         extra = {name: (cells[c] if c < len(cells) else None) for c, name in extra_cols}
@@ -345,7 +352,12 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                         # A problem with the value is shown at the cell it was typed in.
                         refs[f] = previous.cells[f]
                 row.filled_from = previous.row
-        _check_row(row, unusable, headers, colmap, checked_columns, medium)
+        if previous is None:  # a stack's first row
+            after_blank = (*ended, number) if ended is not None else None
+            ended = None
+        if after_blank is not None and any(not blank(raw[f]) for f in sample_fields):
+            after_blank = None
+        _check_row(row, unusable, headers, colmap, checked_columns, medium, after_blank)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
@@ -369,10 +381,13 @@ def _blank(value: Any) -> bool:
 
 def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str],
                colmap: dict[str, int], checked_columns: list[tuple[str, str]],
-               medium: Medium = "workbook") -> None:
+               medium: Medium = "workbook",
+               after_blank: tuple[int, int, int] | None = None) -> None:
     """Check each field of the row; `unusable`: its fields whose cell shows no usable value
     (field -> the error the cell shows, or None for a formula with no stored result);
-    `medium`: where the sheet came from, for the advice on a changed orientation."""
+    `medium`: where the sheet came from, for the advice on a changed orientation;
+    `after_blank`: the blank rows (first, last) that ended the stack above this row's, and
+    its stack's first row, when the stack gives no sample of its own."""
     raw, checked = row.raw, row.values
     for field_name, column in checked_columns:
         if unusable and field_name in unusable:
@@ -407,8 +422,18 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
                 "(1 = on the substrate)", headers[colmap["layer_id"]])
     if _blank(raw.get("sample_id")) and _blank(raw.get("sample_name")):
         field_name = "sample_id" if "sample_id" in colmap else "sample_name"
-        row.add(ERROR, field_name, "no sample_id or sample_name: the row does not say which "
-                "target material it belongs to", headers[colmap[field_name]])
+        if after_blank is None:
+            why = "the row does not say which target material it belongs to"
+        else:
+            first, last, start = after_blank
+            blank_rows = (f"row {first} above is blank: it" if first == last else
+                          f"rows {first}-{last} above are blank: they")
+            why = (f"{blank_rows} ended the stack, and the sample columns are carried down "
+                   f"only within a stack; fill in sample_id (or sample_name) on row {start}, "
+                   f"or remove the blank {'row' if first == last else 'rows'} if it is the "
+                   "same stack")
+        row.add(ERROR, field_name, f"no sample_id or sample_name: {why}",
+                headers[colmap[field_name]])
     if checked.get("sample_name") == values.EXAMPLE_SAMPLE_NAME:
         row.add(ERROR, "sample_name", "this is the template's example stack: delete its rows "
                 "(or give the target material its real name) before syncing",
