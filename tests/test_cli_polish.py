@@ -248,3 +248,50 @@ def test_a_row_without_a_sample_under_the_header_is_said_as_before(tmp_path):
     sheet.write_text("sample_id,layer_id\n,1\n", encoding="utf-8")
     out = _cli(["check", str(sheet), "--offline"])[1]
     assert "the row does not say which target material it belongs to" in out
+
+
+# ---------------------------------------------------------------------------- 5. the summary
+
+def test_the_created_rows_are_listed_in_sheet_order_whatever_order_they_finished(stack,
+                                                                                 tmp_path):
+    from layer_sync import sync_file
+    from layer_sync.cli.summary import print_summary
+
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id,composition_string\n"
+                     + "".join(f"1,{n},SrTiO3\n" for n in range(2, 14)), encoding="utf-8")
+    outcome = sync_file(sheet, api_key=API_KEY, api_url=stack.url, report=False)
+    outcome.results.reverse()  # as if the last row's answer had come first
+    out = io.StringIO()
+    print_summary(outcome, out, color=False)
+    created = [line.split()[1] for line in out.getvalue().splitlines()
+               if line.startswith("  + ")]
+    assert created == [f"1/{n}" for n in range(2, 14)]
+
+
+def test_the_server_line_is_in_plain_words_on_the_terminal_and_in_the_report(stack, tmp_path):
+    import openpyxl
+
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id,composition_string\n1,2,SrTiO3\n", encoding="utf-8")
+    report = tmp_path / "r.xlsx"
+    code, out, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--report", str(report)])
+    assert code == 0, err
+    line = "server: took 1 write at a time; never asked us to slow down"
+    assert f"  {line}\n" in out
+    summary = {row[0].value: row[1].value
+               for row in openpyxl.load_workbook(report)["Summary"].iter_rows()}
+    assert summary["Server"] == line.removeprefix("server: ")
+    sheet.write_text("sample_id,layer_id,composition_string\n1,3,SrTiO3\n", encoding="utf-8")
+    code, out, _ = _cli(["sync", str(sheet), "--api-url", stack.url, "--concurrency", "3",
+                         "--report", str(report)])
+    assert "  server: took 1 write at a time (--concurrency 3); never asked us to slow down" in out
+
+
+def test_the_pacing_words_name_the_slow_downs_and_the_pace():
+    from layer_sync.outcome.results import Riding
+
+    assert Riding(most_in_flight=24, limit=28, adaptive=True, slow_downs=3, pace_per_s=38.0,
+                  pace_stated=True).text == ("took up to 24 writes at once; asked us to slow "
+                                             "down 3 times; we then kept to 38.0 requests a "
+                                             "second, the pace it stated")
