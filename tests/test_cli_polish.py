@@ -295,3 +295,32 @@ def test_the_pacing_words_name_the_slow_downs_and_the_pace():
                   pace_stated=True).text == ("took up to 24 writes at once; asked us to slow "
                                              "down 3 times; we then kept to 38.0 requests a "
                                              "second, the pace it stated")
+
+
+# ---------------------------------------------------------------------------- 6. formulas
+
+def test_a_formula_without_a_result_shows_its_text_in_the_issues_as_text(tmp_path):
+    import openpyxl
+
+    from layer_sync import check_file
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Stacks"
+    for values in (["sample_id", "layer_id", "composition_string", "orientation"],
+                   [1, 1, "BaTiO3", "001"], [1, 2, "SrTiO3", "001"],
+                   [1, 3, "SrRuO3", "001"], [1, 4, "SrTiO3", "001"],
+                   [1, 5, '=IF(A2>0,"Sr&Ti","<x>")', "001"]):
+        sheet.append(values)
+    path = tmp_path / "lab.xlsx"
+    book.save(path)  # openpyxl stores no result for a formula
+    report = tmp_path / "checked.xlsx"
+    outcome = check_file(path, report=report)
+    issue = next(i for i in outcome.issues if i.cell == "C6")
+    assert "formula with no stored result" in issue.message
+    assert issue.value == '=IF(A2>0,"Sr&Ti","<x>")'
+    issues = openpyxl.load_workbook(report)["Issues"]
+    header = [c.value for c in issues[1]]
+    row = next(r for r in issues.iter_rows(min_row=2) if r[header.index("Cell")].value == "C6")
+    value = row[header.index("Value")]
+    assert value.value == '=IF(A2>0,"Sr&Ti","<x>")' and value.data_type == "s"

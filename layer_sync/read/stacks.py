@@ -357,7 +357,10 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
             ended = None
         if after_blank is not None and any(not blank(raw[f]) for f in sample_fields):
             after_blank = None
-        _check_row(row, unusable, headers, colmap, checked_columns, medium, after_blank)
+        formulas = ({f: grid.formulas.get((index, c)) for f, c in columns} if unusable
+                    and grid.formulas else None)
+        _check_row(row, unusable, headers, colmap, checked_columns, medium, after_blank,
+                   formulas)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
@@ -382,12 +385,14 @@ def _blank(value: Any) -> bool:
 def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str],
                colmap: dict[str, int], checked_columns: list[tuple[str, str]],
                medium: Medium = "workbook",
-               after_blank: tuple[int, int, int] | None = None) -> None:
+               after_blank: tuple[int, int, int] | None = None,
+               formulas: dict[str, str | None] | None = None) -> None:
     """Check each field of the row; `unusable`: its fields whose cell shows no usable value
     (field -> the error the cell shows, or None for a formula with no stored result);
     `medium`: where the sheet came from, for the advice on a changed orientation;
     `after_blank`: the blank rows (first, last) that ended the stack above this row's, and
-    its stack's first row, when the stack gives no sample of its own."""
+    its stack's first row, when the stack gives no sample of its own; `formulas`: the text
+    of its formulas without a result, by field (shown as the issue's value)."""
     raw, checked = row.raw, row.values
     for field_name, column in checked_columns:
         if unusable and field_name in unusable:
@@ -396,7 +401,8 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
                     "file in Excel or LibreOffice, let it calculate and save, or type the value"
                     if error is None else
                     f"this cell shows {error}: its formula failed; correct the formula (or "
-                    "type the value) and save", column, error)
+                    "type the value) and save", column,
+                    error if error is not None or formulas is None else formulas.get(field_name))
             continue
         try:
             outcome = _check_cached(field_name, raw[field_name])
