@@ -324,3 +324,27 @@ def test_a_formula_without_a_result_shows_its_text_in_the_issues_as_text(tmp_pat
     row = next(r for r in issues.iter_rows(min_row=2) if r[header.index("Cell")].value == "C6")
     value = row[header.index("Value")]
     assert value.value == '=IF(A2>0,"Sr&Ti","<x>")' and value.data_type == "s"
+
+
+# ---------------------------------------------------------------------------- 7. open in Excel
+
+@pytest.mark.parametrize("mark,program", [("~$lab.csv", "Excel"),
+                                          (".~lock.lab.csv#", "LibreOffice")])
+def test_a_sheet_open_in_a_spreadsheet_program_is_a_warning_once(mark, program, stack,
+                                                                 tmp_path):
+    import openpyxl
+
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id,composition_string\n1,1,SrTiO3\n", encoding="utf-8")
+    (tmp_path / mark).write_bytes(b"\x00owner")
+    said = f"lab.csv is open in {program} ({mark}): changes not yet saved are not read"
+    code, out, err = _cli(["check", str(sheet), "--offline", "--json"])
+    assert code == 0 and err.count(said) == 1  # a warning, never an error
+    assert _json(out)["warnings"] == 1 and _json(out)["errors"] == 0
+    report = tmp_path / "r.xlsx"
+    code, out, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--report", str(report)])
+    assert code == 0 and out.count(said) == 1, out
+    issues = [[c.value for c in row] for row in openpyxl.load_workbook(report)["Issues"].rows]
+    assert [row for row in issues if said in row and "warning" in " ".join(map(str, row))]
+    (tmp_path / mark).unlink()
+    assert said not in _cli(["check", str(sheet), "--offline"])[1]

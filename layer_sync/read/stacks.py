@@ -141,6 +141,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
     if medium == "text":
         _note_changed_orientations(rows, file_issues)
     sheets = [grid.name for grid, _ in found]
+    _note_open_elsewhere(path, sheets[0], file_issues)
     return SheetData(path=path, sheet=", ".join(sheets), header_row=found[0][1].index + 1,
                      columns=columns, headers=headers if len(found) > 1 else found[0][1].headers,
                      ignored_columns=ignored, rows=rows, file_issues=file_issues,
@@ -229,6 +230,29 @@ def _note_changed_orientations(rows: list[SheetRow], file_issues: list[Issue]) -
     if changed:
         sheet = rows[0].sheet
         file_issues.append(Issue(sheet, None, None, None, "", WARNING, csv_note(changed)))
+
+
+#: The files a spreadsheet program keeps beside a file it has open, by program: Excel's
+#: owner file and LibreOffice's lock file.
+OPEN_MARKS = (("Excel", "~${}"), ("LibreOffice", ".~lock.{}#"))
+
+
+def _note_open_elsewhere(path: Path, sheet: str, file_issues: list[Issue]) -> None:
+    """A sheet open in Excel or LibreOffice (their mark beside it): what the file holds is
+    read, not the edits not yet saved; a warning for the file, once, never an error (a
+    mark left behind by a program that crashed means nothing)."""
+    for program, pattern in OPEN_MARKS:
+        mark = path.with_name(pattern.format(path.name))
+        try:
+            present = os.path.lexists(mark)
+        except (OSError, ValueError):
+            continue
+        if present:
+            file_issues.append(Issue(
+                sheet, None, None, None, "", WARNING,
+                f"{path.name} is open in {program} ({mark.name}): changes not yet saved are "
+                "not read"))
+            return
 
 
 #: A sheet repeats its values: each (field, value) is checked once.
