@@ -9,6 +9,7 @@ import argparse
 import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,8 +136,8 @@ def test_a_value_after_an_unknown_option_is_never_shown(lab, tmp_path):
 
 @pytest.mark.parametrize("text,said", [
     ("dry_run = false\ncreate_samples = yes\n",
-     "line 2 is not valid TOML (invalid value): create_samples = yes; true and false are the "
-     "words"),
+     ("line 2 is not valid TOML (invalid value): create_samples = yes; true and false are "
+      "the words")),
     ("create_samples = True\n", "true and false are the words"),
     ("sheet = Stacks\n", 'a text goes in double quotes (sheet = "Stacks")'),
     ("timeout = 30s\n", "a number goes without quotes or units (timeout = 30)"),
@@ -348,3 +349,26 @@ def test_a_sheet_open_in_a_spreadsheet_program_is_a_warning_once(mark, program, 
     assert [row for row in issues if said in row and "warning" in " ".join(map(str, row))]
     (tmp_path / mark).unlink()
     assert said not in _cli(["check", str(sheet), "--offline"])[1]
+
+
+# ---------------------------------------------------------------------------- 8, 9.
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows lets a second socket take a "
+                    "port with SO_REUSEADDR: the sandbox would start and serve")
+def test_a_taken_sandbox_port_says_what_to_do():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = _cli(["sandbox", "--port", str(port)])
+    assert code == 2
+    assert err.startswith(f"layer-sync: error: cannot listen on 127.0.0.1:{port}: ")
+    assert err.rstrip().endswith("; choose another --port, or --port 0 for a free one")
+
+
+def test_the_demos_json_line_says_demo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _cli(["demo", "--json"], env={})
+    assert code == 0 and _json(out)["command"] == "demo"
