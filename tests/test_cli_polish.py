@@ -372,3 +372,10 @@ def test_the_demos_json_line_says_demo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = _cli(["demo", "--json"], env={})
     assert code == 0 and _json(out)["command"] == "demo"
+
+
+def test_an_unusable_config_file_is_logged_in_the_lines_log_file(lab, tmp_path):
+    (tmp_path / "layer-sync.toml").write_text("create_samples = yes\n", encoding="utf-8")
+    log = tmp_path / "night.log"
+    code, _, _ = _cli(["sync", str(lab), "--log-file", str(log)])
+    assert code == 2 and "true and false are the words" in log.read_text(encoding="utf-8")

@@ -153,7 +153,11 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
             parser.print_help(stdout)
             return int(ExitCode.RUN_INCOMPLETE)
         end.args = args
-        args = _with_config(parser, argv, args, environ)
+        try:
+            args = _with_config(parser, argv, args, environ)
+        except LayerSyncError:  # layer-sync.toml unusable: the line's own --log-file says so
+            _open_log(args, stderr, logging_setup, end)
+            raise
         end.args, end.url_known = args, True
         check_command_outputs(args)
         logging_setup.configure(args, stderr)
@@ -194,12 +198,19 @@ def _unreadable(reading: Reading, parser: argparse.ArgumentParser, environ: dict
         with contextlib.suppress(LayerSyncError, argparse.ArgumentError):
             end.args = args = _with_config(parser, reading.tokens, args, environ)
             end.url_known = True
-    if args is not None and getattr(args, "log_file", None):
+    _open_log(args, stderr, logging_setup, end)
+    return end(int(ExitCode.RUN_INCOMPLETE), "bad_arguments", f"error: {reading.problem}")
+
+
+def _open_log(args: argparse.Namespace | None, stderr: Stream, logging_setup: LoggingSetup,
+              end: _Ending) -> None:
+    """Before a run ends early: the --log-file the line names, if it may be written, for
+    the ending's line (a file it may not be is said by the run that would use it)."""
+    if args is not None and getattr(args, "log_file", None) and not end.logging:
         with contextlib.suppress(LayerSyncError):
             check_command_outputs(args)
             logging_setup.configure(args, stderr)
             end.logging = True
-    return end(int(ExitCode.RUN_INCOMPLETE), "bad_arguments", f"error: {reading.problem}")
 
 
 def _with_config(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace,
