@@ -66,7 +66,7 @@ def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
     (["sync", "x.csv", "--timeout", "-1"], "must be more than 0"),
     (["sync", "x.csv", "--api-key", "s3cret"], "never given as a command-line flag"),
     (["sync", "x.csv", "--api-key=s3cret"], "never given as a command-line flag"),
-    (["sync", "x.csv", "--dry", "x"], "unrecognized option: --dry;"),  # no abbreviations
+    (["sync", "x.csv", "--dry", "x"], "unrecognized option: --dry (did you mean --dry-run?)"),  # no abbreviations
     (["sync", "x.csv", "--api-key-f", "x"], "never given as a command-line flag"),
     (["sync", "x.csv", "--nope"], "unrecognized"),
 ])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import shlex
 from collections.abc import Callable, Iterator
@@ -72,7 +73,8 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
                                burst=args.burst, idempotency=args.idempotency,
                                listing=listing)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+                          f"{_listen_hint(exc)}") from None
     except ValueError as exc:
         raise ConfigError(f"cannot load the seed {args.seed}: {exc}") from None
     key_note = "the key given with --api-key" if args.api_key else f"'{DEFAULT_API_KEY}'"
@@ -88,6 +90,14 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
         server.stop()
     return 0
 
+
+
+def _listen_hint(exc: OSError) -> str:
+    """What to do when the sandbox cannot listen: another port (one in use, or one only the
+    administrator may take), or another address (one this machine does not have)."""
+    if exc.errno in (errno.EADDRINUSE, errno.EACCES) or isinstance(exc, PermissionError):
+        return "; choose another --port, or --port 0 for a free one"
+    return "; choose another --host (127.0.0.1 is this machine alone)"
 
 
 def _cmd_sync(args: argparse.Namespace, runtime: Runtime) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +37,10 @@ from ..core.options import (
     SyncOptions,
     check_value,
 )
+from ..core.text import printable
 from ..rules.values import ALL_FIELDS
 from .arguments import OUTPUT_OPTIONS
+from .reading import close_matches
 
 #: Looked for beside the sheet, then in the current folder, when no --config is given.
 CONFIG_NAME = "layer-sync.toml"
@@ -119,7 +122,7 @@ def load_config(path: str | os.PathLike[str], fields: Sequence[str] | None = Non
     try:
         data = tomllib.loads(toml_text(path))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(_not_toml(path, exc)) from None
     except RecursionError:  # arrays or tables nested thousands deep
         raise ConfigError(f"{path}: not a layer-sync config (its values are nested far too "
                           "deep)") from None
@@ -137,8 +140,8 @@ def load_config(path: str | os.PathLike[str], fields: Sequence[str] | None = Non
                               "key, readable by you only: chmod 600)")
         spec = OPTIONS.get(key)
         if spec is None:
-            raise ConfigError(f"{path}: unknown option {key!r}; the options are "
-                              f"{', '.join(OPTIONS)}, and a [columns] table")
+            raise ConfigError(f"{path}: unknown option {key!r}{_did_you_mean(key, list(OPTIONS))}; "
+                              f"the options are {', '.join(OPTIONS)}, and a [columns] table")
         value = _checked(path, key, value, spec)
         if spec.kind in ("path", "report"):
             value = str(_from_folder(path, value))
@@ -240,8 +243,9 @@ def _columns(path: Path, table: Any, fields: Sequence[str]) -> dict[str, str]:
             raise ConfigError(f"{path}: {header} is an option, not a column name: put the "
                               "options above the [columns] table")
         if not isinstance(name, str) or name.strip() not in fields:
-            raise ConfigError(f"{path}: [columns] {header!r} = {_toml(name)}: no such field; "
-                              f"the fields are {', '.join(fields)}")
+            near = _did_you_mean(name, fields) if isinstance(name, str) else ""
+            raise ConfigError(f"{path}: [columns] {header!r} = {_toml(name)}: no such "
+                              f"field{near}; the fields are {', '.join(fields)}")
         if not header.strip():
             raise ConfigError(f"{path}: [columns] has an empty header name")
         columns[header] = name.strip()
@@ -252,3 +256,66 @@ def _from_folder(config_path: Path, value: str) -> Path:
     """A relative path in the file is relative to the file's folder, wherever cron starts."""
     path = Path(value).expanduser()
     return path if path.is_absolute() else config_path.parent / path
+
+
+# ---------------------------------------------------------------------------- what is said
+
+def _did_you_mean(name: str, names: Sequence[str]) -> str:
+    """` (did you mean keep_reports?)`, for a name near a real one."""
+    near = close_matches(name, list(names))
+    return f" (did you mean {' or '.join(near)}?)" if near else ""
+
+
+#: Words a person types for true or false that TOML does not take.
+_YES_NO = {"yes", "no", "y", "n", "on", "off", "true", "false", "1", "0"}
+
+
+def _not_toml(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """What is wrong, at which line, as it reads, and what the line should look like:
+    `create_samples = yes`: true and false are the words."""
+    where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+    reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+    if where is None:  # at the end of the file: a bracket or a quote never closed
+        return (f"{path}: not valid TOML: {reason} at the end of the file (a [ or a quote "
+                "opened and never closed?)")
+    number = int(where.group(1))
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    text = lines[number - 1].strip() if number <= len(lines) else ""
+    key, _, value = (part.strip() for part in text.partition("="))
+    value = re.sub(r"\s+#.*$", "", value)  # a comment after the value
+    if _looks_secret(key):  # never echo what may be the key itself
+        return (f"{path}: line {number} is not valid TOML ({reason.lower()}), and the API key "
+                "is never kept in the config file: only api_key_file = \"PATH\" (a file "
+                "holding the key, readable by you only: chmod 600)")
+    shown = text if len(text) <= 120 else f"{text[:120]}…"
+    head = f"{path}: line {number} is not valid TOML ({reason.lower()}): {printable(shown)}"
+    spec = OPTIONS.get(key.strip("\"'"))
+    kind = spec.kind if spec is not None else None
+    if "overwrite" in reason:
+        return f"{head}; {key} is given twice: keep one of its lines"
+    if not value:
+        return f"{head}; give a value after the = sign, or remove the line"
+    if kind == "flag" or value.casefold() in _YES_NO:
+        return (f"{head}; true and false are the words for yes and no, in lower case and "
+                f"without quotes ({key} = true)")
+    if kind in ("count", "seconds"):
+        return f"{head}; a number goes without quotes or units ({key} = {_example(key)})"
+    if "\\" in value and value.startswith('"'):
+        return (f"{head}; a Windows path goes in single quotes, where \\ is taken as it is "
+                f"({key} = 'C:\\Lab\\reports')")
+    if kind is not None or re.fullmatch(r"[^\"'\[\]{}]+", value):
+        return f'{head}; a text goes in double quotes ({key} = "{printable(value)}")'
+    return (f"{head}; options are lines like concurrency = 4, create_samples = true, "
+            'sheet = "Stacks"')
+
+
+def _example(key: str) -> str:
+    """A number option's declared default, as an example of how it is written."""
+    for declared in DECLARED.values():
+        for name, default, _ in declared.declared():
+            if name == key and isinstance(default, (int, float)) and not isinstance(default, bool):
+                return f"{default:g}"
+    return "4"

@@ -20,20 +20,16 @@ from typing import Any
 from ..core.errors import ExitCode, LayerSyncError, signal_name
 from ..core.runtime import Runtime, Stream, local_now
 from ..core.secrets import Redactor
-from ..core.text import one_line, plural, printable
+from ..core.text import one_line, printable
 from ..outcome import jsonline
 from ..read.files import TEXT_SUFFIXES
 from ..remote.settings import resolve_api_url
-from .arguments import (
-    KEY_FLAG_MESSAGE,
-    build_parser,
-    looks_like_key_flag,
-    unknown_names,
-)
+from .arguments import KEY_FLAG_MESSAGE, build_parser, looks_like_key_flag
 from .commands import COMMANDS
 from .config import COMMAND_OPTIONS, apply_config, find_config, load_config
 from .outputs import check_command_outputs
 from .process import FILE_ONLY, LoggingSetup, StopSignals, collecting_less_often
+from .reading import Reading, read_line
 from .streams import RedactingStream, keys_known_early
 
 log = logging.getLogger("layer_sync")
@@ -49,6 +45,10 @@ class _Ending:
         self.started = local_now()
         self.args: argparse.Namespace | None = None
         self.logging = False  # the --log-file is open: the line goes there too
+        self.wants_json = False  # a JSON line asked for by a misspelt --json (--jsn)
+        # The API URL is told only once the config file (if any) is read, or a flag names it:
+        # never a default the run would not have used.
+        self.url_known = False
 
     def __call__(self, code: int, kind: str, line: str) -> int:
         """Say it; `line` is what follows `layer-sync: ` (`error: …`, `interrupted …`)."""
@@ -57,7 +57,8 @@ class _Ending:
             log.error("exit code %d (%s): %s", code, kind, line.removeprefix("error: "),
                       extra=FILE_ONLY)
         args, argv = self.args, self.argv
-        if getattr(args, "json", False) if args is not None else "--json" in argv:
+        if self.wants_json or (getattr(args, "json", False) if args is not None
+                               else "--json" in argv):
             print(jsonline.dumps(self._fields(code, kind, line.removeprefix("error: "))),
                   file=self.stdout)
         return code
@@ -75,8 +76,8 @@ class _Ending:
             path = (argv[1] if command in ("sync", "check") and len(argv) > 1
                     and not argv[1].startswith("-") else None)
             sheets, given_url, dry_run = [], None, "--dry-run" in argv or command == "check"
-        api_url = None
-        if command in ("sync", "demo", "export"):
+        api_url = None  # the demo's is a sandbox of its own, not yet started
+        if command in ("sync", "export") and (given_url or self.url_known):
             with contextlib.suppress(LayerSyncError):
                 api_url = resolve_api_url(given_url, self.environ)
         finished = local_now()
@@ -141,30 +142,25 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
         return end(incomplete, "bad_arguments", f"error: {KEY_FLAG_MESSAGE}")
     try:
         try:
-            # argparse writes usage, help and errors to sys.stdout / sys.stderr: point them here.
+            # argparse writes help and the version to sys.stdout: point it here.
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-                args, extras = parser.parse_known_args(argv)
-                if extras:
-                    # argparse would print every unrecognised word, values included (a key
-                    # typed after a misspelt flag): name the options only.
-                    names = unknown_names(extras)
-                    parser.error((f"unrecognized option{'s' if len(names) > 1 else ''}: "
-                                  f"{', '.join(names)}" if names else
-                                  f"unrecognized arguments: {plural(len(extras), 'extra value')} "
-                                  "(not shown, in case one is a secret)") + "; see layer-sync --help")
-        except SystemExit as exc:  # argparse has printed its line (and the usage)
-            code = int(exc.code or 0)
-            if code and ("--json" in argv):
-                print(jsonline.dumps(end._fields(code, "bad_arguments",
-                                                 "the command line could not be read")),
-                      file=stdout)
-            return code
+                reading = read_line(parser, argv)
+        except SystemExit as exc:  # --help, --version: argparse has printed them
+            return int(exc.code or 0)
+        if reading.problem is not None:
+            return _unreadable(reading, parser, environ, stderr, logging_setup, end)
+        args = reading.args
+        assert args is not None  # a line read in full
         if not args.command:
             parser.print_help(stdout)
             return int(ExitCode.RUN_INCOMPLETE)
         end.args = args
-        args = _with_config(parser, argv, args, environ)
-        end.args = args
+        try:
+            args = _with_config(parser, argv, args, environ)
+        except LayerSyncError:  # layer-sync.toml unusable: the line's own --log-file says so
+            _open_log(args, stderr, logging_setup, end)
+            raise
+        end.args, end.url_known = args, True
         check_command_outputs(args)
         logging_setup.configure(args, stderr)
         end.logging = True
@@ -191,6 +187,33 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
         text = Redactor(getattr(args, "keys", [])).redact(f"{type(exc).__name__}: {exc}")
         return end(incomplete, "internal_error", f"internal error: {printable(text)} (run "
                    "again with --traceback and report it)")
+
+
+def _unreadable(reading: Reading, parser: argparse.ArgumentParser, environ: dict[str, str],
+                stderr: Stream, logging_setup: LoggingSetup, end: _Ending) -> int:
+    """A command line not read in full ends as any early failure: its line on stderr, and
+    from the rest of the line, the JSON line and the --log-file's line as it asks, with the
+    API URL the run would have used (flags, the config file, the environment) where that
+    can be told."""
+    args = end.args = reading.args
+    end.wants_json = reading.wants_json
+    if args is not None and reading.url_known and getattr(args, "command", None):
+        with contextlib.suppress(LayerSyncError, argparse.ArgumentError):
+            end.args = args = _with_config(parser, reading.tokens, args, environ)
+            end.url_known = True
+    _open_log(args, stderr, logging_setup, end)
+    return end(int(ExitCode.RUN_INCOMPLETE), "bad_arguments", f"error: {reading.problem}")
+
+
+def _open_log(args: argparse.Namespace | None, stderr: Stream, logging_setup: LoggingSetup,
+              end: _Ending) -> None:
+    """Before a run ends early: the --log-file the line names, if it may be written, for
+    the ending's line (a file it may not be is said by the run that would use it)."""
+    if args is not None and getattr(args, "log_file", None) and not end.logging:
+        with contextlib.suppress(LayerSyncError):
+            check_command_outputs(args)
+            logging_setup.configure(args, stderr)
+            end.logging = True
 
 
 def _with_config(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace,

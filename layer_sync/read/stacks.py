@@ -141,6 +141,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
     if medium == "text":
         _note_changed_orientations(rows, file_issues)
     sheets = [grid.name for grid, _ in found]
+    _note_open_elsewhere(path, sheets[0], file_issues)
     return SheetData(path=path, sheet=", ".join(sheets), header_row=found[0][1].index + 1,
                      columns=columns, headers=headers if len(found) > 1 else found[0][1].headers,
                      ignored_columns=ignored, rows=rows, file_issues=file_issues,
@@ -232,6 +233,29 @@ def _note_changed_orientations(rows: list[SheetRow], file_issues: list[Issue]) -
         file_issues.append(Issue(sheet, None, None, None, "", WARNING, csv_note(changed)))
 
 
+#: The files a spreadsheet program keeps beside a file it has open, by program: Excel's
+#: owner file and LibreOffice's lock file.
+OPEN_MARKS = (("Excel", "~${}"), ("LibreOffice", ".~lock.{}#"))
+
+
+def _note_open_elsewhere(path: Path, sheet: str, file_issues: list[Issue]) -> None:
+    """A sheet open in Excel or LibreOffice (their mark beside it): what the file holds is
+    read, not the edits not yet saved; a warning for the file, once, never an error (a
+    mark left behind by a program that crashed means nothing)."""
+    for program, pattern in OPEN_MARKS:
+        mark = path.with_name(pattern.format(path.name))
+        try:
+            present = os.path.lexists(mark)
+        except (OSError, ValueError):
+            continue
+        if present:
+            file_issues.append(Issue(
+                sheet, None, None, None, "", WARNING,
+                f"{path.name} is open in {program} ({mark.name}): changes not yet saved are "
+                "not read"))
+            return
+
+
 #: A sheet repeats its values: each (field, value) is checked once.
 _check_cached = lru_cache(maxsize=65536, typed=True)(_check_uncached)  # typed: TRUE is not 1.0
 
@@ -301,6 +325,10 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     rows: list[SheetRow] = []
     stack = 0
     previous: SheetRow | None = None
+    # The blank rows (first, last) that ended the stack above, and the first row after them,
+    # while the stack below gives no sample of its own: said on its rows' "no sample" error.
+    ended: tuple[int, int] | None = None
+    after_blank: tuple[int, int, int] | None = None
     columns = list(colmap.items())
     checked_columns = [(f, headers[c]) for f, c in columns]  # (field, header), looked up once
     blank = _blank
@@ -320,6 +348,9 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         if not unusable and all(blank(v) for v in raw.values()):
             if previous is not None:
                 stack += 1
+                ended = (number, number)
+            elif ended is not None:
+                ended = (ended[0], number)
             previous = None
             continue
         extra = {name: (cells[c] if c < len(cells) else None) for c, name in extra_cols}
@@ -346,7 +377,15 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                         # A problem with the value is shown at the cell it was typed in.
                         refs[f] = previous.cells[f]
                 row.filled_from = previous.row
-        _check_row(row, unusable, headers, colmap, checked_columns, medium)
+        if previous is None:  # a stack's first row
+            after_blank = (*ended, number) if ended is not None else None
+            ended = None
+        if after_blank is not None and any(not blank(raw[f]) for f in sample_fields):
+            after_blank = None
+        formulas = ({f: grid.formulas.get((index, c)) for f, c in columns} if unusable
+                    and grid.formulas else None)
+        _check_row(row, unusable, headers, colmap, checked_columns, medium, after_blank,
+                   formulas)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
@@ -370,10 +409,15 @@ def _blank(value: Any) -> bool:
 
 def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str],
                colmap: dict[str, int], checked_columns: list[tuple[str, str]],
-               medium: Medium = "workbook") -> None:
+               medium: Medium = "workbook",
+               after_blank: tuple[int, int, int] | None = None,
+               formulas: dict[str, str | None] | None = None) -> None:
     """Check each field of the row; `unusable`: its fields whose cell shows no usable value
     (field -> the error the cell shows, or None for a formula with no stored result);
-    `medium`: where the sheet came from, for the advice on a changed orientation."""
+    `medium`: where the sheet came from, for the advice on a changed orientation;
+    `after_blank`: the blank rows (first, last) that ended the stack above this row's, and
+    its stack's first row, when the stack gives no sample of its own; `formulas`: the text
+    of its formulas without a result, by field (shown as the issue's value)."""
     raw, checked = row.raw, row.values
     for field_name, column in checked_columns:
         if unusable and field_name in unusable:
@@ -382,7 +426,8 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
                     "file in Excel or LibreOffice, let it calculate and save, or type the value"
                     if error is None else
                     f"this cell shows {error}: its formula failed; correct the formula (or "
-                    "type the value) and save", column, error)
+                    "type the value) and save", column,
+                    error if error is not None or formulas is None else formulas.get(field_name))
             continue
         try:
             outcome = _check_cached(field_name, raw[field_name])
@@ -408,8 +453,18 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
                 "(1 = on the substrate)", headers[colmap["layer_id"]])
     if _blank(raw.get("sample_id")) and _blank(raw.get("sample_name")):
         field_name = "sample_id" if "sample_id" in colmap else "sample_name"
-        row.add(ERROR, field_name, "no sample_id or sample_name: the row does not say which "
-                "target material it belongs to", headers[colmap[field_name]])
+        if after_blank is None:
+            why = "the row does not say which target material it belongs to"
+        else:
+            first, last, start = after_blank
+            blank_rows = (f"row {first} above is blank: it" if first == last else
+                          f"rows {first}-{last} above are blank: they")
+            why = (f"{blank_rows} ended the stack, and the sample columns are carried down "
+                   f"only within a stack; fill in sample_id (or sample_name) on row {start}, "
+                   f"or remove the blank {'row' if first == last else 'rows'} if it is the "
+                   "same stack")
+        row.add(ERROR, field_name, f"no sample_id or sample_name: {why}",
+                headers[colmap[field_name]])
     if checked.get("sample_name") == values.EXAMPLE_SAMPLE_NAME:
         row.add(ERROR, "sample_name", "this is the template's example stack: delete its rows "
                 "(or give the target material its real name) before syncing",
