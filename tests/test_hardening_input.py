@@ -1,0 +1,193 @@
+"""What a cell becomes, whatever was typed into it (red-team findings on the input side):
+an id is one whole number in the digits 0-9 or an error at its cell, never another number;
+text is checked in the very form that is compared and sent (NFKC, invisible characters
+removed, with a warning); one key is one key however it is spelled."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from layer_sync.core.runtime import Runtime
+from layer_sync.core.secrets import ApiKey
+from layer_sync.rules.cells import ValueProblem
+from layer_sync.rules.values import check
+from layer_sync.run.sync import sync_file
+
+from .conftest import API_KEY, write_csv
+
+HEADER = ["Sample ID", "Layer #", "Chemical Formula", "Miller Index", "MP ID", "SG"]
+
+
+def _sync(sandbox, path, **kw):
+    kw.setdefault("report", False)
+    return sync_file(path, api_key=ApiKey(API_KEY, "ATOMSCALE_API_KEY"), api_url=sandbox.url,
+                     runtime=Runtime(), **kw)
+
+
+def _writes(sandbox) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _, _ in sandbox.stats.log if m in ("POST", "PATCH")]
+
+
+# ============================================================ integer cells: one number or an error
+
+@pytest.mark.parametrize("text,number", [
+    ("1", 1), (" 7 ", 7), ("+3", 3), ("10.0", 10), ("10.", 10), ("12.000", 12), ("0042", 42),
+    ("１０", 10),  # full-width digits: read as plain ones, with a warning (below)
+])
+def test_an_id_written_as_one_whole_number_is_read(text, number):
+    assert check("sample_id", text).value == number
+    assert check("layer_id", text).value == number
+
+
+@pytest.mark.parametrize("text", [
+    "10,000", "10.000.000", "1,0", "1 000", "1\u00a0000", "1'000", "1_0", "1_000", "1e1",
+    "1E+01", "1e0", "10.5", "0x10", "0b1", "٣", "١٠", "५", "๑", "1٠", "⅓", "Ⅻ",
+    "inf", "nan", "1-2", "#1", "1/2", "--1", "", "1 2",
+])
+def test_an_id_cell_that_is_not_plainly_one_whole_number_is_an_error(text):
+    if not text:
+        assert check("layer_id", text).value is None  # blank: not managed
+        return
+    for field in ("sample_id", "layer_id"):
+        with pytest.raises(ValueProblem, match=field):
+            check(field, text)
+
+
+def test_thousands_separator_says_what_to_write():
+    with pytest.raises(ValueProblem, match="write 10000 if that is the number"):
+        check("sample_id", "10,000")
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.text(alphabet=st.sampled_from(
+    list("0123456789+-.,_ eE'x") + ["\u00a0", "\u200b", "１", "٣", "₂", "²", "\u3000"]),
+    max_size=8))
+def test_any_text_read_as_an_id_is_the_digits_typed(text):
+    """Property: whatever a cell holds, an id read from it is exactly its digits 0-9 (after
+    full-width forms became plain ones), never a number made up of a part of it."""
+    try:
+        number = check("layer_id", text).value
+    except ValueProblem:
+        return
+    if number is None:
+        assert not text.strip(" \u00a0\u3000\u200b")
+        return
+    plain = unicodedata.normalize("NFKC", text).replace("\u200b", "").strip()
+    assert re.fullmatch(r"\+?0*([0-9]+)(\.0*)?", plain, re.ASCII), plain
+    assert number == int(plain.lstrip("+").split(".")[0])
+
+
+@pytest.mark.parametrize("raw", [99.5, "99.5", "٩٩", float("inf")])
+def test_a_space_group_number_is_a_whole_number_0_9(raw):
+    with pytest.raises(ValueProblem):
+        check("space_group", raw)
+
+
+def test_a_thousands_separator_in_an_id_sends_nothing(sandbox, tmp_path):
+    """The red team's repro: "10,000" was read as 10, and target material 10's good layer was
+    patched. It is an error at its cell, and nothing is sent."""
+    sandbox.store.seed([{"id": 1, "sample_id": 10, "sample_name": "Ten", "substrate": "Si",
+                         "layer_id": 1, "composition_string": "BaTiO3", "orientation": "111"}])
+    sandbox.stats.reset()
+    path = write_csv(tmp_path / "s.csv", HEADER[:4],
+                     [["10,000", 1, "SrTiO3", "001"], ["1_0", 1, "SrTiO3", "001"],
+                      ["10", "1e0", "SrTiO3", "001"]])
+    outcome = _sync(sandbox, path)
+    assert _writes(sandbox) == []
+    assert outcome.counts["invalid"] == 3 and outcome.exit_code == 1
+    cells = {i.cell for i in outcome.errors}
+    assert {"A2", "A3", "B4"} <= cells
+    assert [l["composition_string"] for l in sandbox.store.layers()] == ["BaTiO3"]
+
+
+# ============================================================ text is checked as it is sent
+
+#: Fields whose values have a form the rules check.
+FORMED = ("sample_id", "layer_id", "composition_string", "element_dict", "orientation",
+          "space_group", "mp_id")
+
+#: What a cell may be made of: ASCII pieces of good values, and their look-alikes.
+PIECES = ["mp-", "mvc-", "5020", "0", "1", "-", "Sr", "Ti", "O3", "Ba", "(", ")", "P", "m",
+          "-3", "4mm", ":", ",", " ", "ｍｐ-", "５０２０", "٥٢٢٩", "०", "₃", "²", "\u200b",
+          "\u200f", "\u00a0", "Ｐｍ-3ｍ", "ＳｒＴｉＯ３", "00１", "Fe₂O₃", "\u0301", "Ⅻ", "ﬁ"]
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.sampled_from(FORMED), st.lists(st.sampled_from(PIECES), max_size=6).map("".join))
+def test_every_value_sent_passes_its_own_rule_unchanged(field, text):
+    """Property: a value the rules accept is the value sent, in the form they checked: text
+    in it is plain ASCII where the field is ASCII (ids, indices, symbols, formulas, mp-ids),
+    and checking it again gives it back, with nothing to normalise. (Before: 'mp-５０２０' passed `\\d`
+    and was sent as written; 'ＳｒＴｉＯ３' was created as typed.)"""
+    try:
+        checked = check(field, text)
+    except ValueProblem:
+        return
+    value = checked.value
+    if value is None:
+        return
+    if isinstance(value, str):
+        assert value.isascii(), (field, text, value)
+        again = check(field, value)
+        assert again.value == value
+        assert not [w for w in again.warnings if w.startswith("read as ")]
+    elif isinstance(value, dict):
+        assert all(k.isascii() for k in value)
+
+
+@pytest.mark.parametrize("field,text,value", [
+    ("mp_id", "mp-５０２０", "mp-5020"),
+    ("composition_string", "ＳｒＴｉＯ３", "SrTiO3"),
+    ("composition_string", "Fe₂O₃", "Fe2O3"),
+    ("orientation", "00１", "001"),
+    ("space_group", "Ｐｍ-3ｍ", "Pm-3m"),
+    ("sample_name", "ＢＴＯ on STO", "BTO on STO"),
+    ("sample_name", "BTO\u200b on STO\u200f", "BTO on STO"),
+    ("element_dict", "Ｓｒ:1, Ti:1, O:３", {"Sr": 1, "Ti": 1, "O": 3}),
+])
+def test_look_alike_text_is_read_as_its_plain_form_with_a_warning(field, text, value):
+    checked = check(field, text)
+    assert checked.value == value
+    assert checked.warnings and checked.warnings[0].startswith("read as ")
+
+
+@pytest.mark.parametrize("field,text", [
+    ("mp_id", "mp-٥٢٢٩"), ("orientation", "٠٠١"), ("layer_id", "٣"), ("space_group", "२२१"),
+])
+def test_digits_of_other_scripts_are_an_error_that_says_so(field, text):
+    with pytest.raises(ValueProblem, match="digits 0-9"):
+        check(field, text)
+
+
+def test_an_accented_name_in_either_unicode_form_needs_no_warning():
+    assert check("sample_name", unicodedata.normalize("NFD", "Café")).warnings == []
+
+
+def test_look_alike_cells_are_sent_plain_and_compare_with_the_server(sandbox, tmp_path):
+    """The red team's repro: 'mp-５０２０' patched over the server's good 'mp-5020', and a
+    full-width formula was created as typed. Now the first is unchanged (the same id), the
+    new layer is created in plain ASCII, and digits of another script are an error."""
+    sandbox.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si",
+                         "layer_id": 1, "composition_string": "BaTiO3", "orientation": "001",
+                         "mp_id": "mp-5020"}])
+    sandbox.stats.reset()
+    path = write_csv(tmp_path / "s.csv", HEADER, [
+        [1, 1, "BaTiO3", "001", "mp-５０２０", ""],
+        [1, 2, "ＳｒＴｉＯ３", "00１", "mp-5229", "Ｐｍ-3ｍ"],
+        [1, 3, "SrRuO3", "001", "mp-٥٢٢٩", ""],
+    ])
+    outcome = _sync(sandbox, path)
+    layers = {l["layer_id"]: l for l in sandbox.store.layers()}
+    assert layers[1]["mp_id"] == "mp-5020"
+    assert (layers[2]["composition_string"], layers[2]["orientation"],
+            layers[2]["space_group"]) == ("SrTiO3", "001", "Pm-3m")
+    assert 3 not in layers
+    assert [m for m, _ in _writes(sandbox)] == ["POST"]
+    assert outcome.counts["unchanged"] == 1 and outcome.counts["invalid"] == 1
+    assert any(i.cell == "E2" and i.message.startswith("read as 'mp-5020'")
+               for i in outcome.warnings)
