@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 
 from layer_sync.core.runtime import Runtime
 from layer_sync.core.secrets import ApiKey
-from layer_sync.rules.cells import ValueProblem
+from layer_sync.plan.named import named_stacks
+from layer_sync.plan.records import ServerIndex
+from layer_sync.read.stacks import read_stacks
+from layer_sync.rules.cells import ValueProblem, name_key
 from layer_sync.rules.values import check
+from layer_sync.run.check import check_file
 from layer_sync.run.sync import sync_file
 
 from .conftest import API_KEY, write_csv
@@ -191,3 +195,103 @@ def test_look_alike_cells_are_sent_plain_and_compare_with_the_server(sandbox, tm
     assert outcome.counts["unchanged"] == 1 and outcome.counts["invalid"] == 1
     assert any(i.cell == "E2" and i.message.startswith("read as 'mp-5020'")
                for i in outcome.warnings)
+
+
+# ============================================================ one name, however it is spelled
+
+NAMES = ["Café BTO on STO", "LSMO on LAO", "Ångström film #2", "ZnO／sapphire", "Müller-Straße 5"]
+#: Ways a name is typed or pasted that look the same, or differ only in case and spacing.
+SPELLINGS = {
+    "NFD": lambda s: unicodedata.normalize("NFD", s),
+    "NFC": lambda s: unicodedata.normalize("NFC", s),
+    "zero-width space": lambda s: s.replace(" ", "\u200b ", 1),
+    "word joiner": lambda s: "\u2060" + s,
+    "soft hyphen": lambda s: s[:2] + "\u00ad" + s[2:],
+    "NBSP": lambda s: s.replace(" ", "\u00a0"),
+    "ideographic space": lambda s: s.replace(" ", "\u3000", 1),
+    "two spaces": lambda s: s.replace(" ", "  "),
+    "outer spaces": lambda s: f"  {s}\t",
+    "full-width": lambda s: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s),
+    "RLM": lambda s: s + "\u200f",
+    "LRM inside": lambda s: s.replace(" ", " \u200e", 1),
+    "upper case": str.upper,
+    "BOM": lambda s: "\ufeff" + s,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(NAMES), st.lists(st.sampled_from(sorted(SPELLINGS)), min_size=1,
+                                        max_size=4))
+def test_every_spelling_of_a_name_has_one_key(name, ways):
+    spelled = name
+    for way in ways:
+        spelled = SPELLINGS[way](spelled)
+    assert name_key(spelled) == name_key(name), (ways, spelled)
+
+
+def test_different_names_keep_different_keys():
+    keys = {name_key(n) for n in [*NAMES, "Cafe BTO on STO", "BTO on STO", "LSMO on LAO 2"]}
+    assert len(keys) == len(NAMES) + 3
+
+
+@pytest.mark.parametrize("odd", ["sheet", "server"])
+@pytest.mark.parametrize("way", sorted(SPELLINGS))
+def test_a_name_spelled_otherwise_matches_the_servers_and_creates_nothing(sandbox, tmp_path,
+                                                                           way, odd):
+    """The red team's repro: a name in another spelling (NFD, a zero-width space, NBSP,
+    full-width letters, a bidi mark) matched nothing, and --create-samples made a second,
+    identical-looking target material. Now it is matched by name, whichever side (the sheet
+    or the server) holds the odd spelling."""
+    plain, spelled = NAMES[0], SPELLINGS[way](NAMES[0])
+    theirs, ours = (plain, spelled) if odd == "sheet" else (spelled, plain)
+    substrates = ("SrTiO3", SPELLINGS[way]("SrTiO3"))
+    sub_theirs, sub_ours = substrates if odd == "sheet" else substrates[::-1]
+    sandbox.store.seed([{"id": 1, "sample_id": 5, "sample_name": theirs, "substrate": sub_theirs,
+                         "layer_id": 1, "composition_string": "BaTiO3", "orientation": "001"}])
+    sandbox.stats.reset()
+    path = write_csv(tmp_path / "s.csv", ["Sample", "Substrate", "Layer #", "Chemical Formula",
+                                          "Miller Index"],
+                     [[ours, sub_ours, 1, "BaTiO3", "001"]])
+    outcome = _sync(sandbox, path, create_samples=True)
+    assert len(sandbox.store.target_materials()) == 1
+    assert _writes(sandbox) == [] and outcome.counts["unchanged"] == 1
+
+
+def test_one_new_stack_in_two_spellings_is_created_once(sandbox, tmp_path):
+    """The red team's repro: one sheet naming a new stack in NFC and in NFD (or with a
+    zero-width space) made two target materials of the same visible name."""
+    name = "Café LSMO"
+    path = write_csv(tmp_path / "s.csv", ["Sample", "Substrate", "Layer #", "Chemical Formula",
+                                          "Miller Index"], [
+        [unicodedata.normalize("NFC", name), "SrTiO3", 1, "SrTiO3", "001"],
+        [unicodedata.normalize("NFD", name), "SrTiO3", 2, "BaTiO3", "001"],
+        [name + "\u200b", "SrTiO3\u00a0", 3, "SrRuO3", "001"],
+    ])
+    outcome = _sync(sandbox, path, create_samples=True)
+    (created,) = sandbox.store.target_materials()
+    assert unicodedata.normalize("NFC", created["sample_name"]) == name
+    assert sorted(l["layer_id"] for l in sandbox.store.layers()) == [1, 2, 3]
+    assert outcome.exit_code == 0
+    sandbox.stats.reset()
+    assert _sync(sandbox, path, create_samples=True).counts["unchanged"] == 3
+    assert _writes(sandbox) == []
+
+
+def test_one_layer_under_two_spellings_of_its_name_is_a_duplicate(tmp_path):
+    path = write_csv(tmp_path / "s.csv", ["Sample", "Layer #", "Chemical Formula"], [
+        ["Café LSMO", 1, "SrTiO3"], [], [unicodedata.normalize("NFD", "CAFÉ  LSMO"), 1, "BaTiO3"],
+    ])
+    outcome = check_file(path, report=False)
+    duplicates = [i for i in outcome.errors if "appears on rows 2, 4" in i.message]
+    assert [i.cell for i in duplicates] == ["B2", "B4"]
+
+
+def test_a_named_stack_is_one_stack_in_check_whatever_the_spelling(tmp_path):
+    path = write_csv(tmp_path / "s.csv", ["Sample", "Substrate", "Layer #", "Chemical Formula"], [
+        ["ＬＳＭＯ on LAO", "LaAlO3", 1, "SrTiO3"], [],
+        ["LSMO\u00a0on LAO", "laalo3", 2, "BaTiO3"],
+    ])
+    index = ServerIndex.build([{"id": 1, "sample_id": 102, "sample_name": "LSMO on LAO",
+                                "substrate": "LaAlO3", "layer_id": 1}])
+    (stack,) = named_stacks(read_stacks(path).rows, index)
+    assert stack.sample_ids == (102,) and len(stack.rows) == 2

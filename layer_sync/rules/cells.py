@@ -128,6 +128,22 @@ def plain_text(raw: str) -> tuple[str, str | None]:
     return visible, f"read as {visible.strip()!r}: {' and '.join(why)}"
 
 
+def name_key(name: Any) -> str:
+    """The one key by which names (`sample_name`, `substrate`) are compared, the sheet's with
+    each other and with the server's: two spellings that look alike are one name. Unicode
+    NFKC (NFD and NFC alike, full-width letters as plain ones), without invisible format
+    characters (zero-width spaces, bidi marks: category Cf), each run of whitespace (a
+    non-breaking space too) as one space, outer spaces dropped, case folded. Not a string:
+    ''."""
+    if not isinstance(name, str):
+        return ""
+    plain = unicodedata.normalize("NFKC", name)
+    if not plain.isascii():
+        plain = "".join(c for c in plain if unicodedata.category(c) != "Cf")
+    # Folded, then NFKC again: case folding can undo the normal form (NFKC_Casefold).
+    return unicodedata.normalize("NFKC", " ".join(plain.split()).casefold())
+
+
 def text(raw: Any) -> str:
     """A text cell as text: numbers as typed (12.0 -> '12'), surrounding space trimmed."""
     return describe(raw).strip()
