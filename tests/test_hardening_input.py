@@ -295,3 +295,103 @@ def test_a_named_stack_is_one_stack_in_check_whatever_the_spelling(tmp_path):
                                 "substrate": "LaAlO3", "layer_id": 1}])
     (stack,) = named_stacks(read_stacks(path).rows, index)
     assert stack.sample_ids == (102,) and len(stack.rows) == 2
+
+
+# ============================================================ one key, one row: sheets, headers, spellings
+
+H = ["Sample ID", "Layer #", "Chemical Formula", "Miller Index"]
+
+
+def _book(path, sheets):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("how", [{"all_sheets": True}, {"sheet": ["A", "B"]}])
+def test_one_key_on_two_sheets_is_one_duplicate_naming_both_cells(sandbox, tmp_path, how):
+    sandbox.store.seed([{"sample_id": 1, "sample_name": "S", "substrate": "Si"}])
+    sandbox.stats.reset()
+    path = _book(tmp_path / "b.xlsx", {"A": [H, [1, 1, "SrTiO3", "001"]],
+                                       "B": [H, [1, 1, "BaTiO3", "111"]]})
+    outcome = _sync(sandbox, path, **how)
+    assert _writes(sandbox) == [] and outcome.counts["invalid"] == 2
+    assert {(i.sheet, i.cell) for i in outcome.errors} == {("A", "B2"), ("B", "B2")}
+    assert all("A row 2, B row 2" in i.message for i in outcome.errors)
+
+
+@pytest.mark.parametrize("spelling", ["1", "１", "1.0", "+1", "01", 1.0, " 1 "])
+def test_one_key_in_two_spellings_is_one_duplicate(sandbox, tmp_path, spelling):
+    sandbox.store.seed([{"sample_id": 1, "sample_name": "S", "substrate": "Si"}])
+    sandbox.stats.reset()
+    path = _book(tmp_path / "b.xlsx", {"A": [H, [1, 1, "SrTiO3", "001"],
+                                             ["1", spelling, "BaTiO3", "001"]]})
+    outcome = _sync(sandbox, path)
+    assert _writes(sandbox) == []
+    assert [i.cell for i in outcome.errors] == ["B2", "B3"]
+    assert "appears on rows 2, 3" in outcome.errors[0].message
+
+
+@pytest.mark.parametrize("spelling", ["1e0", "1,0", "1_0", "١"])
+def test_an_unreadable_spelling_of_a_key_is_its_own_error_and_never_a_second_write(
+        sandbox, tmp_path, spelling):
+    sandbox.store.seed([{"sample_id": 1, "sample_name": "S", "substrate": "Si"}])
+    sandbox.stats.reset()
+    path = _book(tmp_path / "b.xlsx", {"A": [H, [1, 1, "SrTiO3", "001"],
+                                             ["1", spelling, "BaTiO3", "001"]]})
+    outcome = _sync(sandbox, path)
+    assert [l["layer_id"] for l in sandbox.store.layers()] == [1]
+    assert [i.cell for i in outcome.errors] == ["B3"] and "layer_id" in outcome.errors[0].message
+
+
+def test_a_header_repeated_below_is_skipped_with_one_warning(sandbox, tmp_path):
+    """Two tables pasted one under the other: the second header is no layer (before: four
+    errors on one invalid row), and the rows below it are read under its columns."""
+    sandbox.store.seed([{"sample_id": 1, "sample_name": "S", "substrate": "Si"}])
+    sandbox.stats.reset()
+    path = _book(tmp_path / "b.xlsx", {"A": [H, [1, 1, "SrTiO3", "001"],
+                                             [h.upper() for h in H], [1, 2, "BaTiO3", "001"]]})
+    outcome = _sync(sandbox, path)
+    assert outcome.exit_code == 0 and outcome.counts["created"] == 2 and outcome.counts["rows"] == 2
+    (warning,) = outcome.warnings
+    assert warning.row == 3 and "repeats the header of row 1" in warning.message
+
+
+@pytest.mark.parametrize("second", [
+    ["Layer #", "Sample ID", "Chemical Formula", "Miller Index"],   # two columns swapped
+    ["Sample ID", "Layer #", "Miller Index", "Chemical Formula"],
+    ["Sample ID", "Layer #", "Chemical Formula", "Miller Index", "SG"],  # one more
+    ["Sample ID", "Layer #", "Chemical Formula"],                   # one fewer
+    ["Sample", "Layer #", "Chemical Formula", "Miller Index"],      # another field
+    [None, "Sample ID", "Layer #", "Chemical Formula", "Miller Index"],  # moved right
+])
+def test_a_second_header_with_other_columns_stops_before_anything_is_sent(sandbox, tmp_path,
+                                                                          second):
+    """The rows below a header of other columns would be read under the wrong ones (a
+    layer_id taken for a sample_id): the file is refused, naming the row."""
+    from layer_sync.core.errors import InputFileError
+
+    sandbox.store.seed([{"sample_id": 1, "sample_name": "S", "substrate": "Si"},
+                        {"sample_id": 2, "sample_name": "T", "substrate": "Si"}])
+    sandbox.stats.reset()
+    path = _book(tmp_path / "b.xlsx", {"A": [H, [1, 1, "SrTiO3", "001"], second,
+                                             [2, 1, "BaTiO3", "001"]]})
+    with pytest.raises(InputFileError, match="second header on row 3"):
+        _sync(sandbox, path)
+    assert sandbox.stats.total == 0
+    with pytest.raises(InputFileError, match="second header on row 3"):
+        check_file(path, report=False)
+
+
+def test_a_header_typed_full_width_is_recognised(tmp_path):
+    path = write_csv(tmp_path / "s.csv", ["Ｓａｍｐｌｅ ＩＤ", "Ｌａｙｅｒ ＃", "Formula"],
+                     [[1, 1, "SrTiO3"]])
+    data = read_stacks(path)
+    assert set(data.columns) == {"sample_id", "layer_id", "composition_string"}

@@ -52,6 +52,8 @@ MAX_VALUE_CHARS = 1_000
 #: `1_0`, `1e1` and `1 000` are refused, never read as some number.
 _WHOLE_TEXT = re.compile(r"[+-]?[0-9]+(?:\.0*)?", re.ASCII)
 #: Digits in groups: `10,000`, `10.000.000`, `1 000`, `1'000`, `1_000`, `10,5`.
+#: A number with an exponent: `1e1`, `1.5E+03`.
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]{1,4}", re.ASCII)
 _GROUPED = re.compile(r"[+-]?[0-9]+(?:[,._' \u00a0\u202f][0-9]+)+", re.ASCII)
 
 
@@ -70,6 +72,8 @@ def whole_number(raw: Any, what: str, minimum: int = 1, maximum: int | None = No
     else:
         text = str(raw).strip()
         if not _WHOLE_TEXT.fullmatch(text):
+            if maximum is not None and _EXPONENT.fullmatch(text) and float(text) > maximum:
+                raise ValueProblem(_too_large(what, text[:30], maximum))
             raise ValueProblem(_not_whole(what, text))
         try:
             number = int(text.split(".")[0])
@@ -83,9 +87,13 @@ def whole_number(raw: Any, what: str, minimum: int = 1, maximum: int | None = No
         raise ValueProblem(f"{what} must be {minimum} or more, not {number}")
     if maximum is not None and number > maximum:
         shown = str(number) if number < 10**30 else f"{describe(raw)[:30]}…"
-        raise ValueProblem(f"{what} {shown} is too large: the API stores ids up to {maximum:,} "
-                           "(check the cell)")
+        raise ValueProblem(_too_large(what, shown, maximum))
     return number
+
+
+def _too_large(what: str, shown: str, maximum: int) -> str:
+    return (f"{what} {shown} is too large: the API stores ids up to {maximum:,} "
+            "(check the cell)")
 
 
 def _not_whole(what: str, text: str) -> str:
@@ -95,7 +103,7 @@ def _not_whole(what: str, text: str) -> str:
         return (f"{what} must be a whole number written with the digits 0-9 alone, not "
                 f"{text!r}: a thousands separator and a decimal comma cannot be told apart; "
                 f"write {digits} if that is the number")
-    if re.fullmatch(r"[+-]?[0-9.]+[eE][+-]?[0-9]+", text, re.ASCII):
+    if _EXPONENT.fullmatch(text):
         return (f"{what} must be a whole number written out in the digits 0-9, not {text!r}; "
                 "format the column as a number without exponent")
     return f"{what} must be a whole number, not {text!r}"
