@@ -395,3 +395,29 @@ def test_a_header_typed_full_width_is_recognised(tmp_path):
                      [[1, 1, "SrTiO3"]])
     data = read_stacks(path)
     assert set(data.columns) == {"sample_id", "layer_id", "composition_string"}
+
+
+# ============================================================ untrusted text meets a regex-heavy library
+
+@pytest.mark.parametrize("line", [',"' * 32768, ';"' * 32768, '\t"' * 32768, '"",' * 21000,
+                                  "'" + ",'" * 32768])
+def test_a_hostile_first_line_costs_the_delimiter_sniffer_no_time(tmp_path, line):
+    """The red team's repro: a 64 kB first line of `,",",...` made csv.Sniffer take 16 s
+    (its regexes are quadratic). The sniffer gets a bounded sample; the whole check of the
+    file takes well under a second (3 s here: a loaded machine)."""
+    import time
+
+    path = tmp_path / "slow.csv"
+    path.write_text(line + "\nSample ID,Layer #,Chemical Formula\n1,1,SrTiO3\n")
+    start = time.perf_counter()
+    try:
+        check_file(path, report=False)
+    except Exception as exc:  # noqa: BLE001 (only the time matters: unreadable is fine)
+        assert "LayerSyncError" in [c.__name__ for c in type(exc).__mro__]
+    assert time.perf_counter() - start < 3
+
+
+def test_the_sniffer_still_finds_the_delimiter_after_a_long_title_row(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("x" * 10_000 + "\nSample ID;Layer #;Chemical Formula\n1;1;SrTiO3\n2;1;BaTiO3\n")
+    assert read_stacks(path).delimiter == ";"
