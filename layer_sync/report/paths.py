@@ -14,6 +14,7 @@ The rules, the same for `sync`'s report and log file and for `export` / `templat
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import re
 import stat
@@ -135,6 +136,21 @@ def _check_folder(path: Path) -> None:
 _MAX_NAME_BYTES = 200
 
 
+def report_input(path: str | os.PathLike[str]) -> str | None:
+    """The input file a layer-sync report's Summary names (as that run was given it), or None
+    for a file that is no layer-sync report (the reader's own test, as `is_layer_sync_report`)."""
+    try:
+        book = Workbook(Path(path), ".xlsx")
+    except Exception:  # noqa: BLE001 (whatever a hostile file does, it is not a report)
+        return None
+    try:
+        return book.report_input()
+    except Exception:  # noqa: BLE001 (likewise)
+        return None
+    finally:
+        book.close()
+
+
 def is_layer_sync_report(path: str | os.PathLike[str]) -> bool:
     """True for a workbook that the reader recognises as a layer-sync report (sheets Summary
     and Rows, "layer-sync report" in Summary!A1): the reader's own test, so that the two never
@@ -184,14 +200,32 @@ class ReservedName:
 def report_stem(input_path: Path, now: _dt.datetime) -> str:
     """`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>`: the input's suffix tells apart the
     reports of lab.csv and lab.xlsx, milliseconds those of two quick runs."""
+    return f"{report_prefix(input_path)}{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}"
+
+
+#: The most bytes of the input's stem a report name keeps.
+_STEM_BYTES = 100
+
+
+def report_prefix(input_path: Path) -> str:
+    """`layer-sync_<stem>_<suffix>_`: what the names of one sheet's reports start with, and
+    no other sheet's (retention removes only names with this prefix).
+
+    The input's name as a file name may hold it: control characters shown as "_" (an
+    escape in a folder listing), cut to 100 bytes (a 240-character input name made a report
+    name no folder takes, found only when the report was written). A stem that had to be
+    changed ends in `~` and 8 hex digits of a hash of the input's whole name, so two sheets
+    whose names share their first 100 bytes never share a prefix (one's retention would
+    remove the other's reports)."""
     suffix = input_path.suffix.lstrip(".").lower() or "file"
-    # The input's name as a file name may hold it: control characters shown as "_" (an
-    # escape in a folder listing), cut to 100 bytes (a 240-character input name made a
-    # report name no folder takes, found only when the report was written).
-    stem = re.sub(r"[\x00-\x1f\x7f]", "_", input_path.stem)
-    stem = os.fsencode(stem)[:100].decode(sys.getfilesystemencoding(), "ignore") or "input"
-    return (f"layer-sync_{stem}_{suffix}_{now.strftime('%Y%m%d-%H%M%S')}"
-            f"-{now.microsecond // 1000:03d}")
+    whole = input_path.stem
+    stem = re.sub(r"[\x00-\x1f\x7f]", "_", whole)
+    encoded = os.fsencode(stem)
+    if stem != whole or len(encoded) > _STEM_BYTES:
+        digest = hashlib.sha256(os.fsencode(input_path.name)).hexdigest()[:8]
+        cut = encoded[:_STEM_BYTES - 9].decode(sys.getfilesystemencoding(), "ignore")
+        stem = f"{cut}~{digest}"
+    return f"layer-sync_{stem or 'input'}_{suffix}_"
 
 
 #: The folder of the reports layer-sync names itself, beside the sheet (`report_dir`).
