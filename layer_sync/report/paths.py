@@ -19,6 +19,7 @@ import os
 import re
 import stat
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -242,6 +243,51 @@ def report_folder(input_path: Path, report_dir: Path | None) -> Path:
     return base / REPORTS_FOLDER
 
 
+def own_reports(folder: Path, input_path: Path) -> list[tuple[_dt.datetime, Path]]:
+    """The files in `folder` named as this sheet's reports are (`report_prefix`), oldest
+    first, with the time in their name: by name only (their content is not looked at)."""
+    pattern = re.compile(re.escape(report_prefix(input_path))
+                         + r"(\d{8}-\d{6})-(\d{3})(?:-\d+)?\.xlsx")
+    found = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        try:
+            when = _dt.datetime.strptime(match[1], "%Y%m%d-%H%M%S").replace(
+                microsecond=int(match[2]) * 1000)
+        except ValueError:
+            continue
+        found.append((when, folder / name))
+    return sorted(found)
+
+
+#: A reserved name still empty this long after it was made belongs to a run that was killed
+#: (a run replaces it with its report when it ends; none runs for hours).
+PLACEHOLDER_STALE_S = 6 * 3600.0
+
+
+def clean_placeholders(folder: Path, input_path: Path) -> list[Path]:
+    """Remove this sheet's reserved names that killed runs left empty (`ReservedName`): empty
+    regular files named as its reports, unchanged for `PLACEHOLDER_STALE_S`. Never raises.
+    (Were a live run's removed, its report would still be written under its name.)"""
+    removed = []
+    for _, path in own_reports(folder, input_path):
+        try:
+            info = os.lstat(path)
+            if (stat.S_ISREG(info.st_mode) and info.st_size == 0
+                    and time.time() - info.st_mtime > PLACEHOLDER_STALE_S):
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
 def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path) -> ReservedName:
     """A report name in `folder` that no file has, held until the report replaces it
     (`-2`, `-3`... are added while a name is taken). A folder that cannot be made or written
@@ -253,6 +299,7 @@ def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path) -> Re
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _unwritable(folder, exc) from None
+    clean_placeholders(folder, input_path)
     for n in range(1, 1000):
         candidate = folder / (f"{stem}.xlsx" if n == 1 else f"{stem}-{n}.xlsx")
         try:

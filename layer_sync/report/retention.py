@@ -18,7 +18,7 @@ import re
 import stat
 from pathlib import Path
 
-from .paths import report_input, report_prefix, same_file
+from .paths import own_reports, report_input, same_file
 
 log = logging.getLogger("layer_sync")
 
@@ -30,7 +30,7 @@ def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int
     and the log says so."""
     if keep is None and days is None:
         return []
-    own = _own_reports(folder, input_path)
+    own = own_reports(folder, input_path)
     doomed: list[Path] = []
     if keep is not None and len(own) > keep:
         doomed += [path for _, path in own[:-keep]]
@@ -53,28 +53,6 @@ def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int
     if removed:
         log.info("removed %d old report(s) of %s from %s", len(removed), input_path.name, folder)
     return removed
-
-
-def _own_reports(folder: Path, input_path: Path) -> list[tuple[_dt.datetime, Path]]:
-    """This sheet's reports in `folder`, oldest first, with the time in their name."""
-    prefix = report_prefix(input_path)
-    pattern = re.compile(re.escape(prefix) + r"(\d{8}-\d{6})-(\d{3})(?:-\d+)?\.xlsx")
-    found = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
-    for name in names:
-        match = pattern.fullmatch(name)
-        if match is None:
-            continue
-        try:
-            when = _dt.datetime.strptime(match[1], "%Y%m%d-%H%M%S").replace(
-                microsecond=int(match[2]) * 1000)
-        except ValueError:
-            continue
-        found.append((when, folder / name))
-    return sorted(found)
 
 
 def _made_for(recorded: str | None, input_path: Path) -> bool:
