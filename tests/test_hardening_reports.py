@@ -101,8 +101,8 @@ def _partial(folder: Path, name: str = ".layer-sync-partial.abc123.tmp", owner: 
     work.mkdir(parents=True)
     (work / "r.xlsx").write_bytes(b"PK half a workbook")
     (work / "tmpxyz").write_bytes(b"x" * 10_000)
-    if owner:
-        (work / "owner.lock").write_bytes(b"")
+    if owner:  # what its writer wrote once it held the lock
+        (work / "owner.lock").write_bytes(b"4242\n")
     return work
 
 
@@ -147,6 +147,8 @@ def test_the_next_report_cleans_what_killed_runs_left_and_nothing_else(stack, tm
     unowned_new = _partial(folder, ".layer-sync-partial.new.tmp", owner=False)
     unowned_old = _partial(folder, ".layer-sync-partial.old.tmp", owner=False)
     os.utime(unowned_old, (0, 0))
+    being_made = _partial(folder, ".layer-sync-partial.making.tmp", owner=False)
+    (being_made / "owner.lock").write_bytes(b"")  # made, not yet locked: a writer starting
     elsewhere = _partial(tmp_path / "elsewhere", ".layer-sync-partial.linked.tmp")
     os.symlink(elsewhere, folder / ".layer-sync-partial.link.tmp")
     (folder / ".layer-sync-partial.file.tmp").write_bytes(b"a file, not our folder")
@@ -154,9 +156,10 @@ def test_the_next_report_cleans_what_killed_runs_left_and_nothing_else(stack, tm
     report = _sync(stack, sheet, 1).report
     left = sorted(p.name for p in folder.iterdir())
     assert not any(p.exists() for p in dead) and not unowned_old.exists()
-    assert unowned_new.is_dir() and lab_own.is_dir() and elsewhere.is_dir()
+    assert unowned_new.is_dir() and lab_own.is_dir() and elsewhere.is_dir() and being_made.is_dir()
     assert left == sorted([report.name, ".layer-sync-partial.new.tmp", ".layer-sync-partial.link.tmp",
-                           ".layer-sync-partial.file.tmp", ".lab-notes.tmp"])
+                           ".layer-sync-partial.file.tmp", ".lab-notes.tmp",
+                           ".layer-sync-partial.making.tmp"])
 
 
 def test_a_live_writers_folder_is_never_removed(tmp_path):

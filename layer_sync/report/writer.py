@@ -106,8 +106,11 @@ def replacing(path: Path) -> Iterator[Path]:
     owner = None
     try:
         owner = os.open(work / OWNER, os.O_RDWR | os.O_CREAT | os.O_EXCL
-                        | getattr(os, "O_CLOEXEC", 0), 0o600)
-        _lock(owner, wait=True)
+                        | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0), 0o600)
+        if _lock(owner, wait=True):
+            # Written only once locked: an owner file with content and no lock is abandoned;
+            # an empty one may be a writer between the two (see `_abandoned`).
+            os.write(owner, f"{os.getpid()}\n".encode())
         partial = work / path.name
         yield partial
         os.replace(partial, path)
@@ -148,35 +151,46 @@ def clean_partials(folder: Path) -> list[Path]:
 
 
 def _abandoned(work: Path) -> bool:
-    """Whether no process writes in the partial folder `work` any more. Raises OSError."""
+    """Whether no process writes in the partial folder `work` any more: its owner file holds
+    what its writer wrote once it had the lock, and no process holds that lock now (the
+    kernel let it go when the writer ended). Without an owner file, or with an empty one (a
+    writer between making it and locking it, or killed right then), only when the folder is
+    older than `UNOWNED_STALE_S`. Raises OSError."""
+    stale = time.time() - os.lstat(work).st_mtime > UNOWNED_STALE_S
     try:
         fd = os.open(work / OWNER, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0)
-                     | getattr(os, "O_CLOEXEC", 0))
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
-        return time.time() - os.lstat(work).st_mtime > UNOWNED_STALE_S
+        return stale
     try:
-        return _lock(fd, wait=False)
+        if not _lock(fd, wait=False):
+            return False
+        return os.fstat(fd).st_size > 0 or stale
     finally:
         os.close(fd)  # the lock goes with it: the folder is removed after
 
 
 def _lock(fd: int, *, wait: bool) -> bool:
     """Take the kernel's lock on `fd` (POSIX flock; Windows: its first byte); False when
-    another process holds it and `wait` is off (or the system has no lock: then a partial
-    folder is never taken for abandoned)."""
+    another process holds it (with `wait`, still after half a second: only a cleaner's
+    look holds a fresh owner file, for a moment), or the system has no lock (then a partial
+    folder is never taken for abandoned). Never blocks for long (Windows' blocking lock
+    would wait 10 s)."""
     fcntl, msvcrt = _platform_module("fcntl"), _platform_module("msvcrt")
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        elif msvcrt is not None:
-            msvcrt.locking(fd, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
-        else:
-            return False
-    except OSError:  # held by another process (BlockingIOError, or Windows' OSError)
-        if wait:
-            raise
-        return False
-    return True
+    for _ in range(50 if wait else 1):
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            elif msvcrt is not None:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                return False
+        except OSError:  # held by another process (BlockingIOError, or Windows' OSError)
+            if wait:
+                time.sleep(0.01)
+            continue
+        return True
+    return False
 
 
 def _platform_module(name: str) -> ModuleType | None:
