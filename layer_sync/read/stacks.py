@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -45,6 +45,8 @@ from .headers import (
     Header,
     field_for_header,
     find_header,
+    header_columns,
+    is_header,
     lab_names,
     no_header_message,
     squeeze_header,
@@ -127,7 +129,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
         file_issues.extend(header.issues)
         stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
         for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress,
-                         guard=guard, medium=medium):
+                         guard=guard, medium=medium, lab=names, notes=file_issues):
             row.stack += stack
             rows.append(row)
         for name, col in header.colmap.items():
@@ -315,7 +317,12 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
           numbers: Sequence[int] | None = None,
           cell_refs: Callable[[int], dict[str, str]] | None = None,
           progress: Callable[[str, int, int | None, int], None] | None = None,
-          guard: ReadGuard | None = None, medium: Medium = "workbook") -> list[SheetRow]:
+          guard: ReadGuard | None = None, medium: Medium = "workbook",
+          lab: Mapping[str, str] | None = None,
+          notes: list[Issue] | None = None) -> list[SheetRow]:
+    """The checked rows below the header. With `notes` (the file's issues), a row that
+    repeats the header (two tables pasted one under the other) is skipped with a warning
+    there, and one whose columns differ from the header's is refused (`_header_again`)."""
     _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
@@ -351,6 +358,11 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                 ended = (number, number)
             elif ended is not None:
                 ended = (ended[0], number)
+            previous = None
+            continue
+        if notes is not None and _header_again(grid, index, header_index, colmap, lab, notes):
+            if previous is not None:
+                stack += 1  # a table below a header of its own starts a stack
             previous = None
             continue
         extra = {name: (cells[c] if c < len(cells) else None) for c, name in extra_cols}
@@ -390,6 +402,39 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         rows.append(row)
         previous = row
     return rows
+
+
+def _header_again(grid: Grid, index: int, header_index: int, colmap: dict[str, int],
+                  lab: Mapping[str, str] | None, notes: list[Issue]) -> bool:
+    """Whether grid row `index` is a header again (it names layer_id and the sample as the
+    header does): with the header's columns, a warning in `notes` and True (the row is no
+    layer); with other columns, InputFileError: the rows below it would be read under the
+    wrong columns (a layer_id read as a sample_id). Asked of every row: only a row whose
+    layer_id cell is blank or text not starting with a digit (no layer) costs more."""
+    cells = grid.cells[index]
+    column = colmap["layer_id"]
+    cell = cells[column] if column < len(cells) else None
+    if not (cell is None or isinstance(cell, str) and not cell.lstrip()[:1].isdigit()):
+        return False
+    again, _ = header_columns(cells, lab)
+    if not is_header(again):
+        return False
+    number, first = index + 1, header_index + 1
+    if again != colmap:
+        moved = sorted(set(again) ^ set(colmap)) or [
+            f for f in colmap if again.get(f) != colmap[f]]
+        name = moved[0]
+        there = (f"column {column_letter(again[name])}" if name in again else "no column")
+        here = (f"column {column_letter(colmap[name])}" if name in colmap else "no column")
+        raise InputFileError(
+            f"sheet {grid.name!r} has a second header on row {number} whose columns differ "
+            f"from the header on row {first} ({name}: {there} there, {here} on row {first}): "
+            "the rows below it would be read under the wrong columns; move that table to a "
+            "sheet of its own, or give it the same columns")
+    notes.append(Issue(grid.name, number, None, None, "", WARNING,
+                       f"row {number} repeats the header of row {first}; it is not a layer "
+                       "and is skipped"))
+    return True
 
 
 #: A row's fields showing no usable value, when the sheet has none (most do).
@@ -488,6 +533,6 @@ def _check_gaps(rows: list[SheetRow]) -> None:
             low, high = before.values["layer_id"], after.values["layer_id"]
             if high - low > 1:
                 missing = f"layer {low + 1}" if high - low == 2 else f"layers {low + 1}-{high - 1}"
-                name = ref[1]
+                name = ref[1] if ref[0] == "id" else after.values.get("sample_name")
                 after.add(WARNING, "layer_id", f"the layer_ids of sample {name!r} jump from "
                           f"{low} to {high}: {'is' if high - low == 2 else 'are'} {missing} missing?")
