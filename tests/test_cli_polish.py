@@ -16,7 +16,7 @@ import pytest
 
 from layer_sync.cli import main
 
-from .conftest import API_KEY
+from .conftest import API_KEY, key_file_line
 
 TOML_URL = "http://127.0.0.1:9/from-the-toml/"
 
@@ -39,7 +39,8 @@ def lab(tmp_path, monkeypatch):
     """A sheet with a layer-sync.toml beside it naming an API URL, the current folder."""
     sheet = tmp_path / "lab.csv"
     sheet.write_text("sample_id,layer_id\n1,1\n", encoding="utf-8")
-    (tmp_path / "layer-sync.toml").write_text(f'api_url = "{TOML_URL}"\n', encoding="utf-8")
+    (tmp_path / "layer-sync.toml").write_text(f'api_url = "{TOML_URL}"\n' + key_file_line(tmp_path),
+                                              encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return sheet
 

@@ -450,7 +450,7 @@ def test_the_console_script_collects_garbage_less_often_and_puts_it_back(monkeyp
 
     before = gc.get_threshold()
     seen = []
-    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_threshold()) or 0)
+    monkeypatch.setattr(cli, "main", lambda **_: seen.append(gc.get_threshold()) or 0)
     with pytest.raises(SystemExit) as stopped:
         cli.run()
     assert stopped.value.code == 0

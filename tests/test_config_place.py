@@ -12,7 +12,7 @@ import pytest
 
 from layer_sync.cli import main
 
-from .conftest import API_KEY, dead_url
+from .conftest import API_KEY, dead_url, key_file_line
 from .test_config import CANONICAL, server  # noqa: F401  (the seeded sandbox)
 
 
@@ -39,7 +39,8 @@ def lab(tmp_path, monkeypatch):
 
 
 def test_the_file_beside_the_sheet_is_used_when_cron_starts_elsewhere(server, lab):
-    (lab / "layer-sync.toml").write_text(f'api_url = "{server.url}"\nkeep_reports = 3\n')
+    (lab / "layer-sync.toml").write_text(f'api_url = "{server.url}"\nkeep_reports = 3\n'
+                                        + key_file_line(lab))
     log = lab / "night.log"
     code, out, err = _cli(["sync", str(lab / "stacks.csv"), "--json", "--log-file", str(log)])
     assert code == 0, err
@@ -48,7 +49,7 @@ def test_the_file_beside_the_sheet_is_used_when_cron_starts_elsewhere(server, la
 
 
 def test_beside_the_sheet_wins_over_the_current_folder(server, lab, tmp_path):
-    (lab / "layer-sync.toml").write_text(f'api_url = "{server.url}"\n')
+    (lab / "layer-sync.toml").write_text(f'api_url = "{server.url}"\n' + key_file_line(lab))
     (tmp_path / "home" / "layer-sync.toml").write_text(f'api_url = "{dead_url("not-this")}"\n')
     code, out, err = _cli(["sync", str(lab / "stacks.csv"), "--json", "--dry-run"])
     assert code == 0, err
@@ -56,7 +57,8 @@ def test_beside_the_sheet_wins_over_the_current_folder(server, lab, tmp_path):
 
 
 def test_the_current_folder_is_used_when_none_is_beside_the_sheet(server, lab, tmp_path):
-    (tmp_path / "home" / "layer-sync.toml").write_text(f'api_url = "{server.url}"\n')
+    home = tmp_path / "home"
+    (home / "layer-sync.toml").write_text(f'api_url = "{server.url}"\n' + key_file_line(home))
     code, out, err = _cli(["sync", str(lab / "stacks.csv"), "--json", "--dry-run"])
     assert code == 0, err
     assert _last_json(out)["api_url"] == server.url
@@ -104,3 +106,25 @@ def test_utf8_with_a_bom_is_read_as_utf8(lab):
                                           .encode("utf-8"))
     code, _, err = _cli(["check", str(lab / "stacks.csv")])
     assert code == 0, err
+
+
+def test_the_environments_key_is_never_sent_to_a_url_only_the_file_names(server, lab):
+    """A layer-sync.toml beside a sheet in a shared folder must not decide where the
+    environment's key goes: nothing is sent, one line says what to do."""
+    (lab / "layer-sync.toml").write_text(f'api_url = "{server.url}"\n')
+    for command in (["sync", "--dry-run"], ["check"], ["sync"]):
+        code, out, err = _cli([command[0], str(lab / "stacks.csv"), *command[1:], "--json"])
+        assert code == 2 and "the key would come from ATOMSCALE_API_KEY" in err, err
+        assert _last_json(out)["reason"]["kind"] == "bad_configuration"
+    assert server.stats.total == 0
+    # The URL from the command line or the environment: the environment's key goes there.
+    code, _, err = _cli(["sync", str(lab / "stacks.csv"), "--dry-run", "--api-url", server.url])
+    assert code == 0, err
+
+
+def test_a_file_that_names_the_url_brings_its_own_key_over_the_environments(server, lab):
+    (lab / "layer-sync.toml").write_text(f'api_url = "{server.url}"\n' + key_file_line(lab))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["sync", str(lab / "stacks.csv"), "--dry-run"], stdout=out, stderr=err,
+                environ={"ATOMSCALE_API_KEY": "someone-elses-key-0000"})
+    assert code == 0, err.getvalue()  # the file's key was sent (the sandbox refuses others)

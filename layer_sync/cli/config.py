@@ -38,6 +38,7 @@ from ..core.options import (
     check_value,
 )
 from ..core.text import printable
+from ..remote.settings import DEFAULT_API_URL, KEY_VARIABLES
 from ..rules.values import ALL_FIELDS
 from .arguments import OUTPUT_OPTIONS
 from .reading import close_matches
@@ -190,6 +191,33 @@ def apply_config(config: Config, parser: argparse.ArgumentParser, command: str,
     applied = {k: v for k, v in config.options.items() if k in wanted}
     parser.set_defaults(**applied)
     return set(applied)
+
+
+def key_goes_with_url(args: argparse.Namespace, config: Config, given: set[str],
+                      environ: Mapping[str, str]) -> None:
+    """A config file that sends the run elsewhere brings its own key: the environment's key
+    is never sent to an API URL that only a config file names (one found beside a sheet in a
+    shared folder would otherwise decide where everyone's key goes).
+
+    When the file's `api_url` is used (no flag, no ATOMSCALE_API_URL), the key comes from the
+    file's own `api_key_file` (over the environment's) or from --api-key-file; with neither,
+    and a URL other than the public API's, it is a ConfigError saying what to do."""
+    if "api_url" not in args.from_config or "api_key_file" in given:
+        return
+    if "api_key_file" in config.options:
+        args.api_key_file = config.options["api_key_file"]
+        args.from_config["api_key_file"] = f"`api_key_file` in {config.path}"
+        return
+    url = str(config.options["api_url"]).strip()
+    variable = next((v for v in KEY_VARIABLES if environ.get(v, "").strip()), None)
+    if variable is None or url.rstrip("/") == DEFAULT_API_URL.rstrip("/"):
+        return
+    raise ConfigError(f"{config.path} names api_url {url}, but the key would come from "
+                      f"{variable}: a key from the environment is sent only to an API URL "
+                      "given on the command line or in the environment; name the key's file "
+                      f"in {config.path.name if config.path else 'the file'} (api_key_file = "
+                      "\"PATH\"), or give the URL with --api-url or ATOMSCALE_API_URL",
+                      kind="bad_configuration")
 
 
 def _looks_secret(key: str) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import ExitCode, LayerSyncError, signal_name
+from ..core.errors import ExitCode, Interrupted, LayerSyncError, signal_name
 from ..core.runtime import Runtime, Stream, local_now
 from ..core.secrets import Redactor
 from ..core.text import one_line, printable
@@ -26,7 +26,7 @@ from ..read.files import TEXT_SUFFIXES
 from ..remote.settings import resolve_api_url
 from .arguments import KEY_FLAG_MESSAGE, build_parser, looks_like_key_flag
 from .commands import COMMANDS
-from .config import COMMAND_OPTIONS, apply_config, find_config, load_config
+from .config import COMMAND_OPTIONS, apply_config, find_config, key_goes_with_url, load_config
 from .outputs import check_command_outputs
 from .process import FILE_ONLY, LoggingSetup, StopSignals, collecting_less_often
 from .reading import Reading, read_line
@@ -89,11 +89,15 @@ class _Ending:
 
 
 def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = None,
-         stdout: Stream | None = None, stderr: Stream | None = None) -> int:
+         stdout: Stream | None = None, stderr: Stream | None = None,
+         early_signals: list[int] | None = None) -> int:
     """Run the command line; returns the exit code. Streams and environment are injectable.
 
     Leaves the process as it found it: the `layer_sync` logger and the signal handlers it
     sets for the run are put back before it returns, so it can be called again.
+    `early_signals`: stop signals that came before the run's handlers were in place (the
+    console script notes them from its first line, see `layer_sync.entry`); the run takes
+    them over and ends as stopped before anything is written.
     """
     environ = dict(os.environ) if environ is None else environ
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -107,7 +111,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     stderr = RedactingStream(stderr or sys.stderr or io.StringIO(), known)
     logging_setup = LoggingSetup()
     try:
-        with StopSignals(stderr) as signals:
+        with StopSignals(stderr, early=early_signals) as signals:
             code = _main(argv, environ, stdout, stderr, logging_setup, signals)
     finally:
         logging_setup.restore()
@@ -167,6 +171,8 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
         args.signals = signals  # for the commands that run long: see StopSignals.watching
         runtime = Runtime(environ=environ, stdout=stdout, stderr=stderr,
                           control=signals.control)
+        if signals.received is not None:  # a stop signal while the line was being read
+            raise Interrupted(signals.received)
         return int(COMMANDS[args.command](args, runtime))
     except LayerSyncError as exc:
         named = getattr(args, "from_config", None) or {}
@@ -237,16 +243,18 @@ def _with_config(parser: argparse.ArgumentParser, argv: list[str], args: argpars
     args = parser.parse_known_args(argv)[0]
     args.columns, args.config_file = config.columns, path
     args.from_config = {name: f"`{name}` in {path}" for name in applied - given}
+    key_goes_with_url(args, config, given, environ)
     if "sheet" in args.from_config and Path(args.path).suffix.lower() in TEXT_SUFFIXES:
         # The lab's workbook setting; a CSV beside it has no sheets to choose from.
         del args.sheet, args.from_config["sheet"]
     return args
 
 
-def run() -> None:
-    """The `layer-sync` console script."""
+def run(early_signals: list[int] | None = None) -> None:
+    """The `layer-sync` console script (its first code is `layer_sync.entry.run`, which
+    notes the stop signals that come while the package loads: `early_signals`)."""
     with collecting_less_often():  # its own process: see process.collecting_less_often
-        code = main()
+        code = main(early_signals=early_signals)
     for stream in (sys.stdout, sys.stderr):
         if stream is None:  # closed before the run
             continue

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from ..core.control import RunControl
-from ..core.errors import ConfigError, Interrupted, signal_name
+from ..core.errors import STOP_SIGNALS, ConfigError, Interrupted, signal_name
 from ..core.runtime import Stream
 from ..core.text import printable
 
@@ -155,14 +155,14 @@ class StopSignals:
     ignored. Installed only here, for the length of main(), and put back afterwards.
     """
 
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
-                    if hasattr(signal, name))
+    SIGNALS = STOP_SIGNALS
 
     #: The same signal again within this many seconds is its echo, not a second request:
     #: timeout(1) and a closed terminal send one to the process and to its group.
     ECHO_S = 1.0
 
-    def __init__(self, stderr: Stream, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stderr: Stream, clock: Callable[[], float] = time.monotonic,
+                 early: list[int] | None = None) -> None:
 
         self.control = RunControl()
         self.watching = False
@@ -171,6 +171,7 @@ class StopSignals:
         self._clock = clock
         self._received_at = 0.0
         self._previous: dict[int, Any] = {}
+        self._early = early if early is not None else []
 
     def __enter__(self) -> Self:
         if threading.current_thread() is not threading.main_thread():
@@ -182,6 +183,11 @@ class StopSignals:
                 self._previous[signum] = signal.signal(signum, self._handle)
             except (ValueError, OSError):
                 pass
+        if self._early:  # came before these handlers: the first one is this run's request
+            self.received = self._early[0]
+            self._received_at = self._clock()
+            self.control.interrupt(self.received)
+            self._early.clear()
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:

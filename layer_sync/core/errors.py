@@ -159,6 +159,12 @@ class Interrupted(KeyboardInterrupt):
         return ExitCode.for_signal(self.signum)
 
 
+#: The signals that stop a run, those this platform has: Ctrl-C, SIGTERM (time limits,
+#: timeout(1)), SIGHUP (a closed terminal) and Windows' Ctrl-Break.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+                     if hasattr(signal, name))
+
+
 def signal_name(signum: int) -> str:
     """`SIGTERM` for 15; Ctrl-C for SIGINT, as a technician knows it."""
     if signum == signal.SIGINT:
