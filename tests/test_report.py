@@ -24,6 +24,7 @@ from layer_sync.outcome.table import MAX_COLUMNS, MAX_ROWS
 from layer_sync.report import content as content_module
 from layer_sync.report import writer as report_module
 from layer_sync.report.content import REPORT_ROW_COLUMNS
+from layer_sync.run.check import check_file
 from layer_sync.report.writer import write_report
 from layer_sync.run.sync import sync_file
 
@@ -213,6 +214,20 @@ def test_rows_in_sync_are_gathered_a_sample_to_a_line_and_every_row_is_accounted
     assert covered == list(range(2, 11)) and _summary(book)["Rows"] == 9
     frame = outcome.to_frame()  # for notebooks: every row, every column
     assert len(frame) == 9 and frame["Notes (as read)"].tolist()[:2] == ["n11", "n12"]
+
+
+def test_a_check_report_gathers_valid_rows_as_docs_report_says(tmp_path):
+    path = tmp_path / "lab.csv"
+    path.write_text("sample_id,layer_id,composition_string,orientation\n"
+                    "1,1,SrTiO3,001\n1,2,BaTiO3,001\n1,3,SrTiO3,001\n2,1,MgO,001\n",
+                    encoding="utf-8")
+    report = tmp_path / "r.xlsx"
+    outcome = check_file(path, report=report)
+    assert outcome.report == report
+    rows = _table(openpyxl.load_workbook(report)["Rows"])
+    assert [(r["Row"], r["sample_id"], r["layer_id"], r["Result"]) for r in rows] == [
+        ("2\u20134", "1", "1\u20133", "valid"), (5, "2", "1", "valid")]
+    assert rows[0]["Message"] == "3 rows, each passing every rule"
 
 
 def test_layer_ids_of_a_gathered_line_are_runs():

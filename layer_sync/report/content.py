@@ -241,8 +241,9 @@ class ReportContent(RowsTable):
         for result in islice(self.results, MAX_ROWS - 1):
             action = result.action
             row = action.row
-            if (result.result in QUIET and not result.message and not row.issues
-                    and not action.issues):
+            # A valid row's message is the same for each ("every rule passed"): nothing to say.
+            if (result.result in QUIET and (not result.message or result.result is Result.VALID)
+                    and not row.issues and not action.issues):
                 key = (row.sheet, result.result,
                        action.sample_id if action.sample_id is not None
                        else row.values.get("sample_id"), row.values.get("sample_name"))
