@@ -14,7 +14,7 @@ from layer_sync import Runtime, sync_file
 from layer_sync.cli import main
 from layer_sync.report.paths import is_layer_sync_report
 
-from .conftest import API_KEY
+from .conftest import API_KEY, key_file_line
 
 SHEET = "sample_id,layer_id,orientation\n1,1,001\n"
 
@@ -73,7 +73,8 @@ def test_the_report_folder_and_retention_come_from_layer_sync_toml(stack, sheet,
                                                                    monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "layer-sync.toml").write_text(
-        f'api_url = "{stack.url}"\nreport_dir = "nights"\nkeep_reports = 2\n', encoding="utf-8")
+        f'api_url = "{stack.url}"\nreport_dir = "nights"\nkeep_reports = 2\n'
+        + key_file_line(tmp_path), encoding="utf-8")
     for _ in range(3):
         out = io.StringIO()
         assert main(["sync", "lab.csv", "--json"], environ={"ATOMSCALE_API_KEY": API_KEY},
