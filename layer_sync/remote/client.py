@@ -162,9 +162,9 @@ class ApiClient:
 
     # ------------------------------------------------------------------ endpoints
     def list_target_materials(self) -> list[Any]:
-        """The server's records, every page of them (`paging.read_list`), each entry as it
-        came: one that is not an object is the plan's to judge (`plan.records`), never
-        dropped here, where it would be a record silently lost."""
+        """The server's records, every page of them (`paging.read_list`), each an object as
+        it came (its fields are the plan's to judge, `plan.records`); a list holding an entry
+        that is not an object is refused (`ListIncomplete`), never read without it."""
         return read_list(lambda url: self.send("GET", url),
                          urljoin(self.base_url, "target-materials/"),
                          max_cost=self.max_answer_cost, clean=self.redact)
