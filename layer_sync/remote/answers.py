@@ -98,3 +98,44 @@ def server_reason(response: requests.Response, content: bytes,
                 if isinstance(d, dict) else str(d) for d in detail))
         return clean(str(detail))
     return clean(json.dumps(body))[:300]
+
+
+def _shown(value: Any) -> str:
+    """A value from a server's answer as a message shows it: short, whatever it is."""
+    text = "nothing" if value is None else repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def layer_answer_problem(data: Any, sample_id: int, layer_id: int) -> str | None:
+    """Why a success answer to a layer write does not prove that the server holds the layer
+    asked for (None: it does). The API answers a layer POST or PATCH with the stored layer:
+    an object naming the same `sample_id` and `layer_id` and its record's `id` (whole
+    numbers). A body that reports an error, is empty, names another layer, or
+    gives an id that is not a whole number proves nothing: the write may not be stored."""
+    if not isinstance(data, dict) or not data:
+        return f"its answer is {'empty' if not data else 'not a record'}"
+    if data.get("ok") is False or data.get("error") or data.get("errors"):
+        return "its answer reports an error"
+    for name, wanted in (("sample_id", sample_id), ("layer_id", layer_id)):
+        got = data.get(name)
+        if type(got) is not int or got != wanted:
+            return f"its answer names {name} {_shown(got)}, not {wanted}"
+    record_id = data.get("id")
+    if type(record_id) is not int or record_id < 0:
+        return f"its answer gives the record id {_shown(record_id)}, not a whole number"
+    return None
+
+
+def sample_answer_problem(data: Any, sample_id: int | None = None) -> str | None:
+    """Why a success answer to a target material's POST (or its rename's PATCH, `sample_id`
+    given) does not prove the server holds it (None: it does): the answer must be the target
+    material, its `sample_id` a whole number (the one renamed)."""
+    if not isinstance(data, dict) or not data:
+        return f"its answer is {'empty' if not data else 'not a record'}"
+    if data.get("ok") is False or data.get("error") or data.get("errors"):
+        return "its answer reports an error"
+    got = data.get("sample_id")
+    if type(got) is not int or got < 0 or (sample_id is not None and got != sample_id):
+        return f"its answer names sample_id {_shown(got)}" + (
+            f", not {sample_id}" if sample_id is not None else ", not a whole number")
+    return None

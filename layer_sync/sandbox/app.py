@@ -29,7 +29,7 @@ from .bodies import (
     validate_sample_changes,
     validate_seed,
 )
-from .faults import Faults, before_handling
+from .faults import HOLLOW_KINDS, Faults, before_handling, hollow_answer
 from .idempotency import IdempotencyKeys
 from .limits import Capacity, RateLimit
 from .listing import ListAnswer, Listing
@@ -205,6 +205,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         _method = ""
         _status: int | None = None
         _fault: str | None = None
+        _body: bytes = b""
         _recorded = True
 
         def setup(self) -> None:
@@ -250,7 +251,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self._method, self._status, self._fault, self._recorded = method, None, None, False
             try:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length > 0 else b""
+                body = self._body = self.rfile.read(length) if length > 0 else b""
                 # --latency-ms is the time from receiving a request to answering it, as a
                 # remote API's response time would be; the sandbox's own work happens inside
                 # that window (see _send), so it adds only parsing and I/O on top. With a
@@ -278,6 +279,8 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                     payload = {**payload, "detail": f"{payload.get('detail')}{self._quoted_key()}"}
                 if fault == "commit500" and status < 400:
                     self._send_500()
+                elif fault == "commit204" and status < 400:
+                    self._send(204, b"")
                 elif fault in ("commitreset", "late"):
                     self._drop()
                 else:
@@ -337,6 +340,12 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 self._send(307, {"detail": "moved"}, {"Location": target})
             elif fault == "500":
                 self._send_500()
+            elif fault in HOLLOW_KINDS:
+                try:
+                    request = json.loads(self._body or b"null")
+                except ValueError:
+                    request = None
+                self._send(*hollow_answer(fault, request))
             else:
                 status = int(fault)
                 headers = {"Retry-After": sandbox.faults.retry_after} if status == 429 else {}
@@ -414,7 +423,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 409: "Conflict", 405: "Method Not Allowed",
             422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable"}
