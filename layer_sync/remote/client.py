@@ -34,7 +34,7 @@ from ..core.version import __version__
 from .answers import Answer, Transient, caused_by, key_refused_message, server_reason
 from .jsoncost import MAX_PARSED_COST, megabytes, parsed_cost
 from .paging import read_list
-from .ratelimit import parse_rate_headers, parse_retry_after
+from .ratelimit import parse_rate_headers, parse_retry_after, shown_wait
 from .retry import RetryPolicy
 from .settings import (
     as_api_key,
@@ -410,7 +410,7 @@ class ApiClient:
             # Waiting it out would hold the night's run (and every other request would be
             # told the same): the run stops, and says so, instead of sleeping.
             what = "rate limited" if status == 429 else f"server busy ({status})"
-            message = (f"{what}: the server asked us to wait {wait:.0f} s, longer than a run "
+            message = (f"{what}: the server asked us to wait {shown_wait(wait)}, longer than a run "
                        f"waits ({policy.max_retry_after:.0f} s); nothing more was sent; run "
                        "again later")
             self.control.stop(StopReason.WAIT_TOO_LONG, message)
