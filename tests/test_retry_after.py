@@ -85,6 +85,9 @@ def test_every_form_on_refused_writes_gives_bounded_waits_and_an_end(stack, tmp_
         kind, message = outcome.reason
         assert outcome.exit_code == 2 and kind == "wait_too_long", message
         assert "more than a day" in message or "s, longer" in message
-    else:
-        assert outcome.exit_code == 0
-        assert all(r.result is Result.CREATED for r in outcome.results)
+    else:  # honoured: stored, or (a wait near the minute uses up a request's budget) failed
+        assert outcome.exit_code in (0, 1)
+        assert all(r.result is Result.CREATED or "rate limited" in r.message
+                   for r in outcome.results)
+        keys = [(x["sample_id"], x["layer_id"]) for x in stack.store.layers()]
+        assert len(keys) == len(set(keys))

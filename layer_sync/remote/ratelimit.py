@@ -97,7 +97,7 @@ def _number(text: str | None) -> float | None:
     if not match:
         return None
     number = float(match.group(1))
-    return number if number <= MAX_RETRY_AFTER_S else None  # 400 nines are no count
+    return number if math.isfinite(number) else None  # 400 nines are no count
 
 
 def _members(value: str) -> list[tuple[str, dict[str, str]]]:
