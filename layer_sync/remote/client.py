@@ -315,12 +315,35 @@ class ApiClient:
             raise self._stopped_error(tries.sent)
         ticket = self.throttle.admit(method != "GET", self._sleep, lambda: self.control.stopped)
         tries.waited += ticket.waited
+        write = method != "GET"
         try:
             if self.control.stopped:  # the key refused or the run stopped while we waited
                 raise self._stopped_error(tries.sent)
-            return self._exchange(method, path, body, tries, ticket)
+            answer = self._exchange(method, path, body, tries, ticket)
+        except Transient:
+            if write:
+                self._no_progress()
+            raise
+        except ApiError as exc:
+            if write and exc.status is not None and 400 <= exc.status < 500:
+                self.policy.stall.progressed()  # refused for its content: the server works
+            raise
         finally:
             self.throttle.release(ticket)
+        if write:
+            self.policy.stall.progressed()
+        return answer
+
+    def _no_progress(self) -> None:
+        """A write refused or failed: past the policy's bound with nothing else, the run
+        stops (the API takes no writes), whatever its rows' own retry budgets have left."""
+        stall = self.policy.stall
+        if stall.stalled():
+            self.control.stop(StopReason.API_DOWN,
+                              f"the API takes no writes: none was stored for "
+                              f"{stall.stalled_for:.0f} s, each refused (rate limited or busy) "
+                              "or failed; nothing more was sent (the rows left are marked "
+                              "skipped); run again later")
 
     def _exchange(self, method: str, path: str, body: Any, tries: _Tries,
                   ticket: Ticket) -> tuple[Any, int]:
