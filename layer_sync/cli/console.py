@@ -19,7 +19,7 @@ from typing import Any
 from ..core.errors import ExitCode, LayerSyncError, signal_name
 from ..core.runtime import Runtime, Stream, local_now
 from ..core.secrets import Redactor
-from ..core.text import one_line, plural, printable
+from ..core.text import one_line, plural
 from ..outcome import jsonline
 from ..remote.settings import resolve_api_url
 from .arguments import (
@@ -186,7 +186,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
         if getattr(args, "traceback", False):
             raise
         text = Redactor(getattr(args, "keys", [])).redact(f"{type(exc).__name__}: {exc}")
-        return end(incomplete, "internal_error", f"internal error: {printable(text)} (run "
+        return end(incomplete, "internal_error", f"internal error: {one_line(text)} (run "
                    "again with --traceback and report it)")
 
 

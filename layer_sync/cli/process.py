@@ -21,7 +21,7 @@ from typing import Any, Self
 from ..core.control import RunControl
 from ..core.errors import ConfigError, Interrupted, signal_name
 from ..core.runtime import Stream
-from ..core.text import printable
+from ..core.text import one_line, printable
 
 #: The collector's thresholds for a run of the console script (mypy's command line uses the
 #: same): a collection after 200,000 new objects instead of 700.
@@ -202,8 +202,12 @@ class StopSignals:
 
 
 class _Printable(logging.Formatter):
-    """Log lines with control characters shown as U+FFFD (a file name or a record with an
-    escape sequence in it cannot rewrite the screen or the log)."""
+    """Log lines with control characters and line breaks shown as U+FFFD (a file name or a
+    record with an escape sequence or a line break in it can neither rewrite the screen nor
+    forge a line of the log); a traceback after the line keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return one_line(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         return printable(super().format(record))
