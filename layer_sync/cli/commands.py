@@ -16,6 +16,7 @@ from ..core.errors import ConfigError, ExitCode
 from ..core.issues import Severity
 from ..core.options import CheckOptions, ExportOptions, SyncOptions
 from ..core.runtime import Progress, Runtime, Stream
+from ..core.secrets import shown_url
 from ..core.text import one_line, plural
 from ..core.version import __version__
 from ..outcome.results import CheckOutcome, SyncOutcome
@@ -156,7 +157,7 @@ def log_ending(outcome: SyncOutcome | CheckOutcome) -> None:
 
 def log_start(command: str, path: str, options: CheckOptions, api_url: str | None) -> None:
     """One dated line in the --log-file for the run's start: what, which sheet, which API."""
-    server = f" -> {api_url}" if api_url else ""
+    server = f" -> {shown_url(api_url)}" if api_url else ""
     dry = " (dry run)" if getattr(options, "dry_run", False) else ""
     log.info("%s %s%s%s: started (layer-sync %s)", command, path, server, dry, __version__,
              extra=FILE_ONLY)
@@ -283,7 +284,7 @@ def _cmd_export(args: argparse.Namespace, runtime: Runtime) -> int:
     _redact_logs(args, [api_key.value], runtime)
     result = export_stacks(args.path, api_key=api_key, options=options, runtime=runtime)
     print(f"Exported {plural(result.layers, 'layer')} of "
-          f"{plural(result.target_materials, 'target material')} from {api_url} to "
+          f"{plural(result.target_materials, 'target material')} from {shown_url(api_url)} to "
           f"{one_line(str(result.path))}",
           file=stdout)
     if result.without_layers:

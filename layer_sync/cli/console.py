@@ -32,7 +32,7 @@ from .commands import COMMANDS
 from .config import COMMAND_OPTIONS, apply_config, find_config, load_config
 from .outputs import check_command_outputs
 from .process import FILE_ONLY, LoggingSetup, StopSignals, collecting_less_often
-from .streams import RedactingStream, keys_known_early
+from .streams import KeyRedactingFilter, RedactingStream, keys_known_early
 
 log = logging.getLogger("layer_sync")
 
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     # went away: the run goes on to its own exit code.
     stdout = RedactingStream(stdout or sys.stdout or io.StringIO(), known)
     stderr = RedactingStream(stderr or sys.stderr or io.StringIO(), known)
-    logging_setup = LoggingSetup()
+    logging_setup = LoggingSetup([KeyRedactingFilter(key) for key in known])
     try:
         with StopSignals(stderr) as signals:
             code = _main(argv, environ, stdout, stderr, logging_setup, signals)

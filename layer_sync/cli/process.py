@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any, Self
 
 from ..core.control import RunControl
@@ -50,9 +51,12 @@ class LoggingSetup:
     """Configures only the `layer_sync` logger (never the root logger) and puts it back as
     it was afterwards, so that main() leaves the interpreter as it found it."""
 
-    def __init__(self) -> None:
+    def __init__(self, filters: Sequence[logging.Filter] = ()) -> None:
         self._saved: list[tuple[logging.Logger, int, list[logging.Handler], bool]] = []
         self._added: list[logging.Handler] = []
+        #: Put on every handler before its first line (the keys known before the arguments
+        #: are read: the run's start line names the sheet and the API URL, which may hold one).
+        self._filters = tuple(filters)
 
     def _save(self, logger: logging.Logger) -> None:
         self._saved.append((logger, logger.level, list(logger.handlers), logger.propagate))
@@ -72,6 +76,8 @@ class LoggingSetup:
         console.setLevel(level)
         console.setFormatter(_Printable("%(message)s"))
         console.addFilter(_for_the_console)
+        for key_filter in self._filters:
+            console.addFilter(key_filter)
         root.addHandler(console)
         self._added.append(console)
         if log_file:
@@ -83,6 +89,8 @@ class LoggingSetup:
             if quiet:  # warnings and errors only, but one line for each run's start and end
                 file_handler.addFilter(_quiet_file)
             file_handler.setFormatter(_Printable("%(asctime)s %(levelname)s %(message)s"))
+            for key_filter in self._filters:
+                file_handler.addFilter(key_filter)
             root.addHandler(file_handler)
             self._added.append(file_handler)
 

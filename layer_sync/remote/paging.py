@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ..core.errors import ApiError
+from ..core.secrets import shown_url
 from .answers import Answer
 from .jsoncost import megabytes
 
@@ -391,7 +392,7 @@ def _without_fragment(url: str) -> str:
 
 def _short(text: str, clean: Callable[[str], str], limit: int = 120) -> str:
     """A text from the server for a message: the key removed first, then cut to `limit`."""
-    text = clean(text)
+    text = clean(shown_url(text))
     return text if len(text) <= limit else text[:limit] + "…"
 
 

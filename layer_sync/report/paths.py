@@ -14,6 +14,7 @@ The rules, the same for `sync`'s report and log file and for `export` / `templat
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import re
 import stat
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..core.errors import ConfigError, option
+from ..core.secrets import NO_KEYS, REDACTED, Redactor
 from ..read.workbook import Workbook
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
@@ -181,14 +183,27 @@ class ReservedName:
         self._identity = None
 
 
-def report_stem(input_path: Path, now: _dt.datetime) -> str:
+#: What stands for the API key in a report's name when the sheet's name holds it (`***` is
+#: no character of a Windows file name).
+KEY_IN_NAME = "KEY-REMOVED"
+
+
+def report_stem(input_path: Path, now: _dt.datetime, redactor: Redactor = NO_KEYS) -> str:
     """`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>`: the input's suffix tells apart the
-    reports of lab.csv and lab.xlsx, milliseconds those of two quick runs."""
+    reports of lab.csv and lab.xlsx, milliseconds those of two quick runs. A key of
+    `redactor` in the sheet's name is left out of the report's (`KEY_IN_NAME`), said once."""
     suffix = input_path.suffix.lstrip(".").lower() or "file"
     # The input's name as a file name may hold it: control characters shown as "_" (an
     # escape in a folder listing), cut to 100 bytes (a 240-character input name made a
     # report name no folder takes, found only when the report was written).
     stem = re.sub(r"[\x00-\x1f\x7f]", "_", input_path.stem)
+    if redactor:
+        cleaned = redactor.redact(stem)
+        if cleaned != stem:
+            stem = cleaned.replace(REDACTED, KEY_IN_NAME)
+            logging.getLogger("layer_sync").warning(
+                "the sheet's file name holds the API key: the report's name leaves it out "
+                "(%s); rename the sheet", KEY_IN_NAME)
     stem = os.fsencode(stem)[:100].decode(sys.getfilesystemencoding(), "ignore") or "input"
     return (f"layer-sync_{stem}_{suffix}_{now.strftime('%Y%m%d-%H%M%S')}"
             f"-{now.microsecond // 1000:03d}")
@@ -208,12 +223,13 @@ def report_folder(input_path: Path, report_dir: Path | None) -> Path:
     return base / REPORTS_FOLDER
 
 
-def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path) -> ReservedName:
+def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path,
+                        redactor: Redactor = NO_KEYS) -> ReservedName:
     """A report name in `folder` that no file has, held until the report replaces it
     (`-2`, `-3`... are added while a name is taken). A folder that cannot be made or written
     in is refused here, before anything is sent (a night would otherwise do its writes and
-    lose its record at the end)."""
-    stem = report_stem(input_path, now)
+    lose its record at the end). `redactor`: the keys the name must not hold."""
+    stem = report_stem(input_path, now, redactor)
     made = None if folder.is_dir() else folder
     try:
         folder.mkdir(parents=True, exist_ok=True)

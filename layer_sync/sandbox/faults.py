@@ -47,6 +47,25 @@ OPT_IN_KINDS = ("late",)
 BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset", "redirect", *HOLLOW_KINDS})
 
 
+#: The forms in which `echo_key` quotes the key back (`echoed_key`): as sent, in upper case,
+#: full-width, split by NULs, zero-width spaces or soft hyphens, as HTML entities; `loc` puts
+#: it in a validation error's `loc`; `utf16` sends the error as UTF-16 text without a charset.
+ECHO_FORMS = ("plain", "upper", "fullwidth", "nul", "zwsp", "shy", "entities", "loc", "utf16")
+
+
+def echoed_key(key: str, form: str) -> str:
+    """`key` in the `form` (of `ECHO_FORMS`) a careless server quotes it back in."""
+    if form == "upper":
+        return key.upper()
+    if form == "fullwidth":
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in key)
+    if form in ("nul", "zwsp", "shy"):
+        return {"nul": "\x00", "zwsp": "\u200b", "shy": "\u00ad"}[form].join(key)
+    if form == "entities":
+        return "".join(f"&#x{ord(c):x};" for c in key)
+    return key
+
+
 def hollow_answer(kind: str, request: Any) -> tuple[int, Any]:
     """The status and body of a `hollow-…` answer to a write of `request` (its JSON body)."""
     body = request if isinstance(request, dict) else {}
