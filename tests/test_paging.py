@@ -400,7 +400,7 @@ def test_an_error_answer_of_any_size_is_not_parsed_whole(sandbox, clock):
     from layer_sync.remote.answers import MAX_REASON_BYTES, server_reason
 
     class Response:
-        encoding, reason, status_code = "utf-8", "Bad", 400
+        encoding, reason, status_code, headers = "utf-8", "Bad", 400, {}
 
     huge = b'{"detail": "' + b"x" * (MAX_REASON_BYTES * 4) + b'"}'
     assert server_reason(Response(), huge, str).startswith('{"detail": "xxx')
