@@ -1,6 +1,6 @@
 """`python -m layer_sync` does what `layer-sync` does."""
 
-from .cli import run
+from .entry import run
 
 if __name__ == "__main__":  # not when imported under another name
     run()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,23 @@ import pytest
 from layer_sync.sandbox import Faults, SandboxServer
 
 API_KEY = "test-key-7f3a9c"
+#: This test process's own part of a URL nothing listens on: the machine-wide lock belongs to
+#: the server's URL, so two checkouts' suites running at once never wait on each other's.
+_OWN = uuid.uuid4().hex[:12]
+
+
+def key_file_line(folder: Path) -> str:
+    """A key file holding the tests' key in `folder`, as a layer-sync.toml line naming it: a
+    file that names an api_url brings its own key (the environment's is not sent there)."""
+    path = folder / ".atomscale-key"
+    path.write_text(API_KEY + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return 'api_key_file = ".atomscale-key"\n'
+
+
+def dead_url(tag: str = "") -> str:
+    """A URL nothing answers on (port 9, discard), this process's own (see `_OWN`)."""
+    return f"http://127.0.0.1:9/{_OWN}/{tag + '/' if tag else ''}"
 
 
 class FakeClock:

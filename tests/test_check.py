@@ -15,7 +15,9 @@ from layer_sync.read.rows import sheet_issues
 from layer_sync.read.stacks import read_stacks
 from layer_sync.run.check import check_file
 
-UNREACHABLE = {"ATOMSCALE_API_URL": "http://127.0.0.1:9/"}  # no key at all, and no server
+from .conftest import dead_url
+
+UNREACHABLE = {"ATOMSCALE_API_URL": dead_url("check")}  # no key at all, and no server
 
 SHEET = ("sample_id,sample_name,layer_id,composition_string,orientation\n"
          "101,BTO,1,SrTiO3,001\n"

@@ -19,7 +19,7 @@ from layer_sync.outcome.jsonline import FIELDS
 
 from layer_sync.cli import main
 
-from .conftest import API_KEY
+from .conftest import API_KEY, dead_url
 
 
 def _csv(path: Path, text: str) -> Path:
@@ -66,7 +66,7 @@ def test_exit_1_when_rows_are_invalid_with_the_cell_to_fix(stack, tmp_path):
     (["sync", "x.csv", "--timeout", "-1"], "must be more than 0"),
     (["sync", "x.csv", "--api-key", "s3cret"], "never given as a command-line flag"),
     (["sync", "x.csv", "--api-key=s3cret"], "never given as a command-line flag"),
-    (["sync", "x.csv", "--dry", "x"], "unrecognized option: --dry;"),  # no abbreviations
+    (["sync", "x.csv", "--dry", "x"], "unrecognized option: --dry (did you mean --dry-run?)"),  # no abbreviations
     (["sync", "x.csv", "--api-key-f", "x"], "never given as a command-line flag"),
     (["sync", "x.csv", "--nope"], "unrecognized"),
 ])
@@ -292,7 +292,7 @@ def test_an_unusable_api_url_is_a_clear_error_before_any_request(url, words, tmp
 
 def test_a_key_with_a_line_break_is_a_clear_error_that_does_not_show_it(tmp_path):
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id\n1,1\n")
-    code, out, err = _cli(["sync", str(path), "--api-url", "http://127.0.0.1:9/cli-unreachable/", "--json"],
+    code, out, err = _cli(["sync", str(path), "--api-url", dead_url("cli-unreachable"), "--json"],
                           env={"ATOMSCALE_API_KEY": "s3cret\npart"})
     assert code == 2 and "ATOMSCALE_API_KEY" in err and "s3cret" not in err + out
 
@@ -325,7 +325,7 @@ def test_a_key_pasted_into_another_flag_is_never_echoed(flag, source, tmp_path):
     # Each of these flags' errors names its value; the key, known from the environment or
     # from the key file on the same line, comes out as *** instead (stdout and stderr alike).
     path = _csv(tmp_path / "lab.csv", "sample_id,layer_id,orientation\n1,1,001\n")
-    env, key_args = {"ATOMSCALE_API_URL": "http://127.0.0.1:9/key-in-a-flag/"}, []
+    env, key_args = {"ATOMSCALE_API_URL": dead_url("key-in-a-flag")}, []
     if source == "environment":
         env["ATOMSCALE_API_KEY"] = SECRET
     else:
@@ -450,7 +450,7 @@ def test_the_console_script_collects_garbage_less_often_and_puts_it_back(monkeyp
 
     before = gc.get_threshold()
     seen = []
-    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_threshold()) or 0)
+    monkeypatch.setattr(cli, "main", lambda **_: seen.append(gc.get_threshold()) or 0)
     with pytest.raises(SystemExit) as stopped:
         cli.run()
     assert stopped.value.code == 0

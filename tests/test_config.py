@@ -13,7 +13,7 @@ import pytest
 from layer_sync.cli import main
 from layer_sync.cli.config import OPTIONS, load_config
 
-from .conftest import API_KEY
+from .conftest import API_KEY, dead_url, key_file_line
 
 CANONICAL = ("sample_id,layer_id,composition_string,orientation,space_group\n"
              "1,1,SrTiO3,001,Pm-3m\n"
@@ -57,7 +57,8 @@ def test_a_lab_sheet_with_its_own_names_syncs_like_the_canonical_one(server, tmp
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "stacks.csv").write_text(LAB, encoding="utf-8")
-    (lab / "layer-sync.toml").write_text(f'api_url = "{server.url}"\n' + LAB_TOML, encoding="utf-8")
+    (lab / "layer-sync.toml").write_text(f'api_url = "{server.url}"\n' + key_file_line(lab) + LAB_TOML,
+                                        encoding="utf-8")
     monkeypatch.chdir(lab)  # the file is found in the current folder
     code, out, err = _cli(["sync", "stacks.csv", "--json", "--report", "r.xlsx"])
     assert code == 0, err
@@ -125,7 +126,8 @@ def test_flags_win_over_the_file_and_the_file_over_the_defaults(server, tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "lab.csv").write_text(CANONICAL, encoding="utf-8")
     (tmp_path / "layer-sync.toml").write_text(
-        f'api_url = "{server.url}"\ndry_run = true\nreport = "out/from-file.xlsx"\n', encoding="utf-8")
+        f'api_url = "{server.url}"\ndry_run = true\nreport = "out/from-file.xlsx"\n'
+        + key_file_line(tmp_path), encoding="utf-8")
     code, out, err = _cli(["sync", "lab.csv", "--json"])
     assert code == 0, err
     payload = _last_json(out)
@@ -139,7 +141,7 @@ def test_flags_win_over_the_file_and_the_file_over_the_defaults(server, tmp_path
 def test_the_environment_wins_over_the_file_for_the_api(server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "lab.csv").write_text(CANONICAL, encoding="utf-8")
-    (tmp_path / "layer-sync.toml").write_text('api_url = "http://127.0.0.1:9/"\n'
+    (tmp_path / "layer-sync.toml").write_text(f'api_url = "{dead_url("config")}"\n'
                                              'api_key_file = "missing.key"\n', encoding="utf-8")
     code, _, err = _cli(["sync", "lab.csv", "--dry-run", "--report", "r.xlsx"],
                         env={"ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": server.url})

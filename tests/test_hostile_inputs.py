@@ -29,7 +29,7 @@ from layer_sync.read.files import column_letter
 from layer_sync.read.stacks import read_stacks
 
 from . import hostile
-from .conftest import API_KEY
+from .conftest import API_KEY, dead_url
 
 #: Peak resident memory a run may use, whatever the input.
 MAX_RSS_BYTES = 1 << 30
@@ -197,7 +197,7 @@ def test_random_bytes_end_with_exit_0_1_or_2_and_the_json_line(tmp_path, data, s
     path = tmp_path / f"random{suffix}"
     path.write_bytes(data)
     out, err = io.StringIO(), io.StringIO()
-    code = main(["sync", str(path), "--dry-run", "--json", "--api-url", "http://127.0.0.1:9/"],
+    code = main(["sync", str(path), "--dry-run", "--json", "--api-url", dead_url("hostile")],
                 environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
     _assert_clean_ending(path.name, code, out.getvalue(), err.getvalue())
 

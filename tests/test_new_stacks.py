@@ -21,7 +21,9 @@ from layer_sync.run.sync import sync_file
 from layer_sync.tools.samples import SEED
 from layer_sync.tools.templates import write_template
 
-from .conftest import API_KEY
+from .conftest import API_KEY, dead_url
+
+DEAD = dead_url("new-stacks")  # no server
 
 #: The template's example written over: a new stack, and one named like a stack on the
 #: server (the issue's "LSMO on LAO" / LaAlO3, target material 102) without its sample_id.
@@ -74,7 +76,7 @@ def _cli(args, env):
 
 def _env(server=None):
     if server is None:
-        return {"ATOMSCALE_API_URL": "http://127.0.0.1:9/"}  # no key, and no server
+        return {"ATOMSCALE_API_URL": DEAD}  # no key, and no server
     return {"ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": server.url}
 
 
@@ -184,12 +186,12 @@ def test_several_stacks_missing_are_each_said_once_naming_their_rows(lab, tmp_pa
 
 def test_check_with_a_server_that_cannot_be_reached_says_so_and_keeps_its_exit_code(tmp_path):
     path = _filled(tmp_path / "mine.csv", [NEW])
-    env = {"ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": "http://127.0.0.1:9/"}
+    env = {"ATOMSCALE_API_KEY": API_KEY, "ATOMSCALE_API_URL": DEAD}
     code, out, err = _cli(["check", str(path), "--json"], env)
     assert code == 0 and "Traceback" not in err
     assert "cannot be told (the server's list could not be read:" in err
     line = json.loads(out)
-    assert line["api_url"] == "http://127.0.0.1:9/" and line["exit_code"] == 0
+    assert line["api_url"] == DEAD and line["exit_code"] == 0
     assert line["requests"]["GET"] == 2  # CHECK_ATTEMPTS: a bench check does not wait long
 
 

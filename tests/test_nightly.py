@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from layer_sync.cli import main
+from layer_sync.run.lock import RunLock
 from layer_sync.outcome.jsonline import FIELDS, REASONS, SCHEMA
 
 from .conftest import API_KEY
@@ -113,9 +114,19 @@ def test_quiet_keeps_a_line_for_each_run_in_the_log(stack, sheet, tmp_path):
     logged = log_file.read_text().splitlines()
     assert all(DATED.match(entry) for entry in logged)
     assert sum("WARNING exit code 1 (rows_invalid)" in e for e in logged) == 2
-    assert not any(" INFO read " in e for e in logged)  # -q: no progress lines
     starts = [e for e in logged if "started (layer-sync" in e]
     assert len(starts) == 2 and all(" INFO sync " in e for e in starts)
+    assert sum(" INFO read " in e for e in logged) == 2  # -q quiets the terminal, not the log
+
+
+def test_quiet_still_logs_the_wait_for_another_runs_lock(stack, sheet, tmp_path):
+    log_file = tmp_path / "night.log"
+    with RunLock.acquire(stack.url):
+        code, _, err = _run(["sync", str(sheet), "--api-url", stack.url, "-q", "--log-file",
+                             str(log_file), "--lock-wait", "1"], {"ATOMSCALE_API_KEY": API_KEY})
+    assert code == 2 and "another layer-sync run" in err
+    logged = log_file.read_text()
+    assert " INFO " in logged and "waiting for it to finish" in logged, logged
 
 
 def test_the_readme_cron_line_leaves_a_dated_log_and_json_lines(stack, sheet, tmp_path):

@@ -294,7 +294,8 @@ def test_the_key_file_and_the_log_file_are_never_written_over(stack, sheet, tmp_
 
 @pytest.mark.parametrize("name", ["lab.xlsx", "layer-sync.toml", "old.csv", "report.xlsx"])
 def test_log_lines_are_never_appended_to_a_sheet_a_report_or_a_config(stack, sheet, tmp_path, name):
-    target = tmp_path / name
+    (tmp_path / "elsewhere").mkdir()  # a layer-sync.toml beside the sheet would be read
+    target = tmp_path / "elsewhere" / name
     target.write_bytes(b"precious")
     err = io.StringIO()
     code = main(["sync", str(sheet), "--api-url", stack.url, "--log-file", str(target)],

@@ -17,6 +17,8 @@ from layer_sync.cli import main
 from layer_sync.core.errors import InputFileError
 from layer_sync.read.stacks import read_stacks
 
+from .conftest import dead_url
+
 
 def _encrypted_xlsx(path: Path) -> Path:
     # An encrypted OOXML workbook is an OLE compound file, whatever its extension says, whose
@@ -75,7 +77,7 @@ def test_unusable_file_is_one_line_and_exit_2(tmp_path, name, capsys):
     with pytest.raises(InputFileError, match=words):
         read_stacks(path)
     out, err = io.StringIO(), io.StringIO()
-    code = main(["sync", str(path), "--api-url", "http://127.0.0.1:9/read-errors/", "--report", str(tmp_path / "r.xlsx")],
+    code = main(["sync", str(path), "--api-url", dead_url("read-errors"), "--report", str(tmp_path / "r.xlsx")],
                 environ={"ATOMSCALE_API_KEY": "k"}, stdout=out, stderr=err)
     assert code == 2
     lines = err.getvalue().strip().splitlines()

@@ -24,7 +24,7 @@ from layer_sync.cli import main
 from layer_sync.read.files import MAX_SHEET_CELLS, MAX_SHEET_ROWS
 
 from . import hostile
-from .conftest import API_KEY
+from .conftest import API_KEY, dead_url
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_RSS_BYTES = 1 << 30
@@ -130,7 +130,7 @@ def test_running_out_of_memory_is_one_line_exit_2_and_the_json_line(tmp_path, mo
     path.write_text("sample_id,layer_id\n1,1\n")
     monkeypatch.setattr(commands, "sync_file", exhausted)
     out, err = io.StringIO(), io.StringIO()
-    code = main(["sync", str(path), "--dry-run", "--json", "--api-url", "http://127.0.0.1:9/"],
+    code = main(["sync", str(path), "--dry-run", "--json", "--api-url", dead_url("read-limits")],
                 environ={"ATOMSCALE_API_KEY": API_KEY}, stdout=out, stderr=err)
     assert code == 2
     assert err.getvalue().startswith("layer-sync: error: the machine ran out of memory")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from layer_sync.cli import main
+from layer_sync.cli.process import StopSignals
 from layer_sync.report.paths import is_layer_sync_report
 from layer_sync.run.lock import lock_path
 
@@ -174,3 +175,73 @@ def test_a_write_whose_answer_never_comes_does_not_keep_the_process_alive(stack,
     assert proc.returncode == 143, err
     payload = json.loads(out)
     assert payload["exit_code"] == 143 and payload["failed"] == 4
+
+
+def test_the_same_signal_again_within_a_moment_is_its_echo_and_says_nothing():
+    """timeout(1) and a closed terminal signal the process and its group: one request, said
+    once; the same signal later, or another one, is a second request and is answered."""
+    now = [100.0]
+    err = io.StringIO()
+    signals = StopSignals(err, clock=lambda: now[0])
+    signals.watching = True
+    signals._handle(signal.SIGTERM, None)
+    now[0] += 0.2
+    signals._handle(signal.SIGTERM, None)
+    assert err.getvalue() == "" and signals.control.interrupted
+    now[0] += 5
+    signals._handle(signal.SIGTERM, None)
+    signals._handle(signal.SIGINT, None)
+    assert err.getvalue().count("still stopping") == 2
+
+
+_EARLY = """
+import builtins, json, os, signal, sys
+import layer_sync.entry as entry
+real_import = builtins.__import__
+SIGNUM = getattr(signal, sys.argv[1])
+def hooked(name, globals=None, locals=None, fromlist=(), level=0):
+    if level == 1 and name == "cli.console":  # the package starts loading: the signal comes
+        os.kill(os.getpid(), SIGNUM)
+    return real_import(name, globals, locals, fromlist, level)
+builtins.__import__ = hooked
+sys.argv = ["layer-sync", "check", sys.argv[2], "--json"]
+entry.run()
+"""
+
+_LATE = """
+import os, signal, sys
+import layer_sync.entry as entry
+import layer_sync.cli.console as console
+real_main = console.main
+SIGNUM = getattr(signal, sys.argv[1])
+def main(*args, **kwargs):
+    code = real_main(*args, **kwargs)
+    os.kill(os.getpid(), SIGNUM)  # the run is over: too late to stop it
+    return code
+console.main = main
+sys.argv = ["layer-sync", "check", sys.argv[2], "--json"]
+entry.run()
+"""
+
+
+@pytest.mark.parametrize("name,code", [("SIGTERM", 143), ("SIGINT", 130), ("SIGHUP", 129)])
+def test_a_signal_while_the_package_loads_ends_as_stopped_with_its_json_line(tmp_path, name, code):
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id\n1,1\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", _EARLY, name, str(sheet)], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "LAYER_SYNC_STILL_SECONDS": "0"})
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr and "before anything was written" in proc.stderr
+    assert json.loads(proc.stdout)["exit_code"] == code
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_a_signal_after_the_run_has_ended_leaves_its_exit_code(tmp_path, name):
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id\n1,1\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", _LATE, name, str(sheet)], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "LAYER_SYNC_STILL_SECONDS": "0"})
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == json.loads(proc.stdout)["exit_code"] == 0, proc.stderr

@@ -15,7 +15,7 @@ from layer_sync.core.secrets import ApiKey
 from layer_sync.run.lock import lock_path
 from layer_sync.run.sync import sync_file
 
-from .conftest import API_KEY, write_csv
+from .conftest import API_KEY, write_csv, dead_url
 
 
 def _entry(sample_id, layer_id, record_id, name=None, substrate="SrTiO3", **fields):
@@ -556,7 +556,7 @@ def test_the_library_finds_the_key_and_the_api_url_where_the_command_line_does(
 def test_rows_with_errors_stay_invalid_when_the_server_cannot_be_read(tmp_path, clock):
     path = write_csv(tmp_path / "lab.csv", ["sample_id", "layer_id", "orientation"],
                 [[1, 1, "001"], [1, 2, 1]])  # row 3: a mangled orientation
-    outcome = sync_file(path, api_key=API_KEY, api_url="http://127.0.0.1:9/rows-invalid/", report=False,
+    outcome = sync_file(path, api_key=API_KEY, api_url=dead_url("rows-invalid"), report=False,
                         runtime=Runtime(sleep=clock.sleep, clock=clock.monotonic), max_attempts=2)
     assert outcome.exit_code == 2
     assert [r.result for r in outcome.results] == ["skipped", "invalid"]

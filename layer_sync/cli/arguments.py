@@ -4,22 +4,27 @@ typed as a flag out of every message."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
-import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ..core.errors import ExitCode, flag
+from ..core.errors import flag
 from ..core.options import (
     CheckOptions,
     ExportOptions,
     Options,
+    ServerOptions,
     Spec,
     SyncOptions,
 )
 from ..core.version import __version__
+from ..remote.retry import DOWN_AFTER_S
+from ..remote.settings import DEFAULT_API_URL
+from ..report.paths import REPORTS_FOLDER
+from ..sandbox import DEFAULT_API_KEY, FAULT_KINDS
 from ..sandbox.listing import add_listing_arguments
 
 ENVIRONMENT = """environment:
@@ -116,9 +121,17 @@ KEY_FLAG_MESSAGE = ("the API key is never given as a command-line flag (it would
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well
-        self.print_usage(sys.stderr)
-        self.exit(int(ExitCode.RUN_INCOMPLETE), f"layer-sync: error: {message}\n")
+    """A parser that prints nothing of its own when a line cannot be read: every mistake
+    is an `argparse.ArgumentError`, which `cli.reading` turns into one line naming the option
+    (with the nearest real one) and the command's --help; the rest of the line is still read,
+    for the JSON line and the log file."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("exit_on_error", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:  # what argparse says without an ArgumentError
+        raise argparse.ArgumentError(None, message)
 
 
 def _converter(name: str, spec: Spec) -> Callable[[str], Any]:
@@ -178,8 +191,8 @@ OUTPUT_OPTIONS: dict[str, Spec] = {
     "log_file": Spec("append timestamped log lines to PATH", "path", "output",
                      metavar="PATH"),
     "verbose": Spec("log every request", "flag", "output"),
-    "quiet": Spec("on the terminal, warnings and errors only, no progress bar; the log file "
-                  "keeps warnings, errors and a line for each run", "flag", "output"),
+    "quiet": Spec("on the terminal, warnings and errors only, no progress bar (the log file "
+                  "keeps all its lines)", "flag", "output"),
 }
 
 
@@ -199,8 +212,8 @@ def _add_output(g: Any, *, json: bool = False, log_file: bool = False, verbose: 
 
 def _add_config(g: Any) -> None:
     g.add_argument("--config", metavar="PATH",
-                   help="a TOML file of options and [columns] (default: layer-sync.toml in "
-                        "the current folder, if any); flags win")
+                   help="a TOML file of options and [columns] (default: layer-sync.toml beside "
+                        "the sheet, else in the current folder, if any); flags win")
 
 
 class _SheetNames(argparse.Action):
@@ -240,9 +253,22 @@ def add_options(p: argparse.ArgumentParser, declared: type[Options]) -> dict[str
 
 
 def _default_text(name: str, default: Any, spec: Spec) -> str:
+    """` (default …)` from the code itself: the declared number, the environment's
+    variables, the API's URL, the reports' folder (the declaration's help names none of
+    them, so that the help cannot say another default than the one a run uses)."""
+    if name == "max_consecutive_failures":
+        return f" (and over at least {DOWN_AFTER_S:g} s; default {default:g})"
     if spec.kind in ("count", "seconds") and default is not None:
         return f" (default {default:g})"
-    return ""
+    shown = [f"${variable}" for variable in spec.environment]
+    if name == "api_url":
+        shown.append(DEFAULT_API_URL)
+    elif name == "report_dir":
+        shown.append(f"{REPORTS_FOLDER} beside the sheet")
+    elif name == "report" and default is True:
+        shown.append(f"a new file in {REPORTS_FOLDER}{os.sep} beside the sheet, named after "
+                     "the sheet and the time; never an existing file")
+    return f" (default: {', else '.join(shown)})" if shown else ""
 
 
 def given_options(args: argparse.Namespace, declared: type[Options]) -> dict[str, Any]:
@@ -283,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(groups["input"])
 
     p = command("sandbox")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8765,
+                   help="port (default %(default)s; 0 picks a free one)")
     p.add_argument("--db", metavar="PATH", help="SQLite file for the records (default: in memory)")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seed", metavar="PATH",
@@ -293,25 +320,26 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.add_argument("--empty", action="store_true",
                        help="start with no records instead of the sample data")
     p.add_argument("--api-key", default=None, metavar="KEY",
-                   help="the key clients must send as X-API-KEY (default 'sandbox')")
+                   help=f"the key clients must send as X-API-KEY (default '{DEFAULT_API_KEY}')")
     p.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
                    help="added to every request")
     p.add_argument("--fault-rate", type=_rate, default=0.0, metavar="P",
                    help="share of requests that fail (0-1)")
     p.add_argument("--faults", default=None, metavar="KINDS",
-                   help="429,500,502,503,reset,commit500,commitreset,slow (default: all of "
+                   help=f"{','.join(FAULT_KINDS)} (default: all of "
                         "these), or late (a write stored --late-ms after it arrived, its "
                         "answer lost: only when named)")
     p.add_argument("--fault-seed", type=int, default=None, metavar="N", help="repeatable faults")
     p.add_argument("--slow-ms", type=float, default=35000.0, metavar="N",
-                   help="how late a 'slow' answer comes (default 35000, past a 30 s timeout)")
+                   help="how late a 'slow' answer comes (default %(default)g, past a "
+                        f"{ServerOptions().timeout:g} s timeout)")
     p.add_argument("--late-ms", type=float, default=3000.0, metavar="N",
-                   help="how late a 'late' write is stored (default 3000)")
+                   help="how late a 'late' write is stored (default %(default)g)")
     p.add_argument("--idempotency", action="store_true",
                    help="honour Idempotency-Key: a write whose key was seen before is "
                         "answered as the first time, not done again")
     p.add_argument("--retry-after", default="1", metavar="S",
-                   help="the Retry-After of a 429 (seconds or an HTTP date; default 1)")
+                   help="the Retry-After of a 429 (seconds or an HTTP date; default %(default)s)")
     p.add_argument("--echo-key", action="store_true",
                    help="quote the client's key back in error answers (to test that clients "
                         "never leak it)")
@@ -371,12 +399,3 @@ def looks_like_key_flag(argv: list[str]) -> bool:
             return True
     return False
 
-
-def unknown_names(extras: list[str]) -> list[str]:
-    """The names of unrecognised options, never their values (a value may be a secret)."""
-    names = []
-    for arg in extras:
-        name = arg.split("=", 1)[0]
-        if re.fullmatch(r"--?[A-Za-z][A-Za-z0-9_-]{0,40}", name) and name not in names:
-            names.append(name)
-    return names

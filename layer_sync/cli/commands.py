@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import shlex
 from collections.abc import Callable, Iterator
@@ -73,7 +74,8 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
                                burst=args.burst, idempotency=args.idempotency,
                                listing=listing)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+                          f"{_listen_hint(exc)}") from None
     except ValueError as exc:
         raise ConfigError(f"cannot load the seed {args.seed}: {exc}") from None
     key_note = "the key given with --api-key" if args.api_key else f"'{DEFAULT_API_KEY}'"
@@ -91,9 +93,17 @@ def _cmd_sandbox(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 
+def _listen_hint(exc: OSError) -> str:
+    """What to do when the sandbox cannot listen: another port (one in use, or one only the
+    administrator may take), or another address (one this machine does not have)."""
+    if exc.errno in (errno.EADDRINUSE, errno.EACCES) or isinstance(exc, PermissionError):
+        return "; choose another --port, or --port 0 for a free one"
+    return "; choose another --host (127.0.0.1 is this machine alone)"
+
+
 def _cmd_sync(args: argparse.Namespace, runtime: Runtime) -> int:
     options = SyncOptions(**given_options(args, SyncOptions))
-    log_start("sync", args.path, options, resolve_api_url(options.api_url, runtime.environ))
+    log_start("sync", args, options, resolve_api_url(options.api_url, runtime.environ))
     api_key = resolve_api_key(runtime.environ, options.api_key_file)
     _redact_logs(args, [api_key.value], runtime)
     args.signals.watching = True  # a signal stops the run through its control (StopSignals)
@@ -155,12 +165,16 @@ def log_ending(outcome: SyncOutcome | CheckOutcome) -> None:
     log.log(level, "exit code %d (%s): %s%s", code, kind, message, detail, extra=FILE_ONLY)
 
 
-def log_start(command: str, path: str, options: CheckOptions, api_url: str | None) -> None:
-    """One dated line in the --log-file for the run's start: what, which sheet, which API."""
+def log_start(command: str, args: argparse.Namespace, options: CheckOptions,
+              api_url: str | None) -> None:
+    """One dated line in the --log-file for the run's start: what, which sheet, which API,
+    and which layer-sync.toml gave settings (none: no such line)."""
     server = f" -> {shown_url(api_url)}" if api_url else ""
     dry = " (dry run)" if getattr(options, "dry_run", False) else ""
-    log.info("%s %s%s%s: started (layer-sync %s)", command, path, server, dry, __version__,
-             extra=FILE_ONLY)
+    config = getattr(args, "config_file", None)
+    settings = f"; settings from {config}" if config else ""
+    log.info("%s %s%s%s: started (layer-sync %s%s)", command, args.path, server, dry,
+             __version__, settings, extra=FILE_ONLY)
 
 
 def print_summary(outcome: Any, out: Stream) -> None:
@@ -233,7 +247,7 @@ def _copy_sample(folder: str, runtime: Runtime) -> int:
 
 def _cmd_check(args: argparse.Namespace, runtime: Runtime) -> int:
     options = CheckOptions(**given_options(args, CheckOptions))
-    log_start("check", args.path, options, None)
+    log_start("check", args, options, None)
     # A check needs no key, but one the environment or a key file names is kept out of
     # everything it prints, logs and writes.
     _redact_logs(args, known_keys(None, options, runtime.environ), runtime)

@@ -41,9 +41,11 @@ def run_demo(report: str | Path | None = None,
             if announce is not None:
                 announce(server.url, sheet)
             # The sample sheet is a temporary copy: the report goes in the current folder.
-            return sync_file(sheet, api_key=key, api_url=server.url,
-                             report=True if report is None else report,
-                             report_dir=Path(REPORTS_FOLDER), runtime=runtime)
+            outcome = sync_file(sheet, api_key=key, api_url=server.url,
+                                report=True if report is None else report,
+                                report_dir=Path(REPORTS_FOLDER), runtime=runtime)
+    outcome.command = "demo"  # the JSON line says which command ran (docs/json-line.md)
+    return outcome
 
 
 def copy_sample(folder: str | os.PathLike[str]) -> list[Path]:

@@ -16,11 +16,12 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from ..core.control import RunControl
-from ..core.errors import ConfigError, Interrupted, signal_name
+from ..core.errors import STOP_SIGNALS, ConfigError, Interrupted, signal_name
 from ..core.runtime import Stream
 from ..core.text import one_line, printable
 
@@ -85,9 +86,9 @@ class LoggingSetup:
                 file_handler = _LogFile(log_file, stderr)
             except OSError as exc:
                 raise ConfigError(f"cannot open the log file {log_file}: {exc.strerror}") from None
+            # -q quiets the terminal (cron's mail); the log file keeps the run's INFO lines
+            # (which sheet, the lock waited for, ...), a handful a night.
             file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
-            if quiet:  # warnings and errors only, but one line for each run's start and end
-                file_handler.addFilter(_quiet_file)
             file_handler.setFormatter(_Printable("%(asctime)s %(levelname)s %(message)s"))
             for key_filter in self._filters:
                 file_handler.addFilter(key_filter)
@@ -118,11 +119,6 @@ def _for_the_console(record: logging.LogRecord) -> bool:
 #: `log.error(..., extra=FILE_ONLY)`: a line for the --log-file, not the terminal: the
 #: run's start and end (kept with -q too: every run leaves its dated line).
 FILE_ONLY = {"console": False}
-
-
-def _quiet_file(record: logging.LogRecord) -> bool:
-    """-q: the log file takes warnings, errors and each run's start and end line."""
-    return record.levelno >= logging.WARNING or getattr(record, "console", True) is False
 
 
 class _LogFile(logging.FileHandler):
@@ -166,16 +162,23 @@ class StopSignals:
     ignored. Installed only here, for the length of main(), and put back afterwards.
     """
 
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
-                    if hasattr(signal, name))
+    SIGNALS = STOP_SIGNALS
 
-    def __init__(self, stderr: Stream) -> None:
+    #: The same signal again within this many seconds is its echo, not a second request:
+    #: timeout(1) and a closed terminal send one to the process and to its group.
+    ECHO_S = 1.0
+
+    def __init__(self, stderr: Stream, clock: Callable[[], float] = time.monotonic,
+                 early: list[int] | None = None) -> None:
 
         self.control = RunControl()
         self.watching = False
         self.received: int | None = None
         self._stderr = stderr
+        self._clock = clock
+        self._received_at = 0.0
         self._previous: dict[int, Any] = {}
+        self._early = early if early is not None else []
 
     def __enter__(self) -> Self:
         if threading.current_thread() is not threading.main_thread():
@@ -187,17 +190,25 @@ class StopSignals:
                 self._previous[signum] = signal.signal(signum, self._handle)
             except (ValueError, OSError):
                 pass
+        if self._early:  # came before these handlers: the first one is this run's request
+            self.received = self._early[0]
+            self._received_at = self._clock()
+            self.control.interrupt(self.received)
+            self._early.clear()
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
 
         if self.received is not None:
+            if signum == self.received and self._clock() - self._received_at < self.ECHO_S:
+                return  # the same signal, sent to the group as well: nothing to say
             with contextlib.suppress(Exception):  # never fail inside a handler
                 self._stderr.write(f"layer-sync: still stopping ({signal_name(signum)} "
                                    "ignored): waiting for the answers in flight, then writing "
                                    "the report\n")
             return
         self.received = signum
+        self._received_at = self._clock()
         self.control.interrupt(signum)
         if not self.watching:
             raise Interrupted(signum)

@@ -12,7 +12,7 @@ from ..core.errors import LayerSyncError
 from ..core.runtime import Stream
 from ..core.secrets import NO_KEYS, ApiKey, Redactor
 from ..remote.settings import KEY_VARIABLES, read_key_file_key
-from .config import find_config
+from .config import find_config, toml_text
 
 
 class KeyRedactingFilter(logging.Filter):
@@ -100,15 +100,20 @@ class RedactingStream:
 
 def keys_known_early(argv: list[str], environ: dict[str, str]) -> list[str]:
     """The keys in the environment, in a key file given as `--api-key-file PATH` and in the
-    key file that the config file names (`--config PATH`, else layer-sync.toml here), read
-    as resolve_api_key reads them; a file that cannot be read is left to that function."""
+    key file that the config file names (`--config PATH`, else layer-sync.toml beside the
+    sheet or here), read as resolve_api_key reads them; a file that cannot be read is left to
+    that function."""
 
     keys = [environ.get(name, "").strip() for name in KEY_VARIABLES]
     for path in _flag_values(argv, "--api-key-file"):
         keys.append(read_key_file_key(path) or "")
     configs = _flag_values(argv, "--config")
-    keys.append(_config_key(configs[-1] if configs else None) or "")
-    return [key for key in keys if key]
+    if configs:
+        keys.append(_config_key(configs[-1]) or "")
+    else:  # the arguments are not read yet: beside any file named on the line, and here
+        for sheet in [word for word in argv if not word.startswith("-")] + [None]:
+            keys.append(_config_key(None, sheet) or "")
+    return list(dict.fromkeys(key for key in keys if key))
 
 
 def _flag_values(argv: list[str], name: str) -> list[str]:
@@ -117,16 +122,15 @@ def _flag_values(argv: list[str], name: str) -> list[str]:
                 word.partition("=")[2] if word.startswith(f"{name}=") else "")]
 
 
-def _config_key(explicit: str | None) -> str | None:
+def _config_key(explicit: str | None, sheet: str | None = None) -> str | None:
     """The key in the key file a config file names (`api_key_file`, relative to the config's
     folder), nothing else of the file checked; one that cannot be read is left to
     load_config, which says what is wrong."""
     try:
-        path = find_config(explicit)  # a regular file, never a FIFO
+        path = find_config(explicit, sheet)  # a regular file, never a FIFO
         if path is None:
             return None
-        with path.open("rb") as handle:
-            named = tomllib.load(handle).get("api_key_file")
+        named = tomllib.loads(toml_text(path)).get("api_key_file")
     except (LayerSyncError, OSError, ValueError, RecursionError):  # TOMLDecodeError: ValueError
         return None
     if not isinstance(named, str) or not named.strip():

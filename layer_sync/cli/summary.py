@@ -185,13 +185,25 @@ def failed_line(result: Any) -> Line:
     return Line("!", f"{row.sheet} row {row.row} [failed] {result.message}")
 
 
+def in_sheet_order(outcome: Any) -> list[Any]:
+    """The results in the order of the sheet's rows (sheet by sheet, as read), not in the
+    order the server answered: a technician reads the lines beside the sheet."""
+    sheets = {name: index for index, name in enumerate(getattr(outcome, "sheets", []))}
+
+    def place(result: Any) -> tuple[int, int]:
+        row = result.action.row
+        return sheets.get(row.sheet, len(sheets)), row.row
+
+    return sorted(outcome.results, key=place)
+
+
 def change_groups(outcome: Any) -> list[list[Line]]:
     """The groups, in the order shown: creates, updates, problems (errors, failed rows, warnings)."""
     creates: list[Line] = []
     updates: list[Line] = []
     failed: list[Line] = []
     renames: dict[int, Line] = {}  # once per target material, before the layers' updates
-    for result in outcome.results:
+    for result in in_sheet_order(outcome):
         rename = getattr(result.action, "sample_update", None)
         # Shown once per target material, unless its rows all failed or were skipped (a
         # failed rename fails them all; their messages say why).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+from collections.abc import Mapping
 from enum import IntEnum
 
 
@@ -55,9 +56,12 @@ class LayerSyncError(Exception):
     def __str__(self) -> str:
         return _MARKED.sub(r"\1", super().__str__())
 
-    def for_cli(self) -> str:
-        """The message with each option named as the command line's flag."""
-        return _MARKED.sub(lambda m: flag(m.group(1)), super().__str__())
+    def for_cli(self, named: Mapping[str, str] | None = None) -> str:
+        """The message with each option named as the command line's flag, or as `named`
+        says (an option whose value came from a config file is named there)."""
+        named = named or {}
+        return _MARKED.sub(lambda m: named.get(m.group(1)) or flag(m.group(1)),
+                           super().__str__())
 
 
 #: An option's name in a message (see `option`).
@@ -153,6 +157,12 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.for_signal(self.signum)
+
+
+#: The signals that stop a run, those this platform has: Ctrl-C, SIGTERM (time limits,
+#: timeout(1)), SIGHUP (a closed terminal) and Windows' Ctrl-Break.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+                     if hasattr(signal, name))
 
 
 def signal_name(signum: int) -> str:

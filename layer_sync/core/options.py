@@ -38,7 +38,12 @@ GROUPS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Spec:
-    """How an option is given and checked (kept in the dataclass field's metadata)."""
+    """How an option is given and checked (kept in the dataclass field's metadata).
+
+    `help` says what the option does; a default that is a value of the code (a number, the
+    environment's variables, the API's URL, the reports' folder) is not written in it: the
+    command line's help adds it from the code (`cli.arguments`), so the two cannot differ.
+    """
 
     help: str
     kind: Kind
@@ -138,11 +143,10 @@ class ServerOptions(Options):
     """Where the API is and how each request is made."""
 
     api_url: str | None = field(default=None, metadata=described(Spec(
-        "API root (default: $ATOMSCALE_API_URL, else $AS_API_ENDPOINT, else "
-        "https://api.atomscale.ai/)", "text", "server", metavar="URL",
+        "API root", "text", "server", metavar="URL",
         environment=("ATOMSCALE_API_URL", "AS_API_ENDPOINT"))))
     api_key_file: Path | None = field(default=None, metadata=described(Spec(
-        "read the API key from PATH (default: $ATOMSCALE_API_KEY, else $AS_API_KEY)", "path",
+        "read the API key from PATH", "path",
         "server", metavar="PATH", environment=("ATOMSCALE_API_KEY", "AS_API_KEY"))))
     timeout: float = field(default=30.0, metadata=described(Spec(
         "seconds per request", "seconds", "server", least=0, most=MAX_TIMEOUT_S, metavar="S")))
@@ -172,8 +176,8 @@ class CheckOptions(ReadOptions, ServerOptions):
         "replace an existing report file even if it is not a layer-sync report", "flag",
         "output")))
     report_dir: Path | None = field(default=None, metadata=described(Spec(
-        "the folder of the reports layer-sync names itself (default: layer-sync-reports "
-        "beside the sheet)", "path", "output", metavar="DIR", optional=True)))
+        "the folder of the reports layer-sync names itself", "path", "output", metavar="DIR",
+        optional=True)))
     keep_reports: int | None = field(default=None, metadata=described(Spec(
         "keep the newest N of this sheet's own reports in that folder, removing older ones "
         "(never any other file; default: keep all)", "count", "output", least=1,
@@ -192,8 +196,7 @@ class SyncOptions(CheckOptions):
     """`sync_file` and `sync_frame`: read, plan against the server, write, report."""
 
     report: Path | bool = field(default=True, metadata=described(Spec(
-        "where the report workbook goes (default: reports/layer-sync_<input>_<suffix>_<time>"
-        ".xlsx, never an existing file)", "report", "output", metavar="PATH")))
+        "where the report workbook goes", "report", "output", metavar="PATH")))
     dry_run: bool = field(default=False, metadata=described(Spec(
         "plan only: no POST or PATCH", "flag", "behaviour")))
     create_samples: bool = field(default=False, metadata=described(Spec(
@@ -210,7 +213,7 @@ class SyncOptions(CheckOptions):
         "the most writes in flight when the concurrency adapts", "count", "server", least=1,
         most=MAX_CONCURRENCY, metavar="N")))
     max_consecutive_failures: int = field(default=20, metadata=described(Spec(
-        "failed attempts in a row (over at least 30 s) before the run stops as 'API down'",
+        "failed attempts in a row before the run stops as 'API down'",
         "count", "server",
         least=1, most=MAX_CONSECUTIVE_FAILURES, metavar="N")))
     offline: bool = field(default=False, metadata=described(Spec(

@@ -47,15 +47,16 @@ NO_PACING: Mapping[str, Any] = {"most_in_flight": 0, "limit": 0, "adaptive": Fal
 #: Every field of every line, with what it holds (the docs' table is this).
 FIELDS: dict[str, str] = {
     "schema": "this layout's version (1)",
-    "command": "the command that ran: sync, check or demo (null when the command line could "
-               "not be read)",
+    "command": "the command that ran: sync, check or demo (null when the command line does "
+               "not name one)",
     "version": "layer-sync's version",
     "started": "when the run started, ISO 8601 with the time zone",
     "finished": "when it ended, ISO 8601 with the time zone",
     "duration_s": "seconds from start to end, the report's saving included",
     "input": "the sheet: {\"path\": the file as given, \"sheets\": the sheets read} (nulls "
              "when not known)",
-    "api_url": "the API the run talked to (never the key; null for a check that asked no "
+    "api_url": "the API the run talked to, or would have (never the key; null when that "
+               "cannot be told, and for a check that asked no "
                "server)",
     "dry_run": "true when nothing was to be written",
     "rows": "data rows read from the sheet",
@@ -97,7 +98,8 @@ REASONS: dict[str, str] = {
                         "run created it too); the rows name the records",
     "rows_failed": "exit 1: some rows' writes failed",
     "rows_skipped": "exit 1: some rows were not sent (the run stopped before them)",
-    "bad_arguments": "exit 2: the command line could not be read",
+    "bad_arguments": "exit 2: the command line could not be read (the message names the "
+                     "option, and the nearest real one)",
     "bad_option": "exit 2: an option's value cannot be used",
     "bad_configuration": "exit 2: layer-sync.toml or another setting cannot be used",
     "no_key": "exit 2: no API key in the environment or a key file",

@@ -122,16 +122,23 @@ class Riding:
 
     @property
     def text(self) -> str:
-        """One line, after "server: " on the terminal and in the report: `at most 24 writes
-        at once (adaptive, 28 at the end); asked to slow down 3 times; paced at 38.0
-        requests a second, as it stated`."""
-        how = f"adaptive, {self.limit} at the end" if self.adaptive else "fixed by --concurrency"
-        line = (f"at most {plural(self.most_in_flight, 'write')} at once ({how}); "
-                + (f"asked to slow down {plural(self.slow_downs, 'time')}" if self.slow_downs
-                   else "never asked to slow down"))
+        """One line in plain words, after "server: " on the terminal and in the report's
+        Summary: `took up to 24 writes at once; asked us to slow down 3 times; we then kept
+        to 38 requests a second, the pace it stated` (the JSON line's `pacing` has the
+        figures: the limit it ended at, whether it adapted)."""
+        if self.most_in_flight == 0:
+            took = "no writes were needed"
+        elif self.most_in_flight == 1:
+            took = "took 1 write at a time"
+        else:
+            took = f"took up to {self.most_in_flight} writes at once"
+        if not self.adaptive and self.limit:
+            took += f" (--concurrency {self.limit})"
+        line = f"{took}; " + (f"asked us to slow down {plural(self.slow_downs, 'time')}"
+                              if self.slow_downs else "never asked us to slow down")
         if self.pace_per_s:
-            line += (f"; paced at {self.pace_per_s:.1f} requests a second"
-                     + (", as it stated" if self.pace_stated else ""))
+            line += (f"; we then kept to {self.pace_per_s:.1f} requests a second"
+                     + (", the pace it stated" if self.pace_stated else ""))
         return line
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from ..core.issues import Issue, Severity
 from ..core.text import describe
 from ..read.rows import SheetRow, row_issue
+from ..rules.cells import name_key
 
 
 class ActionKind(StrEnum):
@@ -125,7 +126,7 @@ class NewSample:
 
     @property
     def key(self) -> tuple[str, str | None]:
-        return (self.sample_name.casefold(), self.substrate.casefold() if self.substrate else None)
+        return (name_key(self.sample_name), name_key(self.substrate) or None)
 
 
 

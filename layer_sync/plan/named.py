@@ -8,9 +8,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..read.rows import SheetRow
-from ..rules.cells import is_blank
+from ..rules.cells import is_blank, name_key
 from .actions import Action
-from .records import ServerIndex, folded
+from .records import ServerIndex
 
 #: A data row, by its sheet and its row number as the spreadsheet shows it.
 RowRef = tuple[str, int]
@@ -71,7 +71,7 @@ def named_stacks(rows: Iterable[SheetRow], index: ServerIndex) -> list[NamedStac
         if not name or not is_blank(row.raw.get("sample_id")):
             continue
         substrate = row.values.get("substrate")
-        key = (folded(name), folded(substrate))
+        key = (name_key(name), name_key(substrate))
         if key not in found:
             found[key] = (name, substrate, [])
         found[key][2].append((row.sheet, row.row))

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..rules.cells import MAX_ID
+from ..rules.cells import MAX_ID, name_key
 
 #: The layer's text fields and the target material's, as the API documents them (or null).
 TEXT_FIELDS = ("sample_name", "substrate", "composition_string", "orientation", "space_group",
@@ -65,7 +65,7 @@ class _OddPlaces:
             if record.sample_name is None and record.sample_id is None:
                 self.unnamed = self.unnamed or found
             if record.sample_name is not None:
-                self.named.setdefault(folded(record.sample_name), found)
+                self.named.setdefault(name_key(record.sample_name), found)
 
 
 def _first(*found: tuple[int, OddRecord] | None) -> OddRecord | None:
@@ -110,7 +110,7 @@ class ServerIndex:
                                       "substrate": entry.get("substrate")}
                 name = entry.get("sample_name")
                 if isinstance(name, str) and name.strip():
-                    by_name[folded(name)].add(sample_id)
+                    by_name[name_key(name)].add(sample_id)
             layer_id = entry.get("layer_id")
             if problem is None and layer_id is not None:
                 layers[(sample_id, layer_id)].append(entry)
@@ -124,9 +124,9 @@ class ServerIndex:
         return records[0] if records else None
 
     def named(self, name: str, substrate: str | None) -> list[int]:
-        ids = sorted(self.by_name.get(folded(name), ()))
+        ids = sorted(self.by_name.get(name_key(name), ()))
         if substrate:
-            ids = [i for i in ids if folded(self.samples[i].get("substrate")) == folded(substrate)]
+            ids = [i for i in ids if name_key(self.samples[i].get("substrate")) == name_key(substrate)]
         return ids
 
     def unreadable(self, key: tuple[int, int | None]) -> OddRecord | None:
@@ -141,7 +141,7 @@ class ServerIndex:
         """An odd record that may be a target material named `name` (to create): one of that
         name, or one whose name cannot be told."""
         places = self._odd
-        return _first(places.unnamed, places.named.get(folded(name)))
+        return _first(places.unnamed, places.named.get(name_key(name)))
 
 
 def unreadable_message(what: str, odd: OddRecord) -> str:
@@ -248,6 +248,3 @@ def _int_or_none(value: Any) -> int | None:
     return number if 0 <= number <= MAX_ID else None
 
 
-def folded(text: Any) -> str:
-    """Names compare ignoring case and surrounding spaces."""
-    return text.strip().casefold() if isinstance(text, str) else ""

@@ -9,11 +9,12 @@ from collections import defaultdict
 from typing import Any
 
 from ..core.issues import Severity
+from ..rules.cells import name_key
 from .actions import Action, SampleUpdate
-from .records import ServerIndex, folded, unreadable_message
+from .records import ServerIndex, unreadable_message
 
 ERROR = Severity.ERROR
-#: A target material to create, by its folded name and substrate.
+#: A target material to create, by the key of its name and substrate (`cells.name_key`).
 NewKey = tuple[str, str | None]
 #: A row's target material: a sample_id on the server, one to create, or none.
 Target = int | NewKey | None
@@ -57,7 +58,7 @@ def resolve_target(action: Action, index: ServerIndex, create_samples: bool) -> 
     if not create_samples:
         action.add(ERROR, "sample_name", new_stack_message(name, substrate))
         return None
-    return (folded(name), folded(substrate) or None)
+    return (name_key(name), name_key(substrate) or None)
 
 
 def new_stack_message(name: str, substrate: str | None) -> str:
@@ -102,7 +103,7 @@ def check_identity(actions: list[Action], index: ServerIndex,
         if not update_samples:
             for pair, group in by_given.items():
                 given = {f: v for f, v in zip(IDENTITY, pair) if v}
-                differing = [f for f, v in given.items() if folded(v) != folded(server.get(f))]
+                differing = [f for f, v in given.items() if name_key(v) != name_key(server.get(f))]
                 if differing:
                     message = _identity_message(sample_id, server, given)
                     for action in group:
@@ -111,14 +112,14 @@ def check_identity(actions: list[Action], index: ServerIndex,
         changes: dict[str, str] = {}
         for position, name in enumerate(IDENTITY):
             said = [value for pair in by_given if (value := pair[position])]
-            if len({folded(v) for v in said}) > 1:
+            if len({name_key(v) for v in said}) > 1:
                 listed = ", ".join(sorted({repr(v) for v in said}))
                 for pair, group in by_given.items():
                     for action in group if pair[position] else ():
                         action.add(ERROR, name, f"the rows of sample_id {sample_id} give "
                                    f"different {name}s ({listed}); give one {name} for the "
                                    "target material")
-            elif said and folded(said[0]) != folded(server.get(name)):
+            elif said and name_key(said[0]) != name_key(server.get(name)):
                 changes[name] = said[0]
         if changes:
             updates.append(SampleUpdate(sample_id, changes, {f: server.get(f) for f in changes}))

@@ -72,6 +72,8 @@ class Grid:
     #: Cells that show no usable value, (row, column) -> the error they show ("#NAME?"), or
     #: None for a formula with no stored result. Readers that cannot tell leave it empty.
     unusable: dict[tuple[int, int], str | None] = field(default_factory=dict)
+    #: The text of those formulas (`=B2+1`), where the reader has it.
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 def _kind(mode: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -69,7 +70,10 @@ class Header:
 
 def squeeze_header(text: Any) -> str:
     """`"Layer #"` -> `"layer"`, `"Materials Project ID"` -> `"materialsprojectid"`."""
-    return re.sub(r"[^0-9a-z]", "", describe(text).casefold())
+    text_ = describe(text)
+    if not text_.isascii():  # a header typed full-width: `Ｌａｙｅｒ` is `Layer`
+        text_ = unicodedata.normalize("NFKC", text_)
+    return re.sub(r"[^0-9a-z]", "", text_.casefold())
 
 
 @lru_cache(maxsize=4096)
@@ -112,6 +116,28 @@ def near_miss(text: Any) -> str | None:
     return _ALIAS_TO_FIELD[close[0]] if close else None
 
 
+def header_columns(cells: list[Any], names: Mapping[str, str] | None = None,
+                   ) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """The fields a row's cells name, read as a header: field -> its first column, and the
+    (field, column) of each further column naming a field already named."""
+    colmap: dict[str, int] = {}
+    duplicates: list[tuple[str, int]] = []
+    for col, cell in enumerate(cells):
+        name = field_for_header(cell, names)
+        if name is None:
+            continue
+        if name in colmap:
+            duplicates.append((name, col))
+        else:
+            colmap[name] = col
+    return colmap, duplicates
+
+
+def is_header(colmap: Mapping[str, int]) -> bool:
+    """Whether the fields a row names make it a header: layer_id, and sample_id or sample_name."""
+    return "layer_id" in colmap and ("sample_id" in colmap or "sample_name" in colmap)
+
+
 def find_header(grid: Grid, path: Path, names: Mapping[str, str] | None = None) -> Header | None:
     """The first of the first 20 rows naming layer_id and sample_id or sample_name.
 
@@ -119,17 +145,8 @@ def find_header(grid: Grid, path: Path, names: Mapping[str, str] | None = None) 
     `names`: a lab's own header names (see `lab_names`).
     """
     for index, cells in enumerate(grid.cells[:HEADER_SEARCH_ROWS]):
-        colmap: dict[str, int] = {}
-        duplicates: list[tuple[str, int]] = []
-        for col, cell in enumerate(cells):
-            name = field_for_header(cell, names)
-            if name is None:
-                continue
-            if name in colmap:
-                duplicates.append((name, col))
-            else:
-                colmap[name] = col
-        if not ("layer_id" in colmap and ("sample_id" in colmap or "sample_name" in colmap)):
+        colmap, duplicates = header_columns(cells, names)
+        if not is_header(colmap):
             continue
         headers = [describe(c).strip() for c in cells]
         if duplicates:

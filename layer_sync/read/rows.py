@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.issues import Issue, Severity
 from ..core.text import describe
 from ..rules import values
+from ..rules.cells import name_key
 from ..rules.duplicates import duplicate_keys, duplicate_message
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class SheetRow:
         name = self.values.get("sample_name")
         if name:
             substrate = self.values.get("substrate")
-            return ("name", name.casefold(), substrate.casefold() if substrate else None)
+            return ("name", name_key(name), name_key(substrate) or None)
         return None
 
     def add(self, severity: Severity, field_name: str | None, message: str,

@@ -9,6 +9,7 @@ raises ElementTree.ParseError, which the caller turns into its own error.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ _LONG_TAG = re.compile(rb"<[^<>]{4096}")
 # their stored result, if any, as spreadsheet programs write them.
 _FILLED_CELL = re.compile(rb'<c r="([A-Za-z]+)(\d+)"[^<>]*+(?<!/)>\s*+<(?:v|is|f)\b')
 _FORMULA_CELL = re.compile(
-    rb'<c r="([A-Za-z]+)(\d+)"([^<>]*+)>\s*+<f\b[^<>]*+(?:(?<=/)>|>[^<]*+</f>)\s*+'
+    rb'<c r="([A-Za-z]+)(\d+)"([^<>]*+)>\s*+<f\b[^<>]*+(?:(?<=/)>|>([^<]*+)</f>)\s*+'
     rb'(<v>[^<]++</v>)?')
 # A cell showing an error (t="e"), its formula if any, and the error it shows.
 _ERROR_CELL = re.compile(
@@ -47,6 +48,9 @@ _MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\b")
 #: Cells showing an error or a formula without a result that one sheet may have: each is held
 #: until the rows are checked.
 MAX_UNUSABLE_CELLS = 500_000
+#: Formulas without a result whose text is kept, for the report's Issues (`=B2+1`), and how
+#: much of each: enough to tell the cell, bounded whatever the sheet holds.
+MAX_FORMULA_TEXTS, MAX_FORMULA_CHARS = 10_000, 100
 #: A tag longer than this is cut from the chunk it starts in at the latest: a chunk never waits
 #: for the end of a tag that never ends (that wait copied the tail again for every chunk).
 _MAX_TAIL = 1 << 16
@@ -69,12 +73,20 @@ class Shape:
     unusable: dict[tuple[int, int], str | None] = field(default_factory=dict)
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
     merged_count: int = -1  # merged ranges listed, once counted (-1: not yet)
+    #: The text of formulas without a result (`=B2+1`), for the first MAX_FORMULA_TEXTS.
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
 
-    def note(self, cell: tuple[int, int], shown: str | None) -> None:
-        """A cell that shows no usable value; too many of them is a sheet made to fill memory."""
+    def note(self, cell: tuple[int, int], shown: str | None, formula: str | None = None) -> None:
+        """A cell that shows no usable value (with the formula's text, for one without a
+        result); too many of them is a sheet made to fill memory."""
         self.unusable[cell] = shown
         if len(self.unusable) > MAX_UNUSABLE_CELLS:
             raise InputUnusable(MAX_UNUSABLE_CELLS)
+        if formula and len(self.formulas) < MAX_FORMULA_TEXTS:
+            text = html.unescape(formula.strip())
+            if len(text) > MAX_FORMULA_CHARS:
+                text = f"{text[:MAX_FORMULA_CHARS]}…"
+            self.formulas[cell] = f"={text}"
 
 
 class InputUnusable(Exception):
@@ -117,9 +129,10 @@ def _measure_usual(chunks: Callable[[], Iterator[bytes]]) -> Shape:
             widest = max({letters for letters, _ in refs}, key=lambda l: (len(l), l.upper()))
             columns = max(columns, column_index(widest.decode().upper()) + 1)
         if b"<f" in data:
-            for letters, number, attributes, value in _FORMULA_CELL.findall(data):
+            for letters, number, attributes, formula, value in _FORMULA_CELL.findall(data):
                 if not value and b't="str"' not in attributes:
-                    shape.note((int(number) - 1, column_index(letters.decode().upper())), None)
+                    shape.note((int(number) - 1, column_index(letters.decode().upper())), None,
+                               formula[:4 * MAX_FORMULA_CHARS].decode("utf-8", "replace"))
         if b't="e"' in data:
             for letters, number, error in _ERROR_CELL.findall(data):
                 shape.note((int(number) - 1, column_index(letters.decode().upper())),
@@ -138,7 +151,7 @@ def _measure_parsed(chunks: Callable[[], Iterator[bytes]]) -> Shape:
         f"{_M}c", f"{_M}row", f"{_M}v", f"{_M}is", f"{_M}f")
     stack: list[ElementTree.Element] = []
     error = has_value = has_formula = False
-    value_text = ""
+    value_text = formula_text = ""
     for event, element in ElementTree.iterparse(
             _ChunkReader(chunks()), events=("start", "end")):
         tag = element.tag
@@ -151,7 +164,7 @@ def _measure_parsed(chunks: Callable[[], Iterator[bytes]]) -> Shape:
             elif tag == cell_tag:
                 error = element.get("t") == "e"
                 has_value = has_formula = False
-                value_text = ""
+                value_text = formula_text = ""
             continue
         stack.pop()
         parent = stack[-1] if stack else None
@@ -161,7 +174,7 @@ def _measure_parsed(chunks: Callable[[], Iterator[bytes]]) -> Shape:
             elif tag == inline_tag:
                 has_value = True
             elif tag == formula_tag:
-                has_formula = True
+                has_formula, formula_text = True, (element.text or "")[:4 * MAX_FORMULA_CHARS]
         elif tag == cell_tag:
             match = _REF.fullmatch(element.get("r") or "")
             if match:
@@ -174,7 +187,7 @@ def _measure_parsed(chunks: Callable[[], Iterator[bytes]]) -> Shape:
                 if error and row >= 0 and col >= 0:
                     shape.note((row, col), _error_text(value_text.encode()))
             elif has_formula and element.get("t") != "str" and row >= 0 and col >= 0:
-                shape.note((row, col), None)
+                shape.note((row, col), None, formula_text)
         if parent is not None:
             parent.remove(element)  # what is read is done with: keep nothing
     return shape

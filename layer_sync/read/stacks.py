@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -45,6 +45,8 @@ from .headers import (
     Header,
     field_for_header,
     find_header,
+    header_columns,
+    is_header,
     lab_names,
     no_header_message,
     squeeze_header,
@@ -127,7 +129,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
         file_issues.extend(header.issues)
         stack = rows[-1].stack + 1 if rows else 0  # a stack never runs on into the next sheet
         for row in _rows(grid, header.index, header.colmap, header.headers, progress=progress,
-                         guard=guard, medium=medium):
+                         guard=guard, medium=medium, lab=names, notes=file_issues):
             row.stack += stack
             rows.append(row)
         for name, col in header.colmap.items():
@@ -141,6 +143,7 @@ def read_stacks(path: str | os.PathLike[str], *, options: ReadOptions | None = N
     if medium == "text":
         _note_changed_orientations(rows, file_issues)
     sheets = [grid.name for grid, _ in found]
+    _note_open_elsewhere(path, sheets[0], file_issues)
     return SheetData(path=path, sheet=", ".join(sheets), header_row=found[0][1].index + 1,
                      columns=columns, headers=headers if len(found) > 1 else found[0][1].headers,
                      ignored_columns=ignored, rows=rows, file_issues=file_issues,
@@ -163,7 +166,8 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
             by_name = {n.casefold(): n for n in book.all_names}
             missing = [n for n in wanted if n.casefold() not in by_name]
             if missing:
-                raise InputFileError(f"{path.name} has no sheet {missing[0]!r}; its sheets are "
+                raise InputFileError(f"{path.name} has no sheet {missing[0]!r} (named by "
+                                     f"{option('sheet')}); its sheets are "
                                      f"{', '.join(map(repr, book.all_names))}", kind="sheet_missing")
             names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
         else:
@@ -231,6 +235,29 @@ def _note_changed_orientations(rows: list[SheetRow], file_issues: list[Issue]) -
         file_issues.append(Issue(sheet, None, None, None, "", WARNING, csv_note(changed)))
 
 
+#: The files a spreadsheet program keeps beside a file it has open, by program: Excel's
+#: owner file and LibreOffice's lock file.
+OPEN_MARKS = (("Excel", "~${}"), ("LibreOffice", ".~lock.{}#"))
+
+
+def _note_open_elsewhere(path: Path, sheet: str, file_issues: list[Issue]) -> None:
+    """A sheet open in Excel or LibreOffice (their mark beside it): what the file holds is
+    read, not the edits not yet saved; a warning for the file, once, never an error (a
+    mark left behind by a program that crashed means nothing)."""
+    for program, pattern in OPEN_MARKS:
+        mark = path.with_name(pattern.format(path.name))
+        try:
+            present = os.path.lexists(mark)
+        except (OSError, ValueError):
+            continue
+        if present:
+            file_issues.append(Issue(
+                sheet, None, None, None, "", WARNING,
+                f"{path.name} is open in {program} ({mark.name}): changes not yet saved are "
+                "not read"))
+            return
+
+
 #: A sheet repeats its values: each (field, value) is checked once.
 _check_cached = lru_cache(maxsize=65536, typed=True)(_check_uncached)  # typed: TRUE is not 1.0
 
@@ -290,7 +317,12 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
           numbers: Sequence[int] | None = None,
           cell_refs: Callable[[int], dict[str, str]] | None = None,
           progress: Callable[[str, int, int | None, int], None] | None = None,
-          guard: ReadGuard | None = None, medium: Medium = "workbook") -> list[SheetRow]:
+          guard: ReadGuard | None = None, medium: Medium = "workbook",
+          lab: Mapping[str, str] | None = None,
+          notes: list[Issue] | None = None) -> list[SheetRow]:
+    """The checked rows below the header. With `notes` (the file's issues), a row that
+    repeats the header (two tables pasted one under the other) is skipped with a warning
+    there, and one whose columns differ from the header's is refused (`_header_again`)."""
     _fill_merged(grid, header_index, len(headers))
     extra_cols = [(c, headers[c] or f"column {column_letter(c)}") for c in range(len(headers))
                   if c not in colmap.values() and headers[c]]
@@ -300,6 +332,10 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     rows: list[SheetRow] = []
     stack = 0
     previous: SheetRow | None = None
+    # The blank rows (first, last) that ended the stack above, and the first row after them,
+    # while the stack below gives no sample of its own: said on its rows' "no sample" error.
+    ended: tuple[int, int] | None = None
+    after_blank: tuple[int, int, int] | None = None
     columns = list(colmap.items())
     checked_columns = [(f, headers[c]) for f, c in columns]  # (field, header), looked up once
     blank = _blank
@@ -319,6 +355,14 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         if not unusable and all(blank(v) for v in raw.values()):
             if previous is not None:
                 stack += 1
+                ended = (number, number)
+            elif ended is not None:
+                ended = (ended[0], number)
+            previous = None
+            continue
+        if notes is not None and _header_again(grid, index, header_index, colmap, lab, notes):
+            if previous is not None:
+                stack += 1  # a table below a header of its own starts a stack
             previous = None
             continue
         extra = {name: (cells[c] if c < len(cells) else None) for c, name in extra_cols}
@@ -345,11 +389,52 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
                         # A problem with the value is shown at the cell it was typed in.
                         refs[f] = previous.cells[f]
                 row.filled_from = previous.row
-        _check_row(row, unusable, headers, colmap, checked_columns, medium)
+        if previous is None:  # a stack's first row
+            after_blank = (*ended, number) if ended is not None else None
+            ended = None
+        if after_blank is not None and any(not blank(raw[f]) for f in sample_fields):
+            after_blank = None
+        formulas = ({f: grid.formulas.get((index, c)) for f, c in columns} if unusable
+                    and grid.formulas else None)
+        _check_row(row, unusable, headers, colmap, checked_columns, medium, after_blank,
+                   formulas)
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
     return rows
+
+
+def _header_again(grid: Grid, index: int, header_index: int, colmap: dict[str, int],
+                  lab: Mapping[str, str] | None, notes: list[Issue]) -> bool:
+    """Whether grid row `index` is a header again (it names layer_id and the sample as the
+    header does): with the header's columns, a warning in `notes` and True (the row is no
+    layer); with other columns, InputFileError: the rows below it would be read under the
+    wrong columns (a layer_id read as a sample_id). Asked of every row: only a row whose
+    layer_id cell is blank or text not starting with a digit (no layer) costs more."""
+    cells = grid.cells[index]
+    column = colmap["layer_id"]
+    cell = cells[column] if column < len(cells) else None
+    if not (cell is None or isinstance(cell, str) and not cell.lstrip()[:1].isdigit()):
+        return False
+    again, _ = header_columns(cells, lab)
+    if not is_header(again):
+        return False
+    number, first = index + 1, header_index + 1
+    if again != colmap:
+        moved = sorted(set(again) ^ set(colmap)) or [
+            f for f in colmap if again.get(f) != colmap[f]]
+        name = moved[0]
+        there = (f"column {column_letter(again[name])}" if name in again else "no column")
+        here = (f"column {column_letter(colmap[name])}" if name in colmap else "no column")
+        raise InputFileError(
+            f"sheet {grid.name!r} has a second header on row {number} whose columns differ "
+            f"from the header on row {first} ({name}: {there} there, {here} on row {first}): "
+            "the rows below it would be read under the wrong columns; move that table to a "
+            "sheet of its own, or give it the same columns")
+    notes.append(Issue(grid.name, number, None, None, "", WARNING,
+                       f"row {number} repeats the header of row {first}; it is not a layer "
+                       "and is skipped"))
+    return True
 
 
 #: A row's fields showing no usable value, when the sheet has none (most do).
@@ -369,10 +454,15 @@ def _blank(value: Any) -> bool:
 
 def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str],
                colmap: dict[str, int], checked_columns: list[tuple[str, str]],
-               medium: Medium = "workbook") -> None:
+               medium: Medium = "workbook",
+               after_blank: tuple[int, int, int] | None = None,
+               formulas: dict[str, str | None] | None = None) -> None:
     """Check each field of the row; `unusable`: its fields whose cell shows no usable value
     (field -> the error the cell shows, or None for a formula with no stored result);
-    `medium`: where the sheet came from, for the advice on a changed orientation."""
+    `medium`: where the sheet came from, for the advice on a changed orientation;
+    `after_blank`: the blank rows (first, last) that ended the stack above this row's, and
+    its stack's first row, when the stack gives no sample of its own; `formulas`: the text
+    of its formulas without a result, by field (shown as the issue's value)."""
     raw, checked = row.raw, row.values
     for field_name, column in checked_columns:
         if unusable and field_name in unusable:
@@ -381,7 +471,8 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
                     "file in Excel or LibreOffice, let it calculate and save, or type the value"
                     if error is None else
                     f"this cell shows {error}: its formula failed; correct the formula (or "
-                    "type the value) and save", column, error)
+                    "type the value) and save", column,
+                    error if error is not None or formulas is None else formulas.get(field_name))
             continue
         try:
             outcome = _check_cached(field_name, raw[field_name])
@@ -407,8 +498,18 @@ def _check_row(row: SheetRow, unusable: dict[str, str | None], headers: list[str
                 "(1 = on the substrate)", headers[colmap["layer_id"]])
     if _blank(raw.get("sample_id")) and _blank(raw.get("sample_name")):
         field_name = "sample_id" if "sample_id" in colmap else "sample_name"
-        row.add(ERROR, field_name, "no sample_id or sample_name: the row does not say which "
-                "target material it belongs to", headers[colmap[field_name]])
+        if after_blank is None:
+            why = "the row does not say which target material it belongs to"
+        else:
+            first, last, start = after_blank
+            blank_rows = (f"row {first} above is blank: it" if first == last else
+                          f"rows {first}-{last} above are blank: they")
+            why = (f"{blank_rows} ended the stack, and the sample columns are carried down "
+                   f"only within a stack; fill in sample_id (or sample_name) on row {start}, "
+                   f"or remove the blank {'row' if first == last else 'rows'} if it is the "
+                   "same stack")
+        row.add(ERROR, field_name, f"no sample_id or sample_name: {why}",
+                headers[colmap[field_name]])
     if checked.get("sample_name") == values.EXAMPLE_SAMPLE_NAME:
         row.add(ERROR, "sample_name", "this is the template's example stack: delete its rows "
                 "(or give the target material its real name) before syncing",
@@ -432,6 +533,6 @@ def _check_gaps(rows: list[SheetRow]) -> None:
             low, high = before.values["layer_id"], after.values["layer_id"]
             if high - low > 1:
                 missing = f"layer {low + 1}" if high - low == 2 else f"layers {low + 1}-{high - 1}"
-                name = ref[1]
+                name = ref[1] if ref[0] == "id" else after.values.get("sample_name")
                 after.add(WARNING, "layer_id", f"the layer_ids of sample {name!r} jump from "
                           f"{low} to {high}: {'is' if high - low == 2 else 'are'} {missing} missing?")

@@ -128,7 +128,7 @@ class Workbook:
         self._guard.check()
         grid = Grid(name, cells, merged)
         if shape is not None:
-            grid.unusable = shape.unusable
+            grid.unusable, grid.formulas = shape.unusable, shape.formulas
             if not merged:
                 grid.merged = shape.merged
         return grid

@@ -14,11 +14,13 @@ The rules, the same for `sync`'s report and log file and for `export` / `templat
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import logging
 import os
 import re
 import stat
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -137,6 +139,21 @@ def _check_folder(path: Path) -> None:
 _MAX_NAME_BYTES = 200
 
 
+def report_input(path: str | os.PathLike[str]) -> str | None:
+    """The input file a layer-sync report's Summary names (as that run was given it), or None
+    for a file that is no layer-sync report (the reader's own test, as `is_layer_sync_report`)."""
+    try:
+        book = Workbook(Path(path), ".xlsx")
+    except Exception:  # noqa: BLE001 (whatever a hostile file does, it is not a report)
+        return None
+    try:
+        return book.report_input()
+    except Exception:  # noqa: BLE001 (likewise)
+        return None
+    finally:
+        book.close()
+
+
 def is_layer_sync_report(path: str | os.PathLike[str]) -> bool:
     """True for a workbook that the reader recognises as a layer-sync report (sheets Summary
     and Rows, "layer-sync report" in Summary!A1): the reader's own test, so that the two never
@@ -191,22 +208,35 @@ KEY_IN_NAME = "KEY-REMOVED"
 def report_stem(input_path: Path, now: _dt.datetime, redactor: Redactor = NO_KEYS) -> str:
     """`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>`: the input's suffix tells apart the
     reports of lab.csv and lab.xlsx, milliseconds those of two quick runs. A key of
-    `redactor` in the sheet's name is left out of the report's (`KEY_IN_NAME`), said once."""
+    `redactor` in the sheet's name is left out of the report's (`KEY_IN_NAME`)."""
+    return f"{report_prefix(input_path, redactor)}{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}"
+
+
+#: The most bytes of the input's stem a report name keeps.
+_STEM_BYTES = 100
+
+
+def report_prefix(input_path: Path, redactor: Redactor = NO_KEYS) -> str:
+    """`layer-sync_<stem>_<suffix>_`: what the names of one sheet's reports start with, and
+    no other sheet's (retention removes only names with this prefix).
+
+    The input's name as a file name may hold it: control characters shown as "_" (an
+    escape in a folder listing), cut to 100 bytes (a 240-character input name made a report
+    name no folder takes, found only when the report was written). A stem that had to be
+    changed ends in `~` and 8 hex digits of a hash of the input's whole name, so two sheets
+    whose names share their first 100 bytes never share a prefix (one's retention would
+    remove the other's reports). A key of `redactor` in the stem is `KEY_IN_NAME`."""
     suffix = input_path.suffix.lstrip(".").lower() or "file"
-    # The input's name as a file name may hold it: control characters shown as "_" (an
-    # escape in a folder listing), cut to 100 bytes (a 240-character input name made a
-    # report name no folder takes, found only when the report was written).
-    stem = re.sub(r"[\x00-\x1f\x7f]", "_", input_path.stem)
+    whole = input_path.stem
+    stem = re.sub(r"[\x00-\x1f\x7f]", "_", whole)
     if redactor:
-        cleaned = redactor.redact(stem)
-        if cleaned != stem:
-            stem = cleaned.replace(REDACTED, KEY_IN_NAME)
-            logging.getLogger("layer_sync").warning(
-                "the sheet's file name holds the API key: the report's name leaves it out "
-                "(%s); rename the sheet", KEY_IN_NAME)
-    stem = os.fsencode(stem)[:100].decode(sys.getfilesystemencoding(), "ignore") or "input"
-    return (f"layer-sync_{stem}_{suffix}_{now.strftime('%Y%m%d-%H%M%S')}"
-            f"-{now.microsecond // 1000:03d}")
+        stem = redactor.redact(stem).replace(REDACTED, KEY_IN_NAME)
+    encoded = os.fsencode(stem)
+    if stem != whole or len(encoded) > _STEM_BYTES:
+        digest = hashlib.sha256(os.fsencode(input_path.name)).hexdigest()[:8]
+        cut = encoded[:_STEM_BYTES - 9].decode(sys.getfilesystemencoding(), "ignore")
+        stem = f"{cut}~{digest}"
+    return f"layer-sync_{stem or 'input'}_{suffix}_"
 
 
 #: The folder of the reports layer-sync names itself, beside the sheet (`report_dir`).
@@ -223,18 +253,71 @@ def report_folder(input_path: Path, report_dir: Path | None) -> Path:
     return base / REPORTS_FOLDER
 
 
+def own_reports(folder: Path, input_path: Path,
+                redactor: Redactor = NO_KEYS) -> list[tuple[_dt.datetime, Path]]:
+    """The files in `folder` named as this sheet's reports are (`report_prefix`, with the
+    keys of `redactor` left out), oldest first, with the time in their name: by name only
+    (their content is not looked at)."""
+    pattern = re.compile(re.escape(report_prefix(input_path, redactor))
+                         + r"(\d{8}-\d{6})-(\d{3})(?:-\d+)?\.xlsx")
+    found = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        try:
+            when = _dt.datetime.strptime(match[1], "%Y%m%d-%H%M%S").replace(
+                microsecond=int(match[2]) * 1000)
+        except ValueError:
+            continue
+        found.append((when, folder / name))
+    return sorted(found)
+
+
+#: A reserved name still empty this long after it was made belongs to a run that was killed
+#: (a run replaces it with its report when it ends; none runs for hours).
+PLACEHOLDER_STALE_S = 6 * 3600.0
+
+
+def clean_placeholders(folder: Path, input_path: Path,
+                       redactor: Redactor = NO_KEYS) -> list[Path]:
+    """Remove this sheet's reserved names that killed runs left empty (`ReservedName`): empty
+    regular files named as its reports, unchanged for `PLACEHOLDER_STALE_S`. Never raises.
+    (Were a live run's removed, its report would still be written under its name.)"""
+    removed = []
+    for _, path in own_reports(folder, input_path, redactor):
+        try:
+            info = os.lstat(path)
+            if (stat.S_ISREG(info.st_mode) and info.st_size == 0
+                    and time.time() - info.st_mtime > PLACEHOLDER_STALE_S):
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
 def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path,
                         redactor: Redactor = NO_KEYS) -> ReservedName:
     """A report name in `folder` that no file has, held until the report replaces it
     (`-2`, `-3`... are added while a name is taken). A folder that cannot be made or written
     in is refused here, before anything is sent (a night would otherwise do its writes and
     lose its record at the end). `redactor`: the keys the name must not hold."""
+    if redactor and redactor.redact(input_path.stem) != input_path.stem:
+        logging.getLogger("layer_sync").warning(
+            "the sheet's file name holds the API key: the report's name leaves it out (%s); "
+            "rename the sheet", KEY_IN_NAME)
     stem = report_stem(input_path, now, redactor)
     made = None if folder.is_dir() else folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _unwritable(folder, exc) from None
+    clean_placeholders(folder, input_path, redactor)
     for n in range(1, 1000):
         candidate = folder / (f"{stem}.xlsx" if n == 1 else f"{stem}-{n}.xlsx")
         try:

@@ -3,9 +3,10 @@ or those of the last N days, and nothing else is ever touched.
 
 A report is removed only when all of these hold: it is in the reports folder itself (not
 below it), its name is one layer-sync gives a report of *this* sheet
-(`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>[-N].xlsx`), it is a regular file (not a
-link), its content is a layer-sync report (the reader's own test), and it is not the report
-just written.
+(`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>[-N].xlsx`, a long stem cut and marked
+with a hash of the whole name: `paths.report_prefix`), it is a regular file (not a link), its
+content is a layer-sync report (the reader's own test) whose Summary names this sheet as its
+input (`_made_for`), and it is not the report just written.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 import stat
 from pathlib import Path
 
-from .paths import is_layer_sync_report, report_stem
+from .paths import own_reports, report_input, same_file
 
 log = logging.getLogger("layer_sync")
 
@@ -29,7 +30,7 @@ def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int
     and the log says so."""
     if keep is None and days is None:
         return []
-    own = _own_reports(folder, input_path)
+    own = own_reports(folder, input_path)
     doomed: list[Path] = []
     if keep is not None and len(own) > keep:
         doomed += [path for _, path in own[:-keep]]
@@ -42,7 +43,7 @@ def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int
             continue
         try:
             info = os.lstat(path)
-            if not stat.S_ISREG(info.st_mode) or not is_layer_sync_report(path):
+            if not stat.S_ISREG(info.st_mode) or not _made_for(report_input(path), input_path):
                 continue
             os.unlink(path)
         except OSError as exc:
@@ -54,26 +55,25 @@ def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int
     return removed
 
 
-def _own_reports(folder: Path, input_path: Path) -> list[tuple[_dt.datetime, Path]]:
-    """This sheet's reports in `folder`, oldest first, with the time in their name."""
-    prefix = report_stem(input_path, _dt.datetime(2000, 1, 1))[:-len("20000101-000000-000")]
-    pattern = re.compile(re.escape(prefix) + r"(\d{8}-\d{6})-(\d{3})(?:-\d+)?\.xlsx")
-    found = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
-    for name in names:
-        match = pattern.fullmatch(name)
-        if match is None:
-            continue
-        try:
-            when = _dt.datetime.strptime(match[1], "%Y%m%d-%H%M%S").replace(
-                microsecond=int(match[2]) * 1000)
-        except ValueError:
-            continue
-        found.append((when, folder / name))
-    return sorted(found)
+def _made_for(recorded: str | None, input_path: Path) -> bool:
+    """Whether a report whose Summary names `recorded` as its input was made for
+    `input_path`: it is a report, of a file of the same name (the whole name: the report's
+    own name may hold only its first 100 bytes) and, where the report gives a full path, of
+    the same file (two `lab.csv` of two folders may share a --report-dir)."""
+    if recorded is None or recorded == "?":
+        return False
+    given = Path(recorded)
+    if _shown(given.name) != _shown(input_path.name):
+        return False
+    if given.is_absolute():
+        return same_file(given, input_path) or _shown(str(given)) == _shown(str(input_path.absolute()))
+    return True
+
+
+def _shown(name: str) -> str:
+    """A name as a report shows it: control characters as U+FFFD (`core.text.printable`;
+    a line break too)."""
+    return re.sub("[\x00-\x1f\x7f-\x9f]", "\ufffd", name)
 
 
 def _same(a: Path, b: Path) -> bool:

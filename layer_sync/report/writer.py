@@ -4,20 +4,24 @@ and export sheets (`write_atomically`).
 
 A file is written in a private folder made beside its target and renamed into place when
 complete, so a reader never sees half of it, and the folder (with anything a writer kept
-there) is removed on every exit: an error, Ctrl-C, the signal handler's exception.
+there) is removed on every exit: an error, Ctrl-C, the signal handler's exception. A folder
+left by a run killed outright is recognised by its name and its owner lock, and removed by
+the next write into the same folder (`clean_partials`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
-import re
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 from ..core.errors import ConfigError, ReportError
@@ -78,22 +82,122 @@ def write_report(outcome: SyncOutcome | CheckOutcome, path: str | os.PathLike[st
     return path
 
 
+#: The private folders files are written in before they are renamed into place:
+#: `.layer-sync-partial.<random>.tmp`, holding the file and `OWNER`, which the writing
+#: process holds a kernel lock on while it writes (let go however it ends: `kill -9` too).
+PARTIAL_PREFIX, PARTIAL_SUFFIX = ".layer-sync-partial.", ".tmp"
+OWNER = "owner.lock"
+#: A partial folder without its owner file (its run was killed between making the one and
+#: the other) is left this long, in case a run is between the two right now.
+UNOWNED_STALE_S = 600.0
+
+
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """The path to write `path`'s new content to, in a private folder made beside it: renamed
     into place when the block ends well; the folder removed on every exit. The file keeps the
     mode it was created with: made by `open` or `os.open(..., 0o666)`, that is 0666 less the
     user's umask, as any new file of theirs (mkstemp's 0600 would lock colleagues out on a
-    shared drive). Raises OSError."""
+    shared drive). A run killed (`kill -9`, a power cut) leaves its folder behind: the next
+    write into the same folder removes it (`clean_partials`). Raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^\w.-]", "_", path.stem)[:40]
-    work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent))
+    clean_partials(path.parent)
+    work = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, suffix=PARTIAL_SUFFIX, dir=path.parent))
+    owner = None
     try:
+        owner = os.open(work / OWNER, os.O_RDWR | os.O_CREAT | os.O_EXCL
+                        | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0), 0o600)
+        if _lock(owner, wait=True):
+            # Written only once locked: an owner file with content and no lock is abandoned;
+            # an empty one may be a writer between the two (see `_abandoned`).
+            os.write(owner, f"{os.getpid()}\n".encode())
         partial = work / path.name
         yield partial
         os.replace(partial, path)
     finally:
+        if owner is not None:
+            os.close(owner)  # before the folder goes (Windows keeps open files)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def clean_partials(folder: Path) -> list[Path]:
+    """Remove the partial folders (`PARTIAL_PREFIX`) that runs which were killed left in
+    `folder`: only real folders of that name (never a link) whose owner file no process holds
+    locked (or that have none, after `UNOWNED_STALE_S`). Returns what was removed; never
+    raises (what cannot be removed stays)."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(PARTIAL_PREFIX) and name.endswith(PARTIAL_SUFFIX)):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if not _abandoned(Path(entry.path)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.lexists(entry.path):
+            removed.append(Path(entry.path))
+    if removed:
+        log.info("removed %d unfinished file(s) that stopped runs left in %s", len(removed),
+                 folder)
+    return removed
+
+
+def _abandoned(work: Path) -> bool:
+    """Whether no process writes in the partial folder `work` any more: its owner file holds
+    what its writer wrote once it had the lock, and no process holds that lock now (the
+    kernel let it go when the writer ended). Without an owner file, or with an empty one (a
+    writer between making it and locking it, or killed right then), only when the folder is
+    older than `UNOWNED_STALE_S`. Raises OSError."""
+    stale = time.time() - os.lstat(work).st_mtime > UNOWNED_STALE_S
+    try:
+        fd = os.open(work / OWNER, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return stale
+    try:
+        if not _lock(fd, wait=False):
+            return False
+        return os.fstat(fd).st_size > 0 or stale
+    finally:
+        os.close(fd)  # the lock goes with it: the folder is removed after
+
+
+def _lock(fd: int, *, wait: bool) -> bool:
+    """Take the kernel's lock on `fd` (POSIX flock; Windows: its first byte); False when
+    another process holds it (with `wait`, still after half a second: only a cleaner's
+    look holds a fresh owner file, for a moment), or the system has no lock (then a partial
+    folder is never taken for abandoned). Never blocks for long (Windows' blocking lock
+    would wait 10 s)."""
+    fcntl, msvcrt = _platform_module("fcntl"), _platform_module("msvcrt")
+    for _ in range(50 if wait else 1):
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            elif msvcrt is not None:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                return False
+        except OSError:  # held by another process (BlockingIOError, or Windows' OSError)
+            if wait:
+                time.sleep(0.01)
+            continue
+        return True
+    return False
+
+
+def _platform_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +47,23 @@ MAX_CELL_CHARS = 32_767
 MAX_VALUE_CHARS = 1_000
 
 
+#: A whole number as text: ASCII digits, an optional sign, and `.0` (what a CSV written from a
+#: number column holds). Nothing else: `10,000` (a thousands separator, or a decimal comma?),
+#: `1_0`, `1e1` and `1 000` are refused, never read as some number.
+_WHOLE_TEXT = re.compile(r"[+-]?[0-9]+(?:\.0*)?", re.ASCII)
+#: Digits in groups: `10,000`, `10.000.000`, `1 000`, `1'000`, `1_000`, `10,5`.
+#: A number with an exponent: `1e1`, `1.5E+03`.
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]{1,4}", re.ASCII)
+_GROUPED = re.compile(r"[+-]?[0-9]+(?:[,._' \u00a0\u202f][0-9]+)+", re.ASCII)
+
+
 def whole_number(raw: Any, what: str, minimum: int = 1, maximum: int | None = None) -> int:
-    """`1`, `"1"`, `1.0` -> 1; `1.5`, `"two"`, dates and booleans are refused, and so is a
-    number past `maximum` (the API's ids stop at `MAX_ID`)."""
+    """`1`, `"1"`, `1.0`, `"1.0"` -> 1; `1.5`, `"two"`, dates and booleans are refused, and
+    so is a number past `maximum` (the API's ids stop at `MAX_ID`).
+
+    Text must be one whole number in the digits 0-9 (`_WHOLE_TEXT`): `"10,000"` is refused,
+    never read as 10 or 10000 (a thousands separator and a decimal comma cannot be told
+    apart), and so are `"1_0"`, `"1e1"` and digits of other scripts."""
     if isinstance(raw, (bool, _dt.date, _dt.time, _dt.timedelta)):
         raise ValueProblem(f"{what} must be a whole number, not {describe(raw)!r}")
     number: float | int
@@ -55,13 +71,14 @@ def whole_number(raw: Any, what: str, minimum: int = 1, maximum: int | None = No
         number = raw
     else:
         text = str(raw).strip()
+        if not _WHOLE_TEXT.fullmatch(text):
+            if maximum is not None and _EXPONENT.fullmatch(text) and float(text) > maximum:
+                raise ValueProblem(_too_large(what, text[:30], maximum))
+            raise ValueProblem(_not_whole(what, text))
         try:
-            number = int(text)
-        except ValueError:
-            try:
-                number = float(text.replace(",", "."))
-            except ValueError:
-                raise ValueProblem(f"{what} must be a whole number, not {text!r}") from None
+            number = int(text.split(".")[0])
+        except ValueError:  # more digits than Python reads at once: far past any id
+            raise ValueProblem(_not_whole(what, text[:30] + "…")) from None
     if isinstance(number, float):
         if not math.isfinite(number) or not number.is_integer():
             raise ValueProblem(f"{what} must be a whole number, not {describe(raw)!r}")
@@ -70,9 +87,69 @@ def whole_number(raw: Any, what: str, minimum: int = 1, maximum: int | None = No
         raise ValueProblem(f"{what} must be {minimum} or more, not {number}")
     if maximum is not None and number > maximum:
         shown = str(number) if number < 10**30 else f"{describe(raw)[:30]}…"
-        raise ValueProblem(f"{what} {shown} is too large: the API stores ids up to {maximum:,} "
-                           "(check the cell)")
+        raise ValueProblem(_too_large(what, shown, maximum))
     return number
+
+
+def _too_large(what: str, shown: str, maximum: int) -> str:
+    return (f"{what} {shown} is too large: the API stores ids up to {maximum:,} "
+            "(check the cell)")
+
+
+def _not_whole(what: str, text: str) -> str:
+    """Why `text` is not a whole number, with what to write instead."""
+    if _GROUPED.fullmatch(text):
+        digits = re.sub(r"[^0-9]", "", text)
+        return (f"{what} must be a whole number written with the digits 0-9 alone, not "
+                f"{text!r}: a thousands separator and a decimal comma cannot be told apart; "
+                f"write {digits} if that is the number")
+    if _EXPONENT.fullmatch(text):
+        return (f"{what} must be a whole number written out in the digits 0-9, not {text!r}; "
+                "format the column as a number without exponent")
+    return f"{what} must be a whole number, not {text!r}"
+
+
+# --------------------------------------------------------------------------- plain text
+
+def plain_text(raw: str) -> tuple[str, str | None]:
+    """A text cell in the form the rules check and the API is sent: Unicode NFKC (full-width
+    letters and digits, subscripts, ligatures and odd spaces become their plain forms:
+    `ＳｒＴｉＯ３` -> `SrTiO3`, `Fe₂O₃` -> `Fe2O3`, `mp-５０２０` -> `mp-5020`) without the
+    invisible format characters (zero-width spaces, bidi marks, soft hyphens: Unicode
+    category Cf). Returns the text and, when that changed what a technician would see or
+    not see, a warning saying what it was read as (NFC composition alone says nothing:
+    `é` typed as e + accent is the same letter)."""
+    if raw.isascii():  # the common case: nothing to do
+        return raw, None
+    composed = unicodedata.normalize("NFC", raw)
+    plain = unicodedata.normalize("NFKC", raw)
+    visible = "".join(c for c in plain if unicodedata.category(c) != "Cf")
+    if visible == composed:
+        return visible, None
+    dropped = sorted({f"U+{ord(c):04X}" for c in plain if unicodedata.category(c) == "Cf"})
+    why = []
+    if plain != composed:
+        why.append("full-width, subscript or other special characters replaced by their "
+                   "plain forms")
+    if dropped:
+        why.append(f"invisible characters ({', '.join(dropped[:4])}) removed")
+    return visible, f"read as {visible.strip()!r}: {' and '.join(why)}"
+
+
+def name_key(name: Any) -> str:
+    """The one key by which names (`sample_name`, `substrate`) are compared, the sheet's with
+    each other and with the server's: two spellings that look alike are one name. Unicode
+    NFKC (NFD and NFC alike, full-width letters as plain ones), without invisible format
+    characters (zero-width spaces, bidi marks: category Cf), each run of whitespace (a
+    non-breaking space too) as one space, outer spaces dropped, case folded. Not a string:
+    ''."""
+    if not isinstance(name, str):
+        return ""
+    plain = unicodedata.normalize("NFKC", name)
+    if not plain.isascii():
+        plain = "".join(c for c in plain if unicodedata.category(c) != "Cf")
+    # Folded, then NFKC again: case folding can undo the normal form (NFKC_Casefold).
+    return unicodedata.normalize("NFKC", " ".join(plain.split()).casefold())
 
 
 def text(raw: Any) -> str:

@@ -19,7 +19,7 @@ from .cells import Checked, ValueProblem
 # --------------------------------------------------------------------------- orientation
 
 _BRACKETS = {"(": ")", "[": "]", "{": "}", "<": ">"}
-_DIGIT_TOKEN = re.compile(r"-?\d")
+_DIGIT_TOKEN = re.compile(r"-?[0-9]")
 
 
 class MangledOrientation(ValueProblem):
@@ -120,9 +120,9 @@ def mangled_orientation(raw: Any) -> Mangled | None:
     if not isinstance(raw, str):
         return None
     text_ = raw.strip()
-    if re.fullmatch(r"\d{1,2}", text_):
+    if re.fullmatch(r"[0-9]{1,2}", text_):
         return _mangled_number(int(text_), text_)
-    if re.fullmatch(r"-\d{1,3}", text_) and len(_DIGIT_TOKEN.findall(text_)) < 3:
+    if re.fullmatch(r"-[0-9]{1,3}", text_) and len(_DIGIT_TOKEN.findall(text_)) < 3:
         return _mangled_negative(int(text_[1:]), text_)
     date = _date_text(text_)
     return None if date is None else _mangled_date(*date, text_)
@@ -175,10 +175,12 @@ _MONTHS = {name: number for number, names in enumerate((
     ("aug", "august", "août"), ("sep", "sept", "september", "septembre"),
     ("oct", "october", "okt", "octobre", "oktober"), ("nov", "november", "novembre"),
     ("dec", "december", "dez", "déc", "décembre", "dezember")), start=1) for name in names}
-_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
-_NUMERIC_DATE = re.compile(r"(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?|(\d{1,2})\.(\d{1,2})\.(\d{2}|\d{4})")
-_NAMED_DATE = re.compile(r"(\d{1,2})[-\s.]+([^\W\d_]{3,9})\.?(?:[-\s.]+\d{2,4})?"
-                         r"|([^\W\d_]{3,9})\.?[-\s]+(\d{1,4})(?:,?[-\s]+\d{2,4})?")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?",
+                       re.ASCII)
+_NUMERIC_DATE = re.compile(r"(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?|(\d{1,2})\.(\d{1,2})\.(\d{2}|\d{4})",
+                           re.ASCII)
+_NAMED_DATE = re.compile(r"([0-9]{1,2})[-\s.]+([^\W\d_]{3,9})\.?(?:[-\s.]+[0-9]{2,4})?"
+                         r"|([^\W\d_]{3,9})\.?[-\s]+([0-9]{1,4})(?:,?[-\s]+[0-9]{2,4})?")
 
 
 def _date_text(text_: str) -> tuple[int, int] | None:
@@ -208,18 +210,18 @@ def _orientation_from_text(source: str) -> Checked:
     text_ = unicodedata.normalize("NFC", original)
     text_ = text_.replace("\u2212", "-").replace("\u2013", "-").replace("\u2012", "-")
     # An overbar (combining U+0305 after the digit) is crystallographers' minus sign.
-    text_ = re.sub(r"(\d)\u0305", r"-\1", text_)
+    text_ = re.sub(r"([0-9])\u0305", r"-\1", text_)
     if len(text_) >= 2 and text_[0] in _BRACKETS and text_[-1] == _BRACKETS[text_[0]]:
         text_ = text_[1:-1].strip()
     if not text_:
         raise ValueProblem("orientation is empty inside its brackets")
     if re.search(r"[\s,]", text_):
         tokens = [t for t in re.split(r"[\s,]+", text_) if t]
-        if not all(re.fullmatch(r"[-+]?\d+", t) for t in tokens):
+        if not all(re.fullmatch(r"[-+]?[0-9]+", t) for t in tokens):
             raise ValueProblem(_bad_orientation(original))
         indices = [int(t) for t in tokens]
     else:
-        if not re.fullmatch(r"(-?\d)+", text_):
+        if not re.fullmatch(r"(-?[0-9])+", text_):
             raise ValueProblem(_bad_orientation(original))
         indices = [int(t) for t in _DIGIT_TOKEN.findall(text_)]
     if len(indices) not in (3, 4):
@@ -290,9 +292,13 @@ def parse_space_group(raw: Any) -> SpaceGroup:
     if isinstance(raw, (bool, _dt.date, _dt.time)):
         raise ValueProblem(f"space group {describe(raw)!r} is neither a symbol nor a number 1-230")
     by_symbol, short = _space_group_table()
-    if isinstance(raw, (int, float)) or re.fullmatch(r"\s*#?\s*\d+(\.0+)?\s*", str(raw)):
+    if isinstance(raw, (int, float)) or re.fullmatch(r"\s*#?\s*[0-9]+(\.0+)?\s*", str(raw)):
         source = str(raw).strip().lstrip("#").strip()
-        number = int(float(source))
+        amount = float(source)
+        if not math.isfinite(amount) or not amount.is_integer():  # 99.5 is no group, nor 99
+            raise ValueProblem(f"space group number {describe(raw)} is not a whole number; "
+                               "numbers run 1-230")
+        number = int(amount)
         if not 1 <= number <= 230:
             raise ValueProblem(f"space group number {number} does not exist; numbers run 1-230")
         return SpaceGroup(number, short[number], given_as_number=True)
@@ -314,7 +320,7 @@ def parse_space_group(raw: Any) -> SpaceGroup:
 def _space_group_hint(squeezed: str, by_symbol: dict[str, set[int]], short: dict[int, str]) -> str:
     # Old cubic notation drops the bar: Fm3m for Fm-3m.
     for i, char in enumerate(squeezed):
-        if char.isdigit():
+        if char in "0123456789":
             candidate = squeezed[:i] + "-" + squeezed[i:]
             found = by_symbol.get(candidate)
             if found and len(found) == 1:

@@ -26,6 +26,7 @@ from .cells import (
     Checked,
     ValueProblem,
     is_blank,
+    plain_text,
     text,
     whole_number,
 )
@@ -120,7 +121,9 @@ def _fractions(amounts: dict[str, float]) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- element_dict
 
-_PAIR = re.compile(r"^\s*([A-Za-z]{1,3})\s*[:=]\s*([-+0-9.eE]+)\s*$")
+_PAIR = re.compile(r"^\s*([A-Za-z]{1,3})\s*[:=]\s*([-+0-9.eE]+)\s*$", re.ASCII)
+#: An amount as text: a decimal number in the digits 0-9 (`0.5`, `3`, `1e-3`).
+_AMOUNT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 @cache
@@ -166,6 +169,8 @@ def parse_element_dict(raw: Any) -> dict[str, int | float]:
         if symbol not in symbols:
             raise ValueProblem(f"{symbol!r} is not an element symbol")
         try:
+            if isinstance(amount, str) and not _AMOUNT_TEXT.fullmatch(amount.strip()):
+                raise ValueError(amount)  # `1_0`, `1,5`, other scripts' digits: not read
             number = float(amount)
         except (TypeError, ValueError):
             raise ValueProblem(f"the amount of {symbol} must be a number, not {amount!r}") from None
@@ -179,7 +184,7 @@ def parse_element_dict(raw: Any) -> dict[str, int | float]:
 
 # --------------------------------------------------------------------------- mp_id
 
-_MP_ID = re.compile(r"^(mp|mvc)-\d+$", re.IGNORECASE)
+_MP_ID = re.compile(r"^(mp|mvc)-[0-9]+$", re.IGNORECASE | re.ASCII)
 
 
 def parse_mp_id(raw: Any) -> str:
@@ -201,10 +206,37 @@ def max_chars(field_name: str) -> int:
 def check(field_name: str, raw: Any) -> Checked:
     """Validate and normalise one cell of a field. Blank cells give `Checked(None)`.
 
+    This is where a cell becomes a value: text is first put in its plain form
+    (`cells.plain_text`: NFKC, invisible characters removed, with a warning when that
+    changed it), so that every rule checks the very text that is compared and sent.
     Raises ValueProblem with a message a technician can act on.
     """
     if is_blank(raw):
         return Checked(None)
+    note = None
+    if isinstance(raw, str):
+        raw, note = plain_text(raw)
+        if is_blank(raw):
+            return Checked(None, [note] if note else [])
+    try:
+        checked = _check(field_name, raw)
+    except ValueProblem as exc:
+        if type(exc) is ValueProblem and isinstance(raw, str) and _foreign_digits(raw):
+            raise ValueProblem(f"{exc} (its digits are not the digits 0-9: type them again "
+                               "with a Latin keyboard layout)") from None
+        raise
+    if note:
+        checked.warnings.insert(0, note)
+    return checked
+
+
+def _foreign_digits(text_: str) -> bool:
+    """Digits of another script (Arabic-Indic, Devanagari, …): no NFKC form makes them 0-9,
+    and no rule here reads them."""
+    return any(not c.isascii() and unicodedata.category(c) == "Nd" for c in text_)
+
+
+def _check(field_name: str, raw: Any) -> Checked:
     if isinstance(raw, str) and len(raw) > MAX_VALUE_CHARS:
         limit = max_chars(field_name)
         if len(raw) > limit:
