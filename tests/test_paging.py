@@ -30,6 +30,7 @@ from layer_sync.remote.jsoncost import parsed_cost
 from layer_sync.remote.paging import ListIncomplete, next_link, parse_page, read_list
 from layer_sync.run.sync import sync_file
 from layer_sync.sandbox import Faults, Listing, SandboxServer
+from layer_sync.sandbox.listing import ENTRY_SHAPES
 
 from .conftest import API_KEY, write_csv
 
@@ -399,7 +400,7 @@ def test_an_error_answer_of_any_size_is_not_parsed_whole(sandbox, clock):
     from layer_sync.remote.answers import MAX_REASON_BYTES, server_reason
 
     class Response:
-        encoding, reason, status_code = "utf-8", "Bad", 400
+        encoding, reason, status_code, headers = "utf-8", "Bad", 400, {}
 
     huge = b'{"detail": "' + b"x" * (MAX_REASON_BYTES * 4) + b'"}'
     assert server_reason(Response(), huge, str).startswith('{"detail": "xxx')
@@ -425,13 +426,12 @@ def test_the_estimate_of_what_json_takes_is_never_below_what_it_takes(text):
 
 # ------------------------------------------------------------------ odd records, end to end
 
-ODD = ("text", "float", "bool", "object", "list", "null", "huge", "negative", "entry")
+ODD = ("text", "float", "bool", "object", "list", "null", "huge", "negative")
 
 
 def test_odd_records_are_never_created_again_and_their_rows_say_why(sandbox, tmp_path):
     """60 layers whose records the server sends in odd shapes: a `layer_id` of "3", 3.0,
-    true, an object, a list, null, past 64 bits, negative, or a record that is a bare string.
-    None is taken for absent (60 duplicates once): every row is unplannable, said, not sent."""
+    true, an object, a list, null, past 64 bits or negative. None is taken for absent (60 duplicates once): every row is unplannable, said, not sent."""
     sandbox.store.seed(_records(6, 10))
     sandbox.listing = Listing(odd=ODD)
     rows = [[r["sample_id"], r["layer_id"], "BaTiO3"] for r in _records(6, 10)]
@@ -455,21 +455,34 @@ def test_each_odd_shape_of_a_layer_id_makes_its_rows_invalid_with_the_reason(
     outcome = _sync(sandbox, _sheet(tmp_path, rows))
     assert outcome.exit_code == 1 and _writes(sandbox) == 0
     assert all(r.result is Result.INVALID for r in outcome.results)
-    reason = {"entry": "an entry is the text", "null": "a layer's fields but no layer_id",
+    reason = {"null": "a layer's fields but no layer_id",
               "huge": "is beyond the ids the API stores",
               "negative": "is beyond the ids the API stores"}.get(shape, "layer_id is")
     assert all("does not have the shape the API documents" in r.message and reason in r.message
                for r in outcome.results), outcome.results[0].message
 
 
-def test_entries_that_are_no_objects_reach_the_plan_not_lost_on_the_way(sandbox):
-    """Dropped by the client, a record the server sends as a bare value was a record lost:
-    its layer looked new. It reaches the plan, which holds back what it may be."""
-    sandbox.store.seed(_records(1, 2))
-    sandbox.listing = Listing(odd=("entry", "text"))
-    client = ApiClient(sandbox.url, API_KEY)
-    entries = client.list_target_materials()
-    assert entries[0] == "layer 1 of sample 1" and entries[1]["layer_id"] == "2"
+@pytest.mark.parametrize("paging", [None, "link", "results", "data"])
+@pytest.mark.parametrize("shape", ENTRY_SHAPES)
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_an_entry_that_is_no_record_stops_the_run_before_any_write(sandbox, tmp_path, shape,
+                                                                   paging, where):
+    """A list entry that is not an object (the record wrapped in a list, as JSON text, its id
+    alone, null, a bare string) may hide a layer nobody can read: dropped, or judged row by
+    row, the rows of other layers would still be written while the list is not whole. The
+    run stops before any write (list_incomplete, exit 2), whatever the page it is on."""
+    records = _records(3, 3)
+    sandbox.store.seed(records)
+    odd_at = 0 if where == "first" else len(records) - 1
+    sandbox.listing = Listing(page_size=4 if paging else None, style=paging or "link",
+                              odd=(shape,), odd_only=odd_at)
+    rows = [[r["sample_id"], r["layer_id"], "BaTiO3"] for r in records] + [[1, 9, "SrTiO3"]]
+    code, out, err = _cli(["sync", str(_sheet(tmp_path, rows)), "--api-url", sandbox.url,
+                           "--json", "--report", str(tmp_path / "r.xlsx")])
+    line = json.loads(out)
+    assert code == 2 and line["reason"]["kind"] == "list_incomplete", err
+    assert _writes(sandbox) == 0 and line["created"] == 0
+    assert f"entry {odd_at + 1} of the server's list is" in err and "not a record" in err
 
 
 def test_odd_sample_ids_and_record_ids_hold_back_their_layers_too(sandbox, tmp_path):

@@ -17,6 +17,7 @@ from ..core.errors import ConfigError, ExitCode
 from ..core.issues import Severity
 from ..core.options import CheckOptions, ExportOptions, SyncOptions
 from ..core.runtime import Progress, Runtime, Stream
+from ..core.secrets import shown_url
 from ..core.text import one_line, plural
 from ..core.version import __version__
 from ..outcome.results import CheckOutcome, SyncOutcome
@@ -168,7 +169,7 @@ def log_start(command: str, args: argparse.Namespace, options: CheckOptions,
               api_url: str | None) -> None:
     """One dated line in the --log-file for the run's start: what, which sheet, which API,
     and which layer-sync.toml gave settings (none: no such line)."""
-    server = f" -> {api_url}" if api_url else ""
+    server = f" -> {shown_url(api_url)}" if api_url else ""
     dry = " (dry run)" if getattr(options, "dry_run", False) else ""
     config = getattr(args, "config_file", None)
     settings = f"; settings from {config}" if config else ""
@@ -235,7 +236,7 @@ def _cmd_demo(args: argparse.Namespace, runtime: Runtime) -> int:
 def _copy_sample(folder: str, runtime: Runtime) -> int:
     written = copy_sample(folder)
     sheet, seed = written[0], written[2]
-    print(f"Wrote {', '.join(str(p) for p in written)}.\n"
+    print(f"Wrote {', '.join(one_line(str(p)) for p in written)}.\n"
           f"Check the sheet at the bench: layer-sync check {sheet}\n"
           f"Sync it into a sandbox of your own: layer-sync sandbox --port 8765 --api-key k "
           f"--seed {seed}\n"
@@ -269,7 +270,7 @@ def _cmd_template(args: argparse.Namespace, runtime: Runtime) -> int:
                 f"into a date each time they open and save it. Prefer 'layer-sync template "
                 f"{xlsx}', or open the CSV with the orientation column imported as text (its "
                 "first line says so; layer-sync skips it).")
-    print(f"Wrote {path}.\n"
+    print(f"Wrote {one_line(str(path))}.\n"
           f"1. {fill}; the example's rows are refused until replaced, so it never reaches the "
           "server. A stack already on the server: give its sample_id. A new stack: leave "
           "sample_id blank and give a new sample_name and substrate.\n"
@@ -297,7 +298,8 @@ def _cmd_export(args: argparse.Namespace, runtime: Runtime) -> int:
     _redact_logs(args, [api_key.value], runtime)
     result = export_stacks(args.path, api_key=api_key, options=options, runtime=runtime)
     print(f"Exported {plural(result.layers, 'layer')} of "
-          f"{plural(result.target_materials, 'target material')} from {api_url} to {result.path}",
+          f"{plural(result.target_materials, 'target material')} from {shown_url(api_url)} to "
+          f"{one_line(str(result.path))}",
           file=stdout)
     if result.without_layers:
         print(f"  {plural(result.without_layers, 'target material')} without layers "

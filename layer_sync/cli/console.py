@@ -20,7 +20,7 @@ from typing import Any
 from ..core.errors import ExitCode, Interrupted, LayerSyncError, signal_name
 from ..core.runtime import Runtime, Stream, local_now
 from ..core.secrets import Redactor
-from ..core.text import one_line, printable
+from ..core.text import one_line
 from ..outcome import jsonline
 from ..read.files import TEXT_SUFFIXES
 from ..remote.settings import resolve_api_url
@@ -30,7 +30,7 @@ from .config import COMMAND_OPTIONS, apply_config, find_config, key_goes_with_ur
 from .outputs import check_command_outputs
 from .process import FILE_ONLY, LoggingSetup, StopSignals, collecting_less_often
 from .reading import Reading, read_line
-from .streams import RedactingStream, keys_known_early
+from .streams import KeyRedactingFilter, RedactingStream, keys_known_early
 
 log = logging.getLogger("layer_sync")
 
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
     # went away: the run goes on to its own exit code.
     stdout = RedactingStream(stdout or sys.stdout or io.StringIO(), known)
     stderr = RedactingStream(stderr or sys.stderr or io.StringIO(), known)
-    logging_setup = LoggingSetup()
+    logging_setup = LoggingSetup([KeyRedactingFilter(key) for key in known])
     try:
         with StopSignals(stderr, early=early_signals) as signals:
             code = _main(argv, environ, stdout, stderr, logging_setup, signals)
@@ -191,7 +191,7 @@ def _main(argv: list[str], environ: dict[str, str], stdout: Stream, stderr: Stre
         if getattr(args, "traceback", False):
             raise
         text = Redactor(getattr(args, "keys", [])).redact(f"{type(exc).__name__}: {exc}")
-        return end(incomplete, "internal_error", f"internal error: {printable(text)} (run "
+        return end(incomplete, "internal_error", f"internal error: {one_line(text)} (run "
                    "again with --traceback and report it)")
 
 

@@ -17,13 +17,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from ..core.control import RunControl
 from ..core.errors import STOP_SIGNALS, ConfigError, Interrupted, signal_name
 from ..core.runtime import Stream
-from ..core.text import printable
+from ..core.text import one_line, printable
 
 #: The collector's thresholds for a run of the console script (mypy's command line uses the
 #: same): a collection after 200,000 new objects instead of 700.
@@ -52,9 +52,12 @@ class LoggingSetup:
     """Configures only the `layer_sync` logger (never the root logger) and puts it back as
     it was afterwards, so that main() leaves the interpreter as it found it."""
 
-    def __init__(self) -> None:
+    def __init__(self, filters: Sequence[logging.Filter] = ()) -> None:
         self._saved: list[tuple[logging.Logger, int, list[logging.Handler], bool]] = []
         self._added: list[logging.Handler] = []
+        #: Put on every handler before its first line (the keys known before the arguments
+        #: are read: the run's start line names the sheet and the API URL, which may hold one).
+        self._filters = tuple(filters)
 
     def _save(self, logger: logging.Logger) -> None:
         self._saved.append((logger, logger.level, list(logger.handlers), logger.propagate))
@@ -74,6 +77,8 @@ class LoggingSetup:
         console.setLevel(level)
         console.setFormatter(_Printable("%(message)s"))
         console.addFilter(_for_the_console)
+        for key_filter in self._filters:
+            console.addFilter(key_filter)
         root.addHandler(console)
         self._added.append(console)
         if log_file:
@@ -85,6 +90,8 @@ class LoggingSetup:
             # (which sheet, the lock waited for, ...), a handful a night.
             file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
             file_handler.setFormatter(_Printable("%(asctime)s %(levelname)s %(message)s"))
+            for key_filter in self._filters:
+                file_handler.addFilter(key_filter)
             root.addHandler(file_handler)
             self._added.append(file_handler)
 
@@ -214,8 +221,12 @@ class StopSignals:
 
 
 class _Printable(logging.Formatter):
-    """Log lines with control characters shown as U+FFFD (a file name or a record with an
-    escape sequence in it cannot rewrite the screen or the log)."""
+    """Log lines with control characters and line breaks shown as U+FFFD (a file name or a
+    record with an escape sequence or a line break in it can neither rewrite the screen nor
+    forge a line of the log); a traceback after the line keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return one_line(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         return printable(super().format(record))

@@ -24,7 +24,7 @@ from typing import IO, Any, cast
 from ..core.issues import Severity
 from ..core.runtime import Stream
 from ..core.secrets import NO_KEYS, Redactor
-from ..core.text import describe, plural, printable
+from ..core.text import describe, one_line, plural
 from ..outcome.rows import Result
 from ..plan.named import NamedStack
 from .grouping import IssueGroup, group_issues
@@ -81,11 +81,12 @@ class _Writer:
 
     def text(self, text: str) -> str:
         # A value from the sheet or the server never reaches the terminal as a control
-        # character (an escape sequence could rewrite the screen): shown as the report does.
+        # character or a line break (an escape sequence could rewrite the screen, a line
+        # break forge a line of its own): each line is one line (`core.text.one_line`).
         # The key replaced on every line (print_summary and print_check may be given a stream
         # that does not replace it), and before a long line is cut: a cut through it would
         # leave its first characters.
-        text = self.redactor.redact(printable(text))
+        text = self.redactor.redact(one_line(text))
         if len(text) > MAX_LINE:
             text = f"{text[:MAX_LINE]}\u2026 ({len(text) - MAX_LINE:,} more characters)"
         if self.ascii:
@@ -275,9 +276,11 @@ def print_summary(outcome: Any, out: Stream, *, color: bool | None = None,
     print_groups(change_groups(outcome), writer, in_report=bool(outcome.report),
                  max_per_group=max_per_group)
     if outcome.report:
-        writer.plain(f"\n  Report: {outcome.report}")
+        writer.plain("")
+        writer.plain(f"  Report: {outcome.report}")
     elif outcome.report_error:
-        writer.plain(f"\n  Report not written: {outcome.report_error}")
+        writer.plain("")
+        writer.plain(f"  Report not written: {outcome.report_error}")
 
 
 def matched_lines(stacks: Sequence[NamedStack], max_per_group: int = MAX_PER_GROUP, *,

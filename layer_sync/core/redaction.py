@@ -31,6 +31,7 @@ import html
 import html.entities
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -49,9 +50,10 @@ MAX_VIEWS = 16
 MAX_DEPTH = 1
 
 _CHUNKS = re.compile(f".{{{_PIECE}}}", re.DOTALL)
-#: Whitespace and the characters that show as nothing (Unicode's format characters: soft
-#: hyphen, zero-width spaces and joiners, direction marks, BOM, tags).
-_BLANK = re.compile("[\\s\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
+#: Whitespace, control characters (a key split by NULs: UTF-16 read as bytes), U+FFFD (a key
+#: split by bytes that did not decode) and the characters that show as nothing (Unicode's
+#: format characters: soft hyphen, zero-width spaces and joiners, direction marks, BOM, tags).
+_BLANK = re.compile("[\\s\x00-\x1f\x7f-\x9f\ufffd\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
                     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
                     "\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U00013438"
                     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]+")
@@ -156,6 +158,8 @@ class View:
 
 
 _NOT_ASCII = re.compile("[^\\x00-\\x7f]")
+#: ASCII's whitespace and controls, deleted (the cheap test of an ASCII text).
+_ASCII_BLANK = dict.fromkeys([*range(0x21), 0x7f])
 
 
 class Views:
@@ -261,9 +265,22 @@ ENCODINGS = (
 
 # ------------------------------------------------------------------------------ the keys
 
+def compatible(text: str) -> str:
+    """`text` with each character not ASCII in its NFKC form, one by one (full-width `ｋｅｙ`
+    is `key`, `①` is `1`, a ligature its letters): as views are searched."""
+    if text.isascii():
+        return text
+    return _NOT_ASCII.sub(_nfkc, text)
+
+
+def _nfkc(match: re.Match[str]) -> str:
+    return unicodedata.normalize("NFKC", match.group(0))
+
+
 def normal(text: str) -> str:
-    """`text` case-folded, without whitespace or invisible characters: as views are searched."""
-    return _BLANK.sub("", text.casefold())
+    """`text` in its compatible form (`compatible`), case-folded, without whitespace, controls
+    or invisible characters: as views are searched."""
+    return _BLANK.sub("", compatible(text).casefold())
 
 
 def _runs(text: str, length: int) -> set[str]:
@@ -331,9 +348,9 @@ class KeyFinder:
     def _plain_may_hold(self, text: str) -> bool:
         """The cheap test of `text` as it is (not its decodings)."""
         if text.isascii():
-            data = "".join(text.lower().split()).encode("ascii")
+            data = text.lower().translate(_ASCII_BLANK).encode("ascii")
         else:
-            data = _BLANK.sub("", text.casefold()).encode("utf-8", "surrogatepass")
+            data = normal(text).encode("utf-8", "surrogatepass")
         return not self._pieces.isdisjoint(memoryview(data)[:len(data) & -_PIECE].cast("I"))
 
     def spans(self, text: str, depth: int = MAX_DEPTH) -> list[tuple[int, int]]:
@@ -350,12 +367,13 @@ class KeyFinder:
         views = Views(text)
         for index, text_of_view in enumerate(views.texts):
             bare_text = _BLANK.sub("", text_of_view)
-            runs = self._matches(bare_text.lower() if bare_text.isascii()
-                                 else bare_text.casefold())
+            runs = self._matches(normal(text_of_view))
             coded = self._encoded(bare_text, depth - 1) if depth > 0 else []
             if runs or coded:
-                bare = views.mapped(index).rewrite(_BLANK, _nothing)  # bare.text == bare_text
-                folded = bare.folded()
+                view = views.mapped(index)
+                bare = view.rewrite(_BLANK, _nothing)  # bare.text == bare_text
+                # As `normal` makes it: compatible forms, case-folded, blanks removed.
+                folded = view.rewrite(_NOT_ASCII, _nfkc).folded().rewrite(_BLANK, _nothing)
                 found += [folded.span(i, j) for i, j in runs]
                 found += [bare.span(i, j) for i, j in coded]
         return merge(found)

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from .redaction import RUN, KeyFinder, normal
 
@@ -128,6 +128,24 @@ class Redactor:
 
 #: No key known: every text as it is.
 NO_KEYS = Redactor()
+
+
+def shown_url(url: str) -> str:
+    """`url` as every message and file shows it: a user and password written `***@`, each
+    value of its query `***` (`?token=***`), no fragment. A key or a proxy's password
+    typed into the API URL never shows, whether or not it is the run's key."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = REDACTED + "@" + netloc.rpartition("@")[2]
+    query = "&".join(f"{name}={REDACTED}" if sep else REDACTED
+                     for name, sep, _ in (p.partition("=") for p in parts.query.split("&") if p))
+    if netloc == parts.netloc and query == parts.query and not parts.fragment:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def redact(text: str, key: str | ApiKey | None) -> str:

@@ -31,18 +31,28 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
-#: Characters never printed as they are: C0 controls but tab and newline, DEL, C1 controls
-#: (an escape sequence in a file name, a record or a cell could rewrite the screen).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
+#: Characters never shown as they are, in a terminal, a log line or a report cell: C0
+#: controls but tab and newline (CR would let a value overwrite its own line), DEL, C1
+#: controls (an escape sequence in a file name, a record or a cell could rewrite the screen),
+#: the bidirectional controls and marks (U+202E shows the rest of a line reversed: a file
+#: name could pass for another, a count for another), the line and paragraph separators (a
+#: line break to many editors and terminals), lone surrogates (undecodable bytes) and the two
+#: non-characters.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
+                     "\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
+#: What an unsafe character is shown as: visible, and not mistaken for a real value.
+REPLACEMENT = "\ufffd"
 
 
 def printable(text: str) -> str:
-    """`text` with each control character shown as U+FFFD, as the report shows it."""
-    return _CONTROL.sub("\ufffd", text) if _CONTROL.search(text) else text
+    """`text` with each unsafe character (see `_UNSAFE`) shown as U+FFFD; tab and newline
+    kept: for a text that may span lines (a report cell)."""
+    return _UNSAFE.sub(REPLACEMENT, text) if _UNSAFE.search(text) else text
 
 
 def one_line(text: str) -> str:
-    """An error line as one line, whatever it quotes (a file name with a line break in it
-    would split it): control characters and line breaks shown as U+FFFD."""
-    return printable(text).replace("\n", "\ufffd")
+    """`text` as one line of a terminal or a log, whatever it quotes (a file name, a server's
+    record or reason, a cell): unsafe characters and line breaks shown as U+FFFD, so that no
+    value can start a line of its own (a forged "0 failed") or rewrite the screen. The one
+    sanitiser of every line that leaves the process."""
+    return printable(text).replace("\n", REPLACEMENT)

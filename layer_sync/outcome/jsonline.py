@@ -115,11 +115,13 @@ REASONS: dict[str, str] = {
                       "file that must not be replaced",
     "locked": "exit 2: another run holds the lock",
     "key_refused": "exit 2: the server refused the key (401/403)",
-    "api_down": "exit 2: too many failed attempts in a row: the API looks down",
+    "api_down": ("exit 2: too many failed attempts in a row, or no write stored for 5 "
+                 "minutes (each refused or failed): the API looks down or takes no writes"),
     "api_error": "exit 2: the server's records could not be read",
     "list_incomplete": "exit 2: the server's list could not be read whole (paged past what "
                        "can be followed, a count that does not match what came, an answer of "
-                       "another shape); nothing was written",
+                       "another shape, an entry that is not a record object); nothing was "
+                       "written",
     "answer_too_large": "exit 2: a server's answer, or its whole list, would take more memory "
                         "than a run reads; nothing was written",
     "wait_too_long": "exit 2: the server asked to wait longer than a run waits",

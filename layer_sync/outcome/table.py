@@ -5,14 +5,13 @@ a cell's limits, the run's key as `***`."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ..core.issues import Issue, Severity
 from ..core.secrets import NO_KEYS, Redactor
-from ..core.text import describe
+from ..core.text import describe, printable
 from ..read.rows import SheetRow
 from .rows import RowResult
 
@@ -30,18 +29,13 @@ MAX_COLUMNS = 16_384
 MAX_ROWS = 1_048_576
 MAX_TEXT = 32_767
 
-# Characters an .xlsx cannot hold or that a reader would not show: C0 controls but tab and
-# newline, DEL, lone surrogates (undecodable bytes), and the two non-characters.
-_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-#: What an unshowable character becomes: visible, and not mistaken for a real value.
-REPLACEMENT = "\ufffd"
 
 
 def text(value: Any) -> str:
-    """`value` as the report shows it: always a string, showable, within a cell's limit."""
+    """`value` as the report shows it: always a string, showable (`core.text.printable`:
+    no character an .xlsx cannot hold, nor a C1 or bidi control), within a cell's limit."""
     shown = value if type(value) is str else describe(value)
-    if _UNSHOWABLE.search(shown):
-        shown = _UNSHOWABLE.sub(REPLACEMENT, shown)
+    shown = printable(shown)
     if len(shown) > MAX_TEXT:
         shown = shown[:MAX_TEXT - 1] + "\u2026"
     return shown

@@ -29,12 +29,12 @@ from urllib3.exceptions import NewConnectionError
 
 from ..core.control import RunControl, RunStopped, StopReason
 from ..core.errors import ApiDownError, ApiError, AuthError, ConfigError, option
-from ..core.secrets import ApiKey, Redactor
+from ..core.secrets import ApiKey, Redactor, shown_url
 from ..core.version import __version__
 from .answers import Answer, Transient, caused_by, key_refused_message, server_reason
 from .jsoncost import MAX_PARSED_COST, megabytes, parsed_cost
 from .paging import read_list
-from .ratelimit import parse_rate_headers, parse_retry_after
+from .ratelimit import parse_rate_headers, parse_retry_after, shown_wait
 from .retry import RetryPolicy
 from .settings import (
     as_api_key,
@@ -124,6 +124,8 @@ class ApiClient:
         #: Writes the key as `***` (any form of it) in a text.
         self.redactor = Redactor([self.key])
         self.base_url = check_api_url(base_url)
+        #: The URL as messages show it: no user, password or query values (`shown_url`).
+        self.shown_url = shown_url(self.base_url)
         self.policy = policy or RetryPolicy()
         self.max_answer_seconds = max_answer_seconds or ANSWER_TIMEOUTS * self.policy.timeout
         self.control = control or RunControl()
@@ -137,7 +139,7 @@ class ApiClient:
         try:  # a URL requests cannot use fails here, before anything is sent
             requests.Request("GET", self.base_url, headers=headers).prepare()
         except (requests.exceptions.RequestException, ValueError) as exc:
-            raise ConfigError(f"the API URL {self.base_url!r} cannot be used: "
+            raise ConfigError(f"the API URL {self.shown_url!r} cannot be used: "
                               f"{type(exc).__name__}; set {option('api_url')} or ATOMSCALE_API_URL, "
                               "e.g. https://api.atomscale.ai/", kind="bad_api_url") from None
         self.session = session or requests.Session()
@@ -162,9 +164,9 @@ class ApiClient:
 
     # ------------------------------------------------------------------ endpoints
     def list_target_materials(self) -> list[Any]:
-        """The server's records, every page of them (`paging.read_list`), each entry as it
-        came: one that is not an object is the plan's to judge (`plan.records`), never
-        dropped here, where it would be a record silently lost."""
+        """The server's records, every page of them (`paging.read_list`), each an object as
+        it came (its fields are the plan's to judge, `plan.records`); a list holding an entry
+        that is not an object is refused (`ListIncomplete`), never read without it."""
         return read_list(lambda url: self.send("GET", url),
                          urljoin(self.base_url, "target-materials/"),
                          max_cost=self.max_answer_cost, clean=self.redact)
@@ -221,7 +223,7 @@ class ApiClient:
                     tries.doubt = in_doubt is not None and exc.unknown
                     if not exc.paced or tries.paced >= MAX_PACED_REFUSALS:
                         raise
-                    self._paced_refusal(exc, tries, f"{method} {path}")
+                    self._paced_refusal(exc, tries, f"{method} {shown_url(path)}")
                     continue
                 except ApiError as exc:
                     exc.attempts = tries.sent
@@ -315,12 +317,35 @@ class ApiClient:
             raise self._stopped_error(tries.sent)
         ticket = self.throttle.admit(method != "GET", self._sleep, lambda: self.control.stopped)
         tries.waited += ticket.waited
+        write = method != "GET"
         try:
             if self.control.stopped:  # the key refused or the run stopped while we waited
                 raise self._stopped_error(tries.sent)
-            return self._exchange(method, path, body, tries, ticket)
+            answer = self._exchange(method, path, body, tries, ticket)
+        except Transient:
+            if write:
+                self._no_progress()
+            raise
+        except ApiError as exc:
+            if write and exc.status is not None and 400 <= exc.status < 500:
+                self.policy.stall.progressed()  # refused for its content: the server works
+            raise
         finally:
             self.throttle.release(ticket)
+        if write:
+            self.policy.stall.progressed()
+        return answer
+
+    def _no_progress(self) -> None:
+        """A write refused or failed: past the policy's bound with nothing else, the run
+        stops (the API takes no writes), whatever its rows' own retry budgets have left."""
+        stall = self.policy.stall
+        if stall.stalled():
+            self.control.stop(StopReason.API_DOWN,
+                              f"the API takes no writes: none was stored for "
+                              f"{stall.stalled_for:.0f} s, each refused (rate limited or busy) "
+                              "or failed; nothing more was sent (the rows left are marked "
+                              "skipped); run again later")
 
     def _exchange(self, method: str, path: str, body: Any, tries: _Tries,
                   ticket: Ticket) -> tuple[Any, int]:
@@ -336,16 +361,16 @@ class ApiClient:
             response = self.session.request(method, urljoin(self.base_url, path), json=body,
                                             headers=tries.headers, timeout=policy.timeout,
                                             allow_redirects=False, stream=True)
-            content = self._read_body(response, f"{method} {path}", deadline, ticket)
+            content = self._read_body(response, f"{method} {shown_url(path)}", deadline, ticket)
         except requests.exceptions.ConnectTimeout:
             self._failed()
-            raise Transient(f"could not connect to {self.base_url} (timed out)") from None
+            raise Transient(f"could not connect to {self.shown_url} (timed out)") from None
         except requests.exceptions.Timeout:
             self._failed()
             self.throttle.overloaded(ticket)
             raise Transient(f"no answer within {policy.timeout:g} s", unknown=True) from None
         except requests.exceptions.SSLError as exc:
-            raise ApiError(f"the TLS certificate of {self.base_url} could not be verified "
+            raise ApiError(f"the TLS certificate of {self.shown_url} could not be verified "
                            f"({type(exc).__name__}); check --api-url") from None
         except requests.exceptions.ConnectionError as exc:
             self._failed()
@@ -355,10 +380,10 @@ class ApiClient:
                                "API URL (--api-url, ATOMSCALE_API_URL or AS_API_ENDPOINT) and "
                                "the network") from None
             if caused_by(exc, (NewConnectionError, ConnectionRefusedError)):
-                raise Transient(f"could not connect to {self.base_url}") from None
+                raise Transient(f"could not connect to {self.shown_url}") from None
             raise Transient("the connection was dropped before an answer", unknown=True) from None
         except requests.exceptions.RequestException as exc:
-            raise ApiError(f"{method} {path} could not be sent: {type(exc).__name__}") from None
+            raise ApiError(f"{method} {shown_url(path)} could not be sent: {type(exc).__name__}") from None
         status = response.status_code
         log.debug("%s %s %d %.0f ms", method, path, status, (time.perf_counter() - started) * 1000)
         rate = parse_rate_headers(response.headers, self._wall_clock)
@@ -367,7 +392,7 @@ class ApiClient:
         self.throttle.answered(ticket, status, rate)
         if 300 <= status < 400:
             location = self.redact(response.headers.get("Location", "?"))
-            raise ApiError(f"the API answered {method} {path} with a redirect ({status}) to "
+            raise ApiError(f"the API answered {method} {shown_url(path)} with a redirect ({status}) to "
                            f"{location}; set --api-url to the final address", status)
         if status in (401, 403):
             message = key_refused_message(status, self.key.source)
@@ -386,13 +411,13 @@ class ApiClient:
         tries.answer_headers, tries.cost = response.headers, parsed_cost(content)
         if tries.cost > self.max_answer_cost:  # checked before it is parsed: see jsoncost
             raise ApiError(self.redact(
-                f"the answer to {method} {path} would take about {megabytes(tries.cost)} of "
+                f"the answer to {method} {shown_url(path)} would take about {megabytes(tries.cost)} of "
                 f"memory once read, more than the {megabytes(self.max_answer_cost)} a run "
                 "reads; it was not read (is --api-url the API?)"), status, kind="answer_too_large")
         try:
             data = json.loads(content) if content else {}
         except (ValueError, RecursionError):  # RecursionError: JSON nested beyond reason
-            raise Transient(f"the answer to {method} {path} was not JSON", status,
+            raise Transient(f"the answer to {method} {shown_url(path)} was not JSON", status,
                             unknown=True) from None
         return data, status
 
@@ -410,7 +435,7 @@ class ApiClient:
             # Waiting it out would hold the night's run (and every other request would be
             # told the same): the run stops, and says so, instead of sleeping.
             what = "rate limited" if status == 429 else f"server busy ({status})"
-            message = (f"{what}: the server asked us to wait {wait:.0f} s, longer than a run "
+            message = (f"{what}: the server asked us to wait {shown_wait(wait)}, longer than a run "
                        f"waits ({policy.max_retry_after:.0f} s); nothing more was sent; run "
                        "again later")
             self.control.stop(StopReason.WAIT_TOO_LONG, message)
@@ -444,7 +469,7 @@ class ApiClient:
                     raise Transient(f"no answer within {self.policy.timeout:g} s",
                                     unknown=True) from None
                 except urllib3.exceptions.SSLError as exc:
-                    raise ApiError(f"the TLS connection to {self.base_url} failed while "
+                    raise ApiError(f"the TLS connection to {self.shown_url} failed while "
                                    f"reading the answer ({type(exc).__name__})") from None
                 except urllib3.exceptions.DecodeError:
                     raise Transient(f"the answer to {request} could not be decoded",

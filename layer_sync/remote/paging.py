@@ -14,7 +14,8 @@ paged by any of:
   `{"items": [...], "next_page": URL or page number}`, `{"data": [...], "links": {"next":
   URL}}` (JSON:API), or `has_more: true`, `page` < `pages` without one (refused).
 
-Any other JSON object is refused: whether it holds the whole list cannot be told. A next link
+Any other JSON object is refused: whether it holds the whole list cannot be told; so is a list
+holding an entry that is not an object (a list, a text, a number, null). A next link
 is followed only to the API's own scheme, host and port and the list's own path (the key goes
 with every request: a link elsewhere would send it to another host); at most `MAX_PAGES`
 pages, together no larger once parsed than the client's bound (`jsoncost`); a URL seen twice,
@@ -33,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ..core.errors import ApiError
+from ..core.secrets import shown_url
 from .answers import Answer
 from .jsoncost import megabytes
 
@@ -91,7 +93,7 @@ def read_list(get: Callable[[str], Answer], url: str, *, max_cost: int,
     entries: list[Any] = []
     where: dict[Hashable, int] = {}  # a record's identity -> its place in `entries`
     total: int | None = None
-    cost = pages = 0
+    cost = pages = came = 0
     while True:
         answer = get(url)
         pages += 1
@@ -100,7 +102,8 @@ def read_list(get: Callable[[str], Answer], url: str, *, max_cost: int,
             raise ApiError(f"the server's list would take more than {megabytes(max_cost)} of "
                            f"memory once read (after {pages} pages); it was not read whole and "
                            "nothing was written", answer.status, kind="answer_too_large")
-        page = parse_page(answer, url, clean)
+        page = parse_page(answer, url, clean, first=came + 1)
+        came += len(page.entries)
         if len(entries) + len(page.entries) > max_entries:
             raise ApiError(f"the server's list holds more than {max_entries:,} records, more "
                            "than a run reads; it was not read whole and nothing was written",
@@ -142,15 +145,17 @@ def read_list(get: Callable[[str], Answer], url: str, *, max_cost: int,
     return entries
 
 
-def parse_page(answer: Answer, url: str, clean: Callable[[str], str] = str) -> Page:
+def parse_page(answer: Answer, url: str, clean: Callable[[str], str] = str, *,
+               first: int = 1) -> Page:
     """One page of the list from its answer: a JSON array (paged by its headers, if at all)
-    or an envelope of a known shape (see the module's docstring). Raises `ListIncomplete`."""
+    or an envelope of a known shape (see the module's docstring), its entries the list's
+    from the `first`-th on. Raises `ListIncomplete`."""
     data, headers, status = answer.data, answer.headers, answer.status
     header_next = _header_next(headers, url, status, clean)
     header_total = _count(headers.get("X-Total-Count"), "the X-Total-Count header", status,
                           clean)
     if isinstance(data, list):
-        return Page(data, header_next, header_total)
+        return Page(_records(data, status, first), header_next, header_total)
     if not isinstance(data, dict):
         raise ListIncomplete(f"the server's list of target materials is not a JSON array (it "
                              f"is {_kind(data)}); nothing was written: is --api-url the API?",
@@ -174,8 +179,28 @@ def parse_page(answer: Answer, url: str, clean: Callable[[str], str] = str) -> P
     following = body_next or header_next
     if following is None:
         _check_no_more(data, holders[0], status, clean)
-    return Page(data[holders[0]], following,
+    return Page(_records(data[holders[0]], status, first), following,
                 body_total if body_total is not None else header_total)
+
+
+def _records(entries: list[Any], status: int | None, first: int) -> list[Any]:
+    """`entries` (the list's from the `first`-th on), when every one is a record (a JSON
+    object); else `ListIncomplete`.
+
+    An entry that is no object (a list, a text, a number, null) may hide a layer in a form
+    nobody can read: left out, its layer would look new and be created again; judged row by
+    row, the rows of other layers would still be written from a list not known to be whole.
+    So the run stops before any write. (An object of odd fields is a record: the plan holds
+    back the rows it may be, `plan.records`.)"""
+    for place, entry in enumerate(entries, first):
+        if not isinstance(entry, dict):
+            shown = ("null" if entry is None else "a list" if isinstance(entry, list)
+                     else "text" if isinstance(entry, str) else "a number")
+            raise ListIncomplete(
+                f"entry {place:,} of the server's list is {shown}, not a record (an object): "
+                "whether the list hides a layer in it cannot be told, so nothing was written; "
+                "tell the server's administrator (the API documents a list of records)", status)
+    return entries
 
 
 def next_link(header: str) -> list[str]:
@@ -367,7 +392,7 @@ def _without_fragment(url: str) -> str:
 
 def _short(text: str, clean: Callable[[str], str], limit: int = 120) -> str:
     """A text from the server for a message: the key removed first, then cut to `limit`."""
-    text = clean(text)
+    text = clean(shown_url(text))
     return text if len(text) <= limit else text[:limit] + "…"
 
 

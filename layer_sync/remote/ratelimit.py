@@ -19,6 +19,7 @@ fields, X-RateLimit-*), the caller estimates it from the resets it sees.
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -32,22 +33,39 @@ SHORT_WINDOW_S = 60.0
 _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 
 
+#: Retry-After's seconds as RFC 9110 writes them (`1*DIGIT`), with a fraction as some servers
+#: send; ASCII digits only (`float` would also take "nan", "-5", "1_0", "inf" and other
+#: scripts' digits).
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+#: The longest wait a Retry-After is read as (about 31 years): anything longer (a date in the
+#: year 9999, twelve nines) is the same to the caller, whose own bound is a minute.
+MAX_RETRY_AFTER_S = 1e9
+
+
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Retry-After in seconds or as an HTTP date -> seconds to wait (None if absent/garbled)."""
+    """Retry-After in seconds or as an HTTP date -> seconds to wait, always finite and within
+    0 .. `MAX_RETRY_AFTER_S` (a date in the past is 0); None when absent or garbled (a sign, an
+    exponent, "nan", "inf", two values, a date that cannot be read)."""
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if _SECONDS.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER_S)
+    if not value.isascii():
+        return None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        wait = when.timestamp() - now()
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    if when is None:
+    if not math.isfinite(wait):
         return None
-    return max(0.0, when.timestamp() - now())
+    return min(max(0.0, wait), MAX_RETRY_AFTER_S)
+
+
+def shown_wait(seconds: float) -> str:
+    """A wait as a message says it: `290 s`, or `more than a day`."""
+    return f"{seconds:.0f} s" if seconds < 86400 else "more than a day"
 
 
 @dataclass(frozen=True)
@@ -76,7 +94,10 @@ class RateInfo:
 
 def _number(text: str | None) -> float | None:
     match = _NUMBER.match(text or "")
-    return float(match.group(1)) if match else None
+    if not match:
+        return None
+    number = float(match.group(1))
+    return number if math.isfinite(number) else None  # 400 nines are no count
 
 
 def _members(value: str) -> list[tuple[str, dict[str, str]]]:

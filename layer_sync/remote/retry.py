@@ -76,6 +76,45 @@ class Breaker:
         return self._in_a_row
 
 
+#: A run whose writes make no progress for this long (seconds) stops: no write was answered
+#: in that time but with a refusal (429, 503) or a failure. Five times the longest wait a
+#: server may ask for (`RetryPolicy.max_retry_after`, a minute): a server that keeps its own
+#: Retry-After serves a write within it, and a rate limit that lifts within a minute or two
+#: is ridden, while one that never lifts (an exhausted daily quota, a proxy answering 429 to
+#: everything) no longer holds a night's run for each row's retry budget in turn (40 rows took
+#: over 10 minutes). The per-request budgets stay: this bound is the run's, whatever its size.
+NO_PROGRESS_S = 300.0
+
+
+class Stall:
+    """Whether the run's writes have made no progress for `limit_s` (on `clock`): every write
+    answered since the last one served was refused or failed. Shared by all workers."""
+
+    def __init__(self, limit_s: float = NO_PROGRESS_S, clock: Clock = time.monotonic) -> None:
+        self.limit_s = limit_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+
+    def progressed(self) -> None:
+        """A write was answered (stored, or refused for its content: the server works)."""
+        with self._lock:
+            self._since = None
+
+    def stalled(self) -> bool:
+        """A write was refused or failed: True once that has been all for `limit_s`."""
+        with self._lock:
+            now = self._clock()
+            if self._since is None:
+                self._since = now
+            return now - self._since >= self.limit_s
+
+    @property
+    def stalled_for(self) -> float:
+        with self._lock:
+            return self._clock() - self._since if self._since is not None else 0.0
+
+
 class _StopAfterDelay(tenacity.stop.stop_base):
     """tenacity's stop_after_delay, but on the injected clock, and less the seconds
     `excused()` (waiting for the run's pace is not retrying)."""
@@ -148,13 +187,17 @@ class RetryPolicy:
     #: How long attempts must have been failing, besides their number, for the API to be
     #: taken as down (see `Breaker`).
     down_after_s: float = DOWN_AFTER_S
+    #: How long the run's writes may make no progress before it stops (see `Stall`).
+    no_progress_s: float = NO_PROGRESS_S
     clock: Clock = time.monotonic
     #: None: the caller's sleep (the client uses one that a stopped run cuts short).
     sleep: Sleep | None = None
     breaker: Breaker = field(init=False)
+    stall: Stall = field(init=False)
 
     def __post_init__(self) -> None:
         self.breaker = Breaker(self.max_consecutive_failures, self.clock, self.down_after_s)
+        self.stall = Stall(self.no_progress_s, self.clock)
 
     @property
     def retry_budget(self) -> float:

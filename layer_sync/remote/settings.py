@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ..core.errors import ConfigError, option
 from ..core.options import ServerOptions
-from ..core.secrets import GIVEN_KEY, ApiKey
+from ..core.secrets import GIVEN_KEY, ApiKey, shown_url
 
 log = logging.getLogger("layer_sync")
 
@@ -52,11 +52,11 @@ def check_api_url(url: str) -> str:
     except ValueError:  # e.g. an unclosed [ of an IPv6 address, or a bad port
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(f"the API URL {url!r} is not an http(s) address; set "
+        raise ConfigError(f"the API URL {shown_url(url)!r} is not an http(s) address; set "
                           f"{option('api_url')} or ATOMSCALE_API_URL, e.g. "
                           "https://api.atomscale.ai/", kind="bad_api_url")
     if any(ch.isspace() or not ch.isprintable() for ch in host):
-        raise ConfigError(f"the API URL {url!r} cannot be used: its host name holds a space or "
+        raise ConfigError(f"the API URL {shown_url(url)!r} cannot be used: its host name holds a space or "
                           f"a control character; set {option('api_url')} or "
                           "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/", kind="bad_api_url")
     return url if url.endswith("/") else url + "/"

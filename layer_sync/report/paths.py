@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import logging
 import os
 import re
 import stat
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..core.errors import ConfigError, option
+from ..core.secrets import NO_KEYS, REDACTED, Redactor
 from ..read.workbook import Workbook
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
@@ -198,17 +200,23 @@ class ReservedName:
         self._identity = None
 
 
-def report_stem(input_path: Path, now: _dt.datetime) -> str:
+#: What stands for the API key in a report's name when the sheet's name holds it (`***` is
+#: no character of a Windows file name).
+KEY_IN_NAME = "KEY-REMOVED"
+
+
+def report_stem(input_path: Path, now: _dt.datetime, redactor: Redactor = NO_KEYS) -> str:
     """`layer-sync_<stem>_<suffix>_<YYYYmmdd-HHMMSS-mmm>`: the input's suffix tells apart the
-    reports of lab.csv and lab.xlsx, milliseconds those of two quick runs."""
-    return f"{report_prefix(input_path)}{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}"
+    reports of lab.csv and lab.xlsx, milliseconds those of two quick runs. A key of
+    `redactor` in the sheet's name is left out of the report's (`KEY_IN_NAME`)."""
+    return f"{report_prefix(input_path, redactor)}{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}"
 
 
 #: The most bytes of the input's stem a report name keeps.
 _STEM_BYTES = 100
 
 
-def report_prefix(input_path: Path) -> str:
+def report_prefix(input_path: Path, redactor: Redactor = NO_KEYS) -> str:
     """`layer-sync_<stem>_<suffix>_`: what the names of one sheet's reports start with, and
     no other sheet's (retention removes only names with this prefix).
 
@@ -217,10 +225,12 @@ def report_prefix(input_path: Path) -> str:
     name no folder takes, found only when the report was written). A stem that had to be
     changed ends in `~` and 8 hex digits of a hash of the input's whole name, so two sheets
     whose names share their first 100 bytes never share a prefix (one's retention would
-    remove the other's reports)."""
+    remove the other's reports). A key of `redactor` in the stem is `KEY_IN_NAME`."""
     suffix = input_path.suffix.lstrip(".").lower() or "file"
     whole = input_path.stem
     stem = re.sub(r"[\x00-\x1f\x7f]", "_", whole)
+    if redactor:
+        stem = redactor.redact(stem).replace(REDACTED, KEY_IN_NAME)
     encoded = os.fsencode(stem)
     if stem != whole or len(encoded) > _STEM_BYTES:
         digest = hashlib.sha256(os.fsencode(input_path.name)).hexdigest()[:8]
@@ -243,10 +253,12 @@ def report_folder(input_path: Path, report_dir: Path | None) -> Path:
     return base / REPORTS_FOLDER
 
 
-def own_reports(folder: Path, input_path: Path) -> list[tuple[_dt.datetime, Path]]:
-    """The files in `folder` named as this sheet's reports are (`report_prefix`), oldest
-    first, with the time in their name: by name only (their content is not looked at)."""
-    pattern = re.compile(re.escape(report_prefix(input_path))
+def own_reports(folder: Path, input_path: Path,
+                redactor: Redactor = NO_KEYS) -> list[tuple[_dt.datetime, Path]]:
+    """The files in `folder` named as this sheet's reports are (`report_prefix`, with the
+    keys of `redactor` left out), oldest first, with the time in their name: by name only
+    (their content is not looked at)."""
+    pattern = re.compile(re.escape(report_prefix(input_path, redactor))
                          + r"(\d{8}-\d{6})-(\d{3})(?:-\d+)?\.xlsx")
     found = []
     try:
@@ -271,12 +283,13 @@ def own_reports(folder: Path, input_path: Path) -> list[tuple[_dt.datetime, Path
 PLACEHOLDER_STALE_S = 6 * 3600.0
 
 
-def clean_placeholders(folder: Path, input_path: Path) -> list[Path]:
+def clean_placeholders(folder: Path, input_path: Path,
+                       redactor: Redactor = NO_KEYS) -> list[Path]:
     """Remove this sheet's reserved names that killed runs left empty (`ReservedName`): empty
     regular files named as its reports, unchanged for `PLACEHOLDER_STALE_S`. Never raises.
     (Were a live run's removed, its report would still be written under its name.)"""
     removed = []
-    for _, path in own_reports(folder, input_path):
+    for _, path in own_reports(folder, input_path, redactor):
         try:
             info = os.lstat(path)
             if (stat.S_ISREG(info.st_mode) and info.st_size == 0
@@ -288,18 +301,23 @@ def clean_placeholders(folder: Path, input_path: Path) -> list[Path]:
     return removed
 
 
-def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path) -> ReservedName:
+def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path,
+                        redactor: Redactor = NO_KEYS) -> ReservedName:
     """A report name in `folder` that no file has, held until the report replaces it
     (`-2`, `-3`... are added while a name is taken). A folder that cannot be made or written
     in is refused here, before anything is sent (a night would otherwise do its writes and
-    lose its record at the end)."""
-    stem = report_stem(input_path, now)
+    lose its record at the end). `redactor`: the keys the name must not hold."""
+    if redactor and redactor.redact(input_path.stem) != input_path.stem:
+        logging.getLogger("layer_sync").warning(
+            "the sheet's file name holds the API key: the report's name leaves it out (%s); "
+            "rename the sheet", KEY_IN_NAME)
+    stem = report_stem(input_path, now, redactor)
     made = None if folder.is_dir() else folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _unwritable(folder, exc) from None
-    clean_placeholders(folder, input_path)
+    clean_placeholders(folder, input_path, redactor)
     for n in range(1, 1000):
         candidate = folder / (f"{stem}.xlsx" if n == 1 else f"{stem}-{n}.xlsx")
         try:

@@ -37,6 +37,7 @@ from ..remote.answers import Answer
 from ..remote.client import ApiClient
 from .doubt import Creates, Reconciler
 from .journal import Journal
+from .proof import proven_layer, proven_rename, proven_sample
 
 log = logging.getLogger("layer_sync.apply")
 
@@ -108,7 +109,7 @@ def apply_plan(plan: Plan, client: ApiClient, known_samples: set[int], *,
         if action.kind == CREATE and action.new_sample is None:
             tasks.append((partial(_one, _create_layer, creates, action), [action]))
         elif action.kind == UPDATE:
-            tasks.append((partial(_one, _update_layer, client, action), [action]))
+            tasks.append((partial(_one, _update_layer, creates, action), [action]))
 
     if tasks:
         workers = concurrency if concurrency is not None else max_concurrency
@@ -259,16 +260,21 @@ def _create_layer(creates: Creates, action: Action) -> RowResult:
     key = action.key
     assert key is not None
     client, reconciler = creates.client, creates.reconciler
-    answer = creates.send(f"layer {key[0]}/{key[1]}", lambda: client.create_layer(
-        action.body, in_doubt=lambda: reconciler.layer(key)))
+    # Proven inside the journaled write: a create whose success is not proven stays in the
+    # journal, as one whose answer was lost (it may still land).
+    answer = creates.send(f"layer {key[0]}/{key[1]}", lambda: proven_layer(
+        client.create_layer(action.body, in_doubt=lambda: reconciler.layer(key)),
+        reconciler, action.body, new=True, clean=client.redact))
     message = ("the server stored it although its answer was lost; not sent again"
                if answer.recovered else "")
     return RowResult(action, CREATED, answer.status, answer.attempts, _record_id(answer),
                      _joined(message, action.message))
 
 
-def _update_layer(client: ApiClient, action: Action) -> RowResult:
-    answer = client.update_layer(action.body)
+def _update_layer(creates: Creates, action: Action) -> RowResult:
+    client = creates.client
+    answer = proven_layer(client.update_layer(action.body), creates.reconciler, action.body,
+                          new=False, clean=client.redact)
     # The changes are in their own column of the report: the message says only what else
     # there is to say, as in a dry run.
     return RowResult(action, UPDATED, answer.status, answer.attempts, _record_id(answer),
@@ -293,7 +299,8 @@ def _rename_then_write(creates: Creates, update: SampleUpdate) -> list[RowResult
     """
     client = creates.client
     try:
-        client.update_target_material(update.sample_id, dict(update.changes))
+        proven_rename(client.update_target_material(update.sample_id, dict(update.changes)),
+                      creates.reconciler, update.sample_id, update.changes, clean=client.redact)
     except (AuthError, ApiDownError, RunStopped):
         raise  # the run is stopping: `_guarded` marks the rows as for any other write
     except ApiError as exc:
@@ -303,7 +310,7 @@ def _rename_then_write(creates: Creates, update: SampleUpdate) -> list[RowResult
     results = []
     for action in update.actions:
         if action.kind == UPDATE:
-            result = _guarded(client, partial(_one, _update_layer, client, action), [action])[0]
+            result = _guarded(client, partial(_one, _update_layer, creates, action), [action])[0]
         elif action.kind == CREATE:
             result = _guarded(client, partial(_one, _create_layer, creates, action), [action])[0]
         else:
@@ -318,11 +325,12 @@ def _create_sample(creates: Creates, group: NewSample, known: set[int]) -> list[
             "layers": [dict(a.body) for a in group.actions]}
     client, reconciler = creates.client, creates.reconciler
     rows = f"{group.actions[0].row.row}" if group.actions else "?"
-    answer = creates.send(f"target material of row {rows}", lambda: client.create_target_material(
-        body, in_doubt=lambda: reconciler.sample(group, known)))
+    answer = creates.send(f"target material of row {rows}", lambda: proven_sample(
+        client.create_target_material(body, in_doubt=lambda: reconciler.sample(group, known)),
+        reconciler, group, known, clean=client.redact))
     data = answer.data if isinstance(answer.data, dict) else {}
     sample_id = data.get("sample_id")
-    if not isinstance(sample_id, int):
+    if type(sample_id) is not int:
         raise ApiError("the server created the target material but did not give its sample_id",
                        answer.status, answer.attempts)
     results = []

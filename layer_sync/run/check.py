@@ -25,7 +25,7 @@ from ..core.errors import LayerSyncError, ReportError
 from ..core.issues import Issue
 from ..core.options import CheckChanges, CheckOptions
 from ..core.runtime import Runtime
-from ..core.secrets import ApiKey, Redactor
+from ..core.secrets import ApiKey, Redactor, shown_url
 from ..outcome.results import CheckOutcome
 from ..outcome.rows import Result, RowResult
 from ..plan.actions import Action, ActionKind
@@ -92,11 +92,13 @@ def check_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = N
                            started=started_at, finished=runtime.now(),
                            duration_s=runtime.clock() - started,
                            redactor=Redactor(known_keys(api_key, options, runtime.environ)),
-                           named_stacks=stacks, api_url=lookup.api_url,
+                           named_stacks=stacks,
+                           api_url=shown_url(lookup.api_url) if lookup.api_url else None,
                            server_answered=entries is not None, server_note=lookup.note,
                            requests=lookup.requests)
     if options.report is not False:
-        reserved = (reserve_report_name(path, started_at, report_folder(path, options.report_dir))
+        reserved = (reserve_report_name(path, started_at, report_folder(path, options.report_dir),
+                                        outcome.redactor)
                     if options.report is True else None)
         target = reserved.path if reserved is not None else options.report
         assert isinstance(target, Path)

@@ -1,6 +1,7 @@
 """The lock that keeps two runs from writing to one server at once, whoever runs them.
 
-- **Keyed by the server**: its API URL normalised (scheme, host, port, path), not the sheet
+- **Keyed by the server**: what its API URL reaches, however it is spelled (`localhost` and
+  `127.0.0.1`, a default port given or not: `remote.identity`), not the sheet
   and not the user: two people syncing their own copies of one sheet against one server are
   the case it exists for. Not by the key either: two keys on one server may well write the
   same lab's target materials, and a run that waits costs less than a layer stored twice.
@@ -9,7 +10,7 @@
   first of /run/lock, /var/lock and /tmp that belongs to root, is writable by all and is
   sticky (nobody can remove or rename a file there that is not theirs); on Windows
   %ProgramData%\\layer-sync, the same for every account.
-- **One file per server**, `layer-sync-<digest of the URL>.lock`, that any user can take,
+- **One file per server**, `layer-sync-<digest of its identity>.lock`, that any user can take,
   never followed through a symbolic link nor written when planted (run/lockfile.py); the
   holder writes its process id, user and start time into it, so that a run that finds the
   lock taken can say who holds it. The kernel holds the lock: it is let go when the process
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 from ..core.control import RunControl
 from ..core.errors import ConfigError, Interrupted, LockedError, option
 from ..core.runtime import Runtime
+from ..remote.identity import server_identity
 from .lockfile import (
     NOT_SAID,
     RECORD_SIZE,
@@ -67,9 +69,9 @@ NAME_PAUSE_S = 0.2
 # ---------------------------------------------------------------------------- where
 
 def server_key(api_url: str) -> str:
-    """The API URL as the lock knows it: scheme and host in lower case, the port always
-    given, the path ending in `/`; no user, password, query or fragment (`HTTPS://API.x.org`
-    and `https://api.x.org:443/` are one server)."""
+    """The API URL as messages about the lock show it: scheme and host in lower case, the
+    port always given, the path ending in `/`; no user, password, query or fragment. (The
+    lock itself is keyed on `server_identity`, which also knows `localhost` is 127.0.0.1.)"""
     parts = urlsplit(api_url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
@@ -116,7 +118,9 @@ def lock_folder() -> Path:
 
 def lock_path(api_url: str, folder: str | os.PathLike[str] | None = None) -> Path:
     """The lock file of the server at `api_url`, in `folder` (default: `lock_folder()`)."""
-    digest = hashlib.sha256(server_key(api_url).encode("utf-8")).hexdigest()[:32]
+    # The server's identity, not the URL's text: every spelling of one server is one lock (and
+    # one journal, which sits beside it).
+    digest = hashlib.sha256(server_identity(api_url).encode("utf-8")).hexdigest()[:32]
     return Path(folder if folder is not None else lock_folder()) / f"layer-sync-{digest}.lock"
 
 

@@ -22,7 +22,7 @@ from ..core.control import RunStopped
 from ..core.errors import ApiError, ReportError
 from ..core.options import SyncChanges, SyncOptions
 from ..core.runtime import Runtime
-from ..core.secrets import ApiKey
+from ..core.secrets import ApiKey, Redactor
 from ..core.text import plural
 from ..outcome.results import SyncOutcome
 from ..outcome.rows import Result, RowResult
@@ -77,7 +77,8 @@ def sync_file(path: str | os.PathLike[str], *, api_key: str | ApiKey | None = No
         with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
                           runtime=runtime) as lock, _journal(lock, runtime) as journal:
             start = runtime.now(), runtime.clock()  # the run's duration counts the reading
-            reserved = _reserve(path, start[0], options) if report is True else None
+            reserved = (_reserve(path, start[0], options, client.redactor) if report is True
+                        else None)
             try:
                 runtime.report("reading", 0, None, 0)
                 data = read_stacks(path, options=options, runtime=runtime)
@@ -107,7 +108,8 @@ def sync_stacks(data: SheetData, *, api_key: str | ApiKey | None = None,
         with lock_for_run(client.base_url, dry_run=options.dry_run, wait=options.lock_wait,
                           runtime=runtime) as lock, _journal(lock, runtime) as journal:
             start = runtime.now(), runtime.clock()
-            reserved = _reserve(data.path, start[0], options) if report is True else None
+            reserved = (_reserve(data.path, start[0], options, client.redactor)
+                        if report is True else None)
             try:
                 return _sync(data, client, options, runtime, start, _target(report, reserved),
                              journal)
@@ -166,9 +168,11 @@ def _report_target(options: SyncOptions, inputs: list[Path]) -> Path | bool:
     return options.report
 
 
-def _reserve(path: Path, now: _dt.datetime, options: SyncOptions) -> ReservedName:
-    """A report name of its own for this run, in the reports' folder (see `report_folder`)."""
-    return reserve_report_name(path, now, report_folder(path, options.report_dir))
+def _reserve(path: Path, now: _dt.datetime, options: SyncOptions,
+             redactor: Redactor) -> ReservedName:
+    """A report name of its own for this run, in the reports' folder (see `report_folder`),
+    never holding the key."""
+    return reserve_report_name(path, now, report_folder(path, options.report_dir), redactor)
 
 
 def _target(report: Path | bool, reserved: ReservedName | None) -> tuple[Path, bool] | None:
@@ -186,7 +190,7 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
     `report`: the report's path and whether it may replace the file there (see `_target`)."""
     control = runtime.control
     started_at, started = start
-    outcome = SyncOutcome(path=Path(data.path), api_url=client.base_url,
+    outcome = SyncOutcome(path=Path(data.path), api_url=client.shown_url,
                           dry_run=options.dry_run, started=started_at, finished=started_at,
                           sheet=data.sheet, sheets=list(data.sheets or [data.sheet]),
                           headers=[h for h in data.headers if h],

@@ -29,7 +29,7 @@ from .bodies import (
     validate_sample_changes,
     validate_seed,
 )
-from .faults import Faults, before_handling
+from .faults import HOLLOW_KINDS, Faults, before_handling, echoed_key, hollow_answer
 from .idempotency import IdempotencyKeys
 from .limits import Capacity, RateLimit
 from .listing import ListAnswer, Listing
@@ -68,6 +68,8 @@ class SandboxServer:
         #: Quote the client's key back in error answers (500 pages, 4xx details, a
         #: redirect's Location), as a careless server might: tests prove it never leaks.
         self.echo_key = echo_key
+        #: The form the key is quoted back in (`faults.ECHO_FORMS`).
+        self.echo_form = "plain"
         self.latency_ms = latency_ms
         self.faults = faults or Faults()
         self.stats = Stats()
@@ -205,6 +207,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         _method = ""
         _status: int | None = None
         _fault: str | None = None
+        _body: bytes = b""
         _recorded = True
 
         def setup(self) -> None:
@@ -250,7 +253,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self._method, self._status, self._fault, self._recorded = method, None, None, False
             try:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length > 0 else b""
+                body = self._body = self.rfile.read(length) if length > 0 else b""
                 # --latency-ms is the time from receiving a request to answering it, as a
                 # remote API's response time would be; the sandbox's own work happens inside
                 # that window (see _send), so it adds only parsing and I/O on top. With a
@@ -278,6 +281,8 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                     payload = {**payload, "detail": f"{payload.get('detail')}{self._quoted_key()}"}
                 if fault == "commit500" and status < 400:
                     self._send_500()
+                elif fault == "commit204" and status < 400:
+                    self._send(204, b"")
                 elif fault in ("commitreset", "late"):
                     self._drop()
                 else:
@@ -337,17 +342,32 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 self._send(307, {"detail": "moved"}, {"Location": target})
             elif fault == "500":
                 self._send_500()
+            elif fault in HOLLOW_KINDS:
+                try:
+                    request = json.loads(self._body or b"null")
+                except ValueError:
+                    request = None
+                self._send(*hollow_answer(fault, request))
             else:
                 status = int(fault)
                 headers = {"Retry-After": sandbox.faults.retry_after} if status == 429 else {}
-                self._send(status, {"detail": _REASONS.get(status, f"injected {status}")
-                                              + self._quoted_key()}, headers)
+                detail = _REASONS.get(status, f"injected {status}")
+                if sandbox.echo_key and sandbox.echo_form == "loc":
+                    key = self.headers.get("X-API-KEY") or ""
+                    self._send(status, {"detail": [{"loc": ["body", key], "msg": detail}]})
+                elif sandbox.echo_key and sandbox.echo_form == "utf16":
+                    text = f"{detail}{self._quoted_key()}".encode("utf-16-le")
+                    self._send(status, text, {"Content-Type": "text/plain"})
+                else:
+                    self._send(status, {"detail": detail + self._quoted_key()}, headers)
 
         def _quoted_key(self) -> str:
-            """With `echo_key`, the key the client sent, quoted back as careless servers do."""
+            """With `echo_key`, the key the client sent, quoted back as careless servers do
+            (in `echo_form`: see `faults.echoed_key`)."""
             if not sandbox.echo_key:
                 return ""
-            return f" (request sent with X-API-KEY: {self.headers.get('X-API-KEY')})"
+            key = echoed_key(self.headers.get("X-API-KEY") or "", sandbox.echo_form)
+            return f" (request sent with X-API-KEY: {key})"
 
         def _send_500(self) -> None:
             if sandbox.echo_key:  # a web server's error page, not JSON, quoting the request
@@ -374,6 +394,8 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 data, kind = payload, "application/json"
             else:
                 data, kind = json.dumps(payload).encode("utf-8"), "application/json"
+            headers = dict(headers or {})
+            kind = headers.pop("Content-Type", kind)
             lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
                      f"Content-Type: {kind}",
                      f"Content-Length: {len(data)}",
@@ -414,7 +436,7 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 409: "Conflict", 405: "Method Not Allowed",
             422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable"}

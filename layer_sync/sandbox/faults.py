@@ -15,6 +15,14 @@ Kinds:
                timeout: a slow database, a proxy that forwards late), then the connection
                is dropped: the write lands after the client gave up on its answer (only
                when asked for: injected, or named in `kinds`)
+  commit204    the request is handled (a write is stored), then answered 204 with no body
+               (only when injected)
+  hollow-SHAPE nothing stored, but answered as if it were, in a shape that does not prove it
+               (`HOLLOW_KINDS`, only when injected): `error` (200, an error body), `okfalse`
+               (200, `ok: false`), `empty` (201, no body), `204`, `202` (queued), `idtext`,
+               `idbool`, `idfloat`, `idnull` (the record echoed with such an id), `keytext`
+               (its sample_id and layer_id as text), `other` (another layer's record),
+               `list` (the record inside a list)
 
 Faults come from a script first (tests queue exact faults) and then at random with
 `rate`, from a seeded generator so that a run is repeatable.
@@ -26,13 +34,59 @@ import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 FAULT_KINDS = ("429", "500", "502", "503", "reset", "commit500", "commitreset", "slow")
 #: Kinds a test injects on purpose, never drawn at random.
-SCRIPTED_KINDS = ("redirect", "trickle")
+HOLLOW_KINDS = ("hollow-error", "hollow-okfalse", "hollow-empty", "hollow-204", "hollow-202",
+                "hollow-idtext", "hollow-idbool", "hollow-idfloat", "hollow-idnull",
+                "hollow-keytext", "hollow-other", "hollow-list")
+SCRIPTED_KINDS = ("redirect", "trickle", "commit204", *HOLLOW_KINDS)
 #: Kinds drawn at random only when named (`--faults late`), never by default.
 OPT_IN_KINDS = ("late",)
-BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset", "redirect"})
+BEFORE_HANDLING = frozenset({"429", "500", "502", "503", "reset", "redirect", *HOLLOW_KINDS})
+
+
+#: The forms in which `echo_key` quotes the key back (`echoed_key`): as sent, in upper case,
+#: full-width, split by NULs, zero-width spaces or soft hyphens, as HTML entities; `loc` puts
+#: it in a validation error's `loc`; `utf16` sends the error as UTF-16 text without a charset.
+ECHO_FORMS = ("plain", "upper", "fullwidth", "nul", "zwsp", "shy", "entities", "loc", "utf16")
+
+
+def echoed_key(key: str, form: str) -> str:
+    """`key` in the `form` (of `ECHO_FORMS`) a careless server quotes it back in."""
+    if form == "upper":
+        return key.upper()
+    if form == "fullwidth":
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in key)
+    if form in ("nul", "zwsp", "shy"):
+        return {"nul": "\x00", "zwsp": "\u200b", "shy": "\u00ad"}[form].join(key)
+    if form == "entities":
+        return "".join(f"&#x{ord(c):x};" for c in key)
+    return key
+
+
+def hollow_answer(kind: str, request: Any) -> tuple[int, Any]:
+    """The status and body of a `hollow-…` answer to a write of `request` (its JSON body)."""
+    body = request if isinstance(request, dict) else {}
+    echoed = {k: v for k, v in body.items() if k != "id"}
+    answers: dict[str, tuple[int, Any]] = {
+        "hollow-error": (200, {"detail": "layer_id already exists", "error": True}),
+        "hollow-okfalse": (200, {"ok": False, "errors": ["not stored"]}),
+        "hollow-empty": (201, b""),
+        "hollow-204": (204, b""),
+        "hollow-202": (202, {"status": "queued"}),
+        "hollow-idtext": (200, {"id": "77", **echoed}),
+        "hollow-idbool": (200, {"id": True, **echoed}),
+        "hollow-idfloat": (200, {"id": 77.0, **echoed}),
+        "hollow-idnull": (200, {"id": None, **echoed}),
+        "hollow-keytext": (200, {**echoed, "id": 77, "sample_id": str(body.get("sample_id")),
+                                 "layer_id": str(body.get("layer_id"))}),
+        "hollow-other": (200, {"id": 78, "sample_id": 9, "layer_id": 9,
+                               "composition_string": "Xx"}),
+        "hollow-list": (200, [{"id": 79, **echoed}]),
+    }
+    return answers[kind]
 
 
 def before_handling(kind: str | None) -> bool:

@@ -14,8 +14,10 @@ as servers that clients get wrong do: paged, with odd records, gzip-encoded, as 
   added while the list is read).
 - Odd records (`odd`): a field of every layer record holds another shape, round-robin over
   the shapes given (`layer_id:text`, or `text` for layer_id): `text` ("3"), `float` (3.0),
-  `bool`, `object`, `list`, `null`, `huge` (past 64 bits), `negative`, `entry` (the record
-  is a bare string, not an object).
+  `bool`, `object`, `list`, `null`, `huge` (past 64 bits), `negative`; or the record is no
+  object at all (`ENTRY_SHAPES`, the field ignored): `entry` (a bare string naming it),
+  `entry-list` (the record wrapped in a list), `entry-json` (the record as JSON text),
+  `entry-number` (its id), `entry-null` (null).
 - `gzip`: the answer is gzip-encoded when the client accepts it. `bomb_mb`: the answer is
   that many MB of `[[],[],…]`, gzip-encoded (a few hundred KB on the wire), whatever is stored.
 """
@@ -34,7 +36,10 @@ from urllib.parse import parse_qs, urljoin
 
 PAGING_STYLES = ("link", "offset", "results", "items", "data")
 LIST_FAULTS = ("lying-total", "loop", "offhost", "short", "stuck", "overlap")
-ODD_SHAPES = ("text", "float", "bool", "object", "list", "null", "huge", "negative", "entry")
+#: Shapes of an entry that is not an object at all.
+ENTRY_SHAPES = ("entry", "entry-list", "entry-json", "entry-number", "entry-null")
+ODD_SHAPES = ("text", "float", "bool", "object", "list", "null", "huge", "negative",
+              *ENTRY_SHAPES)
 ODD_FIELDS = ("layer_id", "sample_id", "id")
 #: Where `offhost` sends the next page unless told (`Listing.elsewhere`): a name that never
 #: resolves (RFC 2606), so that a client that follows it fails instead of reaching anyone.
@@ -67,6 +72,8 @@ class Listing:
     style: str = "link"
     fault: str | None = None
     odd: tuple[str, ...] = ()
+    #: Only the layer record at this place (0-based, in the list's order) is made odd.
+    odd_only: int | None = None
     gzip: bool = False
     bomb_mb: float | None = None
     elsewhere: str = ELSEWHERE
@@ -97,7 +104,7 @@ class Listing:
             return stored
         entries: list[Any] = json.loads(stored)
         if self.odd:
-            entries = odd_records(entries, self.odd)
+            entries = odd_records(entries, self.odd, self.odd_only)
         if self.page_size is None:
             return ListAnswer(json.dumps(entries).encode(), {}, gzip=self.gzip)
         body, headers = self._page(entries, parse_qs(query), urljoin(base_url,
@@ -202,9 +209,10 @@ def parse_odd(text: str) -> list[str]:
     return found
 
 
-def odd_records(entries: Sequence[Any], odd: Sequence[str]) -> list[Any]:
+def odd_records(entries: Sequence[Any], odd: Sequence[str], only: int | None = None) -> list[Any]:
     """`entries` with every layer record's field made odd, round-robin over `odd`
-    (`FIELD:SHAPE`); target materials listed without layers are left as they are."""
+    (`FIELD:SHAPE`), or only the `only`-th layer record (0-based); target materials listed
+    without layers are left as they are."""
     out: list[Any] = []
     turn = 0
     for entry in entries:
@@ -213,15 +221,17 @@ def odd_records(entries: Sequence[Any], odd: Sequence[str]) -> list[Any]:
             continue
         name, _, shape = odd[turn % len(odd)].partition(":")
         turn += 1
-        out.append(_odd_entry(entry, name, shape))
+        out.append(_odd_entry(entry, name, shape) if only in (None, turn - 1) else entry)
     return out
 
 
 def _odd_entry(entry: dict[str, Any], name: str, shape: str) -> Any:
     value = entry.get(name)
     number = value if type(value) is int else 0
-    if shape == "entry":
-        return f"layer {entry.get('layer_id')} of sample {entry.get('sample_id')}"
+    if shape in ENTRY_SHAPES:
+        return {"entry": f"layer {entry.get('layer_id')} of sample {entry.get('sample_id')}",
+                "entry-list": [entry], "entry-json": json.dumps(entry),
+                "entry-number": entry.get("id"), "entry-null": None}[shape]
     odd: Any = {
         "text": str(number), "float": float(number), "bool": True, "object": {"value": number},
         "list": [number], "null": None, "huge": number + 2**64, "negative": -number,
