@@ -27,7 +27,8 @@ from layer_sync.read.stacks import read_stacks
 from layer_sync.remote.answers import Answer
 from layer_sync.remote.client import ApiClient
 from layer_sync.remote.jsoncost import parsed_cost
-from layer_sync.remote.paging import ListIncomplete, next_link, parse_page, read_list
+from layer_sync.remote.links import next_link
+from layer_sync.remote.paging import ListIncomplete, parse_page, read_list
 from layer_sync.run.sync import sync_file
 from layer_sync.sandbox import Faults, Listing, SandboxServer
 from layer_sync.sandbox.listing import ENTRY_SHAPES
