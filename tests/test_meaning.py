@@ -1,0 +1,217 @@
+"""Values never change meaning, and what is read is what the user sees (red-team round two):
+the text fold keeps meaning (a superscript is not a digit), a legacy code page is not read as
+Windows-1252, a hidden sheet is not read unasked, carried-down stacks keep their row order."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from layer_sync.core.runtime import Runtime
+from layer_sync.core.secrets import ApiKey
+from layer_sync.rules.cells import ValueProblem, name_key, plain_text
+from layer_sync.rules.fold import LOOK_ALIKE_TAGS, decomposition_tag, fold
+from layer_sync.rules.values import check
+from layer_sync.run.sync import sync_file
+
+from .conftest import API_KEY, write_csv
+
+
+def _sync(sandbox, path, **kw):
+    kw.setdefault("report", False)
+    return sync_file(path, api_key=ApiKey(API_KEY, "ATOMSCALE_API_KEY"), api_url=sandbox.url,
+                     runtime=Runtime(), **kw)
+
+
+def _writes(sandbox) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _, _ in sandbox.stats.log if m in ("POST", "PATCH")]
+
+
+# ============================================================ the fold keeps meaning
+
+#: Every character of the BMP whose decomposition has a tag (`<super>`, `<wide>`, ...).
+TAGGED = [chr(i) for i in range(0x80, 0x10000)
+          if not 0xD800 <= i <= 0xDFFF and decomposition_tag(chr(i))]
+SPACES = {c for c in TAGGED if unicodedata.category(c) == "Zs"}
+
+
+def _kept(char: str) -> bool:
+    """A character no fold may change: its compatibility mapping changes meaning."""
+    return decomposition_tag(char) not in LOOK_ALIKE_TAGS and char not in SPACES
+
+
+def test_the_table_covers_every_tag():
+    assert len(TAGGED) > 2000
+    assert {decomposition_tag(c) for c in TAGGED} >= {
+        "<super>", "<sub>", "<fraction>", "<compat>", "<square>", "<circle>", "<wide>",
+        "<narrow>", "<font>", "<noBreak>", "<isolated>"}
+
+
+def test_a_fold_changes_a_character_only_when_it_is_a_look_alike():
+    """Property over every tagged character of the BMP: a fold maps a look-alike (full-width,
+    half-width, no-break, font, Arabic contextual shapes, spaces) to a character of the same
+    compatibility class, and leaves every other one (superscripts, subscripts, fractions,
+    ligatures, squared and circled signs, ...) as it is typed, alone or inside a word.
+    (Before: NFKC read `¹⁸` as 18 and `²` as 2.)"""
+    changed_meaning = []
+    for char in TAGGED:
+        folded = fold(char)
+        if _kept(char):
+            if folded != unicodedata.normalize("NFC", char) or fold(f"Ab{char}9") != f"Ab{folded}9":
+                changed_meaning.append(f"U+{ord(char):04X} -> {folded!r}")
+        else:
+            assert unicodedata.normalize("NFKC", folded) == unicodedata.normalize("NFKC", char)
+            assert all(decomposition_tag(c) not in LOOK_ALIKE_TAGS for c in folded), char
+    assert changed_meaning == []
+
+
+def test_a_fold_is_what_it_says_once():
+    for char in TAGGED:
+        once = fold(f"x{char}y")
+        assert fold(once) == once, f"U+{ord(char):04X}"
+
+
+@pytest.mark.parametrize("field", ["composition_string", "element_dict", "orientation",
+                                   "space_group", "mp_id", "sample_id", "layer_id",
+                                   "sample_name", "substrate"])
+def test_no_field_reads_a_kept_character_as_a_plain_one(field):
+    """Property over every tagged character that is not a look-alike, in every field: the
+    cell is refused, or its value still holds the character as typed (a name). Only the
+    subscript digits of a formula's counts and a space group's screw axes are read as
+    digits, by the grammar of those two fields."""
+    samples = {"composition_string": "SrTi{}O3", "element_dict": "Sr:1, Ti:{}", "orientation":
+               "00{}", "space_group": "P2{}/c", "mp_id": "mp-50{}", "sample_id": "1{}",
+               "layer_id": "1{}", "sample_name": "Run 1{}", "substrate": "MgO{}"}
+    changed = []
+    for char in TAGGED:
+        if not _kept(char):
+            continue
+        raw = samples[field].format(char)
+        try:
+            value = check(field, raw).value
+        except ValueProblem:
+            continue
+        counted = "\u2080" <= char <= "\u2089" and field in ("composition_string", "space_group")
+        if not counted and char not in str(value):
+            changed.append(f"U+{ord(char):04X}: {raw!r} -> {value!r}")
+    assert changed == []
+
+
+@pytest.mark.parametrize("typed,plain", [
+    ("Fe₂O₃", "Fe2O3"), ("(Ba₀.₅Sr₀.₅)TiO₃", "(Ba0.5Sr0.5)TiO3"), ("ＳｒＴｉＯ３", "SrTiO3"),
+    ("La₀.₇Sr₀.₃MnO₃", "La0.7Sr0.3MnO3"), ("𝐒𝐫TiO3", "SrTiO3"),
+])
+def test_a_formulas_counts_may_be_subscripts(typed, plain):
+    """A subscript after an element, a bracket or a decimal point is a count: the grammar
+    writes counts as subscripts, so reading them as digits keeps the meaning."""
+    checked = check("composition_string", typed)
+    assert checked.value == plain
+    assert checked.warnings[0].startswith(f"read as {plain!r}")
+
+
+@pytest.mark.parametrize("typed,says", [
+    ("SrTi¹⁸O₃", ("'¹⁸' is a superscript (isotope labels and charges are not supported); "
+                 "write the formula of the elements (SrTiO3)")),
+    ("⁵⁷Fe₂O₃", "'⁵⁷' is a superscript"),
+    ("²H₂O", "'²' is a superscript"),
+    ("Fe³⁺", "'³⁺' is a superscript"),
+    ("₂H₂O", "'₂' is a subscript"),
+    ("Nd½NiO3", "'½' is a fraction"),
+])
+def test_a_formula_that_would_change_meaning_is_refused_saying_why(typed, says):
+    with pytest.raises(ValueProblem) as caught:
+        check("composition_string", typed)
+    assert says in str(caught.value)
+
+
+@pytest.mark.parametrize("field,typed", [
+    ("layer_id", "1²"), ("sample_id", "①"), ("orientation", "00¹"), ("space_group", "Pm³m"),
+    ("mp_id", "mp-５⁰"), ("element_dict", "O:₃"),
+])
+def test_a_kept_character_in_an_id_or_index_is_named(field, typed):
+    with pytest.raises(ValueProblem, match="is a (superscript|subscript|circled).*plain"):
+        check(field, typed)
+
+
+def test_a_screw_axis_subscript_is_read_in_a_space_group():
+    assert check("space_group", "P2₁/c").value == "P21/c"
+    assert check("space_group", "P6₃/mmc").value == "P63/mmc"
+
+
+# ============================================================ names: look-alikes only
+
+@pytest.mark.parametrize("word", ["Run 1", "film", "Fe", "MgO 10"])
+def test_a_name_key_never_merges_names_that_differ_in_a_kept_character(word):
+    """Property over every tagged character of the BMP: two names that differ in one
+    character that is not a look-alike (`Run 1²` and `Run 12`, `ﬁlm` and `film`, `㎏` and
+    `kg`) have two keys, whatever the case; two that differ in a look-alike have one."""
+    merged = []
+    for char in TAGGED:
+        compat = unicodedata.normalize("NFKC", char)
+        name, other = f"{word}{char}", f"{word}{compat}"
+        if compat == char:
+            continue
+        same = name_key(name) == name_key(other) or name_key(name) == name_key(other.upper())
+        if _kept(char) and same:
+            merged.append(f"U+{ord(char):04X} {name!r} ~ {other!r}")
+        if not _kept(char):
+            mapped = "".join(chr(int(h, 16)) for h in unicodedata.decomposition(char).split()[1:])
+            assert name_key(name) == name_key(f"{word}{mapped}"), f"U+{ord(char):04X}"
+    assert merged == []
+
+
+def test_the_red_teams_names_stay_apart():
+    for a, b in [("Run 1²", "Run 12"), ("Sample ½", "Sample 1⁄2"), ("5 ㎏ run", "5 kg run"),
+                 ("Ⅻ", "XII"), ("ﬁlm", "film"), ("ﬁlm", "FILM"), ("µ-film", "μ-film"),
+                 ("Fe₂O₃ on STO", "Fe2O3 on STO")]:
+        assert name_key(a) != name_key(b), (a, b)
+    assert name_key("ＲＵＮ　１２") == name_key("run 12")
+
+
+def test_a_name_with_a_superscript_is_a_new_stack_not_the_look_alike_one(sandbox, tmp_path):
+    """The red team's repro: the server holds 'Run 12'; the sheet names a new stack 'Run 1²'
+    with --create-samples. Before: its layers were written into 'Run 12' (NFKC made them one
+    name). Now: a new target material named as typed."""
+    sandbox.store.seed([{"id": 1, "sample_id": 50, "sample_name": "Run 12", "substrate": "MgO",
+                         "layer_id": 1, "composition_string": "Fe2O3", "orientation": "001"}])
+    path = write_csv(tmp_path / "s.csv",
+                     ["sample_name", "substrate", "layer_id", "composition_string"],
+                     [["Run 1²", "MgO", 1, "Fe2O3"], ["Run 1²", "MgO", 2, "CoFe2O4"]])
+    outcome = _sync(sandbox, path, create_samples=True)
+    assert outcome.exit_code == 0
+    by_sample: dict[int, list[int]] = {}
+    for layer in sandbox.store.layers():
+        by_sample.setdefault(layer["sample_id"], []).append(layer["layer_id"])
+    names = {r["sample_id"]: r["sample_name"] for r in sandbox.store.target_materials()}
+    new = [i for i, name in names.items() if name == "Run 1²"]
+    assert by_sample[50] == [1] and len(new) == 1 and by_sample[new[0]] == [1, 2]
+
+
+def test_a_formula_with_superscripts_sends_nothing(sandbox, tmp_path):
+    """The red team's repro: `SrTi¹⁸O₃` was PATCHed as SrTi18O3 (18 Ti atoms) and `⁵⁷Fe₂O₃` as
+    57Fe2O3. Now each is an error at its cell, the server keeps its formula, and Fe₂O₃ on a
+    third row is read as Fe2O3 with a warning."""
+    sandbox.store.seed([
+        {"id": 1, "sample_id": 7, "sample_name": "M", "substrate": "MgO", "layer_id": 1,
+         "composition_string": "Fe2O3", "orientation": "001"},
+        {"id": 2, "sample_id": 7, "sample_name": "M", "substrate": "MgO", "layer_id": 2,
+         "composition_string": "SrTiO3", "orientation": "001"}])
+    sandbox.stats.reset()
+    path = write_csv(tmp_path / "s.csv", ["sample_id", "layer_id", "composition_string"],
+                     [[7, 1, "⁵⁷Fe₂O₃"], [7, 2, "SrTi¹⁸O₃"], [7, 3, "Fe₂O₃"]])
+    outcome = _sync(sandbox, path)
+    assert outcome.counts["invalid"] == 2 and outcome.exit_code == 1
+    assert {i.cell for i in outcome.errors} == {"C2", "C3"}
+    assert [m for m, _ in _writes(sandbox)] == ["POST"]
+    assert [l["composition_string"] for l in sandbox.store.layers()] == [
+        "Fe2O3", "SrTiO3", "Fe2O3"]
+
+
+def test_plain_text_says_what_it_did():
+    assert plain_text("BTO\u2003on STO") == ("BTO on STO", ("read as 'BTO on STO': special "
+                                                          "spaces read as plain ones"))
+    assert plain_text("Run 1²") == ("Run 1²", None)
+    assert plain_text("Fe₂O₃")[0] == "Fe₂O₃"  # subscripts are counts only in a formula
+    assert plain_text("Fe₂O₃", "composition_string")[0] == "Fe2O3"
+
