@@ -118,6 +118,9 @@ def test_a_formulas_counts_may_be_subscripts(typed, plain):
     ("Fe³⁺", "'³⁺' is a superscript"),
     ("₂H₂O", "'₂' is a subscript"),
     ("Nd½NiO3", "'½' is a fraction"),
+    ("Nd0,5Sm0,5NiO3", "decimal point, not a comma (Nd0.5Sm0.5NiO3)"),
+    ("(La0,7Sr0,3)MnO3", "decimal point, not a comma ((La0.7Sr0.3)MnO3)"),
+    ("La0,7Sr,3MnO3", "decimal point, not a comma (La0.7Sr.3MnO3)"),
 ])
 def test_a_formula_that_would_change_meaning_is_refused_saying_why(typed, says):
     with pytest.raises(ValueProblem) as caught:
@@ -132,6 +135,11 @@ def test_a_formula_that_would_change_meaning_is_refused_saying_why(typed, says):
 def test_a_kept_character_in_an_id_or_index_is_named(field, typed):
     with pytest.raises(ValueProblem, match="is a (superscript|subscript|circled).*plain"):
         check(field, typed)
+
+
+def test_a_decimal_comma_in_an_element_list_says_so():
+    with pytest.raises(ValueProblem, match="decimal point"):
+        check("element_dict", "Nd:0,5, Ni:1, O:3")
 
 
 def test_a_screw_axis_subscript_is_read_in_a_space_group():

@@ -80,6 +80,10 @@ def _element_symbol(atom: Any) -> str | None:
     return "H" if symbol in ("D", "T") else symbol
 
 
+#: A decimal comma inside a formula's amount: `Nd0,5Sm0,5NiO3`.
+_DECIMAL_COMMA = re.compile(r"(?<=[A-Za-z)\]])([0-9]*),([0-9]+)", re.ASCII)
+
+
 def _formula_message(formula: str, exc: Exception) -> str:
     if formula and formula == formula.lower() and any(c.isalpha() for c in formula):
         return (f"{formula!r} is not a chemical formula: element symbols start with a capital "
@@ -87,6 +91,10 @@ def _formula_message(formula: str, exc: Exception) -> str:
     detail = str(exc).split("(at char")[0].strip()
     if "unknown element" in detail:
         return f"{formula!r} is not a chemical formula: {detail}"
+    if _DECIMAL_COMMA.search(formula):
+        pointed = _DECIMAL_COMMA.sub(r"\1.\2", formula)
+        return (f"{formula!r} is not a chemical formula: amounts are written with a decimal "
+                f"point, not a comma ({pointed})")
     return (f"{formula!r} is not a chemical formula of real elements; write it like BaTiO3, "
             f"(Ba0.5Sr0.5)TiO3 or La0.7Sr0.3MnO3")
 
@@ -180,8 +188,10 @@ def parse_element_dict(raw: Any) -> dict[str, int | float]:
                     continue
                 match = _PAIR.match(part)
                 if not match:
+                    comma = (" (amounts are written with a decimal point: Nd:0.5, not Nd:0,5)"
+                             if re.fullmatch(r"\s*[0-9]+\s*", part) else "")
                     raise ValueProblem(f"{part.strip()!r} is not element:amount; write the "
-                                       "elements like Ba:1, Ti:1, O:3")
+                                       f"elements like Ba:1, Ti:1, O:3{comma}")
                 items.append((match.group(1), match.group(2)))
     else:
         raise ValueProblem(f"{describe(raw)!r} is not a list of elements; write Ba:1, Ti:1, O:3")
