@@ -8,8 +8,10 @@ import unicodedata
 
 import pytest
 
+from layer_sync.core.errors import InputFileError
 from layer_sync.core.runtime import Runtime
 from layer_sync.core.secrets import ApiKey
+from layer_sync.read.stacks import read_stacks
 from layer_sync.rules.cells import ValueProblem, name_key, plain_text
 from layer_sync.rules.fold import LOOK_ALIKE_TAGS, decomposition_tag, fold
 from layer_sync.rules.values import check
@@ -223,3 +225,61 @@ def test_plain_text_says_what_it_did():
     assert plain_text("Fe₂O₃")[0] == "Fe₂O₃"  # subscripts are counts only in a formula
     assert plain_text("Fe₂O₃", "composition_string")[0] == "Fe2O3"
 
+
+
+# ============================================================ a legacy code page is not Windows-1252
+
+#: What Excel's "CSV" holds on a Western Windows: every word must be read, with the warning.
+WESTERN = [
+    "Müller-Straße", "Größe", "Überstruktur", "Wärmebehandlung", "Échantillon", "épitaxié",
+    "à", "Orsay l’été", "«mot»", "créée", "Muestra", "año", "niño", "¿Qué?", "Óxido",
+    "ação", "Prøve", "Æble", "Ångström", "Þórður", "sýni", "Col·lecció", "25°C", "±5",
+    "µm", "m²", "n°5", "Kapton®", "5€", "–", "naïve", "Zoë", "Œuvre", "façade", "L’HAŸ",
+    "São Paulo", "Ærø", "Fußnote", "½", "§3", "©2024", "Ü", "ÉCOLE", "DÉPÔT",
+]
+#: Words in another language, saved in the code page a Windows set to it writes for "CSV".
+FOREIGN = [
+    ("cp1251", "Образец"), ("cp1251", "Образец плёнки на подложке"), ("cp1253", "Δείγμα"),
+    ("cp932", "薄膜試料"), ("cp932", "サンプル"), ("gbk", "薄膜样品"), ("big5", "薄膜樣品"),
+    ("cp949", "박막 시료"), ("euc-kr", "박막 시료"), ("cp1250", "Próbka Łódź"),
+    ("cp1250", "podłożu"), ("cp1250", "żelazo"), ("cp1254", "ışık"), ("cp1255", "דגימה"),
+    ("cp1256", "عينة"), ("cp874", "ตัวอย่าง"), ("mac_roman", "Müller"), ("mac_roman", "Café"),
+]
+
+
+def _csv(tmp_path, data: bytes):
+    path = tmp_path / "s.csv"
+    path.write_bytes(b"sample_name,substrate,layer_id,composition_string\n" + data)
+    return path
+
+
+@pytest.mark.parametrize("word", WESTERN)
+def test_a_western_windows_csv_is_read_with_its_warning(tmp_path, word):
+    path = _csv(tmp_path, f"{word},MgO,1,Fe2O3\nCafé,MgO,1,Fe2O3\n".encode("cp1252"))
+    data = read_stacks(path)
+    assert data.encoding == "cp1252"
+    assert any("cp1252" in i.message for i in data.file_issues)
+
+
+@pytest.mark.parametrize("encoding,words", FOREIGN)
+def test_another_code_page_is_refused_showing_what_it_would_become(tmp_path, encoding, words):
+    """The class: every code page a Windows set to another language writes for 'CSV' decodes
+    as Windows-1252 too (or nearly: EUC-KR got 'one stray byte'). Before: read, and names
+    created as mojibake ('Îáðàçåö'). Now: refused (exit 2), showing the mojibake."""
+    path = _csv(tmp_path, f"{words} 1,MgO,1,Fe2O3\n".encode(encoding))
+    with pytest.raises(InputFileError, match="neither UTF-8 nor Windows-1252.*'CSV UTF-8'"):
+        read_stacks(path)
+
+
+def test_a_utf8_file_with_one_stray_byte_is_still_said_to_be_one(tmp_path):
+    rows = "".join(f"Müller {i},MgO,1,Fe2O3\n" for i in range(5)).encode()
+    with pytest.raises(InputFileError, match="not in one encoding throughout.*0xB0"):
+        read_stacks(_csv(tmp_path, rows + "25°C,MgO,1,Fe2O3\n".encode("cp1252")))
+
+
+def test_a_code_page_refused_sends_nothing(sandbox, tmp_path):
+    path = _csv(tmp_path, "Образец 1,MgO,1,Fe2O3\n".encode("cp1251"))
+    sandbox.stats.reset()
+    with pytest.raises(InputFileError):
+        _sync(sandbox, path, create_samples=True)
+    assert _writes(sandbox) == [] and sandbox.store.target_materials() == []
