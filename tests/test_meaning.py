@@ -5,6 +5,7 @@ Windows-1252, a hidden sheet is not read unasked, carried-down stacks keep their
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -283,3 +284,67 @@ def test_a_code_page_refused_sends_nothing(sandbox, tmp_path):
     with pytest.raises(InputFileError):
         _sync(sandbox, path, create_samples=True)
     assert _writes(sandbox) == [] and sandbox.store.target_materials() == []
+
+
+# ============================================================ a hidden sheet is not read unasked
+
+DATA = Path(__file__).parent / "data"
+
+
+def _hidden_book(tmp_path, suffix: str) -> Path:
+    """The red team's workbook in each format: 'Old' hidden and 'Older' very hidden (each with
+    an old layer 7/1), 'Stacks' visible and active; an .xlsm is an .xlsx by its content."""
+    source = DATA / f"hidden_sheets{'.xlsx' if suffix == '.xlsm' else suffix}"
+    path = tmp_path / f"book{suffix}"
+    path.write_bytes(source.read_bytes())
+    return path
+
+
+FORMATS = [".xlsx", ".xlsm", ".ods", ".xls"]
+
+
+@pytest.mark.parametrize("suffix", FORMATS)
+@pytest.mark.parametrize("all_sheets", [False, True])
+def test_a_hidden_sheet_is_never_chosen_and_is_named(tmp_path, suffix, all_sheets):
+    """Before: the hidden first sheet was read and its old values sent over the server's; now
+    the visible sheet is read, and each hidden sheet with a layer header is named."""
+    data = read_stacks(_hidden_book(tmp_path, suffix), all_sheets=all_sheets)
+    assert data.sheets == ["Stacks"]
+    assert [r.values["composition_string"] for r in data.rows] == ["Fe2O3"]
+    said = [i.message for i in data.file_issues if "hidden" in i.message]
+    assert said == [f"sheet {n!r} is hidden: not read; name it with --sheet NAME to read it"
+                    for n in ("Old", "Older")]
+
+
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_a_hidden_sheet_named_is_read(tmp_path, suffix):
+    data = read_stacks(_hidden_book(tmp_path, suffix), sheet=["old"])
+    assert data.sheets == ["Old"]
+    assert [r.values["composition_string"] for r in data.rows] == ["SrTiO3"]
+    assert not [i for i in data.file_issues if "hidden" in i.message]
+
+
+def test_a_workbook_whose_layer_sheets_are_all_hidden_says_so(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active.append(["nothing here"])
+    old = book.create_sheet("Old")
+    old.append(["sample_id", "layer_id", "composition_string"])
+    old.append([7, 1, "SrTiO3"])
+    old.sheet_state = "veryHidden"
+    book.save(tmp_path / "b.xlsx")
+    with pytest.raises(InputFileError, match=r"hidden \('Old'\).*unhide it"):
+        read_stacks(tmp_path / "b.xlsx")
+
+
+def test_a_hidden_sheet_sends_nothing_over_the_server(sandbox, tmp_path):
+    """The red team's repro through the sandbox: the server holds what the visible sheet
+    says; nothing is written."""
+    sandbox.store.seed([{"id": 1, "sample_id": 7, "sample_name": "M", "substrate": "MgO",
+                         "layer_id": 1, "composition_string": "Fe2O3", "orientation": "001"}])
+    sandbox.stats.reset()
+    outcome = _sync(sandbox, _hidden_book(tmp_path, ".xlsx"))
+    assert _writes(sandbox) == [] and outcome.counts["unchanged"] == 1
+    assert sandbox.store.layers()[0]["composition_string"] == "Fe2O3"

@@ -162,6 +162,7 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
         if report_of is not None:
             raise InputFileError(f"{path.name} is a layer-sync report, not a layer sheet; sync "
                                  f"the original sheet ({report_of})")
+        hidden: list[str] = []
         if wanted:
             by_name = {n.casefold(): n for n in book.all_names}
             missing = [n for n in wanted if n.casefold() not in by_name]
@@ -171,7 +172,16 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
                                      f"{', '.join(map(repr, book.all_names))}", kind="sheet_missing")
             names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
         else:
-            names = book.names
+            # A hidden sheet is not what the technician sees: never chosen, only named
+            # (`--sheet`); one with a layer header is said, so it never goes unread unsaid.
+            names = [n for n in book.names if n not in book.hidden]
+            hidden = [n for n in book.names if n in book.hidden and _has_header(book, n, path, lab)]
+            for name in hidden:
+                file_issues.append(Issue(name, None, None, None, "", WARNING,
+                                         f"sheet {name!r} is hidden: not read; name it with "
+                                         "--sheet NAME to read it"))
+        if not names and hidden:
+            raise _only_hidden(path, hidden)
         if not names:
             raise InputFileError(f"{path.name} has no worksheets")
         found: list[tuple[Grid, Header]] = []
@@ -192,6 +202,8 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
             else:
                 tried.append(grid)
         if not found:
+            if hidden:
+                raise _only_hidden(path, hidden)
             raise InputFileError(no_header_message(path, tried, lab), kind="no_header")
         if others:
             listed = ", ".join(map(repr, others))
@@ -204,6 +216,16 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
         return found
     finally:
         book.close()
+
+
+def _only_hidden(path: Path, hidden: list[str]) -> InputFileError:
+    listed = ", ".join(map(repr, hidden))
+    one = len(hidden) == 1
+    return InputFileError(
+        f"{path.name}: the only {'sheet' if one else 'sheets'} with a layer header "
+        f"{'is' if one else 'are'} hidden ({listed}), and a hidden sheet is read only when "
+        f"named: unhide it in the workbook, or name it with {option('sheet')}",
+        kind="no_header")
 
 
 def _has_header(book: Any, name: str, path: Path, lab: dict[str, str]) -> bool:
