@@ -5,9 +5,12 @@ Windows-1252, a hidden sheet is not read unasked, carried-down stacks keep their
 from __future__ import annotations
 
 import unicodedata
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from layer_sync.core.errors import InputFileError
 from layer_sync.core.runtime import Runtime
@@ -348,3 +351,104 @@ def test_a_hidden_sheet_sends_nothing_over_the_server(sandbox, tmp_path):
     outcome = _sync(sandbox, _hidden_book(tmp_path, ".xlsx"))
     assert _writes(sandbox) == [] and outcome.counts["unchanged"] == 1
     assert sandbox.store.layers()[0]["composition_string"] == "Fe2O3"
+
+
+# ============================================================ carried-down stacks keep their order
+
+
+
+def _sheet_rows(stacks: list[tuple[int, list[int]]]) -> list[list]:
+    """Rows as a technician writes them: the sample on each stack's first row only."""
+    rows = []
+    for sample, layers in stacks:
+        for i, layer in enumerate(layers):
+            rows.append([sample if i == 0 else "", layer, "SrTiO3"])
+    return rows
+
+
+def _read(tmp_path, rows):
+    return read_stacks(write_csv(tmp_path / "s.csv", ["sample_id", "layer_id",
+                                                      "composition_string"], rows))
+
+
+@pytest.mark.parametrize("layers", [[1, 2, 3], [3, 2, 1], [1, 3, 4], [5], [2, 1], [1, 2]])
+def test_a_stack_that_runs_one_way_is_read(tmp_path, layers):
+    data = _read(tmp_path, _sheet_rows([(7, layers), (8, [1, 2])]))
+    assert all(r.valid for r in data.rows)
+
+
+@pytest.mark.parametrize("layers,says", [
+    ([1, 2, 2, 3], "layer 2 comes twice"), ([1, 3, 2], "layer numbers go back from 3 to 2"),
+    ([3, 2, 4], "layer numbers go up from 2 to 4"), ([1, 2, 1], "go back from 2 to 1"),
+])
+def test_a_stack_that_turns_back_is_held_as_a_whole(tmp_path, layers, says):
+    data = _read(tmp_path, _sheet_rows([(9, [1, 2]), (7, layers), (8, [1, 2])]))
+    held = [r for r in data.rows if not r.valid]
+    assert [r.row for r in held] == list(range(4, 4 + len(layers)))
+    messages = {i.message for r in held for i in r.errors if "sorted" in i.message}
+    assert len(messages) == 1 and says in messages.pop()
+    assert all(r.valid for r in data.rows if r not in held)
+
+
+def test_rows_with_their_own_sample_are_their_own_evidence(tmp_path):
+    rows = [[7, 1, "A"], [7, 3, "B"], [7, 2, "C"], [8, 2, "D"], [8, 1, "E"]]
+    data = _read(tmp_path, [[s, n, "SrTiO3"] for s, n, _ in rows])
+    assert all(r.valid for r in data.rows)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=5), st.randoms(use_true_random=False),
+       st.booleans())
+def test_any_order_of_rows_holds_every_stack_a_sort_broke(tmp_path, sizes, rnd, top_first):
+    """Property: whatever order the rows of a sheet end up in (a sort by layer, by formula, a
+    shuffle), no valid row's layer repeats or turns back within the stack it is read into, and
+    every row of a stack that does is invalid; written in order, every row is valid."""
+    stacks = [(100 + i, list(range(n, 0, -1)) if top_first else list(range(1, n + 1)))
+              for i, n in enumerate(sizes)]
+    in_order = _sheet_rows(stacks)
+    assert all(r.valid for r in _read(tmp_path, in_order).rows)
+    shuffled = list(in_order)
+    if rnd.random() < 0.5:
+        shuffled.sort(key=lambda r: r[1])  # the new user's sort by Layer #
+    else:
+        rnd.shuffle(shuffled)
+    data = _read(tmp_path, shuffled)
+    assert len(data.rows) == len(shuffled)
+    groups: list[list] = []
+    for row in data.rows:  # a row with its own sample, and the rows below that take it
+        if row.carried and groups:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    for group in groups:
+        layers = [r.values["layer_id"] for r in group]
+        one_way = all(a < b for a, b in pairwise(layers)) or all(
+            a > b for a, b in pairwise(layers))
+        if one_way:  # valid, or invalid for a reason of its own (no sample on the top row)
+            assert not any("was the sheet sorted?" in i.message for r in group
+                           for i in r.errors), layers
+        else:
+            assert not any(r.valid for r in group), layers
+            assert all(any("was the sheet sorted?" in i.message for i in r.errors)
+                       for r in group)
+
+
+def test_a_sorted_sheet_sends_nothing_for_the_stacks_it_broke(sandbox, tmp_path):
+    """The new user's sort by Layer #: before, the rows without a sample went into whichever
+    stack landed above them, and only the repeated layer was stopped. Now the broken stack is
+    held as a whole and the server is not touched for it."""
+    sandbox.store.seed([
+        {"id": 1, "sample_id": 7, "sample_name": "A", "substrate": "MgO", "layer_id": 1,
+         "composition_string": "SrTiO3"},
+        {"id": 2, "sample_id": 8, "sample_name": "B", "substrate": "MgO", "layer_id": 1,
+         "composition_string": "LaAlO3"}])
+    sandbox.stats.reset()
+    rows = _sheet_rows([(7, [1, 2, 3]), (8, [1, 2, 3])])
+    rows.sort(key=lambda r: r[1])
+    outcome = _sync(sandbox, write_csv(tmp_path / "s.csv", ["sample_id", "layer_id",
+                                                            "composition_string"], rows))
+    assert _writes(sandbox) == []
+    assert outcome.counts["invalid"] == 5 and outcome.counts["unchanged"] == 1
+    assert sorted((l["sample_id"], l["layer_id"]) for l in sandbox.store.layers()) == [
+        (7, 1), (8, 1)]

@@ -51,6 +51,7 @@ from .headers import (
     no_header_message,
     squeeze_header,
 )
+from .order import check_carried_order
 from .rows import SheetData, SheetRow
 from .source import Source, read_source
 from .workbook import Workbook
@@ -351,6 +352,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     letters = [(f, column_letter(c)) for f, c in colmap.items()]
     names = {f: headers[c] for f, c in colmap.items()}
     sample_fields = [f for f in values.SAMPLE_FIELDS if f in colmap]
+    identity_fields = [f for f in ("sample_id", "sample_name") if f in colmap]
     rows: list[SheetRow] = []
     stack = 0
     previous: SheetRow | None = None
@@ -404,6 +406,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         # (Equality first: most rows of a stack repeat its sample, and that test is cheap.)
         if previous is not None:
             above = previous.raw
+            row.carried = all(blank(raw[f]) for f in identity_fields)
             if all(raw[f] == above[f] or blank(raw[f]) for f in sample_fields):
                 for f in sample_fields:
                     if blank(raw[f]):
@@ -423,6 +426,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
+    check_carried_order(rows)
     return rows
 
 
