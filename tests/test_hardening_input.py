@@ -1,7 +1,7 @@
 """What a cell becomes, whatever was typed into it (red-team findings on the input side):
 an id is one whole number in the digits 0-9 or an error at its cell, never another number;
-text is checked in the very form that is compared and sent (NFKC, invisible characters
-removed, with a warning); one key is one key however it is spelled."""
+text is checked in the very form that is compared and sent (look-alikes made plain,
+invisible characters removed, with a warning); one key is one key however it is spelled."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from layer_sync.plan.named import named_stacks
 from layer_sync.plan.records import ServerIndex
 from layer_sync.read.stacks import read_stacks
 from layer_sync.rules.cells import ValueProblem, name_key
+from layer_sync.rules.fold import fold
 from layer_sync.rules.values import check
 from layer_sync.run.check import check_file
 from layer_sync.run.sync import sync_file
@@ -81,7 +82,7 @@ def test_any_text_read_as_an_id_is_the_digits_typed(text):
     if number is None:
         assert not text.strip(" \u00a0\u3000\u200b")
         return
-    plain = unicodedata.normalize("NFKC", text).replace("\u200b", "").strip()
+    plain = fold(text).strip()
     assert re.fullmatch(r"\+?0*([0-9]+)(\.0*)?", plain, re.ASCII), plain
     assert number == int(plain.lstrip("+").split(".")[0])
 

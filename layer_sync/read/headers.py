@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +24,7 @@ from ..core.issues import Issue, Severity
 from ..core.text import describe
 from ..rules import values
 from ..rules.cells import ValueProblem, is_blank
+from ..rules.fold import fold
 from .files import Grid, column_letter
 
 HEADER_SEARCH_ROWS = 20
@@ -72,7 +72,7 @@ def squeeze_header(text: Any) -> str:
     """`"Layer #"` -> `"layer"`, `"Materials Project ID"` -> `"materialsprojectid"`."""
     text_ = describe(text)
     if not text_.isascii():  # a header typed full-width: `Ｌａｙｅｒ` is `Layer`
-        text_ = unicodedata.normalize("NFKC", text_)
+        text_ = fold(text_)
     return re.sub(r"[^0-9a-z]", "", text_.casefold())
 
 

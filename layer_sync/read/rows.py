@@ -32,6 +32,7 @@ class SheetRow:
     values: dict[str, Any] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     filled_from: int | None = None  # the row the sample columns were taken from
+    carried: bool = False  # no sample_id or sample_name of its own: the row above's stack
     _ref: tuple[Any, ...] | None = field(default=None, repr=False)  # sample_ref, once checked
 
     @property

@@ -51,6 +51,7 @@ from .headers import (
     no_header_message,
     squeeze_header,
 )
+from .order import check_carried_order
 from .rows import SheetData, SheetRow
 from .source import Source, read_source
 from .workbook import Workbook
@@ -162,6 +163,7 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
         if report_of is not None:
             raise InputFileError(f"{path.name} is a layer-sync report, not a layer sheet; sync "
                                  f"the original sheet ({report_of})")
+        hidden: list[str] = []
         if wanted:
             by_name = {n.casefold(): n for n in book.all_names}
             missing = [n for n in wanted if n.casefold() not in by_name]
@@ -171,7 +173,16 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
                                      f"{', '.join(map(repr, book.all_names))}", kind="sheet_missing")
             names = list(dict.fromkeys(by_name[n.casefold()] for n in wanted))
         else:
-            names = book.names
+            # A hidden sheet is not what the technician sees: never chosen, only named
+            # (`--sheet`); one with a layer header is said, so it never goes unread unsaid.
+            names = [n for n in book.names if n not in book.hidden]
+            hidden = [n for n in book.names if n in book.hidden and _has_header(book, n, path, lab)]
+            for name in hidden:
+                file_issues.append(Issue(name, None, None, None, "", WARNING,
+                                         f"sheet {name!r} is hidden: not read; name it with "
+                                         "--sheet NAME to read it"))
+        if not names and hidden:
+            raise _only_hidden(path, hidden)
         if not names:
             raise InputFileError(f"{path.name} has no worksheets")
         found: list[tuple[Grid, Header]] = []
@@ -192,6 +203,8 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
             else:
                 tried.append(grid)
         if not found:
+            if hidden:
+                raise _only_hidden(path, hidden)
             raise InputFileError(no_header_message(path, tried, lab), kind="no_header")
         if others:
             listed = ", ".join(map(repr, others))
@@ -204,6 +217,16 @@ def _read_workbook(source: Source, suffix: str, wanted: list[str], all_sheets: b
         return found
     finally:
         book.close()
+
+
+def _only_hidden(path: Path, hidden: list[str]) -> InputFileError:
+    listed = ", ".join(map(repr, hidden))
+    one = len(hidden) == 1
+    return InputFileError(
+        f"{path.name}: the only {'sheet' if one else 'sheets'} with a layer header "
+        f"{'is' if one else 'are'} hidden ({listed}), and a hidden sheet is read only when "
+        f"named: unhide it in the workbook, or name it with {option('sheet')}",
+        kind="no_header")
 
 
 def _has_header(book: Any, name: str, path: Path, lab: dict[str, str]) -> bool:
@@ -329,6 +352,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
     letters = [(f, column_letter(c)) for f, c in colmap.items()]
     names = {f: headers[c] for f, c in colmap.items()}
     sample_fields = [f for f in values.SAMPLE_FIELDS if f in colmap]
+    identity_fields = [f for f in ("sample_id", "sample_name") if f in colmap]
     rows: list[SheetRow] = []
     stack = 0
     previous: SheetRow | None = None
@@ -382,6 +406,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         # (Equality first: most rows of a stack repeat its sample, and that test is cheap.)
         if previous is not None:
             above = previous.raw
+            row.carried = all(blank(raw[f]) for f in identity_fields)
             if all(raw[f] == above[f] or blank(raw[f]) for f in sample_fields):
                 for f in sample_fields:
                     if blank(raw[f]):
@@ -401,6 +426,7 @@ def _rows(grid: Grid, header_index: int, colmap: dict[str, int], headers: list[s
         row._ref = row.sample_ref or ()  # computed once; the checks below read it often
         rows.append(row)
         previous = row
+    check_carried_order(rows)
     return rows
 
 

@@ -7,6 +7,10 @@
   no valid multi-byte UTF-8 sequence appears anywhere in it: a UTF-8 file with one stray
   Windows-1252 byte (a `°` pasted into a notes column) is neither, and read as Windows-1252
   it would turn every `Ü` into `Ãœ`, so it is refused at the line and column of that byte.
+- A file that decodes as Windows-1252 but is another code page (Excel's "CSV" on a Russian,
+  Japanese, Polish, Korean Windows: its words read as Windows-1252 are not Western text,
+  `codepage.mojibake`) is refused, showing what its names would have become; so is one whose
+  bytes are mostly not UTF-8 although a few pairs happen to look like it (EUC-KR).
 - Bytes no Windows-1252 text holds (0x81, 0x8D, 0x8F, 0x90, 0x9D: Latin-1 control codes) and
   NUL bytes (UTF-16 without a mark, or a binary file) are refused the same way.
 """
@@ -17,6 +21,7 @@ import codecs
 import re
 
 from ..core.errors import InputFileError
+from .codepage import mojibake, sample
 
 #: One valid multi-byte UTF-8 sequence (RFC 3629: no overlong forms, no surrogates).
 _UTF8_MULTIBYTE = re.compile(
@@ -59,14 +64,43 @@ def decode(data: bytes, name: str) -> tuple[str, str, str | None]:
     except UnicodeDecodeError as exc:
         first_bad = exc.start
     if _UTF8_MULTIBYTE.search(data):
-        raise _mixed(data, name, first_bad, "utf-8", "the UTF-8 of the rest of the file")
+        words = sample(data)
+        if _mostly_utf8(words):
+            raise _mixed(data, name, first_bad, "utf-8", "the UTF-8 of the rest of the file")
+        raise _other_code_page(name, words[0].decode("cp1252", "replace"))
+    words = sample(data, first_bad)  # no UTF-8 sequence anywhere: all before it is ASCII
     try:
-        return data.decode("cp1252"), "cp1252", CP1252_WARNING
+        text = data.decode("cp1252")
     except UnicodeDecodeError as exc:
         raise InputFileError(
             f"{name} is not text in one encoding: {_where(data, exc.start, 'latin-1')} holds "
             f"the byte 0x{data[exc.start]:02X}, a control code no sheet program writes; open "
             "the file, delete that character and save it as 'CSV UTF-8'") from None
+    odd = mojibake([word.decode("cp1252") for word in words])
+    if odd is not None:
+        raise _other_code_page(name, odd)
+    return text, "cp1252", CP1252_WARNING
+
+
+def _mostly_utf8(words: list[bytes]) -> bool:
+    """More of the non-ASCII words are UTF-8 than not: a UTF-8 file with a stray byte, not a
+    file in a double-byte code page (EUC-KR) where a few byte pairs happen to be UTF-8."""
+    good = 0
+    for word in words:
+        try:
+            word.decode("utf-8")
+            good += 1
+        except UnicodeDecodeError:
+            pass
+    return good * 2 > len(words)
+
+
+def _other_code_page(name: str, shown: str) -> InputFileError:
+    return InputFileError(
+        f"{name} is neither UTF-8 nor Windows-1252: read as Windows-1252 its text gives "
+        f"{shown[:40]!r}, which is not what was typed (a 'CSV' saved by Excel on a Windows set "
+        "to another language: Cyrillic, Central European, Greek, Japanese, Chinese, Korean, "
+        "...); open it there and save it as 'CSV UTF-8', then run again")
 
 
 def _mixed(data: bytes, name: str, offset: int, encoding: str, rest: str) -> InputFileError:

@@ -100,6 +100,10 @@ class Workbook:
             # A name given twice is one sheet to the reader (the first, or for an .xls the last).
             self.names: list[str] = list(dict.fromkeys(names or self._book.sheet_names))
             self.all_names: list[str] = list(dict.fromkeys(self._book.sheet_names))
+            # Hidden and very hidden sheets (Excel's Unhide does not even list the latter):
+            # the technician does not see them, so they are read only when named.
+            self.hidden: frozenset[str] = frozenset(
+                m.name for m in metadata if not str(m.visible).endswith(".Visible"))
         except BaseException as exc:  # noqa: BLE001 (a Rust panic is a BaseException)
             self.close()
             _reraise_interrupt(exc)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.text import describe
+from .fold import case_fold, fold, subscript_counts
 
 
 class ValueProblem(ValueError):
@@ -111,45 +112,47 @@ def _not_whole(what: str, text: str) -> str:
 
 # --------------------------------------------------------------------------- plain text
 
-def plain_text(raw: str) -> tuple[str, str | None]:
-    """A text cell in the form the rules check and the API is sent: Unicode NFKC (full-width
-    letters and digits, subscripts, ligatures and odd spaces become their plain forms:
-    `ＳｒＴｉＯ３` -> `SrTiO3`, `Fe₂O₃` -> `Fe2O3`, `mp-５０２０` -> `mp-5020`) without the
-    invisible format characters (zero-width spaces, bidi marks, soft hyphens: Unicode
-    category Cf). Returns the text and, when that changed what a technician would see or
-    not see, a warning saying what it was read as (NFC composition alone says nothing:
-    `é` typed as e + accent is the same letter)."""
+def plain_text(raw: str, field: str | None = None) -> tuple[str, str | None]:
+    """A text cell in the form the rules check and the API is sent (`fold.fold`): full-width
+    letters and digits, styled letters and odd spaces become their plain forms (`ＳｒＴｉＯ３`
+    -> `SrTiO3`, `mp-５０２０` -> `mp-5020`), invisible format characters (zero-width spaces,
+    bidi marks, soft hyphens) are removed, and with `field` the subscript digits its grammar
+    reads as numbers become digits (`Fe₂O₃` -> `Fe2O3` in a formula). Characters that mean
+    something else than plain ones (`¹⁸`, `½`, `ﬁ`) are kept, for the rule to refuse. Returns
+    the text and, when that changed what a technician would see or not see, a warning saying
+    what it was read as (NFC composition alone says nothing: `é` typed as e + accent is the
+    same letter)."""
     if raw.isascii():  # the common case: nothing to do
         return raw, None
     composed = unicodedata.normalize("NFC", raw)
-    plain = unicodedata.normalize("NFKC", raw)
-    visible = "".join(c for c in plain if unicodedata.category(c) != "Cf")
-    if visible == composed:
-        return visible, None
-    dropped = sorted({f"U+{ord(c):04X}" for c in plain if unicodedata.category(c) == "Cf"})
+    plain = fold(raw)
+    counted = subscript_counts(plain, field) if field else plain
+    if counted == composed:
+        return counted, None
+    changed = [c for c in composed if not c.isascii() and fold(c) != c]
+    dropped = sorted({f"U+{ord(c):04X}" for c in changed if unicodedata.category(c) == "Cf"})
     why = []
-    if plain != composed:
-        why.append("full-width, subscript or other special characters replaced by their "
-                   "plain forms")
+    if any(unicodedata.category(c) not in ("Cf", "Zs") for c in changed):
+        why.append("full-width or other look-alike characters replaced by their plain forms")
+    elif any(unicodedata.category(c) == "Zs" for c in changed):
+        why.append("special spaces read as plain ones")
+    if counted != plain:
+        why.append("subscript digits read as digits")
     if dropped:
         why.append(f"invisible characters ({', '.join(dropped[:4])}) removed")
-    return visible, f"read as {visible.strip()!r}: {' and '.join(why)}"
+    return counted, f"read as {counted.strip()!r}: {' and '.join(why)}"
 
 
 def name_key(name: Any) -> str:
     """The one key by which names (`sample_name`, `substrate`) are compared, the sheet's with
-    each other and with the server's: two spellings that look alike are one name. Unicode
-    NFKC (NFD and NFC alike, full-width letters as plain ones), without invisible format
-    characters (zero-width spaces, bidi marks: category Cf), each run of whitespace (a
-    non-breaking space too) as one space, outer spaces dropped, case folded. Not a string:
-    ''."""
+    each other and with the server's: two spellings that look alike are one name, and two
+    that differ in any character that is not a look-alike (`Run 1²` and `Run 12`, `ﬁ` and
+    `fi`) are two. Folded (`fold.fold`: NFD and NFC alike, full-width letters as plain ones,
+    invisible format characters removed), each run of whitespace (a non-breaking space too)
+    as one space, outer spaces dropped, case folded (`fold.case_fold`). Not a string: ''."""
     if not isinstance(name, str):
         return ""
-    plain = unicodedata.normalize("NFKC", name)
-    if not plain.isascii():
-        plain = "".join(c for c in plain if unicodedata.category(c) != "Cf")
-    # Folded, then NFKC again: case folding can undo the normal form (NFKC_Casefold).
-    return unicodedata.normalize("NFKC", " ".join(plain.split()).casefold())
+    return case_fold(" ".join(fold(name).split()))
 
 
 def text(raw: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..core.text import describe
 from .cells import Checked, ValueProblem
+from .fold import fold
 
 # --------------------------------------------------------------------------- orientation
 
@@ -282,7 +283,7 @@ def _space_group_table() -> tuple[dict[str, set[int]], dict[int, str]]:
 
 def _squeeze(symbol: str) -> str:
     """Spaces and screw-axis underscores do not matter: `P 2_1/c` == `P21/c`."""
-    symbol = unicodedata.normalize("NFKC", symbol).replace("\u2212", "-")
+    symbol = fold(symbol, "space_group").replace("\u2212", "-")
     symbol = re.sub(r"[\s_]", "", symbol)
     return re.sub(r":.*$", "", symbol)  # origin / axes choice suffix (R-3m:H)
 

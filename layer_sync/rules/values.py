@@ -31,6 +31,7 @@ from .cells import (
     whole_number,
 )
 from .crystal import parse_orientation, parse_space_group
+from .fold import decomposition_tag, fold, special_character
 
 #: The fields of a layer that the sheet may manage, in the order they are shown.
 LAYER_FIELDS = ("composition_string", "element_dict", "orientation", "space_group", "mp_id")
@@ -79,6 +80,10 @@ def _element_symbol(atom: Any) -> str | None:
     return "H" if symbol in ("D", "T") else symbol
 
 
+#: A decimal comma inside a formula's amount: `Nd0,5Sm0,5NiO3`.
+_DECIMAL_COMMA = re.compile(r"(?<=[A-Za-z)\]])([0-9]*),([0-9]+)", re.ASCII)
+
+
 def _formula_message(formula: str, exc: Exception) -> str:
     if formula and formula == formula.lower() and any(c.isalpha() for c in formula):
         return (f"{formula!r} is not a chemical formula: element symbols start with a capital "
@@ -86,16 +91,44 @@ def _formula_message(formula: str, exc: Exception) -> str:
     detail = str(exc).split("(at char")[0].strip()
     if "unknown element" in detail:
         return f"{formula!r} is not a chemical formula: {detail}"
+    if _DECIMAL_COMMA.search(formula):
+        pointed = _DECIMAL_COMMA.sub(r"\1.\2", formula)
+        return (f"{formula!r} is not a chemical formula: amounts are written with a decimal "
+                f"point, not a comma ({pointed})")
     return (f"{formula!r} is not a chemical formula of real elements; write it like BaTiO3, "
             f"(Ba0.5Sr0.5)TiO3 or La0.7Sr0.3MnO3")
 
 
 def parse_formula(formula: str) -> dict[str, float]:
     """`"BaTiO3"` -> `{"Ba": 1.0, "O": 3.0, "Ti": 1.0}`; raises ValueProblem if not a formula."""
-    text_ = unicodedata.normalize("NFKC", formula).strip()
+    text_ = fold(formula, "composition_string").strip()
     if not text_:
         raise ValueProblem("the formula is empty")
+    if not text_.isascii():
+        _refuse_special_characters(text_)
     return dict(_parse_formula_cached(text_))
+
+
+def _refuse_special_characters(formula: str) -> None:
+    """A formula holding a superscript (`SrTi¹⁸O₃`, `⁵⁷Fe₂O₃`, `Fe³⁺`) or another character
+    that is not a plain letter or digit (`½`, a subscript at the start) is refused saying
+    why: read as plain digits, it would be another chemistry (18 Ti atoms)."""
+    why = special_character(formula)
+    if why is None:
+        return
+    if "superscript" in why:
+        without = "".join(c for c in formula if decomposition_tag(c) != "<super>")
+        hint = "write the formula of the elements"
+        try:
+            if without and without.isascii() and _parse_formula_cached(without):
+                hint += f" ({without})"
+        except ValueProblem:
+            pass
+        raise ValueProblem(f"{formula!r} is not a formula that can be sent: {why} (isotope "
+                           f"labels and charges are not supported); {hint}")
+    raise ValueProblem(f"{formula!r} is not a chemical formula: {why}, not a plain letter or "
+                       "digit; write it like BaTiO3 or La0.7Sr0.3MnO3 (a count follows its "
+                       "element)")
 
 
 def element_counts(formula: str) -> dict[str, int | float]:
@@ -155,8 +188,10 @@ def parse_element_dict(raw: Any) -> dict[str, int | float]:
                     continue
                 match = _PAIR.match(part)
                 if not match:
+                    comma = (" (amounts are written with a decimal point: Nd:0.5, not Nd:0,5)"
+                             if re.fullmatch(r"\s*[0-9]+\s*", part) else "")
                     raise ValueProblem(f"{part.strip()!r} is not element:amount; write the "
-                                       "elements like Ba:1, Ti:1, O:3")
+                                       f"elements like Ba:1, Ti:1, O:3{comma}")
                 items.append((match.group(1), match.group(2)))
     else:
         raise ValueProblem(f"{describe(raw)!r} is not a list of elements; write Ba:1, Ti:1, O:3")
@@ -207,31 +242,46 @@ def check(field_name: str, raw: Any) -> Checked:
     """Validate and normalise one cell of a field. Blank cells give `Checked(None)`.
 
     This is where a cell becomes a value: text is first put in its plain form
-    (`cells.plain_text`: NFKC, invisible characters removed, with a warning when that
-    changed it), so that every rule checks the very text that is compared and sent.
+    (`cells.plain_text`: look-alikes made plain, invisible characters removed, with a warning
+    when that changed it; what is not a look-alike, like a superscript, is kept for the rule
+    to refuse), so that every rule checks the very text that is compared and sent.
     Raises ValueProblem with a message a technician can act on.
     """
     if is_blank(raw):
         return Checked(None)
     note = None
+    typed = raw
     if isinstance(raw, str):
-        raw, note = plain_text(raw)
+        raw, note = plain_text(raw, field_name)
         if is_blank(raw):
             return Checked(None, [note] if note else [])
     try:
         checked = _check(field_name, raw)
     except ValueProblem as exc:
-        if type(exc) is ValueProblem and isinstance(raw, str) and _foreign_digits(raw):
-            raise ValueProblem(f"{exc} (its digits are not the digits 0-9: type them again "
-                               "with a Latin keyboard layout)") from None
-        raise
+        if type(exc) is not ValueProblem or not isinstance(raw, str):
+            raise
+        raise ValueProblem(_explained(str(exc), typed, raw)) from None
     if note:
         checked.warnings.insert(0, note)
     return checked
 
 
+def _explained(message: str, typed: str, read: str) -> str:
+    """A rule's message about the cell `read` (its plain form), naming the cell as typed, with
+    why characters in it are not read when they are the reason."""
+    if typed != read:  # the technician looks for what they typed
+        message = message.replace(repr(read.strip()), repr(typed.strip()), 1)
+    if _foreign_digits(read):
+        return (f"{message} (its digits are not the digits 0-9: type them again with a Latin "
+                "keyboard layout)")
+    why = special_character(read)
+    if why and why not in message:  # the formula's rule says it already
+        return f"{message} ({why}: type plain letters and digits)"
+    return message
+
+
 def _foreign_digits(text_: str) -> bool:
-    """Digits of another script (Arabic-Indic, Devanagari, …): no NFKC form makes them 0-9,
+    """Digits of another script (Arabic-Indic, Devanagari, …): no fold makes them 0-9,
     and no rule here reads them."""
     return any(not c.isascii() and unicodedata.category(c) == "Nd" for c in text_)
 

@@ -69,6 +69,9 @@ RULES = [
     "One row per layer. Rows of one stack follow each other; a blank row ends a stack.",
     ("In a stack, only the first row needs sample_id / sample_name / substrate: the rows below "
      "take them from it (merged cells work too)."),
+    ("Do not sort or filter the sheet: a row without a sample takes it from the row above, so "
+     "a sorted row lands in another stack. A stack whose layer numbers repeat or turn back "
+     "(a sign of a sort) is refused as a whole."),
     ("A stack already on the server: give its sample_id. A new stack: leave sample_id blank, "
      "give a new sample_name and its substrate, and sync with --create-samples, which creates "
      "the target material with its layers. Without --create-samples its rows are refused (so "

@@ -64,3 +64,12 @@ if __name__ == "__main__":
 #     soffice --headless --calc --convert-to xlsx --outdir lo errors_src.xlsx
 #     soffice --headless --convert-to ods --outdir lo lo/errors_src.xlsx
 #     soffice --headless --convert-to xls --outdir lo lo/errors_src.xlsx
+
+
+# hidden_sheets.xlsx / .ods / .xls: sheet 'Old' hidden and 'Older' very hidden, each with an
+# old layer 7/1; 'Stacks' visible and active (written with openpyxl, then converted as above):
+#     wb = Workbook(); old = wb.active; old.title = "Old"; old.sheet_state = "hidden"
+#     vh = wb.create_sheet("Older"); vh.sheet_state = "veryHidden"
+#     new = wb.create_sheet("Stacks"); wb.active = 2   (each: a header and one row)
+#     soffice --headless --convert-to ods hidden_sheets.xlsx
+#     soffice --headless --convert-to xls hidden_sheets.xlsx
