@@ -141,7 +141,9 @@ def test_a_run_killed_with_writes_in_flight_and_rerun_at_once_stores_nothing_twi
     payload = json.loads(rerun.stdout.strip().splitlines()[-1])
     _landed(stack)
     _stored_once(stack, rows)
-    assert payload["created"] == rows - in_flight  # the dead run's writes were found
+    # The dead run's writes that reached the server were found, not sent again (a POST cut
+    # off mid-body by the kill stores nothing and is created by the rerun).
+    assert rows - in_flight <= payload["created"] < rows
     assert "write(s) in flight" in rerun.stderr  # it said why it waited
     assert not lock_path(stack.url).with_suffix(".journal").exists()  # all settled: removed
 
