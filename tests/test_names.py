@@ -1,0 +1,161 @@
+"""File names as the tool shows, writes and matches them: one rule for a name that holds a
+control or format character (U+202E) or bytes that do not decode (a name from a cp1252 share:
+Python hands them over as U+DC80-U+DCFF); key files as Windows tools and people write them;
+short keys that are also ordinary words; an API URL typed without its scheme."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from layer_sync import Runtime, sync_file
+from layer_sync.cli import main
+from layer_sync.core.text import name_part, one_line, printable
+from layer_sync.outcome.table import CellText
+from layer_sync.report.paths import own_reports, report_prefix, report_stem
+from layer_sync.report.retention import _made_for
+
+from .conftest import API_KEY, key_file_line
+
+SHEET = "sample_id,layer_id,orientation\n1,1,001\n"
+POSIX = pytest.mark.skipif(sys.platform == "win32", reason="file names are bytes on POSIX only")
+
+#: Unicode's categories never shown as they are: controls, format characters, surrogates,
+#: line and paragraph separators.
+UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+# ============================================================ one character class
+
+def test_the_unsafe_class_holds_every_control_and_format_character_of_this_python():
+    """The class is written out (no scan at start): it must hold every code point of these
+    categories in this Python's Unicode, so that a new format character is caught here."""
+    missing = [hex(c) for c in range(0x110000)
+               if unicodedata.category(chr(c)) in UNSAFE_CATEGORIES
+               and chr(c) not in "\t\n" and printable(chr(c)) == chr(c)]
+    assert missing == []
+    missing = [hex(c) for c in range(0x110000)
+               if unicodedata.category(chr(c)) in UNSAFE_CATEGORIES and name_part(chr(c)) != "_"]
+    assert missing == []
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200b", "\u200d", "\u00ad", "\ufeff",
+                                  "\u2060", "\U000e0041", "\x1b", "\x85", "\u2028", "\udcff"])
+def test_a_name_shows_a_control_or_format_character_alike_everywhere(char):
+    name = f"lab{char}gpj.csv"
+    assert name_part(name) == "lab_gpj.csv"
+    assert one_line(name) == printable(name) == "lab\ufffdgpj.csv"
+    assert char not in report_prefix(Path(name))
+
+
+# ============================================================ names that do not decode
+
+#: File names as bytes: not UTF-8 (cp1252, cp437, latin-1, Shift-JIS), a lone continuation
+#: byte, an overlong form, a bidi override, a control character, a format character.
+BYTE_NAMES = [b"bad\xff.csv", b"Caf\xe9 films.csv", b"\x82\xa0lab.csv", b"lab\x80.csv",
+              b"\xc0\xafx.csv", b"lab\xe2\x80\xaeVSC.csv", b"lab\x1b[2J.csv",
+              b"lab\xe2\x80\x8b.csv"]
+
+
+def _byte_path(folder: Path, name: bytes) -> Path:
+    path = Path(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+    path.write_text(SHEET, encoding="utf-8")
+    return path
+
+
+def _night(day: int):
+    return lambda: _dt.datetime(2026, 11, day, 2, 0, 0).astimezone()
+
+
+@POSIX
+@pytest.mark.parametrize("name", BYTE_NAMES, ids=lambda n: n.decode("latin-1").encode(
+    "ascii", "backslashreplace").decode())
+def test_keep_reports_keeps_n_reports_of_a_sheet_whose_name_does_not_decode(stack, tmp_path,
+                                                                              name):
+    """The red team's repro: `bad\\xff.csv` run three times with --keep-reports 1 left three
+    reports (the Summary showed the name with U+FFFD, retention compared the name as the
+    file system gave it). Now one is left, named in valid text, the name's bytes as "_"."""
+    path = _byte_path(tmp_path, name)
+    reports = [sync_file(path, api_key=API_KEY, api_url=stack.url, dry_run=True, keep_reports=1,
+                         runtime=Runtime(now=_night(day))).report for day in (1, 2, 3)]
+    left = os.listdir(tmp_path / "layer-sync-reports")
+    assert left == [reports[-1].name]
+    left[0].encode("utf-8")  # valid text: any folder (a UTF-8-only share) takes it
+    assert all(unicodedata.category(c) not in UNSAFE_CATEGORIES for c in left[0])
+
+
+@POSIX
+def test_two_sheets_whose_names_differ_in_bytes_that_do_not_decode_keep_each_others(
+        stack, tmp_path):
+    """`bad\\xff.csv` and `bad\\xfe.csv` show alike (U+FFFD) but are two sheets."""
+    first = sync_file(_byte_path(tmp_path, b"bad\xff.csv"), api_key=API_KEY, api_url=stack.url,
+                      dry_run=True, keep_reports=1, runtime=Runtime(now=_night(1))).report
+    other = _byte_path(tmp_path, b"bad\xfe.csv")
+    for day in (2, 3):
+        sync_file(other, api_key=API_KEY, api_url=stack.url, dry_run=True, keep_reports=1,
+                  runtime=Runtime(now=_night(day)))
+    left = os.listdir(tmp_path / "layer-sync-reports")
+    assert first.name in left and len(left) == 2
+
+
+_NAME_BYTES = st.binary(min_size=1, max_size=40).filter(
+    lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
+
+
+@POSIX
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=_NAME_BYTES, other=_NAME_BYTES)
+def test_any_byte_name_gets_a_report_name_of_valid_text_found_again_by_retention(
+        tmp_path, name, other):
+    """For any file name the OS may give: the report's name is valid text without unsafe
+    characters; retention finds the reports named so, and a Summary that shows the name as
+    the report does names this sheet; two names give two prefixes."""
+    path = Path(os.fsdecode(name))
+    when = _dt.datetime(2026, 11, 1, 2, 0)
+    stem = report_stem(path, when)
+    stem.encode("utf-8")
+    assert name_part(stem) == stem
+    folder = tmp_path / name.hex()
+    folder.mkdir(exist_ok=True)
+    (folder / f"{stem}.xlsx").write_bytes(b"")
+    assert [p.name for _, p in own_reports(folder, path)] == [f"{stem}.xlsx"]
+    shown = CellText().text
+    assert _made_for(shown(str(path)), path, shown)
+    assert _made_for(shown(str(path.absolute())), path, shown)
+    if other != name:
+        assert report_prefix(path) != report_prefix(Path(os.fsdecode(other)))
+
+
+def _cli(args, env=None):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(args, environ=env if env is not None else {"ATOMSCALE_API_KEY": API_KEY},
+                stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_bidi_override_in_the_sheets_name_never_reaches_the_report_name_the_log_or_terminal(
+        stack, tmp_path, monkeypatch):
+    """The red team's repro: `ü\u202eVSC.csv` gave a report named `…ü\u202eVSC_csv_….xlsx`,
+    which a file manager shows reversed."""
+    name = "ü\u202eVSC.csv"
+    (tmp_path / name).write_text(SHEET, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "layer-sync.toml").write_text(key_file_line(tmp_path), encoding="utf-8")
+    code, out, err = _cli(["sync", name, "--api-url", stack.url, "--dry-run", "--json",
+                           "--log-file", "log.txt"])
+    assert code == 0, err
+    reports = os.listdir(tmp_path / "layer-sync-reports")
+    assert len(reports) == 1 and "\u202e" not in reports[0] and "ü_VSC" in reports[0]
+    assert "\u202e" not in (tmp_path / "log.txt").read_text(encoding="utf-8")
+    assert "\u202e" not in out + err
+    assert json.loads(out)["report"].endswith(reports[0])
