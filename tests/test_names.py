@@ -159,3 +159,71 @@ def test_a_bidi_override_in_the_sheets_name_never_reaches_the_report_name_the_lo
     assert "\u202e" not in (tmp_path / "log.txt").read_text(encoding="utf-8")
     assert "\u202e" not in out + err
     assert json.loads(out)["report"].endswith(reports[0])
+
+
+# ============================================================ key files as people write them
+
+KEY_FILES_READ = [
+    pytest.param(b"\xef\xbb\xbf" + API_KEY.encode() + b"\r\n", id="utf8-bom-crlf (Notepad)"),
+    pytest.param(API_KEY.encode() + b"\n", id="the key alone"),
+    pytest.param(b"\n  " + API_KEY.encode() + b"  \r\n\r\n", id="blank lines and spaces"),
+    pytest.param(f"ATOMSCALE_API_KEY={API_KEY}\n".encode(), id="NAME=KEY"),
+    pytest.param(f"export ATOMSCALE_API_KEY='{API_KEY}'\n".encode(), id="export quoted"),
+    pytest.param(f'AS_API_KEY="{API_KEY}"\n'.encode(), id="AS_API_KEY quoted"),
+    pytest.param(f"set ATOMSCALE_API_KEY={API_KEY}\r\n".encode(), id="cmd set"),
+    pytest.param(f'\ufeff$env:ATOMSCALE_API_KEY = "{API_KEY}"\r\n'.encode(), id="PowerShell"),
+]
+
+
+@pytest.mark.parametrize("content", KEY_FILES_READ)
+def test_a_key_file_as_windows_tools_and_shells_write_it_is_read(stack, tmp_path, content):
+    """The red team's repro: a key file saved with a UTF-8 BOM was refused ("holds a
+    character that cannot be sent in an HTTP header ... copy the key again"), which copying
+    again cannot help; `ATOMSCALE_API_KEY=KEY` got only 401 from the server."""
+    key_file = tmp_path / "key"
+    key_file.write_bytes(content)
+    key_file.chmod(0o600)
+    sheet = tmp_path / "s.csv"
+    sheet.write_text(SHEET, encoding="utf-8")
+    code, out, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--api-key-file",
+                           str(key_file), "--json", "--dry-run"], env={})
+    assert code == 0, err
+    assert json.loads(out)["exit_code"] == 0
+
+
+KEY_FILES_REFUSED = [
+    pytest.param(f"API_KEY={API_KEY}\n", "not the key alone", id="another NAME=KEY"),
+    pytest.param(f'api_key = "{API_KEY}"\n', "not the key alone", id="TOML"),
+    pytest.param(f"atomscale_key: {API_KEY}\n", "not the key alone", id="YAML"),
+    pytest.param(f"export MY_KEY={API_KEY}\n", "not the key alone", id="export another"),
+    pytest.param(f'"{API_KEY}"\n', "without quotes", id="quoted"),
+    pytest.param(f"'{API_KEY}'\n", "without quotes", id="single-quoted"),
+    pytest.param("ATOMSCALE_API_KEY=\n", "no key after ATOMSCALE_API_KEY=", id="NAME= alone"),
+]
+
+
+@pytest.mark.parametrize("content,says", KEY_FILES_REFUSED)
+def test_a_key_file_holding_a_setting_says_what_to_write_and_sends_nothing(stack, tmp_path,
+                                                                           content, says):
+    key_file = tmp_path / "key"
+    key_file.write_text(content, encoding="utf-8")
+    key_file.chmod(0o600)
+    sheet = tmp_path / "s.csv"
+    sheet.write_text(SHEET, encoding="utf-8")
+    code, out, err = _cli(["sync", str(sheet), "--api-url", stack.url, "--api-key-file",
+                           str(key_file), "--json"], env={})
+    line = json.loads(out)
+    assert code == 2 and line["reason"]["kind"] == "bad_key"
+    assert says in line["reason"]["message"] and says in err
+    assert API_KEY not in out + err
+    assert stack.stats.total == 0
+
+
+def test_a_utf16_key_file_is_still_refused_as_not_utf8(tmp_path):
+    from layer_sync.core.errors import ConfigError
+    from layer_sync.remote.settings import resolve_api_key
+
+    key_file = tmp_path / "key"
+    key_file.write_bytes(API_KEY.encode("utf-16"))
+    with pytest.raises(ConfigError, match=r"not text \(UTF-8\)"):
+        resolve_api_key({}, key_file)
