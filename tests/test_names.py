@@ -227,3 +227,29 @@ def test_a_utf16_key_file_is_still_refused_as_not_utf8(tmp_path):
     key_file.write_bytes(API_KEY.encode("utf-16"))
     with pytest.raises(ConfigError, match=r"not text \(UTF-8\)"):
         resolve_api_key({}, key_file)
+
+
+# ============================================================ an API URL without its scheme
+
+@pytest.mark.parametrize("given,meant", [
+    ("127.0.0.1:8765", "http://127.0.0.1:8765/"),
+    ("localhost:8765/", "http://localhost:8765/"),
+    ("127.0.0.2:9000/api/", "http://127.0.0.2:9000/api/"),
+    ("[::1]:8765", "http://[::1]:8765/"),
+    ("//127.0.0.1:8765", "http://127.0.0.1:8765/"),
+    ("api.atomscale.ai", "https://api.atomscale.ai/"),
+    ("api.atomscale.ai/", "https://api.atomscale.ai/"),
+    ("lab-proxy.example.org:8443/atomscale/", "https://lab-proxy.example.org:8443/atomscale/"),
+])
+def test_an_api_url_without_its_scheme_is_refused_with_the_url_meant(given, meant):
+    code, out, err = _cli(["sync", "x.csv", "--api-url", given, "--json"])
+    assert code == 2 and json.loads(out)["reason"]["kind"] == "bad_api_url"
+    assert f"--api-url {meant}" in err
+
+
+@pytest.mark.parametrize("given", ["ftp://x/", "hello world", "127.0.0.1:abc",
+                                   "user:secret@host", "htp://x/"])
+def test_an_api_url_that_is_no_address_gets_no_guess(given):
+    code, out, err = _cli(["sync", "x.csv", "--api-url", given, "--json"])
+    assert code == 2
+    assert "https://api.atomscale.ai/" in err and "secret" not in out + err

@@ -53,7 +53,14 @@ def check_api_url(url: str) -> str:
     except ValueError:  # e.g. an unclosed [ of an IPv6 address, or a bad port
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(f"the API URL {shown_url(url)!r} is not an http(s) address; set "
+        meant, shown = _meant_url(url), shown_url(url)
+        if "@" in shown:  # not an address: whatever is before its @ may be a password
+            shown = "***@" + shown.rpartition("@")[2]
+        if meant:  # a host and port without http:// (the sandbox's 127.0.0.1:8765)
+            raise ConfigError(f"the API URL {shown!r} is not an http(s) address; "
+                              f"write it with its scheme: {option('api_url')} {meant}",
+                              kind="bad_api_url")
+        raise ConfigError(f"the API URL {shown!r} is not an http(s) address; set "
                           f"{option('api_url')} or ATOMSCALE_API_URL, e.g. "
                           "https://api.atomscale.ai/", kind="bad_api_url")
     if any(ch.isspace() or not ch.isprintable() for ch in host):
@@ -61,6 +68,31 @@ def check_api_url(url: str) -> str:
                           f"a control character; set {option('api_url')} or "
                           "ATOMSCALE_API_URL, e.g. https://api.atomscale.ai/", kind="bad_api_url")
     return url if url.endswith("/") else url + "/"
+
+
+#: Host names of this machine: a sandbox there speaks plain http.
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def _meant_url(url: str) -> str | None:
+    """The address `url` stands for when its scheme was left out (`127.0.0.1:8765`,
+    `api.atomscale.ai/`, `//host/`): `http://` for this machine (a sandbox), `https://` for
+    any other; None when it is no host name, or the scheme is there but another one."""
+    rest = url.strip()
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", rest):
+        return None  # a scheme, but not http(s): ftp://, file://…
+    rest = rest.lstrip("/")
+    try:
+        parts = urlsplit("//" + rest)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    if not host or not re.fullmatch(r"[A-Za-z0-9._:-]+", host) or "@" in parts.netloc:
+        return None
+    loopback = host in _LOOPBACK or host.startswith("127.")
+    meant = ("http://" if loopback else "https://") + rest
+    return shown_url(meant if parts.path or "?" in rest else meant + "/")
 
 
 def resolve_api_url(explicit: str | None, environ: Mapping[str, str]) -> str:
