@@ -9,6 +9,7 @@ import datetime as _dt
 import io
 import json
 import os
+import re
 import sys
 import unicodedata
 from pathlib import Path
@@ -253,3 +254,101 @@ def test_an_api_url_that_is_no_address_gets_no_guess(given):
     code, out, err = _cli(["sync", "x.csv", "--api-url", given, "--json"])
     assert code == 2
     assert "https://api.atomscale.ai/" in err and "secret" not in out + err
+
+
+# ============================================================ short keys that are words
+
+def test_the_sandboxs_default_key_is_no_word_any_text_of_the_tool_holds():
+    """README's sandbox key, used as the run's key, must leave every line of the README, the
+    docs and --help as it is (the old key `sandbox` turned 39 of them into `***`)."""
+    from layer_sync.cli.arguments import build_parser
+    from layer_sync.core.secrets import Redactor
+    from layer_sync.sandbox import DEFAULT_API_KEY
+
+    root = Path(__file__).resolve().parent.parent
+    texts = [p.read_text(encoding="utf-8") for p in [root / "README.md",
+                                                      *sorted((root / "docs").glob("*.md"))]]
+    parser = build_parser()
+    texts += [parser.format_help()] + [sub.format_help() for sub in parser.commands.values()]
+    redactor = Redactor([DEFAULT_API_KEY])
+    assert len(DEFAULT_API_KEY) >= 8 and not DEFAULT_API_KEY.isalpha()
+    mention = re.compile(r"\s*".join(map(re.escape, DEFAULT_API_KEY)))  # help wraps lines
+    texts = [mention.sub("", text) for text in texts]
+    changed = [line for text in texts for line in text.splitlines()
+               if redactor.redact(line) != line]
+    assert changed == []
+
+
+SHORT_WORD_KEYS = ["sandbox", "lab", "test", "k", "demo"]
+
+
+@pytest.mark.parametrize("key", SHORT_WORD_KEYS)
+def test_a_short_key_that_is_a_word_leaves_paths_and_handles_as_they_are(tmp_path,
+                                                                         monkeypatch, key):
+    """From a new user: the sandbox's old key `sandbox` as the run's key printed the report
+    as `layer-sync_***_test_…` (no such file), the JSON line's report and input wrong, and
+    --keep-reports pruned nothing. Paths a run prints are handles: a short key (no Atomscale
+    key is shorter than 8) is hidden only where it stands alone."""
+    from layer_sync.sandbox import SandboxServer
+
+    folder = tmp_path / key
+    folder.mkdir()
+    name = f"{key}_test.csv"
+    (folder / name).write_text(SHEET, encoding="utf-8")
+    monkeypatch.chdir(folder)
+    with SandboxServer(api_key=key) as server:
+        server.store.seed([{"id": 1, "sample_id": 1, "sample_name": "S", "substrate": "Si",
+                            "layer_id": 1, "composition_string": "SrTiO3",
+                            "orientation": "001"}])
+        lines = []
+        for _ in range(3):
+            code, out, err = _cli(["sync", str(folder / name), "--api-url", server.url,
+                                   "--dry-run", "--json", "--keep-reports", "1"],
+                                  env={"ATOMSCALE_API_KEY": key})
+            assert code == 0, err
+            lines.append(json.loads(out))
+            time_passes()
+    line = lines[-1]
+    assert line["input"]["path"] == str(folder / name)
+    report = Path(line["report"])
+    assert report.is_file() and report.name.startswith(f"layer-sync_{key}_test_csv_")
+    assert f"Report: {report}" in err
+    assert os.listdir(report.parent) == [report.name]  # --keep-reports 1 pruned the others
+
+
+def time_passes() -> None:
+    """Reports of one sheet are told apart by their millisecond."""
+    import time
+
+    time.sleep(0.002)
+
+
+@pytest.mark.parametrize("where", ["X-API-KEY: {k}", "key={k}&x=1", "'{k}'", "invalid key {k}.",
+                                   "{k}", "(got {k})", '"api_key": "{k}"'])
+def test_a_short_key_standing_alone_is_still_hidden(where):
+    from layer_sync.core.secrets import Redactor
+
+    assert Redactor(["sandbox"]).redact(where.format(k="sandbox")) == where.format(k="***")
+
+
+def test_a_long_key_in_the_sheets_name_is_left_out_of_the_printed_paths_and_said(
+        stack, tmp_path, monkeypatch):
+    """A real key really in the path: the JSON line's input shows it as ***, the report's
+    name holds KEY-REMOVED (a real file: the handle is right), and a warning says so."""
+    name = f"lab {API_KEY}.csv"
+    (tmp_path / name).write_text(SHEET, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _cli(["sync", name, "--api-url", stack.url, "--dry-run", "--json",
+                           "--api-key-file", _key_file(tmp_path)], env={})
+    assert code == 0, err
+    line = json.loads(out)
+    assert API_KEY not in out + err and line["input"]["path"] == "lab ***.csv"
+    assert "KEY-REMOVED" in line["report"] and Path(line["report"]).is_file()
+    assert "holds the API key" in err
+
+
+def _key_file(folder: Path) -> str:
+    path = folder / "key.txt"
+    path.write_text(API_KEY + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return str(path)
