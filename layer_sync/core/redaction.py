@@ -35,6 +35,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .text import FORMAT_CLASS
+
 #: Consecutive characters of a key that make a leak: a key's first characters, its last, or
 #: any 8 of its middle. A key shorter than this is replaced only where it stands alone.
 RUN = 8
@@ -53,10 +55,7 @@ _CHUNKS = re.compile(f".{{{_PIECE}}}", re.DOTALL)
 #: Whitespace, control characters (a key split by NULs: UTF-16 read as bytes), U+FFFD (a key
 #: split by bytes that did not decode) and the characters that show as nothing (Unicode's
 #: format characters: soft hyphen, zero-width spaces and joiners, direction marks, BOM, tags).
-_BLANK = re.compile("[\\s\x00-\x1f\x7f-\x9f\ufffd\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
-                    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
-                    "\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U00013438"
-                    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]+")
+_BLANK = re.compile(f"[\\s\x00-\x1f\x7f-\x9f\ufffd{FORMAT_CLASS}]+")
 #: Standard base64 to URL-safe base64.
 _URLSAFE = str.maketrans("+/", "-_")
 

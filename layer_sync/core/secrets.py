@@ -10,8 +10,10 @@ and its output streams (`RedactingStream`).
 What counts as the key: 8 or more consecutive characters of it (its first ones, its last,
 any in between), in any case, split by whitespace or line breaks, as HTML entities, percent-
 or backslash-escaped, or inside base64, base32 or hex (`core.redaction` says how). A key
-shorter than 8 characters (a made-up sandbox key such as "k") is replaced only where it
-stands alone, so that "skipped" stays "skipped".
+shorter than 8 characters (a made-up key such as "k"; no Atomscale key is that short) is
+replaced only where it stands alone, so that "skipped" stays "skipped", and a word such as
+"sandbox" used as a key leaves file names and paths that hold it (`sandbox_seed.json`,
+`/home/sandbox/lab.csv`) as they are: the paths the tool prints are handles to open.
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def short_key_forms(secret: str) -> tuple[str, ...]:
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
+#: Where a short key does not stand alone: beside a letter or digit, or joined to one by a
+#: character that joins the parts of a name or a path.
+_NOT_JOINED_BEFORE = r"(?<![A-Za-z0-9])(?<![A-Za-z0-9][._\-/\\])"
+_NOT_JOINED_AFTER = r"(?![A-Za-z0-9]|[._\-/\\][A-Za-z0-9])"
+
+
 def _value(key: str | ApiKey | None) -> str:
     value = key.value if isinstance(key, ApiKey) else key
     return value.strip() if value else ""
@@ -83,9 +91,12 @@ class Redactor:
         #: bound; a dict, so that threads may share it.
         self._clean: dict[str, None] = {}
         # Percent-escapes in any case (%2F and %2f are the same to a server); the rest as is.
-        self._short = (re.compile("(?<![A-Za-z0-9])(?:" + "|".join(
+        # A short key is a token of its own: not a piece of a word, nor of a file name or path
+        # (joined to a letter or digit by _ . - / \): "sandbox_seed.json", a report's path,
+        # /home/sandbox/lab.csv stay as they are, handles a user can open.
+        self._short = (re.compile(_NOT_JOINED_BEFORE + "(?:" + "|".join(
             f"(?i:{re.escape(f)})" if "%" in f else re.escape(f) for f in forms)
-            + ")(?![A-Za-z0-9])") if forms else None)
+            + ")" + _NOT_JOINED_AFTER) if forms else None)
 
     def __bool__(self) -> bool:
         return bool(self.keys)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..core.errors import ConfigError, option
 from ..core.secrets import NO_KEYS, REDACTED, Redactor
+from ..core.text import name_part
 from ..read.workbook import Workbook
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
@@ -220,19 +221,23 @@ def report_prefix(input_path: Path, redactor: Redactor = NO_KEYS) -> str:
     """`layer-sync_<stem>_<suffix>_`: what the names of one sheet's reports start with, and
     no other sheet's (retention removes only names with this prefix).
 
-    The input's name as a file name may hold it: control characters shown as "_" (an
-    escape in a folder listing), cut to 100 bytes (a 240-character input name made a report
-    name no folder takes, found only when the report was written). A stem that had to be
-    changed ends in `~` and 8 hex digits of a hash of the input's whole name, so two sheets
-    whose names share their first 100 bytes never share a prefix (one's retention would
-    remove the other's reports). A key of `redactor` in the stem is `KEY_IN_NAME`."""
-    suffix = input_path.suffix.lstrip(".").lower() or "file"
+    The input's name as a file name may hold it (`core.text.name_part`: one rule with the
+    line sanitiser): control and format characters (U+202E would show the name reversed) and
+    bytes that did not decode (a name from a cp1252 share: written to a folder that takes only
+    UTF-8 names, it would fail) shown as "_"; cut to 100 bytes (a 240-character input name
+    made a report name no folder takes, found only when the report was written). A stem or
+    suffix that had to be changed ends in `~` and 8 hex digits of a hash of the input's whole
+    name (its bytes), so two sheets whose names differ only there never share a prefix (one's
+    retention would remove the other's reports). A key of `redactor` in the stem is
+    `KEY_IN_NAME`."""
+    whole_suffix = input_path.suffix.lstrip(".").lower()
+    suffix = name_part(whole_suffix) or "file"
     whole = input_path.stem
-    stem = re.sub(r"[\x00-\x1f\x7f]", "_", whole)
-    if redactor:
+    stem = name_part(whole)
+    if redactor and redactor.redact(input_path.name) != input_path.name:
         stem = redactor.redact(stem).replace(REDACTED, KEY_IN_NAME)
     encoded = os.fsencode(stem)
-    if stem != whole or len(encoded) > _STEM_BYTES:
+    if stem != whole or suffix != (whole_suffix or "file") or len(encoded) > _STEM_BYTES:
         digest = hashlib.sha256(os.fsencode(input_path.name)).hexdigest()[:8]
         cut = encoded[:_STEM_BYTES - 9].decode(sys.getfilesystemencoding(), "ignore")
         stem = f"{cut}~{digest}"
@@ -307,7 +312,7 @@ def reserve_report_name(input_path: Path, now: _dt.datetime, folder: Path,
     (`-2`, `-3`... are added while a name is taken). A folder that cannot be made or written
     in is refused here, before anything is sent (a night would otherwise do its writes and
     lose its record at the end). `redactor`: the keys the name must not hold."""
-    if redactor and redactor.redact(input_path.stem) != input_path.stem:
+    if redactor and redactor.redact(input_path.name) != input_path.name:
         logging.getLogger("layer_sync").warning(
             "the sheet's file name holds the API key: the report's name leaves it out (%s); "
             "rename the sheet", KEY_IN_NAME)

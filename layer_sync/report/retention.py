@@ -14,23 +14,28 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
+from ..core.secrets import NO_KEYS, Redactor
+from ..outcome.table import CellText
 from .paths import own_reports, report_input, same_file
 
 log = logging.getLogger("layer_sync")
 
 
 def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int | None,
-                  now: _dt.datetime, written: Path | None) -> list[Path]:
+                  now: _dt.datetime, written: Path | None,
+                  redactor: Redactor = NO_KEYS) -> list[Path]:
     """Remove this sheet's older reports from `folder` as `keep` (the newest N) and `days`
-    say; returns what was removed. Nothing is raised: a report that cannot be removed stays,
-    and the log says so."""
+    say; returns what was removed. `redactor`: the run's keys, as the reports' names and
+    Summaries were written with them. Nothing is raised: a report that cannot be removed
+    stays, and the log says so."""
     if keep is None and days is None:
         return []
-    own = own_reports(folder, input_path)
+    own = own_reports(folder, input_path, redactor)
+    shown = CellText(redactor).text
     doomed: list[Path] = []
     if keep is not None and len(own) > keep:
         doomed += [path for _, path in own[:-keep]]
@@ -43,7 +48,7 @@ def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int
             continue
         try:
             info = os.lstat(path)
-            if not stat.S_ISREG(info.st_mode) or not _made_for(report_input(path), input_path):
+            if not stat.S_ISREG(info.st_mode) or not _made_for(report_input(path), input_path, shown):
                 continue
             os.unlink(path)
         except OSError as exc:
@@ -55,25 +60,21 @@ def prune_reports(folder: Path, input_path: Path, *, keep: int | None, days: int
     return removed
 
 
-def _made_for(recorded: str | None, input_path: Path) -> bool:
+def _made_for(recorded: str | None, input_path: Path, shown: Callable[[str], str]) -> bool:
     """Whether a report whose Summary names `recorded` as its input was made for
     `input_path`: it is a report, of a file of the same name (the whole name: the report's
     own name may hold only its first 100 bytes) and, where the report gives a full path, of
-    the same file (two `lab.csv` of two folders may share a --report-dir)."""
+    the same file (two `lab.csv` of two folders may share a --report-dir). Names are compared
+    as the Summary shows them (`shown`: the report's own cell text, e.g. a byte of the name
+    that did not decode as U+FFFD, the key as `***`), never as the file system gives them."""
     if recorded is None or recorded == "?":
         return False
     given = Path(recorded)
-    if _shown(given.name) != _shown(input_path.name):
+    if given.name != shown(input_path.name):
         return False
     if given.is_absolute():
-        return same_file(given, input_path) or _shown(str(given)) == _shown(str(input_path.absolute()))
+        return same_file(given, input_path) or recorded == shown(str(input_path.absolute()))
     return True
-
-
-def _shown(name: str) -> str:
-    """A name as a report shows it: control characters as U+FFFD (`core.text.printable`;
-    a line break too)."""
-    return re.sub("[\x00-\x1f\x7f-\x9f]", "\ufffd", name)
 
 
 def _same(a: Path, b: Path) -> bool:

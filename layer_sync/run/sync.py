@@ -215,7 +215,8 @@ def _sync(data: SheetData, client: ApiClient, options: SyncOptions, runtime: Run
         else:
             if reserved:  # a name of its own: its folder keeps as many as it is told to
                 prune_reports(target.parent, outcome.path, keep=options.keep_reports,
-                              days=options.keep_days, now=outcome.started, written=target)
+                              days=options.keep_days, now=outcome.started, written=target,
+                              redactor=outcome.redactor)
         outcome.duration_s = runtime.clock() - started
     if control.interrupted and outcome.stop_signal is None:
         # The signal came while the report was saved: the report is whole (it says what was
