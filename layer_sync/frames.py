@@ -2,7 +2,7 @@
 
 - `read_frame(df)`: a DataFrame becomes exactly what `read_stacks` makes of a sheet. The frame
   is turned into a grid (its column names as the header row, one grid row per frame row) and
-  read by the sheet reader's own code (`headers.find_header`, `sheet.rows_from_grid`), so every
+  read by the sheet reader's own code (`headers.find_header`, `gridrows.rows_from_grid`), so every
   rule of a file applies: a float `1.0` layer id is 1, a float `1.0` orientation is the
   mangled-Miller error, blank sample columns fill down within a stack, an all-blank row ends a
   stack. NaN, None, pd.NA and NaT are blank cells.
@@ -29,9 +29,9 @@ from .core.runtime import Runtime
 from .core.secrets import ApiKey
 from .outcome.results import SyncOutcome
 from .read.files import Grid
+from .read.gridrows import rows_from_grid
 from .read.headers import find_header, lab_names
 from .read.rows import FRAME_COLUMNS, SheetData
-from .read.stacks import rows_from_grid
 from .run.sync import sync_stacks
 
 if TYPE_CHECKING:

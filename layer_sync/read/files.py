@@ -174,6 +174,16 @@ def short(exc: BaseException) -> str:
     return text.splitlines()[0][:160] if text.strip() else type(exc).__name__
 
 
+def unreadable(path: Path, exc: BaseException, what: str) -> InputFileError:
+    """The file could not be read as it should (`what`: "cannot be read as a workbook"),
+    for `exc`: a password said as such, anything else by its first line."""
+    if type(exc).__name__ == "PasswordError":
+        return InputFileError(f"{path.name} is password-protected; remove the "
+                              "password and save it again")
+    return InputFileError(f"{path.name} {what} ({short(exc)}); open it in a spreadsheet "
+                          "program and save it again")
+
+
 def column_letter(index: int) -> str:
     """0 -> A, 25 -> Z, 26 -> AA."""
     letters = ""

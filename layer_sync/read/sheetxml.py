@@ -2,7 +2,7 @@
 area, and what calamine does not report, as it gives both as blank cells: formulas without a
 stored result, cells showing a formula error (`#NAME?`), and (.ods) merged cells.
 
-Every scan takes the part's bytes in chunks (`workbook.Workbook` streams and bounds them), so
+Every scan takes the part's bytes in chunks (`parts.Parts` streams and bounds them), so
 nothing here reads a whole part into memory, and nothing here opens a file. A malformed part
 raises ElementTree.ParseError, which the caller turns into its own error.
 """
