@@ -81,11 +81,11 @@ class _Ending:
             with contextlib.suppress(LayerSyncError):
                 api_url = resolve_api_url(given_url, self.environ)
         finished = local_now()
-        return jsonline.line(
+        return jsonline.Line(
             command=command, started=self.started, finished=finished,
             duration_s=(finished - self.started).total_seconds(), input_path=path,
             sheets=sheets, api_url=api_url, dry_run=dry_run, counts={}, requests={},
-            retries=0, report=None, exit_code=code, kind=kind, message=message)
+            retries=0, report=None, exit_code=code, kind=kind, message=message).fields()
 
 
 def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = None,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import ExitCode
@@ -155,30 +156,49 @@ def stamp(when: _dt.datetime | None) -> str | None:
     return when.isoformat(timespec="milliseconds")
 
 
-def line(*, command: str | None, started: _dt.datetime | None, finished: _dt.datetime | None,
-         duration_s: float, input_path: str | None, sheets: Sequence[str],
-         api_url: str | None, dry_run: bool, counts: Mapping[str, int],
-         requests: Mapping[str, int], retries: int, report: str | None, exit_code: int,
-         kind: str, message: str, pacing: Mapping[str, Any] | None = None,
-         extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A JSON line's fields, in the documented order (`extra`: fields a run adds at the end;
-    `pacing`: `outcome.results.Riding.to_dict()`, zeros when None)."""
-    names = CHECK_COUNTS if command == "check" else SYNC_COUNTS
-    fields: dict[str, Any] = {
-        "schema": SCHEMA, "command": command, "version": __version__,
-        "started": stamp(started), "finished": stamp(finished),
-        "duration_s": round(duration_s, 2),
-        "input": {"path": input_path, "sheets": list(sheets)},
-        "api_url": api_url, "dry_run": dry_run,
-        **{name: int(counts.get(name, 0)) for name in names},
-        "requests": {m: int(requests.get(m, 0)) for m in METHODS}, "retries": retries,
-        "pacing": dict(pacing) if pacing is not None else dict(NO_PACING),
-        "report": report, "exit_code": exit_code,
-        "reason": {"kind": kind, "message": message},
-    }
-    if extra:
-        fields.update(extra)
-    return fields
+@dataclass(frozen=True, kw_only=True)
+class Line:
+    """What a JSON line says, by name: `Line(...).fields()` gives its fields in the
+    documented order (`extra`: fields a run adds at the end; `pacing`:
+    `outcome.results.Riding.to_dict()`, zeros when None)."""
+
+    command: str | None
+    started: _dt.datetime | None
+    finished: _dt.datetime | None
+    duration_s: float
+    input_path: str | None
+    sheets: Sequence[str]
+    api_url: str | None
+    dry_run: bool
+    counts: Mapping[str, int]
+    requests: Mapping[str, int]
+    retries: int
+    report: str | None
+    exit_code: int
+    kind: str
+    message: str
+    pacing: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The line's fields, in the documented order."""
+        names = CHECK_COUNTS if self.command == "check" else SYNC_COUNTS
+        fields: dict[str, Any] = {
+            "schema": SCHEMA, "command": self.command, "version": __version__,
+            "started": stamp(self.started), "finished": stamp(self.finished),
+            "duration_s": round(self.duration_s, 2),
+            "input": {"path": self.input_path, "sheets": list(self.sheets)},
+            "api_url": self.api_url, "dry_run": self.dry_run,
+            **{name: int(self.counts.get(name, 0)) for name in names},
+            "requests": {m: int(self.requests.get(m, 0)) for m in METHODS},
+            "retries": self.retries,
+            "pacing": dict(self.pacing) if self.pacing is not None else dict(NO_PACING),
+            "report": self.report, "exit_code": self.exit_code,
+            "reason": {"kind": self.kind, "message": self.message},
+        }
+        if self.extra:
+            fields.update(self.extra)
+        return fields
 
 
 def dumps(fields: Mapping[str, Any]) -> str:

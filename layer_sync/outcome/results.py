@@ -228,13 +228,13 @@ class SyncOutcome(Outcome):
 
     def to_dict(self) -> dict[str, Any]:
         kind, message = self.reason
-        return jsonline.line(
+        return jsonline.Line(
             command=self.command, started=self.started, finished=self.finished,
             duration_s=self.duration_s, input_path=str(self.path), sheets=self.sheets,
             api_url=self.api_url, dry_run=self.dry_run, counts=self.counts,
             requests=self.requests, retries=self.retries,
             report=str(self.report) if self.report else None, exit_code=int(self.exit_code),
-            kind=kind, message=message, pacing=(self.riding or Riding()).to_dict())
+            kind=kind, message=message, pacing=(self.riding or Riding()).to_dict()).fields()
 
 
 @dataclass
@@ -303,10 +303,10 @@ class CheckOutcome(Outcome):
 
     def to_dict(self) -> dict[str, Any]:
         kind, message = self.reason
-        return jsonline.line(
+        return jsonline.Line(
             command="check", started=self.started, finished=self.finished,
             duration_s=self.duration_s, input_path=str(self.path), sheets=self.sheets,
             api_url=self.api_url, dry_run=True, counts=self.counts, requests=self.requests,
             retries=0,
             report=str(self.report) if self.report else None, exit_code=int(self.exit_code),
-            kind=kind, message=message)
+            kind=kind, message=message).fields()
