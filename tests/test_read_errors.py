@@ -281,3 +281,23 @@ def test_an_office_file_that_holds_no_workbook_says_so(tmp_path):
     path.write_bytes(hostile.compound_file({"WordDocument": b"\x00" * 100}))
     with pytest.raises(InputFileError, match="holds no workbook"):
         read_stacks(path)
+
+
+@pytest.mark.parametrize("rows", [
+    [["=0"]],                                   # the only data row: a formula, no result
+    [[1, 1, "SrTiO3"], [None, None, "=A1"]],    # the last row holds only such a formula
+    [[1, 1, "SrTiO3"], [None, "=A2"], [None, None, "=A1"]],  # two such rows at the end
+])
+def test_a_last_row_of_formulas_without_results_is_read_and_said(tmp_path, rows):
+    """calamine's area ends at the last cell with a value; the row of a formula with no stored
+    result below it must still be read, and its cell said, never dropped unseen."""
+    book = openpyxl.Workbook()
+    book.active.append(["sample_id", "Layer #", "Formula"])
+    for row in rows:
+        book.active.append(row)
+    path = tmp_path / "f.xlsx"
+    book.save(path)
+    data = read_stacks(path)
+    last = data.rows[-1]
+    assert last.row == len(rows) + 1 and not last.valid
+    assert any("formula with no stored result" in i.message for i in last.issues)

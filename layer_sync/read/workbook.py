@@ -86,6 +86,7 @@ class Workbook:
             grid.unusable, grid.formulas = shape.unusable, shape.formulas
             if not merged:
                 grid.merged = shape.merged
+            _reach(grid)
         return grid
 
     def report_input(self) -> str | None:
@@ -133,3 +134,19 @@ def _calamine_open(data: bytes) -> Any:
 def _reraise_interrupt(exc: BaseException) -> None:
     if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
         raise exc
+
+
+def _reach(grid: Grid) -> None:
+    """calamine's area ends at the last cell with a value: a formula with no stored result
+    below or right of it (a last row of only such cells) would be left out, and its row
+    neither read nor said. The grid is widened to the cells the sheet's XML holds (within the
+    measured area: the bounds admitted them)."""
+    if not grid.unusable:
+        return
+    cells = grid.cells
+    rows = max(r for r, _ in grid.unusable) + 1
+    width = max(max(c for _, c in grid.unusable) + 1, max((len(row) for row in cells), default=0))
+    for row in cells:
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
+    cells.extend([""] * width for _ in range(rows - len(cells)))
