@@ -6,12 +6,14 @@ base32, or cut short. So the forms are not listed; the text is normalised and se
 
 1. *Views* of the text: the text itself, and the text with HTML entities, percent-escapes and
    backslash escapes (JSON, Python) decoded, in any order and repeatedly (bounded). Each
-   view knows, for each of its characters, the stretch of the text it came from.
+   view knows, for each of its characters, the stretch of the text it came from
+   (`core.textviews`).
 2. Each view is case-folded and loses its whitespace (and invisible characters); any run of
    `RUN` (8) or more consecutive characters of a key found there is a leak.
 3. Runs of the base64 (standard or URL-safe), base32 and hex alphabets in each view are
-   decoded at every alignment (so a key inside `apikey:KEY` is found at any offset), and the
-   decoded bytes are searched as a text of their own (steps 1 and 2).
+   decoded at every alignment (so a key inside `apikey:KEY` is found at any offset:
+   `core.binarytext`), and the decoded bytes are searched as a text of their own (steps 1
+   and 2).
 4. The stretches of the text that a leak came from (for an encoded run: its groups that hold
    the key) become `***`.
 
@@ -24,18 +26,12 @@ the bytes read as integers, looked up in a set) is returned untouched.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import html
-import html.entities
 import re
 import sys
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from .text import FORMAT_CLASS
+from .binarytext import ENCODINGS, Encoding
+from .textviews import Views, bare, normal
 
 #: Consecutive characters of a key that make a leak: a key's first characters, its last, or
 #: any 8 of its middle. A key shorter than this is replaced only where it stands alone.
@@ -44,242 +40,15 @@ RUN = 8
 #: _PIECE, as long as _PIECE * 2 <= RUN. Four bytes: a C unsigned int ("I", four bytes on
 #: every platform Python supports), as memoryview.cast reads them.
 _PIECE = 4
-#: Views of one text at most (each decoding of each view is one more): bounds the work on a
-#: text built to make many.
-MAX_VIEWS = 16
 #: Layers of base64, base32 or hex decoded: one, as the cheap test looks for the encodings
 #: of the key itself (in any case), not of its encodings.
 MAX_DEPTH = 1
 
 _CHUNKS = re.compile(f".{{{_PIECE}}}", re.DOTALL)
-#: Whitespace, control characters (a key split by NULs: UTF-16 read as bytes), U+FFFD (a key
-#: split by bytes that did not decode) and the characters that show as nothing (Unicode's
-#: format characters: soft hyphen, zero-width spaces and joiners, direction marks, BOM, tags).
-_BLANK = re.compile(f"[\\s\x00-\x1f\x7f-\x9f\ufffd{FORMAT_CLASS}]+")
 #: Standard base64 to URL-safe base64.
 _URLSAFE = str.maketrans("+/", "-_")
-
-
-# ------------------------------------------------------------------------------ decoders
-
-def _char(code: int) -> str | None:
-    return chr(code) if code <= 0x10FFFF else None
-
-
-def _html(match: re.Match[str]) -> str | None:
-    hexa, decimal, name = match.groups()
-    if hexa is not None:
-        return _char(int(hexa, 16))
-    if decimal is not None:
-        return _char(int(decimal))
-    return html.entities.html5.get(f"{name};")
-
-
-def _percent(match: re.Match[str]) -> str | None:
-    return chr(int(match.group(1) or match.group(2), 16))
-
-
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "v": "\v", "b": "\b", "a": "\a",
-            "0": "\0"}
-
-
-def _backslash(match: re.Match[str]) -> str | None:
-    code = match.group(1) or match.group(2) or match.group(3)
-    if code is not None:
-        return _char(int(code, 16))
-    other = match.group(4)
-    return _ESCAPES.get(other, other)
-
-
-#: (a character without which the decoder changes nothing, what it finds, what it makes).
-_Decoder = tuple[str, re.Pattern[str], Callable[[re.Match[str]], str | None]]
-DECODERS: tuple[_Decoder, ...] = (
-    ("&", re.compile(r"&(?:#[xX]([0-9A-Fa-f]{1,8})|#([0-9]{1,10})|([A-Za-z][A-Za-z0-9]{1,31}));?"),
-     _html),
-    ("%", re.compile(r"%([0-9A-Fa-f]{2})|%[uU]([0-9A-Fa-f]{4})"), _percent),
-    ("\\", re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))",
-                      re.DOTALL), _backslash),
-)
-
-
-@dataclass(frozen=True)
-class View:
-    """A view of a text, and for each of its characters the stretch of the text
-    (`starts[i]`, `ends[i]`) it came from; None for the text itself."""
-
-    text: str
-    starts: Sequence[int] | None = None
-    ends: Sequence[int] | None = None
-
-    def span(self, i: int, j: int) -> tuple[int, int]:
-        """The stretch of the text that view characters [i, j) came from."""
-        if self.starts is None or self.ends is None:
-            return i, j
-        return self.starts[i], self.ends[j - 1]
-
-    def rewrite(self, pattern: re.Pattern[str],
-                make: Callable[[re.Match[str]], str | None]) -> View:
-        """This view with each match of `pattern` replaced by what `make` makes of it (None:
-        left as is); each character made comes from the whole stretch of its match."""
-        text, out = self.text, []
-        starts: list[int] = []
-        ends: list[int] = []
-        own_starts = range(len(text)) if self.starts is None else self.starts
-        own_ends = range(1, len(text) + 1) if self.ends is None else self.ends
-        done = 0
-        for match in pattern.finditer(text):
-            made = make(match)
-            if made is None:
-                continue
-            a, b = match.span()
-            out.append(text[done:a])
-            starts.extend(own_starts[done:a])
-            ends.extend(own_ends[done:a])
-            out.append(made)
-            starts.extend([own_starts[a]] * len(made))
-            ends.extend([own_ends[b - 1]] * len(made))
-            done = b
-        if not done:
-            return self
-        out.append(text[done:])
-        starts.extend(own_starts[done:])
-        ends.extend(own_ends[done:])
-        return View("".join(out), starts, ends)
-
-    def folded(self) -> View:
-        """Case-folded, each character's stretch kept ("ß" is "ss" from one stretch)."""
-        if self.text.isascii():
-            return View(self.text.lower(), self.starts, self.ends)
-        folded = self.text.casefold()
-        if len(folded) == len(self.text):  # no character became two: each kept its place
-            return View(folded, self.starts, self.ends)
-        return self.rewrite(_NOT_ASCII, lambda m: m.group(0).casefold())
-
-
-_NOT_ASCII = re.compile("[^\\x00-\\x7f]")
 #: ASCII's whitespace and controls, deleted (the cheap test of an ASCII text).
 _ASCII_BLANK = dict.fromkeys([*range(0x21), 0x7f])
-
-
-class Views:
-    """A text and its decodings (HTML entities, percent-escapes, backslash escapes, in any
-    order, repeatedly), at most MAX_VIEWS: `texts`; each mapped back to the text only when a
-    key was found in it (`mapped`), as that costs a loop over its changes."""
-
-    def __init__(self, text: str) -> None:
-        self.texts = [text]
-        self._made_from: list[tuple[int, _Decoder]] = []  # of texts[1:]
-        self._mapped = {0: View(text)}
-        seen, i = {text}, 0
-        while i < len(self.texts) and len(self.texts) < MAX_VIEWS:
-            view = self.texts[i]
-            for decoder in DECODERS:
-                trigger, pattern, decode = decoder
-                if trigger in view and len(self.texts) < MAX_VIEWS:
-                    made = pattern.sub(functools.partial(_decoded, decode), view)
-                    if made not in seen:
-                        seen.add(made)
-                        self.texts.append(made)
-                        self._made_from.append((i, decoder))
-            i += 1
-
-    def mapped(self, index: int) -> View:
-        """`texts[index]` with where each of its characters came from."""
-        view = self._mapped.get(index)
-        if view is None:
-            parent, (_, pattern, decode) = self._made_from[index - 1]
-            view = self._mapped[index] = self.mapped(parent).rewrite(pattern, decode)
-        return view
-
-
-def _decoded(decode: Callable[[re.Match[str]], str | None], match: re.Match[str]) -> str:
-    made = decode(match)
-    return match.group(0) if made is None else made
-
-
-# ------------------------------------------------------------------------------ encoded runs
-
-@dataclass(frozen=True)
-class Encoding:
-    """A binary-to-text encoding: its alphabet, characters and bytes per group, decoder."""
-
-    name: str
-    token: re.Pattern[str]  # a run of its alphabet
-    chars: int  # characters per group
-    size: int  # bytes per group
-    encode: Callable[[bytes], str]
-    decode: Callable[[str], bytes]
-
-    def pure(self, data: bytes) -> Iterator[str]:
-        """`data` encoded at each alignment within a group, less the characters that also
-        hold bits of the bytes around it: what any encoding of text holding `data` holds."""
-        bits = 8 * self.size // self.chars
-        for align in range(self.size):
-            encoded = self.encode(bytes(align) + data).rstrip("=")
-            first = -(-8 * align // bits)
-            yield encoded[first:8 * (align + len(data)) // bits]
-
-    def decodings(self, token: str) -> Iterator[tuple[int, bytes]]:
-        """(alignment, bytes) of `token` decoded from each of its first `chars` positions."""
-        for align in range(min(self.chars, len(token))):
-            part = token[align:]
-            whole = len(part) - len(part) % self.chars
-            try:
-                data = self.decode(part[:whole]) if whole else b""
-                tail = part[whole:]
-                if tail:  # a last, partial group: its whole bytes
-                    for cut in range(len(tail), 1, -1):
-                        try:
-                            data += self.decode(tail[:cut] + "=" * (self.chars - cut))
-                            break
-                        except (binascii.Error, ValueError):
-                            continue
-            except (binascii.Error, ValueError):
-                continue
-            yield align, data
-
-    def chars_of(self, align: int, first: int, last: int, length: int) -> tuple[int, int]:
-        """The token characters that hold bits of decoded bytes [first, last) (from the
-        token's character `align` on)."""
-        bits = 8 * self.size // self.chars
-        return align + 8 * first // bits, min(align + (8 * last - 1) // bits + 1, length)
-
-
-def _b64(text: str) -> bytes:
-    return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
-
-
-def _b32(text: str) -> bytes:
-    return base64.b32decode(text.upper())
-
-
-ENCODINGS = (
-    Encoding("base64", re.compile(r"[A-Za-z0-9+/_-]+"), 4, 3,
-             lambda data: base64.b64encode(data).decode("ascii"), _b64),
-    Encoding("base32", re.compile(r"[A-Za-z2-7]+"), 8, 5,
-             lambda data: base64.b32encode(data).decode("ascii"), _b32),
-    Encoding("hex", re.compile(r"[0-9A-Fa-f]+"), 2, 1, bytes.hex, bytes.fromhex),
-)
-
-
-# ------------------------------------------------------------------------------ the keys
-
-def compatible(text: str) -> str:
-    """`text` with each character not ASCII in its NFKC form, one by one (full-width `ｋｅｙ`
-    is `key`, `①` is `1`, a ligature its letters): as views are searched."""
-    if text.isascii():
-        return text
-    return _NOT_ASCII.sub(_nfkc, text)
-
-
-def _nfkc(match: re.Match[str]) -> str:
-    return unicodedata.normalize("NFKC", match.group(0))
-
-
-def normal(text: str) -> str:
-    """`text` in its compatible form (`compatible`), case-folded, without whitespace, controls
-    or invisible characters: as views are searched."""
-    return _BLANK.sub("", compatible(text).casefold())
 
 
 def _runs(text: str, length: int) -> set[str]:
@@ -295,8 +64,8 @@ def _piece_numbers(text: str) -> set[int]:
 
 class KeyFinder:
     """Finds the stretches of a text that hold RUN or more consecutive characters of one of
-    `keys` (each at least RUN characters long once normalised), in any form this module
-    decodes. Built once per set of keys: it prepares the runs and pieces to look for."""
+    `keys` (each at least RUN characters long once normalised), in any form the module's
+    docstring names. Built once per set of keys: it prepares the runs and pieces to look for."""
 
     def __init__(self, keys: Iterable[str]) -> None:
         #: Every run of RUN characters of a key (and of its UTF-8 bytes read as Latin-1, as a
@@ -365,16 +134,12 @@ class KeyFinder:
         found: list[tuple[int, int]] = []
         views = Views(text)
         for index, text_of_view in enumerate(views.texts):
-            bare_text = _BLANK.sub("", text_of_view)
             runs = self._matches(normal(text_of_view))
-            coded = self._encoded(bare_text, depth - 1) if depth > 0 else []
+            coded = self._encoded(bare(text_of_view), depth - 1) if depth > 0 else []
             if runs or coded:
                 view = views.mapped(index)
-                bare = view.rewrite(_BLANK, _nothing)  # bare.text == bare_text
-                # As `normal` makes it: compatible forms, case-folded, blanks removed.
-                folded = view.rewrite(_NOT_ASCII, _nfkc).folded().rewrite(_BLANK, _nothing)
-                found += [folded.span(i, j) for i, j in runs]
-                found += [bare.span(i, j) for i, j in coded]
+                found += [view.normal().span(i, j) for i, j in runs]
+                found += [view.bare().span(i, j) for i, j in coded]
         return merge(found)
 
     def _matches(self, folded: str) -> list[tuple[int, int]]:
@@ -430,10 +195,6 @@ def _run_around(text: str, encoding: Encoding, at: int, reach: int) -> tuple[int
         if run.start() <= at < run.end():
             return run.span()
     return at, at
-
-
-def _nothing(match: re.Match[str]) -> str:
-    return ""
 
 
 def merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

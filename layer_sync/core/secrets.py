@@ -25,7 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
-from .redaction import RUN, KeyFinder, normal
+from .redaction import RUN, KeyFinder
+from .textviews import normal
 
 REDACTED = "***"
 #: Texts a redactor remembers as holding no key: how many, and how long at most.
