@@ -5,8 +5,8 @@ Ctrl-C typed at once) would otherwise end the process as Python's defaults do, w
 traceback or without the JSON line. Here each one is only noted, and the run's own handlers
 (cli/process.StopSignals) take it over as soon as they are installed: the run then ends as
 stopped before anything was written, with its exit code and its JSON line. The same handler
-is in place again once they are put back, so a signal after the run's end is noted and
-leaves the exit code the JSON line gave. This module imports only the package's core at its
+is in place again once they are put back, and the signals are ignored once the run is over,
+so a signal after the run's end leaves the exit code the JSON line gave. This module imports only the package's core at its
 top, and the package's own top (`layer_sync/__init__.py`) loads its parts only when used.
 """
 
@@ -37,4 +37,14 @@ def run() -> None:
     # Only now the package: what it takes to load is covered by `note`.
     from .cli.console import run as console_run
 
-    console_run(pending)
+    try:
+        console_run(pending)  # ends with SystemExit(the JSON line's exit code)
+    finally:
+        # The run is over. Python puts its default handlers back while it shuts down (tens of
+        # ms with the libraries loaded), and a SIGTERM then would end the process as killed
+        # after the JSON line gave its code; an ignored signal stays ignored through that.
+        for signum in STOP_SIGNALS:
+            try:
+                signal.signal(signum, signal.SIG_IGN)
+            except (ValueError, OSError):
+                pass

@@ -240,6 +240,7 @@ WESTERN = [
     "ação", "Prøve", "Æble", "Ångström", "Þórður", "sýni", "Col·lecció", "25°C", "±5",
     "µm", "m²", "n°5", "Kapton®", "5€", "–", "naïve", "Zoë", "Œuvre", "façade", "L’HAŸ",
     "São Paulo", "Ærø", "Fußnote", "½", "§3", "©2024", "Ü", "ÉCOLE", "DÉPÔT",
+    "¡Hola!", "«¿Sí?»",
 ]
 #: Words in another language, saved in the code page a Windows set to it writes for "CSV".
 FOREIGN = [
@@ -248,6 +249,7 @@ FOREIGN = [
     ("cp949", "박막 시료"), ("euc-kr", "박막 시료"), ("cp1250", "Próbka Łódź"),
     ("cp1250", "podłożu"), ("cp1250", "żelazo"), ("cp1254", "ışık"), ("cp1255", "דגימה"),
     ("cp1256", "عينة"), ("cp874", "ตัวอย่าง"), ("mac_roman", "Müller"), ("mac_roman", "Café"),
+    ("cp932", "α-Al2O3 film"), ("cp932", "β-Ga2O3"),
 ]
 
 

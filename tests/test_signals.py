@@ -224,6 +224,30 @@ entry.run()
 """
 
 
+_SHUTDOWN = """
+import atexit, os, signal, sys
+import layer_sync.entry as entry
+SIGNUM = getattr(signal, sys.argv[1])
+def late():  # Python is shutting down: the run has ended and printed its JSON line
+    sys.stderr.write(f"handler at shutdown: {signal.getsignal(SIGNUM)!r}\\n")
+    os.kill(os.getpid(), SIGNUM)
+atexit.register(late)
+sys.argv = ["layer-sync", "check", sys.argv[2], "--json"]
+entry.run()
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_a_signal_while_python_shuts_down_leaves_the_json_lines_exit_code(tmp_path, name):
+    sheet = tmp_path / "lab.csv"
+    sheet.write_text("sample_id,layer_id\n1,1\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", _SHUTDOWN, name, str(sheet)],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "LAYER_SYNC_STILL_SECONDS": "0"})
+    assert "handler at shutdown: <Handlers.SIG_IGN: 1>" in proc.stderr, proc.stderr
+    assert proc.returncode == json.loads(proc.stdout)["exit_code"] == 0, proc.stderr
+
+
 @pytest.mark.parametrize("name,code", [("SIGTERM", 143), ("SIGINT", 130), ("SIGHUP", 129)])
 def test_a_signal_while_the_package_loads_ends_as_stopped_with_its_json_line(tmp_path, name, code):
     sheet = tmp_path / "lab.csv"

@@ -63,7 +63,9 @@ def mojibake(words: list[str]) -> str | None:
     - a non-ASCII sign that is not punctuation, followed by a small letter or between two
       letters (`£ódŸ`, `pod³o¿u`, `Gr§e`);
     - a capital accented letter inside a word after a small letter, or between a letter and a
-      small one (`ódŸ`, `CafŽ`, `MŸller`)."""
+      small one (`ódŸ`, `CafŽ`, `MŸller`);
+    - an inverted mark (`¿`, `¡`) after a letter: Spanish opens a question or an exclamation
+      with it (`¿Qué`, `«¿Sí?»`); Shift-JIS `α` reads `ƒ¿`."""
     for word in words:
         if _odd(word):
             return word
@@ -81,6 +83,8 @@ def _odd(word: str) -> bool:
             return True
         before = word[i - 1] if i else ""
         after = word[i + 1] if i + 1 < len(word) else ""
+        if char in "¿¡" and before.isalpha():
+            return True
         if not unicodedata.category(char).startswith("L"):
             if char not in _NEXT_TO_LETTERS and (after.islower() or before.isalpha()
                                                  and after.isalpha()):
