@@ -128,3 +128,19 @@ def test_a_file_that_names_the_url_brings_its_own_key_over_the_environments(serv
     code = main(["sync", str(lab / "stacks.csv"), "--dry-run"], stdout=out, stderr=err,
                 environ={"ATOMSCALE_API_KEY": "someone-elses-key-0000"})
     assert code == 0, err.getvalue()  # the file's key was sent (the sandbox refuses others)
+
+
+@pytest.mark.parametrize("url", ["https://API.atomscale.ai", "https://api.atomscale.ai:443/",
+                                 "https://api.atomscale.ai./"])
+def test_the_public_api_however_spelled_takes_the_environments_key(lab, url):
+    (lab / "layer-sync.toml").write_text(f'api_url = "{url}"\n')
+    code, _, err = _cli(["check", str(lab / "stacks.csv"), "--offline"])
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("url", ["http://api.atomscale.ai/", "https://api.atomscale.ai.evil/",
+                                 "https://api.atomscale.ai/other/"])
+def test_anything_else_is_not_the_public_api(lab, url):
+    (lab / "layer-sync.toml").write_text(f'api_url = "{url}"\n')
+    code, _, err = _cli(["check", str(lab / "stacks.csv"), "--offline"])
+    assert code == 2 and "the key would come from ATOMSCALE_API_KEY" in err, err

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..core.errors import ConfigError, OptionError
 from ..core.options import (
@@ -38,6 +39,7 @@ from ..core.options import (
     check_value,
 )
 from ..core.text import printable
+from ..remote.identity import server_identity
 from ..remote.settings import DEFAULT_API_URL, KEY_VARIABLES
 from ..rules.values import ALL_FIELDS
 from .arguments import OUTPUT_OPTIONS
@@ -210,7 +212,7 @@ def key_goes_with_url(args: argparse.Namespace, config: Config, given: set[str],
         return
     url = str(config.options["api_url"]).strip()
     variable = next((v for v in KEY_VARIABLES if environ.get(v, "").strip()), None)
-    if variable is None or url.rstrip("/") == DEFAULT_API_URL.rstrip("/"):
+    if variable is None or _the_public_api(url):
         return
     raise ConfigError(f"{config.path} names api_url {url}, but the key would come from "
                       f"{variable}: a key from the environment is sent only to an API URL "
@@ -218,6 +220,15 @@ def key_goes_with_url(args: argparse.Namespace, config: Config, given: set[str],
                       f"in {config.path.name if config.path else 'the file'} (api_key_file = "
                       "\"PATH\"), or give the URL with --api-url or ATOMSCALE_API_URL",
                       kind="bad_configuration")
+
+
+def _the_public_api(url: str) -> bool:
+    """Whether `url` is the public API, however spelled (`https://API.atomscale.ai`)."""
+    try:
+        return (urlsplit(url).scheme.lower() == "https"
+                and server_identity(url) == server_identity(DEFAULT_API_URL))
+    except ValueError:
+        return False
 
 
 def _looks_secret(key: str) -> bool:
